@@ -1,0 +1,49 @@
+/**
+ * Element types. Tensors hold Float32Array storage by default and Float64Array when exact
+ * arithmetic is needed (gradient checks, conformance against float64 references).
+ */
+export type DType = 'float32' | 'float64';
+export type FloatArray = Float32Array | Float64Array;
+
+export const DTYPES: readonly DType[] = ['float32', 'float64'];
+
+export function isDType(x: unknown): x is DType {
+  return x === 'float32' || x === 'float64';
+}
+
+export function dtypeOf(a: FloatArray): DType {
+  return a instanceof Float64Array ? 'float64' : 'float32';
+}
+
+export function bytesPerElement(dtype: DType): number {
+  return dtype === 'float64' ? 8 : 4;
+}
+
+/**
+ * Where new storage comes from. Plain ArrayBuffers by default; the thread pool switches this to
+ * SharedArrayBuffer so worker threads can read and write tensors without copies.
+ */
+let useShared = false;
+
+export function setSharedStorage(on: boolean): void {
+  useShared = on && typeof SharedArrayBuffer !== 'undefined';
+}
+
+export function sharedStorageEnabled(): boolean {
+  return useShared;
+}
+
+/** A zero-filled array of `n` elements of `dtype`. */
+export function allocate(dtype: DType, n: number): FloatArray {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`allocate: invalid length ${n}`);
+  if (useShared) {
+    const buf = new SharedArrayBuffer(n * bytesPerElement(dtype));
+    return dtype === 'float64' ? new Float64Array(buf) : new Float32Array(buf);
+  }
+  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+}
+
+/** True if `a` lives in memory another thread can see. */
+export function isShared(a: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
+}

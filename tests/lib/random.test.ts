@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import { Random, manualSeed, globalRng } from '../../lib/random';
+
+describe('lib/random', () => {
+  it('reproduces the same stream from the same seed', () => {
+    const a = new Random(42), b = new Random(42);
+    for (let i = 0; i < 100; i++) expect(a.uniform()).to.equal(b.uniform());
+    const c = new Random(43);
+    expect(new Random(42).uniform()).to.not.equal(c.uniform());
+  });
+
+  it('restores its state mid-stream, including a pending Box-Muller spare', () => {
+    const r = new Random(7);
+    r.normal(); // leaves a spare
+    const st = r.getState();
+    const expected = [r.normal(), r.normal(), r.uniform(), r.integer(0, 10)];
+    const r2 = new Random(99);
+    r2.setState(JSON.parse(JSON.stringify(st)));
+    expect([r2.normal(), r2.normal(), r2.uniform(), r2.integer(0, 10)]).to.deep.equal(expected);
+  });
+
+  it('draws uniforms in [0,1) and normals with mean 0 and variance 1', () => {
+    const r = new Random(3);
+    let s = 0, s2 = 0, lo = 1, hi = 0;
+    const n = 200000;
+    for (let i = 0; i < n; i++) {
+      const u = r.uniform();
+      lo = Math.min(lo, u); hi = Math.max(hi, u);
+      const z = r.normal();
+      s += z; s2 += z * z;
+    }
+    expect(lo).to.be.at.least(0);
+    expect(hi).to.be.below(1);
+    expect(Math.abs(s / n)).to.be.below(0.01);
+    expect(Math.abs(s2 / n - 1)).to.be.below(0.02);
+  });
+
+  it('draws every integer of a range about equally often', () => {
+    const r = new Random(5);
+    const counts = new Array(7).fill(0);
+    for (let i = 0; i < 70000; i++) counts[r.integer(3, 10) - 3]++;
+    for (const c of counts) expect(Math.abs(c - 10000)).to.be.below(500);
+  });
+
+  it('makes permutations of 0..n-1', () => {
+    const p = Array.from(new Random(1).permutation(50));
+    expect([...p].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 50 }, (_, i) => i));
+    expect(p).to.not.deep.equal(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('manualSeed resets the global generator', () => {
+    manualSeed(11);
+    const a = globalRng().uniform();
+    manualSeed(11);
+    expect(globalRng().uniform()).to.equal(a);
+  });
+
+  it('rejects bad arguments with the op named', () => {
+    expect(() => new Random(1).integer(5, 5)).to.throw('randint: need integers low < high, got low=5, high=5');
+    expect(() => new Random(1).permutation(-1)).to.throw('randperm: n must be a non-negative integer, got -1');
+    expect(() => manualSeed(NaN)).to.throw('manualSeed: seed must be a finite number, got NaN');
+    expect(() => new Random(1).setState({ s: [1, 2, 3] as never, spare: null })).to.throw('Random.setState');
+  });
+});

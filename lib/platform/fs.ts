@@ -22,6 +22,7 @@ export function dirExists(dir: string): boolean {
 }
 
 export function fileSize(file: string, op = 'fileSize'): number {
+  checkPath(file, op);
   try {
     return fs.statSync(file).size;
   } catch (e) {
@@ -30,6 +31,7 @@ export function fileSize(file: string, op = 'fileSize'): number {
 }
 
 export function readFileBytes(file: string, op = 'readFile'): Uint8Array {
+  checkPath(file, op);
   try {
     const b = fs.readFileSync(file);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -45,6 +47,7 @@ export function readTextFile(file: string, op = 'readFile'): string {
 }
 
 export function makeDir(dir: string, op = 'makeDir'): void {
+  checkPath(dir, op);
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
@@ -53,6 +56,7 @@ export function makeDir(dir: string, op = 'makeDir'): void {
 }
 
 export function listDir(dir: string, op = 'listDir'): string[] {
+  checkPath(dir, op);
   try {
     return fs.readdirSync(dir);
   } catch (e) {
@@ -65,28 +69,74 @@ export function joinPath(...parts: string[]): string {
 }
 
 /**
+ * The file primitives an atomic write is made of. Production code always uses Node's; tests
+ * substitute one that fails at a chosen step to prove the cleanup path.
+ */
+export interface AtomicWriteIo {
+  open(file: string): number;
+  write(fd: number, bytes: Uint8Array, offset: number, length: number): number;
+  fsync(fd: number): void;
+  close(fd: number): void;
+  rename(from: string, to: string): void;
+  unlink(file: string): void;
+}
+
+export const nodeAtomicWriteIo: AtomicWriteIo = {
+  open: (file) => fs.openSync(file, 'wx'),
+  write: (fd, bytes, offset, length) => fs.writeSync(fd, bytes, offset, length),
+  fsync: (fd) => fs.fsyncSync(fd),
+  close: (fd) => fs.closeSync(fd),
+  rename: (from, to) => fs.renameSync(from, to),
+  unlink: (file) => fs.unlinkSync(file),
+};
+
+/**
  * Writes `data` to `file` atomically: the bytes go to a temporary file in the same directory,
  * are flushed to disk, and the temporary file is renamed over `file`. A crash at any point
  * leaves either the old file or the new one under the real name, never a partial file.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string, op = 'writeFileAtomic'): void {
+  writeFileAtomicWith(nodeAtomicWriteIo, file, data, op);
+}
+
+/** `writeFileAtomic` over explicit primitives; exported so tests can inject a failing step. */
+export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8Array | string, op = 'writeFileAtomic'): void {
+  checkPath(file, op);
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+    throw new Error(`${op}: data for ${file} must be a Uint8Array or a string, got ${describe(data)}`);
+  }
   const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`);
+  // Same directory as the target, because rename is only atomic within one file system. The
+  // base name is clipped so a long target name cannot push the temporary past NAME_MAX.
+  const tmp = path.join(
+    dir,
+    `.${path.basename(file).slice(0, 100)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`,
+  );
   let fd: number | null = null;
+  let created = false;
   try {
-    fd = fs.openSync(tmp, 'w');
+    fd = io.open(tmp);
+    created = true;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf-8') : data;
     let off = 0;
-    while (off < bytes.byteLength) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    while (off < bytes.byteLength) {
+      const n = io.write(fd, bytes, off, bytes.byteLength - off);
+      if (!(n > 0)) throw new Error(`write made no progress at byte ${off} of ${bytes.byteLength}`);
+      off += n;
+    }
+    io.fsync(fd);
+    const closing = fd;
     fd = null;
-    fs.renameSync(tmp, file);
+    io.close(closing);
+    io.rename(tmp, file);
+    created = false;
   } catch (e) {
     if (fd !== null) {
-      try { fs.closeSync(fd); } catch { /* already failing */ }
+      try { io.close(fd); } catch { /* already failing; the original error is the useful one */ }
     }
-    try { fs.unlinkSync(tmp); } catch { /* the temporary may not exist */ }
+    if (created) {
+      try { io.unlink(tmp); } catch { /* nothing more can be done; report the original error */ }
+    }
     throw new Error(`${op}: cannot write ${file}: ${(e as Error).message}`);
   }
   try {
@@ -94,4 +144,50 @@ export function writeFileAtomic(file: string, data: Uint8Array | string, op = 'w
     const dfd = fs.openSync(dir, 'r');
     try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
   } catch { /* best effort */ }
+}
+
+function checkPath(p: unknown, op: string): void {
+  if (typeof p !== 'string' || p.length === 0) {
+    throw new Error(`${op}: path must be a non-empty string, got ${describe(p)}`);
+  }
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x === 'string') return JSON.stringify(x);
+  if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
+  return `${typeof x} ${String(x)}`;
+}
+
+/**
+ * Reads `length` bytes of `file` starting at byte `start`, so a reader that needs the head of a
+ * large file (the first N CIFAR-10 records) does not load all of it.
+ */
+export function readFileRange(file: string, start: number, length: number, op = 'readFileRange'): Uint8Array {
+  if (!Number.isInteger(start) || start < 0 || !Number.isInteger(length) || length < 0) {
+    throw new Error(`${op}: start and length must be non-negative integers, got start=${start}, length=${length} for ${file}`);
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new Error(`${op}: file not found: ${file}`);
+    throw new Error(`${op}: cannot open ${file}: ${err.message}`);
+  }
+  try {
+    const out = new Uint8Array(length);
+    let off = 0;
+    while (off < length) {
+      const n = fs.readSync(fd, out, off, length - off, start + off);
+      if (n === 0) throw new Error(`${op}: ${file} ends after ${start + off} bytes, wanted bytes ${start}..${start + length - 1}`);
+      off += n;
+    }
+    return out;
+  } catch (e) {
+    if ((e as Error).message.startsWith(`${op}:`)) throw e;
+    throw new Error(`${op}: cannot read ${file}: ${(e as Error).message}`);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

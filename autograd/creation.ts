@@ -1,0 +1,190 @@
+/**
+ * Factories. Random ones draw from the global seeded generator (lib/random.ts) unless given
+ * their own, so manualSeed(n) reproduces every draw.
+ */
+import { allocate, isDType, type DType, type FloatArray } from '../lib/core/dtype';
+import { fail, fmtShape } from '../lib/core/errors';
+import { numel, validateShape } from '../lib/core/shape';
+import { globalRng, type Random } from '../lib/random';
+import { Tensor, type NestedArray } from './tensor';
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+export interface RandomOptions extends TensorOptions {
+  generator?: Random;
+}
+
+function checkDtype(op: string, dtype: unknown): DType {
+  if (dtype === undefined) return 'float32';
+  if (!isDType(dtype)) fail(op, `unknown dtype ${String(dtype)} (expected float32 or float64)`);
+  return dtype;
+}
+
+function finish(t: Tensor, opts: TensorOptions): Tensor {
+  if (opts.requiresGrad) t.requiresGrad = true;
+  return t;
+}
+
+function shapeArg(op: string, shape: readonly number[] | number): number[] {
+  const s = typeof shape === 'number' ? [shape] : [...shape];
+  validateShape(op, s);
+  return s;
+}
+
+/**
+ * A tensor from nested arrays, a flat array or a typed array. With `shape`, flat data is
+ * reshaped (its length must match). A Float32Array/Float64Array of the requested dtype is
+ * used as storage without copying.
+ */
+export function tensor(
+  values: NestedArray | ArrayLike<number> | FloatArray,
+  options: TensorOptions & { shape?: readonly number[] } = {},
+): Tensor {
+  const op = 'tensor';
+  let dtype: DType;
+  if (options.dtype !== undefined) dtype = checkDtype(op, options.dtype);
+  else dtype = values instanceof Float64Array ? 'float64' : 'float32';
+  let flat: ArrayLike<number>;
+  let shape: number[];
+  if (typeof values === 'number') {
+    flat = [values];
+    shape = [];
+  } else if (ArrayBuffer.isView(values)) {
+    flat = values as ArrayLike<number>;
+    shape = [flat.length];
+  } else if (Array.isArray(values)) {
+    const inferred = inferNested(values);
+    flat = inferred.flat;
+    shape = inferred.shape;
+  } else {
+    fail(op, `expected a number, nested arrays of numbers or a typed array, got ${Object.prototype.toString.call(values)}`);
+  }
+  if (options.shape !== undefined) {
+    const s = shapeArg(op, options.shape);
+    if (numel(s) !== flat.length) fail(op, `shape ${fmtShape(s)} needs ${numel(s)} values but ${flat.length} were given`);
+    shape = s;
+  }
+  let storage: FloatArray;
+  if ((dtype === 'float32' && flat instanceof Float32Array) || (dtype === 'float64' && flat instanceof Float64Array)) {
+    storage = flat;
+  } else {
+    storage = allocate(dtype, flat.length);
+    for (let i = 0; i < flat.length; i++) {
+      const v = flat[i];
+      if (typeof v !== 'number') fail(op, `element ${i} is not a number: ${String(v)}`);
+      storage[i] = v;
+    }
+  }
+  return finish(new Tensor(storage, shape), options);
+}
+
+function inferNested(values: NestedArray[]): { flat: number[]; shape: number[] } {
+  const shape: number[] = [];
+  let level: unknown = values;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+  }
+  const flat: number[] = [];
+  const walk = (v: unknown, d: number, path: string): void => {
+    if (d === shape.length) {
+      if (typeof v !== 'number') fail('tensor', `element at ${path || '[]'} is ${Array.isArray(v) ? 'an array' : typeof v}, expected a number`);
+      flat.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[d]) {
+      fail('tensor', `ragged nested array: expected length ${shape[d]} at ${path || 'the top level'}, got ${Array.isArray(v) ? v.length : typeof v}`);
+    }
+    v.forEach((x, i) => walk(x, d + 1, `${path}[${i}]`));
+  };
+  walk(values, 0, '');
+  return { flat, shape };
+}
+
+export function zeros(shape: readonly number[] | number, options: TensorOptions = {}): Tensor {
+  const s = shapeArg('zeros', shape);
+  return finish(new Tensor(allocate(checkDtype('zeros', options.dtype), numel(s)), s), options);
+}
+
+export function ones(shape: readonly number[] | number, options: TensorOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+export function full(shape: readonly number[] | number, value: number, options: TensorOptions = {}): Tensor {
+  const s = shapeArg('full', shape);
+  if (typeof value !== 'number') fail('full', `fill value must be a number, got ${typeof value}`);
+  const data = allocate(checkDtype('full', options.dtype), numel(s));
+  data.fill(value);
+  return finish(new Tensor(data, s), options);
+}
+
+export function zerosLike(x: Tensor, options: TensorOptions = {}): Tensor {
+  return zeros(x.shape, { dtype: x.dtype, ...options });
+}
+
+export function onesLike(x: Tensor, options: TensorOptions = {}): Tensor {
+  return ones(x.shape, { dtype: x.dtype, ...options });
+}
+
+export function fullLike(x: Tensor, value: number, options: TensorOptions = {}): Tensor {
+  return full(x.shape, value, { dtype: x.dtype, ...options });
+}
+
+/** start, start+step, ... up to (excluding) end; arange(n) is 0..n-1. */
+export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  const [s, e] = end === undefined ? [0, start] : [start, end];
+  if (![s, e, step].every(Number.isFinite)) fail('arange', `start, end and step must be finite, got ${s}, ${e}, ${step}`);
+  if (step === 0) fail('arange', 'step must be non-zero');
+  if ((e - s) / step < 0) fail('arange', `upper bound and step sign are inconsistent: start ${s}, end ${e}, step ${step}`);
+  const n = Math.ceil((e - s) / step);
+  const data = allocate(checkDtype('arange', options.dtype), n);
+  for (let i = 0; i < n; i++) data[i] = s + i * step;
+  return finish(new Tensor(data, [n]), options);
+}
+
+/** Uniform on [0, 1). */
+export function rand(shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
+  const s = shapeArg('rand', shape);
+  const g = options.generator ?? globalRng();
+  const data = allocate(checkDtype('rand', options.dtype), numel(s));
+  for (let i = 0; i < data.length; i++) data[i] = g.uniform();
+  return finish(new Tensor(data, s), options);
+}
+
+/** Standard normal. */
+export function randn(shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
+  const s = shapeArg('randn', shape);
+  const g = options.generator ?? globalRng();
+  const data = allocate(checkDtype('randn', options.dtype), numel(s));
+  for (let i = 0; i < data.length; i++) data[i] = g.normal();
+  return finish(new Tensor(data, s), options);
+}
+
+/** Integers uniform on [low, high), stored in a float tensor (this project has float dtypes only). */
+export function randint(low: number, high: number, shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
+  const s = shapeArg('randint', shape);
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
+    fail('randint', `need integers low < high, got low=${low}, high=${high}`);
+  }
+  const g = options.generator ?? globalRng();
+  const data = allocate(checkDtype('randint', options.dtype), numel(s));
+  for (let i = 0; i < data.length; i++) data[i] = g.integer(low, high);
+  return finish(new Tensor(data, s), options);
+}
+
+/** Uniform on [low, high) in place, for initialisation (not recorded). */
+export function uniformFill(t: Tensor, low: number, high: number, generator: Random = globalRng()): Tensor {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = generator.uniformRange(low, high);
+  return t;
+}
+
+/** Normal(mean, std) in place, for initialisation (not recorded). */
+export function normalFill(t: Tensor, mean: number, std: number, generator: Random = globalRng()): Tensor {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = mean + std * generator.normal();
+  return t;
+}

@@ -1,0 +1,433 @@
+/**
+ * THE table of primitive ops: for each, the forward (a call into lib/kernels), what it saves for
+ * backward, and the backward formula written with functional ops (PyTorch's derivatives.yaml in
+ * TypeScript). Composite ops (sub, mean, min, softmax, linear, dropout, ...) live in functional.ts
+ * and have no entry here: their gradients come from the primitives they are made of.
+ *
+ * Conventions: `grad` is the upstream gradient, ctx.out the forward result; a backward returns
+ * gradients keyed by input name (undefined for an input that gets none); broadcasting is undone by
+ * sumToShape. Backward runs with recording off.
+ */
+import { allocate, type DType } from '../lib/core/dtype';
+import { fmtShape, fail } from '../lib/core/errors';
+import { broadcastShape, contiguousStrides, numel } from '../lib/core/shape';
+import * as ew from '../lib/kernels/elementwise';
+import { gemm } from '../lib/kernels/gemm';
+import { extremeAxes, sumAxes } from '../lib/kernels/reduce';
+import { broadcastView, dense, fromData, strided } from './kernel_args';
+import * as F from './functional';
+import type { BackwardContext, GradMap } from './tape';
+import { Tensor } from './tensor';
+
+export interface OpDef<In, Attrs, Extra> {
+  /** Inputs that never receive a gradient (conditions, masks). */
+  readonly nondiff?: readonly (keyof In & string)[];
+  /** Inputs backward reads. */
+  readonly saveInputs?: readonly (keyof In & string)[];
+  /** Whether backward reads the op's output. */
+  readonly saveOutput?: boolean;
+  forward(inputs: In, attrs: Attrs): Tensor | { out: Tensor; extra: Extra };
+  backward(grad: Tensor, ctx: BackwardContext<In, Attrs, Extra>): GradMap<In>;
+}
+
+function defineOp<In extends Record<string, Tensor | undefined>, Attrs = Record<string, never>, Extra = undefined>(
+  def: OpDef<In, Attrs, Extra>,
+): OpDef<In, Attrs, Extra> {
+  return def;
+}
+
+type AB = { a: Tensor; b: Tensor };
+type X = { x: Tensor };
+const NONE: Record<string, never> = {};
+export type NoAttrs = typeof NONE;
+
+// ---- forward helpers ----
+
+function binaryForward(op: ew.BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShape(op, a.shape, b.shape);
+  const out = allocate(a.dtype, numel(shape));
+  ew.binary(op, shape, broadcastView(a, shape), broadcastView(b, shape), out);
+  return fromData(out, shape);
+}
+
+function unaryForward(op: ew.UnaryOp, x: Tensor): Tensor {
+  const n = x.numel();
+  const out = allocate(x.dtype, n);
+  ew.unary(op, dense(x), 0, out, n);
+  return fromData(out, x.shape);
+}
+
+/** Sums `grad` down to `shape`, undoing broadcasting (the one helper every broadcast backward uses). */
+export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
+  if (grad.shape.length === shape.length && grad.shape.every((d, i) => d === shape[i])) return grad;
+  const lead = grad.shape.length - shape.length;
+  if (lead < 0) fail('sumToShape', `cannot reduce ${fmtShape(grad.shape)} to ${fmtShape(shape)}`);
+  const axes: number[] = [];
+  for (let i = 0; i < grad.shape.length; i++) {
+    if (i < lead) axes.push(i);
+    else if (shape[i - lead] === 1 && grad.shape[i] !== 1) axes.push(i);
+    else if (shape[i - lead] !== grad.shape[i]) fail('sumToShape', `cannot reduce ${fmtShape(grad.shape)} to ${fmtShape(shape)}`);
+  }
+  const data = sumAxes(dense(grad), grad.shape, axes);
+  return fromData(data, shape);
+}
+
+/** Strided-view result sharing x's storage. */
+function viewOf(x: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+  return new Tensor(x.storage, shape, strides, offset);
+}
+
+function copyOf(x: Tensor): Tensor {
+  const out = allocate(x.dtype, x.numel());
+  ew.copyStrided(x.shape, strided(x), { data: out, offset: 0, strides: contiguousStrides(x.shape) });
+  return fromData(out, x.shape);
+}
+
+/** Describes the last two dims of t for gemm: plain row-major, transposed, or needing a copy. */
+function gemmOperand(t: Tensor): { trans: boolean; ld: number } | null {
+  const nd = t.shape.length;
+  const R = t.shape[nd - 2], C = t.shape[nd - 1];
+  const sr = t.strides[nd - 2], sc = t.strides[nd - 1];
+  if ((C === 1 || sc === 1) && (R === 1 || sr >= Math.max(C, 1))) return { trans: false, ld: R === 1 ? Math.max(C, 1) : sr };
+  if ((R === 1 || sr === 1) && (C === 1 || sc >= Math.max(R, 1))) return { trans: true, ld: C === 1 ? Math.max(R, 1) : sc };
+  return null;
+}
+
+function matmulForward(a0: Tensor, b0: Tensor): Tensor {
+  const a = gemmOperand(a0) ? a0 : copyOf(a0);
+  const b = gemmOperand(b0) ? b0 : copyOf(b0);
+  const oa = gemmOperand(a)!, ob = gemmOperand(b)!;
+  const na = a.shape.length, nb = b.shape.length;
+  const M = a.shape[na - 2], K = a.shape[na - 1], N = b.shape[nb - 1];
+  const batch = broadcastShape('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const outShape = [...batch, M, N];
+  const out = allocate(a.dtype, numel(outShape));
+  const nBatch = numel(batch);
+  const av = broadcastView(a, [...batch, M, K]);
+  const bv = broadcastView(b, [...batch, K, N]);
+  const idx = new Array<number>(batch.length).fill(0);
+  for (let bi = 0; bi < nBatch; bi++) {
+    let aOff = a.offset, bOff = b.offset;
+    for (let d = 0; d < batch.length; d++) {
+      aOff += idx[d] * av.strides[d];
+      bOff += idx[d] * bv.strides[d];
+    }
+    gemm(oa.trans, ob.trans, M, N, K, a.storage, aOff, oa.ld, b.storage, bOff, ob.ld, false, out, bi * M * N, N);
+    for (let d = batch.length - 1; d >= 0; d--) {
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return fromData(out, outShape);
+}
+
+// ---- the table ----
+
+export const derivatives = {
+  // Elementwise binary ops broadcast; each backward sums the gradient back to its input's shape.
+  add: defineOp<AB>({
+    forward: ({ a, b }) => binaryForward('add', a, b),
+    backward: (g, { shapes, needs }) => ({
+      a: needs.a ? sumToShape(g, shapes.a!) : undefined,
+      b: needs.b ? sumToShape(g, shapes.b!) : undefined,
+    }),
+  }),
+  mul: defineOp<AB>({
+    saveInputs: ['a', 'b'],
+    forward: ({ a, b }) => binaryForward('mul', a, b),
+    backward: (g, { inputs: { a, b }, needs }) => ({
+      a: needs.a ? sumToShape(F.mul(g, b!), a!.shape) : undefined,
+      b: needs.b ? sumToShape(F.mul(g, a!), b!.shape) : undefined,
+    }),
+  }),
+  div: defineOp<AB>({
+    saveInputs: ['a', 'b'],
+    saveOutput: true,
+    forward: ({ a, b }) => binaryForward('div', a, b),
+    backward: (g, { inputs: { a, b }, out, needs }) => ({
+      a: needs.a ? sumToShape(F.div(g, b!), a!.shape) : undefined,
+      // d(a/b)/db = -a/b² = -out/b
+      b: needs.b ? sumToShape(F.neg(F.div(F.mul(g, out!), b!)), b!.shape) : undefined,
+    }),
+  }),
+  pow: defineOp<AB>({
+    saveInputs: ['a', 'b'],
+    saveOutput: true,
+    forward: ({ a, b }) => binaryForward('pow', a, b),
+    backward: (g, { inputs: { a, b }, out, needs }) => {
+      let ga: Tensor | undefined;
+      let gb: Tensor | undefined;
+      if (needs.a) {
+        // b·a^(b−1), defined as 0 where b == 0 (as PyTorch), so 0^0 does not produce NaN.
+        const d = F.where(F.eq(b!, 0), 0, F.mul(b!, F.pow(a!, F.sub(b!, 1))));
+        ga = sumToShape(F.mul(g, d), a!.shape);
+      }
+      if (needs.b) {
+        // a^b·log(a), defined as 0 where a == 0 and b >= 0 (as PyTorch).
+        const d = F.where(F.mul(F.eq(a!, 0), F.ge(b!, 0)), 0, F.mul(out!, F.log(a!)));
+        gb = sumToShape(F.mul(g, d), b!.shape);
+      }
+      return { a: ga, b: gb };
+    },
+  }),
+  maximum: defineOp<AB>({
+    saveInputs: ['a', 'b'],
+    forward: ({ a, b }) => binaryForward('maximum', a, b),
+    // Ties split the gradient evenly between a and b, as torch.maximum does.
+    backward: (g, { inputs: { a, b }, needs }) => {
+      const wa = F.add(F.gt(a!, b!), F.mul(F.eq(a!, b!), 0.5));
+      return {
+        a: needs.a ? sumToShape(F.mul(g, wa), a!.shape) : undefined,
+        b: needs.b ? sumToShape(F.mul(g, F.sub(1, wa)), b!.shape) : undefined,
+      };
+    },
+  }),
+  minimum: defineOp<AB>({
+    saveInputs: ['a', 'b'],
+    forward: ({ a, b }) => binaryForward('minimum', a, b),
+    backward: (g, { inputs: { a, b }, needs }) => {
+      const wa = F.add(F.lt(a!, b!), F.mul(F.eq(a!, b!), 0.5));
+      return {
+        a: needs.a ? sumToShape(F.mul(g, wa), a!.shape) : undefined,
+        b: needs.b ? sumToShape(F.mul(g, F.sub(1, wa)), b!.shape) : undefined,
+      };
+    },
+  }),
+
+  // Unary ops; where the derivative is a function of the output, the output is what is saved.
+  neg: defineOp<X>({
+    forward: ({ x }) => unaryForward('neg', x),
+    backward: (g) => ({ x: F.neg(g) }),
+  }),
+  exp: defineOp<X>({
+    saveOutput: true,
+    forward: ({ x }) => unaryForward('exp', x),
+    backward: (g, { out }) => ({ x: F.mul(g, out!) }),
+  }),
+  log: defineOp<X>({
+    saveInputs: ['x'],
+    forward: ({ x }) => unaryForward('log', x),
+    backward: (g, { inputs: { x } }) => ({ x: F.div(g, x!) }),
+  }),
+  sqrt: defineOp<X>({
+    saveOutput: true,
+    forward: ({ x }) => unaryForward('sqrt', x),
+    backward: (g, { out }) => ({ x: F.div(g, F.mul(out!, 2)) }),
+  }),
+  abs: defineOp<X>({
+    saveInputs: ['x'],
+    forward: ({ x }) => unaryForward('abs', x),
+    backward: (g, { inputs: { x } }) => ({ x: F.mul(g, F.sign(x!)) }),
+  }),
+  relu: defineOp<X>({
+    saveOutput: true,
+    forward: ({ x }) => unaryForward('relu', x),
+    backward: (g, { out }) => ({ x: F.mul(g, F.gt(out!, 0)) }),
+  }),
+  sigmoid: defineOp<X>({
+    saveOutput: true,
+    forward: ({ x }) => unaryForward('sigmoid', x),
+    backward: (g, { out }) => ({ x: F.mul(g, F.mul(out!, F.sub(1, out!))) }),
+  }),
+  tanh: defineOp<X>({
+    saveOutput: true,
+    forward: ({ x }) => unaryForward('tanh', x),
+    backward: (g, { out }) => ({ x: F.mul(g, F.sub(1, F.mul(out!, out!))) }),
+  }),
+  clamp: defineOp<X, { min: number | null; max: number | null }>({
+    saveInputs: ['x'],
+    forward: ({ x }, { min, max }) => {
+      const n = x.numel();
+      const out = allocate(x.dtype, n);
+      ew.clamp(dense(x), 0, out, n, min, max);
+      return fromData(out, x.shape);
+    },
+    // The gradient passes where min <= x <= max (bounds inclusive, as PyTorch).
+    backward: (g, { inputs: { x }, attrs: { min, max } }) => {
+      let mask = F.onesLike(x!);
+      if (min !== null) mask = F.mul(mask, F.ge(x!, min));
+      if (max !== null) mask = F.mul(mask, F.le(x!, max));
+      return { x: F.mul(g, mask) };
+    },
+  }),
+
+  // Reductions over sorted, unique axes.
+  sum: defineOp<X, { axes: number[]; keepdim: boolean }>({
+    forward: ({ x }, { axes, keepdim }) => {
+      const data = sumAxes(dense(x), x.shape, axes);
+      return fromData(data, keptShape(x.shape, axes, keepdim));
+    },
+    backward: (g, { shapes, attrs: { axes } }) => {
+      const inShape = shapes.x!;
+      return { x: F.expand(F.reshape(g, keptShape(inShape, axes, true)), inShape) };
+    },
+  }),
+  // amax semantics: among tied maxima the gradient is split evenly.
+  max: defineOp<X, { axes: number[]; keepdim: boolean }>({
+    saveInputs: ['x'],
+    saveOutput: true,
+    forward: ({ x }, { axes, keepdim }) => {
+      const data = extremeAxes(dense(x), x.shape, axes, 'max');
+      return fromData(data, keptShape(x.shape, axes, keepdim));
+    },
+    backward: (g, { inputs: { x }, out, attrs: { axes } }) => {
+      const kept = keptShape(x!.shape, axes, true);
+      const mask = F.eq(x!, F.reshape(out!, kept));
+      const count = F.sum(mask, axes, true);
+      return { x: F.div(F.mul(F.reshape(g, kept), mask), count) };
+    },
+  }),
+
+  // Shape ops. reshape/permute/expand/slice return views sharing storage where possible.
+  reshape: defineOp<X, { shape: number[] }>({
+    forward: ({ x }, { shape }) => (x.isContiguous() ? viewOf(x, shape, contiguousStrides(shape), x.offset) : fromData(dense(x), shape)),
+    backward: (g, { shapes }) => ({ x: F.reshape(g, shapes.x!) }),
+  }),
+  permute: defineOp<X, { dims: number[] }>({
+    forward: ({ x }, { dims }) => viewOf(x, dims.map((d) => x.shape[d]), dims.map((d) => x.strides[d]), x.offset),
+    backward: (g, { attrs: { dims } }) => {
+      const inv = new Array<number>(dims.length);
+      dims.forEach((d, i) => { inv[d] = i; });
+      return { x: F.permute(g, inv) };
+    },
+  }),
+  expand: defineOp<X, { shape: number[] }>({
+    forward: ({ x }, { shape }) => {
+      const v = broadcastView(x, shape);
+      return viewOf(x, shape, v.strides, x.offset);
+    },
+    backward: (g, { shapes }) => ({ x: sumToShape(g, shapes.x!) }),
+  }),
+  slice: defineOp<X, { dim: number; start: number; end: number; step: number }>({
+    forward: ({ x }, { dim, start, end, step }) => {
+      const shape = [...x.shape];
+      const strides = [...x.strides];
+      shape[dim] = Math.max(0, Math.ceil((end - start) / step));
+      strides[dim] = x.strides[dim] * step;
+      return viewOf(x, shape, strides, x.offset + (shape[dim] > 0 ? start * x.strides[dim] : 0));
+    },
+    backward: (g, { shapes, attrs }) => {
+      const gx = Tensor.empty(shapes.x!, g.dtype);
+      const region = derivatives.slice.forward({ x: gx }, attrs) as Tensor;
+      ew.copyStrided(g.shape, strided(g), strided(region));
+      return { x: gx };
+    },
+  }),
+  cat: defineOp<Record<`t${number}`, Tensor>, { dim: number }>({
+    forward: (inputs, { dim }) => {
+      const ts = Object.values(inputs);
+      const shape = [...ts[0].shape];
+      shape[dim] = ts.reduce((s, t) => s + t.shape[dim], 0);
+      const out = Tensor.empty(shape, ts[0].dtype);
+      let pos = 0;
+      for (const t of ts) {
+        const region = derivatives.slice.forward({ x: out }, { dim, start: pos, end: pos + t.shape[dim], step: 1 }) as Tensor;
+        ew.copyStrided(t.shape, strided(t), strided(region));
+        pos += t.shape[dim];
+      }
+      return out;
+    },
+    backward: (g, { shapes, needs, attrs: { dim } }) => {
+      const res: Record<string, Tensor | undefined> = {};
+      let pos = 0;
+      for (const [k, shape] of Object.entries(shapes)) {
+        const len = shape![dim];
+        if (needs[k as `t${number}`]) res[k] = F.slice(g, dim, pos, pos + len);
+        pos += len;
+      }
+      return res;
+    },
+  }),
+  /** Constant padding; pad = [before0, after0, before1, after1, ...] over all dims, negatives crop. */
+  pad: defineOp<X, { pad: number[]; value: number }>({
+    forward: ({ x }, { pad, value }) => {
+      const shape = x.shape.map((d, i) => d + pad[2 * i] + pad[2 * i + 1]);
+      const out = Tensor.empty(shape, x.dtype);
+      if (value !== 0) out.storage.fill(value);
+      const { src, dst } = padRegions(x.shape, pad);
+      const from = sliceRegion(x, src);
+      const to = sliceRegion(out, dst);
+      ew.copyStrided(from.shape, strided(from), strided(to));
+      return out;
+    },
+    backward: (g, { shapes, attrs: { pad } }) => {
+      const gx = Tensor.empty(shapes.x!, g.dtype);
+      const { src, dst } = padRegions(shapes.x!, pad);
+      const from = sliceRegion(g, dst);
+      ew.copyStrided(from.shape, strided(from), strided(sliceRegion(gx, src)));
+      return { x: gx };
+    },
+  }),
+  contiguous: defineOp<X>({
+    forward: ({ x }) => copyOf(x),
+    backward: (g) => ({ x: g }),
+  }),
+  toDtype: defineOp<X, { dtype: DType; from: DType }>({
+    forward: ({ x }, { dtype }) => {
+      const out = allocate(dtype, x.numel());
+      out.set(dense(x));
+      return fromData(out, x.shape);
+    },
+    backward: (g, { attrs: { from } }) => ({ x: F.toDtype(g, from) }),
+  }),
+  where: defineOp<{ condition: Tensor; a: Tensor; b: Tensor }>({
+    nondiff: ['condition'],
+    saveInputs: ['condition'],
+    forward: ({ condition, a, b }) => {
+      const shape = broadcastShape('where', broadcastShape('where', condition.shape, a.shape), b.shape);
+      const out = allocate(a.dtype, numel(shape));
+      ew.where(shape, broadcastView(condition, shape), broadcastView(a, shape), broadcastView(b, shape), out);
+      return fromData(out, shape);
+    },
+    backward: (g, { inputs: { condition }, shapes, needs }) => ({
+      a: needs.a ? sumToShape(F.where(condition!, g, 0), shapes.a!) : undefined,
+      b: needs.b ? sumToShape(F.where(condition!, 0, g), shapes.b!) : undefined,
+    }),
+  }),
+
+  /** Matrix product of [..., M, K] and [..., K, N] with broadcast batch dims (1-d cases are composites). */
+  matmul: defineOp<AB>({
+    saveInputs: ['a', 'b'],
+    forward: ({ a, b }) => matmulForward(a, b),
+    backward: (g, { inputs: { a, b }, needs }) => ({
+      a: needs.a ? sumToShape(F.matmul(g, F.transpose(b!, -1, -2)), a!.shape) : undefined,
+      b: needs.b ? sumToShape(F.matmul(F.transpose(a!, -1, -2), g), b!.shape) : undefined,
+    }),
+  }),
+};
+
+export type Derivatives = typeof derivatives;
+export type OpName = keyof Derivatives;
+export type OpInputs<K extends OpName> = Derivatives[K] extends OpDef<infer In, unknown, unknown> ? In : never;
+export type OpAttrs<K extends OpName> = Derivatives[K] extends OpDef<Record<string, Tensor | undefined>, infer A, unknown> ? A : never;
+export { NONE as noAttrs };
+
+function keptShape(shape: readonly number[], axes: readonly number[], keepdim: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (!axes.includes(i)) out.push(d);
+    else if (keepdim) out.push(1);
+  });
+  return out;
+}
+
+/** For constant padding: the region of the input that survives and where it lands in the output. */
+function padRegions(inShape: readonly number[], pad: readonly number[]): { src: Array<[number, number]>; dst: Array<[number, number]> } {
+  const src: Array<[number, number]> = [];
+  const dst: Array<[number, number]> = [];
+  inShape.forEach((d, i) => {
+    const before = pad[2 * i], after = pad[2 * i + 1];
+    const s0 = Math.max(0, -before), s1 = d - Math.max(0, -after);
+    const d0 = Math.max(0, before);
+    src.push([s0, Math.max(s0, s1)]);
+    dst.push([d0, d0 + Math.max(0, s1 - s0)]);
+  });
+  return { src, dst };
+}
+
+function sliceRegion(t: Tensor, region: Array<[number, number]>): Tensor {
+  let offset = t.offset;
+  const shape = region.map(([a, b]) => b - a);
+  region.forEach(([a], i) => { offset += a * t.strides[i]; });
+  return new Tensor(t.storage, shape, t.strides, shape.some((d) => d === 0) ? t.offset : offset);
+}

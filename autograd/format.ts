@@ -1,0 +1,93 @@
+/**
+ * PyTorch-style printing: tensor([[1.0000, 2.5000], ...]) with one shared number format chosen
+ * from all printed values (integers as "1.", fixed 4 decimals, or scientific when the magnitudes
+ * span more than 1000× or leave [1e-4, 1e8)); tensors over 1000 elements are summarised with
+ * "..." keeping 3 items at each edge, and long rows wrap at 80 columns.
+ */
+import type { Tensor } from './tensor';
+
+const THRESHOLD = 1000;
+const EDGE = 3;
+const LINE_WIDTH = 80;
+
+export function formatTensor(t: Tensor): string {
+  const data = t.data;
+  const shape = t.shape;
+  const summarize = data.length > THRESHOLD;
+  const values = summarize ? collectShown(data, shape) : Array.from(data);
+  const fmt = chooseFormat(values);
+  const prefix = 'tensor(';
+  let body: string;
+  if (shape.length === 0) body = fmt(data[0]);
+  else if (data.length === 0) body = '[]';
+  else {
+    const width = Math.max(...values.map((v) => fmt(v).length));
+    body = formatDim(data, shape, 0, 0, fmt, width, prefix.length, summarize);
+  }
+  const suffix: string[] = [];
+  if (data.length === 0 && shape.length > 0 && !(shape.length === 1 && shape[0] === 0)) suffix.push(`size=(${shape.join(', ')})`);
+  if (t.dtype === 'float64') suffix.push('dtype=float64');
+  if (t.gradFn) suffix.push(`grad_fn=<${t.gradFn.name}>`);
+  else if (t.requiresGrad) suffix.push('requires_grad=True');
+  return `${prefix}${body}${suffix.length ? ', ' + suffix.join(', ') : ''})`;
+}
+
+function collectShown(data: ArrayLike<number>, shape: readonly number[]): number[] {
+  const out: number[] = [];
+  const strides: number[] = [];
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { strides[i] = s; s *= shape[i]; }
+  const rec = (d: number, base: number): void => {
+    if (d === shape.length) { out.push(data[base]); return; }
+    const n = shape[d];
+    const idx = n > 2 * EDGE ? [...range(0, EDGE), ...range(n - EDGE, n)] : range(0, n);
+    for (const i of idx) rec(d + 1, base + i * strides[d]);
+  };
+  rec(0, 0);
+  return out;
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
+}
+
+function chooseFormat(values: number[]): (v: number) => string {
+  const finite = values.filter((v) => Number.isFinite(v));
+  const special = (v: number): string | null => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : null);
+  if (finite.length === 0) return (v) => special(v) ?? String(v);
+  const abs = finite.map(Math.abs);
+  const maxA = Math.max(...abs);
+  const nonzero = abs.filter((v) => v !== 0);
+  const minA = nonzero.length ? Math.min(...nonzero) : 0;
+  const allInt = finite.every((v) => Number.isInteger(v));
+  if (allInt) {
+    if (maxA > 1e8) return (v) => special(v) ?? v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
+    return (v) => special(v) ?? `${v.toFixed(0)}.`;
+  }
+  if (maxA > 1e8 || (minA !== 0 && minA < 1e-4) || (minA !== 0 && maxA / minA > 1000)) {
+    return (v) => special(v) ?? v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
+  }
+  return (v) => special(v) ?? v.toFixed(4);
+}
+
+function formatDim(
+  data: ArrayLike<number>, shape: readonly number[], d: number, base: number,
+  fmt: (v: number) => string, width: number, indent: number, summarize: boolean,
+): string {
+  let stride = 1;
+  for (let i = d + 1; i < shape.length; i++) stride *= shape[i];
+  const n = shape[d];
+  const cut = summarize && n > 2 * EDGE;
+  const idx = cut ? [...range(0, EDGE), -1, ...range(n - EDGE, n)] : range(0, n);
+  if (d === shape.length - 1) {
+    const items = idx.map((i) => (i < 0 ? '...' : fmt(data[base + i]).padStart(width)));
+    // Wrap long rows the way PyTorch does: as many items per line as fit in LINE_WIDTH.
+    const perLine = Math.max(1, Math.floor((LINE_WIDTH - indent) / (width + 2)));
+    const lines: string[] = [];
+    for (let i = 0; i < items.length; i += perLine) lines.push(items.slice(i, i + perLine).join(', '));
+    return `[${lines.join(',\n' + ' '.repeat(indent + 1))}]`;
+  }
+  const parts = idx.map((i) => (i < 0 ? '...' : formatDim(data, shape, d + 1, base + i * stride, fmt, width, indent + 1, summarize)));
+  const sep = ',' + '\n'.repeat(shape.length - d - 1) + ' '.repeat(indent + 1);
+  return `[${parts.join(sep)}]`;
+}

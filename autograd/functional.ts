@@ -1,0 +1,465 @@
+/**
+ * The functional API: argument validation, then either one table op (apply) or a composite of
+ * them. Composites have no backward of their own; their gradients come from the primitives.
+ * Every validation error names the op and the offending shapes or values.
+ */
+import { allocate, isDType, type DType } from '../lib/core/dtype';
+import { fail, fmtShape } from '../lib/core/errors';
+import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual } from '../lib/core/shape';
+import * as ew from '../lib/kernels/elementwise';
+import { argmaxAxis } from '../lib/kernels/reduce';
+import { apply } from './apply';
+import { broadcastView, dense, fromData } from './kernel_args';
+import { Tensor, type TensorLike } from './tensor';
+
+// ---- helpers ----
+
+function requireTensor(op: string, name: string, x: unknown): asserts x is Tensor {
+  if (!(x instanceof Tensor)) fail(op, `${name} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+}
+
+/** Turns numbers into 0-d tensors of the other operand's dtype (numbers never promote a dtype). */
+function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+  if (typeof a === 'number' && typeof b === 'number') fail(op, 'at least one operand must be a Tensor, got two numbers');
+  if (typeof a === 'number') {
+    requireTensor(op, 'other', b);
+    return [scalarLike(a, b), b];
+  }
+  requireTensor(op, 'input', a);
+  if (typeof b === 'number') return [a, scalarLike(b, a)];
+  requireTensor(op, 'other', b);
+  return [a, b];
+}
+
+function scalarLike(v: number, like: Tensor): Tensor {
+  if (typeof v !== 'number') fail('scalar', `expected a number, got ${typeof v}`);
+  const t = Tensor.empty([], like.dtype);
+  t.storage[0] = v;
+  return t;
+}
+
+function checkBroadcast(op: string, a: Tensor, b: Tensor): void {
+  broadcastShape(op, a.shape, b.shape);
+}
+
+// ---- elementwise ----
+
+export function add(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('add', a, b);
+  checkBroadcast('add', x, y);
+  return apply('add', { a: x, b: y }, {});
+}
+
+/** a − b = a + (−b). */
+export function sub(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('sub', a, b);
+  checkBroadcast('sub', x, y);
+  return apply('add', { a: x, b: neg(y) }, {});
+}
+
+export function mul(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('mul', a, b);
+  checkBroadcast('mul', x, y);
+  return apply('mul', { a: x, b: y }, {});
+}
+
+export function div(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('div', a, b);
+  checkBroadcast('div', x, y);
+  return apply('div', { a: x, b: y }, {});
+}
+
+export function pow(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('pow', a, b);
+  checkBroadcast('pow', x, y);
+  return apply('pow', { a: x, b: y }, {});
+}
+
+export function maximum(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('maximum', a, b);
+  checkBroadcast('maximum', x, y);
+  return apply('maximum', { a: x, b: y }, {});
+}
+
+export function minimum(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('minimum', a, b);
+  checkBroadcast('minimum', x, y);
+  return apply('minimum', { a: x, b: y }, {});
+}
+
+function unaryOp(op: 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh', x: Tensor): Tensor {
+  requireTensor(op, 'input', x);
+  return apply(op, { x }, {});
+}
+
+export const neg = (x: Tensor): Tensor => unaryOp('neg', x);
+export const exp = (x: Tensor): Tensor => unaryOp('exp', x);
+export const log = (x: Tensor): Tensor => unaryOp('log', x);
+export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x);
+export const abs = (x: Tensor): Tensor => unaryOp('abs', x);
+export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
+export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x);
+export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x);
+
+export function square(x: Tensor): Tensor {
+  requireTensor('square', 'input', x);
+  return mul(x, x);
+}
+
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  requireTensor('clamp', 'input', x);
+  const lo = min ?? null, hi = max ?? null;
+  if (lo === null && hi === null) fail('clamp', 'at least one of min and max must be given');
+  if ((lo !== null && typeof lo !== 'number') || (hi !== null && typeof hi !== 'number')) {
+    fail('clamp', `min and max must be numbers, got min=${String(min)}, max=${String(max)}`);
+  }
+  return apply('clamp', { x }, { min: lo, max: hi });
+}
+
+/** Sign of x (−1, 0, 1); its gradient is zero almost everywhere, so it is not recorded. */
+export function sign(x: Tensor): Tensor {
+  requireTensor('sign', 'input', x);
+  const out = allocate(x.dtype, x.numel());
+  ew.unary('sign', dense(x), 0, out, x.numel());
+  return fromData(out, x.shape);
+}
+
+// ---- comparisons: masks of 0/1 in the inputs' dtype, never differentiable ----
+
+function compare(op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge', a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands(op, a, b);
+  if (x.dtype !== y.dtype) fail(op, `dtype mismatch: ${x.dtype} ${fmtShape(x.shape)} vs ${y.dtype} ${fmtShape(y.shape)}`);
+  const shape = broadcastShape(op, x.shape, y.shape);
+  const out = allocate(x.dtype, numel(shape));
+  ew.binary(op, shape, broadcastView(x, shape), broadcastView(y, shape), out);
+  return fromData(out, shape);
+}
+
+export const eq = (a: TensorLike, b: TensorLike): Tensor => compare('eq', a, b);
+export const ne = (a: TensorLike, b: TensorLike): Tensor => compare('ne', a, b);
+export const lt = (a: TensorLike, b: TensorLike): Tensor => compare('lt', a, b);
+export const le = (a: TensorLike, b: TensorLike): Tensor => compare('le', a, b);
+export const gt = (a: TensorLike, b: TensorLike): Tensor => compare('gt', a, b);
+export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', a, b);
+
+/** condition ? a : b elementwise, broadcasting all three; differentiable in a and b. */
+export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  requireTensor('where', 'condition', condition);
+  const like = a instanceof Tensor ? a : b instanceof Tensor ? b : condition;
+  const x = typeof a === 'number' ? scalarLike(a, like) : a;
+  const y = typeof b === 'number' ? scalarLike(b, like) : b;
+  requireTensor('where', 'input', x);
+  requireTensor('where', 'other', y);
+  const cond = condition.dtype === x.dtype ? condition : toDtype(condition.detach(), x.dtype);
+  broadcastShape('where', broadcastShape('where', cond.shape, x.shape), y.shape);
+  return apply('where', { condition: cond, a: x, b: y }, {});
+}
+
+// ---- reductions ----
+
+export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+  requireTensor('sum', 'input', x);
+  return apply('sum', { x }, { axes: reductionAxes('sum', dim, x.ndim), keepdim });
+}
+
+/** Mean over dims = sum / count. */
+export function mean(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+  requireTensor('mean', 'input', x);
+  const axes = reductionAxes('mean', dim, x.ndim);
+  let count = 1;
+  for (const a of axes) count *= x.shape[a];
+  if (count === 0) fail('mean', `cannot take the mean over an empty dimension (shape ${fmtShape(x.shape)})`);
+  return div(sum(x, axes, keepdim), count);
+}
+
+/** Maximum over dims (all by default); among tied maxima the gradient is split evenly (torch.amax). */
+export function max(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+  requireTensor('max', 'input', x);
+  const axes = reductionAxes('max', dim, x.ndim);
+  for (const a of axes) if (x.shape[a] === 0) fail('max', `cannot reduce over the empty dim ${a} of shape ${fmtShape(x.shape)}`);
+  if (x.numel() === 0 && axes.length === x.ndim) fail('max', `cannot take the max of an empty tensor (shape ${fmtShape(x.shape)})`);
+  return apply('max', { x }, { axes, keepdim });
+}
+
+/** min(x) = −max(−x). */
+export function min(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+  requireTensor('min', 'input', x);
+  return neg(max(neg(x), dim, keepdim));
+}
+
+/** Index of the first maximum (over the flattened tensor when dim is omitted), in x's dtype. */
+export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
+  requireTensor('argmax', 'input', x);
+  if (dim === undefined) {
+    if (x.numel() === 0) fail('argmax', `cannot take the argmax of an empty tensor (shape ${fmtShape(x.shape)})`);
+    const data = argmaxAxis(dense(x), 1, x.numel(), 1);
+    return fromData(data, keepdim ? x.shape.map(() => 1) : []);
+  }
+  const d = normalizeAxis('argmax', dim, x.ndim);
+  const shape = x.ndim === 0 ? [] : x.shape;
+  const D = x.ndim === 0 ? 1 : shape[d];
+  if (D === 0) fail('argmax', `cannot take the argmax over the empty dim ${dim} of shape ${fmtShape(x.shape)}`);
+  let outer = 1, inner = 1;
+  for (let i = 0; i < d; i++) outer *= shape[i];
+  for (let i = d + 1; i < shape.length; i++) inner *= shape[i];
+  const data = argmaxAxis(dense(x), outer, D, inner);
+  const outShape = shape.filter((_, i) => i !== d);
+  if (keepdim && x.ndim > 0) outShape.splice(d, 0, 1);
+  return fromData(data, outShape);
+}
+
+// ---- shape ops ----
+
+function inferShape(op: string, x: Tensor, shape: readonly number[]): number[] {
+  if (!Array.isArray(shape as unknown)) fail(op, `shape must be an array of integers, got ${String(shape)}`);
+  const out = [...shape];
+  let infer = -1;
+  let known = 1;
+  for (let i = 0; i < out.length; i++) {
+    const d = out[i];
+    if (d === -1) {
+      if (infer >= 0) fail(op, `only one dimension can be -1, got ${fmtShape(shape)}`);
+      infer = i;
+    } else if (!Number.isInteger(d) || d < 0) {
+      fail(op, `invalid shape ${fmtShape(shape)}: dimensions must be non-negative integers or a single -1`);
+    } else known *= d;
+  }
+  const n = x.numel();
+  if (infer >= 0) {
+    if (known === 0 || n % known !== 0) fail(op, `shape ${fmtShape(shape)} is invalid for input of size ${n} (shape ${fmtShape(x.shape)})`);
+    out[infer] = n / known;
+  } else if (known !== n) {
+    fail(op, `shape ${fmtShape(shape)} is invalid for input of size ${n} (shape ${fmtShape(x.shape)})`);
+  }
+  return out;
+}
+
+/** Same elements in a new shape: a view of a contiguous tensor, a copy otherwise. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  requireTensor('reshape', 'input', x);
+  const s = inferShape('reshape', x, shape);
+  if (shapesEqual(s, x.shape)) return x;
+  return apply('reshape', { x }, { shape: s });
+}
+
+/** Like reshape, but never copies: the input must be contiguous. */
+export function view(x: Tensor, shape: readonly number[]): Tensor {
+  requireTensor('view', 'input', x);
+  const s = inferShape('view', x, shape);
+  if (!x.isContiguous()) {
+    fail('view', `input of shape ${fmtShape(x.shape)} with strides ${fmtShape(x.strides)} is not contiguous; use reshape() (which copies) or contiguous() first`);
+  }
+  return apply('reshape', { x }, { shape: s });
+}
+
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  requireTensor('permute', 'input', x);
+  if (!Array.isArray(dims as unknown) || dims.length !== x.ndim) {
+    fail('permute', `expected ${x.ndim} dims for a tensor of shape ${fmtShape(x.shape)}, got ${JSON.stringify(dims)}`);
+  }
+  const norm = dims.map((d) => normalizeAxis('permute', d, x.ndim));
+  if (new Set(norm).size !== norm.length) fail('permute', `repeated dim in ${fmtShape(dims)}`);
+  if (norm.every((d, i) => d === i)) return x;
+  return apply('permute', { x }, { dims: norm });
+}
+
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  requireTensor('transpose', 'input', x);
+  if (x.ndim === 0) { normalizeAxis('transpose', dim0, 0); normalizeAxis('transpose', dim1, 0); return x; }
+  const a = normalizeAxis('transpose', dim0, x.ndim);
+  const b = normalizeAxis('transpose', dim1, x.ndim);
+  const dims = x.shape.map((_, i) => i);
+  dims[a] = b;
+  dims[b] = a;
+  return permute(x, dims);
+}
+
+export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  requireTensor('flatten', 'input', x);
+  if (x.ndim === 0) return reshape(x, [1]);
+  const s = normalizeAxis('flatten', startDim, x.ndim);
+  const e = normalizeAxis('flatten', endDim, x.ndim);
+  if (s > e) fail('flatten', `startDim ${startDim} comes after endDim ${endDim} for shape ${fmtShape(x.shape)}`);
+  let n = 1;
+  for (let i = s; i <= e; i++) n *= x.shape[i];
+  return reshape(x, [...x.shape.slice(0, s), n, ...x.shape.slice(e + 1)]);
+}
+
+/** Removes size-1 dims (all of them, or only `dim` if it has size 1). */
+export function squeeze(x: Tensor, dim?: number): Tensor {
+  requireTensor('squeeze', 'input', x);
+  if (dim === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (x.ndim === 0) { normalizeAxis('squeeze', dim, 0); return x; }
+  const d = normalizeAxis('squeeze', dim, x.ndim);
+  if (x.shape[d] !== 1) return x;
+  return reshape(x, x.shape.filter((_, i) => i !== d));
+}
+
+export function unsqueeze(x: Tensor, dim: number): Tensor {
+  requireTensor('unsqueeze', 'input', x);
+  const d = normalizeAxis('unsqueeze', dim, x.ndim + 1);
+  const s = [...x.shape];
+  s.splice(d, 0, 1);
+  return reshape(x, s);
+}
+
+/** Broadcasts x to `shape` without copying; -1 keeps a dim's size. */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  requireTensor('expand', 'input', x);
+  if (!Array.isArray(shape as unknown) || shape.length < x.ndim) {
+    fail('expand', `the number of sizes provided (${Array.isArray(shape as unknown) ? shape.length : 'none'}) must be >= the number of dims (${x.ndim}) of shape ${fmtShape(x.shape)}`);
+  }
+  const lead = shape.length - x.ndim;
+  const s = shape.map((d, i) => {
+    const cur = i >= lead ? x.shape[i - lead] : -2;
+    if (d === -1) {
+      if (cur === -2) fail('expand', `-1 is not allowed in a new leading dim (target ${fmtShape(shape)})`);
+      return cur;
+    }
+    if (!Number.isInteger(d) || d < 0) fail('expand', `invalid size ${d} in ${fmtShape(shape)}`);
+    if (cur !== -2 && cur !== 1 && cur !== d) {
+      fail('expand', `cannot expand ${fmtShape(x.shape)} to ${fmtShape(shape)}: dim ${i} has size ${cur}, not 1`);
+    }
+    return d;
+  });
+  if (shapesEqual(s, x.shape)) return x;
+  return apply('expand', { x }, { shape: s });
+}
+
+/** Elements start, start+step, ... before end along dim (Python slice rules: negatives count from the end, out-of-range clamps). */
+export function slice(x: Tensor, dim: number, start?: number, end?: number, step = 1): Tensor {
+  requireTensor('slice', 'input', x);
+  if (x.ndim === 0) fail('slice', 'cannot slice a 0-d tensor');
+  const d = normalizeAxis('slice', dim, x.ndim);
+  if (!Number.isInteger(step) || step < 1) fail('slice', `step must be a positive integer, got ${step}`);
+  const n = x.shape[d];
+  const norm = (v: number | undefined, dflt: number, name: string): number => {
+    if (v === undefined) return dflt;
+    if (!Number.isInteger(v)) fail('slice', `${name} must be an integer, got ${v}`);
+    const w = v < 0 ? v + n : v;
+    return Math.min(Math.max(w, 0), n);
+  };
+  const s = norm(start, 0, 'start');
+  const e = Math.max(norm(end, n, 'end'), s);
+  if (s === 0 && e === n && step === 1) return x;
+  return apply('slice', { x }, { dim: d, start: s, end: e, step });
+}
+
+/** length elements from start along dim; unlike slice, out-of-range is an error (torch.narrow). */
+export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  requireTensor('narrow', 'input', x);
+  if (x.ndim === 0) fail('narrow', 'cannot narrow a 0-d tensor');
+  const d = normalizeAxis('narrow', dim, x.ndim);
+  const n = x.shape[d];
+  const s = Number.isInteger(start) && start < 0 ? start + n : start;
+  if (!Number.isInteger(s) || !Number.isInteger(length) || s < 0 || length < 0 || s + length > n) {
+    fail('narrow', `start ${start} + length ${length} out of range for dim ${dim} of size ${n} (shape ${fmtShape(x.shape)})`);
+  }
+  return slice(x, d, s, s + length);
+}
+
+export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (!Array.isArray(tensors as unknown) || tensors.length === 0) fail('cat', 'expected a non-empty array of tensors');
+  tensors.forEach((t, i) => requireTensor('cat', `tensors[${i}]`, t));
+  const first = tensors[0];
+  if (first.ndim === 0) fail('cat', 'zero-dimensional tensors cannot be concatenated');
+  const d = normalizeAxis('cat', dim, first.ndim);
+  tensors.forEach((t, i) => {
+    if (t.ndim !== first.ndim || t.shape.some((s, j) => j !== d && s !== first.shape[j])) {
+      fail('cat', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[0] has ${fmtShape(first.shape)}; all dims except ${d} must match`);
+    }
+    if (t.dtype !== first.dtype) fail('cat', `tensors[${i}] is ${t.dtype} but tensors[0] is ${first.dtype}`);
+  });
+  if (tensors.length === 1) return first;
+  const inputs: Record<`t${number}`, Tensor> = {};
+  tensors.forEach((t, i) => { inputs[`t${i}`] = t; });
+  return apply('cat', inputs, { dim: d });
+}
+
+export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (!Array.isArray(tensors as unknown) || tensors.length === 0) fail('stack', 'expected a non-empty array of tensors');
+  tensors.forEach((t, i) => {
+    requireTensor('stack', `tensors[${i}]`, t);
+    if (!shapesEqual(t.shape, tensors[0].shape)) {
+      fail('stack', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[0] has ${fmtShape(tensors[0].shape)}; all must be equal`);
+    }
+  });
+  const d = normalizeAxis('stack', dim, tensors[0].ndim + 1);
+  const parts = tensors.map((t) => unsqueeze(t, d));
+  return parts.length === 1 ? parts[0] : cat(parts, d);
+}
+
+/**
+ * Constant padding with PyTorch's F.pad order: pairs (before, after) starting from the LAST dim,
+ * e.g. [left, right, top, bottom] pads W then H. Negative amounts crop.
+ */
+export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
+  requireTensor('pad', 'input', x);
+  if (!Array.isArray(padding as unknown) || padding.length % 2 !== 0 || padding.length / 2 > x.ndim || !padding.every(Number.isInteger)) {
+    fail('pad', `padding must be an even-length list of integers covering at most ${x.ndim} dims, got ${JSON.stringify(padding)} for shape ${fmtShape(x.shape)}`);
+  }
+  if (typeof value !== 'number') fail('pad', `value must be a number, got ${typeof value}`);
+  const full = new Array<number>(2 * x.ndim).fill(0);
+  for (let i = 0; i < padding.length / 2; i++) {
+    const d = x.ndim - 1 - i;
+    full[2 * d] = padding[2 * i];
+    full[2 * d + 1] = padding[2 * i + 1];
+  }
+  x.shape.forEach((s, i) => {
+    if (s + full[2 * i] + full[2 * i + 1] < 0) fail('pad', `padding ${JSON.stringify(padding)} makes dim ${i} of shape ${fmtShape(x.shape)} negative`);
+  });
+  if (full.every((p) => p === 0)) return x;
+  return apply('pad', { x }, { pad: full, value });
+}
+
+/** A contiguous tensor with the same values (x itself if already contiguous). */
+export function contiguous(x: Tensor): Tensor {
+  requireTensor('contiguous', 'input', x);
+  return x.isContiguous() ? x : apply('contiguous', { x }, {});
+}
+
+/** A copy with its own storage, still on the graph (torch.clone). */
+export function clone(x: Tensor): Tensor {
+  requireTensor('clone', 'input', x);
+  return apply('contiguous', { x }, {});
+}
+
+/** Converts to another dtype; gradients flow back in the original dtype. */
+export function toDtype(x: Tensor, dtype: DType): Tensor {
+  requireTensor('to', 'input', x);
+  if (!isDType(dtype)) fail('to', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
+  if (x.dtype === dtype) return x;
+  return apply('toDtype', { x }, { dtype, from: x.dtype });
+}
+
+// ---- linear algebra ----
+
+/** Matrix product with torch.matmul's rules for 1-d, 2-d and batched (broadcast) operands. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  requireTensor('matmul', 'input', a);
+  requireTensor('matmul', 'other', b);
+  if (a.ndim === 0 || b.ndim === 0) fail('matmul', `both arguments need at least 1 dim, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
+  const b2 = b.ndim === 1 ? unsqueeze(b, 1) : b;
+  const K = a2.shape[a2.ndim - 1];
+  if (b2.shape[b2.ndim - 2] !== K) {
+    fail('matmul', `shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${K} vs ${b2.shape[b2.ndim - 2]})`);
+  }
+  broadcastShape('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  let out = apply('matmul', { a: a2, b: b2 }, {});
+  if (a.ndim === 1) out = squeeze(out, -2);
+  if (b.ndim === 1) out = squeeze(out, -1);
+  return out;
+}
+
+// ---- creation helpers used by backward formulas ----
+
+export function onesLike(x: Tensor): Tensor {
+  const t = Tensor.empty(x.shape, x.dtype);
+  t.storage.fill(1);
+  return t;
+}
+
+export function zerosLike(x: Tensor): Tensor {
+  return Tensor.empty(x.shape, x.dtype);
+}

@@ -1,0 +1,172 @@
+/**
+ * gradcheck: compares the tape's gradients with central finite differences in float64.
+ * Small problems get the full Jacobian (one backward per output element, two forwards per input
+ * element); large ones random projections vᵀJu, which catch a wrong gradient with probability 1
+ * while costing one backward and two forwards per projection.
+ */
+import { fail, fmtShape } from '../lib/core/errors';
+import { Random } from '../lib/random';
+import { noGrad } from './tape';
+import { Tensor } from './tensor';
+
+export interface GradcheckOptions {
+  /** Finite-difference step. */
+  eps?: number;
+  /** Element passes when |analytic − numeric| <= atol + rtol·|numeric|. */
+  atol?: number;
+  rtol?: number;
+  /** Full Jacobian when outputs <= this many elements ... */
+  maxFullOutputs?: number;
+  /** ... and the input has <= this many elements; otherwise projections. */
+  maxFullInputs?: number;
+  /** Random projections per input in projected mode. */
+  projections?: number;
+  /** Seed of the projection vectors. */
+  seed?: number;
+}
+
+export interface GradcheckInputReport {
+  index: number;
+  shape: number[];
+  mode: 'full' | 'projected';
+  /** Entries (full) or projections compared. */
+  checked: number;
+  maxAbsError: number;
+  maxRelError: number;
+  passed: boolean;
+  /** Worst entry: [output index, input index] in full mode, projection number otherwise. */
+  worst: { analytic: number; numeric: number; where: string } | null;
+}
+
+export interface GradcheckReport {
+  passed: boolean;
+  inputs: GradcheckInputReport[];
+}
+
+type Fn = (...inputs: Tensor[]) => Tensor;
+
+/** Storage index of logical element k of t (row-major over t's shape). */
+function storageIndex(t: Tensor, k: number): number {
+  let idx = t.offset;
+  for (let d = t.shape.length - 1; d >= 0; d--) {
+    const n = t.shape[d];
+    idx += (k % n) * t.strides[d];
+    k = Math.floor(k / n);
+  }
+  return idx;
+}
+
+export function gradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckOptions = {}): GradcheckReport {
+  const eps = options.eps ?? 1e-6;
+  const atol = options.atol ?? 1e-5;
+  const rtol = options.rtol ?? 1e-3;
+  const maxFullOutputs = options.maxFullOutputs ?? 256;
+  const maxFullInputs = options.maxFullInputs ?? 2048;
+  const projections = options.projections ?? 3;
+  const rng = new Random(options.seed ?? 1234);
+  if (typeof fn !== 'function') fail('gradcheck', 'fn must be a function');
+  inputs.forEach((t, i) => {
+    if (!(t instanceof Tensor)) fail('gradcheck', `inputs[${i}] must be a Tensor`);
+    if (t.requiresGrad && t.dtype !== 'float64') {
+      fail('gradcheck', `inputs[${i}] (shape ${fmtShape(t.shape)}) is ${t.dtype}; finite differences need float64 inputs`);
+    }
+    if (t.requiresGrad && !t.isLeaf) fail('gradcheck', `inputs[${i}] must be a leaf tensor (use .detach().requiresGrad_())`);
+  });
+  const diff = inputs.map((t, i) => ({ t, i })).filter(({ t }) => t.requiresGrad);
+  if (diff.length === 0) fail('gradcheck', 'no input requires grad');
+
+  const evalOut = (): Float64Array => Float64Array.from(noGrad(() => fn(...inputs)).data);
+  const y = fn(...inputs);
+  if (y.dtype !== 'float64') fail('gradcheck', `fn returned a ${y.dtype} tensor; finite differences need float64`);
+  if (!y.requiresGrad) fail('gradcheck', 'fn output does not require grad (is it connected to the inputs?)');
+  const m = y.numel();
+  const grads = (seed: Tensor): Float64Array[] => {
+    for (const { t } of diff) t.grad = null;
+    y.backward(seed, { retainGraph: true });
+    return diff.map(({ t }) => (t.grad ? Float64Array.from(t.grad.data) : new Float64Array(t.numel())));
+  };
+
+  // Analytic Jacobian rows, one backward per output element, only when it is affordable.
+  let rows: Float64Array[][] | null = null;
+  if (m <= maxFullOutputs) {
+    rows = [];
+    for (let j = 0; j < m; j++) {
+      const seed = Tensor.empty(y.shape, 'float64');
+      seed.storage[j] = 1;
+      rows.push(grads(seed));
+    }
+  }
+
+  const reports: GradcheckInputReport[] = [];
+  diff.forEach(({ t, i }, di) => {
+    const n = t.numel();
+    const rep: GradcheckInputReport = {
+      index: i, shape: [...t.shape], mode: 'full', checked: 0, maxAbsError: 0, maxRelError: 0, passed: true, worst: null,
+    };
+    let worstScore = -Infinity;
+    const compare = (a: number, num: number, where: string): void => {
+      const err = Math.abs(a - num);
+      const rel = err / Math.max(Math.abs(num), 1e-300);
+      rep.checked++;
+      rep.maxAbsError = Math.max(rep.maxAbsError, err);
+      if (err > 0) rep.maxRelError = Math.max(rep.maxRelError, rel);
+      const ok = err <= atol + rtol * Math.abs(num) && Number.isFinite(a) === Number.isFinite(num);
+      const score = err - (atol + rtol * Math.abs(num));
+      if (!ok) rep.passed = false;
+      if (score > worstScore || (!Number.isFinite(a) && rep.worst === null)) {
+        worstScore = score;
+        rep.worst = { analytic: a, numeric: num, where };
+      }
+    };
+    if (rows !== null && n <= maxFullInputs) {
+      for (let k = 0; k < n; k++) {
+        const s = storageIndex(t, k);
+        const orig = t.storage[s];
+        t.storage[s] = orig + eps;
+        const plus = evalOut();
+        t.storage[s] = orig - eps;
+        const minus = evalOut();
+        t.storage[s] = orig;
+        for (let j = 0; j < m; j++) compare(rows[j][di][k], (plus[j] - minus[j]) / (2 * eps), `d out[${j}] / d in[${k}]`);
+      }
+    } else {
+      rep.mode = 'projected';
+      for (let p = 0; p < projections; p++) {
+        const v = Tensor.empty(y.shape, 'float64');
+        for (let j = 0; j < m; j++) v.storage[j] = rng.normal();
+        const u = new Float64Array(n);
+        for (let k = 0; k < n; k++) u[k] = rng.normal();
+        const g = grads(v)[di];
+        let analytic = 0;
+        for (let k = 0; k < n; k++) analytic += g[k] * u[k];
+        const orig = new Float64Array(n);
+        for (let k = 0; k < n; k++) orig[k] = t.storage[storageIndex(t, k)];
+        const shift = (sgn: number): Float64Array => {
+          for (let k = 0; k < n; k++) t.storage[storageIndex(t, k)] = orig[k] + sgn * eps * u[k];
+          return evalOut();
+        };
+        const plus = shift(1);
+        const minus = shift(-1);
+        for (let k = 0; k < n; k++) t.storage[storageIndex(t, k)] = orig[k];
+        let numeric = 0;
+        for (let j = 0; j < m; j++) numeric += v.storage[j] * (plus[j] - minus[j]) / (2 * eps);
+        compare(analytic, numeric, `projection ${p}`);
+      }
+    }
+    reports.push(rep);
+  });
+  for (const { t } of diff) t.grad = null;
+  return { passed: reports.every((r) => r.passed), inputs: reports };
+}
+
+/** gradcheck that throws an Error describing the worst mismatch of each failing input. */
+export function assertGradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckOptions = {}): GradcheckReport {
+  const rep = gradcheck(fn, inputs, options);
+  if (!rep.passed) {
+    const lines = rep.inputs.filter((r) => !r.passed).map((r) =>
+      `input ${r.index} ${fmtShape(r.shape)} (${r.mode}): max abs error ${r.maxAbsError.toExponential(3)}, ` +
+      `worst at ${r.worst?.where}: analytic ${r.worst?.analytic} vs numeric ${r.worst?.numeric}`);
+    throw new Error(`gradcheck: gradients do not match finite differences\n  ${lines.join('\n  ')}`);
+  }
+  return rep;
+}

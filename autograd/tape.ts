@@ -1,0 +1,232 @@
+/**
+ * The tape. Every op applied to tensors that require grad records a Node: the op's table entry,
+ * its input tensors, its attributes and whatever the entry declared it saves. backward() sorts the
+ * graph topologically from the output and walks it in reverse, summing the gradients of tensors
+ * used more than once (a skip connection gets the sum of both paths). Unless retainGraph is set,
+ * the walk then frees each node's saved tensors and edges, so memory does not grow step over step
+ * and a second backward through the same graph fails with a clear message.
+ */
+import { fail, fmtShape } from '../lib/core/errors';
+import { shapesEqual } from '../lib/core/shape';
+import { accumulate } from '../lib/kernels/elementwise';
+import { Tensor } from './tensor';
+
+// ---- grad mode ----
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+export function setGradEnabled(on: boolean): void {
+  gradEnabled = on;
+}
+
+/** Runs fn with recording off (PyTorch's torch.no_grad()), restoring the previous mode after. */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Runs fn with recording on, even inside noGrad (PyTorch's torch.enable_grad()). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+// ---- nodes ----
+
+/** What a recorded op's backward receives. */
+export interface BackwardContext<In, Attrs, Extra> {
+  /** The inputs the op declared it saves (others are undefined). */
+  readonly inputs: Partial<In>;
+  /** Shapes of every input, always kept (sumToShape needs them even when the input is not saved). */
+  readonly shapes: { readonly [K in keyof In]?: readonly number[] };
+  /** The op's result, if it declared saveOutput. */
+  readonly out: Tensor | undefined;
+  readonly attrs: Attrs;
+  /** Op-specific saved state (argmax indices, batch statistics, ...). */
+  readonly extra: Extra;
+  /** Which inputs need a gradient; a backward may skip the others. */
+  readonly needs: { readonly [K in keyof In]?: boolean };
+}
+
+export type GradMap<In> = { [K in keyof In]?: Tensor };
+
+/** One recorded op application. */
+export class Node {
+  /** Input tensors that require grad, by input name (the graph edges). */
+  edges: Map<string, Tensor> | null;
+  /** Saved state for backward; null once freed. */
+  ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown> | null;
+  freed = false;
+
+  constructor(
+    readonly op: string,
+    readonly backwardFn: (grad: Tensor, ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>) => GradMap<Record<string, Tensor | undefined>>,
+    edges: Map<string, Tensor>,
+    ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>,
+  ) {
+    this.edges = edges;
+    this.ctx = ctx;
+  }
+
+  /** PyTorch-style name for printing: grad_fn=<AddBackward>. */
+  get name(): string {
+    return `${this.op[0].toUpperCase()}${this.op.slice(1)}Backward`;
+  }
+}
+
+// ---- backward ----
+
+export interface BackwardOptions {
+  /** Keep the graph's saved tensors so backward can run through it again. */
+  retainGraph?: boolean;
+}
+
+/** Reverse-mode differentiation from `root`, accumulating into the .grad of leaves. */
+export function backward(root: Tensor, grad?: Tensor | number, options: BackwardOptions = {}): void {
+  if (!root.requiresGrad) {
+    fail('backward', `tensor of shape ${fmtShape(root.shape)} does not require grad and has no grad_fn`);
+  }
+  let seed: Tensor;
+  if (grad === undefined) {
+    if (root.numel() !== 1) {
+      fail('backward', `grad can be implicitly created only for scalar outputs; got shape ${fmtShape(root.shape)}, pass a gradient of that shape`);
+    }
+    seed = Tensor.empty(root.shape, root.dtype);
+    seed.storage.fill(1);
+  } else if (typeof grad === 'number') {
+    if (root.numel() !== 1) fail('backward', `a number gradient needs a one-element output; got shape ${fmtShape(root.shape)}`);
+    seed = Tensor.empty(root.shape, root.dtype);
+    seed.storage.fill(grad);
+  } else {
+    if (!shapesEqual(grad.shape, root.shape)) {
+      fail('backward', `gradient has shape ${fmtShape(grad.shape)} but the output has shape ${fmtShape(root.shape)}`);
+    }
+    if (grad.dtype !== root.dtype) fail('backward', `gradient dtype ${grad.dtype} does not match the output's ${root.dtype}`);
+    seed = grad;
+  }
+  const retain = options.retainGraph ?? false;
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    runBackward(root, seed, retain);
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
+  if (root.isLeaf) {
+    accumulateLeaf(root, seed);
+    return;
+  }
+  const order = topologicalOrder(root);
+  const grads = new Map<Tensor, Tensor>();
+  grads.set(root, seed);
+  for (const t of order) {
+    const g = grads.get(t);
+    const node = t.gradFn as Node;
+    grads.delete(t);
+    if (t.retainsGrad && g) accumulateLeaf(t, g);
+    if (g === undefined) continue; // no path from the root carried a gradient here
+    if (node.freed || node.ctx === null || node.edges === null) {
+      fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
+    }
+    const inputGrads = node.backwardFn(g, node.ctx);
+    for (const [name, input] of node.edges) {
+      const gi = (inputGrads as Record<string, Tensor | undefined>)[name];
+      if (gi === undefined) continue;
+      if (!shapesEqual(gi.shape, input.shape)) {
+        fail('backward', `gradient for input '${name}' of ${node.op} has shape ${fmtShape(gi.shape)} but the input has shape ${fmtShape(input.shape)}`);
+      }
+      if (gi.dtype !== input.dtype) {
+        fail('backward', `gradient for input '${name}' of ${node.op} has dtype ${gi.dtype} but the input has dtype ${input.dtype}`);
+      }
+      if (input.isLeaf) {
+        accumulateLeaf(input, gi);
+      } else {
+        const prevGrad = grads.get(input);
+        grads.set(input, prevGrad === undefined ? gi : addGrads(prevGrad, gi));
+      }
+    }
+    if (!retain) {
+      node.freed = true;
+      node.ctx = null;
+      node.edges = null;
+    }
+  }
+}
+
+/**
+ * Non-leaf tensors reachable from root, each after every tensor that consumes it (so its gradient
+ * is complete when visited). Iterative DFS: deep nets must not overflow the JS stack.
+ */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const post: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: Array<{ t: Tensor; it: Iterator<Tensor> | null }> = [{ t: root, it: null }];
+  visited.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.it === null) {
+      const node = top.t.gradFn as Node;
+      if (node.edges === null) {
+        fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
+      }
+      top.it = node.edges.values();
+    }
+    const next = top.it.next();
+    if (next.done) {
+      post.push(top.t);
+      stack.pop();
+      continue;
+    }
+    const child = next.value;
+    if (!child.isLeaf && !visited.has(child)) {
+      visited.add(child);
+      stack.push({ t: child, it: null });
+    }
+  }
+  return post.reverse();
+}
+
+function addGrads(a: Tensor, b: Tensor): Tensor {
+  const out = Tensor.empty(a.shape, a.dtype);
+  const n = out.numel();
+  out.storage.set(a.data);
+  accumulate(out.storage, b.data, n);
+  return out;
+}
+
+/** Adds g into t.grad, creating a contiguous gradient the first time. */
+function accumulateLeaf(t: Tensor, g: Tensor): void {
+  if (t.grad === null) {
+    const copy = Tensor.empty(t.shape, t.dtype);
+    copy.storage.set(g.data);
+    t.grad = copy;
+  } else {
+    if (!shapesEqual(t.grad.shape, t.shape)) {
+      fail('backward', `existing .grad has shape ${fmtShape(t.grad.shape)} but the tensor has shape ${fmtShape(t.shape)}`);
+    }
+    const dst = t.grad.data;
+    if (!t.grad.isContiguous()) {
+      const copy = Tensor.empty(t.shape, t.dtype);
+      copy.storage.set(dst);
+      t.grad = copy;
+    }
+    accumulate(t.grad.data, g.data, t.numel());
+  }
+}

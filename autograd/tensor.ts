@@ -1,0 +1,262 @@
+/**
+ * Tensor: a typed-array storage seen through shape, strides and offset. Views (reshape of a
+ * contiguous tensor, permute, transpose, expand, slice) share storage with their base; kernels
+ * read contiguous data, so an op given a non-contiguous view first copies it.
+ *
+ * The tape fields (gradFn, grad, requiresGrad) live here; the recording and the backward walk are
+ * in tape.ts, the op table in derivatives.ts, and the methods below delegate to functional.ts.
+ */
+import ndarray from 'ndarray';
+import { allocate, dtypeOf, isDType, type DType, type FloatArray } from '../lib/core/dtype';
+import { fail, fmtShape } from '../lib/core/errors';
+import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
+import { copyStrided } from '../lib/kernels/elementwise';
+import { formatTensor } from './format';
+import type { Node } from './tape';
+import * as F from './functional';
+import { backward as runBackward, type BackwardOptions } from './tape';
+
+export type { DType, FloatArray };
+export type Scalar = number;
+export type TensorLike = Tensor | number;
+
+/** A nested array of numbers, e.g. [[1, 2], [3, 4]]. */
+export type NestedArray = number | NestedArray[];
+
+export class Tensor {
+  /** The backing buffer; may be shared with other views. */
+  readonly storage: FloatArray;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  /** The accumulated gradient of a leaf (or of a non-leaf after retainGrad()), or null. */
+  grad: Tensor | null = null;
+  /** The recorded operation that produced this tensor; null for leaves. */
+  gradFn: Node | null = null;
+  private _requiresGrad = false;
+  /** Set by retainGrad(): keep the gradient of this non-leaf after backward. */
+  retainsGrad = false;
+
+  constructor(storage: FloatArray, shape: readonly number[], strides?: readonly number[], offset = 0) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+    this.dtype = dtypeOf(storage);
+  }
+
+  /** A fresh zero-filled contiguous tensor. */
+  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+    if (!isDType(dtype)) fail('empty', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
+    return new Tensor(allocate(dtype, shapeNumel(shape)), shape);
+  }
+
+  get requiresGrad(): boolean {
+    return this._requiresGrad;
+  }
+
+  set requiresGrad(v: boolean) {
+    if (!v && this.gradFn) {
+      fail('requiresGrad', 'cannot turn off requiresGrad of a non-leaf tensor; use detach()');
+    }
+    this._requiresGrad = v;
+  }
+
+  /** Marks this tensor as requiring gradients and returns it (PyTorch's requires_grad_()). */
+  requiresGrad_(v = true): this {
+    this.requiresGrad = v;
+    return this;
+  }
+
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  dim(): number {
+    return this.shape.length;
+  }
+
+  numel(): number {
+    return shapeNumel(this.shape);
+  }
+
+  /** size() is the shape; size(d) one dimension (negative d counts from the end). */
+  size(): number[];
+  size(dim: number): number;
+  size(dim?: number): number | number[] {
+    if (dim === undefined) return [...this.shape];
+    const d = dim < 0 ? dim + this.shape.length : dim;
+    if (!Number.isInteger(d) || d < 0 || d >= this.shape.length) {
+      fail('size', `dim ${dim} out of range for a tensor of shape ${fmtShape(this.shape)}`);
+    }
+    return this.shape[d];
+  }
+
+  isContiguous(): boolean {
+    return isContiguous(this.shape, this.strides);
+  }
+
+  /**
+   * The elements as a contiguous typed array in row-major order. For a contiguous tensor this is
+   * the live storage (writes show through); otherwise a copy.
+   */
+  get data(): FloatArray {
+    const n = this.numel();
+    if (this.isContiguous()) {
+      if (this.offset === 0 && this.storage.length === n) return this.storage;
+      return this.storage.subarray(this.offset, this.offset + n);
+    }
+    const out = allocate(this.dtype, n);
+    copyStrided(this.shape, { data: this.storage, offset: this.offset, strides: this.strides }, { data: out, offset: 0, strides: contiguousStrides(this.shape) });
+    return out;
+  }
+
+  /** A contiguous copy of the elements, safe to modify (TensorFlow.js's name). */
+  dataSync(): FloatArray {
+    const d = this.data;
+    return d === this.storage || d.buffer === this.storage.buffer ? d.slice() : d;
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.numel() !== 1) fail('item', `only one-element tensors can be converted to a number, got shape ${fmtShape(this.shape)}`);
+    return this.storage[this.offset];
+  }
+
+  /** The elements as nested arrays (a number for a 0-d tensor). */
+  toArray(): NestedArray {
+    const flat = this.data;
+    if (this.shape.length === 0) return flat[0];
+    let pos = 0;
+    const build = (d: number): NestedArray[] => {
+      const out: NestedArray[] = [];
+      for (let i = 0; i < this.shape[d]; i++) {
+        if (d === this.shape.length - 1) out.push(flat[pos++]);
+        else out.push(build(d + 1));
+      }
+      return out;
+    };
+    return build(0);
+  }
+
+  /** Zero-copy scijs ndarray over the same storage, shape, strides and offset. */
+  toNdarray(): ndarray.NdArray<FloatArray> {
+    return ndarray(this.storage, [...this.shape], [...this.strides], this.offset);
+  }
+
+  /** Zero-copy tensor over an ndarray of float32/float64 data (its strides and offset are kept). */
+  static fromNdarray(nd: ndarray.NdArray): Tensor {
+    const data: unknown = nd.data;
+    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
+      fail('fromNdarray', `expected ndarray data to be a Float32Array or Float64Array, got ${Object.prototype.toString.call(data)}`);
+    }
+    const shape = nd.shape.slice();
+    const strides = nd.stride.slice();
+    // Check the view stays inside its buffer so no later kernel reads out of bounds.
+    let lo = nd.offset, hi = nd.offset;
+    for (let i = 0; i < shape.length; i++) {
+      if (shape[i] === 0) { lo = 0; hi = -1; break; }
+      const span = (shape[i] - 1) * strides[i];
+      if (span < 0) lo += span; else hi += span;
+    }
+    if (hi >= lo && (lo < 0 || hi >= data.length)) {
+      fail('fromNdarray', `view of shape ${fmtShape(shape)} strides ${fmtShape(strides)} offset ${nd.offset} reaches outside its ${data.length}-element buffer`);
+    }
+    return new Tensor(data, shape, strides, nd.offset);
+  }
+
+  toString(): string {
+    return formatTensor(this);
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  // ---- autograd ----
+
+  /** Runs reverse-mode differentiation from this tensor. */
+  backward(grad?: Tensor | number, options?: BackwardOptions): void {
+    runBackward(this, grad, options);
+  }
+
+  /** A tensor sharing storage with this one but cut off from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.storage, this.shape, this.strides, this.offset);
+  }
+
+  /** Keep .grad for this non-leaf tensor after backward (PyTorch's retain_grad()). */
+  retainGrad(): this {
+    if (!this.requiresGrad) fail('retainGrad', `can't retain the gradient of a tensor that does not require grad (shape ${fmtShape(this.shape)})`);
+    if (!this.isLeaf) this.retainsGrad = true;
+    return this;
+  }
+
+  /** Sets .grad to null (PyTorch's default zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    this.grad = null;
+  }
+
+  // ---- ops (see functional.ts) ----
+  add(other: TensorLike): Tensor { return F.add(this, other); }
+  sub(other: TensorLike): Tensor { return F.sub(this, other); }
+  mul(other: TensorLike): Tensor { return F.mul(this, other); }
+  div(other: TensorLike): Tensor { return F.div(this, other); }
+  pow(exponent: TensorLike): Tensor { return F.pow(this, exponent); }
+  maximum(other: TensorLike): Tensor { return F.maximum(this, other); }
+  minimum(other: TensorLike): Tensor { return F.minimum(this, other); }
+  neg(): Tensor { return F.neg(this); }
+  exp(): Tensor { return F.exp(this); }
+  log(): Tensor { return F.log(this); }
+  sqrt(): Tensor { return F.sqrt(this); }
+  abs(): Tensor { return F.abs(this); }
+  relu(): Tensor { return F.relu(this); }
+  sigmoid(): Tensor { return F.sigmoid(this); }
+  tanh(): Tensor { return F.tanh(this); }
+  square(): Tensor { return F.square(this); }
+  clamp(min?: number | null, max?: number | null): Tensor { return F.clamp(this, min, max); }
+  sum(dim?: number | number[], keepdim = false): Tensor { return F.sum(this, dim, keepdim); }
+  mean(dim?: number | number[], keepdim = false): Tensor { return F.mean(this, dim, keepdim); }
+  max(dim?: number | number[], keepdim = false): Tensor { return F.max(this, dim, keepdim); }
+  min(dim?: number | number[], keepdim = false): Tensor { return F.min(this, dim, keepdim); }
+  argmax(dim?: number, keepdim = false): Tensor { return F.argmax(this, dim, keepdim); }
+  reshape(...shape: number[] | [readonly number[]]): Tensor { return F.reshape(this, flatArgs(shape)); }
+  view(...shape: number[] | [readonly number[]]): Tensor { return F.view(this, flatArgs(shape)); }
+  permute(...dims: number[] | [readonly number[]]): Tensor { return F.permute(this, flatArgs(dims)); }
+  transpose(dim0: number, dim1: number): Tensor { return F.transpose(this, dim0, dim1); }
+  /** The transpose of a 2-d tensor (PyTorch's .T / .t()). */
+  t(): Tensor {
+    if (this.ndim > 2) fail('t', `expects a tensor with <= 2 dims, got shape ${fmtShape(this.shape)}`);
+    return this.ndim < 2 ? this : F.transpose(this, 0, 1);
+  }
+  get T(): Tensor { return this.t(); }
+  flatten(startDim = 0, endDim = -1): Tensor { return F.flatten(this, startDim, endDim); }
+  squeeze(dim?: number): Tensor { return F.squeeze(this, dim); }
+  unsqueeze(dim: number): Tensor { return F.unsqueeze(this, dim); }
+  expand(...shape: number[] | [readonly number[]]): Tensor { return F.expand(this, flatArgs(shape)); }
+  slice(dim: number, start?: number, end?: number, step = 1): Tensor { return F.slice(this, dim, start, end, step); }
+  narrow(dim: number, start: number, length: number): Tensor { return F.narrow(this, dim, start, length); }
+  contiguous(): Tensor { return F.contiguous(this); }
+  clone(): Tensor { return F.clone(this); }
+  matmul(other: Tensor): Tensor { return F.matmul(this, other); }
+  eq(other: TensorLike): Tensor { return F.eq(this, other); }
+  ne(other: TensorLike): Tensor { return F.ne(this, other); }
+  lt(other: TensorLike): Tensor { return F.lt(this, other); }
+  le(other: TensorLike): Tensor { return F.le(this, other); }
+  gt(other: TensorLike): Tensor { return F.gt(this, other); }
+  ge(other: TensorLike): Tensor { return F.ge(this, other); }
+  /** A copy converted to another dtype (differentiable). */
+  to(dtype: DType): Tensor { return F.toDtype(this, dtype); }
+  float(): Tensor { return F.toDtype(this, 'float32'); }
+  double(): Tensor { return F.toDtype(this, 'float64'); }
+}
+
+function flatArgs(args: number[] | [readonly number[]]): number[] {
+  if (args.length === 1 && Array.isArray(args[0])) return [...(args[0] as readonly number[])];
+  return args as number[];
+}

@@ -1,0 +1,218 @@
+/**
+ * Elementwise kernels over strided views. Output arrays are always contiguous (row-major);
+ * inputs are described by (data, offset, strides) aligned to the iteration shape, with stride 0
+ * on broadcast dimensions. Adjacent dimensions that are contiguous for every operand are merged
+ * first, so the common cases (same-shape contiguous, bias over channels, scalar) run as a few
+ * long inner loops with constant strides; index arithmetic happens once per row, never per element.
+ * Cost: one pass over the output.
+ */
+import type { FloatArray } from '../core/dtype';
+
+export interface StridedView {
+  readonly data: FloatArray;
+  readonly offset: number;
+  readonly strides: readonly number[];
+}
+
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'square' | 'reciprocal';
+
+/**
+ * Merges dims i and i+1 wherever every operand steps over dim i exactly as over dims i+1.
+ * Returns the collapsed shape and the operands' collapsed strides.
+ */
+export function collapseDims(shape: readonly number[], stridesList: ReadonlyArray<readonly number[]>): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = stridesList.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue; // size-1 dims do not move any pointer
+    const last = outShape.length - 1;
+    let merge = last >= 0;
+    if (merge) {
+      for (let k = 0; k < stridesList.length; k++) {
+        if (outStrides[k][last] !== stridesList[k][d] * shape[d]) { merge = false; break; }
+      }
+    }
+    if (merge) {
+      outShape[last] *= shape[d];
+      for (let k = 0; k < stridesList.length; k++) outStrides[k][last] = stridesList[k][d];
+    } else {
+      outShape.push(shape[d]);
+      for (let k = 0; k < stridesList.length; k++) outStrides[k].push(stridesList[k][d]);
+    }
+  }
+  if (outShape.length === 0) {
+    outShape.push(1);
+    for (const s of outStrides) s.push(0);
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Row-major strides of a contiguous output. */
+function denseStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+}
+
+/**
+ * Walks all rows of `shape` (every dim but the last), calling `row(offsets..., n)` with the start
+ * offset of each operand. The odometer updates offsets incrementally.
+ */
+function forEachRow(
+  shape: readonly number[], strides: readonly (readonly number[])[], starts: readonly number[],
+  row: (offs: Int32Array | number[], n: number) => void,
+): void {
+  const nd = shape.length;
+  const k = strides.length;
+  const n = shape[nd - 1];
+  const offs = starts.slice();
+  const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
+  let rows = 1;
+  for (let d = 0; d < nd - 1; d++) rows *= shape[d];
+  for (let r = 0; r < rows; r++) {
+    row(offs, n);
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      for (let j = 0; j < k; j++) offs[j] += strides[j][d];
+      if (idx[d] < shape[d]) break;
+      for (let j = 0; j < k; j++) offs[j] -= strides[j][d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/** out[i] = a[i] (op) b[i] over `shape`, with broadcasting expressed by zero strides. */
+export function binary(op: BinaryOp, shape: readonly number[], a: StridedView, b: StridedView, out: FloatArray): void {
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return;
+  const c = collapseDims(shape, [a.strides, b.strides, denseStrides(shape)]);
+  const sa = c.strides[0], sb = c.strides[1], so = c.strides[2];
+  const last = c.shape.length - 1;
+  const A = a.data, B = b.data;
+  const inner = binaryInner(op);
+  forEachRow(c.shape, [sa, sb, so], [a.offset, b.offset, 0], (offs, n) => {
+    inner(A, offs[0], sa[last], B, offs[1], sb[last], out, offs[2], n);
+  });
+}
+
+type BinaryInner = (A: FloatArray, ia: number, da: number, B: FloatArray, ib: number, db: number, O: FloatArray, io: number, n: number) => void;
+
+function binaryInner(op: BinaryOp): BinaryInner {
+  switch (op) {
+    case 'add': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] + B[ib]; };
+    case 'sub': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] - B[ib]; };
+    case 'mul': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] * B[ib]; };
+    case 'div': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] / B[ib]; };
+    case 'pow': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = Math.pow(A[ia], B[ib]); };
+    // NaN propagates as in torch.maximum / torch.minimum.
+    case 'maximum': return (A, ia, da, B, ib, db, O, io, n) => {
+      for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x > y ? x : y; }
+    };
+    case 'minimum': return (A, ia, da, B, ib, db, O, io, n) => {
+      for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x < y ? x : y; }
+    };
+    case 'eq': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] === B[ib] ? 1 : 0; };
+    case 'ne': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] !== B[ib] ? 1 : 0; };
+    case 'lt': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] < B[ib] ? 1 : 0; };
+    case 'le': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] <= B[ib] ? 1 : 0; };
+    case 'gt': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] > B[ib] ? 1 : 0; };
+    case 'ge': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] >= B[ib] ? 1 : 0; };
+  }
+}
+
+/** out[i] = f(x[i]) over `n` contiguous elements. */
+export function unary(op: UnaryOp, x: FloatArray, xOff: number, out: FloatArray, n: number): void {
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) out[i] = -x[xOff + i]; return;
+    case 'exp': for (let i = 0; i < n; i++) out[i] = Math.exp(x[xOff + i]); return;
+    case 'log': for (let i = 0; i < n; i++) out[i] = Math.log(x[xOff + i]); return;
+    case 'sqrt': for (let i = 0; i < n; i++) out[i] = Math.sqrt(x[xOff + i]); return;
+    case 'abs': for (let i = 0; i < n; i++) out[i] = Math.abs(x[xOff + i]); return;
+    // x > 0 ? x : 0 maps NaN to 0; PyTorch's relu keeps NaN, so test for it explicitly.
+    case 'relu': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v > 0 || v !== v ? v : 0; } return;
+    case 'sigmoid': for (let i = 0; i < n; i++) {
+      // Two branches keep exp() from overflowing for large |v|.
+      const v = x[xOff + i];
+      if (v >= 0) out[i] = 1 / (1 + Math.exp(-v));
+      else { const e = Math.exp(v); out[i] = e / (1 + e); }
+    } return;
+    case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[xOff + i]); return;
+    case 'sign': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v > 0 ? 1 : v < 0 ? -1 : v; } return;
+    case 'square': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v * v; } return;
+    case 'reciprocal': for (let i = 0; i < n; i++) out[i] = 1 / x[xOff + i]; return;
+  }
+}
+
+/** out[i] = min(max(x[i], lo), hi); either bound may be absent. NaN stays NaN. */
+export function clamp(x: FloatArray, xOff: number, out: FloatArray, n: number, lo: number | null, hi: number | null): void {
+  const l = lo ?? -Infinity, h = hi ?? Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = x[xOff + i];
+    out[i] = v < l ? l : v > h ? h : v;
+  }
+}
+
+/** out = cond != 0 ? a : b, all three broadcast over `shape`. */
+export function where(shape: readonly number[], cond: StridedView, a: StridedView, b: StridedView, out: FloatArray): void {
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return;
+  const c = collapseDims(shape, [cond.strides, a.strides, b.strides, denseStrides(shape)]);
+  const [sc, sa, sb, so] = c.strides;
+  const last = c.shape.length - 1;
+  const C = cond.data, A = a.data, B = b.data;
+  const dc = sc[last], da = sa[last], db = sb[last];
+  forEachRow(c.shape, [sc, sa, sb, so], [cond.offset, a.offset, b.offset, 0], (offs, n) => {
+    let ic = offs[0], ia = offs[1], ib = offs[2];
+    const io = offs[3];
+    for (let i = 0; i < n; i++, ic += dc, ia += da, ib += db) out[io + i] = C[ic] !== 0 ? A[ia] : B[ib];
+  });
+}
+
+/** Copies a strided view of `shape` into another strided view (e.g. a contiguous buffer). */
+export function copyStrided(shape: readonly number[], src: StridedView, dst: StridedView): void {
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return;
+  const c = collapseDims(shape, [src.strides, dst.strides]);
+  const [ss, sd] = c.strides;
+  const last = c.shape.length - 1;
+  const S = src.data, D = dst.data;
+  const ds = ss[last], dd = sd[last];
+  forEachRow(c.shape, [ss, sd], [src.offset, dst.offset], (offs, n) => {
+    let is = offs[0], id = offs[1];
+    if (ds === 1 && dd === 1) {
+      for (let i = 0; i < n; i++) D[id + i] = S[is + i];
+    } else {
+      for (let i = 0; i < n; i++, is += ds, id += dd) D[id] = S[is];
+    }
+  });
+}
+
+/** Fills every element of a strided view with `value`. */
+export function fillStrided(shape: readonly number[], dst: StridedView, value: number): void {
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return;
+  const c = collapseDims(shape, [dst.strides]);
+  const [sd] = c.strides;
+  const last = c.shape.length - 1;
+  const D = dst.data;
+  const dd = sd[last];
+  forEachRow(c.shape, [sd], [dst.offset], (offs, n) => {
+    let id = offs[0];
+    for (let i = 0; i < n; i++, id += dd) D[id] = value;
+  });
+}
+
+/** dst[i] += src[i] over n contiguous elements (gradient accumulation). */
+export function accumulate(dst: FloatArray, src: FloatArray, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] += src[i];
+}

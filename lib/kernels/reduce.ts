@@ -1,0 +1,126 @@
+/**
+ * Axis reductions over a contiguous row-major input. The input is viewed as
+ * [outer, reduced..., inner] blocks: reductions over trailing axes run as contiguous inner sums,
+ * over leading axes as row-wise accumulation; mixed patterns walk the input once with an
+ * odometer over the output. Sums accumulate in float64 so float32 results are accurate.
+ * Cost: one pass over the input.
+ */
+import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
+
+/** Output layout helpers: strides of the reduced (keepdim) output aligned to the input, 0 on reduced axes. */
+function reducedStrides(shape: readonly number[], axes: readonly number[]): { outSize: number; strides: number[] } {
+  const strides = new Array<number>(shape.length).fill(0);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (axes.includes(d)) continue;
+    strides[d] = acc;
+    acc *= shape[d];
+  }
+  return { outSize: acc, strides };
+}
+
+/** True if the reduced axes are exactly the trailing `k` axes. */
+function trailing(shape: readonly number[], axes: readonly number[]): boolean {
+  for (let i = 0; i < axes.length; i++) if (axes[axes.length - 1 - i] !== shape.length - 1 - i) return false;
+  return true;
+}
+
+/** Walks every input element in order, calling visit(inputIndex, outputIndex) per contiguous row. */
+function walk(shape: readonly number[], outStrides: readonly number[], row: (inStart: number, outStart: number, outStep: number, n: number) => void): void {
+  const nd = shape.length;
+  const n = shape[nd - 1];
+  const step = outStrides[nd - 1];
+  const idx = new Array<number>(nd).fill(0);
+  let rows = 1;
+  for (let d = 0; d < nd - 1; d++) rows *= shape[d];
+  let o = 0;
+  for (let r = 0; r < rows; r++) {
+    row(r * n, o, step, n);
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      o += outStrides[d];
+      if (idx[d] < shape[d]) break;
+      o -= outStrides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/** Sum of x (contiguous, `shape`) over `axes` (sorted, unique). Output is the keepdim shape's data. */
+export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly number[]): FloatArray {
+  const { outSize, strides } = reducedStrides(shape, axes);
+  const out = allocate(dtypeOf(x), outSize);
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return out;
+  if (axes.length === 0) {
+    out.set(x.subarray(0, total));
+    return out;
+  }
+  if (trailing(shape, axes)) {
+    const inner = total / outSize;
+    for (let o = 0; o < outSize; o++) {
+      let s = 0;
+      const base = o * inner;
+      for (let i = 0; i < inner; i++) s += x[base + i];
+      out[o] = s;
+    }
+    return out;
+  }
+  const acc = new Float64Array(outSize);
+  walk(shape, strides, (i0, o0, step, n) => {
+    if (step === 0) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[i0 + i];
+      acc[o0] += s;
+    } else {
+      for (let i = 0; i < n; i++) acc[o0 + i * step] += x[i0 + i];
+    }
+  });
+  for (let i = 0; i < outSize; i++) out[i] = acc[i];
+  return out;
+}
+
+/** Maximum (mode 'max') or minimum of x over `axes`; NaN propagates as in torch.amax. */
+export function extremeAxes(x: FloatArray, shape: readonly number[], axes: readonly number[], mode: 'max' | 'min'): FloatArray {
+  const { outSize, strides } = reducedStrides(shape, axes);
+  const out = allocate(dtypeOf(x), outSize);
+  const sign = mode === 'max' ? 1 : -1;
+  out.fill(-Infinity * sign);
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return out;
+  walk(shape, strides, (i0, o0, step, n) => {
+    for (let i = 0; i < n; i++) {
+      const o = o0 + i * step;
+      const v = x[i0 + i];
+      const cur = out[o];
+      if (v !== v || (cur === cur && (sign > 0 ? v > cur : v < cur))) out[o] = v;
+    }
+  });
+  return out;
+}
+
+/**
+ * Index of the first maximum along one axis of a contiguous [outer, D, inner] input, as a float
+ * array of indices (torch.argmax returns int64; this project stores indices in the input's dtype).
+ * A NaN counts as the maximum, as in PyTorch.
+ */
+export function argmaxAxis(x: FloatArray, outer: number, D: number, inner: number): FloatArray {
+  const out = allocate(dtypeOf(x), outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * D * inner + j;
+      let best = x[base], bi = 0;
+      if (best === best) {
+        for (let d = 1; d < D; d++) {
+          const v = x[base + d * inner];
+          if (v !== v) { bi = d; break; }
+          if (v > best) { best = v; bi = d; }
+        }
+      }
+      out[o * inner + j] = bi;
+    }
+  }
+  return out;
+}

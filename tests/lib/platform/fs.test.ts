@@ -1,0 +1,143 @@
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  AtomicWriteIo,
+  listDir,
+  nodeAtomicWriteIo,
+  readFileBytes,
+  readTextFile,
+  writeFileAtomic,
+  writeFileAtomicWith,
+} from '../../../lib/platform/fs';
+
+/**
+ * Node's primitives, except that `step` throws once it is reached (for 'write': after `okBytes`
+ * bytes went through; for 'close': after really closing). `onFail` sees the moment of failure.
+ */
+function failingIo(step: 'open' | 'write' | 'fsync' | 'close' | 'rename', okBytes = 0, onFail: () => void = () => {}): AtomicWriteIo {
+  const boom = (): never => {
+    onFail();
+    throw new Error(`simulated ${step} failure`);
+  };
+  let written = 0;
+  return {
+    ...nodeAtomicWriteIo,
+    open: step === 'open' ? boom : nodeAtomicWriteIo.open,
+    write: (fd, bytes, offset, length) => {
+      if (step !== 'write') return nodeAtomicWriteIo.write(fd, bytes, offset, length);
+      // Let part of the data reach the temporary file first, so the failure really is mid-write.
+      if (written >= okBytes) boom();
+      const n = nodeAtomicWriteIo.write(fd, bytes, offset, Math.min(length, okBytes - written));
+      written += n;
+      return n;
+    },
+    fsync: step === 'fsync' ? boom : nodeAtomicWriteIo.fsync,
+    close: (fd) => {
+      nodeAtomicWriteIo.close(fd);
+      if (step === 'close') boom();
+    },
+    rename: step === 'rename' ? boom : nodeAtomicWriteIo.rename,
+  };
+}
+
+describe('lib/platform/fs', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-fs-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('writeFileAtomic', () => {
+    it('creates a new file with exactly the given bytes', () => {
+      const file = path.join(dir, 'a.bin');
+      writeFileAtomic(file, new Uint8Array([0, 1, 2, 255]));
+      expect([...readFileBytes(file)]).to.deep.equal([0, 1, 2, 255]);
+      expect(listDir(dir)).to.deep.equal(['a.bin']);
+    });
+
+    it('replaces an existing file and leaves no temporary file behind', () => {
+      const file = path.join(dir, 'state.json');
+      fs.writeFileSync(file, 'old contents that are longer than the new ones');
+      writeFileAtomic(file, '{"épsilon":1}');
+      expect(readTextFile(file)).to.equal('{"épsilon":1}');
+      expect(fs.readFileSync(file).length).to.equal(14); // é is two bytes in UTF-8
+      expect(listDir(dir)).to.deep.equal(['state.json']);
+    });
+
+    it('writes only the viewed bytes of a Uint8Array that is a window on a larger buffer', () => {
+      const file = path.join(dir, 'w.bin');
+      const big = new Uint8Array([9, 9, 1, 2, 3, 9]);
+      writeFileAtomic(file, big.subarray(2, 5));
+      expect([...readFileBytes(file)]).to.deep.equal([1, 2, 3]);
+    });
+
+    for (const step of ['open', 'write', 'fsync', 'close', 'rename'] as const) {
+      it(`keeps the old file intact and removes the temporary when ${step} fails`, () => {
+        const file = path.join(dir, 'model.safetensors');
+        fs.writeFileSync(file, 'OLD');
+        const data = new Uint8Array(1000).fill(7);
+        let atFailure: string[] = [];
+        const io = failingIo(step, 300, () => {
+          atFailure = fs.readdirSync(dir).sort();
+        });
+        expect(() => writeFileAtomicWith(io, file, data)).to.throw(
+          Error,
+          `writeFileAtomic: cannot write ${file}: simulated ${step} failure`,
+        );
+        expect(fs.readFileSync(file, 'utf-8')).to.equal('OLD');
+        expect(listDir(dir)).to.deep.equal(['model.safetensors']);
+        // Except when open itself failed, a temporary existed at the failure and was then removed.
+        expect(atFailure.length).to.equal(step === 'open' ? 1 : 2);
+        if (step === 'write') {
+          const tmp = atFailure.find((f) => f !== 'model.safetensors') as string;
+          expect(tmp.startsWith('.model.safetensors.') && tmp.endsWith('.tmp')).to.equal(true);
+        }
+      });
+    }
+
+    it('uses the caller-supplied operation name in its errors', () => {
+      const file = path.join(dir, 'ckpt.bin');
+      expect(() => writeFileAtomicWith(failingIo('write', 10), file, new Uint8Array(50), 'saveCheckpoint')).to.throw(
+        Error,
+        `saveCheckpoint: cannot write ${file}: simulated write failure`,
+      );
+      expect(listDir(dir)).to.deep.equal([]);
+    });
+
+    it('fails with the file named when the target directory does not exist', () => {
+      const file = path.join(dir, 'missing', 'x.bin');
+      expect(() => writeFileAtomic(file, 'x')).to.throw(Error, `writeFileAtomic: cannot write ${file}: `);
+      expect(listDir(dir)).to.deep.equal([]);
+    });
+
+    it('cleans up after a real rename failure (target is a non-empty directory)', () => {
+      const target = path.join(dir, 'taken');
+      fs.mkdirSync(target);
+      fs.writeFileSync(path.join(target, 'keep.txt'), 'keep');
+      expect(() => writeFileAtomic(target, 'new')).to.throw(Error, `writeFileAtomic: cannot write ${target}: `);
+      expect(fs.readFileSync(path.join(target, 'keep.txt'), 'utf-8')).to.equal('keep');
+      expect(listDir(dir)).to.deep.equal(['taken']);
+    });
+
+    it('rejects a bad path or bad data with the argument named', () => {
+      expect(() => writeFileAtomic('', 'x')).to.throw(Error, 'writeFileAtomic: path must be a non-empty string, got ""');
+      const file = path.join(dir, 'y.bin');
+      expect(() => writeFileAtomic(file, [1, 2] as unknown as Uint8Array)).to.throw(
+        Error,
+        `writeFileAtomic: data for ${file} must be a Uint8Array or a string, got Array`,
+      );
+      expect(listDir(dir)).to.deep.equal([]);
+    });
+  });
+
+  describe('readFileBytes', () => {
+    it('names the missing file', () => {
+      const file = path.join(dir, 'nope.bin');
+      expect(() => readFileBytes(file, 'readSafetensors')).to.throw(Error, `readSafetensors: file not found: ${file}`);
+    });
+  });
+});

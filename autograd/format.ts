@@ -61,7 +61,7 @@ function chooseFormat(values: number[]): (v: number) => string {
   const minA = nonzero.length ? Math.min(...nonzero) : 0;
   const allInt = finite.every((v) => Number.isInteger(v));
   if (allInt) {
-    if (maxA > 1e8) return (v) => special(v) ?? v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
+    if (maxA > 1e8 || (minA !== 0 && maxA / minA > 1000)) return (v) => special(v) ?? v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
     return (v) => special(v) ?? `${v.toFixed(0)}.`;
   }
   if (maxA > 1e8 || (minA !== 0 && minA < 1e-4) || (minA !== 0 && maxA / minA > 1000)) {
@@ -80,7 +80,7 @@ function formatDim(
   const cut = summarize && n > 2 * EDGE;
   const idx = cut ? [...range(0, EDGE), -1, ...range(n - EDGE, n)] : range(0, n);
   if (d === shape.length - 1) {
-    const items = idx.map((i) => (i < 0 ? '...' : fmt(data[base + i]).padStart(width)));
+    const items = idx.map((i) => (i < 0 ? ' ...' : fmt(data[base + i]).padStart(width)));
     // Wrap long rows the way PyTorch does: as many items per line as fit in LINE_WIDTH.
     const perLine = Math.max(1, Math.floor((LINE_WIDTH - indent) / (width + 2)));
     const lines: string[] = [];

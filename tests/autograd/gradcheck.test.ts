@@ -1,0 +1,55 @@
+import { expect } from 'chai';
+import { randn, tensor } from '../../autograd/creation';
+import * as F from '../../autograd/functional';
+import { assertGradcheck, gradcheck } from '../../autograd/gradcheck';
+import { Tensor } from '../../autograd/tensor';
+import { manualSeed } from '../../lib/random';
+
+describe('autograd/gradcheck', () => {
+  beforeEach(() => manualSeed(17));
+
+  it('passes a correct gradient in full-Jacobian mode and reports its errors', () => {
+    const x = randn([3, 4], { dtype: 'float64', requiresGrad: true });
+    const rep = gradcheck((a) => F.tanh(F.matmul(a, F.transpose(a, 0, 1))), [x], { atol: 1e-7, rtol: 1e-6 });
+    expect(rep.passed).to.equal(true);
+    expect(rep.inputs[0].mode).to.equal('full');
+    expect(rep.inputs[0].checked).to.equal(9 * 12);
+    expect(rep.inputs[0].maxAbsError).to.be.below(1e-8);
+  });
+
+  it('fails a wrong gradient (x * x.detach() has gradient x, not 2x) and names the worst entry', () => {
+    const x = randn([4], { dtype: 'float64', requiresGrad: true });
+    const wrong = (a: Tensor): Tensor => F.mul(a, a.detach());
+    const rep = gradcheck(wrong, [x]);
+    expect(rep.passed).to.equal(false);
+    expect(() => assertGradcheck(wrong, [x])).to.throw(/gradcheck: gradients do not match finite differences\n {2}input 0 \[4\] \(full\): max abs error .* worst at d out\[\d\] \/ d in\[\d\]/);
+  });
+
+  it('uses random projections for large problems and still catches a wrong gradient', () => {
+    const x = randn([40, 60], { dtype: 'float64', requiresGrad: true });
+    const w = randn([60, 30], { dtype: 'float64', requiresGrad: true });
+    const good = gradcheck((a, b) => F.relu(F.matmul(a, b)), [x, w], { maxFullOutputs: 10 });
+    expect(good.passed).to.equal(true);
+    expect(good.inputs.map((r) => r.mode)).to.deep.equal(['projected', 'projected']);
+    const bad = gradcheck((a, b) => F.matmul(a, F.mul(b, b.detach())), [x, w], { maxFullOutputs: 10 });
+    expect(bad.inputs[0].passed).to.equal(true);
+    expect(bad.inputs[1].passed).to.equal(false);
+  });
+
+  it('skips inputs that do not require grad and checks non-contiguous leaves', () => {
+    const base = randn([3, 2], { dtype: 'float64' });
+    const nc = new Tensor(base.storage, [2, 3], [1, 2], 0).requiresGrad_();
+    const c = randn([3], { dtype: 'float64' });
+    const rep = gradcheck((a, b) => F.exp(F.mul(a, b)), [nc, c]);
+    expect(rep.passed).to.equal(true);
+    expect(rep.inputs.map((r) => r.index)).to.deep.equal([0]);
+  });
+
+  it('refuses float32 inputs and outputs that are not connected', () => {
+    const x32 = randn([2], { requiresGrad: true });
+    expect(() => gradcheck((a) => F.exp(a), [x32])).to.throw('gradcheck: inputs[0] (shape [2]) is float32; finite differences need float64 inputs');
+    const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+    expect(() => gradcheck((a) => a.detach(), [x])).to.throw('gradcheck: fn output does not require grad (is it connected to the inputs?)');
+    expect(() => gradcheck((a) => a, [tensor([1], { dtype: 'float64' })])).to.throw('gradcheck: no input requires grad');
+  });
+});

@@ -1,0 +1,150 @@
+import { expect } from 'chai';
+import { tensor, ones, randn } from '../../autograd/creation';
+import { enableGrad, isGradEnabled, noGrad, Node } from '../../autograd/tape';
+import { Tensor } from '../../autograd/tensor';
+import * as F from '../../autograd/functional';
+import { manualSeed } from '../../lib/random';
+
+describe('autograd/tape', () => {
+  it('gives a tensor used twice the sum of both paths (a skip connection)', () => {
+    const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
+    // y = x + relu(2x): dy/dx = 1 + 2 where 2x > 0
+    const y = F.add(x, F.relu(F.mul(x, 2))).sum();
+    y.backward();
+    expect(Array.from(x.grad!.data)).to.deep.equal([3, 3, 3]);
+    const z = tensor([-1, 2], { dtype: 'float64', requiresGrad: true });
+    F.add(z, F.relu(F.mul(z, 2))).sum().backward();
+    expect(Array.from(z.grad!.data)).to.deep.equal([1, 3]);
+  });
+
+  it('accumulates leaf gradients across backward calls until zeroGrad / grad = null', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    F.mul(x, x).sum().backward();
+    F.mul(x, 3).sum().backward();
+    expect(Array.from(x.grad!.data)).to.deep.equal([2 + 3, 4 + 3]);
+    x.zeroGrad();
+    expect(x.grad).to.equal(null);
+    F.mul(x, 3).sum().backward();
+    expect(Array.from(x.grad!.data)).to.deep.equal([3, 3]);
+    x.grad = null;
+    F.mul(x, x).sum().backward();
+    expect(Array.from(x.grad!.data)).to.deep.equal([2, 4]);
+  });
+
+  it('defaults the gradient of a scalar output to 1 and refuses a non-scalar output without one', () => {
+    const x = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+    const y = F.mul(x, 2);
+    expect(() => y.backward()).to.throw('backward: grad can be implicitly created only for scalar outputs; got shape [2,2], pass a gradient of that shape');
+    expect(() => y.backward(tensor([1, 2]))).to.throw('backward: gradient has shape [2] but the output has shape [2,2]');
+    y.backward(tensor([[1, 0], [0, 1]]));
+    expect(x.grad!.toArray()).to.deep.equal([[2, 0], [0, 2]]);
+  });
+
+  it('refuses backward on a tensor that does not require grad', () => {
+    expect(() => tensor([1]).backward()).to.throw('backward: tensor of shape [1] does not require grad and has no grad_fn');
+  });
+
+  it('propagates requiresGrad; detach() and noGrad cut the graph; enableGrad restores it', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const c = tensor([3, 4]);
+    expect(F.add(x, c).requiresGrad).to.equal(true);
+    expect(F.add(c, c).requiresGrad).to.equal(false);
+    expect(F.add(x.detach(), c).requiresGrad).to.equal(false);
+    const d = x.detach();
+    expect(d.storage).to.equal(x.storage); // shares storage
+    const y = noGrad(() => {
+      expect(isGradEnabled()).to.equal(false);
+      const inner = enableGrad(() => F.mul(x, 2));
+      expect(inner.requiresGrad).to.equal(true);
+      return F.mul(x, 2);
+    });
+    expect(y.requiresGrad).to.equal(false);
+    expect(y.gradFn).to.equal(null);
+    expect(isGradEnabled()).to.equal(true);
+    expect(() => noGrad(() => { throw new Error('boom'); })).to.throw('boom');
+    expect(isGradEnabled()).to.equal(true);
+  });
+
+  it('frees the graph after backward unless retainGraph, with a clear error on a second pass', () => {
+    const x = tensor([1, 2, 3], { requiresGrad: true });
+    const h = F.exp(x);
+    const y = F.mul(h, h).sum();
+    y.backward();
+    expect(h.gradFn!.ctx).to.equal(null); // saved tensors released
+    expect(() => y.backward()).to.throw(/backward: trying to backward through the graph a second time .*retainGraph: true/);
+
+    const x2 = tensor([1, 2, 3], { requiresGrad: true });
+    const y2 = F.mul(F.exp(x2), 2).sum();
+    y2.backward(undefined, { retainGraph: true });
+    y2.backward();
+    const e = Array.from(x2.grad!.data);
+    [1, 2, 3].forEach((v, i) => expect(e[i]).to.be.closeTo(4 * Math.exp(v), 1e-4 * Math.exp(v)));
+  });
+
+  it('keeps gradients of non-leaves only when retainGrad() is called', () => {
+    const x = tensor([1, -2], { requiresGrad: true });
+    const h = F.mul(x, 3).retainGrad();
+    const k = F.mul(x, 2);
+    F.relu(h).sum().backward();
+    expect(Array.from(h.grad!.data)).to.deep.equal([1, 0]);
+    expect(k.grad).to.equal(null);
+    expect(Array.from(x.grad!.data)).to.deep.equal([3, 0]);
+  });
+
+  it('checks the shape and dtype of every gradient a backward returns', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const bogus = (g: Tensor): Tensor => { void g; return ones([3]); };
+    const y = Tensor.empty([2]);
+    y.requiresGrad = true;
+    y.gradFn = new Node('bogus', () => ({ x: bogus(y) }), new Map([['x', x]]), { inputs: {}, shapes: { x: [2] }, out: undefined, attrs: {}, extra: undefined, needs: { x: true } });
+    expect(() => y.backward(ones([2]))).to.throw("backward: gradient for input 'x' of bogus has shape [3] but the input has shape [2]");
+    const z = Tensor.empty([2]);
+    z.requiresGrad = true;
+    z.gradFn = new Node('bogus', () => ({ x: ones([2], { dtype: 'float64' }) }), new Map([['x', x]]), { inputs: {}, shapes: { x: [2] }, out: undefined, attrs: {}, extra: undefined, needs: { x: true } });
+    expect(() => z.backward(ones([2]))).to.throw("backward: gradient for input 'x' of bogus has dtype float64 but the input has dtype float32");
+  });
+
+  it('handles deep graphs without overflowing the stack', () => {
+    const x = tensor([1], { dtype: 'float64', requiresGrad: true });
+    let y = x;
+    for (let i = 0; i < 20000; i++) y = F.add(y, 1e-4);
+    y.sum().backward();
+    expect(x.grad!.item()).to.equal(1);
+  });
+
+  it('releases intermediate activations after backward while the loss is still referenced', function () {
+    if (typeof global.gc !== 'function') this.skip();
+    manualSeed(1);
+    const w = randn([64, 64], { requiresGrad: true });
+    let ref: WeakRef<Tensor> | null = null;
+    const makeLoss = (): Tensor => {
+      const h = F.relu(F.matmul(randn([32, 64]), w));
+      ref = new WeakRef(h);
+      return F.mul(h, h).sum();
+    };
+    const loss = makeLoss();
+    loss.backward();
+    global.gc!();
+    return new Promise<void>((resolve) => setImmediate(() => {
+      global.gc!();
+      expect(ref!.deref()).to.equal(undefined);
+      expect(loss.gradFn!.edges).to.equal(null);
+      resolve();
+    }));
+  });
+
+  it('keeps the graph (and its activations) alive with retainGraph', function () {
+    if (typeof global.gc !== 'function') this.skip();
+    const w = randn([8, 8], { requiresGrad: true });
+    let ref: WeakRef<Tensor> | null = null;
+    const makeLoss = (): Tensor => {
+      const h = F.exp(F.matmul(randn([4, 8]), w));
+      ref = new WeakRef(h);
+      return F.mul(h, 2).sum();
+    };
+    const loss = makeLoss();
+    loss.backward(undefined, { retainGraph: true });
+    global.gc!();
+    expect(ref!.deref()).to.not.equal(undefined);
+  });
+});

@@ -1,0 +1,176 @@
+import { expect } from 'chai';
+import ndarray from 'ndarray';
+import { arange, full, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
+import { Tensor } from '../../autograd/tensor';
+import * as F from '../../autograd/functional';
+import { manualSeed } from '../../lib/random';
+
+describe('autograd/tensor', () => {
+  describe('factories', () => {
+    it('builds from nested arrays, flat arrays with a shape, and typed arrays', () => {
+      const a = tensor([[1, 2, 3], [4, 5, 6]]);
+      expect(a.shape).to.deep.equal([2, 3]);
+      expect(a.dtype).to.equal('float32');
+      expect(a.storage).to.be.instanceOf(Float32Array);
+      expect(a.toArray()).to.deep.equal([[1, 2, 3], [4, 5, 6]]);
+      const b = tensor([1, 2, 3, 4], { shape: [2, 2], dtype: 'float64' });
+      expect(b.storage).to.be.instanceOf(Float64Array);
+      expect(b.toArray()).to.deep.equal([[1, 2], [3, 4]]);
+      const buf = new Float64Array([1, 2]);
+      const c = tensor(buf);
+      expect(c.dtype).to.equal('float64');
+      expect(c.storage).to.equal(buf); // no copy
+      expect(tensor(5).shape).to.deep.equal([]);
+      expect(tensor(5).item()).to.equal(5);
+    });
+
+    it('rejects ragged arrays, non-numbers, bad shapes and unknown dtypes', () => {
+      expect(() => tensor([[1, 2], [3]])).to.throw('tensor: ragged nested array: expected length 2 at [1], got 1');
+      expect(() => tensor([1, 'x' as unknown as number])).to.throw('tensor: element at [1] is string, expected a number');
+      expect(() => tensor([1, 2, 3], { shape: [2, 2] })).to.throw('tensor: shape [2,2] needs 4 values but 3 were given');
+      expect(() => zeros([2, -1])).to.throw('zeros: invalid shape [2,-1]: dimensions must be non-negative integers');
+      expect(() => zeros([2], { dtype: 'int8' as never })).to.throw('zeros: unknown dtype int8 (expected float32 or float64)');
+    });
+
+    it('zeros, ones, full, *Like, arange', () => {
+      expect(Array.from(zeros([3]).data)).to.deep.equal([0, 0, 0]);
+      expect(Array.from(ones([2]).data)).to.deep.equal([1, 1]);
+      expect(Array.from(full([2], 7, { dtype: 'float64' }).data)).to.deep.equal([7, 7]);
+      const x = tensor([[1, 2]], { dtype: 'float64' });
+      expect(zerosLike(x).dtype).to.equal('float64');
+      expect(onesLike(x).toArray()).to.deep.equal([[1, 1]]);
+      expect(Array.from(arange(4).data)).to.deep.equal([0, 1, 2, 3]);
+      expect(Array.from(arange(1, 2, 0.25, { dtype: 'float64' }).data)).to.deep.equal([1, 1.25, 1.5, 1.75]);
+      expect(Array.from(arange(3, 0, -1).data)).to.deep.equal([3, 2, 1]);
+      expect(() => arange(0, 1, 0)).to.throw('arange: step must be non-zero');
+      expect(() => arange(0, 5, -1)).to.throw('arange: upper bound and step sign are inconsistent: start 0, end 5, step -1');
+    });
+
+    it('rand, randn and randint are reproducible under manualSeed and in range', () => {
+      manualSeed(3);
+      const a = randn([100]);
+      const u = rand([100]);
+      const k = randint(2, 5, [1000]);
+      manualSeed(3);
+      expect(Array.from(randn([100]).data)).to.deep.equal(Array.from(a.data));
+      expect(Array.from(rand([100]).data)).to.deep.equal(Array.from(u.data));
+      expect(Array.from(randint(2, 5, [1000]).data)).to.deep.equal(Array.from(k.data));
+      expect(Array.from(u.data).every((v) => v >= 0 && v < 1)).to.equal(true);
+      expect(new Set(Array.from(k.data))).to.deep.equal(new Set([2, 3, 4]));
+      expect(() => randint(3, 3, [2])).to.throw('randint: need integers low < high, got low=3, high=3');
+    });
+  });
+
+  describe('accessors', () => {
+    it('numel, size, dim, item and their errors', () => {
+      const x = zeros([2, 3, 4]);
+      expect(x.numel()).to.equal(24);
+      expect(x.size()).to.deep.equal([2, 3, 4]);
+      expect(x.size(-1)).to.equal(4);
+      expect(x.dim()).to.equal(3);
+      expect(() => x.size(3)).to.throw('size: dim 3 out of range for a tensor of shape [2,3,4]');
+      expect(() => x.item()).to.throw('item: only one-element tensors can be converted to a number, got shape [2,3,4]');
+    });
+
+    it('data is live for contiguous tensors and a copy for strided views; dataSync always copies', () => {
+      const x = tensor([[1, 2, 3], [4, 5, 6]]);
+      x.data[0] = 10;
+      expect(x.toArray()).to.deep.equal([[10, 2, 3], [4, 5, 6]]);
+      const row = x.slice(0, 1, 2);
+      expect(Array.from(row.data)).to.deep.equal([4, 5, 6]);
+      row.data[0] = 40; // contiguous slice: live subarray
+      expect(x.toArray()).to.deep.equal([[10, 2, 3], [40, 5, 6]]);
+      const t = x.transpose(0, 1);
+      expect(t.isContiguous()).to.equal(false);
+      expect(Array.from(t.data)).to.deep.equal([10, 40, 2, 5, 3, 6]);
+      const copy = x.dataSync();
+      copy[0] = -1;
+      expect(x.data[0]).to.equal(10);
+    });
+
+    it('views share storage with their base: reshape, permute, expand, slice', () => {
+      const x = arange(6).reshape(2, 3);
+      expect(x.reshape([3, 2]).storage).to.equal(x.storage);
+      expect(x.permute(1, 0).storage).to.equal(x.storage);
+      expect(x.slice(1, 1).storage).to.equal(x.storage);
+      expect(x.slice(1, 1).offset).to.equal(1);
+      const e = tensor([1, 2]).reshape(2, 1).expand(2, 3);
+      expect(e.strides).to.deep.equal([1, 0]);
+      expect(e.toArray()).to.deep.equal([[1, 1, 1], [2, 2, 2]]);
+      // reshape of a non-contiguous tensor copies
+      const tr = x.permute(1, 0);
+      expect(tr.reshape(6).storage).to.not.equal(x.storage);
+      expect(Array.from(tr.reshape(6).data)).to.deep.equal([0, 3, 1, 4, 2, 5]);
+      expect(() => tr.view(6)).to.throw('view: input of shape [3,2] with strides [1,3] is not contiguous; use reshape() (which copies) or contiguous() first');
+    });
+
+    it('toArray, 0-d tensors and empty tensors', () => {
+      expect(tensor(3).toArray()).to.equal(3);
+      expect(zeros([0, 2]).toArray()).to.deep.equal([]);
+      expect(zeros([2, 0]).toArray()).to.deep.equal([[], []]);
+    });
+  });
+
+  describe('toString prints like PyTorch', () => {
+    it('formats integers, decimals, scientific, float64, requires_grad and grad_fn', () => {
+      expect(tensor([[1, 2], [3, 4]]).toString()).to.equal('tensor([[1., 2.],\n        [3., 4.]])');
+      expect(tensor([0.5, -1.25]).toString()).to.equal('tensor([ 0.5000, -1.2500])');
+      expect(tensor([1e-5, 1, 1000]).toString()).to.equal('tensor([1.0000e-05, 1.0000e+00, 1.0000e+03])');
+      expect(tensor([1, 2], { dtype: 'float64' }).toString()).to.equal('tensor([1., 2.], dtype=float64)');
+      expect(tensor([1.5], { requiresGrad: true }).toString()).to.equal('tensor([1.5000], requires_grad=True)');
+      const y = tensor([1.5], { requiresGrad: true }).mul(2);
+      expect(y.toString()).to.equal('tensor([3.], grad_fn=<MulBackward>)');
+      expect(tensor(2.5).toString()).to.equal('tensor(2.5000)');
+      expect(tensor([NaN, Infinity, 1.5]).toString()).to.equal('tensor([   nan,    inf, 1.5000])');
+      expect(zeros([0]).toString()).to.equal('tensor([])');
+    });
+
+    it('abbreviates tensors over 1000 elements with ... keeping 3 items per edge', () => {
+      expect(full([2000], 3).toString()).to.equal('tensor([3., 3., 3.,  ..., 3., 3., 3.])');
+      // 1999/1 > 1000: PyTorch switches integer-valued floats to scientific notation, and wraps at 80 columns.
+      expect(arange(2000).toString()).to.equal('tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, 1.9980e+03,\n        1.9990e+03])');
+      const m = F.add(zeros([40, 40]), arange(40)).toString().split('\n');
+      expect(m[0]).to.equal('tensor([[ 0.,  1.,  2.,  ..., 37., 38., 39.],');
+      expect(m[3]).to.equal('        ...,');
+      expect(m.length).to.equal(7);
+    });
+  });
+
+  describe('ndarray interop', () => {
+    it('toNdarray is a zero-copy view with the same shape, strides and offset', () => {
+      const x = arange(12, undefined, 1, { dtype: 'float64' }).reshape(3, 4);
+      const t = x.transpose(0, 1).slice(0, 1);
+      const nd = t.toNdarray();
+      expect(nd.data).to.equal(x.storage);
+      expect(nd.shape).to.deep.equal([3, 3]);
+      expect(nd.get(0, 2)).to.equal(t.toArray() instanceof Array ? (t.toArray() as number[][])[0][2] : NaN);
+      nd.set(0, 0, 99);
+      expect(x.toArray()).to.deep.equal([[0, 99, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    });
+
+    it('fromNdarray keeps the view (including negative strides) without copying', () => {
+      const data = new Float32Array([1, 2, 3, 4, 5, 6]);
+      const nd = ndarray(data, [2, 3]).step(1, -1);
+      const t = Tensor.fromNdarray(nd);
+      expect(t.storage).to.equal(data);
+      expect(t.toArray()).to.deep.equal([[3, 2, 1], [6, 5, 4]]);
+      expect(F.sum(t, 1).toArray()).to.deep.equal([6, 15]);
+      expect(() => Tensor.fromNdarray(ndarray([1, 2, 3], [3]))).to.throw('fromNdarray: expected ndarray data to be a Float32Array or Float64Array, got [object Array]');
+      expect(() => Tensor.fromNdarray(ndarray(new Float32Array(4), [3, 2]))).to.throw('fromNdarray: view of shape [3,2] strides [2,1] offset 0 reaches outside its 4-element buffer');
+    });
+  });
+
+  describe('dtypes', () => {
+    it('keeps the inputs dtype and refuses to mix dtypes, naming both', () => {
+      const a = ones([2, 3]);
+      const b = ones([3], { dtype: 'float64' });
+      expect(F.add(b, 1).dtype).to.equal('float64');
+      expect(() => F.add(a, b)).to.throw("add: dtype mismatch: 'a' is float32 [2,3] but 'b' is float64 [3]; convert one with .to()");
+      expect(F.add(a, b.to('float32')).dtype).to.equal('float32');
+      const x = tensor([1.5, 2.5], { dtype: 'float64', requiresGrad: true });
+      x.float().mul(2).sum().backward();
+      expect(x.grad!.dtype).to.equal('float64');
+      expect(Array.from(x.grad!.data)).to.deep.equal([2, 2]);
+    });
+  });
+});

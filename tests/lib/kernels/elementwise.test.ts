@@ -1,0 +1,159 @@
+import { expect } from 'chai';
+import { binary, clamp, collapseDims, copyStrided, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
+import { argmaxAxis, extremeAxes, sumAxes } from '../../../lib/kernels/reduce';
+import { Random } from '../../../lib/random';
+import { unravel } from '../../helpers';
+
+const rng = new Random(5);
+
+function randArray(n: number, dtype: 'float32' | 'float64' = 'float64'): Float32Array | Float64Array {
+  const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.round(rng.normal() * 4) / 2;
+  return a;
+}
+
+function randShape(nd: number): number[] {
+  return Array.from({ length: nd }, () => rng.integer(1, 5));
+}
+
+/** Random strides (possibly broadcast zeros and gaps) for `shape` over a buffer, with the buffer size needed. */
+function randomLayout(shape: number[]): { strides: number[]; offset: number; size: number } {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  const order = shape.map((_, i) => i).sort(() => rng.uniform() - 0.5);
+  for (const d of order) {
+    strides[d] = rng.uniform() < 0.2 ? 0 : s;
+    s *= shape[d] + (rng.uniform() < 0.3 ? 1 : 0);
+  }
+  const offset = rng.integer(0, 3);
+  return { strides, offset, size: s + offset + 1 };
+}
+
+function readAt(data: ArrayLike<number>, offset: number, strides: number[], idx: number[]): number {
+  let o = offset;
+  idx.forEach((v, d) => { o += v * strides[d]; });
+  return data[o];
+}
+
+describe('lib/kernels/elementwise against reference loops', () => {
+  it('collapseDims merges only dims that are contiguous for every operand', () => {
+    expect(collapseDims([2, 3, 4], [[12, 4, 1], [12, 4, 1]])).to.deep.equal({ shape: [24], strides: [[1], [1]] });
+    expect(collapseDims([2, 3, 4], [[12, 4, 1], [0, 0, 1]])).to.deep.equal({ shape: [6, 4], strides: [[4, 1], [0, 1]] });
+    expect(collapseDims([2, 1, 4], [[4, 99, 1]])).to.deep.equal({ shape: [8], strides: [[1]] });
+    expect(collapseDims([], [[]])).to.deep.equal({ shape: [1], strides: [[0]] });
+  });
+
+  const ops: Array<[BinaryOp, (x: number, y: number) => number]> = [
+    ['add', (x, y) => x + y], ['sub', (x, y) => x - y], ['mul', (x, y) => x * y], ['div', (x, y) => x / y],
+    ['pow', Math.pow], ['maximum', Math.max], ['minimum', Math.min], ['eq', (x, y) => +(x === y)],
+    ['ne', (x, y) => +(x !== y)], ['lt', (x, y) => +(x < y)], ['le', (x, y) => +(x <= y)], ['gt', (x, y) => +(x > y)], ['ge', (x, y) => +(x >= y)],
+  ];
+  for (const [op, ref] of ops) {
+    it(`binary ${op} over random strided layouts`, () => {
+      for (let trial = 0; trial < 30; trial++) {
+        const shape = randShape(rng.integer(0, 5));
+        const la = randomLayout(shape), lb = randomLayout(shape);
+        const A = randArray(la.size), B = randArray(lb.size);
+        const n = shape.reduce((p, d) => p * d, 1);
+        const out = new Float64Array(n);
+        binary(op, shape, { data: A, offset: la.offset, strides: la.strides }, { data: B, offset: lb.offset, strides: lb.strides }, out);
+        for (let k = 0; k < n; k++) {
+          const idx = unravel(k, shape);
+          const e = ref(readAt(A, la.offset, la.strides, idx), readAt(B, lb.offset, lb.strides, idx));
+          if (Number.isNaN(e)) expect(out[k]).to.be.NaN;
+          else expect(out[k]).to.equal(e);
+        }
+      }
+    });
+  }
+
+  it('maximum and minimum propagate NaN', () => {
+    const out = new Float64Array(2);
+    binary('maximum', [2], { data: new Float64Array([NaN, 1]), offset: 0, strides: [1] }, { data: new Float64Array([1, NaN]), offset: 0, strides: [1] }, out);
+    expect(Number.isNaN(out[0]) && Number.isNaN(out[1])).to.equal(true);
+  });
+
+  it('unary ops and clamp match Math', () => {
+    const x = randArray(50);
+    const refs: Array<[Parameters<typeof unary>[0], (v: number) => number]> = [
+      ['neg', (v) => -v], ['exp', Math.exp], ['abs', Math.abs], ['relu', (v) => (v > 0 ? v : 0)], ['tanh', Math.tanh],
+      ['sigmoid', (v) => 1 / (1 + Math.exp(-v))], ['sign', Math.sign], ['square', (v) => v * v], ['reciprocal', (v) => 1 / v],
+    ];
+    for (const [op, f] of refs) {
+      const out = new Float64Array(48);
+      unary(op, x, 2, out, 48);
+      for (let i = 0; i < 48; i++) {
+        const e = f(x[i + 2]);
+        if (!Number.isFinite(e) || out[i] === e) expect(out[i], op).to.equal(e);
+        else expect(out[i], op).to.be.closeTo(e, 1e-15 * Math.max(1, Math.abs(e)));
+      }
+    }
+    const out = new Float64Array(50);
+    clamp(x, 0, out, 50, -1, 0.5);
+    for (let i = 0; i < 50; i++) expect(out[i]).to.equal(Math.min(Math.max(x[i], -1), 0.5));
+  });
+
+  it('where and copyStrided over random layouts', () => {
+    for (let trial = 0; trial < 30; trial++) {
+      const shape = randShape(rng.integer(1, 5));
+      const lc = randomLayout(shape), la = randomLayout(shape), lb = randomLayout(shape);
+      const C = randArray(lc.size).map((v) => (v > 0 ? 1 : 0)), A = randArray(la.size), B = randArray(lb.size);
+      const n = shape.reduce((p, d) => p * d, 1);
+      const out = new Float64Array(n);
+      where(shape, { data: C, offset: lc.offset, strides: lc.strides }, { data: A, offset: la.offset, strides: la.strides }, { data: B, offset: lb.offset, strides: lb.strides }, out);
+      const copy = new Float64Array(n);
+      copyStrided(shape, { data: A, offset: la.offset, strides: la.strides }, { data: copy, offset: 0, strides: shape.map((_, d) => shape.slice(d + 1).reduce((p, v) => p * v, 1)) });
+      for (let k = 0; k < n; k++) {
+        const idx = unravel(k, shape);
+        const a = readAt(A, la.offset, la.strides, idx);
+        expect(out[k]).to.equal(readAt(C, lc.offset, lc.strides, idx) ? a : readAt(B, lb.offset, lb.strides, idx));
+        expect(copy[k]).to.equal(a);
+      }
+    }
+  });
+});
+
+describe('lib/kernels/reduce against reference loops', () => {
+  it('sumAxes and extremeAxes over every subset of axes of random shapes', () => {
+    for (let trial = 0; trial < 20; trial++) {
+      const shape = randShape(rng.integer(1, 5));
+      const n = shape.reduce((p, d) => p * d, 1);
+      const x = randArray(n);
+      for (let mask = 0; mask < 1 << shape.length; mask++) {
+        const axes = shape.map((_, i) => i).filter((i) => mask & (1 << i));
+        const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+        const m = outShape.reduce((p, d) => p * d, 1);
+        const refSum = new Array<number>(m).fill(0), refMax = new Array<number>(m).fill(-Infinity);
+        for (let k = 0; k < n; k++) {
+          const idx = unravel(k, shape).map((v, i) => (axes.includes(i) ? 0 : v));
+          const o = idx.reduce((acc, v, i) => acc * outShape[i] + v, 0);
+          refSum[o] += x[k];
+          refMax[o] = Math.max(refMax[o], x[k]);
+        }
+        const s = sumAxes(x, shape, axes), mx = extremeAxes(x, shape, axes, 'max'), mn = extremeAxes(x.map((v) => -v), shape, axes, 'min');
+        for (let o = 0; o < m; o++) {
+          expect(s[o]).to.be.closeTo(refSum[o], 1e-12);
+          expect(mx[o]).to.equal(refMax[o]);
+          expect(mn[o]).to.equal(-refMax[o]);
+        }
+      }
+    }
+  });
+
+  it('accumulates float32 sums in double precision', () => {
+    const x = new Float32Array(1 << 20).fill(0.1);
+    const s = sumAxes(x, [1 << 20], [0]);
+    expect(Math.abs(s[0] - (1 << 20) * Math.fround(0.1))).to.be.below(1);
+    const y = new Float32Array(2 * (1 << 19)).fill(0.1);
+    const t = sumAxes(y, [1 << 19, 2], [0]);
+    expect(Math.abs(t[0] - (1 << 19) * Math.fround(0.1))).to.be.below(1);
+  });
+
+  it('extremes and argmax propagate NaN; argmax picks the first maximum', () => {
+    const x = new Float64Array([1, NaN, 3, 3, 2, 3]);
+    expect(Number.isNaN(extremeAxes(x, [2, 3], [1], 'max')[0])).to.equal(true);
+    expect(extremeAxes(x, [2, 3], [1], 'max')[1]).to.equal(3);
+    expect(Array.from(argmaxAxis(x, 2, 3, 1))).to.deep.equal([1, 0]);
+    expect(Array.from(argmaxAxis(new Float64Array([1, 5, 5, 0]), 1, 4, 1))).to.deep.equal([1]);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * One record per op of the derivatives table (PyTorch's OpInfo): sample inputs that exercise
+ * broadcasting, keepdim, negative dims and non-contiguous views. Typed as a mapped type over
+ * OpName, so adding an op to the table without a record here, or removing a record, fails to compile.
+ * Inputs are float64 leaves; ops with kinks (relu, abs, max, clamp) get samples away from the kink.
+ */
+import type { OpAttrs, OpInputs, OpName } from '../autograd/derivatives';
+import type { GradcheckOptions } from '../autograd/gradcheck';
+import { Tensor } from '../autograd/tensor';
+import { Random } from '../lib/random';
+
+export interface OpSample<K extends OpName> {
+  desc: string;
+  make: () => { inputs: OpInputs<K>; attrs: OpAttrs<K> };
+  /** Only where a sample needs different finite-difference settings, with the reason beside it. */
+  gradcheck?: GradcheckOptions;
+}
+
+export interface OpInfo<K extends OpName> {
+  samples: OpSample<K>[];
+}
+
+const rng = new Random(20261128);
+
+/** A float64 leaf requiring grad, normal values. */
+function r(shape: number[], fn: (u: number) => number = (u) => u): Tensor {
+  const t = Tensor.empty(shape, 'float64');
+  for (let i = 0; i < t.storage.length; i++) t.storage[i] = fn(rng.normal());
+  return t.requiresGrad_();
+}
+
+/** A non-contiguous float64 leaf of `shape`: the transpose of a contiguous [.., last, second-last] tensor. */
+function nc(shape: number[], fn: (u: number) => number = (u) => u): Tensor {
+  const n = shape.length;
+  const base = Tensor.empty([...shape.slice(0, n - 2), shape[n - 1], shape[n - 2]], 'float64');
+  for (let i = 0; i < base.storage.length; i++) base.storage[i] = fn(rng.normal());
+  const strides = [...base.strides];
+  [strides[n - 2], strides[n - 1]] = [strides[n - 1], strides[n - 2]];
+  return new Tensor(base.storage, shape, strides, 0).requiresGrad_();
+}
+
+/** A constant (no grad) tensor. */
+function c(shape: number[], fn: (u: number) => number = (u) => u): Tensor {
+  const t = r(shape, fn);
+  t.requiresGrad = false;
+  return t;
+}
+
+const positive = (u: number): number => 0.5 + Math.abs(u);
+const awayFromZero = (u: number): number => Math.sign(u || 1) * (0.2 + Math.abs(u));
+const mask = (u: number): number => (u > 0 ? 1 : 0);
+
+export const opDb: { [K in OpName]: OpInfo<K> } = {
+  add: { samples: [
+    { desc: 'same shape', make: () => ({ inputs: { a: r([2, 3]), b: r([2, 3]) }, attrs: {} }) },
+    { desc: 'broadcast [2,3] + [3]', make: () => ({ inputs: { a: r([2, 3]), b: r([3]) }, attrs: {} }) },
+    { desc: 'broadcast [2,1,4] + [3,1]', make: () => ({ inputs: { a: r([2, 1, 4]), b: r([3, 1]) }, attrs: {} }) },
+    { desc: '0-d + [2,3]', make: () => ({ inputs: { a: r([]), b: r([2, 3]) }, attrs: {} }) },
+    { desc: 'non-contiguous', make: () => ({ inputs: { a: nc([3, 4]), b: r([3, 4]) }, attrs: {} }) },
+  ] },
+  mul: { samples: [
+    { desc: 'same shape', make: () => ({ inputs: { a: r([3, 2]), b: r([3, 2]) }, attrs: {} }) },
+    { desc: 'broadcast [4,1] * [1,5]', make: () => ({ inputs: { a: r([4, 1]), b: r([1, 5]) }, attrs: {} }) },
+    { desc: 'same tensor twice', make: () => { const x = r([3]); return { inputs: { a: x, b: x }, attrs: {} }; } },
+    { desc: 'non-contiguous, constant other', make: () => ({ inputs: { a: nc([2, 3, 4]), b: c([4]) }, attrs: {} }) },
+  ] },
+  div: { samples: [
+    { desc: 'same shape', make: () => ({ inputs: { a: r([2, 3]), b: r([2, 3], awayFromZero) }, attrs: {} }) },
+    { desc: 'broadcast [2,3] / [2,1]', make: () => ({ inputs: { a: r([2, 3]), b: r([2, 1], awayFromZero) }, attrs: {} }) },
+    { desc: 'non-contiguous divisor', make: () => ({ inputs: { a: r([3, 2]), b: nc([3, 2], awayFromZero) }, attrs: {} }) },
+  ] },
+  pow: { samples: [
+    { desc: 'tensor ** tensor', make: () => ({ inputs: { a: r([2, 3], positive), b: r([2, 3]) }, attrs: {} }) },
+    { desc: 'broadcast exponent [3]', make: () => ({ inputs: { a: r([2, 3], positive), b: r([3]) }, attrs: {} }) },
+    { desc: 'constant scalar exponent 3 on negative base', make: () => ({ inputs: { a: r([4]), b: c([], () => 3) }, attrs: {} }) },
+  ] },
+  maximum: { samples: [
+    { desc: 'same shape', make: () => ({ inputs: { a: r([2, 4]), b: r([2, 4]) }, attrs: {} }) },
+    { desc: 'broadcast [2,4] with [4]', make: () => ({ inputs: { a: r([2, 4]), b: r([4]) }, attrs: {} }) },
+  ] },
+  minimum: { samples: [
+    { desc: 'same shape', make: () => ({ inputs: { a: r([3, 2]), b: r([3, 2]) }, attrs: {} }) },
+    { desc: 'broadcast [1,2] with [3,1], non-contiguous', make: () => ({ inputs: { a: r([1, 2]), b: nc([3, 1]) }, attrs: {} }) },
+  ] },
+  neg: { samples: [{ desc: '[2,3]', make: () => ({ inputs: { x: r([2, 3]) }, attrs: {} }) }] },
+  exp: { samples: [
+    { desc: '[2,3]', make: () => ({ inputs: { x: r([2, 3]) }, attrs: {} }) },
+    { desc: 'non-contiguous', make: () => ({ inputs: { x: nc([3, 2]) }, attrs: {} }) },
+  ] },
+  log: { samples: [{ desc: 'positive [5]', make: () => ({ inputs: { x: r([5], positive) }, attrs: {} }) }] },
+  sqrt: { samples: [{ desc: 'positive [2,2]', make: () => ({ inputs: { x: r([2, 2], positive) }, attrs: {} }) }] },
+  abs: { samples: [{ desc: 'away from 0', make: () => ({ inputs: { x: r([2, 3], awayFromZero) }, attrs: {} }) }] },
+  relu: { samples: [
+    { desc: 'away from 0', make: () => ({ inputs: { x: r([3, 4], awayFromZero) }, attrs: {} }) },
+    { desc: 'non-contiguous', make: () => ({ inputs: { x: nc([2, 3], awayFromZero) }, attrs: {} }) },
+  ] },
+  sigmoid: { samples: [{ desc: '[2,3] incl. large |x|', make: () => ({ inputs: { x: r([2, 3], (u) => 4 * u) }, attrs: {} }) }] },
+  tanh: { samples: [{ desc: '[2,3]', make: () => ({ inputs: { x: r([2, 3]) }, attrs: {} }) }] },
+  clamp: { samples: [
+    // Values at least 0.05 from either bound so the kink is not inside a finite-difference step.
+    { desc: 'both bounds', make: () => ({ inputs: { x: r([3, 4], (u) => (Math.abs(Math.abs(u) - 0.5) < 0.05 ? u + 0.2 : u)) }, attrs: { min: -0.5, max: 0.5 } }) },
+    { desc: 'min only', make: () => ({ inputs: { x: r([5], awayFromZero) }, attrs: { min: 0, max: null } }) },
+    { desc: 'max only', make: () => ({ inputs: { x: r([5], awayFromZero) }, attrs: { min: null, max: 0 } }) },
+  ] },
+  sum: { samples: [
+    { desc: 'all', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [0, 1, 2], keepdim: false } }) },
+    { desc: 'dim 1', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [1], keepdim: false } }) },
+    { desc: 'dims [0,2] keepdim', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [0, 2], keepdim: true } }) },
+    { desc: 'last dim of non-contiguous', make: () => ({ inputs: { x: nc([3, 5]) }, attrs: { axes: [1], keepdim: false } }) },
+  ] },
+  max: { samples: [
+    { desc: 'all', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0, 1], keepdim: false } }) },
+    { desc: 'dim 0 keepdim', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0], keepdim: true } }) },
+    { desc: 'dims [1,2]', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [1, 2], keepdim: false } }) },
+  ] },
+  reshape: { samples: [
+    { desc: '[2,3,4] -> [6,4]', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { shape: [6, 4] } }) },
+    { desc: 'non-contiguous (copy)', make: () => ({ inputs: { x: nc([3, 4]) }, attrs: { shape: [2, 6] } }) },
+  ] },
+  permute: { samples: [
+    { desc: '[2,3,4] -> (2,0,1)', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { dims: [2, 0, 1] } }) },
+  ] },
+  expand: { samples: [
+    { desc: '[3,1] -> [2,3,4]', make: () => ({ inputs: { x: r([3, 1]) }, attrs: { shape: [2, 3, 4] } }) },
+  ] },
+  slice: { samples: [
+    { desc: 'dim 1, 1:4', make: () => ({ inputs: { x: r([3, 5]) }, attrs: { dim: 1, start: 1, end: 4, step: 1 } }) },
+    { desc: 'dim 0, step 2', make: () => ({ inputs: { x: r([5, 2]) }, attrs: { dim: 0, start: 0, end: 5, step: 2 } }) },
+    { desc: 'non-contiguous', make: () => ({ inputs: { x: nc([4, 3]) }, attrs: { dim: 1, start: 1, end: 3, step: 1 } }) },
+  ] },
+  cat: { samples: [
+    { desc: 'three along dim 1', make: () => ({ inputs: { t0: r([2, 1]), t1: r([2, 3]), t2: nc([2, 2]) }, attrs: { dim: 1 } }) },
+    { desc: 'two along dim 0, one constant', make: () => ({ inputs: { t0: r([1, 3]), t1: c([2, 3]) }, attrs: { dim: 0 } }) },
+  ] },
+  pad: { samples: [
+    { desc: 'pad and crop, value 2', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { pad: [1, 0, -1, 2], value: 2 } }) },
+    { desc: 'spatial pad of NCHW', make: () => ({ inputs: { x: r([1, 2, 2, 3]) }, attrs: { pad: [0, 0, 0, 0, 1, 1, 2, 1], value: 0 } }) },
+  ] },
+  contiguous: { samples: [{ desc: 'non-contiguous', make: () => ({ inputs: { x: nc([3, 4]) }, attrs: {} }) }] },
+  toDtype: { samples: [
+    // The float32 round trip rounds every value to 24 bits, so the finite-difference step must be
+    // large against float32 spacing (eps 1e-3) and the tolerance loose against it; the derivative is exactly 1.
+    {
+      desc: 'float64 -> float32 -> float64',
+      make: () => ({ inputs: { x: r([4]) }, attrs: { dtype: 'float32', from: 'float64' } }),
+      gradcheck: { eps: 1e-3, atol: 1e-3, rtol: 1e-3 },
+    },
+  ] },
+  where: { samples: [
+    { desc: 'same shape', make: () => ({ inputs: { condition: c([2, 3], mask), a: r([2, 3]), b: r([2, 3]) }, attrs: {} }) },
+    { desc: 'broadcast condition and b', make: () => ({ inputs: { condition: c([3], mask), a: r([2, 3]), b: r([1]) }, attrs: {} }) },
+  ] },
+  matmul: { samples: [
+    { desc: '[3,4] @ [4,5]', make: () => ({ inputs: { a: r([3, 4]), b: r([4, 5]) }, attrs: {} }) },
+    { desc: 'batched [2,3,4] @ [4,2]', make: () => ({ inputs: { a: r([2, 3, 4]), b: r([4, 2]) }, attrs: {} }) },
+    { desc: 'broadcast batch [2,1,3,4] @ [3,4,2]', make: () => ({ inputs: { a: r([2, 1, 3, 4]), b: r([3, 4, 2]) }, attrs: {} }) },
+    { desc: 'transposed operands (no copy)', make: () => ({ inputs: { a: nc([3, 4]), b: nc([4, 2]) }, attrs: {} }) },
+  ] },
+};

@@ -11,6 +11,10 @@
 import { allocate, type DType } from '../lib/core/dtype';
 import { fmtShape, fail } from '../lib/core/errors';
 import { broadcastShape, contiguousStrides, numel } from '../lib/core/shape';
+import * as bn from '../lib/kernels/batchnorm';
+import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type Conv2dGeometry } from '../lib/kernels/conv2d';
+import * as pool from '../lib/kernels/pool';
+import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
 import { gemm } from '../lib/kernels/gemm';
 import { extremeAxes, sumAxes } from '../lib/kernels/reduce';
@@ -79,7 +83,7 @@ function viewOf(x: Tensor, shape: readonly number[], strides: readonly number[],
 
 function copyOf(x: Tensor): Tensor {
   const out = allocate(x.dtype, x.numel());
-  ew.copyStrided(x.shape, strided(x), { data: out, offset: 0, strides: contiguousStrides(x.shape) });
+  ew.copyStrided(x.shape, strided(x), { storage: out, offset: 0, strides: contiguousStrides(x.shape) });
   return fromData(out, x.shape);
 }
 
@@ -394,6 +398,113 @@ export const derivatives = {
       b: needs.b ? sumToShape(F.matmul(F.transpose(a!, -1, -2), g), b!.shape) : undefined,
     }),
   }),
+
+  // ---- conv-net ops (fused primitives: speed and numerical stability need their own kernels) ----
+
+  /** NCHW convolution; attrs carry the validated geometry (see lib/kernels/conv2d.ts). */
+  conv2d: defineOp<{ input: Tensor; weight: Tensor; bias?: Tensor }, { geometry: Conv2dGeometry }>({
+    saveInputs: ['input', 'weight'],
+    forward: ({ input, weight, bias }, { geometry: g }) =>
+      fromData(conv2dForward(dense(input), dense(weight), bias ? dense(bias) : null, g), [g.N, g.O, g.OH, g.OW]),
+    backward: (grad, { inputs: { input, weight }, attrs: { geometry: g }, needs }) => {
+      const gy = dense(grad);
+      return {
+        input: needs.input ? fromData(conv2dBackwardInput(gy, dense(weight!), g), input!.shape) : undefined,
+        weight: needs.weight ? fromData(conv2dBackwardWeight(gy, dense(input!), g), weight!.shape) : undefined,
+        bias: needs.bias ? fromData(conv2dBackwardBias(gy, g), [g.O]) : undefined,
+      };
+    },
+  }),
+  /**
+   * Batch norm over dim 1 of [N, C, *]. Training: normalise with the biased batch variance and, when
+   * running statistics are given, update them in place with the unbiased one (PyTorch). Eval: use
+   * the running statistics only.
+   */
+  batchNorm: defineOp<{ input: Tensor; weight?: Tensor; bias?: Tensor }, BatchNormAttrs, { mean: Float64Array; invstd: Float64Array } | null>({
+    saveInputs: ['input', 'weight'],
+    forward: ({ input, weight, bias }, a) => {
+      const { N, C, S } = bnDims(input.shape);
+      const x = dense(input);
+      const w = weight ? dense(weight) : null, b = bias ? dense(bias) : null;
+      if (!a.training) {
+        const out = bn.batchNormEvalForward(x, N, C, S, dense(a.runningMean!), dense(a.runningVar!), w, b, a.eps);
+        return { out: fromData(out, input.shape), extra: null };
+      }
+      const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps);
+      if (a.runningMean && a.runningVar) {
+        const rm = a.runningMean.data, rv = a.runningVar.data, m = a.momentum;
+        for (let c = 0; c < C; c++) {
+          rm[c] = (1 - m) * rm[c] + m * r.mean[c];
+          rv[c] = (1 - m) * rv[c] + m * r.varUnbiased[c];
+        }
+      }
+      return { out: fromData(r.out, input.shape), extra: { mean: r.mean, invstd: r.invstd } };
+    },
+    backward: (grad, { inputs: { input, weight }, attrs: a, extra, needs }) => {
+      const { N, C, S } = bnDims(input!.shape);
+      const w = weight ? dense(weight) : null;
+      const r = extra
+        ? bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S)
+        : bn.batchNormEvalBackward(dense(grad), dense(input!), dense(a.runningMean!), dense(a.runningVar!), w, a.eps, N, C, S);
+      return {
+        input: needs.input ? fromData(r.gx, input!.shape) : undefined,
+        weight: needs.weight ? fromData(r.gweight, [C]) : undefined,
+        bias: needs.bias ? fromData(r.gbias, [C]) : undefined,
+      };
+    },
+  }),
+  /** Max pooling with −∞ padding; the gradient goes to the first maximum of each window. */
+  maxPool2d: defineOp<X, { geometry: pool.Pool2dGeometry }, Int32Array>({
+    forward: ({ x }, { geometry: g }) => {
+      const r = pool.maxPool2dForward(dense(x), g);
+      return { out: fromData(r.out, [g.N, g.C, g.OH, g.OW]), extra: r.argmax };
+    },
+    backward: (grad, { shapes, attrs: { geometry: g }, extra }) => ({
+      x: fromData(pool.maxPool2dBackward(dense(grad), extra, g), shapes.x!),
+    }),
+  }),
+  avgPool2d: defineOp<X, { geometry: pool.Pool2dGeometry; options: pool.AvgPool2dOptions }>({
+    forward: ({ x }, { geometry: g, options }) => fromData(pool.avgPool2dForward(dense(x), g, options), [g.N, g.C, g.OH, g.OW]),
+    backward: (grad, { shapes, attrs: { geometry: g, options } }) => ({
+      x: fromData(pool.avgPool2dBackward(dense(grad), g, options), shapes.x!),
+    }),
+  }),
+  /** Average over PyTorch's adaptive bins: start = floor(i·H/OH), end = ceil((i+1)·H/OH). */
+  adaptiveAvgPool2d: defineOp<X, { outputSize: [number, number] }>({
+    forward: ({ x }, { outputSize: [OH, OW] }) => {
+      const [N, C, H, W] = x.shape;
+      return fromData(pool.adaptiveAvgPool2dForward(dense(x), N, C, H, W, OH, OW), [N, C, OH, OW]);
+    },
+    backward: (grad, { shapes, attrs: { outputSize: [OH, OW] } }) => {
+      const [N, C, H, W] = shapes.x!;
+      return { x: fromData(pool.adaptiveAvgPool2dBackward(dense(grad), N, C, H, W, OH, OW), shapes.x!) };
+    },
+  }),
+  /** x − max − log Σ exp(x − max) along dim; backward gx = g − exp(out)·Σ g. */
+  logSoftmax: defineOp<X, { dim: number }>({
+    saveOutput: true,
+    forward: ({ x }, { dim }) => {
+      const { outer, D, inner } = axisDims(x.shape, dim);
+      return fromData(sm.logSoftmaxForward(dense(x), outer, D, inner), x.shape);
+    },
+    backward: (grad, { out, attrs: { dim } }) => {
+      const { outer, D, inner } = axisDims(out!.shape, dim);
+      return { x: fromData(sm.logSoftmaxBackward(dense(grad), dense(out!), outer, D, inner), out!.shape) };
+    },
+  }),
+  /** Fused cross-entropy on logits [N, C] with class indices; its gradient is softmax − smoothed one-hot. */
+  crossEntropy: defineOp<{ input: Tensor }, CrossEntropyAttrs, FloatArrayOf>({
+    forward: ({ input }, a) => {
+      const [N, C] = input.shape;
+      const r = sm.crossEntropyForward(dense(input), N, C, a.target, ceOptions(a));
+      return { out: fromData(r.loss, a.reduction === 'none' ? [N] : []), extra: r.logProb };
+    },
+    backward: (grad, { shapes, attrs: a, extra }) => {
+      const [N, C] = shapes.input!;
+      const g = a.reduction === 'none' ? dense(grad) : grad.item();
+      return { input: fromData(sm.crossEntropyBackward(g, extra, N, C, a.target, ceOptions(a)), shapes.input!) };
+    },
+  }),
 };
 
 export type Derivatives = typeof derivatives;
@@ -401,6 +512,44 @@ export type OpName = keyof Derivatives;
 export type OpInputs<K extends OpName> = Derivatives[K] extends OpDef<infer In, unknown, unknown> ? In : never;
 export type OpAttrs<K extends OpName> = Derivatives[K] extends OpDef<Record<string, Tensor | undefined>, infer A, unknown> ? A : never;
 export { NONE as noAttrs };
+
+
+export interface BatchNormAttrs {
+  runningMean: Tensor | null;
+  runningVar: Tensor | null;
+  training: boolean;
+  momentum: number;
+  eps: number;
+}
+
+export interface CrossEntropyAttrs {
+  target: Int32Array;
+  reduction: 'mean' | 'sum' | 'none';
+  labelSmoothing: number;
+  ignoreIndex: number;
+  weight: Tensor | null;
+}
+
+type FloatArrayOf = ReturnType<typeof dense>;
+
+function ceOptions(a: CrossEntropyAttrs): sm.CrossEntropyOptions {
+  return { reduction: a.reduction, labelSmoothing: a.labelSmoothing, ignoreIndex: a.ignoreIndex, weight: a.weight ? dense(a.weight) : null };
+}
+
+/** [N, C, *] as N, C and the size S of the trailing dims. */
+function bnDims(shape: readonly number[]): { N: number; C: number; S: number } {
+  let S = 1;
+  for (let i = 2; i < shape.length; i++) S *= shape[i];
+  return { N: shape[0], C: shape[1], S };
+}
+
+/** A tensor as [outer, D, inner] around axis `dim`. */
+function axisDims(shape: readonly number[], dim: number): { outer: number; D: number; inner: number } {
+  let outer = 1, inner = 1;
+  for (let i = 0; i < dim; i++) outer *= shape[i];
+  for (let i = dim + 1; i < shape.length; i++) inner *= shape[i];
+  return { outer, D: shape.length === 0 ? 1 : shape[dim], inner };
+}
 
 function keptShape(shape: readonly number[], axes: readonly number[], keepdim: boolean): number[] {
   const out: number[] = [];

@@ -8,6 +8,10 @@ import { fail, fmtShape } from '../lib/core/errors';
 import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis } from '../lib/kernels/reduce';
+import { conv2dGeometry } from '../lib/kernels/conv2d';
+import { pool2dGeometry } from '../lib/kernels/pool';
+import { crossEntropyGeometry } from '../lib/kernels/softmax';
+import { globalRng, type Random } from '../lib/random';
 import { apply } from './apply';
 import { broadcastView, dense, fromData } from './kernel_args';
 import { Tensor, type TensorLike } from './tensor';
@@ -462,4 +466,195 @@ export function onesLike(x: Tensor): Tensor {
 
 export function zerosLike(x: Tensor): Tensor {
   return Tensor.empty(x.shape, x.dtype);
+}
+
+// ---- conv-net ops ----
+
+export interface Conv2dOptions {
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  dilation?: number | readonly number[];
+  groups?: number;
+}
+
+/** 2-D convolution of NCHW input with an [out, in/groups, kh, kw] weight (PyTorch's F.conv2d). */
+export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  requireTensor('conv2d', 'input', input);
+  requireTensor('conv2d', 'weight', weight);
+  if (bias !== undefined && bias !== null) requireTensor('conv2d', 'bias', bias);
+  const geometry = conv2dGeometry(input.shape, weight.shape, options, bias ? bias.shape : undefined);
+  return apply('conv2d', bias ? { input, weight, bias } : { input, weight }, { geometry });
+}
+
+export interface BatchNormOptions {
+  training?: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch normalisation over dim 1 of [N, C, *] (PyTorch's F.batch_norm). In training mode the batch
+ * statistics normalise and, if running statistics are given, update them in place
+ * (running = (1 − momentum)·running + momentum·batch, unbiased variance); in eval mode the
+ * running statistics are used and must be given.
+ */
+export function batchNorm(
+  input: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
+  weight?: Tensor | null, bias?: Tensor | null, options: BatchNormOptions = {},
+): Tensor {
+  const op = 'batchNorm';
+  requireTensor(op, 'input', input);
+  const training = options.training ?? false;
+  const momentum = options.momentum ?? 0.1;
+  const eps = options.eps ?? 1e-5;
+  if (input.ndim < 2) fail(op, `expected input of shape [N, C, *], got ${fmtShape(input.shape)}`);
+  const C = input.shape[1];
+  const check = (name: string, t: Tensor | null | undefined): void => {
+    if (t === null || t === undefined) return;
+    requireTensor(op, name, t);
+    if (t.ndim !== 1 || t.shape[0] !== C) fail(op, `${name} must have shape [${C}] for input ${fmtShape(input.shape)}, got ${fmtShape(t.shape)}`);
+    if (t.dtype !== input.dtype) fail(op, `${name} is ${t.dtype} but input is ${input.dtype}`);
+  };
+  check('runningMean', runningMean);
+  check('runningVar', runningVar);
+  check('weight', weight);
+  check('bias', bias);
+  if (!training && (!runningMean || !runningVar)) fail(op, 'eval mode (training: false) needs runningMean and runningVar');
+  if ((runningMean === null) !== (runningVar === null)) fail(op, 'runningMean and runningVar must be given together');
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) fail(op, `momentum must be in [0, 1], got ${momentum}`);
+  if (typeof eps !== 'number' || !(eps >= 0)) fail(op, `eps must be a non-negative number, got ${eps}`);
+  if (training) {
+    let n = input.shape[0];
+    for (let i = 2; i < input.ndim; i++) n *= input.shape[i];
+    if (n <= 1) fail(op, `expected more than 1 value per channel when training, got input ${fmtShape(input.shape)}`);
+  }
+  const inputs: { input: Tensor; weight?: Tensor; bias?: Tensor } = { input };
+  if (weight) inputs.weight = weight;
+  if (bias) inputs.bias = bias;
+  return apply('batchNorm', inputs, { runningMean, runningVar, training, momentum, eps });
+}
+
+export interface MaxPool2dOptions {
+  kernelSize: number | readonly number[];
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  dilation?: number | readonly number[];
+  ceilMode?: boolean;
+}
+
+export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
+  requireTensor('maxPool2d', 'input', x);
+  const geometry = pool2dGeometry('maxPool2d', x.shape, options);
+  return apply('maxPool2d', { x }, { geometry });
+}
+
+export interface AvgPool2dOptions {
+  kernelSize: number | readonly number[];
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  ceilMode?: boolean;
+  countIncludePad?: boolean;
+  divisorOverride?: number;
+}
+
+export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
+  requireTensor('avgPool2d', 'input', x);
+  if (options.divisorOverride !== undefined && !(Number.isInteger(options.divisorOverride) && options.divisorOverride > 0)) {
+    fail('avgPool2d', `divisorOverride must be a positive integer, got ${options.divisorOverride}`);
+  }
+  const geometry = pool2dGeometry('avgPool2d', x.shape, { kernelSize: options.kernelSize, stride: options.stride, padding: options.padding, ceilMode: options.ceilMode });
+  return apply('avgPool2d', { x }, { geometry, options: { countIncludePad: options.countIncludePad ?? true, divisorOverride: options.divisorOverride } });
+}
+
+/** Average pooling to a fixed output size; a null entry keeps that input dim (PyTorch's None). */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
+  const op = 'adaptiveAvgPool2d';
+  requireTensor(op, 'input', x);
+  if (x.ndim !== 4) fail(op, `expected a 4-d NCHW input, got shape ${fmtShape(x.shape)}`);
+  const pairv: (number | null)[] = typeof outputSize === 'number' ? [outputSize, outputSize] : [...outputSize];
+  if (pairv.length !== 2) fail(op, `outputSize must be an integer or a pair, got ${JSON.stringify(outputSize)}`);
+  const out = pairv.map((v, i) => (v === null ? x.shape[2 + i] : v));
+  if (!out.every((v) => Number.isInteger(v) && v >= 1)) fail(op, `outputSize must be positive integers, got ${JSON.stringify(outputSize)}`);
+  if (x.shape[2] < 1 || x.shape[3] < 1) fail(op, `input has an empty spatial dim: ${fmtShape(x.shape)}`);
+  return apply(op, { x }, { outputSize: [out[0], out[1]] });
+}
+
+/** y = x·Wᵀ + b for x [..., in], W [out, in] (the transpose is a strided view, not a copy). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  requireTensor('linear', 'input', x);
+  requireTensor('linear', 'weight', weight);
+  if (weight.ndim !== 2) fail('linear', `weight must be 2-d [out, in], got ${fmtShape(weight.shape)}`);
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]) {
+    fail('linear', `input has ${x.ndim ? x.shape[x.ndim - 1] : 0} features but weight expects ${weight.shape[1]} (input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)})`);
+  }
+  if (bias) {
+    requireTensor('linear', 'bias', bias);
+    if (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0]) fail('linear', `bias must have shape [${weight.shape[0]}], got ${fmtShape(bias.shape)}`);
+  }
+  const y = matmul(x, transpose(weight, 0, 1));
+  return bias ? add(y, bias) : y;
+}
+
+/**
+ * Inverted dropout: in training, zero each element with probability p and scale the rest by
+ * 1/(1 − p); identity in eval. The mask comes from the seeded generator.
+ */
+export function dropout(x: Tensor, p = 0.5, training = true, generator: Random = globalRng()): Tensor {
+  requireTensor('dropout', 'input', x);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('dropout', `p must be in [0, 1], got ${p}`);
+  if (!training || p === 0) return x;
+  const mask = Tensor.empty(x.shape, x.dtype);
+  const m = mask.storage;
+  const scale = p === 1 ? 0 : 1 / (1 - p);
+  for (let i = 0; i < m.length; i++) m[i] = generator.uniform() < p ? 0 : scale;
+  return mul(x, mask);
+}
+
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  requireTensor('logSoftmax', 'input', x);
+  if (dim === undefined) fail('logSoftmax', 'dim is required');
+  const d = x.ndim === 0 ? 0 : normalizeAxis('logSoftmax', dim, x.ndim);
+  return apply('logSoftmax', { x }, { dim: d });
+}
+
+/** softmax = exp(logSoftmax): stable, and its gradient comes from the two primitives. */
+export function softmax(x: Tensor, dim: number): Tensor {
+  return exp(logSoftmax(x, dim));
+}
+
+export interface CrossEntropyOptions {
+  reduction?: 'mean' | 'sum' | 'none';
+  labelSmoothing?: number;
+  ignoreIndex?: number;
+  /** Per-class weight [C]. */
+  weight?: Tensor | null;
+}
+
+/** Cross-entropy of logits [N, C] against integer class indices (PyTorch's F.cross_entropy). */
+export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>, options: CrossEntropyOptions = {}): Tensor {
+  const op = 'crossEntropy';
+  requireTensor(op, 'input', logits);
+  const t = target instanceof Tensor ? target.data : target;
+  const tShape = target instanceof Tensor ? target.shape : [t.length];
+  crossEntropyGeometry(logits.shape, tShape);
+  const idx = new Int32Array(t.length);
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  const C = logits.shape[1];
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i];
+    if (!Number.isInteger(v)) fail(op, `target[${i}] = ${v} is not an integer class index`);
+    if (v !== ignoreIndex && (v < 0 || v >= C)) fail(op, `target[${i}] = ${v} is out of range for ${C} classes (logits ${fmtShape(logits.shape)})`);
+    idx[i] = v;
+  }
+  const reduction = options.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+  const labelSmoothing = options.labelSmoothing ?? 0;
+  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  const weight = options.weight ?? null;
+  if (weight) {
+    requireTensor(op, 'weight', weight);
+    if (weight.ndim !== 1 || weight.shape[0] !== C) fail(op, `weight must have shape [${C}], got ${fmtShape(weight.shape)}`);
+    if (weight.dtype !== logits.dtype) fail(op, `weight is ${weight.dtype} but logits are ${logits.dtype}`);
+  }
+  return apply(op, { input: logits }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
 }

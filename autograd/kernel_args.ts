@@ -13,7 +13,7 @@ export function dense(t: Tensor): FloatArray {
 
 /** t's storage seen through its own shape and strides. */
 export function strided(t: Tensor): StridedView {
-  return { data: t.storage, offset: t.offset, strides: t.strides };
+  return { storage: t.storage, offset: t.offset, strides: t.strides };
 }
 
 /** t as a strided view aligned to `shape` (t's shape broadcast to it: stride 0 on broadcast dims). */
@@ -24,7 +24,7 @@ export function broadcastView(t: Tensor, shape: readonly number[]): StridedView 
   for (let i = 0; i < t.shape.length; i++) {
     strides[off + i] = t.shape[i] === 1 && shape[off + i] !== 1 ? 0 : t.strides[i];
   }
-  return { data: t.storage, offset: t.offset, strides };
+  return { storage: t.storage, offset: t.offset, strides };
 }
 
 /** A new contiguous tensor over freshly computed data. */

@@ -24,12 +24,10 @@ export type TensorLike = Tensor | number;
 export type NestedArray = number | NestedArray[];
 
 export class Tensor {
-  /** The backing buffer; may be shared with other views. */
-  readonly storage: FloatArray;
+  private _storage: FloatArray;
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
-  readonly dtype: DType;
   /** The accumulated gradient of a leaf (or of a non-leaf after retainGrad()), or null. */
   grad: Tensor | null = null;
   /** The recorded operation that produced this tensor; null for leaves. */
@@ -39,11 +37,36 @@ export class Tensor {
   retainsGrad = false;
 
   constructor(storage: FloatArray, shape: readonly number[], strides?: readonly number[], offset = 0) {
-    this.storage = storage;
+    this._storage = storage;
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
-    this.dtype = dtypeOf(storage);
+  }
+
+  /** The backing buffer; may be shared with other views. */
+  get storage(): FloatArray {
+    return this._storage;
+  }
+
+  get dtype(): DType {
+    return dtypeOf(this._storage);
+  }
+
+  /**
+   * Replaces this tensor's storage with a converted copy (Module.to(dtype) uses it so parameters
+   * keep their identity). Only for tensors that own their whole contiguous storage; drops .grad.
+   */
+  _convertStorage(dtype: DType): void {
+    if (!isDType(dtype)) fail('to', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
+    if (dtype === this.dtype) return;
+    const n = this.numel();
+    if (!this.isContiguous() || this.offset !== 0 || this._storage.length !== n) {
+      fail('to', `can only convert a tensor that owns its contiguous storage in place (shape ${fmtShape(this.shape)})`);
+    }
+    const next = allocate(dtype, n);
+    next.set(this._storage);
+    this._storage = next;
+    this.grad = null;
   }
 
   /** A fresh zero-filled contiguous tensor. */
@@ -112,7 +135,7 @@ export class Tensor {
       return this.storage.subarray(this.offset, this.offset + n);
     }
     const out = allocate(this.dtype, n);
-    copyStrided(this.shape, { data: this.storage, offset: this.offset, strides: this.strides }, { data: out, offset: 0, strides: contiguousStrides(this.shape) });
+    copyStrided(this.shape, this, { storage: out, offset: 0, strides: contiguousStrides(this.shape) });
     return out;
   }
 

@@ -8,6 +8,8 @@ import type { OpAttrs, OpInputs, OpName } from '../autograd/derivatives';
 import type { GradcheckOptions } from '../autograd/gradcheck';
 import { Tensor } from '../autograd/tensor';
 import { Random } from '../lib/random';
+import { conv2dGeometry, type Conv2dParams } from '../lib/kernels/conv2d';
+import { pool2dGeometry, type Pool2dParams } from '../lib/kernels/pool';
 
 export interface OpSample<K extends OpName> {
   desc: string;
@@ -44,6 +46,21 @@ function c(shape: number[], fn: (u: number) => number = (u) => u): Tensor {
   const t = r(shape, fn);
   t.requiresGrad = false;
   return t;
+}
+
+function conv(x: number[], w: number[], p: Conv2dParams, bias = true) {
+  return () => ({
+    inputs: bias ? { input: r(x), weight: r(w), bias: r([w[0]]) } : { input: r(x), weight: r(w) },
+    attrs: { geometry: conv2dGeometry(x, w, p) },
+  });
+}
+
+function pooled(op: string, x: number[], p: Pool2dParams) {
+  return pool2dGeometry(op, x, p);
+}
+
+function ints(n: number, hi: number): Int32Array {
+  return Int32Array.from({ length: n }, () => rng.integer(0, hi));
 }
 
 const positive = (u: number): number => 0.5 + Math.abs(u);
@@ -155,5 +172,67 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'batched [2,3,4] @ [4,2]', make: () => ({ inputs: { a: r([2, 3, 4]), b: r([4, 2]) }, attrs: {} }) },
     { desc: 'broadcast batch [2,1,3,4] @ [3,4,2]', make: () => ({ inputs: { a: r([2, 1, 3, 4]), b: r([3, 4, 2]) }, attrs: {} }) },
     { desc: 'transposed operands (no copy)', make: () => ({ inputs: { a: nc([3, 4]), b: nc([4, 2]) }, attrs: {} }) },
+  ] },
+  conv2d: { samples: [
+    { desc: '3x3 stride 1 pad 1 with bias', make: conv([2, 3, 5, 5], [4, 3, 3, 3], { stride: 1, padding: 1 }) },
+    { desc: '3x3 stride 2 pad 1 no bias', make: conv([1, 2, 6, 7], [3, 2, 3, 3], { stride: 2, padding: 1 }, false) },
+    { desc: '1x1 stride 2 (downsample shortcut)', make: conv([2, 4, 5, 5], [3, 4, 1, 1], { stride: 2 }, false) },
+    { desc: '1x1 stride 1', make: conv([2, 3, 3, 4], [5, 3, 1, 1], {}) },
+    { desc: '7x7 stride 2 pad 3 (ImageNet stem)', make: conv([1, 2, 9, 9], [2, 2, 7, 7], { stride: 2, padding: 3 }, false) },
+    { desc: 'rectangular kernel, stride [2,1], pad [0,1], dilation 2', make: conv([1, 2, 7, 6], [2, 2, 2, 3], { stride: [2, 1], padding: [0, 1], dilation: 2 }) },
+    { desc: 'groups 2', make: conv([2, 4, 4, 4], [6, 2, 3, 3], { padding: 1, groups: 2 }) },
+  ] },
+  batchNorm: { samples: [
+    {
+      desc: 'training, [N,C,H,W], with running stats',
+      make: () => ({
+        inputs: { input: r([3, 2, 2, 3]), weight: r([2]), bias: r([2]) },
+        attrs: { runningMean: c([2]), runningVar: c([2], positive), training: true, momentum: 0.1, eps: 1e-5 },
+      }),
+    },
+    {
+      desc: 'training, [N,C], no affine, no running stats',
+      make: () => ({ inputs: { input: r([5, 3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
+    },
+    {
+      desc: 'eval, running stats only',
+      make: () => ({
+        inputs: { input: r([2, 3, 2, 2]), weight: r([3]), bias: r([3]) },
+        attrs: { runningMean: c([3]), runningVar: c([3], positive), training: false, momentum: 0.1, eps: 1e-5 },
+      }),
+    },
+    {
+      desc: 'training, non-contiguous input',
+      make: () => ({ inputs: { input: nc([2, 3, 4, 3]), weight: r([3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
+    },
+  ] },
+  maxPool2d: { samples: [
+    { desc: 'k3 s2 p1 (ResNet stem pool)', make: () => ({ inputs: { x: r([2, 2, 7, 6]) }, attrs: { geometry: pooled('maxPool2d', [2, 2, 7, 6], { kernelSize: 3, stride: 2, padding: 1 }) } }) },
+    { desc: 'k2 s2', make: () => ({ inputs: { x: r([1, 3, 4, 4]) }, attrs: { geometry: pooled('maxPool2d', [1, 3, 4, 4], { kernelSize: 2 }) } }) },
+    { desc: 'k[3,2] s1 dilation 2 ceilMode', make: () => ({ inputs: { x: r([1, 2, 7, 5]) }, attrs: { geometry: pooled('maxPool2d', [1, 2, 7, 5], { kernelSize: [3, 2], stride: 2, dilation: 2, ceilMode: true }) } }) },
+  ] },
+  avgPool2d: { samples: [
+    { desc: 'k2 s2', make: () => ({ inputs: { x: r([2, 2, 4, 6]) }, attrs: { geometry: pooled('avgPool2d', [2, 2, 4, 6], { kernelSize: 2 }), options: { countIncludePad: true } } }) },
+    { desc: 'k3 s2 p1 countIncludePad false ceilMode', make: () => ({ inputs: { x: r([1, 2, 5, 6]) }, attrs: { geometry: pooled('avgPool2d', [1, 2, 5, 6], { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }), options: { countIncludePad: false } } }) },
+    { desc: 'divisorOverride 5', make: () => ({ inputs: { x: r([1, 1, 4, 4]) }, attrs: { geometry: pooled('avgPool2d', [1, 1, 4, 4], { kernelSize: 2, stride: 1 }), options: { divisorOverride: 5 } } }) },
+  ] },
+  adaptiveAvgPool2d: { samples: [
+    { desc: 'to 1x1 (ResNet head)', make: () => ({ inputs: { x: r([2, 3, 4, 4]) }, attrs: { outputSize: [1, 1] } }) },
+    { desc: '5x7 to 3x2 (overlapping bins)', make: () => ({ inputs: { x: r([1, 2, 5, 7]) }, attrs: { outputSize: [3, 2] } }) },
+  ] },
+  logSoftmax: { samples: [
+    { desc: 'dim 1 of [3,5]', make: () => ({ inputs: { x: r([3, 5]) }, attrs: { dim: 1 } }) },
+    { desc: 'dim 0 of [4,2,3]', make: () => ({ inputs: { x: r([4, 2, 3]) }, attrs: { dim: 0 } }) },
+    { desc: 'large logits, non-contiguous', make: () => ({ inputs: { x: nc([3, 4], (u) => 500 * u) }, attrs: { dim: 1 } }) },
+  ] },
+  crossEntropy: { samples: [
+    { desc: 'mean', make: () => ({ inputs: { input: r([4, 5]) }, attrs: { target: ints(4, 5), reduction: 'mean', labelSmoothing: 0, ignoreIndex: -100, weight: null } }) },
+    { desc: 'sum with label smoothing 0.1', make: () => ({ inputs: { input: r([3, 4]) }, attrs: { target: ints(3, 4), reduction: 'sum', labelSmoothing: 0.1, ignoreIndex: -100, weight: null } }) },
+    { desc: 'none', make: () => ({ inputs: { input: r([3, 3]) }, attrs: { target: ints(3, 3), reduction: 'none', labelSmoothing: 0, ignoreIndex: -100, weight: null } }) },
+    {
+      desc: 'class weights, ignore_index and smoothing',
+      make: () => ({ inputs: { input: r([5, 4]) }, attrs: { target: Int32Array.from([0, 3, -1, 2, 1]), reduction: 'mean', labelSmoothing: 0.2, ignoreIndex: -1, weight: c([4], positive) } }),
+    },
+    { desc: 'large logits', make: () => ({ inputs: { input: r([3, 4], (u) => 300 * u) }, attrs: { target: ints(3, 4), reduction: 'mean', labelSmoothing: 0, ignoreIndex: -100, weight: null } }) },
   ] },
 };

@@ -1,0 +1,152 @@
+/**
+ * Adam and AdamW, torch.optim's single-tensor (foreach=False, fused=False) path.
+ *
+ * Per parameter and step, in torch's order:
+ *   step += 1
+ *   AdamW: p *= 1 − lr·weightDecay                (decoupled decay, before anything reads p)
+ *   g = ±grad;  Adam: g = g + weightDecay·p         (L2 penalty added to the gradient)
+ *   m = lerp(m, g, 1 − β1)                          (ATen's lerp: m + w·(g − m) when |w| < 0.5,
+ *                                                    else g − (g − m)·(1 − w))
+ *   v = v·β2 + (1 − β2)·g·g
+ *   bias1 = 1 − β1^step, bias2 = 1 − β2^step, stepSize = lr / bias1
+ *   amsgrad: vmax = max(vmax, v) and v̂ = vmax, else v̂ = v
+ *   denom = sqrt(v̂) / sqrt(bias2) + eps
+ *   p = p + (−stepSize)·m / denom
+ * Cost: one pass over each parameter and its two (three with amsgrad) buffers.
+ *
+ * Float64 parameters follow torch's double arithmetic operation by operation (torch's vectorised
+ * lerp and add kernels fuse a multiply-add, so agreement is to an ulp or so per step). Float32
+ * parameters are computed in double per element and rounded when stored, agreeing with torch's
+ * float32 kernels to float32 rounding.
+ */
+import {
+  BaseHyperParams, checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireInRange,
+  requireNonNegative, StateLayout,
+} from './optimizer';
+import { fail } from '../core/errors';
+
+export interface AdamHyperParams extends BaseHyperParams {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay?: number;
+  amsgrad?: boolean;
+  maximize?: boolean;
+}
+
+const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
+
+function adamDefaults(name: string, options: AdamOptions, defaultWeightDecay: number): AdamHyperParams {
+  checkKnownKeys(name, options, ADAM_KEYS);
+  const betas = options.betas ?? [0.9, 0.999];
+  if (!Array.isArray(betas)) fail(name, `betas must be a pair of numbers, got ${fmtValue(betas)}`);
+  return {
+    lr: options.lr ?? 1e-3,
+    betas: [betas[0], betas[1]],
+    eps: options.eps ?? 1e-8,
+    weightDecay: options.weightDecay ?? defaultWeightDecay,
+    amsgrad: options.amsgrad ?? false,
+    maximize: options.maximize ?? false,
+  };
+}
+
+/** The shared update; Adam and AdamW differ only in how weight decay enters. */
+abstract class AdamBase extends Optimizer<AdamHyperParams> {
+  private readonly decoupled: boolean;
+
+  protected constructor(name: string, params: ParamsArg<AdamHyperParams>, defaults: AdamHyperParams, decoupled: boolean) {
+    super(name, params, defaults);
+    this.decoupled = decoupled;
+  }
+
+  protected override checkHyperParams(h: AdamHyperParams, where: string): void {
+    requireNonNegative(this.name, 'lr', h.lr, where);
+    if (!Array.isArray(h.betas) || h.betas.length !== 2) {
+      fail(this.name, `betas must be a pair of numbers, got ${fmtValue(h.betas)}${where}`);
+    }
+    requireInRange(this.name, 'betas[0]', h.betas[0], 0, 1, false, where);
+    requireInRange(this.name, 'betas[1]', h.betas[1], 0, 1, false, where);
+    requireNonNegative(this.name, 'eps', h.eps, where);
+    requireNonNegative(this.name, 'weightDecay', h.weightDecay, where);
+    requireBoolean(this.name, 'amsgrad', h.amsgrad, where);
+    requireBoolean(this.name, 'maximize', h.maximize, where);
+  }
+
+  protected override stateLayout(): StateLayout {
+    return { required: ['step', 'expAvg', 'expAvgSq'], optional: ['maxExpAvgSq'] };
+  }
+
+  override step(): void {
+    const decoupled = this.decoupled;
+    this.paramGroups.forEach((group, gi) => {
+      // Groups are writable (schedulers cycle lr and betas), so re-check before using them.
+      this.checkHyperParams(group, ` (param group ${gi})`);
+      const { lr, eps, weightDecay, amsgrad, maximize } = group;
+      const [beta1, beta2] = group.betas;
+      const w = 1 - beta1;
+      const smallWeight = Math.abs(w) < 0.5;
+      const oneMinusW = 1 - w;
+      const c2 = 1 - beta2;
+      const decay = 1 - lr * weightDecay;
+      const l2 = !decoupled && weightDecay !== 0;
+      const shrink = decoupled && weightDecay !== 0;
+      group.params.forEach((p, k) => {
+        const g = this.gradOf(p, gi, k);
+        if (!g) return;
+        const st = this.stateOf(p);
+        if (st.step === undefined) st.step = 0;
+        const m = this.stateBuffer(st, 'expAvg', p, gi, k);
+        const v = this.stateBuffer(st, 'expAvgSq', p, gi, k);
+        // A state dict saved without amsgrad starts the running maximum from zero, i.e. from v.
+        const vmax = amsgrad ? this.stateBuffer(st, 'maxExpAvgSq', p, gi, k) : null;
+        st.step += 1;
+        const step = st.step;
+        const biasCorrection1 = 1 - beta1 ** step;
+        const biasCorrection2 = 1 - beta2 ** step;
+        const negStepSize = -(lr / biasCorrection1);
+        const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
+        const x = p.data;
+        const n = x.length;
+        for (let i = 0; i < n; i++) {
+          if (shrink) x[i] = x[i] * decay;
+          let gr = maximize ? -g[i] : g[i];
+          if (l2) gr = gr + weightDecay * x[i];
+          const m0 = m[i];
+          m[i] = smallWeight ? m0 + w * (gr - m0) : gr - (gr - m0) * oneMinusW;
+          v[i] = v[i] * beta2 + c2 * gr * gr;
+          let vhat = v[i];
+          if (vmax) {
+            // Math.max propagates NaN as torch.maximum does.
+            vmax[i] = Math.max(vmax[i], vhat);
+            vhat = vmax[i];
+          }
+          const denom = Math.sqrt(vhat) / biasCorrection2Sqrt + eps;
+          x[i] = x[i] + (negStepSize * m[i]) / denom;
+        }
+      });
+    });
+  }
+}
+
+/** torch.optim.Adam: weightDecay is an L2 penalty added to the gradient. */
+export class Adam extends AdamBase {
+  constructor(params: ParamsArg<AdamHyperParams>, options: AdamOptions = {}) {
+    super('Adam', params, adamDefaults('Adam', options, 0), false);
+  }
+}
+
+/** torch.optim.AdamW: weightDecay shrinks the parameter directly (decoupled), default 1e-2. */
+export class AdamW extends AdamBase {
+  constructor(params: ParamsArg<AdamHyperParams>, options: AdamOptions = {}) {
+    super('AdamW', params, adamDefaults('AdamW', options, 1e-2), true);
+  }
+}

@@ -1,0 +1,18 @@
+export { Optimizer } from './optimizer';
+export type {
+  Parameter, BaseHyperParams, ParamGroup, ParamGroupSpec, ParamsArg, ParamState, ParamStateKey, SavedParamGroup,
+  OptimizerStateDict,
+} from './optimizer';
+export { SGD } from './sgd';
+export type { SGDHyperParams, SGDOptions } from './sgd';
+export { Adam, AdamW } from './adam';
+export type { AdamHyperParams, AdamOptions } from './adam';
+export { clipGradNorm, clipGradValue } from './clip_grad';
+export type { ClipGradNormOptions } from './clip_grad';
+export {
+  LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR,
+} from './lr_scheduler';
+export type {
+  SchedulerStateDict, JsonValue, StepLROptions, MultiStepLROptions, CosineAnnealingLROptions, LinearLROptions,
+  OneCycleLROptions, AnnealStrategy, SequentialLROptions,
+} from './lr_scheduler';

@@ -1,0 +1,750 @@
+/**
+ * Learning-rate schedules with torch.optim.lr_scheduler's semantics.
+ *
+ * As in torch, constructing a scheduler performs the initial step, so each group's `lr` already
+ * holds the epoch-0 value; call `step()` after each optimizer step (or epoch) to advance, and
+ * `getLastLr()` to read what was set. The first scheduler attached to an optimizer records each
+ * group's `initialLr` (torch's `initial_lr`); `baseLrs` are read from it.
+ *
+ * Formulas: StepLR, MultiStepLR and LinearLR use torch's chainable (recursive) forms, which scale
+ * the group's current lr, so they agree with torch bit for bit and respect outside lr changes;
+ * when SequentialLR switches to one at a milestone it uses torch's closed form, as torch does.
+ * CosineAnnealingLR always uses the closed form
+ *   lr = etaMin + (baseLr − etaMin)·(1 + cos(π·t/tMax))/2
+ * which torch's recursive form reproduces up to rounding (~1e-16 relative per step); unlike the
+ * recursive form it ignores outside changes to `lr`. OneCycleLR is closed-form in torch too.
+ *
+ * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
+ * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter.
+ */
+import { fail } from '../core/errors';
+import {
+  BaseHyperParams, checkKnownKeys, fmtValue, isRecord, Optimizer, ParamGroup, requireBoolean, requireInRange,
+  requireNonNegative, requireNonNegativeInt, requirePositive, requirePositiveInt,
+} from './optimizer';
+
+export type JsonValue = number | string | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A scheduler's state: common fields plus the scheduler's own configuration. */
+export interface SchedulerStateDict {
+  kind: string;
+  lastEpoch: number;
+  stepCount: number;
+  baseLrs: number[];
+  lastLr: number[];
+  [key: string]: JsonValue;
+}
+
+type AnyOptimizer = Optimizer<BaseHyperParams>;
+
+function checkOptimizer(op: string, optimizer: unknown): asserts optimizer is AnyOptimizer {
+  if (!(optimizer instanceof Optimizer)) fail(op, `optimizer must be an Optimizer, got ${fmtValue(optimizer)}`);
+}
+
+function isNumberArray(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+}
+
+/** Number of elements of the sorted `a` that are ≤ x (Python's bisect_right). */
+function bisectRight(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (x < a[mid]) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+export abstract class LRScheduler {
+  readonly optimizer: AnyOptimizer;
+  /** Class name, used as the prefix of every error message and as the state dict's kind. */
+  readonly name: string;
+  protected epoch = -1;
+  protected stepCount = 0;
+  protected bases: number[];
+  private lastLrs: number[] = [];
+
+  protected constructor(name: string, optimizer: AnyOptimizer) {
+    checkOptimizer(name, optimizer);
+    this.name = name;
+    this.optimizer = optimizer;
+    for (const g of optimizer.paramGroups) {
+      if (g.initialLr === undefined) g.initialLr = g.lr;
+    }
+    this.bases = optimizer.paramGroups.map((g) => g.initialLr as number);
+  }
+
+  /** Index of the last step taken; 0 right after construction. */
+  get lastEpoch(): number {
+    return this.epoch;
+  }
+
+  /** Each group's lr at the start of the schedule (torch's base_lrs). */
+  get baseLrs(): number[] {
+    return this.bases.slice();
+  }
+
+  /** The learning rates this scheduler set most recently, one per param group. */
+  getLastLr(): number[] {
+    return this.lastLrs.slice();
+  }
+
+  /** Advances the schedule by one step and writes the new lr into every param group. */
+  step(): void {
+    this.checkGroupCount();
+    const epoch = this.epoch + 1;
+    const lrs = this.computeLr(epoch);
+    this.stepCount += 1;
+    this.epoch = epoch;
+    this.applyLr(lrs, epoch);
+  }
+
+  /** torch's get_lr: the lrs at `epoch` = lastEpoch + 1, without changing any state. */
+  protected abstract computeLr(epoch: number): number[];
+
+  /** torch's _get_closed_form_lr where it exists (used when SequentialLR jumps to epoch 0). */
+  protected closedFormLr(epoch: number): number[] {
+    return this.computeLr(epoch);
+  }
+
+  /** The scheduler's own configuration, saved next to the common fields. */
+  protected abstract configState(): { [key: string]: JsonValue };
+
+  /** Validates and restores the configuration saved by configState (throws before changing anything). */
+  protected abstract loadConfig(sd: Record<string, unknown>): void;
+
+  protected applyLr(lrs: readonly number[], _epoch: number): void {
+    const groups = this.optimizer.paramGroups;
+    groups.forEach((g, i) => {
+      g.lr = lrs[i];
+    });
+    this.lastLrs = groups.map((g) => g.lr);
+  }
+
+  protected get groups(): ParamGroup<BaseHyperParams>[] {
+    return this.optimizer.paramGroups;
+  }
+
+  private checkGroupCount(): void {
+    const n = this.optimizer.paramGroups.length;
+    if (n !== this.bases.length) {
+      fail(this.name, `the optimizer has ${n} param groups but the scheduler was built for ${this.bases.length}`);
+    }
+  }
+
+  /** @internal Resets the step count and takes the step that constructors take. */
+  _initialStep(): void {
+    this.stepCount = 0;
+    this.step();
+  }
+
+  /** @internal Sets lastEpoch to `epoch` and the lrs from the closed form (torch's step(epoch)). */
+  _jumpTo(epoch: number): void {
+    this.checkGroupCount();
+    const lrs = this.closedFormLr(epoch);
+    this.epoch = epoch;
+    this.applyLr(lrs, epoch);
+  }
+
+  /** @internal Undoes the epoch count of the constructor's step (SequentialLR's recursive_undo). */
+  _undoStep(): void {
+    this.epoch -= 1;
+  }
+
+  stateDict(): SchedulerStateDict {
+    return {
+      ...this.configState(),
+      kind: this.name,
+      lastEpoch: this.epoch,
+      stepCount: this.stepCount,
+      baseLrs: this.bases.slice(),
+      lastLr: this.lastLrs.slice(),
+    };
+  }
+
+  /**
+   * Restores a state saved by stateDict of the same kind of scheduler (configuration included, as
+   * torch does) and writes the saved lr back into the optimizer's groups.
+   */
+  loadStateDict(sd: SchedulerStateDict): void {
+    const op = `${this.name}: loadStateDict:`;
+    if (!isRecord(sd)) throw new Error(`${op} expected a scheduler state dict, got ${fmtValue(sd)}`);
+    if (sd.kind !== this.name) throw new Error(`${op} the state dict is from a ${fmtValue(sd.kind)}, not a ${this.name}`);
+    const n = this.optimizer.paramGroups.length;
+    const lastEpoch = sd.lastEpoch;
+    const stepCount = sd.stepCount;
+    if (typeof lastEpoch !== 'number' || !Number.isSafeInteger(lastEpoch) || lastEpoch < 0) {
+      throw new Error(`${op} lastEpoch must be a non-negative integer, got ${fmtValue(lastEpoch)}`);
+    }
+    if (typeof stepCount !== 'number' || !Number.isSafeInteger(stepCount) || stepCount < 0) {
+      throw new Error(`${op} stepCount must be a non-negative integer, got ${fmtValue(stepCount)}`);
+    }
+    for (const key of ['baseLrs', 'lastLr'] as const) {
+      const v = sd[key];
+      if (!isNumberArray(v) || v.length !== n) {
+        throw new Error(`${op} ${key} must be an array of ${n} finite numbers (one per param group), got ${fmtValue(v)}`);
+      }
+    }
+    this.loadConfig(sd);
+    this.epoch = lastEpoch;
+    this.stepCount = stepCount;
+    this.bases = sd.baseLrs.slice();
+    this.applyLr(sd.lastLr, lastEpoch);
+  }
+}
+
+// ---- StepLR ----------------------------------------------------------------------------------
+
+export interface StepLROptions {
+  stepSize: number;
+  gamma?: number;
+}
+
+/** Multiplies lr by gamma every stepSize steps: lr_t = baseLr·gamma^⌊t/stepSize⌋. */
+export class StepLR extends LRScheduler {
+  private stepSize: number;
+  private gamma: number;
+
+  constructor(optimizer: AnyOptimizer, options: StepLROptions) {
+    checkKnownKeys('StepLR', options, ['stepSize', 'gamma']);
+    const gamma = options.gamma ?? 0.1;
+    requirePositiveInt('StepLR', 'stepSize', options.stepSize);
+    requireNonNegative('StepLR', 'gamma', gamma);
+    super('StepLR', optimizer);
+    this.stepSize = options.stepSize;
+    this.gamma = gamma;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    if (epoch === 0 || epoch % this.stepSize !== 0) return this.groups.map((g) => g.lr);
+    return this.groups.map((g) => g.lr * this.gamma);
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    return this.bases.map((b) => b * this.gamma ** Math.floor(epoch / this.stepSize));
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { stepSize: this.stepSize, gamma: this.gamma };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    requirePositiveInt('StepLR', 'stepSize', sd.stepSize, ' (state dict)');
+    requireNonNegative('StepLR', 'gamma', sd.gamma, ' (state dict)');
+    this.stepSize = sd.stepSize;
+    this.gamma = sd.gamma;
+  }
+}
+
+// ---- MultiStepLR -----------------------------------------------------------------------------
+
+export interface MultiStepLROptions {
+  milestones: readonly number[];
+  gamma?: number;
+}
+
+function checkMilestones(op: string, v: unknown, where = ''): number[] {
+  if (!Array.isArray(v)) fail(op, `milestones must be an array of non-negative integers, got ${fmtValue(v)}${where}`);
+  v.forEach((m: unknown, i: number) => requireNonNegativeInt(op, `milestones[${i}]`, m, where));
+  return (v as number[]).slice().sort((a, b) => a - b);
+}
+
+/** Multiplies lr by gamma at each milestone (by gamma^k for a milestone listed k times). */
+export class MultiStepLR extends LRScheduler {
+  private milestones: number[];
+  private gamma: number;
+
+  constructor(optimizer: AnyOptimizer, options: MultiStepLROptions) {
+    checkKnownKeys('MultiStepLR', options, ['milestones', 'gamma']);
+    const milestones = checkMilestones('MultiStepLR', options.milestones);
+    const gamma = options.gamma ?? 0.1;
+    requireNonNegative('MultiStepLR', 'gamma', gamma);
+    super('MultiStepLR', optimizer);
+    this.milestones = milestones;
+    this.gamma = gamma;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    let count = 0;
+    for (const m of this.milestones) if (m === epoch) count++;
+    if (count === 0) return this.groups.map((g) => g.lr);
+    return this.groups.map((g) => g.lr * this.gamma ** count);
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    return this.bases.map((b) => b * this.gamma ** bisectRight(this.milestones, epoch));
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { milestones: this.milestones.slice(), gamma: this.gamma };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const milestones = checkMilestones('MultiStepLR', sd.milestones, ' (state dict)');
+    requireNonNegative('MultiStepLR', 'gamma', sd.gamma, ' (state dict)');
+    this.milestones = milestones;
+    this.gamma = sd.gamma;
+  }
+}
+
+// ---- CosineAnnealingLR -----------------------------------------------------------------------
+
+export interface CosineAnnealingLROptions {
+  tMax: number;
+  etaMin?: number;
+}
+
+/**
+ * Cosine annealing without restarts, closed form: etaMin + (baseLr − etaMin)(1 + cos(π·t/tMax))/2.
+ * Past tMax the cosine continues (rising again), as in torch.
+ */
+export class CosineAnnealingLR extends LRScheduler {
+  private tMax: number;
+  private etaMin: number;
+
+  constructor(optimizer: AnyOptimizer, options: CosineAnnealingLROptions) {
+    checkKnownKeys('CosineAnnealingLR', options, ['tMax', 'etaMin']);
+    const etaMin = options.etaMin ?? 0;
+    requirePositiveInt('CosineAnnealingLR', 'tMax', options.tMax);
+    requireNonNegative('CosineAnnealingLR', 'etaMin', etaMin);
+    super('CosineAnnealingLR', optimizer);
+    this.tMax = options.tMax;
+    this.etaMin = etaMin;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    const { etaMin, tMax } = this;
+    return this.bases.map((b) => etaMin + ((b - etaMin) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2);
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { tMax: this.tMax, etaMin: this.etaMin };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    requirePositiveInt('CosineAnnealingLR', 'tMax', sd.tMax, ' (state dict)');
+    requireNonNegative('CosineAnnealingLR', 'etaMin', sd.etaMin, ' (state dict)');
+    this.tMax = sd.tMax;
+    this.etaMin = sd.etaMin;
+  }
+}
+
+// ---- LinearLR --------------------------------------------------------------------------------
+
+export interface LinearLROptions {
+  startFactor?: number;
+  endFactor?: number;
+  totalIters?: number;
+}
+
+function checkLinear(sf: unknown, ef: unknown, ti: unknown, where = ''): void {
+  if (typeof sf !== 'number' || !(sf > 0 && sf <= 1)) {
+    fail('LinearLR', `startFactor must be in (0, 1], got ${fmtValue(sf)}${where}`);
+  }
+  requireInRange('LinearLR', 'endFactor', ef, 0, 1, true, where);
+  requirePositiveInt('LinearLR', 'totalIters', ti, where);
+}
+
+/**
+ * Scales lr linearly from startFactor·baseLr to endFactor·baseLr over totalIters steps, then
+ * keeps it (linear warm-up). Closed form: baseLr·(s + (e − s)·min(t, T)/T).
+ */
+export class LinearLR extends LRScheduler {
+  private startFactor: number;
+  private endFactor: number;
+  private totalIters: number;
+
+  constructor(optimizer: AnyOptimizer, options: LinearLROptions = {}) {
+    checkKnownKeys('LinearLR', options, ['startFactor', 'endFactor', 'totalIters']);
+    const startFactor = options.startFactor ?? 1 / 3;
+    const endFactor = options.endFactor ?? 1;
+    const totalIters = options.totalIters ?? 5;
+    checkLinear(startFactor, endFactor, totalIters);
+    super('LinearLR', optimizer);
+    this.startFactor = startFactor;
+    this.endFactor = endFactor;
+    this.totalIters = totalIters;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    const { startFactor: s, endFactor: e, totalIters: T } = this;
+    if (epoch === 0) return this.groups.map((g) => g.lr * s);
+    if (epoch > T) return this.groups.map((g) => g.lr);
+    return this.groups.map((g) => g.lr * (1 + (e - s) / (T * s + (epoch - 1) * (e - s))));
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    const { startFactor: s, endFactor: e, totalIters: T } = this;
+    return this.bases.map((b) => b * (s + ((e - s) * Math.min(T, epoch)) / T));
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { startFactor: this.startFactor, endFactor: this.endFactor, totalIters: this.totalIters };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const { startFactor, endFactor, totalIters } = sd;
+    checkLinear(startFactor, endFactor, totalIters, ' (state dict)');
+    this.startFactor = startFactor as number;
+    this.endFactor = endFactor as number;
+    this.totalIters = totalIters as number;
+  }
+}
+
+// ---- OneCycleLR ------------------------------------------------------------------------------
+
+export type AnnealStrategy = 'cos' | 'linear';
+
+export interface OneCycleLROptions {
+  /** Peak lr, one for all groups or one per group. */
+  maxLr: number | readonly number[];
+  /** Length of the cycle; or give epochs and stepsPerEpoch (totalSteps wins if both are given). */
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  pctStart?: number;
+  annealStrategy?: AnnealStrategy;
+  cycleMomentum?: boolean;
+  baseMomentum?: number | readonly number[];
+  maxMomentum?: number | readonly number[];
+  divFactor?: number;
+  finalDivFactor?: number;
+  threePhase?: boolean;
+}
+
+type LrKey = 'initial' | 'max' | 'min';
+type MomentumKey = 'max' | 'base';
+
+interface Phase {
+  endStep: number;
+  startLr: LrKey;
+  endLr: LrKey;
+  startMomentum: MomentumKey;
+  endMomentum: MomentumKey;
+}
+
+function onecyclePhases(totalSteps: number, pctStart: number, threePhase: boolean): Phase[] {
+  if (threePhase) {
+    return [
+      { endStep: pctStart * totalSteps - 1, startLr: 'initial', endLr: 'max', startMomentum: 'max', endMomentum: 'base' },
+      { endStep: 2 * pctStart * totalSteps - 2, startLr: 'max', endLr: 'initial', startMomentum: 'base', endMomentum: 'max' },
+      { endStep: totalSteps - 1, startLr: 'initial', endLr: 'min', startMomentum: 'max', endMomentum: 'max' },
+    ];
+  }
+  return [
+    { endStep: pctStart * totalSteps - 1, startLr: 'initial', endLr: 'max', startMomentum: 'max', endMomentum: 'base' },
+    { endStep: totalSteps - 1, startLr: 'max', endLr: 'min', startMomentum: 'base', endMomentum: 'max' },
+  ];
+}
+
+function perGroup(op: string, name: string, v: unknown, n: number, check: (x: unknown, label: string) => void): number[] {
+  if (Array.isArray(v)) {
+    if (v.length !== n) fail(op, `${name} must have one value per param group (${n}), got ${v.length} values`);
+    v.forEach((x: unknown, i: number) => check(x, `${name}[${i}]`));
+    return (v as number[]).slice();
+  }
+  check(v, name);
+  return new Array<number>(n).fill(v as number);
+}
+
+/**
+ * The 1cycle policy (torch.optim.lr_scheduler.OneCycleLR): lr rises from maxLr/divFactor to maxLr
+ * over the first pctStart of totalSteps, then anneals to initialLr/finalDivFactor (threePhase:
+ * back to initialLr first, then down). With cycleMomentum, SGD's momentum or Adam's beta1 moves
+ * inversely between maxMomentum and baseMomentum. Stepping more than totalSteps times throws.
+ */
+export class OneCycleLR extends LRScheduler {
+  private totalSteps: number;
+  private pctStart: number;
+  private annealStrategy: AnnealStrategy;
+  private threePhase: boolean;
+  private cycleMomentum: boolean;
+  private useBeta1: boolean;
+  private divFactor: number;
+  private finalDivFactor: number;
+  private maxLrs: number[];
+  private minLrs: number[];
+  private maxMomentums: number[];
+  private baseMomentums: number[];
+  private phases: Phase[];
+
+  constructor(optimizer: AnyOptimizer, options: OneCycleLROptions) {
+    const op = 'OneCycleLR';
+    checkOptimizer(op, optimizer);
+    checkKnownKeys(op, options, [
+      'maxLr', 'totalSteps', 'epochs', 'stepsPerEpoch', 'pctStart', 'annealStrategy', 'cycleMomentum',
+      'baseMomentum', 'maxMomentum', 'divFactor', 'finalDivFactor', 'threePhase',
+    ]);
+    let totalSteps: number;
+    if (options.totalSteps !== undefined) {
+      requirePositiveInt(op, 'totalSteps', options.totalSteps);
+      totalSteps = options.totalSteps;
+    } else if (options.epochs !== undefined && options.stepsPerEpoch !== undefined) {
+      requirePositiveInt(op, 'epochs', options.epochs);
+      requirePositiveInt(op, 'stepsPerEpoch', options.stepsPerEpoch);
+      totalSteps = options.epochs * options.stepsPerEpoch;
+    } else {
+      fail(op, 'give either totalSteps or both epochs and stepsPerEpoch');
+    }
+    const pctStart = options.pctStart ?? 0.3;
+    requireInRange(op, 'pctStart', pctStart, 0, 1, true);
+    const annealStrategy = options.annealStrategy ?? 'cos';
+    if (annealStrategy !== 'cos' && annealStrategy !== 'linear') {
+      fail(op, `annealStrategy must be 'cos' or 'linear', got ${fmtValue(annealStrategy)}`);
+    }
+    const divFactor = options.divFactor ?? 25;
+    const finalDivFactor = options.finalDivFactor ?? 1e4;
+    requirePositive(op, 'divFactor', divFactor);
+    requirePositive(op, 'finalDivFactor', finalDivFactor);
+    const threePhase = options.threePhase ?? false;
+    const cycleMomentum = options.cycleMomentum ?? true;
+    requireBoolean(op, 'threePhase', threePhase);
+    requireBoolean(op, 'cycleMomentum', cycleMomentum);
+    const n = optimizer.paramGroups.length;
+    const nonNeg = (x: unknown, label: string): void => requireNonNegative(op, label, x);
+    const maxLrs = perGroup(op, 'maxLr', options.maxLr, n, nonNeg);
+    const maxMomentums = perGroup(op, 'maxMomentum', options.maxMomentum ?? 0.95, n, nonNeg);
+    const baseMomentums = perGroup(op, 'baseMomentum', options.baseMomentum ?? 0.85, n, nonNeg);
+    const defaults = optimizer.defaults as Readonly<Record<string, unknown>>;
+    const useBeta1 = 'betas' in defaults;
+    if (cycleMomentum && !useBeta1 && !('momentum' in defaults)) {
+      fail(op, `cycleMomentum needs an optimizer with momentum or betas, got ${optimizer.name}; pass cycleMomentum: false`);
+    }
+
+    super(op, optimizer);
+    this.totalSteps = totalSteps;
+    this.pctStart = pctStart;
+    this.annealStrategy = annealStrategy;
+    this.threePhase = threePhase;
+    this.cycleMomentum = cycleMomentum;
+    this.useBeta1 = useBeta1;
+    this.divFactor = divFactor;
+    this.finalDivFactor = finalDivFactor;
+    this.maxLrs = maxLrs;
+    this.maxMomentums = maxMomentums;
+    this.baseMomentums = baseMomentums;
+    this.phases = onecyclePhases(totalSteps, pctStart, threePhase);
+    // torch overwrites initial_lr here (no setdefault): the cycle defines its own starting lr.
+    const initialLrs = maxLrs.map((m) => m / divFactor);
+    this.minLrs = initialLrs.map((l) => l / finalDivFactor);
+    this.groups.forEach((g, i) => {
+      g.initialLr = initialLrs[i];
+    });
+    this.bases = initialLrs;
+    if (cycleMomentum) this.setMomentum(maxMomentums);
+    this._initialStep();
+  }
+
+  private locate(epoch: number): { phase: Phase; pct: number } {
+    let start = 0;
+    const last = this.phases.length - 1;
+    for (let j = 0; j <= last; j++) {
+      const phase = this.phases[j];
+      if (epoch <= phase.endStep || j === last) {
+        const len = phase.endStep - start;
+        if (len === 0) {
+          fail(this.name, `phase ${j + 1} of the cycle is empty (pctStart ${this.pctStart}, totalSteps ${this.totalSteps}); change either`);
+        }
+        return { phase, pct: (epoch - start) / len };
+      }
+      start = phase.endStep;
+    }
+    throw new Error('unreachable');
+  }
+
+  private anneal(start: number, end: number, pct: number): number {
+    if (this.annealStrategy === 'cos') return end + ((start - end) / 2.0) * (Math.cos(Math.PI * pct) + 1);
+    return (end - start) * pct + start;
+  }
+
+  private lrOf(key: LrKey, i: number): number {
+    return key === 'initial' ? this.bases[i] : key === 'max' ? this.maxLrs[i] : this.minLrs[i];
+  }
+
+  private momentumOf(key: MomentumKey, i: number): number {
+    return key === 'max' ? this.maxMomentums[i] : this.baseMomentums[i];
+  }
+
+  private setMomentum(values: readonly number[]): void {
+    this.groups.forEach((g, i) => {
+      const h = g as unknown as { momentum?: number; betas?: [number, number] };
+      if (this.useBeta1) {
+        const betas = h.betas;
+        if (!Array.isArray(betas)) fail(this.name, `param group ${i} has no betas to cycle`);
+        h.betas = [values[i], betas[1]];
+      } else {
+        h.momentum = values[i];
+      }
+    });
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    if (epoch > this.totalSteps) {
+      fail(this.name, `step() called ${epoch} times, more than totalSteps = ${this.totalSteps}`);
+    }
+    const { phase, pct } = this.locate(epoch);
+    return this.bases.map((_b, i) => this.anneal(this.lrOf(phase.startLr, i), this.lrOf(phase.endLr, i), pct));
+  }
+
+  protected override applyLr(lrs: readonly number[], epoch: number): void {
+    super.applyLr(lrs, epoch);
+    if (!this.cycleMomentum) return;
+    const { phase, pct } = this.locate(epoch);
+    this.setMomentum(
+      this.bases.map((_b, i) =>
+        this.anneal(this.momentumOf(phase.startMomentum, i), this.momentumOf(phase.endMomentum, i), pct),
+      ),
+    );
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return {
+      totalSteps: this.totalSteps,
+      pctStart: this.pctStart,
+      annealStrategy: this.annealStrategy,
+      threePhase: this.threePhase,
+      cycleMomentum: this.cycleMomentum,
+      useBeta1: this.useBeta1,
+      divFactor: this.divFactor,
+      finalDivFactor: this.finalDivFactor,
+      maxLrs: this.maxLrs.slice(),
+      minLrs: this.minLrs.slice(),
+      maxMomentums: this.maxMomentums.slice(),
+      baseMomentums: this.baseMomentums.slice(),
+    };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const op = this.name;
+    const where = ' (state dict)';
+    requirePositiveInt(op, 'totalSteps', sd.totalSteps, where);
+    requireInRange(op, 'pctStart', sd.pctStart, 0, 1, true, where);
+    if (sd.annealStrategy !== 'cos' && sd.annealStrategy !== 'linear') {
+      fail(op, `annealStrategy must be 'cos' or 'linear', got ${fmtValue(sd.annealStrategy)}${where}`);
+    }
+    requireBoolean(op, 'threePhase', sd.threePhase, where);
+    requireBoolean(op, 'cycleMomentum', sd.cycleMomentum, where);
+    requireBoolean(op, 'useBeta1', sd.useBeta1, where);
+    requirePositive(op, 'divFactor', sd.divFactor, where);
+    requirePositive(op, 'finalDivFactor', sd.finalDivFactor, where);
+    const n = this.groups.length;
+    const arrays: Record<string, number[]> = {};
+    for (const key of ['maxLrs', 'minLrs', 'maxMomentums', 'baseMomentums']) {
+      const v = sd[key];
+      if (!isNumberArray(v) || v.length !== n || v.some((x) => x < 0)) {
+        fail(op, `${key} must be an array of ${n} non-negative numbers${where}, got ${fmtValue(v)}`);
+      }
+      arrays[key] = v.slice();
+    }
+    this.totalSteps = sd.totalSteps;
+    this.pctStart = sd.pctStart;
+    this.annealStrategy = sd.annealStrategy;
+    this.threePhase = sd.threePhase;
+    this.cycleMomentum = sd.cycleMomentum;
+    this.useBeta1 = sd.useBeta1;
+    this.divFactor = sd.divFactor;
+    this.finalDivFactor = sd.finalDivFactor;
+    this.maxLrs = arrays.maxLrs;
+    this.minLrs = arrays.minLrs;
+    this.maxMomentums = arrays.maxMomentums;
+    this.baseMomentums = arrays.baseMomentums;
+    this.phases = onecyclePhases(this.totalSteps, this.pctStart, this.threePhase);
+  }
+}
+
+// ---- SequentialLR ----------------------------------------------------------------------------
+
+export interface SequentialLROptions {
+  schedulers: readonly LRScheduler[];
+  /** Steps at which the next scheduler takes over; one fewer than schedulers, increasing. */
+  milestones: readonly number[];
+}
+
+function checkIncreasing(op: string, milestones: unknown, count: number, where = ''): number[] {
+  if (!Array.isArray(milestones) || milestones.length !== count) {
+    fail(op, `milestones must be an array of ${count} integers (one fewer than schedulers), got ${fmtValue(milestones)}${where}`);
+  }
+  milestones.forEach((m: unknown, i: number) => {
+    requireNonNegativeInt(op, `milestones[${i}]`, m, where);
+    if (i > 0 && (m as number) <= milestones[i - 1]) {
+      fail(op, `milestones must be strictly increasing, got ${fmtValue(milestones)}${where}`);
+    }
+  });
+  return (milestones as number[]).slice();
+}
+
+/**
+ * Runs schedulers one after another (torch.optim.lr_scheduler.SequentialLR), e.g. LinearLR
+ * warm-up then CosineAnnealingLR. At construction the groups' lr is reset to initialLr and only
+ * the first scheduler's initial step is kept; at milestone m the next scheduler restarts from
+ * epoch 0 via its closed form.
+ */
+export class SequentialLR extends LRScheduler {
+  private readonly schedulers: LRScheduler[];
+  private milestones: number[];
+
+  constructor(optimizer: AnyOptimizer, options: SequentialLROptions) {
+    const op = 'SequentialLR';
+    checkOptimizer(op, optimizer);
+    checkKnownKeys(op, options, ['schedulers', 'milestones']);
+    const schedulers = options.schedulers;
+    if (!Array.isArray(schedulers) || schedulers.length === 0) {
+      fail(op, `schedulers must be a non-empty array of schedulers, got ${fmtValue(schedulers)}`);
+    }
+    schedulers.forEach((s: unknown, i: number) => {
+      if (!(s instanceof LRScheduler)) fail(op, `schedulers[${i}] must be a scheduler, got ${fmtValue(s)}`);
+      if (s instanceof SequentialLR) fail(op, `schedulers[${i}] is a SequentialLR; nesting is not supported`);
+      if (s.optimizer !== optimizer) fail(op, `schedulers[${i}] (${s.name}) belongs to a different optimizer`);
+    });
+    const milestones = checkIncreasing(op, options.milestones, schedulers.length - 1);
+    super(op, optimizer);
+    this.schedulers = (schedulers as LRScheduler[]).slice();
+    this.milestones = milestones;
+
+    this.epoch = 0;
+    this.groups.forEach((g) => {
+      g.lr = g.initialLr as number;
+    });
+    for (const s of this.schedulers) s._undoStep();
+    const first = this.schedulers[bisectRight(this.milestones, 0)];
+    first._initialStep();
+    this.applyLr(first.getLastLr(), 0);
+  }
+
+  override step(): void {
+    const epoch = this.epoch + 1;
+    const idx = bisectRight(this.milestones, epoch);
+    const s = this.schedulers[idx];
+    if (idx > 0 && this.milestones[idx - 1] === epoch) s._jumpTo(0);
+    else s.step();
+    this.epoch = epoch;
+    this.stepCount += 1;
+    this.applyLr(s.getLastLr(), epoch);
+  }
+
+  protected override computeLr(_epoch: number): number[] {
+    // step() delegates to the child schedulers; nothing reaches this.
+    return this.groups.map((g) => g.lr);
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { milestones: this.milestones.slice(), schedulers: this.schedulers.map((s) => s.stateDict()) };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const where = ' (state dict)';
+    const milestones = checkIncreasing(this.name, sd.milestones, this.schedulers.length - 1, where);
+    const states = sd.schedulers;
+    if (!Array.isArray(states) || states.length !== this.schedulers.length) {
+      fail(this.name, `schedulers must be an array of ${this.schedulers.length} state dicts${where}, got ${fmtValue(states)}`);
+    }
+    this.schedulers.forEach((s, i) => s.loadStateDict(states[i] as SchedulerStateDict));
+    this.milestones = milestones;
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * The optimizer base class: parameter groups, per-parameter state, zeroGrad and state dicts laid
+ * out as torch.optim lays them out.
+ *
+ * An optimizer only needs `{ data, grad }` pairs of typed arrays, so `lib/` never imports the
+ * Tensor class: a Tensor satisfies `Parameter` structurally (`data` is its live contiguous
+ * storage, `grad` a Tensor or null). Updates write into `param.data` in place.
+ */
+import { allocate, dtypeOf, FloatArray } from '../core/dtype';
+import { fail } from '../core/errors';
+
+/** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
+export interface Parameter {
+  readonly data: FloatArray;
+  grad: { readonly data: FloatArray } | null;
+}
+
+/** The hyper-parameters every optimizer has; schedulers only rely on these. */
+export interface BaseHyperParams {
+  lr: number;
+}
+
+/**
+ * A parameter group as the optimizer keeps it: its own copy of every hyper-parameter (readable and
+ * writable; schedulers write `lr`), its parameters, and `initialLr`, which the first scheduler
+ * attached to the optimizer records (torch's `initial_lr`).
+ */
+export type ParamGroup<H extends BaseHyperParams> = H & { params: Parameter[]; initialLr?: number };
+
+/** A parameter group as passed to a constructor: parameters plus any per-group overrides. */
+export type ParamGroupSpec<H extends BaseHyperParams> = Partial<H> & {
+  params: Iterable<Parameter>;
+  initialLr?: number;
+};
+
+/** What an optimizer constructor accepts: parameters, or parameter groups with overrides. */
+export type ParamsArg<H extends BaseHyperParams> = Iterable<Parameter> | Iterable<ParamGroupSpec<H>>;
+
+/** Per-parameter state. SGD uses `momentumBuffer`; Adam and AdamW the other four. */
+export interface ParamState {
+  step?: number;
+  momentumBuffer?: FloatArray;
+  expAvg?: FloatArray;
+  expAvgSq?: FloatArray;
+  maxExpAvgSq?: FloatArray;
+}
+
+export type ParamStateKey = keyof ParamState;
+
+/** A parameter group inside a state dict: hyper-parameters plus parameter indices. */
+export type SavedParamGroup<H extends BaseHyperParams> = H & { params: number[]; initialLr?: number };
+
+/**
+ * torch's optimizer state dict: `state` maps a parameter's index (counted across groups in order)
+ * to copies of its buffers; `paramGroups` holds each group's hyper-parameters and the indices of
+ * its parameters. Everything except the typed-array buffers is JSON-serialisable.
+ */
+export interface OptimizerStateDict<H extends BaseHyperParams = BaseHyperParams> {
+  state: { [index: number]: ParamState };
+  paramGroups: SavedParamGroup<H>[];
+}
+
+/** Which state entries an optimizer writes, so loadStateDict can reject foreign ones. */
+export interface StateLayout {
+  readonly required: readonly ParamStateKey[];
+  readonly optional: readonly ParamStateKey[];
+}
+
+export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
+  /** Class name, used as the prefix of every error message. */
+  readonly name: string;
+  readonly defaults: Readonly<H>;
+  readonly paramGroups: ParamGroup<H>[] = [];
+  protected readonly paramState = new Map<Parameter, ParamState>();
+  private readonly hyperKeys: readonly string[];
+  private readonly placement = new Map<Parameter, string>();
+
+  protected constructor(name: string, params: ParamsArg<H>, defaults: H) {
+    this.name = name;
+    this.checkHyperParams(defaults, '');
+    this.hyperKeys = Object.keys(defaults);
+    this.defaults = Object.freeze(copyHyper(defaults, this.hyperKeys) as unknown as H);
+
+    if (params === null || typeof params !== 'object' || !(Symbol.iterator in params)) {
+      fail(name, `params must be an array of parameters or of param groups, got ${fmtValue(params)}`);
+    }
+    const items: unknown[] = Array.from(params as Iterable<unknown>);
+    if (items.length === 0) fail(name, 'got an empty parameter list');
+    const isGroup = (x: unknown): boolean => isRecord(x) && 'params' in x;
+    const nGroups = items.filter(isGroup).length;
+    if (nGroups === 0) {
+      this.addParamGroup({ params: items as Parameter[] } as unknown as ParamGroupSpec<H>);
+    } else if (nGroups === items.length) {
+      for (const g of items) this.addParamGroup(g as ParamGroupSpec<H>);
+    } else {
+      fail(name, 'params mixes parameters and param groups; pass one kind only');
+    }
+  }
+
+  /** Performs one update of every parameter whose grad is not null. */
+  abstract step(): void;
+
+  /** Validates one set of hyper-parameters; `where` is appended to the message (group, source). */
+  protected abstract checkHyperParams(h: H, where: string): void;
+
+  /** The state entries this optimizer writes. */
+  protected abstract stateLayout(): StateLayout;
+
+  /** Read-only view of the per-parameter state (buffers are live, do not write them). */
+  get state(): ReadonlyMap<Parameter, Readonly<ParamState>> {
+    return this.paramState;
+  }
+
+  /**
+   * Adds a group; unspecified hyper-parameters take the constructor's defaults (as
+   * torch.optim.Optimizer.add_param_group). A parameter may belong to one group only.
+   */
+  addParamGroup(spec: ParamGroupSpec<H>): void {
+    const gi = this.paramGroups.length;
+    const where = ` (param group ${gi})`;
+    if (!isRecord(spec)) fail(this.name, `a param group must be an object with a params array, got ${fmtValue(spec)}`);
+    const rec = spec as unknown as Record<string, unknown>;
+    checkKnownKeys(this.name, rec, ['params', 'initialLr', ...this.hyperKeys], where);
+    const rawParams = rec.params;
+    if (rawParams === null || typeof rawParams !== 'object' || !(Symbol.iterator in rawParams)) {
+      fail(this.name, `params must be an array of parameters, got ${fmtValue(rawParams)}${where}`);
+    }
+    const params = Array.from(rawParams as Iterable<unknown>);
+    params.forEach((p, k) => {
+      if (!isRecord(p) || !isFloatArray(p.data)) {
+        fail(this.name, `parameter ${k} must have a Float32Array or Float64Array data, got ${fmtValue(p)}${where}`);
+      }
+    });
+
+    const merged: Record<string, unknown> = {};
+    const def = this.defaults as unknown as Record<string, unknown>;
+    for (const k of this.hyperKeys) {
+      const v = rec[k] !== undefined ? rec[k] : def[k];
+      merged[k] = Array.isArray(v) ? v.slice() : v;
+    }
+    this.checkHyperParams(merged as unknown as H, where);
+    if (spec.initialLr !== undefined) requireNonNegative(this.name, 'initialLr', spec.initialLr, where);
+
+    const seen = new Map<unknown, number>();
+    params.forEach((p, k) => {
+      const first = seen.get(p);
+      if (first !== undefined) fail(this.name, `param group ${gi} lists the same parameter twice (positions ${first} and ${k})`);
+      seen.set(p, k);
+      const other = this.placement.get(p as Parameter);
+      if (other !== undefined) {
+        fail(this.name, `a parameter appears in more than one param group (${other} and param group ${gi} position ${k})`);
+      }
+    });
+    params.forEach((p, k) => this.placement.set(p as Parameter, `param group ${gi} position ${k}`));
+
+    const group = merged as unknown as ParamGroup<H>;
+    group.params = params as Parameter[];
+    if (spec.initialLr !== undefined) group.initialLr = spec.initialLr;
+    this.paramGroups.push(group);
+  }
+
+  /**
+   * Clears gradients. The default (torch ≥ 2.0) sets them to null, which also makes the next step
+   * skip parameters that get no gradient; `setToNone = false` zero-fills them instead.
+   */
+  zeroGrad(setToNone = true): void {
+    if (typeof setToNone !== 'boolean') fail(this.name, `zeroGrad: setToNone must be a boolean, got ${fmtValue(setToNone)}`);
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        if (setToNone) p.grad = null;
+        else if (p.grad) p.grad.data.fill(0);
+      }
+    }
+  }
+
+  /** A copy of the optimizer's state in torch's layout (see OptimizerStateDict). */
+  stateDict(): OptimizerStateDict<H> {
+    const state: { [index: number]: ParamState } = {};
+    let index = 0;
+    const paramGroups = this.paramGroups.map((g) => {
+      const saved = copyHyper(g, this.hyperKeys) as unknown as SavedParamGroup<H>;
+      saved.params = [];
+      if (g.initialLr !== undefined) saved.initialLr = g.initialLr;
+      for (const p of g.params) {
+        const st = this.paramState.get(p);
+        if (st) state[index] = copyState(st);
+        saved.params.push(index++);
+      }
+      return saved;
+    });
+    return { state, paramGroups };
+  }
+
+  /**
+   * Replaces hyper-parameters and state with the saved ones. Parameters are matched by position
+   * (group by group, as torch does); everything is validated before anything is changed, and
+   * buffers are copied in, so the state dict stays independent of the optimizer.
+   */
+  loadStateDict(sd: OptimizerStateDict<H>): void {
+    const op = `${this.name}: loadStateDict:`;
+    if (!isRecord(sd) || !isRecord(sd.state) || !Array.isArray(sd.paramGroups)) {
+      throw new Error(`${op} expected { state, paramGroups }, got ${fmtValue(sd)}`);
+    }
+    const saved: unknown[] = sd.paramGroups;
+    if (saved.length !== this.paramGroups.length) {
+      throw new Error(`${op} the state dict has ${saved.length} param groups but the optimizer has ${this.paramGroups.length}`);
+    }
+    const byIndex = new Map<number, Parameter>();
+    const hypers: H[] = [];
+    const initialLrs: (number | undefined)[] = [];
+    saved.forEach((raw, gi) => {
+      const where = ` (state dict param group ${gi})`;
+      if (!isRecord(raw)) throw new Error(`${op} param group ${gi} must be an object, got ${fmtValue(raw)}`);
+      for (const key of Object.keys(raw)) {
+        if (key !== 'params' && key !== 'initialLr' && !this.hyperKeys.includes(key)) {
+          throw new Error(`${op} param group ${gi} has an unknown key '${key}'`);
+        }
+      }
+      for (const key of this.hyperKeys) {
+        if (raw[key] === undefined) throw new Error(`${op} param group ${gi} is missing '${key}'`);
+      }
+      const ids = raw.params;
+      if (!Array.isArray(ids)) throw new Error(`${op} param group ${gi} params must be an array of indices, got ${fmtValue(ids)}`);
+      const group = this.paramGroups[gi];
+      if (ids.length !== group.params.length) {
+        throw new Error(
+          `${op} param group ${gi} has ${ids.length} parameters in the state dict but ${group.params.length} in the optimizer`,
+        );
+      }
+      ids.forEach((id: unknown, k: number) => {
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+          throw new Error(`${op} param group ${gi} params[${k}] must be a non-negative integer index, got ${fmtValue(id)}`);
+        }
+        if (byIndex.has(id)) throw new Error(`${op} parameter index ${id} is listed twice`);
+        byIndex.set(id, group.params[k]);
+      });
+      const h = copyHyper(raw, this.hyperKeys) as unknown as H;
+      this.checkHyperParams(h, where);
+      if (raw.initialLr !== undefined) requireNonNegative(this.name, 'initialLr', raw.initialLr, where);
+      hypers.push(h);
+      initialLrs.push(raw.initialLr as number | undefined);
+    });
+
+    const layout = this.stateLayout();
+    const allowed: readonly string[] = [...layout.required, ...layout.optional];
+    const newState = new Map<Parameter, ParamState>();
+    const stateRec: Record<string, unknown> = sd.state;
+    for (const key of Object.keys(stateRec)) {
+      const id = Number(key);
+      const p = String(id) === key ? byIndex.get(id) : undefined;
+      if (!p) throw new Error(`${op} state has an entry for parameter index ${key}, which no param group lists`);
+      const entry = stateRec[key];
+      if (!isRecord(entry)) throw new Error(`${op} state of parameter ${key} must be an object, got ${fmtValue(entry)}`);
+      for (const k of Object.keys(entry)) {
+        if (entry[k] !== undefined && !allowed.includes(k)) {
+          throw new Error(`${op} state of parameter ${key} has an unknown entry '${k}' (${this.name} keeps ${allowed.join(', ')})`);
+        }
+      }
+      for (const k of layout.required) {
+        if (entry[k] === undefined) throw new Error(`${op} state of parameter ${key} is missing '${k}'`);
+      }
+      const st: ParamState = {};
+      for (const k of allowed as readonly ParamStateKey[]) {
+        const v = entry[k];
+        if (v === undefined) continue;
+        if (k === 'step') {
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+            throw new Error(`${op} state of parameter ${key}: step must be a non-negative integer, got ${fmtValue(v)}`);
+          }
+          st.step = v;
+          continue;
+        }
+        if (!isFloatArray(v)) {
+          throw new Error(`${op} state of parameter ${key}: ${k} must be a Float32Array or Float64Array, got ${fmtValue(v)}`);
+        }
+        if (v.length !== p.data.length) {
+          throw new Error(`${op} state of parameter ${key}: ${k} has ${v.length} elements but the parameter has ${p.data.length}`);
+        }
+        if (dtypeOf(v) !== dtypeOf(p.data)) {
+          throw new Error(`${op} state of parameter ${key}: ${k} is ${dtypeOf(v)} but the parameter is ${dtypeOf(p.data)}`);
+        }
+        st[k] = copyArray(v);
+      }
+      newState.set(p, st);
+    }
+
+    this.paramGroups.forEach((g, gi) => {
+      Object.assign(g, hypers[gi]);
+      const init = initialLrs[gi];
+      if (init === undefined) delete g.initialLr;
+      else g.initialLr = init;
+    });
+    this.paramState.clear();
+    for (const [p, st] of newState) this.paramState.set(p, st);
+  }
+
+  /**
+   * The gradient of `p` if it has one, checked against the parameter: same length, same dtype.
+   * Null means "skip this parameter", as in torch.
+   */
+  protected gradOf(p: Parameter, gi: number, k: number): FloatArray | null {
+    const g = p.grad;
+    if (g === null || g === undefined) return null;
+    const gd = g.data;
+    if (!isFloatArray(gd)) fail(this.name, `the grad of parameter ${k} in param group ${gi} has no Float32Array/Float64Array data`);
+    if (gd.length !== p.data.length) {
+      fail(this.name, `the grad of parameter ${k} in param group ${gi} has ${gd.length} elements but the parameter has ${p.data.length}`);
+    }
+    if (dtypeOf(gd) !== dtypeOf(p.data)) {
+      fail(this.name, `the grad of parameter ${k} in param group ${gi} is ${dtypeOf(gd)} but the parameter is ${dtypeOf(p.data)}`);
+    }
+    return gd;
+  }
+
+  /** An existing state buffer checked against the parameter, or a new zero-filled one. */
+  protected stateBuffer(st: ParamState, key: Exclude<ParamStateKey, 'step'>, p: Parameter, gi: number, k: number): FloatArray {
+    const buf = st[key];
+    if (buf === undefined) {
+      const fresh = allocate(dtypeOf(p.data), p.data.length);
+      st[key] = fresh;
+      return fresh;
+    }
+    if (buf.length !== p.data.length || dtypeOf(buf) !== dtypeOf(p.data)) {
+      fail(
+        this.name,
+        `the ${key} of parameter ${k} in param group ${gi} is ${dtypeOf(buf)}[${buf.length}] but the parameter is ` +
+          `${dtypeOf(p.data)}[${p.data.length}] (was the parameter's storage replaced?)`,
+      );
+    }
+    return buf;
+  }
+
+  /** The state record of `p`, created empty on first use. */
+  protected stateOf(p: Parameter): ParamState {
+    let st = this.paramState.get(p);
+    if (!st) {
+      st = {};
+      this.paramState.set(p, st);
+    }
+    return st;
+  }
+}
+
+// ---- validation helpers shared by the optimizers and schedulers -------------------------------
+
+export function isFloatArray(x: unknown): x is FloatArray {
+  return x instanceof Float32Array || x instanceof Float64Array;
+}
+
+export function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !isFloatArray(x);
+}
+
+/** Formats an offending value for an error message. */
+export function fmtValue(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'function') return 'a function';
+  if (isFloatArray(v)) return `${v.constructor.name}(${v.length})`;
+  if (Array.isArray(v)) return v.length <= 8 ? `[${v.map(fmtValue).join(', ')}]` : `an array of length ${v.length}`;
+  const ctor = (v as { constructor?: { name?: string } }).constructor;
+  return ctor && ctor.name && ctor.name !== 'Object' ? `a ${ctor.name}` : 'an object';
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+export function requireNonNegative(op: string, name: string, v: unknown, where = ''): asserts v is number {
+  if (!isFiniteNumber(v) || v < 0) fail(op, `${name} must be a non-negative number, got ${fmtValue(v)}${where}`);
+}
+
+export function requirePositive(op: string, name: string, v: unknown, where = ''): asserts v is number {
+  if (!isFiniteNumber(v) || v <= 0) fail(op, `${name} must be a positive number, got ${fmtValue(v)}${where}`);
+}
+
+export function requireFinite(op: string, name: string, v: unknown, where = ''): asserts v is number {
+  if (!isFiniteNumber(v)) fail(op, `${name} must be a finite number, got ${fmtValue(v)}${where}`);
+}
+
+export function requireBoolean(op: string, name: string, v: unknown, where = ''): asserts v is boolean {
+  if (typeof v !== 'boolean') fail(op, `${name} must be a boolean, got ${fmtValue(v)}${where}`);
+}
+
+export function requirePositiveInt(op: string, name: string, v: unknown, where = ''): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    fail(op, `${name} must be a positive integer, got ${fmtValue(v)}${where}`);
+  }
+}
+
+export function requireNonNegativeInt(op: string, name: string, v: unknown, where = ''): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    fail(op, `${name} must be a non-negative integer, got ${fmtValue(v)}${where}`);
+  }
+}
+
+/** Requires lo ≤ v < hi (or ≤ hi when `hiInclusive`). */
+export function requireInRange(
+  op: string, name: string, v: unknown, lo: number, hi: number, hiInclusive: boolean, where = '',
+): asserts v is number {
+  if (!isFiniteNumber(v) || v < lo || (hiInclusive ? v > hi : v >= hi)) {
+    fail(op, `${name} must be in [${lo}, ${hi}${hiInclusive ? ']' : ')'}, got ${fmtValue(v)}${where}`);
+  }
+}
+
+/** Requires `obj` to be an options object and rejects keys outside `allowed` (catches snake_case). */
+export function checkKnownKeys(op: string, obj: unknown, allowed: readonly string[], where = ''): void {
+  if (!isRecord(obj)) fail(op, `options must be an object, got ${fmtValue(obj)}${where}`);
+  for (const key of Object.keys(obj)) {
+    if (allowed.includes(key)) continue;
+    const camel = key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+    const hint = camel !== key && allowed.includes(camel) ? ` (did you mean '${camel}'?)` : '';
+    fail(op, `unknown option '${key}'${hint}${where}`);
+  }
+}
+
+function copyHyper(src: object, keys: readonly string[]): Record<string, unknown> & BaseHyperParams {
+  const rec = src as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const v = rec[k];
+    out[k] = Array.isArray(v) ? v.slice() : v;
+  }
+  return out as Record<string, unknown> & BaseHyperParams;
+}
+
+function copyArray(a: FloatArray): FloatArray {
+  const out = allocate(dtypeOf(a), a.length);
+  out.set(a);
+  return out;
+}
+
+function copyState(st: ParamState): ParamState {
+  const out: ParamState = {};
+  if (st.step !== undefined) out.step = st.step;
+  if (st.momentumBuffer) out.momentumBuffer = copyArray(st.momentumBuffer);
+  if (st.expAvg) out.expAvg = copyArray(st.expAvg);
+  if (st.expAvgSq) out.expAvgSq = copyArray(st.expAvgSq);
+  if (st.maxExpAvgSq) out.maxExpAvgSq = copyArray(st.maxExpAvgSq);
+  return out;
+}

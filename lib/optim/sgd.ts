@@ -1,0 +1,107 @@
+/**
+ * Stochastic gradient descent with momentum, torch.optim.SGD's single-tensor (foreach=False) path.
+ *
+ * Per element, in torch's order: g = ±grad (+ weightDecay·p); with momentum the buffer starts as a
+ * copy of g and then becomes momentum·buf + (1 − dampening)·g; the step direction is
+ * g + momentum·buf (nesterov) or buf; p += (−lr)·direction. Cost: one pass over each parameter.
+ *
+ * Float64 parameters follow torch's double arithmetic operation by operation (torch's vectorised
+ * CPU kernels may fuse a multiply-add, so expect agreement to an ulp or so, not bitwise). For
+ * float32 parameters each element is computed in double and rounded when stored, so results agree
+ * with torch's float32 kernels to float32 rounding.
+ */
+import {
+  checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireFinite,
+  requireNonNegative, StateLayout, BaseHyperParams,
+} from './optimizer';
+import { fail } from '../core/errors';
+
+export interface SGDHyperParams extends BaseHyperParams {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+  maximize: boolean;
+}
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  maximize?: boolean;
+}
+
+const SGD_KEYS = ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'maximize'] as const;
+
+function sgdDefaults(options: SGDOptions): SGDHyperParams {
+  checkKnownKeys('SGD', options, SGD_KEYS);
+  return {
+    lr: options.lr,
+    momentum: options.momentum ?? 0,
+    dampening: options.dampening ?? 0,
+    nesterov: options.nesterov ?? false,
+    weightDecay: options.weightDecay ?? 0,
+    maximize: options.maximize ?? false,
+  };
+}
+
+export class SGD extends Optimizer<SGDHyperParams> {
+  constructor(params: ParamsArg<SGDHyperParams>, options: SGDOptions) {
+    super('SGD', params, sgdDefaults(options));
+  }
+
+  protected override checkHyperParams(h: SGDHyperParams, where: string): void {
+    requireNonNegative('SGD', 'lr', h.lr, where);
+    requireNonNegative('SGD', 'momentum', h.momentum, where);
+    requireFinite('SGD', 'dampening', h.dampening, where);
+    requireNonNegative('SGD', 'weightDecay', h.weightDecay, where);
+    requireBoolean('SGD', 'nesterov', h.nesterov, where);
+    requireBoolean('SGD', 'maximize', h.maximize, where);
+    if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
+      fail('SGD', `nesterov requires momentum > 0 and dampening = 0, got momentum ${fmtValue(h.momentum)} and dampening ${fmtValue(h.dampening)}${where}`);
+    }
+  }
+
+  protected override stateLayout(): StateLayout {
+    return { required: [], optional: ['momentumBuffer'] };
+  }
+
+  override step(): void {
+    this.paramGroups.forEach((group, gi) => {
+      // Groups are writable (schedulers, users), so re-check before using them.
+      this.checkHyperParams(group, ` (param group ${gi})`);
+      const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
+      const negLr = -lr;
+      const keep = 1 - dampening;
+      group.params.forEach((p, k) => {
+        const g = this.gradOf(p, gi, k);
+        if (!g) return;
+        const x = p.data;
+        const n = x.length;
+        if (momentum === 0) {
+          for (let i = 0; i < n; i++) {
+            let d = maximize ? -g[i] : g[i];
+            if (weightDecay !== 0) d = d + weightDecay * x[i];
+            x[i] = x[i] + negLr * d;
+          }
+          return;
+        }
+        const st = this.stateOf(p);
+        const first = st.momentumBuffer === undefined;
+        const buf = this.stateBuffer(st, 'momentumBuffer', p, gi, k);
+        for (let i = 0; i < n; i++) {
+          let d = maximize ? -g[i] : g[i];
+          if (weightDecay !== 0) d = d + weightDecay * x[i];
+          // torch clones the (decayed) gradient into a new buffer on the first step: no dampening.
+          if (first) buf[i] = d;
+          else buf[i] = buf[i] * momentum + keep * d;
+          d = nesterov ? d + momentum * buf[i] : buf[i];
+          x[i] = x[i] + negLr * d;
+        }
+      });
+    });
+  }
+}

@@ -1,0 +1,53 @@
+import { fail } from '../../lib/core/errors';
+import * as F from '../../autograd/functional';
+import type { Tensor } from '../../autograd/tensor';
+import { Module } from './module';
+
+/** Runs its children in order; children are named 0, 1, 2, ... as in PyTorch. */
+export class Sequential extends Module {
+  private readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((m, i) => {
+      if (!(m instanceof Module)) fail('Sequential', `argument ${i} is not a Module`);
+      this.registerModule(String(i), m);
+    });
+    this.layers = layers;
+  }
+
+  get length(): number {
+    return this.layers.length;
+  }
+
+  at(i: number): Module {
+    const m = this.layers[i < 0 ? i + this.layers.length : i];
+    if (!m) fail('Sequential', `index ${i} out of range for ${this.layers.length} layers`);
+    return m;
+  }
+
+  forward(x: Tensor): Tensor {
+    for (const m of this.layers) x = m.forward(x);
+    return x;
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+export class Flatten extends Module {
+  constructor(readonly startDim = 1, readonly endDim = -1) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.flatten(x, this.startDim, this.endDim);
+  }
+
+  override extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
+  }
+}

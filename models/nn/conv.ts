@@ -1,0 +1,61 @@
+import { allocate, type DType } from '../../lib/core/dtype';
+import { fail } from '../../lib/core/errors';
+import { pair } from '../../lib/core/shape';
+import * as F from '../../autograd/functional';
+import { Tensor } from '../../autograd/tensor';
+import { defaultLayerInit_ } from './init';
+import { Module, Parameter } from './module';
+import { pyBool, pyTuple } from './repr';
+
+export interface Conv2dOptions {
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  dilation?: number | readonly number[];
+  groups?: number;
+  bias?: boolean;
+  dtype?: DType;
+}
+
+/** 2-D convolution layer over NCHW input; weight [out, in/groups, kh, kw]. */
+export class Conv2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: Conv2dOptions = {}) {
+    super();
+    const op = 'Conv2d';
+    if (!Number.isInteger(inChannels) || inChannels < 1) fail(op, `inChannels must be a positive integer, got ${inChannels}`);
+    if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${outChannels}`);
+    this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);
+    this.stride = pair(op, 'stride', options.stride ?? 1, 1);
+    this.padding = pair(op, 'padding', options.padding ?? 0, 0);
+    this.dilation = pair(op, 'dilation', options.dilation ?? 1, 1);
+    this.groups = options.groups ?? 1;
+    if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups || outChannels % this.groups) {
+      fail(op, `groups ${this.groups} must be a positive integer dividing inChannels ${inChannels} and outChannels ${outChannels}`);
+    }
+    const dtype = options.dtype ?? 'float32';
+    const shape = [outChannels, inChannels / this.groups, ...this.kernelSize];
+    this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, shape.reduce((a, b) => a * b, 1)), shape)));
+    this.bias = this.registerParameter('bias', options.bias ?? true ? new Parameter(new Tensor(allocate(dtype, outChannels), [outChannels])) : null);
+    defaultLayerInit_(this.weight, this.bias);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  override extraRepr(): string {
+    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${pyTuple(this.kernelSize)}, stride=${pyTuple(this.stride)}`;
+    if (this.padding.some((p) => p !== 0)) s += `, padding=${pyTuple(this.padding)}`;
+    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${pyTuple(this.dilation)}`;
+    if (this.groups !== 1) s += `, groups=${this.groups}`;
+    if (this.bias === null) s += `, bias=${pyBool(false)}`;
+    return s;
+  }
+}

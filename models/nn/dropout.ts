@@ -1,0 +1,21 @@
+import { fail } from '../../lib/core/errors';
+import * as F from '../../autograd/functional';
+import type { Tensor } from '../../autograd/tensor';
+import { Module } from './module';
+import { pyFloat } from './repr';
+
+/** Inverted dropout in train mode, identity in eval mode. */
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('Dropout', `p must be in [0, 1], got ${p}`);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
+
+  override extraRepr(): string {
+    return `p=${pyFloat(this.p)}, inplace=False`;
+  }
+}

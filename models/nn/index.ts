@@ -1,0 +1,13 @@
+/** nn: modules and layers, PyTorch's names in camelCase. */
+export { Module, Parameter } from './module';
+export type { StateDict, LoadResult } from './module';
+export { Conv2d } from './conv';
+export type { Conv2dOptions } from './conv';
+export { BatchNorm1d, BatchNorm2d } from './batchnorm';
+export type { BatchNormOptions } from './batchnorm';
+export { Linear } from './linear';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
+export { ReLU, Sigmoid, Tanh } from './activation';
+export { Dropout } from './dropout';
+export { Sequential, Identity, Flatten } from './container';
+export * as init from './init';

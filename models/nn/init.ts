@@ -1,0 +1,90 @@
+/**
+ * Initialisation schemes (torch.nn.init), in place, drawing from the seeded generator.
+ */
+import { fail, fmtShape } from '../../lib/core/errors';
+import { globalRng, type Random } from '../../lib/random';
+import type { Tensor } from '../../autograd/tensor';
+import { noGrad } from '../../autograd/tape';
+
+export type Nonlinearity = 'linear' | 'conv2d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu';
+
+/** fan_in = in·receptive field, fan_out = out·receptive field for [out, in, *kernel] weights. */
+export function calculateFanInAndFanOut(t: Tensor): { fanIn: number; fanOut: number } {
+  if (t.ndim < 2) fail('calculateFanInAndFanOut', `fan in and fan out need a tensor with at least 2 dims, got shape ${fmtShape(t.shape)}`);
+  let receptive = 1;
+  for (let i = 2; i < t.ndim; i++) receptive *= t.shape[i];
+  return { fanIn: t.shape[1] * receptive, fanOut: t.shape[0] * receptive };
+}
+
+/** torch.nn.init.calculate_gain. */
+export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
+  switch (nonlinearity) {
+    case 'linear': case 'conv2d': case 'sigmoid': return 1;
+    case 'tanh': return 5 / 3;
+    case 'relu': return Math.SQRT2;
+    case 'leaky_relu': {
+      const slope = param ?? 0.01;
+      return Math.sqrt(2 / (1 + slope * slope));
+    }
+    default: return fail('calculateGain', `unsupported nonlinearity ${String(nonlinearity)}`);
+  }
+}
+
+function fill(t: Tensor, draw: () => number): Tensor {
+  if (!t.isContiguous()) fail('init', `tensor of shape ${fmtShape(t.shape)} must be contiguous to initialise in place`);
+  noGrad(() => {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) d[i] = draw();
+  });
+  return t;
+}
+
+export function uniform_(t: Tensor, low = 0, high = 1, generator: Random = globalRng()): Tensor {
+  return fill(t, () => generator.uniformRange(low, high));
+}
+
+export function normal_(t: Tensor, mean = 0, std = 1, generator: Random = globalRng()): Tensor {
+  return fill(t, () => mean + std * generator.normal());
+}
+
+export function constant_(t: Tensor, value: number): Tensor {
+  return fill(t, () => value);
+}
+
+export const zeros_ = (t: Tensor): Tensor => constant_(t, 0);
+export const ones_ = (t: Tensor): Tensor => constant_(t, 1);
+
+export interface KaimingOptions {
+  /** Negative slope of the leaky ReLU after this layer (a = √5 gives PyTorch's Linear/Conv default). */
+  a?: number;
+  mode?: 'fan_in' | 'fan_out';
+  nonlinearity?: Nonlinearity;
+  generator?: Random;
+}
+
+/** U(−b, b) with b = gain·√(3/fan). */
+export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  const { fanIn, fanOut } = calculateFanInAndFanOut(t);
+  const fan = (options.mode ?? 'fan_in') === 'fan_in' ? fanIn : fanOut;
+  const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
+  const bound = gain * Math.sqrt(3 / fan);
+  return uniform_(t, -bound, bound, options.generator);
+}
+
+/** N(0, std²) with std = gain/√fan. */
+export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  const { fanIn, fanOut } = calculateFanInAndFanOut(t);
+  const fan = (options.mode ?? 'fan_in') === 'fan_in' ? fanIn : fanOut;
+  const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
+  return normal_(t, 0, gain / Math.sqrt(fan), options.generator);
+}
+
+/** PyTorch's default for Conv2d and Linear: weight kaiming_uniform(a=√5) = U(±1/√fan_in), bias U(±1/√fan_in). */
+export function defaultLayerInit_(weight: Tensor, bias: Tensor | null, generator: Random = globalRng()): void {
+  kaimingUniform_(weight, { a: Math.sqrt(5), generator });
+  if (bias) {
+    const { fanIn } = calculateFanInAndFanOut(weight);
+    const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+    uniform_(bias, -bound, bound, generator);
+  }
+}

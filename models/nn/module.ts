@@ -1,0 +1,248 @@
+/**
+ * nn.Module: parameters, buffers and child modules registered by name, in registration order,
+ * so stateDict() keys read like PyTorch's (`layer1.0.conv1.weight`, `bn1.running_mean`).
+ * Subclasses register what they own in their constructor and implement forward().
+ */
+import { fail, fmtShape } from '../../lib/core/errors';
+import type { DType } from '../../lib/core/dtype';
+import { Tensor } from '../../autograd/tensor';
+import { noGrad } from '../../autograd/tape';
+
+/** A tensor that is a module's learnable parameter; requires grad by default. */
+export class Parameter extends Tensor {
+  constructor(t: Tensor, requiresGrad = true) {
+    if (!t.isContiguous()) fail('Parameter', `data must be contiguous, got shape ${fmtShape(t.shape)} strides ${fmtShape(t.strides)}`);
+    super(t.storage, t.shape, t.strides, t.offset);
+    this.requiresGrad = requiresGrad;
+  }
+}
+
+export type StateDict = Record<string, Tensor>;
+
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+interface BufferEntry {
+  tensor: Tensor;
+  persistent: boolean;
+  /** Stored as int64 in PyTorch (num_batches_tracked); kept here as integer values in a float tensor. */
+  integer: boolean;
+}
+
+export abstract class Module {
+  /** Train mode (the default) or eval mode; changes BatchNorm and Dropout. */
+  training = true;
+  private readonly _parameters = new Map<string, Parameter | null>();
+  private readonly _buffers = new Map<string, BufferEntry>();
+  private readonly _modules = new Map<string, Module>();
+
+  abstract forward(...inputs: Tensor[]): Tensor;
+
+  /** Registers (or replaces) a parameter; null marks an absent optional parameter (bias=False). */
+  protected registerParameter<P extends Parameter | null>(name: string, p: P): P {
+    this.checkName('registerParameter', name);
+    this._parameters.set(name, p);
+    return p;
+  }
+
+  protected registerBuffer(name: string, t: Tensor, options: { persistent?: boolean; integer?: boolean } = {}): Tensor {
+    this.checkName('registerBuffer', name);
+    this._buffers.set(name, { tensor: t, persistent: options.persistent ?? true, integer: options.integer ?? false });
+    return t;
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this.checkName('registerModule', name);
+    if (!(m instanceof Module)) fail('registerModule', `${name} is not a Module`);
+    this._modules.set(name, m);
+    return m;
+  }
+
+  private checkName(op: string, name: string): void {
+    if (typeof name !== 'string' || name === '' || name.includes('.')) fail(op, `invalid name ${JSON.stringify(name)}: must be a non-empty string without '.'`);
+  }
+
+  /** Replaces a buffer's tensor (BatchNorm's running statistics are swapped this way). */
+  protected setBuffer(name: string, t: Tensor): void {
+    const e = this._buffers.get(name);
+    if (!e) fail('setBuffer', `no buffer named ${name}`);
+    e.tensor = t;
+  }
+
+  protected getBuffer(name: string): Tensor {
+    const e = this._buffers.get(name);
+    if (!e) fail('getBuffer', `no buffer named ${name}`);
+    return e.tensor;
+  }
+
+  // ---- traversal ----
+
+  *namedChildren(): Generator<[string, Module]> {
+    yield* this._modules.entries();
+  }
+
+  *children(): Generator<Module> {
+    yield* this._modules.values();
+  }
+
+  /** This module and all below it, depth first, with dotted names ('' for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, m] of this._modules) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+
+  *modules(): Generator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+
+  *namedParameters(prefix = '', recurse = true): Generator<[string, Parameter]> {
+    const seen = new Set<Tensor>();
+    const mods: Iterable<[string, Module]> = recurse ? this.namedModules(prefix) : [[prefix, this]];
+    for (const [mp, m] of mods) {
+      for (const [name, p] of m._parameters) {
+        if (p === null || seen.has(p)) continue;
+        seen.add(p);
+        yield [mp ? `${mp}.${name}` : name, p];
+      }
+    }
+  }
+
+  parameters(recurse = true): Parameter[] {
+    return [...this.namedParameters('', recurse)].map(([, p]) => p);
+  }
+
+  *namedBuffers(prefix = '', recurse = true): Generator<[string, Tensor]> {
+    const mods: Iterable<[string, Module]> = recurse ? this.namedModules(prefix) : [[prefix, this]];
+    for (const [mp, m] of mods) {
+      for (const [name, b] of m._buffers) yield [mp ? `${mp}.${name}` : name, b.tensor];
+    }
+  }
+
+  buffers(recurse = true): Tensor[] {
+    return [...this.namedBuffers('', recurse)].map(([, b]) => b);
+  }
+
+  /** Total number of parameter elements (trainable and not). */
+  numParameters(onlyTrainable = false): number {
+    return this.parameters().filter((p) => !onlyTrainable || p.requiresGrad).reduce((s, p) => s + p.numel(), 0);
+  }
+
+  // ---- modes and gradients ----
+
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Sets every parameter's .grad to null (PyTorch's default set_to_none=True). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /** Calls fn on every module (children first, then this one), as torch's Module.apply. */
+  apply(fn: (m: Module) => void): this {
+    for (const c of this._modules.values()) c.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  // ---- state ----
+
+  /**
+   * Parameters and persistent buffers by dotted name, in PyTorch's order (each module's own
+   * parameters, then its buffers, then its children). Tensors share storage with the module.
+   */
+  stateDict(): StateDict {
+    const sd: StateDict = {};
+    const visit = (m: Module, prefix: string): void => {
+      for (const [name, p] of m._parameters) if (p !== null) sd[prefix + name] = p.detach();
+      for (const [name, b] of m._buffers) if (b.persistent) sd[prefix + name] = b.tensor.detach();
+      for (const [name, c] of m._modules) visit(c, `${prefix}${name}.`);
+    };
+    visit(this, '');
+    return sd;
+  }
+
+  /** Names of persistent buffers PyTorch stores as int64 (num_batches_tracked). */
+  integerStateKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const [mp, m] of this.namedModules()) {
+      for (const [name, b] of m._buffers) if (b.persistent && b.integer) keys.add(mp ? `${mp}.${name}` : name);
+    }
+    return keys;
+  }
+
+  /**
+   * Copies values from `sd` into this module's parameters and buffers (converting dtype if needed).
+   * Every shape mismatch is an error; with strict (the default) so is every missing or unexpected
+   * key. All problems are reported together, by name.
+   */
+  loadStateDict(sd: StateDict | Map<string, Tensor>, options: { strict?: boolean } = {}): LoadResult {
+    const strict = options.strict ?? true;
+    const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    const own = this.stateDict();
+    const missingKeys = Object.keys(own).filter((k) => !src.has(k));
+    const unexpectedKeys = [...src.keys()].filter((k) => !(k in own));
+    const mismatched: string[] = [];
+    for (const [k, t] of Object.entries(own)) {
+      const s = src.get(k);
+      if (s === undefined) continue;
+      if (!(s instanceof Tensor)) mismatched.push(`${k}: expected a Tensor, got ${typeof s}`);
+      else if (s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) {
+        mismatched.push(`${k}: checkpoint has shape ${fmtShape(s.shape)}, model has ${fmtShape(t.shape)}`);
+      }
+    }
+    const problems: string[] = [];
+    if (mismatched.length) problems.push(`size mismatch for ${mismatched.join('; ')}`);
+    if (strict && missingKeys.length) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+    if (strict && unexpectedKeys.length) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    if (problems.length) fail('loadStateDict', `error(s) loading state dict into ${this.constructor.name}:\n  ${problems.join('\n  ')}`);
+    noGrad(() => {
+      for (const [k, t] of Object.entries(own)) {
+        const s = src.get(k);
+        if (s !== undefined) t.data.set(s.data);
+      }
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Converts every parameter and buffer to `dtype` in place (the tensors keep their identity). */
+  to(dtype: DType): this {
+    for (const t of [...this.parameters(), ...this.buffers()]) t._convertStorage(dtype);
+    return this;
+  }
+
+  double(): this {
+    return this.to('float64');
+  }
+
+  float(): this {
+    return this.to('float32');
+  }
+
+  // ---- printing ----
+
+  /** The part inside the parentheses of this module's line, e.g. "3, 64, kernel_size=(7, 7)". */
+  extraRepr(): string {
+    return '';
+  }
+
+  /** The module tree as PyTorch's print(model) shows it. */
+  toString(): string {
+    const lines: string[] = [];
+    for (const [name, m] of this._modules) {
+      const child = m.toString().split('\n').map((l, i) => (i === 0 ? l : `  ${l}`)).join('\n');
+      lines.push(`  (${name}): ${child}`);
+    }
+    const extra = this.extraRepr();
+    if (lines.length === 0) return `${this.constructor.name}(${extra})`;
+    const head = extra ? [`  ${extra}`] : [];
+    return `${this.constructor.name}(\n${[...head, ...lines].join('\n')}\n)`;
+  }
+}

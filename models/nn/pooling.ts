@@ -1,0 +1,80 @@
+import * as F from '../../autograd/functional';
+import type { Tensor } from '../../autograd/tensor';
+import { pair } from '../../lib/core/shape';
+import { Module } from './module';
+import { pyBool, pyTuple } from './repr';
+
+type IntOrPair = number | readonly number[];
+const show = (v: IntOrPair): string => (typeof v === 'number' ? String(v) : pyTuple(v));
+
+export class MaxPool2d extends Module {
+  readonly kernelSize: IntOrPair;
+  readonly stride: IntOrPair;
+  readonly padding: IntOrPair;
+  readonly dilation: IntOrPair;
+  readonly ceilMode: boolean;
+
+  constructor(kernelSize: IntOrPair, options: { stride?: IntOrPair; padding?: IntOrPair; dilation?: IntOrPair; ceilMode?: boolean } = {}) {
+    super();
+    pair('MaxPool2d', 'kernelSize', kernelSize, 1);
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+    this.dilation = options.dilation ?? 1;
+    this.ceilMode = options.ceilMode ?? false;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${show(this.kernelSize)}, stride=${show(this.stride)}, padding=${show(this.padding)}, dilation=${show(this.dilation)}, ceil_mode=${pyBool(this.ceilMode)}`;
+  }
+}
+
+export class AvgPool2d extends Module {
+  readonly kernelSize: IntOrPair;
+  readonly stride: IntOrPair;
+  readonly padding: IntOrPair;
+  readonly ceilMode: boolean;
+  readonly countIncludePad: boolean;
+  readonly divisorOverride: number | undefined;
+
+  constructor(kernelSize: IntOrPair, options: { stride?: IntOrPair; padding?: IntOrPair; ceilMode?: boolean; countIncludePad?: boolean; divisorOverride?: number } = {}) {
+    super();
+    pair('AvgPool2d', 'kernelSize', kernelSize, 1);
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+    this.ceilMode = options.ceilMode ?? false;
+    this.countIncludePad = options.countIncludePad ?? true;
+    this.divisorOverride = options.divisorOverride;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.avgPool2d(x, {
+      kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, ceilMode: this.ceilMode,
+      countIncludePad: this.countIncludePad, divisorOverride: this.divisorOverride,
+    });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${show(this.kernelSize)}, stride=${show(this.stride)}, padding=${show(this.padding)}`;
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: number | readonly (number | null)[]) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
+
+  override extraRepr(): string {
+    const o = this.outputSize;
+    return `output_size=${typeof o === 'number' ? o : `(${o.map((v) => (v === null ? 'None' : v)).join(', ')})`}`;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * ResNet as torchvision builds it (torchvision/models/resnet.py): conv3x3, conv1x1, BasicBlock,
+ * _make_layer, resnet18 = [2, 2, 2, 2] — with the same state_dict key names and initialisation
+ * (Conv2d weights kaiming_normal(fan_out, relu), BatchNorm γ = 1, β = 0, Linear PyTorch's default).
+ *
+ * Two additions: `width` scales every stage (width·1, 2, 4, 8; 64 is torchvision's), and
+ * `variant: 'cifar'` swaps the 7×7/2 stem and 3×3/2 max pool for a 3×3/1 stem with no pooling,
+ * which suits 32×32 images. `plain18` / `plain34` are the same networks without the shortcuts,
+ * for studying what the shortcuts do to gradient flow.
+ */
+import type { DType } from '../lib/core/dtype';
+import { fail } from '../lib/core/errors';
+import * as F from '../autograd/functional';
+import type { Tensor } from '../autograd/tensor';
+import { BatchNorm2d } from './nn/batchnorm';
+import { Flatten, Identity, Sequential } from './nn/container';
+import { Conv2d } from './nn/conv';
+import { constant_, kaimingNormal_ } from './nn/init';
+import { Linear } from './nn/linear';
+import { Module } from './nn/module';
+import { AdaptiveAvgPool2d, MaxPool2d } from './nn/pooling';
+import { ReLU } from './nn/activation';
+
+export function conv3x3(inPlanes: number, outPlanes: number, stride = 1, dtype: DType = 'float32'): Conv2d {
+  return new Conv2d(inPlanes, outPlanes, 3, { stride, padding: 1, bias: false, dtype });
+}
+
+export function conv1x1(inPlanes: number, outPlanes: number, stride = 1, dtype: DType = 'float32'): Conv2d {
+  return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false, dtype });
+}
+
+/**
+ * Two 3×3 convolutions with batch norm, plus the shortcut: relu(branch(x) + shortcut(x)), where the
+ * shortcut is the identity or, when the shape changes, a 1×1 conv + BN (`downsample`).
+ * The gradient of branch(x) + shortcut(x) with respect to x is I + branch'(x): the identity term
+ * is what keeps gradients from vanishing in deep stacks.
+ */
+export class BasicBlock extends Module {
+  static readonly expansion = 1;
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly conv2: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly downsample: Sequential | null;
+
+  constructor(inPlanes: number, planes: number, stride = 1, downsample: Sequential | null = null, dtype: DType = 'float32') {
+    super();
+    this.conv1 = this.registerModule('conv1', conv3x3(inPlanes, planes, stride, dtype));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes, { dtype }));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.conv2 = this.registerModule('conv2', conv3x3(planes, planes, 1, dtype));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes, { dtype }));
+    this.downsample = downsample ? this.registerModule('downsample', downsample) : null;
+  }
+
+  /** The residual branch f(x): conv-bn-relu-conv-bn. */
+  branch(x: Tensor): Tensor {
+    return this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
+  }
+
+  /** The shortcut: x itself, or the 1×1 projection when stride or width changes. */
+  shortcut(x: Tensor): Tensor {
+    return this.downsample ? this.downsample.forward(x) : x;
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.relu.forward(F.add(this.branch(x), this.shortcut(x)));
+  }
+}
+
+/** BasicBlock without the shortcut: relu(branch(x)). */
+export class PlainBlock extends Module {
+  static readonly expansion = 1;
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly conv2: Conv2d;
+  readonly bn2: BatchNorm2d;
+
+  constructor(inPlanes: number, planes: number, stride = 1, _downsample: Sequential | null = null, dtype: DType = 'float32') {
+    super();
+    this.conv1 = this.registerModule('conv1', conv3x3(inPlanes, planes, stride, dtype));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes, { dtype }));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.conv2 = this.registerModule('conv2', conv3x3(planes, planes, 1, dtype));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes, { dtype }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.relu.forward(this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))))));
+  }
+}
+
+export type Variant = 'imagenet' | 'cifar';
+
+export interface ResNetOptions {
+  numClasses?: number;
+  /** Channels of the stem and first stage; stages are width·1, 2, 4, 8. torchvision: 64. */
+  width?: number;
+  variant?: Variant;
+  /** Start each block's last BN at γ = 0, so every residual block begins as the identity. */
+  zeroInitResidual?: boolean;
+  dtype?: DType;
+}
+
+type BlockClass = typeof BasicBlock | typeof PlainBlock;
+
+export class ResNet extends Module {
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly maxpool: Module;
+  readonly layer1: Sequential;
+  readonly layer2: Sequential;
+  readonly layer3: Sequential;
+  readonly layer4: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly flatten: Flatten;
+  readonly fc: Linear;
+  readonly variant: Variant;
+  private inPlanes: number;
+
+  constructor(block: BlockClass, layers: readonly number[], options: ResNetOptions = {}) {
+    super();
+    const numClasses = options.numClasses ?? 1000;
+    const width = options.width ?? 64;
+    const variant = options.variant ?? 'imagenet';
+    const dtype = options.dtype ?? 'float32';
+    if (!Number.isInteger(numClasses) || numClasses < 1) fail('ResNet', `numClasses must be a positive integer, got ${numClasses}`);
+    if (!Number.isInteger(width) || width < 1) fail('ResNet', `width must be a positive integer, got ${width}`);
+    if (variant !== 'imagenet' && variant !== 'cifar') fail('ResNet', `variant must be 'imagenet' or 'cifar', got ${JSON.stringify(variant)}`);
+    if (layers.length !== 4 || !layers.every((n) => Number.isInteger(n) && n >= 1)) {
+      fail('ResNet', `layers must be 4 positive block counts, got ${JSON.stringify(layers)}`);
+    }
+    this.variant = variant;
+    this.inPlanes = width;
+    this.conv1 = this.registerModule('conv1', variant === 'imagenet'
+      ? new Conv2d(3, width, 7, { stride: 2, padding: 3, bias: false, dtype })
+      : new Conv2d(3, width, 3, { stride: 1, padding: 1, bias: false, dtype }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(width, { dtype }));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.maxpool = this.registerModule('maxpool', variant === 'imagenet' ? new MaxPool2d(3, { stride: 2, padding: 1 }) : new Identity());
+    this.layer1 = this.registerModule('layer1', this.makeLayer(block, width, layers[0], 1, dtype));
+    this.layer2 = this.registerModule('layer2', this.makeLayer(block, width * 2, layers[1], 2, dtype));
+    this.layer3 = this.registerModule('layer3', this.makeLayer(block, width * 4, layers[2], 2, dtype));
+    this.layer4 = this.registerModule('layer4', this.makeLayer(block, width * 8, layers[3], 2, dtype));
+    this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d([1, 1]));
+    this.flatten = this.registerModule('flatten', new Flatten(1));
+    this.fc = this.registerModule('fc', new Linear(width * 8 * block.expansion, numClasses, { dtype }));
+
+    for (const m of this.modules()) {
+      if (m instanceof Conv2d) kaimingNormal_(m.weight, { mode: 'fan_out', nonlinearity: 'relu' });
+      else if (m instanceof BatchNorm2d) {
+        constant_(m.weight!, 1);
+        constant_(m.bias!, 0);
+      }
+    }
+    if (options.zeroInitResidual) {
+      for (const m of this.modules()) if (m instanceof BasicBlock) constant_(m.bn2.weight!, 0);
+    }
+  }
+
+  /** torchvision's _make_layer: the first block may downsample (stride and/or width), the rest keep shape. */
+  private makeLayer(block: BlockClass, planes: number, blocks: number, stride: number, dtype: DType): Sequential {
+    let downsample: Sequential | null = null;
+    if (block === BasicBlock && (stride !== 1 || this.inPlanes !== planes * block.expansion)) {
+      downsample = new Sequential(conv1x1(this.inPlanes, planes * block.expansion, stride, dtype), new BatchNorm2d(planes * block.expansion, { dtype }));
+    }
+    const layers: Module[] = [new block(this.inPlanes, planes, stride, downsample, dtype)];
+    this.inPlanes = planes * block.expansion;
+    for (let i = 1; i < blocks; i++) layers.push(new block(this.inPlanes, planes, 1, null, dtype));
+    return new Sequential(...layers);
+  }
+
+  /** Everything up to the pooled features [N, width·8]. */
+  features(x: Tensor): Tensor {
+    let h = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    h = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(h))));
+    return this.flatten.forward(this.avgpool.forward(h));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(this.features(x));
+  }
+}
+
+/** torchvision.models.resnet18(): 4 stages of 2 BasicBlocks; 11,689,512 parameters for 1000 classes. */
+export function resnet18(options: ResNetOptions = {}): ResNet {
+  return new ResNet(BasicBlock, [2, 2, 2, 2], options);
+}
+
+export function resnet34(options: ResNetOptions = {}): ResNet {
+  return new ResNet(BasicBlock, [3, 4, 6, 3], options);
+}
+
+/** resnet18 without shortcut connections (same layers, same initialisation). */
+export function plain18(options: ResNetOptions = {}): ResNet {
+  return new ResNet(PlainBlock, [2, 2, 2, 2], options);
+}
+
+export function plain34(options: ResNetOptions = {}): ResNet {
+  return new ResNet(PlainBlock, [3, 4, 6, 3], options);
+}

@@ -1,0 +1,266 @@
+import { expect } from 'chai';
+import { Adam, AdamW } from '../../../lib/optim/adam';
+import { Parameter } from '../../../lib/optim/optimizer';
+import { DType, FloatArray } from '../../../lib/core/dtype';
+
+const DTYPES: readonly DType[] = ['float32', 'float64'];
+
+function arr(dtype: DType, values: readonly number[]): FloatArray {
+  return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
+}
+
+function param(dtype: DType, data: readonly number[], grad: readonly number[] | null = null): Parameter {
+  return { data: arr(dtype, data), grad: grad ? { data: arr(dtype, grad) } : null };
+}
+
+function setGrad(p: Parameter, values: readonly number[]): void {
+  p.grad = { data: arr(p.data instanceof Float64Array ? 'float64' : 'float32', values) };
+}
+
+/**
+ * Float64 results must match the hand-computed value to 1e-12 relative (torch-level agreement);
+ * float32 results to a few float32 ulps, since storage rounds each stored value to float32.
+ */
+function expectClose(actual: ArrayLike<number>, expected: readonly number[], dtype: DType, what = ''): void {
+  expect(actual.length, `${what} length`).to.equal(expected.length);
+  const rtol = dtype === 'float64' ? 1e-12 : 1e-6;
+  const atol = dtype === 'float64' ? 1e-15 : 1e-7;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const ok = Math.abs(a - e) <= atol + rtol * Math.abs(e);
+    expect(ok, `${what}[${i}]: got ${a}, expected ${e}`).to.equal(true);
+  }
+}
+
+interface Hyper {
+  lr: number;
+  b1: number;
+  b2: number;
+  eps: number;
+  wd: number;
+  amsgrad: boolean;
+  maximize: boolean;
+  decoupled: boolean;
+}
+
+const BASE: Hyper = { lr: 1e-3, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0, amsgrad: false, maximize: false, decoupled: false };
+
+type GradFn = (p: readonly number[], t: number) => number[];
+
+/**
+ * Adam written from the paper's formulas (bias-corrected moments, m̂/(√v̂ + ε)), not in torch's
+ * rearranged order, in scalar double arithmetic. AMSGrad as torch implements it: the running
+ * maximum is taken over the raw second moments and divided by the current bias correction.
+ * Returns the parameters after each step.
+ */
+function adamReference(p0: readonly number[], grads: GradFn, steps: number, h: Hyper): number[][] {
+  const p = p0.slice();
+  const m = p0.map(() => 0);
+  const v = p0.map(() => 0);
+  const vmax = p0.map(() => 0);
+  const out: number[][] = [];
+  for (let t = 1; t <= steps; t++) {
+    const raw = grads(p, t);
+    for (let i = 0; i < p.length; i++) {
+      let g = h.maximize ? -raw[i] : raw[i];
+      if (h.decoupled) p[i] = p[i] * (1 - h.lr * h.wd);
+      else g = g + h.wd * p[i];
+      m[i] = h.b1 * m[i] + (1 - h.b1) * g;
+      v[i] = h.b2 * v[i] + (1 - h.b2) * g * g;
+      vmax[i] = Math.max(vmax[i], v[i]);
+      const mHat = m[i] / (1 - h.b1 ** t);
+      const vHat = (h.amsgrad ? vmax[i] : v[i]) / (1 - h.b2 ** t);
+      p[i] = p[i] - (h.lr * mHat) / (Math.sqrt(vHat) + h.eps);
+    }
+    out.push(p.slice());
+  }
+  return out;
+}
+
+const quad: GradFn = (p) => p.map((x) => 2 * x);
+/** Large first gradients, then small ones: makes v shrink so that AMSGrad's maximum matters. */
+const shrinking: GradFn = (p, t) => p.map((x, i) => (t === 1 ? (i + 1) * 3 : 0.05 * x));
+
+function run(opt: { step(): void }, p: Parameter, grads: GradFn, steps: number): number[][] {
+  const out: number[][] = [];
+  for (let t = 1; t <= steps; t++) {
+    setGrad(p, grads(Array.from(p.data), t));
+    opt.step();
+    out.push(Array.from(p.data));
+  }
+  return out;
+}
+
+describe('lib/optim/adam', () => {
+  it('has torch defaults: Adam lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0; AdamW wd 1e-2', () => {
+    const a = new Adam([param('float64', [1])]);
+    expect(a.paramGroups[0]).to.include({ lr: 1e-3, eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false });
+    expect(a.paramGroups[0].betas).to.deep.equal([0.9, 0.999]);
+    const w = new AdamW([param('float64', [1])]);
+    expect(w.paramGroups[0].weightDecay).to.equal(1e-2);
+  });
+
+  for (const dtype of DTYPES) {
+    describe(dtype, () => {
+      it('first step moves each element by lr·g/(|g| + eps)', () => {
+        // After one step m̂ = g and v̂ = g², so p1 = p0 − lr·g/(|g| + ε).
+        const p = param(dtype, [1, -1, 0.5], [0.5, -2, 1e-3]);
+        const opt = new Adam([p], { lr: 0.1 });
+        opt.step();
+        expectClose(p.data, [1 - (0.1 * 0.5) / (0.5 + 1e-8), -1 + (0.1 * 2) / (2 + 1e-8), 0.5 - (0.1 * 1e-3) / (1e-3 + 1e-8)], dtype);
+        const st = opt.state.get(p);
+        expect(st?.step).to.equal(1);
+        expect(st?.expAvg).to.be.instanceOf(dtype === 'float64' ? Float64Array : Float32Array);
+        expectClose(st?.expAvg as ArrayLike<number>, [0.05, -0.2, 1e-4], dtype, 'expAvg');
+        expectClose(st?.expAvgSq as ArrayLike<number>, [0.001 * 0.25, 0.001 * 4, 0.001 * 1e-6], dtype, 'expAvgSq');
+      });
+
+      it('follows the Adam formulas over three steps of a quadratic', () => {
+        const h = { ...BASE, lr: 0.1 };
+        const p0 = [1, -2, 0.5];
+        const p = param(dtype, p0);
+        const got = run(new Adam([p], { lr: 0.1 }), p, quad, 3);
+        adamReference(p0, quad, 3, h).forEach((e, t) => expectClose(got[t], e, dtype, `step ${t + 1}`));
+      });
+
+      it('uses the other lerp branch (weight 1 − β1 ≥ 0.5) when beta1 ≤ 0.5, to the same result', () => {
+        const h = { ...BASE, lr: 0.05, b1: 0.3, b2: 0.8 };
+        const p0 = [0.7, -1.3];
+        const p = param(dtype, p0);
+        const got = run(new Adam([p], { lr: 0.05, betas: [0.3, 0.8] }), p, quad, 3);
+        adamReference(p0, quad, 3, h).forEach((e, t) => expectClose(got[t], e, dtype, `step ${t + 1}`));
+      });
+
+      it('Adam weightDecay is an L2 term in the gradient', () => {
+        // With g = 0 the gradient is wd·p: step 1 moves by lr·(wd·p)/(wd·p + ε).
+        const p = param(dtype, [1, -2], [0, 0]);
+        const opt = new Adam([p], { lr: 0.1, weightDecay: 0.1 });
+        opt.step();
+        expectClose(p.data, [1 - (0.1 * 0.1) / (0.1 + 1e-8), -2 + (0.1 * 0.2) / (0.2 + 1e-8)], dtype);
+        const q0 = [1, -2, 0.5];
+        const q = param(dtype, q0);
+        const got = run(new Adam([q], { lr: 0.1, weightDecay: 0.3 }), q, quad, 3);
+        adamReference(q0, quad, 3, { ...BASE, lr: 0.1, wd: 0.3 }).forEach((e, t) => expectClose(got[t], e, dtype, `step ${t + 1}`));
+      });
+
+      it('AdamW decays the parameter directly: p·(1 − lr·wd), outside the adaptive step', () => {
+        // g = 0: the moments stay 0, so only the decoupled decay acts: 1 → 0.99 → 0.9801.
+        const p = param(dtype, [1, -2]);
+        const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.1 });
+        setGrad(p, [0, 0]);
+        opt.step();
+        expectClose(p.data, [0.99, -1.98], dtype);
+        setGrad(p, [0, 0]);
+        opt.step();
+        expectClose(p.data, [0.9801, -1.9602], dtype);
+        const q0 = [1, -2, 0.5];
+        const q = param(dtype, q0);
+        const got = run(new AdamW([q], { lr: 0.1, weightDecay: 0.1 }), q, quad, 3);
+        adamReference(q0, quad, 3, { ...BASE, lr: 0.1, wd: 0.1, decoupled: true }).forEach((e, t) =>
+          expectClose(got[t], e, dtype, `step ${t + 1}`),
+        );
+      });
+
+      it('amsgrad normalises by the largest second moment seen', () => {
+        // lr 0.1, β = (0.9, 0.5), ε = 0, g = 2 then 0.1:
+        // t1: m=0.2, v=2, bias1=0.1, bias2=0.5, denom=√2/√0.5=2 → p = −(0.1/0.1)·0.2/2 = −0.1
+        // t2: m=0.19, v=1.005 < vmax=2, bias1=0.19, bias2=0.75
+        //     amsgrad: p = −0.1 − (0.1/0.19)·0.19/√(2/0.75); plain: √(1.005/0.75) instead.
+        for (const amsgrad of [true, false]) {
+          const p = param(dtype, [0]);
+          const opt = new Adam([p], { lr: 0.1, betas: [0.9, 0.5], eps: 0, amsgrad });
+          setGrad(p, [2]);
+          opt.step();
+          expectClose(p.data, [-0.1], dtype, 'step 1');
+          setGrad(p, [0.1]);
+          opt.step();
+          expectClose(p.data, [-0.1 - 0.1 / Math.sqrt((amsgrad ? 2 : 1.005) / 0.75)], dtype, `amsgrad=${amsgrad}`);
+          expect(opt.state.get(p)?.maxExpAvgSq === undefined).to.equal(!amsgrad);
+        }
+        const q0 = [1, -2, 0.5];
+        const q = param(dtype, q0);
+        const got = run(new Adam([q], { lr: 0.1, amsgrad: true, betas: [0.9, 0.9] }), q, shrinking, 3);
+        const h = { ...BASE, lr: 0.1, b2: 0.9, amsgrad: true };
+        adamReference(q0, shrinking, 3, h).forEach((e, t) => expectClose(got[t], e, dtype, `step ${t + 1}`));
+        // The maximum changed the result: plain Adam lands elsewhere.
+        const plain = adamReference(q0, shrinking, 3, { ...h, amsgrad: false })[2];
+        expect(Math.abs(plain[0] - got[2][0])).to.be.greaterThan(1e-3);
+      });
+
+      it('maximize ascends the gradient', () => {
+        const p = param(dtype, [1, -1], [0.5, -2]);
+        const opt = new Adam([p], { lr: 0.1, maximize: true });
+        opt.step();
+        expectClose(p.data, [1 + (0.1 * 0.5) / (0.5 + 1e-8), -1 - (0.1 * 2) / (2 + 1e-8)], dtype);
+        const q0 = [1, -2, 0.5];
+        const q = param(dtype, q0);
+        const got = run(new AdamW([q], { lr: 0.1, maximize: true, weightDecay: 0.2 }), q, quad, 3);
+        adamReference(q0, quad, 3, { ...BASE, lr: 0.1, maximize: true, wd: 0.2, decoupled: true }).forEach((e, t) =>
+          expectClose(got[t], e, dtype, `step ${t + 1}`),
+        );
+      });
+
+      it('keeps a step count per parameter and skips parameters whose grad is null', () => {
+        const a = param(dtype, [1], [0.5]);
+        const b = param(dtype, [2]);
+        const opt = new Adam([a, b], { lr: 0.1 });
+        opt.step();
+        expect(Array.from(b.data)).to.deep.equal([2]);
+        expect(opt.state.has(b)).to.equal(false);
+        setGrad(b, [-4]);
+        opt.step();
+        // b's first step uses bias corrections for step 1, not step 2.
+        expectClose(b.data, [2 + (0.1 * 4) / (4 + 1e-8)], dtype);
+        expect(opt.state.get(a)?.step).to.equal(2);
+        expect(opt.state.get(b)?.step).to.equal(1);
+      });
+
+      it('param groups keep their own lr and betas', () => {
+        const w0 = [1, -2];
+        const b0 = [0.5];
+        const w = param(dtype, w0);
+        const b = param(dtype, b0);
+        const opt = new Adam([{ params: [w] }, { params: [b], lr: 0.1, betas: [0.5, 0.9] }], { lr: 0.01 });
+        const gotW: number[][] = [];
+        const gotB: number[][] = [];
+        for (let t = 1; t <= 3; t++) {
+          setGrad(w, quad(Array.from(w.data), t));
+          setGrad(b, quad(Array.from(b.data), t));
+          opt.step();
+          gotW.push(Array.from(w.data));
+          gotB.push(Array.from(b.data));
+        }
+        adamReference(w0, quad, 3, { ...BASE, lr: 0.01 }).forEach((e, t) => expectClose(gotW[t], e, dtype, `w step ${t + 1}`));
+        adamReference(b0, quad, 3, { ...BASE, lr: 0.1, b1: 0.5, b2: 0.9 }).forEach((e, t) =>
+          expectClose(gotB[t], e, dtype, `b step ${t + 1}`),
+        );
+      });
+    });
+  }
+
+  describe('argument validation', () => {
+    const p = (): Parameter => param('float64', [1]);
+    it('rejects bad hyper-parameters with the offending value', () => {
+      expect(() => new Adam([p()], { lr: -1 })).to.throw('Adam: lr must be a non-negative number, got -1');
+      expect(() => new Adam([p()], { betas: [1, 0.999] })).to.throw('Adam: betas[0] must be in [0, 1), got 1');
+      expect(() => new Adam([p()], { betas: [0.9, -0.1] })).to.throw('Adam: betas[1] must be in [0, 1), got -0.1');
+      expect(() => new Adam([p()], { eps: -1e-8 })).to.throw('Adam: eps must be a non-negative number, got -1e-8');
+      expect(() => new AdamW([p()], { weightDecay: -0.1 })).to.throw('AdamW: weightDecay must be a non-negative number, got -0.1');
+      expect(() => new Adam([p()], { betas: 0.9 as unknown as [number, number] })).to.throw(
+        'Adam: betas must be a pair of numbers, got 0.9',
+      );
+      expect(() => new AdamW([{ params: [p()], betas: [0.9] as unknown as [number, number] }])).to.throw(
+        'AdamW: betas must be a pair of numbers, got [0.9] (param group 0)',
+      );
+      expect(() => new Adam([p()], { amsgrad: 1 as unknown as boolean })).to.throw('Adam: amsgrad must be a boolean, got 1');
+      expect(() => new Adam([p()], { betas1: 0.9 } as unknown as { lr: number })).to.throw("Adam: unknown option 'betas1'");
+    });
+
+    it('re-checks betas written into a group (e.g. by a scheduler)', () => {
+      const opt = new Adam([p()]);
+      opt.paramGroups[0].betas = [1.5, 0.999];
+      expect(() => opt.step()).to.throw('Adam: betas[0] must be in [0, 1), got 1.5 (param group 0)');
+    });
+  });
+});

@@ -1,0 +1,127 @@
+import { expect } from 'chai';
+import { clipGradNorm, clipGradValue } from '../../../lib/optim/clip_grad';
+import { Parameter } from '../../../lib/optim/optimizer';
+import { DType, FloatArray } from '../../../lib/core/dtype';
+
+const DTYPES: readonly DType[] = ['float32', 'float64'];
+
+function arr(dtype: DType, values: readonly number[]): FloatArray {
+  return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
+}
+
+function param(dtype: DType, data: readonly number[], grad: readonly number[] | null = null): Parameter {
+  return { data: arr(dtype, data), grad: grad ? { data: arr(dtype, grad) } : null };
+}
+
+/**
+ * Float64 results must match the hand-computed value to 1e-12 relative (torch-level agreement);
+ * float32 results to a few float32 ulps, since storage rounds each stored value to float32.
+ */
+function expectClose(actual: ArrayLike<number>, expected: readonly number[], dtype: DType, what = ''): void {
+  expect(actual.length, `${what} length`).to.equal(expected.length);
+  const rtol = dtype === 'float64' ? 1e-12 : 1e-6;
+  const atol = dtype === 'float64' ? 1e-15 : 1e-7;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const ok = Math.abs(a - e) <= atol + rtol * Math.abs(e);
+    expect(ok, `${what}[${i}]: got ${a}, expected ${e}`).to.equal(true);
+  }
+}
+
+function expectScalarClose(actual: number, expected: number, rtol = 1e-12, what = ''): void {
+  const ok = Math.abs(actual - expected) <= 1e-15 + rtol * Math.abs(expected);
+  expect(ok, `${what}: got ${actual}, expected ${expected}`).to.equal(true);
+}
+
+const gradOf = (p: Parameter): number[] => Array.from(p.grad?.data ?? []);
+
+describe('lib/optim/clip_grad', () => {
+  for (const dtype of DTYPES) {
+    describe(dtype, () => {
+      it('2-norm: total over all grads, scaled by maxNorm/(total + 1e-6)', () => {
+        // ‖[3,4]‖ = 5, ‖[12]‖ = 12, total = √(25 + 144) = 13.
+        const a = param(dtype, [0, 0], [3, 4]);
+        const b = param(dtype, [0], [12]);
+        const total = clipGradNorm([a, b], 6.5);
+        expectScalarClose(total, 13, 1e-12, 'total');
+        const s = 6.5 / (13 + 1e-6);
+        expectClose(gradOf(a), [3 * s, 4 * s], dtype, 'a');
+        expectClose(gradOf(b), [12 * s], dtype, 'b');
+      });
+
+      it('leaves grads untouched when the norm is below maxNorm', () => {
+        const a = param(dtype, [0, 0], [3, 4]);
+        expect(clipGradNorm([a], 5.1)).to.equal(5);
+        expect(gradOf(a)).to.deep.equal([3, 4]);
+      });
+
+      it('inf-norm: the largest |g|', () => {
+        const a = param(dtype, [0, 0], [1, -7]);
+        const b = param(dtype, [0], [3]);
+        expect(clipGradNorm([a, b], 3.5, Infinity)).to.equal(7);
+        const s = 3.5 / (7 + 1e-6);
+        expectClose(gradOf(a), [s, -7 * s], dtype, 'a');
+        expectClose(gradOf(b), [3 * s], dtype, 'b');
+      });
+
+      it('1-norm and a general p-norm', () => {
+        // 1-norm: ‖[1,−2]‖₁ = 3, ‖[3]‖₁ = 3, total 6.
+        const a = param(dtype, [0, 0], [1, -2]);
+        const b = param(dtype, [0], [3]);
+        expectScalarClose(clipGradNorm([a, b], 100, 1), 6, 1e-12, '1-norm');
+        // 3-norm: ‖[1,2]‖₃ = 9^(1/3), ‖[2]‖₃ = 2, total = (9 + 8)^(1/3).
+        const c = param(dtype, [0, 0], [1, 2]);
+        const d = param(dtype, [0], [2]);
+        const total = clipGradNorm([c, d], 1, 3);
+        expectScalarClose(total, Math.cbrt(17), 1e-12, '3-norm');
+        const s = 1 / (Math.cbrt(17) + 1e-6);
+        expectClose(gradOf(c), [s, 2 * s], dtype, 'c');
+      });
+
+      it('clipGradValue clamps every element to [−v, v]', () => {
+        const a = param(dtype, [0, 0, 0, 0], [0.5, -3, 2, NaN]);
+        clipGradValue([a], 1);
+        const g = gradOf(a);
+        expect(g.slice(0, 3)).to.deep.equal([0.5, -1, 1]);
+        expect(Number.isNaN(g[3])).to.equal(true);
+      });
+    });
+  }
+
+  it('skips null grads and returns 0 when there are none', () => {
+    const a = param('float64', [1, 2]);
+    const b = param('float64', [0, 0], [3, 4]);
+    expect(clipGradNorm([a, b], 1)).to.equal(5);
+    expect(a.grad).to.equal(null);
+    expect(clipGradNorm([a], 1)).to.equal(0);
+    expect(clipGradNorm([], 1)).to.equal(0);
+  });
+
+  it('scales by a non-finite norm unless errorIfNonfinite is set', () => {
+    const a = param('float64', [0, 0], [NaN, 1]);
+    const b = param('float64', [0], [2]);
+    expect(() => clipGradNorm([a, b], 1, 2, { errorIfNonfinite: true })).to.throw(
+      'clipGradNorm: the total norm of order 2 of the gradients is NaN, so it cannot be clipped',
+    );
+    expect(gradOf(b)).to.deep.equal([2]);
+    expect(Number.isNaN(clipGradNorm([a, b], 1))).to.equal(true);
+    expect(Number.isNaN(gradOf(b)[0])).to.equal(true);
+    const c = param('float64', [0], [Infinity]);
+    expect(() => clipGradNorm([c], 1, Infinity, { errorIfNonfinite: true })).to.throw('is Infinity');
+    const d = param('float64', [0, 0], [1, NaN]);
+    expect(Number.isNaN(clipGradNorm([d], 1, Infinity))).to.equal(true);
+  });
+
+  it('validates its arguments', () => {
+    const a = param('float64', [0], [1]);
+    expect(() => clipGradNorm([a], -1)).to.throw('clipGradNorm: maxNorm must be a non-negative number, got -1');
+    expect(() => clipGradNorm([a], NaN)).to.throw('clipGradNorm: maxNorm must be a non-negative number, got NaN');
+    expect(() => clipGradNorm([a], 1, 0)).to.throw('clipGradNorm: normType must be a positive number or Infinity, got 0');
+    expect(() => clipGradNorm([a], 1, 2, { error_if_nonfinite: true } as unknown as { errorIfNonfinite: boolean })).to.throw(
+      "clipGradNorm: unknown option 'error_if_nonfinite'",
+    );
+    expect(() => clipGradNorm(null as unknown as Parameter[], 1)).to.throw('clipGradNorm: params must be an array (or iterable) of parameters, got null');
+    expect(() => clipGradValue([a], -0.5)).to.throw('clipGradValue: clipValue must be a non-negative number, got -0.5');
+  });
+});

@@ -9,7 +9,8 @@
 import type { FloatArray } from '../core/dtype';
 
 export interface StridedView {
-  readonly data: FloatArray;
+  /** Named like Tensor.storage so a Tensor is itself a valid StridedView. */
+  readonly storage: FloatArray;
   readonly offset: number;
   readonly strides: readonly number[];
 }
@@ -95,7 +96,7 @@ export function binary(op: BinaryOp, shape: readonly number[], a: StridedView, b
   const c = collapseDims(shape, [a.strides, b.strides, denseStrides(shape)]);
   const sa = c.strides[0], sb = c.strides[1], so = c.strides[2];
   const last = c.shape.length - 1;
-  const A = a.data, B = b.data;
+  const A = a.storage, B = b.storage;
   const inner = binaryInner(op);
   forEachRow(c.shape, [sa, sb, so], [a.offset, b.offset, 0], (offs, n) => {
     inner(A, offs[0], sa[last], B, offs[1], sb[last], out, offs[2], n);
@@ -167,7 +168,7 @@ export function where(shape: readonly number[], cond: StridedView, a: StridedVie
   const c = collapseDims(shape, [cond.strides, a.strides, b.strides, denseStrides(shape)]);
   const [sc, sa, sb, so] = c.strides;
   const last = c.shape.length - 1;
-  const C = cond.data, A = a.data, B = b.data;
+  const C = cond.storage, A = a.storage, B = b.storage;
   const dc = sc[last], da = sa[last], db = sb[last];
   forEachRow(c.shape, [sc, sa, sb, so], [cond.offset, a.offset, b.offset, 0], (offs, n) => {
     let ic = offs[0], ia = offs[1], ib = offs[2];
@@ -184,7 +185,7 @@ export function copyStrided(shape: readonly number[], src: StridedView, dst: Str
   const c = collapseDims(shape, [src.strides, dst.strides]);
   const [ss, sd] = c.strides;
   const last = c.shape.length - 1;
-  const S = src.data, D = dst.data;
+  const S = src.storage, D = dst.storage;
   const ds = ss[last], dd = sd[last];
   forEachRow(c.shape, [ss, sd], [src.offset, dst.offset], (offs, n) => {
     let is = offs[0], id = offs[1];
@@ -204,7 +205,7 @@ export function fillStrided(shape: readonly number[], dst: StridedView, value: n
   const c = collapseDims(shape, [dst.strides]);
   const [sd] = c.strides;
   const last = c.shape.length - 1;
-  const D = dst.data;
+  const D = dst.storage;
   const dd = sd[last];
   forEachRow(c.shape, [sd], [dst.offset], (offs, n) => {
     let id = offs[0];

@@ -56,7 +56,7 @@ describe('lib/kernels/elementwise against reference loops', () => {
         const A = randArray(la.size), B = randArray(lb.size);
         const n = shape.reduce((p, d) => p * d, 1);
         const out = new Float64Array(n);
-        binary(op, shape, { data: A, offset: la.offset, strides: la.strides }, { data: B, offset: lb.offset, strides: lb.strides }, out);
+        binary(op, shape, { storage: A, offset: la.offset, strides: la.strides }, { storage: B, offset: lb.offset, strides: lb.strides }, out);
         for (let k = 0; k < n; k++) {
           const idx = unravel(k, shape);
           const e = ref(readAt(A, la.offset, la.strides, idx), readAt(B, lb.offset, lb.strides, idx));
@@ -69,7 +69,7 @@ describe('lib/kernels/elementwise against reference loops', () => {
 
   it('maximum and minimum propagate NaN', () => {
     const out = new Float64Array(2);
-    binary('maximum', [2], { data: new Float64Array([NaN, 1]), offset: 0, strides: [1] }, { data: new Float64Array([1, NaN]), offset: 0, strides: [1] }, out);
+    binary('maximum', [2], { storage: new Float64Array([NaN, 1]), offset: 0, strides: [1] }, { storage: new Float64Array([1, NaN]), offset: 0, strides: [1] }, out);
     expect(Number.isNaN(out[0]) && Number.isNaN(out[1])).to.equal(true);
   });
 
@@ -100,9 +100,9 @@ describe('lib/kernels/elementwise against reference loops', () => {
       const C = randArray(lc.size).map((v) => (v > 0 ? 1 : 0)), A = randArray(la.size), B = randArray(lb.size);
       const n = shape.reduce((p, d) => p * d, 1);
       const out = new Float64Array(n);
-      where(shape, { data: C, offset: lc.offset, strides: lc.strides }, { data: A, offset: la.offset, strides: la.strides }, { data: B, offset: lb.offset, strides: lb.strides }, out);
+      where(shape, { storage: C, offset: lc.offset, strides: lc.strides }, { storage: A, offset: la.offset, strides: la.strides }, { storage: B, offset: lb.offset, strides: lb.strides }, out);
       const copy = new Float64Array(n);
-      copyStrided(shape, { data: A, offset: la.offset, strides: la.strides }, { data: copy, offset: 0, strides: shape.map((_, d) => shape.slice(d + 1).reduce((p, v) => p * v, 1)) });
+      copyStrided(shape, { storage: A, offset: la.offset, strides: la.strides }, { storage: copy, offset: 0, strides: shape.map((_, d) => shape.slice(d + 1).reduce((p, v) => p * v, 1)) });
       for (let k = 0; k < n; k++) {
         const idx = unravel(k, shape);
         const a = readAt(A, la.offset, la.strides, idx);

@@ -1,0 +1,322 @@
+import { expect } from 'chai';
+import { allocate, DTYPES, type DType, type FloatArray } from '../../../lib/core/dtype';
+import { Random } from '../../../lib/random';
+import {
+  batchNormTrainForward, batchNormTrainForwardRange, batchNormTrainBackward, batchNormTrainBackwardRange,
+  batchNormEvalForward, batchNormEvalForwardRange, batchNormEvalBackward, batchNormEvalBackwardRange,
+  batchNormTrainForwardReference, batchNormTrainBackwardReference, batchNormEvalForwardReference, batchNormEvalBackwardReference,
+  type BatchNormTrainResult, type BatchNormGrads,
+} from '../../../lib/kernels/batchnorm';
+
+// ---- local helpers ----
+
+function arr(dtype: DType, values: readonly number[]): FloatArray {
+  const a = allocate(dtype, values.length);
+  a.set(values);
+  return a;
+}
+
+function randArr(rng: Random, dtype: DType, n: number, scale = 1, offset = 0): FloatArray {
+  const a = allocate(dtype, n);
+  for (let i = 0; i < n; i++) a[i] = offset + scale * rng.normal();
+  return a;
+}
+
+/** Element-wise |a − e| <= atol + rtol·|e|. */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, msg = ''): void {
+  expect(actual.length, `${msg} length`).to.equal(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    expect(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${msg} [${i}]: ${a} vs ${e}`).to.equal(true);
+  }
+}
+
+const maxAbs = (a: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+};
+
+/**
+ * Tolerances for a fast result against the double-precision reference: float64 differs only by
+ * re-association (a few ulps of the largest term); float32 adds one rounding of the result.
+ */
+function tol(dt: DType, ref: ArrayLike<number>): [number, number] {
+  const scale = Math.max(maxAbs(ref), 1);
+  return dt === 'float64' ? [1e-12, 1e-13 * scale] : [2.5e-7, 1e-7 * scale];
+}
+
+function randomChunks(rng: Random, total: number): [number, number][] {
+  const cuts = new Set<number>([0, total]);
+  const k = rng.integer(0, 4);
+  for (let i = 0; i < k; i++) cuts.add(rng.integer(0, total + 1));
+  const pts = [...cuts].sort((a, b) => a - b);
+  const chunks: [number, number][] = [];
+  for (let i = 0; i + 1 < pts.length; i++) chunks.push([pts[i], pts[i + 1]]);
+  return Array.from(rng.permutation(chunks.length), (j) => chunks[j]);
+}
+
+function nanFilled(dtype: DType, n: number): FloatArray {
+  const a = allocate(dtype, n);
+  a.fill(NaN);
+  return a;
+}
+
+function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = f(x);
+    x[i] = old - h;
+    const fm = f(x);
+    x[i] = old;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+const positive = (rng: Random, dt: DType, n: number): FloatArray => {
+  const a = allocate(dt, n);
+  for (let i = 0; i < n; i++) a[i] = 0.2 + 2 * rng.uniform();
+  return a;
+};
+
+describe('lib/kernels/batchnorm', () => {
+  describe('training mode', () => {
+    for (const dt of DTYPES) {
+      it(`normalizes with the biased batch variance and reports the unbiased one (${dt})`, () => {
+        // One channel, values 1, 2 | 3, 4: mean 2.5, biased var 1.25, unbiased 5/3.
+        const r = batchNormTrainForward(arr(dt, [1, 2, 3, 4]), 2, 1, 2, null, null, 0);
+        expectClose(r.mean, [2.5], 1e-15, 0);
+        expectClose(r.invstd, [1 / Math.sqrt(1.25)], 1e-15, 0);
+        expectClose(r.varUnbiased, [5 / 3], 1e-15, 0);
+        const s = Math.sqrt(1.25);
+        expectClose(r.out, [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s], dt === 'float64' ? 1e-15 : 1e-7, 0);
+        const affine = batchNormTrainForward(arr(dt, [1, 2, 3, 4]), 2, 1, 2, arr(dt, [2]), arr(dt, [1]), 0);
+        expectClose(affine.out, [1 - 3 / s, 1 - 1 / s, 1 + 1 / s, 1 + 3 / s], dt === 'float64' ? 1e-15 : 1e-7, 0);
+      });
+    }
+
+    it('keeps channels apart in the [N, C, S] layout (BatchNorm1d, S = 1)', () => {
+      // x [2, 2]: channel 0 holds 1, 3 (mean 2, var 1), channel 1 holds 10, 30 (mean 20, var 100).
+      const r = batchNormTrainForward(arr('float64', [1, 10, 3, 30]), 2, 2, 1, null, null, 0);
+      expectClose(r.mean, [2, 20], 1e-15, 0);
+      expectClose(r.varUnbiased, [2, 200], 1e-15, 0);
+      expectClose(r.invstd, [1, 0.1], 1e-15, 0);
+      expectClose(r.out, [-1, -1, 1, 1], 1e-15, 0);
+      const e = batchNormTrainForward(arr('float64', [1, 10, 3, 30]), 2, 2, 1, null, null, 1e-5);
+      expectClose(e.invstd, [1 / Math.sqrt(1 + 1e-5), 1 / Math.sqrt(100 + 1e-5)], 1e-15, 0);
+    });
+
+    it('accumulates float32 statistics in double (mean 1e4, std 1e-2, 4096 values per channel)', () => {
+      const rng = new Random(3);
+      const N = 4, C = 2, S = 1024;
+      const x = randArr(rng, 'float32', N * C * S, 1e-2, 1e4);
+      const r = batchNormTrainForward(x, N, C, S, null, null, 0);
+      for (let c = 0; c < C; c++) {
+        // Exact statistics of the stored float32 values, summed with a compensated (Kahan) double sum.
+        let s = 0, comp = 0;
+        const vals: number[] = [];
+        for (let n = 0; n < N; n++) for (let k = 0; k < S; k++) vals.push(x[(n * C + c) * S + k]);
+        for (const v of vals) {
+          const y = v - comp, t = s + y;
+          comp = t - s - y;
+          s = t;
+        }
+        const mean = s / vals.length;
+        const v2 = vals.reduce((a, v) => a + (v - mean) * (v - mean), 0) / vals.length;
+        expect(Math.abs(r.mean[c] - mean) / mean).to.be.below(1e-13);
+        expect(Math.abs(1 / (r.invstd[c] * r.invstd[c]) - v2) / v2).to.be.below(1e-9);
+      }
+    });
+
+    it('matches the reference on random shapes, with and without affine parameters, for both dtypes', () => {
+      const rng = new Random(5);
+      for (let t = 0; t < 120; t++) {
+        const N = rng.integer(1, 5), C = rng.integer(1, 6);
+        const S = rng.bernoulli(0.3) ? 1 : rng.integer(1, 40);
+        if (N * S < 2) continue;
+        const eps = rng.bernoulli(0.5) ? 1e-5 : 0.1;
+        for (const dt of DTYPES) {
+          const x = randArr(rng, dt, N * C * S, 1 + 3 * rng.uniform(), rng.normal() * 5);
+          const weight = rng.bernoulli(0.7) ? randArr(rng, dt, C) : null;
+          const bias = rng.bernoulli(0.7) ? randArr(rng, dt, C) : null;
+          const tag = `${dt} [${N},${C},${S}] eps ${eps}`;
+          const fast = batchNormTrainForward(x, N, C, S, weight, bias, eps);
+          const ref = batchNormTrainForwardReference(x, N, C, S, weight, bias, eps);
+          expectClose(fast.mean, ref.mean, 1e-14, 1e-14, `${tag} mean`);
+          expectClose(fast.invstd, ref.invstd, 1e-13, 0, `${tag} invstd`);
+          expectClose(fast.varUnbiased, ref.varUnbiased, 1e-13, 0, `${tag} varUnbiased`);
+          expectClose(fast.out, ref.out, ...tol(dt, ref.out), `${tag} out`);
+
+          const gy = randArr(rng, dt, N * C * S);
+          const gf = batchNormTrainBackward(gy, x, fast.mean, fast.invstd, weight, N, C, S);
+          const gr = batchNormTrainBackwardReference(gy, x, ref.mean, ref.invstd, weight, N, C, S);
+          expectClose(gf.gx, gr.gx, ...tol(dt, gr.gx), `${tag} gx`);
+          expectClose(gf.gweight, gr.gweight, ...tol(dt, gr.gweight), `${tag} gweight`);
+          expectClose(gf.gbias, gr.gbias, ...tol(dt, gr.gbias), `${tag} gbias`);
+          expect(gf.gx).to.be.instanceOf(dt === 'float64' ? Float64Array : Float32Array);
+          expect(gf.gweight).to.be.instanceOf(dt === 'float64' ? Float64Array : Float32Array);
+        }
+      }
+    });
+
+    it('backward: constant gy gives gx = 0, gy = x̂ gives gx = 0 when eps = 0 (normalization is shift- and scale-invariant)', () => {
+      const x = arr('float64', [0.5, -1, 2, 7, 3, 3.5, -2, 0]);
+      const { mean, invstd } = batchNormTrainForward(x, 2, 2, 2, null, null, 0);
+      const w = arr('float64', [1.5, -2]);
+      const c = batchNormTrainBackward(arr('float64', Array(8).fill(0.3)), x, mean, invstd, w, 2, 2, 2);
+      expectClose(c.gx, Array(8).fill(0), 0, 1e-15);
+      expectClose(c.gbias, [4 * 0.3, 4 * 0.3], 1e-15, 0);
+      expectClose(c.gweight, [0, 0], 0, 1e-15);
+      const xhat = Array.from(x, (v, i) => (v - mean[Math.floor(i / 2) % 2]) * invstd[Math.floor(i / 2) % 2]);
+      const h = batchNormTrainBackward(arr('float64', xhat), x, mean, invstd, w, 2, 2, 2);
+      expectClose(h.gx, Array(8).fill(0), 0, 1e-14);
+      expectClose(h.gweight, [4, 4], 1e-14, 0); // Σ x̂² = n
+    });
+
+    it('backward agrees with central differences through the batch statistics (float64)', () => {
+      const rng = new Random(7);
+      for (const [N, C, S] of [[3, 2, 4], [5, 3, 1], [1, 2, 6]]) {
+        const x = randArr(rng, 'float64', N * C * S) as Float64Array;
+        const w = randArr(rng, 'float64', C) as Float64Array, b = randArr(rng, 'float64', C) as Float64Array;
+        const gy = randArr(rng, 'float64', N * C * S);
+        const eps = 1e-3;
+        const loss = (xv: Float64Array, wv: Float64Array, bv: Float64Array): number =>
+          dot(gy, batchNormTrainForwardReference(xv, N, C, S, wv, bv, eps).out);
+        const { mean, invstd } = batchNormTrainForward(x, N, C, S, w, b, eps);
+        const g = batchNormTrainBackward(gy, x, mean, invstd, w, N, C, S);
+        expectClose(g.gx, numericGrad((v) => loss(v, w, b), x), 1e-6, 1e-7, 'gx');
+        expectClose(g.gweight, numericGrad((v) => loss(x, v, b), w), 1e-6, 1e-7, 'gweight');
+        expectClose(g.gbias, numericGrad((v) => loss(x, w, v), b), 1e-6, 1e-7, 'gbias');
+        const gNoW = batchNormTrainBackward(gy, x, mean, invstd, null, N, C, S);
+        expectClose(gNoW.gx, numericGrad((v) => dot(gy, batchNormTrainForwardReference(v, N, C, S, null, null, eps).out), x), 1e-6, 1e-7, 'gx without weight');
+      }
+    });
+
+    it('gives bit-identical results however the channels are split', () => {
+      const rng = new Random(9);
+      for (let t = 0; t < 40; t++) {
+        const N = rng.integer(1, 4), C = rng.integer(1, 8), S = rng.bernoulli(0.3) ? 1 : rng.integer(2, 20);
+        if (N * S < 2) continue;
+        const x = randArr(rng, 'float32', N * C * S), w = randArr(rng, 'float32', C), b = randArr(rng, 'float32', C);
+        const whole = batchNormTrainForward(x, N, C, S, w, b, 1e-5);
+        const parts: BatchNormTrainResult = {
+          out: nanFilled('float32', N * C * S), mean: new Float64Array(C).fill(NaN), invstd: new Float64Array(C).fill(NaN), varUnbiased: new Float64Array(C).fill(NaN),
+        };
+        for (const [c0, c1] of randomChunks(rng, C)) batchNormTrainForwardRange(x, N, C, S, w, b, 1e-5, parts, c0, c1);
+        expect(Array.from(parts.out)).to.deep.equal(Array.from(whole.out));
+        expect(Array.from(parts.mean)).to.deep.equal(Array.from(whole.mean));
+        expect(Array.from(parts.invstd)).to.deep.equal(Array.from(whole.invstd));
+        expect(Array.from(parts.varUnbiased)).to.deep.equal(Array.from(whole.varUnbiased));
+
+        const gy = randArr(rng, 'float32', N * C * S);
+        const gw = batchNormTrainBackward(gy, x, whole.mean, whole.invstd, w, N, C, S);
+        const gp: BatchNormGrads = { gx: nanFilled('float32', N * C * S), gweight: nanFilled('float32', C), gbias: nanFilled('float32', C) };
+        for (const [c0, c1] of randomChunks(rng, C)) batchNormTrainBackwardRange(gy, x, whole.mean, whole.invstd, w, N, C, S, gp, c0, c1);
+        for (const k of ['gx', 'gweight', 'gbias'] as const) expect(Array.from(gp[k]), k).to.deep.equal(Array.from(gw[k]));
+      }
+    });
+
+    it('refuses one value per channel, as PyTorch does', () => {
+      expect(() => batchNormTrainForward(new Float32Array(3), 1, 3, 1, null, null, 1e-5))
+        .to.throw('batchNormTrainForward: expected more than 1 value per channel when training, got input [1,3,1] (N·S = 1)');
+      expect(() => batchNormTrainBackward(new Float32Array(3), new Float32Array(3), new Float64Array(3), new Float64Array(3), null, 1, 3, 1))
+        .to.throw('batchNormTrainBackward: expected more than 1 value per channel when training');
+    });
+
+    it('validates sizes, lengths, eps and ranges', () => {
+      const x = new Float32Array(12);
+      expect(() => batchNormTrainForward(x, 2, 0, 6, null, null, 1e-5)).to.throw('batchNormTrainForward: expected a non-negative integer N and positive integers C and S, got input [2,0,6]');
+      expect(() => batchNormTrainForward(x, 2, 3, 3, null, null, 1e-5)).to.throw('batchNormTrainForward: x has 12 elements, expected 18 for input [2,3,3]');
+      expect(() => batchNormTrainForward(x, 2, 3, 2, new Float32Array(2), null, 1e-5)).to.throw('batchNormTrainForward: weight has 2 elements, expected 3 for 3 channels');
+      expect(() => batchNormTrainForward(x, 2, 3, 2, null, new Float32Array(4), 1e-5)).to.throw('batchNormTrainForward: bias has 4 elements, expected 3 for 3 channels');
+      expect(() => batchNormTrainForward(x, 2, 3, 2, null, null, -1)).to.throw('batchNormTrainForward: eps must be a finite number >= 0, got -1');
+      expect(() => batchNormTrainForward(x, 2, 3, 2, null, null, NaN)).to.throw('batchNormTrainForward: eps must be a finite number >= 0, got NaN');
+      const r = batchNormTrainForward(x, 2, 3, 2, null, null, 1e-5);
+      expect(() => batchNormTrainForwardRange(x, 2, 3, 2, null, null, 1e-5, r, 2, 4)).to.throw('batchNormTrainForwardRange: channel range [2, 4) is not within [0, 3]');
+      expect(() => batchNormTrainForwardRange(x, 2, 3, 2, null, null, 1e-5, { ...r, mean: new Float64Array(2) }, 0, 3))
+        .to.throw('batchNormTrainForwardRange: mean has 2 elements, expected 3 for 3 channels');
+      expect(() => batchNormTrainBackward(new Float32Array(11), x, r.mean, r.invstd, null, 2, 3, 2)).to.throw('batchNormTrainBackward: gy has 11 elements, expected 12 for input [2,3,2]');
+      expect(() => batchNormTrainBackward(x, x, r.mean, new Float64Array(1), null, 2, 3, 2)).to.throw('batchNormTrainBackward: invstd has 1 elements, expected 3 for 3 channels');
+      const g = batchNormTrainBackward(x, x, r.mean, r.invstd, null, 2, 3, 2);
+      expect(() => batchNormTrainBackwardRange(x, x, r.mean, r.invstd, null, 2, 3, 2, { ...g, gx: new Float32Array(1) }, 0, 3))
+        .to.throw('batchNormTrainBackwardRange: gx has 1 elements, expected 12 for input [2,3,2]');
+      expect(() => batchNormTrainBackwardRange(x, x, r.mean, r.invstd, null, 2, 3, 2, g, -1, 3)).to.throw('batchNormTrainBackwardRange: channel range [-1, 3) is not within [0, 3]');
+      expect(() => batchNormTrainForward([1, 2] as unknown as Float32Array, 1, 1, 2, null, null, 0)).to.throw('batchNormTrainForward: x must be a Float32Array or Float64Array');
+    });
+  });
+
+  describe('eval mode', () => {
+    it('uses the running statistics only', () => {
+      // Channel 0: (1 − 0)/sqrt(4)·1 + 0; channel 1: (2 − 1)/sqrt(0.25)·2 + 1.
+      const out = batchNormEvalForward(arr('float64', [1, 2]), 1, 2, 1, arr('float64', [0, 1]), arr('float64', [4, 0.25]), arr('float64', [1, 2]), arr('float64', [0, 1]), 0);
+      expectClose(out, [0.5, 5], 1e-15, 0);
+      // One value per channel is fine outside training.
+      const g = batchNormEvalBackward(arr('float64', [3, -1]), arr('float64', [1, 2]), arr('float64', [0, 1]), arr('float64', [4, 0.25]), arr('float64', [1, 2]), 0, 1, 2, 1);
+      expectClose(g.gx, [3 / 2, -1 * 2 / 0.5], 1e-15, 0);
+      expectClose(g.gweight, [3 * 0.5, -1 * 2], 1e-15, 0);
+      expectClose(g.gbias, [3, -1], 1e-15, 0);
+    });
+
+    it('matches the reference on random shapes for both dtypes, and splits bit-identically', () => {
+      const rng = new Random(15);
+      for (let t = 0; t < 100; t++) {
+        const N = rng.integer(0, 4), C = rng.integer(1, 6), S = rng.bernoulli(0.3) ? 1 : rng.integer(1, 30);
+        for (const dt of DTYPES) {
+          const x = randArr(rng, dt, N * C * S, 2, 1);
+          const rm = randArr(rng, dt, C), rv = positive(rng, dt, C);
+          const w = rng.bernoulli(0.7) ? randArr(rng, dt, C) : null, b = rng.bernoulli(0.7) ? randArr(rng, dt, C) : null;
+          const tag = `${dt} [${N},${C},${S}]`;
+          const out = batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5);
+          const ref = batchNormEvalForwardReference(x, N, C, S, rm, rv, w, b, 1e-5);
+          expectClose(out, ref, ...tol(dt, ref), tag);
+          const gy = randArr(rng, dt, N * C * S);
+          const g = batchNormEvalBackward(gy, x, rm, rv, w, 1e-5, N, C, S);
+          const gr = batchNormEvalBackwardReference(gy, x, rm, rv, w, 1e-5, N, C, S);
+          for (const k of ['gx', 'gweight', 'gbias'] as const) expectClose(g[k], gr[k], ...tol(dt, gr[k]), `${tag} ${k}`);
+
+          const out2 = nanFilled(dt, out.length);
+          for (const [c0, c1] of randomChunks(rng, C)) batchNormEvalForwardRange(x, N, C, S, rm, rv, w, b, 1e-5, out2, c0, c1);
+          expect(Array.from(out2), tag).to.deep.equal(Array.from(out));
+          const g2: BatchNormGrads = { gx: nanFilled(dt, N * C * S), gweight: nanFilled(dt, C), gbias: nanFilled(dt, C) };
+          for (const [c0, c1] of randomChunks(rng, C)) batchNormEvalBackwardRange(gy, x, rm, rv, w, 1e-5, N, C, S, g2, c0, c1);
+          for (const k of ['gx', 'gweight', 'gbias'] as const) expect(Array.from(g2[k]), `${tag} ${k}`).to.deep.equal(Array.from(g[k]));
+        }
+      }
+    });
+
+    it('backward agrees with central differences (float64)', () => {
+      const rng = new Random(17);
+      const [N, C, S] = [2, 3, 5];
+      const x = randArr(rng, 'float64', N * C * S) as Float64Array, w = randArr(rng, 'float64', C) as Float64Array, b = randArr(rng, 'float64', C) as Float64Array;
+      const rm = randArr(rng, 'float64', C), rv = positive(rng, 'float64', C), gy = randArr(rng, 'float64', N * C * S);
+      const loss = (xv: Float64Array, wv: Float64Array, bv: Float64Array): number => dot(gy, batchNormEvalForwardReference(xv, N, C, S, rm, rv, wv, bv, 1e-5));
+      const g = batchNormEvalBackward(gy, x, rm, rv, w, 1e-5, N, C, S);
+      expectClose(g.gx, numericGrad((v) => loss(v, w, b), x), 1e-6, 1e-8, 'gx');
+      expectClose(g.gweight, numericGrad((v) => loss(x, v, b), w), 1e-6, 1e-8, 'gweight');
+      expectClose(g.gbias, numericGrad((v) => loss(x, w, v), b), 1e-6, 1e-8, 'gbias');
+    });
+
+    it('validates sizes, lengths, eps and ranges', () => {
+      const x = new Float32Array(6), c3 = new Float32Array(3);
+      expect(() => batchNormEvalForward(x, 2, 3, 1, new Float32Array(2), c3, null, null, 1e-5)).to.throw('batchNormEvalForward: runningMean has 2 elements, expected 3 for 3 channels');
+      expect(() => batchNormEvalForward(x, 2, 3, 1, c3, new Float32Array(4), null, null, 1e-5)).to.throw('batchNormEvalForward: runningVar has 4 elements, expected 3 for 3 channels');
+      expect(() => batchNormEvalForward(x, 2, 3, 1.5, c3, c3, null, null, 1e-5)).to.throw('batchNormEvalForward: expected a non-negative integer N and positive integers C and S, got input [2,3,1.5]');
+      expect(() => batchNormEvalForward(x, 2, 3, 1, c3, c3, null, null, Infinity)).to.throw('batchNormEvalForward: eps must be a finite number >= 0, got Infinity');
+      expect(() => batchNormEvalForwardRange(x, 2, 3, 1, c3, c3, null, null, 1e-5, new Float32Array(5), 0, 3)).to.throw('batchNormEvalForwardRange: out has 5 elements, expected 6 for input [2,3,1]');
+      expect(() => batchNormEvalBackward(x, new Float32Array(7), c3, c3, null, 1e-5, 2, 3, 1)).to.throw('batchNormEvalBackward: x has 7 elements, expected 6 for input [2,3,1]');
+      const g = batchNormEvalBackward(x, x, c3, c3, null, 1e-5, 2, 3, 1);
+      expect(() => batchNormEvalBackwardRange(x, x, c3, c3, null, 1e-5, 2, 3, 1, { ...g, gbias: new Float32Array(2) }, 0, 3))
+        .to.throw('batchNormEvalBackwardRange: gbias has 2 elements, expected 3 for 3 channels');
+      expect(() => batchNormEvalBackwardRange(x, x, c3, c3, null, 1e-5, 2, 3, 1, g, 0, 3.5)).to.throw('batchNormEvalBackwardRange: channel range [0, 3.5) is not within [0, 3]');
+    });
+  });
+});

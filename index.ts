@@ -18,3 +18,12 @@ export {
   sum, mean, max, min, argmax, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
   slice, narrow, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone,
 } from './autograd/functional';
+export {
+  conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy,
+} from './autograd/functional';
+export * as nn from './models/nn/index';
+export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';
+export type { ResNetOptions, Variant } from './models/resnet';
+export * as optim from './lib/optim/index';
+export { SGD, Adam, AdamW, clipGradNorm } from './lib/optim/index';
+export { StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR } from './lib/optim/index';

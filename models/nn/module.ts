@@ -19,6 +19,12 @@ export class Parameter extends Tensor {
 
 export type StateDict = Record<string, Tensor>;
 
+/** Anything with a shape and row-major values: a Tensor, or a tensor read from a file. */
+export interface TensorData {
+  readonly shape: readonly number[];
+  readonly data: ArrayLike<number>;
+}
+
 export interface LoadResult {
   missingKeys: string[];
   unexpectedKeys: string[];
@@ -183,7 +189,7 @@ export abstract class Module {
    * Every shape mismatch is an error; with strict (the default) so is every missing or unexpected
    * key. All problems are reported together, by name.
    */
-  loadStateDict(sd: StateDict | Map<string, Tensor>, options: { strict?: boolean } = {}): LoadResult {
+  loadStateDict(sd: Record<string, TensorData> | Map<string, TensorData>, options: { strict?: boolean } = {}): LoadResult {
     const strict = options.strict ?? true;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
@@ -193,7 +199,7 @@ export abstract class Module {
     for (const [k, t] of Object.entries(own)) {
       const s = src.get(k);
       if (s === undefined) continue;
-      if (!(s instanceof Tensor)) mismatched.push(`${k}: expected a Tensor, got ${typeof s}`);
+      if (typeof s !== 'object' || s === null || !Array.isArray(s.shape) || s.data === undefined) mismatched.push(`${k}: expected a tensor, got ${typeof s}`);
       else if (s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) {
         mismatched.push(`${k}: checkpoint has shape ${fmtShape(s.shape)}, model has ${fmtShape(t.shape)}`);
       }
@@ -206,7 +212,9 @@ export abstract class Module {
     noGrad(() => {
       for (const [k, t] of Object.entries(own)) {
         const s = src.get(k);
-        if (s !== undefined) t.data.set(s.data);
+        if (s === undefined) continue;
+        const d = t.data;
+        for (let i = 0; i < d.length; i++) d[i] = s.data[i];
       }
     });
     return { missingKeys, unexpectedKeys };

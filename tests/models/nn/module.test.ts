@@ -1,0 +1,211 @@
+import { expect } from 'chai';
+import { randn, tensor, zeros } from '../../../autograd/creation';
+import * as F from '../../../autograd/functional';
+import { Tensor } from '../../../autograd/tensor';
+import { manualSeed } from '../../../lib/random';
+import {
+  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential,
+} from '../../../models/nn/index';
+
+class Tiny extends Module {
+  readonly fc1: Linear;
+  readonly bn: BatchNorm1d;
+  readonly fc2: Linear;
+  readonly scale: Parameter;
+  constructor() {
+    super();
+    this.scale = this.registerParameter('scale', new Parameter(tensor([1])));
+    this.fc1 = this.registerModule('fc1', new Linear(3, 4));
+    this.bn = this.registerModule('bn', new BatchNorm1d(4));
+    this.fc2 = this.registerModule('fc2', new Linear(4, 2, { bias: false }));
+  }
+  forward(x: Tensor): Tensor {
+    return F.mul(this.fc2.forward(F.relu(this.bn.forward(this.fc1.forward(x)))), this.scale);
+  }
+}
+
+describe('models/nn/module', () => {
+  beforeEach(() => manualSeed(0));
+
+  it('registers parameters, buffers and children by name, in order', () => {
+    const m = new Tiny();
+    expect([...m.namedParameters()].map(([k]) => k)).to.deep.equal(['scale', 'fc1.weight', 'fc1.bias', 'bn.weight', 'bn.bias', 'fc2.weight']);
+    expect([...m.namedBuffers()].map(([k]) => k)).to.deep.equal(['bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked']);
+    expect([...m.namedChildren()].map(([k]) => k)).to.deep.equal(['fc1', 'bn', 'fc2']);
+    expect([...m.namedModules()].map(([k]) => k)).to.deep.equal(['', 'fc1', 'bn', 'fc2']);
+    expect(m.numParameters()).to.equal(1 + 12 + 4 + 4 + 4 + 8);
+    expect(m.parameters().every((p) => p.requiresGrad)).to.equal(true);
+  });
+
+  it('stateDict has PyTorch dotted keys, shares storage, and lists integer buffers', () => {
+    const m = new Tiny();
+    const sd = m.stateDict();
+    expect(Object.keys(sd)).to.deep.equal([
+      'scale', 'fc1.weight', 'fc1.bias', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked', 'fc2.weight',
+    ]);
+    expect(sd['fc1.weight'].storage).to.equal(m.fc1.weight.storage);
+    expect(sd['fc1.weight'].requiresGrad).to.equal(false);
+    expect([...m.integerStateKeys()]).to.deep.equal(['bn.num_batches_tracked']);
+  });
+
+  it('loadStateDict copies values and reports every missing, unexpected and mis-shaped key by name', () => {
+    const a = new Tiny();
+    manualSeed(1);
+    const b = new Tiny();
+    expect(Array.from(b.fc1.weight.data)).to.not.deep.equal(Array.from(a.fc1.weight.data));
+    b.loadStateDict(a.stateDict());
+    expect(Array.from(b.fc1.weight.data)).to.deep.equal(Array.from(a.fc1.weight.data));
+    expect(b.fc1.weight.storage).to.not.equal(a.fc1.weight.storage);
+
+    const sd = a.stateDict();
+    delete sd['fc2.weight'];
+    delete sd['bn.running_var'];
+    sd['extra.weight'] = zeros([2]);
+    sd['fc1.bias'] = zeros([5]);
+    let msg = '';
+    try { b.loadStateDict(sd); } catch (e) { msg = (e as Error).message; }
+    expect(msg).to.equal('loadStateDict: error(s) loading state dict into Tiny:\n'
+      + '  size mismatch for fc1.bias: checkpoint has shape [5], model has [4]\n'
+      + '  missing keys: bn.running_var, fc2.weight\n'
+      + '  unexpected keys: extra.weight');
+    delete sd['fc1.bias'];
+    const res = b.loadStateDict(sd, { strict: false });
+    expect(res).to.deep.equal({ missingKeys: ['fc1.bias', 'bn.running_var', 'fc2.weight'], unexpectedKeys: ['extra.weight'] });
+    const bad = a.stateDict();
+    bad['fc1.bias'] = zeros([5]);
+    expect(() => b.loadStateDict(bad, { strict: false })).to.throw('size mismatch for fc1.bias');
+  });
+
+  it('train()/eval() reach every submodule; zeroGrad clears every parameter gradient', () => {
+    const m = new Tiny();
+    m.eval();
+    expect([...m.modules()].every((x) => !x.training)).to.equal(true);
+    m.train();
+    expect([...m.modules()].every((x) => x.training)).to.equal(true);
+    F.sum(m.forward(randn([5, 3]))).backward();
+    expect(m.parameters().every((p) => p.grad !== null)).to.equal(true);
+    m.zeroGrad();
+    expect(m.parameters().every((p) => p.grad === null)).to.equal(true);
+  });
+
+  it('to(float64) converts parameters and buffers in place, keeping their identity', () => {
+    const m = new Tiny();
+    const w = m.fc1.weight;
+    const before = Array.from(w.data);
+    m.double();
+    expect(m.fc1.weight).to.equal(w);
+    expect(w.dtype).to.equal('float64');
+    expect(Array.from(w.data)).to.deep.equal(before);
+    expect(m.bn.runningMean!.dtype).to.equal('float64');
+    expect(m.forward(randn([4, 3], { dtype: 'float64' })).dtype).to.equal('float64');
+  });
+
+  it('prints the module tree like print(model) in PyTorch', () => {
+    const m = new Sequential(
+      new Conv2d(3, 8, 3, { stride: 2, padding: 1, bias: false }),
+      new BatchNorm2d(8),
+      new ReLU(),
+      new MaxPool2d(3, { stride: 2, padding: 1 }),
+      new AvgPool2d(2),
+      new AdaptiveAvgPool2d([1, 1]),
+      new Flatten(),
+      new Dropout(0.25),
+      new Linear(8, 10),
+      new Identity(),
+    );
+    expect(m.toString()).to.equal([
+      'Sequential(',
+      '  (0): Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)',
+      '  (1): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)',
+      '  (2): ReLU()',
+      '  (3): MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)',
+      '  (4): AvgPool2d(kernel_size=2, stride=2, padding=0)',
+      '  (5): AdaptiveAvgPool2d(output_size=(1, 1))',
+      '  (6): Flatten(start_dim=1, end_dim=-1)',
+      '  (7): Dropout(p=0.25, inplace=False)',
+      '  (8): Linear(in_features=8, out_features=10, bias=True)',
+      '  (9): Identity()',
+      ')',
+    ].join('\n'));
+    expect(new Tiny().toString()).to.equal([
+      'Tiny(',
+      '  (fc1): Linear(in_features=3, out_features=4, bias=True)',
+      '  (bn): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)',
+      '  (fc2): Linear(in_features=4, out_features=2, bias=False)',
+      ')',
+    ].join('\n'));
+  });
+});
+
+describe('models/nn layers', () => {
+  beforeEach(() => manualSeed(0));
+
+  it('Conv2d and Linear use PyTorch default init U(±1/sqrt(fan_in))', () => {
+    const c = new Conv2d(16, 32, 3);
+    const bound = 1 / Math.sqrt(16 * 9);
+    const w = Array.from(c.weight.data);
+    expect(Math.max(...w.map(Math.abs))).to.be.at.most(bound);
+    expect(Math.max(...w.map(Math.abs))).to.be.above(0.95 * bound);
+    const mean = w.reduce((s, v) => s + v, 0) / w.length;
+    const variance = w.reduce((s, v) => s + (v - mean) ** 2, 0) / w.length;
+    expect(variance).to.be.closeTo(bound * bound / 3, 0.1 * bound * bound / 3);
+    expect(Math.max(...Array.from(c.bias!.data).map(Math.abs))).to.be.at.most(bound);
+    const l = new Linear(50, 3);
+    expect(Math.max(...Array.from(l.weight.data).map(Math.abs))).to.be.at.most(1 / Math.sqrt(50));
+  });
+
+  it('BatchNorm2d: train mode updates running stats with momentum 0.1 and the unbiased variance; eval uses them', () => {
+    const bn = new BatchNorm2d(2, { dtype: 'float64' });
+    const x = randn([4, 2, 3, 3], { dtype: 'float64' });
+    const y = bn.forward(x);
+    const xs = x.toArray() as number[][][][];
+    for (let c = 0; c < 2; c++) {
+      const vals: number[] = [];
+      for (let n = 0; n < 4; n++) for (const row of xs[n][c]) vals.push(...row);
+      const mean = vals.reduce((s, v) => s + v, 0) / vals.length;
+      const varB = vals.reduce((s, v) => s + (v - mean) ** 2, 0) / vals.length;
+      const varU = varB * vals.length / (vals.length - 1);
+      expect(bn.runningMean!.data[c]).to.be.closeTo(0.1 * mean, 1e-14);
+      expect(bn.runningVar!.data[c]).to.be.closeTo(0.9 + 0.1 * varU, 1e-14);
+      const ys = (y.toArray() as number[][][][])[1][c][2][1];
+      expect(ys).to.be.closeTo((xs[1][c][2][1] - mean) / Math.sqrt(varB + 1e-5), 1e-12);
+    }
+    expect(bn.numBatchesTracked).to.equal(1);
+    bn.eval();
+    const z = bn.forward(x);
+    const rm = bn.runningMean!.data[0], rv = bn.runningVar!.data[0];
+    expect((z.toArray() as number[][][][])[0][0][0][0]).to.be.closeTo((xs[0][0][0][0] - rm) / Math.sqrt(rv + 1e-5), 1e-12);
+    expect(bn.numBatchesTracked).to.equal(1);
+    expect(() => bn.forward(randn([2, 3, 2, 2], { dtype: 'float64' }))).to.throw('BatchNorm2d: expected 2 channels, got input of shape [2,3,2,2]');
+    expect(() => bn.forward(randn([2, 2], { dtype: 'float64' }))).to.throw('BatchNorm2d: expected 4D input (got 2D input of shape [2,2])');
+    bn.train();
+    expect(() => bn.forward(randn([1, 2, 1, 1], { dtype: 'float64' }))).to.throw('expected more than 1 value per channel when training');
+  });
+
+  it('BatchNorm with momentum null keeps a cumulative average', () => {
+    const bn = new BatchNorm1d(1, { momentum: null, dtype: 'float64' });
+    bn.forward(tensor([[1], [3]], { dtype: 'float64' }));
+    bn.forward(tensor([[5], [7]], { dtype: 'float64' }));
+    expect(bn.runningMean!.data[0]).to.be.closeTo((2 + 6) / 2, 1e-14);
+  });
+
+  it('Dropout zeroes about p of the elements in train mode, scales the rest, and is the identity in eval', () => {
+    const d = new Dropout(0.3);
+    const x = F.add(zeros([10000]), 1);
+    const y = Array.from(d.forward(x).data);
+    const zerosFrac = y.filter((v) => v === 0).length / y.length;
+    expect(zerosFrac).to.be.closeTo(0.3, 0.02);
+    expect(y.filter((v) => v !== 0).every((v) => Math.abs(v - 1 / 0.7) < 1e-6)).to.equal(true);
+    d.eval();
+    expect(d.forward(x)).to.equal(x);
+  });
+
+  it('layers validate their arguments and inputs', () => {
+    expect(() => new Conv2d(0, 4, 3)).to.throw('Conv2d: inChannels must be a positive integer, got 0');
+    expect(() => new Conv2d(4, 6, 3, { groups: 4 })).to.throw('Conv2d: groups 4 must be a positive integer dividing inChannels 4 and outChannels 6');
+    expect(() => new Conv2d(3, 4, 3).forward(randn([1, 4, 8, 8]))).to.throw('conv2d: input has 4 channels but weight expects 3 (input [1,4,8,8], weight [4,3,3,3], groups 1)');
+    expect(() => new Linear(3, 4).forward(randn([2, 5]))).to.throw('linear: input has 5 features but weight expects 3 (input [2,5], weight [4,3])');
+    expect(() => new Dropout(1.5)).to.throw('Dropout: p must be in [0, 1], got 1.5');
+    expect(() => new MaxPool2d(2).forward(randn([2, 8]))).to.throw('maxPool2d: expected a 4-d NCHW input, got shape [2,8]');
+  });
+});

@@ -1,0 +1,169 @@
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { randn, randint } from '../../autograd/creation';
+import * as F from '../../autograd/functional';
+import { assertGradcheck } from '../../autograd/gradcheck';
+import { noGrad } from '../../autograd/tape';
+import type { Tensor } from '../../autograd/tensor';
+import { manualSeed } from '../../lib/random';
+import { BatchNorm2d, Conv2d, Sequential } from '../../models/nn/index';
+import { BasicBlock, conv1x1, plain18, resnet18, resnet34 } from '../../models/resnet';
+import { SHARED_DIR, sharedAvailable } from '../helpers';
+
+const TOL = { atol: 1e-7, rtol: 1e-6 };
+
+describe('models/resnet', () => {
+  beforeEach(() => manualSeed(7));
+
+  it("resnet18()'s stateDict keys, shapes and order equal torchvision's resnet18().state_dict()", function () {
+    const file = path.join(SHARED_DIR, 'fixtures', 'torch', 'resnet18_state_dict_keys.json');
+    if (!sharedAvailable('fixtures/torch')) {
+      console.log(`      (skipped: ${file} not found — ../shared is absent in a fresh clone)`);
+      this.skip();
+    }
+    const ref = JSON.parse(fs.readFileSync(file, 'utf-8')) as { keys: Array<[string, number[], string]> };
+    const m = resnet18();
+    const sd = m.stateDict();
+    expect(Object.entries(sd).map(([k, t]) => [k, [...t.shape]])).to.deep.equal(ref.keys.map(([k, s]) => [k, s]));
+    const intKeys = ref.keys.filter(([, , dt]) => dt === 'int64').map(([k]) => k);
+    expect([...m.integerStateKeys()]).to.deep.equal(intKeys);
+    expect(m.numParameters()).to.equal(11689512);
+  });
+
+  it('has torchvision structure: stride only in the first block of stages 2-4, padded stem, 1x1 downsample, 2 blocks per stage', () => {
+    const m = resnet18({ numClasses: 10 });
+    expect(m.conv1.kernelSize).to.deep.equal([7, 7]);
+    expect(m.conv1.stride).to.deep.equal([2, 2]);
+    expect(m.conv1.padding).to.deep.equal([3, 3]);
+    const stages = [m.layer1, m.layer2, m.layer3, m.layer4];
+    stages.forEach((stage, i) => {
+      expect(stage.length).to.equal(2);
+      const b0 = stage.at(0) as BasicBlock, b1 = stage.at(1) as BasicBlock;
+      expect(b0.conv1.stride).to.deep.equal(i === 0 ? [1, 1] : [2, 2]);
+      expect(b1.conv1.stride).to.deep.equal([1, 1]);
+      expect(b0.conv2.stride).to.deep.equal([1, 1]);
+      if (i === 0) expect(b0.downsample).to.equal(null);
+      else {
+        const ds = b0.downsample!.at(0) as Conv2d;
+        expect(ds.kernelSize).to.deep.equal([1, 1]);
+        expect(ds.stride).to.deep.equal([2, 2]);
+        expect(b0.downsample!.at(1)).to.be.instanceOf(BatchNorm2d);
+      }
+      expect(b1.downsample).to.equal(null);
+    });
+    const y = noGrad(() => m.eval().forward(randn([2, 3, 32, 32])));
+    expect(y.shape).to.deep.equal([2, 10]);
+    expect(resnet34().layer3.length).to.equal(6);
+  });
+
+  it('cifar variant: 3x3 stride-1 stem, no max pool; width scales every stage', () => {
+    const m = resnet18({ variant: 'cifar', width: 16, numClasses: 10 });
+    expect(m.conv1.kernelSize).to.deep.equal([3, 3]);
+    expect(m.conv1.stride).to.deep.equal([1, 1]);
+    expect(m.maxpool.constructor.name).to.equal('Identity');
+    expect((m.layer4.at(0) as BasicBlock).conv2.outChannels).to.equal(128);
+    expect(m.fc.inFeatures).to.equal(128);
+    expect(noGrad(() => m.forward(randn([2, 3, 32, 32]))).shape).to.deep.equal([2, 10]);
+    expect(() => resnet18({ variant: 'tiny' as never })).to.throw("ResNet: variant must be 'imagenet' or 'cifar', got \"tiny\"");
+  });
+
+  it('initialises like torchvision: conv kaiming_normal(fan_out, relu), BN gamma 1 beta 0, zeroInitResidual', () => {
+    const m = resnet18({ width: 16, numClasses: 10 });
+    const w = Array.from((m.layer3.at(1) as BasicBlock).conv1.weight.data);
+    const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
+    expect(std).to.be.closeTo(Math.sqrt(2 / (64 * 9)), 0.05 * Math.sqrt(2 / (64 * 9)));
+    expect(Array.from(m.bn1.weight!.data).every((v) => v === 1)).to.equal(true);
+    expect(Array.from(m.bn1.bias!.data).every((v) => v === 0)).to.equal(true);
+    const z = resnet18({ width: 8, zeroInitResidual: true });
+    expect(Array.from((z.layer2.at(0) as BasicBlock).bn2.weight!.data).every((v) => v === 0)).to.equal(true);
+    expect(Array.from((z.layer2.at(0) as BasicBlock).bn1.weight!.data).every((v) => v === 1)).to.equal(true);
+  });
+
+  it('plain18 has the same layers without shortcuts', () => {
+    const p = plain18({ width: 8 });
+    expect(Object.keys(p.stateDict()).some((k) => k.includes('downsample'))).to.equal(false);
+    expect(p.numParameters()).to.be.below(resnet18({ width: 8 }).numParameters());
+  });
+});
+
+describe('the residual path, proven in float64', () => {
+  beforeEach(() => manualSeed(11));
+  const x64 = (shape: number[]): Tensor => randn(shape, { dtype: 'float64', requiresGrad: true });
+
+  it('BasicBlock with the identity shortcut passes gradcheck (train-mode BN)', () => {
+    const b = new BasicBlock(3, 3, 1, null, 'float64');
+    assertGradcheck((x) => b.forward(x), [x64([2, 3, 4, 4]), ...b.parameters()], { ...TOL, maxFullInputs: 200 });
+  });
+
+  it('BasicBlock with the 1x1-conv downsample shortcut passes gradcheck (train-mode BN)', () => {
+    const ds = new Sequential(conv1x1(2, 4, 2, 'float64'), new BatchNorm2d(4, { dtype: 'float64' }));
+    const b = new BasicBlock(2, 4, 2, ds, 'float64');
+    assertGradcheck((x) => b.forward(x), [x64([3, 2, 4, 4]), ...b.parameters()], { ...TOL, maxFullInputs: 200 });
+  });
+
+  for (const variant of ['cifar', 'imagenet'] as const) {
+    it(`a whole resnet18({ width: 4, variant: '${variant}' }): loss to the input and to every parameter`, () => {
+      const m = resnet18({ width: 4, numClasses: 5, variant, dtype: 'float64' });
+      // 32x32 (cifar) and 64x64 (imagenet) leave layer4 with 4x4 and 2x2 maps: large enough that batch
+      // norm over 2 images is well conditioned, so no ReLU kink falls inside a finite-difference step.
+      const size = variant === 'cifar' ? 32 : 64;
+      const input = x64([2, 3, size, size]);
+      const target = [1, 4];
+      const params = m.parameters();
+      // Whole-network check: random projections per tensor, full Jacobian for the small ones.
+      const rep = assertGradcheck((x) => F.crossEntropy(m.forward(x), target), [input, ...params], { ...TOL, maxFullInputs: 16, projections: 2 });
+      expect(rep.inputs.length).to.equal(1 + params.length);
+      expect(params.length).to.equal(62);
+    });
+  }
+
+  function pathGrads(b: BasicBlock, x: Tensor, v: Tensor): { total: Float64Array; branch: Float64Array; shortcut: Float64Array } {
+    const grad = (f: (t: Tensor) => Tensor): Float64Array => {
+      x.grad = null;
+      F.sum(F.mul(f(x), v)).backward();
+      return Float64Array.from(x.grad!.data);
+    };
+    return {
+      total: grad((t) => F.add(b.branch(t), b.shortcut(t))), // before the final ReLU
+      branch: grad((t) => b.branch(t)),
+      shortcut: grad((t) => b.shortcut(t)),
+    };
+  }
+
+  it('d(x + f(x))/dx = I + df/dx: the shortcut and branch gradients add up, the identity part exactly', () => {
+    const b = new BasicBlock(4, 4, 1, null, 'float64');
+    const x = x64([2, 4, 5, 5]);
+    const v = randn([2, 4, 5, 5], { dtype: 'float64' });
+    const g = pathGrads(b, x, v);
+    expect(Array.from(g.shortcut)).to.deep.equal(Array.from(v.data)); // vᵀI = v, exactly
+    for (let i = 0; i < g.total.length; i++) expect(g.total[i]).to.be.closeTo(g.branch[i] + g.shortcut[i], 1e-12);
+    expect(Math.max(...Array.from(g.branch).map(Math.abs))).to.be.above(1e-3); // the branch really contributes
+  });
+
+  it('with the branch\'s last BN gamma = 0 the block gradient is exactly the identity\'s', () => {
+    const b = new BasicBlock(4, 4, 1, null, 'float64');
+    b.bn2.weight!.data.fill(0);
+    const x = x64([2, 4, 5, 5]);
+    const v = randn([2, 4, 5, 5], { dtype: 'float64' });
+    const g = pathGrads(b, x, v);
+    expect(Array.from(g.branch).every((d) => d === 0)).to.equal(true);
+    expect(Array.from(g.total)).to.deep.equal(Array.from(v.data));
+  });
+
+  it('the same decomposition holds through the 1x1 downsample shortcut', () => {
+    const ds = new Sequential(conv1x1(3, 6, 2, 'float64'), new BatchNorm2d(6, { dtype: 'float64' }));
+    const b = new BasicBlock(3, 6, 2, ds, 'float64');
+    const x = x64([2, 3, 6, 6]);
+    const v = randn([2, 6, 3, 3], { dtype: 'float64' });
+    const g = pathGrads(b, x, v);
+    for (let i = 0; i < g.total.length; i++) expect(g.total[i]).to.be.closeTo(g.branch[i] + g.shortcut[i], 1e-12);
+  });
+
+  it('a training step runs through resnet18 end to end and every parameter receives a gradient', () => {
+    const m = resnet18({ width: 4, numClasses: 10, variant: 'cifar' });
+    const loss = F.crossEntropy(m.forward(randn([4, 3, 16, 16])), randint(0, 10, [4]));
+    loss.backward();
+    expect(m.parameters().every((p) => p.grad !== null && Array.from(p.grad.data).some((v) => v !== 0))).to.equal(true);
+  });
+});

@@ -226,7 +226,13 @@ export const derivatives = {
   relu: defineOp<X>({
     saveOutput: true,
     forward: ({ x }) => unaryForward('relu', x),
-    backward: (g, { out }) => ({ x: F.mul(g, F.gt(out!, 0)) }),
+    // Fused (one pass, no mask tensor): relu sits after every conv of a ResNet.
+    backward: (g, { out }) => {
+      const n = out!.numel();
+      const gx = allocate(out!.dtype, n);
+      ew.reluBackward(dense(g), dense(out!), gx, n);
+      return { x: fromData(gx, out!.shape) };
+    },
   }),
   sigmoid: defineOp<X>({
     saveOutput: true,

@@ -8,7 +8,7 @@
  */
 import { fail, fmtShape } from '../lib/core/errors';
 import { shapesEqual } from '../lib/core/shape';
-import { accumulate } from '../lib/kernels/elementwise';
+import { accumulate, addInto } from '../lib/kernels/elementwise';
 import { Tensor } from './tensor';
 
 // ---- grad mode ----
@@ -205,9 +205,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 function addGrads(a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(a.shape, a.dtype);
-  const n = out.numel();
-  out.storage.set(a.data);
-  accumulate(out.storage, b.data, n);
+  addInto(a.data, b.data, out.storage, out.numel());
   return out;
 }
 

@@ -217,3 +217,13 @@ export function fillStrided(shape: readonly number[], dst: StridedView, value: n
 export function accumulate(dst: FloatArray, src: FloatArray, n: number): void {
   for (let i = 0; i < n; i++) dst[i] += src[i];
 }
+
+/** ReLU backward in one pass: gx[i] = out[i] > 0 ? gy[i] : 0 (out is the forward result). */
+export function reluBackward(gy: FloatArray, out: FloatArray, gx: FloatArray, n: number): void {
+  for (let i = 0; i < n; i++) gx[i] = out[i] > 0 ? gy[i] : 0;
+}
+
+/** out[i] = a[i] + b[i] over n contiguous elements (summing two gradients without a temporary). */
+export function addInto(a: FloatArray, b: FloatArray, out: FloatArray, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+}

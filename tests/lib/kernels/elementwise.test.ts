@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { binary, clamp, collapseDims, copyStrided, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
+import { addInto, binary, clamp, collapseDims, copyStrided, reluBackward, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
 import { argmaxAxis, extremeAxes, sumAxes } from '../../../lib/kernels/reduce';
 import { Random } from '../../../lib/random';
 import { unravel } from '../../helpers';
@@ -91,6 +91,17 @@ describe('lib/kernels/elementwise against reference loops', () => {
     const out = new Float64Array(50);
     clamp(x, 0, out, 50, -1, 0.5);
     for (let i = 0; i < 50; i++) expect(out[i]).to.equal(Math.min(Math.max(x[i], -1), 0.5));
+  });
+
+  it('reluBackward and addInto match their definitions', () => {
+    const gy = randArray(64), out = randArray(64).map((v) => Math.max(v, 0)), b = randArray(64);
+    const gx = new Float64Array(64), sum = new Float64Array(64);
+    reluBackward(gy, out, gx, 64);
+    addInto(gy, b, sum, 64);
+    for (let i = 0; i < 64; i++) {
+      expect(gx[i]).to.equal(out[i] > 0 ? gy[i] : 0);
+      expect(sum[i]).to.equal(gy[i] + b[i]);
+    }
   });
 
   it('where and copyStrided over random layouts', () => {

@@ -60,7 +60,9 @@ function layerGradNorms(model: ResNet, images: Float32Array, labels: number[], b
     rows.push({ name, norm: Math.sqrt(s) });
   }
   const fg = model.fc.weight.grad!.data;
-  rows.push({ name: 'fc', norm: Math.sqrt(fg.reduce((s, v) => s + v * v, 0)) });
+  let fs = 0;
+  for (let i = 0; i < fg.length; i++) fs += fg[i] * fg[i];
+  rows.push({ name: 'fc', norm: Math.sqrt(fs) });
   return rows;
 }
 

@@ -12,9 +12,9 @@ import { pair } from '../core/shape';
  * were split.
  *
  * Cost: forward and backward touch each window tap once, N·C·OH·OW·KH·KW loads (adaptive pooling:
- * about N·C·H·W·(1 + overlap)). Window sums accumulate in a double, and backward passes in a per-plane
- * Float64Array scratch, so
- * float32 gradients where windows overlap are summed in double and rounded once.
+ * about N·C·H·W·(1 + overlap)). Window sums accumulate in a double, and backward passes in a
+ * per-plane Float64Array scratch, so float32 gradients where windows overlap are summed in double
+ * and rounded once.
  */
 
 export interface Pool2dParams {

@@ -1,11 +1,25 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
 import { fail, fmtShape } from '../core/errors';
 import { pair } from '../core/shape';
+import { backendFor, kernelFor, type GemmKernel } from './gemm_backend';
+import { packDenseA, runPackedGemm, storeDenseC, type GemmOperands, type MicroBackend } from './packed_gemm';
+import { StagedCol2im, StagedMatrix, StagedPatches } from './im2col_wasm';
+import { wasmPackersOf } from './wasm_gemm';
+import {
+  col2imAdd, packChannelCols, packChannelRows, packPatchCols, packPatchRows, storeChannelRows, type PatchView,
+} from './im2col';
+import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch), NCHW input, OIHW weight ([O, C/groups, KH, KW]).
  * out[n, o, y, x] = bias[o] + Σ_{c in group(o), i, j} w[o, c, i, j] · in[n, c, y·sh − ph + i·dh, x·sw − pw + j·dw]
- * with zero padding. Cost of a forward: 2·N·O·(C/groups)·KH·KW·OH·OW flops.
+ * with zero padding. Cost of a forward, and of each backward pass: 2·N·O·(C/groups)·KH·KW·OH·OW flops.
+ *
+ * All three passes run on the packed GEMM (packed_gemm.ts), one GEMM per group, with operands
+ * that pack straight from the NCHW tensors (implicit im2col: im2col.ts in JS, im2col_wasm.ts
+ * through wasm when the float32 SIMD kernel is in use) and C blocks stored straight into NCHW.
+ * Work is split between threads by output blocks only, so results are bit-identical for any
+ * thread count. The *Reference functions at the end are the slow loops the tests compare against.
  */
 export interface Conv2dParams {
   stride?: number | readonly number[];
@@ -55,17 +69,478 @@ export function conv2dGeometry(
   return { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups };
 }
 
+/**
+ * Forward through the packed GEMM, per group:
+ *   out_g[Og × N·OH·OW] = w_g[Og × Cg·KH·KW] · patches(x)_g[Cg·KH·KW × N·OH·OW]
+ * with the patch matrix packed straight from x (1×1 stride-1 unpadded convs read x as a plain
+ * [C × H·W] matrix per image, no im2col) and each sum starting from its bias.
+ * Threads split the N·OH·OW output columns (or the output channels when there are few pixels).
+ */
 export function conv2dForward(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
-  return conv2dForwardReference(x, w, bias, g);
+  checkArrays('conv2dForward', g, [['input', x, g.N * g.C * g.H * g.W], ['weight', w, weightSize(g)],
+    ['bias', bias, g.O]]);
+  const out = allocate(dtypeOf(x), g.N * g.O * g.OH * g.OW);
+  const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups);
+  const parts = partsFor(forwardFlops(g), split.units);
+  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
+  parallelFor('conv2d.forward', split.units, {
+    ...geometryArgs(g), ...split, x: share(x), w: share(w), bias: share(bias), out, kernel: kernelFor(dtypeOf(x)),
+  }, parts);
+  return out;
 }
 
+/**
+ * Gradient of the input. Stride 1 (the common case): a stride-1 convolution of gy with the
+ * flipped, transposed weight and padding dh·(KH−1)−ph, so it packs like the forward and writes each
+ * gx element once. Other strides: C[Cg·KH·KW × N·OH·OW] = w_gᵀ · gy_g, scattered back by col2im,
+ * with threads taking whole images (each image's scatter order is then fixed). A batch of one
+ * image at stride > 1 therefore runs on one thread.
+ */
 export function conv2dBackwardInput(gy: FloatArray, w: FloatArray, g: Conv2dGeometry): FloatArray {
-  return conv2dBackwardInputReference(gy, w, g);
+  checkArrays('conv2dBackwardInput', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
+    ['weight', w, weightSize(g)]]);
+  const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
+  const flipped = useFlippedBackwardInput(g);
+  const split = flipped ? splitOutput(g.C / g.groups, g.N * g.H * g.W, g.groups) : null;
+  const units = split !== null ? split.units : g.N;
+  const parts = partsFor(forwardFlops(g), units);
+  const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
+  const args = { ...geometryArgs(g), gy: share(gy), w: share(w), gx, kernel: kernelFor(dtypeOf(gy)) };
+  if (split !== null) parallelFor('conv2d.backwardInput', units, { ...args, ...split }, parts);
+  else parallelFor('conv2d.backwardInputCol2im', units, args, parts);
+  return gx;
 }
 
+/**
+ * Gradient of the weight, per group: gw_g[Og × Cg·KH·KW] = gy_g[Og × N·OH·OW] · patches(x)_gᵀ, the
+ * sum running over every pixel of every image in one fixed order. Threads split the Cg·KH·KW
+ * columns (or the Og rows when there are few columns), each packing only its own patch columns.
+ */
 export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeometry): FloatArray {
-  return conv2dBackwardWeightReference(gy, x, g);
+  checkArrays('conv2dBackwardWeight', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
+    ['input', x, g.N * g.C * g.H * g.W]]);
+  const gw = allocate(dtypeOf(gy), weightSize(g));
+  const split = splitOutput(g.O / g.groups, (g.C / g.groups) * g.KH * g.KW, g.groups);
+  const parts = partsFor(forwardFlops(g), split.units);
+  const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
+  parallelFor('conv2d.backwardWeight', split.units, {
+    ...geometryArgs(g), ...split, gy: share(gy), x: share(x), gw, kernel: kernelFor(dtypeOf(gy)),
+  }, parts);
+  return gw;
 }
+
+// ---- GEMM operands of the three passes ----
+
+/** Output columns per thread-split unit (a multiple of every kernel's NR). */
+const COL_UNIT = 64;
+/** Output rows per unit when a pass splits rows (a multiple of every kernel's MR). */
+const ROW_UNIT = 16;
+/** Flops below which one more thread does not pay for its dispatch. */
+const FLOPS_PER_THREAD = 2e6;
+
+/**
+ * How a pass's output (per group: rows × cols) is cut into thread-split units: column blocks of
+ * COL_UNIT, or row blocks of ROW_UNIT when there are too few columns to go round (small images
+ * deep in a network). Either way each output element has one owner and its sum one fixed order.
+ */
+interface OutputSplit {
+  units: number;
+  perGroup: number;
+  byRows: boolean;
+}
+
+function splitOutput(rows: number, cols: number, groups: number): OutputSplit {
+  const colUnits = Math.ceil(cols / COL_UNIT), rowUnits = Math.ceil(rows / ROW_UNIT);
+  const byRows = colUnits < availableThreads() && rowUnits > colUnits;
+  const perGroup = byRows ? rowUnits : colUnits;
+  return { units: perGroup * groups, perGroup, byRows };
+}
+
+/** Runs units [start, end) of a split: each group's operands over its row or column range. */
+function runSplit(a: OutputSplit, groups: number, be: MicroBackend, start: number, end: number,
+  make: (grp: number) => GemmOperands): void {
+  for (let grp = Math.floor(start / a.perGroup); grp < groups && grp * a.perGroup < end; grp++) {
+    const u0 = Math.max(start - grp * a.perGroup, 0), u1 = Math.min(end - grp * a.perGroup, a.perGroup);
+    const ops = make(grp);
+    if (a.byRows) runPackedGemm(ops, be, u0 * ROW_UNIT, Math.min(ops.M, u1 * ROW_UNIT), 0, ops.N);
+    else runPackedGemm(ops, be, 0, ops.M, u0 * COL_UNIT, Math.min(ops.N, u1 * COL_UNIT));
+  }
+}
+
+function partsFor(flops: number, units: number): number {
+  return Math.max(1, Math.min(availableThreads(), units, Math.floor(flops / FLOPS_PER_THREAD)));
+}
+
+function forwardFlops(g: Conv2dGeometry): number {
+  return 2 * g.N * g.O * (g.C / g.groups) * g.KH * g.KW * g.OH * g.OW;
+}
+
+function weightSize(g: Conv2dGeometry): number {
+  return g.O * (g.C / g.groups) * g.KH * g.KW;
+}
+
+function useFlippedBackwardInput(g: Conv2dGeometry): boolean {
+  return g.sh === 1 && g.sw === 1 && g.ph <= g.dh * (g.KH - 1) && g.pw <= g.dw * (g.KW - 1);
+}
+
+function checkArrays(op: string, g: Conv2dGeometry, arrays: Array<[string, FloatArray | null, number]>): void {
+  const first = arrays[0][1] as FloatArray;
+  const shape = `input [${g.N},${g.C},${g.H},${g.W}], weight [${g.O},${g.C / g.groups},${g.KH},${g.KW}]`;
+  for (const [nm, a, n] of arrays) {
+    if (a === null) continue;
+    if (a.length !== n) fail(op, `${nm} has ${a.length} elements, expected ${n} (${shape})`);
+    if (a.constructor !== first.constructor) {
+      fail(op, `${nm} is ${a.constructor.name} but ${arrays[0][0]} is ${first.constructor.name}`);
+    }
+  }
+}
+
+type GeometryArgs = { [K in keyof Conv2dGeometry]: number };
+
+function geometryArgs(g: Conv2dGeometry): GeometryArgs {
+  const { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups } = g;
+  return { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups };
+}
+
+function patchView(g: Conv2dGeometry, src: FloatArray, grp: number): PatchView {
+  const Cg = g.C / g.groups;
+  return {
+    src, imageStride: g.C * g.H * g.W, chBase: grp * Cg * g.H * g.W, H: g.H, W: g.W, KH: g.KH, KW: g.KW,
+    sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw, dh: g.dh, dw: g.dw, OH: g.OH, OW: g.OW,
+  };
+}
+
+/**
+ * Channels [ch0, ...) of an NCHW tensor with `channels` channels of P pixels, seen as a 1×1
+ * "image" one pixel row long, so each image's [channels × pixels] matrix is staged with one copy.
+ */
+function channelMatrixView(src: FloatArray, channels: number, ch0: number, P: number): PatchView {
+  return {
+    src, imageStride: channels * P, chBase: ch0 * P, H: 1, W: P, KH: 1, KW: 1,
+    sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, OH: 1, OW: P,
+  };
+}
+
+/** A weight matrix staged for wasm packing (element (i, k) at w[srcOff + rowOffset(i) + kOffset(k)]), or null. */
+function stagedWeights(be: MicroBackend, w: FloatArray, srcOff: number, srcLen: number, rows: number, K: number,
+  rowOffset: (i: number) => number, kOffset: (k: number) => number): StagedMatrix | null {
+  const packers = wasmPackersOf(be);
+  if (packers === null || !(w instanceof Float32Array)) return null;
+  return new StagedMatrix(w, srcOff, srcLen, rows, K, rowOffset, kOffset, packers);
+}
+
+/** Sum of scratch sizes and consecutive binding, for operands with several staged parts. */
+interface Staged {
+  scratchElements(): number;
+  bind(S: Float32Array, off: number): void;
+}
+
+function scratchOf(parts: Array<Staged | null>): number {
+  let n = 0;
+  for (const p of parts) if (p !== null) n += p.scratchElements();
+  return n;
+}
+
+function bindAll(parts: Array<Staged | null>, S: FloatArray, off: number): void {
+  for (const p of parts) {
+    if (p === null) continue;
+    p.bind(S as Float32Array, off);
+    off += p.scratchElements();
+  }
+}
+
+/** Wasm-staged patches when the backend has the float32 wasm packers, else null (JS packing). */
+function stagedFor(be: MicroBackend, src: FloatArray, view: PatchView, cg: number, maxImages: number): StagedPatches | null {
+  const packers = wasmPackersOf(be);
+  if (packers === null || !(src instanceof Float32Array)) return null;
+  return new StagedPatches(view, cg, packers, maxImages, be.kc, be.nc, be.nr);
+}
+
+class ForwardOperands implements GemmOperands {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly colSegment = 0;
+  private readonly view: PatchView;
+  private readonly pointwise: boolean;
+  private readonly P: number;
+  private readonly staged: StagedPatches | null;
+  private readonly stagedW: StagedMatrix | null;
+
+  constructor(private readonly g: Conv2dGeometry, private readonly grp: number, private readonly w: FloatArray,
+    private readonly bias: FloatArray | null, private readonly out: FloatArray, x: FloatArray, be: MicroBackend) {
+    this.M = g.O / g.groups;
+    this.K = (g.C / g.groups) * g.KH * g.KW;
+    this.P = g.OH * g.OW;
+    this.N = g.N * this.P;
+    this.view = patchView(g, x, grp);
+    this.pointwise = g.KH === 1 && g.KW === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+    this.staged = stagedFor(be, x, this.view, g.C / g.groups, Math.ceil(be.nc / this.P) + 1);
+    const K = this.K;
+    this.stagedW = this.staged === null ? null
+      : stagedWeights(be, w, grp * this.M * K, this.M * K, this.M, K, (i) => i * K, (k) => k);
+  }
+
+  scratchElements(): number {
+    return scratchOf([this.staged, this.stagedW]);
+  }
+
+  bindScratch(S: FloatArray, off: number): void {
+    bindAll([this.staged, this.stagedW], S, off);
+  }
+
+  packA(dst: FloatArray, off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
+    if (this.stagedW !== null) this.stagedW.packA(off, i0, mc, p0, kc, mr);
+    else packDenseA(this.w, this.grp * this.M * this.K, this.K, false, dst, off, i0, mc, p0, kc, mr);
+  }
+
+  packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    const v = this.view;
+    if (this.staged !== null) this.staged.packRows(off, p0, kc, j0, nc, nr);
+    else if (this.pointwise) packChannelCols(v.src, v.imageStride, v.chBase, this.P, dst, off, p0, kc, j0, nc, nr);
+    else packPatchRows(v, dst, off, p0, kc, j0, nc, nr);
+  }
+
+  /** Starts every sum at its bias, as the reference does, so the store is a plain copy. */
+  initC(S: FloatArray, off: number, ld: number, i0: number, mc: number, _j0: number, nc: number): boolean {
+    const bias = this.bias;
+    if (bias === null) return false;
+    const chBase = this.grp * this.M + i0;
+    for (let r = 0; r < mc; r++) S.fill(bias[chBase + r], off + r * ld, off + r * ld + nc);
+    return true;
+  }
+
+  storeC(src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void {
+    const P = this.P, chBase = this.grp * this.M;
+    storeChannelRows(this.out, this.g.O * P, chBase * P, P, null, 0, src, off, ld, i0, mc, j0, nc);
+  }
+}
+
+/** Backward input at stride 1: gx = conv(gy, flipped wᵀ) with padding dh·(KH−1)−ph (a forward conv). */
+class FlippedBackwardInputOperands implements GemmOperands {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly colSegment = 0;
+  private readonly view: PatchView;
+  private readonly pointwise: boolean;
+  private readonly staged: StagedPatches | null;
+  private readonly stagedW: StagedMatrix | null;
+
+  constructor(private readonly g: Conv2dGeometry, private readonly grp: number, private readonly w: FloatArray,
+    private readonly gx: FloatArray, gy: FloatArray, be: MicroBackend) {
+    const Og = g.O / g.groups, P = g.OH * g.OW;
+    this.M = g.C / g.groups;
+    this.K = Og * g.KH * g.KW;
+    this.N = g.N * g.H * g.W;
+    const ph = g.dh * (g.KH - 1) - g.ph, pw = g.dw * (g.KW - 1) - g.pw;
+    this.view = {
+      src: gy, imageStride: g.O * P, chBase: grp * Og * P, H: g.OH, W: g.OW, KH: g.KH, KW: g.KW,
+      sh: 1, sw: 1, ph, pw, dh: g.dh, dw: g.dw, OH: g.H, OW: g.W,
+    };
+    this.pointwise = g.KH === 1 && g.KW === 1 && ph === 0 && pw === 0;
+    this.staged = stagedFor(be, gy, this.view, Og, Math.ceil(be.nc / (g.H * g.W)) + 1);
+    const KK = g.KH * g.KW, CgKK = this.M * KK;
+    this.stagedW = this.staged === null ? null
+      : stagedWeights(be, w, grp * Og * CgKK, Og * CgKK, this.M, this.K, (c) => c * KK,
+        (k) => Math.floor(k / KK) * CgKK + KK - 1 - (k % KK));
+  }
+
+  scratchElements(): number {
+    return scratchOf([this.staged, this.stagedW]);
+  }
+
+  bindScratch(S: FloatArray, off: number): void {
+    bindAll([this.staged, this.stagedW], S, off);
+  }
+
+  /** Element (c, (o, t)) = w[(grp·Og + o)·Cg·KK + c·KK + KK−1−t]: transposed and flipped. */
+  packA(dst: FloatArray, off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
+    if (this.stagedW !== null) {
+      this.stagedW.packA(off, i0, mc, p0, kc, mr);
+      return;
+    }
+    const KK = this.g.KH * this.g.KW, Cg = this.M;
+    const w = this.w;
+    const wBase = this.grp * (this.K / KK) * Cg * KK;
+    const o0 = Math.floor(p0 / KK), t0 = p0 - o0 * KK;
+    for (let ip = 0; ip < mc; ip += mr) {
+      const rows = Math.min(mr, mc - ip);
+      let d = off + ip * kc;
+      let o = o0, t = t0;
+      for (let kk = 0; kk < kc; kk++) {
+        const s = wBase + o * Cg * KK + (i0 + ip) * KK + KK - 1 - t;
+        for (let r = 0; r < rows; r++) dst[d + r] = w[s + r * KK];
+        for (let r = rows; r < mr; r++) dst[d + r] = 0;
+        d += mr;
+        if (++t === KK) {
+          t = 0;
+          o++;
+        }
+      }
+    }
+  }
+
+  packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    const v = this.view;
+    if (this.staged !== null) this.staged.packRows(off, p0, kc, j0, nc, nr);
+    else if (this.pointwise) packChannelCols(v.src, v.imageStride, v.chBase, v.H * v.W, dst, off, p0, kc, j0, nc, nr);
+    else packPatchRows(v, dst, off, p0, kc, j0, nc, nr);
+  }
+
+  storeC(src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void {
+    const HW = this.g.H * this.g.W;
+    storeChannelRows(this.gx, this.g.C * HW, this.grp * this.M * HW, HW, null, 0, src, off, ld, i0, mc, j0, nc);
+  }
+}
+
+/** Backward input for any stride: C = w_gᵀ · gy_g, scattered into gx by col2im within one image. */
+class Col2imBackwardInputOperands implements GemmOperands {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly colSegment: number;
+  private readonly view: PatchView;
+  private readonly stagedGy: StagedPatches | null;
+  private readonly stagedGx: StagedCol2im | null;
+  private readonly stagedW: StagedMatrix | null;
+
+  constructor(private readonly g: Conv2dGeometry, private readonly grp: number, private readonly w: FloatArray,
+    gx: FloatArray, private readonly gy: FloatArray, be: MicroBackend) {
+    this.M = (g.C / g.groups) * g.KH * g.KW;
+    this.K = g.O / g.groups;
+    const P = g.OH * g.OW;
+    this.colSegment = P;
+    this.N = g.N * P;
+    this.view = patchView(g, gx, grp);
+    this.stagedGy = stagedFor(be, gy, channelMatrixView(gy, g.O, grp * this.K, P), this.K, Math.ceil(be.nc / P) + 1);
+    // A 1×1 kernel scatters each value to its own gx element: the JS scatter is cheap and skips
+    // staging and cropping a mostly-zero padded image.
+    const packers = wasmPackersOf(be);
+    this.stagedGx = this.stagedGy !== null && packers !== null && g.KH * g.KW > 1
+      ? new StagedCol2im(this.view, g.C / g.groups, packers, Math.min(be.nc, P)) : null;
+    const M = this.M;
+    this.stagedW = this.stagedGy === null ? null
+      : stagedWeights(be, w, grp * this.K * M, this.K * M, M, this.K, (i) => i, (k) => k * M);
+  }
+
+  scratchElements(): number {
+    return scratchOf([this.stagedGy, this.stagedGx, this.stagedW]);
+  }
+
+  bindScratch(S: FloatArray, off: number): void {
+    bindAll([this.stagedGy, this.stagedGx, this.stagedW], S, off);
+  }
+
+  packA(dst: FloatArray, off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
+    if (this.stagedW !== null) this.stagedW.packA(off, i0, mc, p0, kc, mr);
+    else packDenseA(this.w, this.grp * this.K * this.M, this.M, true, dst, off, i0, mc, p0, kc, mr);
+  }
+
+  packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    if (this.stagedGy !== null) {
+      this.stagedGy.packRows(off, p0, kc, j0, nc, nr);
+      return;
+    }
+    const P = this.colSegment;
+    packChannelCols(this.gy, this.g.O * P, this.grp * this.K * P, P, dst, off, p0, kc, j0, nc, nr);
+  }
+
+  storeC(src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void {
+    if (this.stagedGx !== null) this.stagedGx.add(off, ld, i0, mc, j0, nc);
+    else col2imAdd(this.view, src, off, ld, i0, mc, j0, nc);
+  }
+}
+
+class BackwardWeightOperands implements GemmOperands {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly colSegment = 0;
+  private readonly view: PatchView;
+  private readonly P: number;
+  private readonly staged: StagedPatches | null;
+  private readonly stagedGy: StagedPatches | null;
+
+  constructor(private readonly g: Conv2dGeometry, private readonly grp: number, private readonly gy: FloatArray,
+    private readonly gw: FloatArray, x: FloatArray, be: MicroBackend) {
+    this.M = g.O / g.groups;
+    this.N = (g.C / g.groups) * g.KH * g.KW;
+    this.P = g.OH * g.OW;
+    this.K = g.N * this.P;
+    this.view = patchView(g, x, grp);
+    const maxImages = Math.ceil(be.kc / this.P) + 1;
+    this.staged = stagedFor(be, x, this.view, g.C / g.groups, maxImages);
+    this.stagedGy = this.staged === null ? null
+      : stagedFor(be, gy, channelMatrixView(gy, g.O, this.grp * this.M, this.P), this.M, maxImages);
+  }
+
+  scratchElements(): number {
+    return (this.staged?.scratchElements() ?? 0) + (this.stagedGy?.scratchElements() ?? 0);
+  }
+
+  bindScratch(S: FloatArray, off: number): void {
+    this.staged?.bind(S as Float32Array, off);
+    this.stagedGy?.bind(S as Float32Array, off + (this.staged?.scratchElements() ?? 0));
+  }
+
+  packA(dst: FloatArray, off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
+    if (this.stagedGy !== null) this.stagedGy.packColsA(off, i0, mc, p0, kc, mr);
+    else packChannelRows(this.gy, this.g.O * this.P, this.grp * this.M * this.P, this.P, dst, off, i0, mc, p0, kc, mr);
+  }
+
+  packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    if (this.staged !== null) this.staged.packCols(off, p0, kc, j0, nc, nr);
+    else packPatchCols(this.view, dst, off, p0, kc, j0, nc, nr);
+  }
+
+  storeC(src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void {
+    storeDenseC(this.gw, this.grp * this.M * this.N, this.N, false, src, off, ld, i0, mc, j0, nc);
+  }
+}
+
+// ---- tasks: the same code runs on the calling thread and in workers ----
+
+interface ConvTaskArgs extends GeometryArgs {
+  kernel: GemmKernel;
+}
+
+function geometryOf(a: GeometryArgs): Conv2dGeometry {
+  const { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups } = a;
+  return { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups };
+}
+
+registerTask('conv2d.forward', (args: TaskArgs, start: number, end: number) => {
+  const a = args as unknown as ConvTaskArgs & OutputSplit & { x: FloatArray; w: FloatArray; bias: FloatArray | null; out: FloatArray };
+  const g = geometryOf(a);
+  const be = backendFor(dtypeOf(a.out), a.kernel);
+  runSplit(a, g.groups, be, start, end, (grp) => new ForwardOperands(g, grp, a.w, a.bias, a.out, a.x, be));
+});
+
+registerTask('conv2d.backwardInput', (args: TaskArgs, start: number, end: number) => {
+  const a = args as unknown as ConvTaskArgs & OutputSplit & { gy: FloatArray; w: FloatArray; gx: FloatArray };
+  const g = geometryOf(a);
+  const be = backendFor(dtypeOf(a.gx), a.kernel);
+  runSplit(a, g.groups, be, start, end, (grp) => new FlippedBackwardInputOperands(g, grp, a.w, a.gx, a.gy, be));
+});
+
+registerTask('conv2d.backwardInputCol2im', (args: TaskArgs, start: number, end: number) => {
+  const a = args as unknown as ConvTaskArgs & { gy: FloatArray; w: FloatArray; gx: FloatArray };
+  const g = geometryOf(a);
+  const be = backendFor(dtypeOf(a.gx), a.kernel);
+  const P = g.OH * g.OW;
+  for (let grp = 0; grp < g.groups; grp++) {
+    const ops = new Col2imBackwardInputOperands(g, grp, a.w, a.gx, a.gy, be);
+    runPackedGemm(ops, be, 0, ops.M, start * P, end * P);
+  }
+});
+
+registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: number) => {
+  const a = args as unknown as ConvTaskArgs & OutputSplit & { gy: FloatArray; x: FloatArray; gw: FloatArray };
+  const g = geometryOf(a);
+  const be = backendFor(dtypeOf(a.gw), a.kernel);
+  runSplit(a, g.groups, be, start, end, (grp) => new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be));
+});
 
 /** d(loss)/d(bias)[o] = Σ_{n, y, x} gy[n, o, y, x]. */
 export function conv2dBackwardBias(gy: FloatArray, g: Conv2dGeometry): FloatArray {

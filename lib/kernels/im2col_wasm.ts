@@ -1,0 +1,471 @@
+/**
+ * Operand staging for the WebAssembly float32 backend. Source tensors live in JS memory, the GEMM's
+ * panels in the backend's linear memory; element-by-element JS loops between the two cost several
+ * ns per element on this machine, so each class here moves data with native copies (set) and lets
+ * the wasm helpers of wasm_pack.ts do the rearranging:
+ *   StagedPatches  im2col: images of a PatchView (im2col.ts) staged zero-padded, [Cg][Hp][Wp] per
+ *                  image slot (Hp = H + 2·ph, Wp = W + 2·pw), then B (or A) panels packed through
+ *                  a tap table ((c,i,j) → byte offset in an image) and a pixel table ((n,y,x) →
+ *                  byte offset of its tap (0,0)); padding costs nothing per element.
+ *   StagedCol2im   col2im: C blocks scatter-added into a staged padded image, cropped out per image.
+ *   StagedMatrix   a whole weight matrix (or gemm A) copied once, packed through row/k tables.
+ *   StagedBlockB   a strided gemm B, copied one (k, column) block at a time and packed.
+ * Cost: one native copy of each staged element (≤ 1/(KH·KW) of the packed elements for images),
+ * then about one cycle per packed element; col2im one scalar load-add-store per element.
+ */
+import type { WasmPackers } from './wasm_gemm';
+import type { PatchView } from './im2col';
+
+/** Floats past the last image that rows2 may read (it loads 2·NR floats for NR stride-2 pixels). */
+const SLACK = 64;
+
+export class StagedPatches {
+  private readonly Hp: number;
+  private readonly Wp: number;
+  private readonly Cg: number;
+  private readonly imgSize: number;
+  private readonly K: number;
+  private S: Float32Array = new Float32Array(0);
+  private I: Int32Array = new Int32Array(0);
+  private tapOff = 0;
+  private pixOff = 0;
+  private descOff = 0;
+  private rawOff = 0;
+  private imgOff = 0;
+  private first = 0;
+  private count = 0;
+  private readonly pixCap: number;
+  private readonly descCap: number;
+
+  /**
+   * cg: channels of the view's group; maxImages: images one pack call may span;
+   * maxK, maxCols: the largest kc and nc of a pack call (the backend's KC and NC); nr: its NR.
+   */
+  constructor(
+    private readonly v: PatchView, cg: number, private readonly packers: WasmPackers,
+    private readonly maxImages: number, maxK: number, maxCols: number, nr: number,
+  ) {
+    this.pixCap = Math.max(maxK, maxCols) + nr;
+    this.descCap = 2 * (Math.ceil(maxCols / nr) + 1);
+    this.Cg = cg;
+    this.Hp = v.H + 2 * v.ph;
+    this.Wp = v.W + 2 * v.pw;
+    this.imgSize = cg * this.Hp * this.Wp;
+    this.K = cg * v.KH * v.KW;
+  }
+
+  private rawSize(): number {
+    return this.v.ph > 0 || this.v.pw > 0 ? this.Cg * this.v.H * this.v.W : 0;
+  }
+
+  scratchElements(): number {
+    return this.K + this.pixCap + this.descCap + this.rawSize() + this.maxImages * this.imgSize + SLACK;
+  }
+
+  /** Takes the scratch at S[off...] (float32 elements) and fills the tap table. */
+  bind(S: Float32Array, off: number): void {
+    this.S = S;
+    this.I = new Int32Array(S.buffer, S.byteOffset, S.length);
+    this.tapOff = off;
+    this.pixOff = off + this.K;
+    this.descOff = this.pixOff + this.pixCap;
+    this.rawOff = this.descOff + this.descCap;
+    this.imgOff = this.rawOff + this.rawSize();
+    this.count = 0;
+    const { KH, KW, dh, dw } = this.v;
+    const { Hp, Wp, I } = this;
+    let k = this.tapOff;
+    for (let c = 0; c < this.Cg; c++) {
+      for (let i = 0; i < KH; i++) {
+        for (let j = 0; j < KW; j++) I[k++] = ((c * Hp + i * dh) * Wp + j * dw) * 4;
+      }
+    }
+  }
+
+  /**
+   * Copies images [n0, n1] into slots 0.. unless they are already staged: one native copy of the
+   * group's channels (set) and, with padding, the wasm pad into the slot.
+   */
+  private stage(n0: number, n1: number): void {
+    if (this.count > 0 && n0 >= this.first && n1 < this.first + this.count) return;
+    if (n1 - n0 + 1 > this.maxImages) throw new Error(`StagedPatches: ${n1 - n0 + 1} images exceed the ${this.maxImages} slots`);
+    const { v, S } = this;
+    const chw = this.Cg * v.H * v.W;
+    const padded = v.ph > 0 || v.pw > 0;
+    for (let n = n0; n <= n1; n++) {
+      const slot = this.imgOff + (n - n0) * this.imgSize;
+      const s0 = n * v.imageStride + v.chBase;
+      S.set(v.src.subarray(s0, s0 + chw), padded ? this.rawOff : slot);
+      if (padded) this.packers.pad(slot * 4, this.rawOff * 4, this.Cg, v.H, v.W, v.ph, v.pw);
+    }
+    this.first = n0;
+    this.count = n1 - n0 + 1;
+  }
+
+  /** Byte offset, from the first slot, of tap (0,0) of pixel (n, y, x). */
+  private pixByte(n: number, y: number, x: number): number {
+    return ((n - this.first) * this.imgSize + y * this.v.sh * this.Wp + x * this.v.sw) * 4;
+  }
+
+  /** B panels with k = taps [p0, p0+kc) and columns = pixels [j0, j0+nc) (forward-style). */
+  packRows(off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    const { OH, OW, sw } = this.v;
+    const P = OH * OW;
+    let n = Math.floor(j0 / P);
+    let y = Math.floor((j0 - n * P) / OW);
+    let x = j0 - n * P - y * OW;
+    this.stage(n, Math.floor((j0 + nc - 1) / P));
+    const I = this.I;
+    const full = Math.floor(nc / nr);
+    let desc = this.descOff, pix = this.pixOff;
+    for (let panel = 0; panel < full; panel++, desc += 2) {
+      if (x + nr <= OW && sw <= 2) {
+        // nr pixels in one output row: a strided run of the staged image.
+        I[desc] = sw - 1;
+        I[desc + 1] = this.pixByte(n, y, x);
+        x += nr;
+        if (x === OW) {
+          x = 0;
+          if (++y === OH) {
+            y = 0;
+            n++;
+          }
+        }
+        continue;
+      }
+      I[desc] = 2;
+      I[desc + 1] = pix * 4;
+      for (let p = 0; p < nr; p++) {
+        I[pix++] = this.pixByte(n, y, x);
+        if (++x === OW) {
+          x = 0;
+          if (++y === OH) {
+            y = 0;
+            n++;
+          }
+        }
+      }
+    }
+    this.packers.panels(off * 4, this.imgOff * 4, (this.tapOff + p0) * 4, kc, this.descOff * 4, full);
+    const cols = nc - full * nr;
+    if (cols > 0) {
+      for (let p = 0; p < cols; p++) {
+        I[pix + p] = this.pixByte(n, y, x);
+        if (++x === OW) {
+          x = 0;
+          if (++y === OH) {
+            y = 0;
+            n++;
+          }
+        }
+      }
+      this.tail(off + full * nr * kc, this.tapOff + p0, kc, pix, cols, nr);
+    }
+  }
+
+  /** B panels with k = pixels [p0, p0+kc) and columns = taps [j0, j0+nc) (weight gradient). */
+  packCols(off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    this.pixelTable(p0, kc);
+    const I = this.I;
+    const full = Math.floor(nc / nr);
+    for (let panel = 0, desc = this.descOff; panel < full; panel++, desc += 2) {
+      I[desc] = 3; // gatherT: 4×4 transposes along stride-1 pixel runs
+      I[desc + 1] = (this.tapOff + j0 + panel * nr) * 4;
+    }
+    this.packers.panels(off * 4, this.imgOff * 4, this.pixOff * 4, kc, this.descOff * 4, full);
+    const cols = nc - full * nr;
+    if (cols > 0) this.tail(off + full * nr * kc, this.pixOff, kc, this.tapOff + j0 + full * nr, cols, nr);
+  }
+
+  /**
+   * A panels (MR rows = channels [i0, i0+mc) of a 1×1 view, k = pixels [p0, p0+kc)): the output
+   * gradient as the A operand of the weight gradient.
+   */
+  packColsA(off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
+    this.pixelTable(p0, kc);
+    const img = this.imgOff * 4;
+    for (let ip = 0; ip < mc; ip += mr) {
+      const rows = Math.min(mr, mc - ip);
+      const dst = off + ip * kc;
+      if (rows === mr) this.packers.gatherTA(dst * 4, img, this.pixOff * 4, kc, (this.tapOff + i0 + ip) * 4);
+      else this.tail(dst, this.pixOff, kc, this.tapOff + i0 + ip, rows, mr);
+    }
+  }
+
+  /** Stages the images of pixels [p0, p0+kc) and writes their byte offsets at pixOff. */
+  private pixelTable(p0: number, kc: number): void {
+    const { OH, OW } = this.v;
+    const P = OH * OW;
+    let n = Math.floor(p0 / P);
+    let y = Math.floor((p0 - n * P) / OW);
+    let x = p0 - n * P - y * OW;
+    this.stage(n, Math.floor((p0 + kc - 1) / P));
+    const I = this.I;
+    for (let kk = 0; kk < kc; kk++) {
+      I[this.pixOff + kk] = this.pixByte(n, y, x);
+      if (++x === OW) {
+        x = 0;
+        if (++y === OH) {
+          y = 0;
+          n++;
+        }
+      }
+    }
+  }
+
+  /** A partial panel in JS: dst[k][p] = img[kTab[k] + pTab[p]] for p < cols, zero beyond. */
+  private tail(dst: number, kTab: number, kc: number, pTab: number, cols: number, nr: number): void {
+    const { S, I } = this;
+    const img = this.imgOff;
+    for (let kk = 0; kk < kc; kk++) {
+      const d = dst + kk * nr;
+      const kb = I[kTab + kk];
+      for (let p = 0; p < cols; p++) S[d + p] = S[img + ((kb + I[pTab + p]) >> 2)];
+      for (let p = cols; p < nr; p++) S[d + p] = 0;
+    }
+  }
+}
+
+/**
+ * col2im for the wasm float32 backend: C blocks (rows = taps (c,i,j), columns = pixels of whole
+ * images, or of part of one image) are scatter-added by the wasm col2im into a zero-padded image
+ * staged in linear memory, which is cropped into the NCHW gradient once its last pixel is in.
+ * Images must arrive in order, each in one block or in consecutive blocks (packed_gemm's
+ * colSegment = OH·OW), which also fixes every element's summation order, whatever the threading.
+ */
+export class StagedCol2im {
+  private readonly Hp: number;
+  private readonly Wp: number;
+  private readonly slotSize: number;
+  private readonly taps: number;
+  private S: Float32Array = new Float32Array(0);
+  private I: Int32Array = new Int32Array(0);
+  private tapOff = 0;
+  private pixOff = 0;
+  private slotOff = 0;
+  private rawOff = 0;
+
+  /** pixCap: the most pixels of one image in one block (min(NC, OH·OW)). */
+  constructor(private readonly v: PatchView, private readonly cg: number, private readonly packers: WasmPackers,
+    private readonly pixCap: number) {
+    this.Hp = v.H + 2 * v.ph;
+    this.Wp = v.W + 2 * v.pw;
+    this.slotSize = cg * this.Hp * this.Wp;
+    this.taps = cg * v.KH * v.KW;
+  }
+
+  scratchElements(): number {
+    return this.taps + this.pixCap + this.slotSize + this.cg * this.v.H * this.v.W;
+  }
+
+  bind(S: Float32Array, off: number): void {
+    this.S = S;
+    this.I = new Int32Array(S.buffer, S.byteOffset, S.length);
+    this.tapOff = off;
+    this.pixOff = off + this.taps;
+    this.slotOff = this.pixOff + this.pixCap;
+    this.rawOff = this.slotOff + this.slotSize;
+    const { KH, KW, dh, dw } = this.v;
+    const { Hp, Wp, I } = this;
+    let k = this.tapOff;
+    for (let c = 0; c < this.cg; c++) {
+      for (let i = 0; i < KH; i++) {
+        for (let j = 0; j < KW; j++) I[k++] = ((c * Hp + i * dh) * Wp + j * dw) * 4;
+      }
+    }
+  }
+
+  /** Scatter-adds C rows [i0, i0+mc) × pixels [j0, j0+nc) held at S[off + r·ld + p], image by image. */
+  add(off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void {
+    const { OH, OW } = this.v;
+    const P = OH * OW;
+    for (let jj = 0; jj < nc;) {
+      const j = j0 + jj;
+      const n = Math.floor(j / P);
+      const q0 = j - n * P;
+      const count = Math.min(nc - jj, P - q0);
+      this.addPiece(off + jj, ld, i0, mc, n, q0, count);
+      jj += count;
+    }
+  }
+
+  private addPiece(off: number, ld: number, i0: number, mc: number, n: number, q0: number, count: number): void {
+    const { v, S, I, Wp } = this;
+    const { OH, OW, sh, sw } = v;
+    if (q0 === 0) S.fill(0, this.slotOff, this.slotOff + this.slotSize);
+    let y = Math.floor(q0 / OW), x = q0 - y * OW;
+    for (let p = 0; p < count; p++) {
+      I[this.pixOff + p] = (y * sh * Wp + x * sw) * 4;
+      if (++x === OW) {
+        x = 0;
+        y++;
+      }
+    }
+    this.packers.col2im(off * 4, ld * 4, mc, this.slotOff * 4, (this.tapOff + i0) * 4, count, this.pixOff * 4);
+    if (q0 + count === OH * OW) this.cropInto(n);
+  }
+
+  private cropInto(n: number): void {
+    const { v, S } = this;
+    const chw = this.cg * v.H * v.W;
+    this.packers.unpad(this.slotOff * 4, this.rawOff * 4, this.cg, v.H, v.W, v.ph, v.pw);
+    const d0 = n * v.imageStride + v.chBase;
+    v.src.set(S.subarray(this.rawOff, this.rawOff + chw), d0);
+  }
+}
+
+/**
+ * A GEMM operand (a weight matrix, possibly transposed or flipped; a strided gemm operand) copied
+ * once into linear memory with one native copy, then packed by wasm through two offset tables:
+ * element (i, k) of an A operand, or (k, j) of a B operand, is copy[outerOffset(i or j) + kOffset(k)].
+ * A panels go through gatherA; B panels through rows1 when consecutive columns are consecutive in
+ * memory, else gather. About one cycle per element instead of a strided JS loop, which matters
+ * when the product reuses each packed element little (few columns, small images).
+ */
+export class StagedMatrix {
+  private S: Float32Array = new Float32Array(0);
+  private I: Int32Array = new Int32Array(0);
+  private copyOff = 0;
+  private outerTab = 0;
+  private kTab = 0;
+  private descTab = 0;
+  private readonly descCap: number;
+  private readonly unitColumns: boolean;
+
+  /** maxCols, nr: the widest B block and the backend's NR (0 for an A operand). */
+  constructor(
+    private readonly src: Float32Array, private readonly srcOff: number, private readonly srcLen: number,
+    private readonly outer: number, private readonly K: number,
+    private readonly outerOffset: (i: number) => number, private readonly kOffset: (k: number) => number,
+    private readonly packers: WasmPackers, maxCols = 0, nr = 1,
+  ) {
+    this.descCap = maxCols > 0 ? 2 * (Math.ceil(maxCols / nr) + 1) : 0;
+    this.unitColumns = outer < 2 || outerOffset(1) - outerOffset(0) === 1;
+  }
+
+  scratchElements(): number {
+    return this.srcLen + this.outer + this.K + this.descCap;
+  }
+
+  bind(S: Float32Array, off: number): void {
+    this.S = S;
+    this.I = new Int32Array(S.buffer, S.byteOffset, S.length);
+    this.copyOff = off;
+    this.outerTab = off + this.srcLen;
+    this.kTab = this.outerTab + this.outer;
+    this.descTab = this.kTab + this.K;
+    S.set(this.src.subarray(this.srcOff, this.srcOff + this.srcLen), off);
+    const I = this.I;
+    for (let i = 0; i < this.outer; i++) I[this.outerTab + i] = this.outerOffset(i) * 4;
+    for (let k = 0; k < this.K; k++) I[this.kTab + k] = this.kOffset(k) * 4;
+  }
+
+  /** MR-row panels of rows [i0, i0+mc) × k [p0, p0+kc) at S[off...]. */
+  packA(off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
+    const img = this.copyOff * 4;
+    for (let ip = 0; ip < mc; ip += mr) {
+      const rows = Math.min(mr, mc - ip);
+      const dst = off + ip * kc;
+      if (rows === mr) this.packers.gatherA(dst * 4, img, (this.kTab + p0) * 4, kc, (this.outerTab + i0 + ip) * 4);
+      else this.tail(dst, p0, kc, i0 + ip, rows, mr);
+    }
+  }
+
+  /** NR-column panels of k [p0, p0+kc) × columns [j0, j0+nc) at S[off...]. */
+  packB(off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    const I = this.I;
+    const full = Math.floor(nc / nr);
+    for (let panel = 0, desc = this.descTab; panel < full; panel++, desc += 2) {
+      const j = j0 + panel * nr;
+      I[desc] = this.unitColumns ? 0 : 2;
+      I[desc + 1] = this.unitColumns ? I[this.outerTab + j] : (this.outerTab + j) * 4;
+    }
+    this.packers.panels(off * 4, this.copyOff * 4, (this.kTab + p0) * 4, kc, this.descTab * 4, full);
+    const cols = nc - full * nr;
+    if (cols > 0) this.tail(off + full * nr * kc, p0, kc, j0 + full * nr, cols, nr);
+  }
+
+  /** A partial panel in JS: width `count` of `width`, zero beyond. */
+  private tail(dst: number, p0: number, kc: number, o0: number, count: number, width: number): void {
+    const { S, I } = this;
+    for (let kk = 0; kk < kc; kk++) {
+      const d = dst + kk * width;
+      const kb = I[this.kTab + p0 + kk];
+      for (let r = 0; r < count; r++) S[d + r] = S[this.copyOff + ((kb + I[this.outerTab + o0 + r]) >> 2)];
+      for (let r = count; r < width; r++) S[d + r] = 0;
+    }
+  }
+}
+
+/**
+ * The B operand of a strided gemm, staged one (k, column) block at a time: the block's rows (or,
+ * transposed, its columns) are copied with native copies into linear memory, then packed by
+ * rows1 (unit-stride columns) or gather. Staging only the block keeps the copy in cache, where
+ * copying all of a large B first would stream it through memory twice.
+ */
+export class StagedBlockB {
+  private S: Float32Array = new Float32Array(0);
+  private I: Int32Array = new Int32Array(0);
+  private blockOff = 0;
+  private kTab = 0;
+  private pTab = 0;
+  private descTab = 0;
+  private readonly descCap: number;
+
+  /** Element (k, j) is B[bOff + k·ldb + j], or B[bOff + j·ldb + k] when trans. */
+  constructor(
+    private readonly B: Float32Array, private readonly bOff: number, private readonly ldb: number,
+    private readonly trans: boolean, private readonly packers: WasmPackers,
+    private readonly maxK: number, private readonly maxCols: number, nr: number,
+  ) {
+    this.descCap = 2 * (Math.ceil(maxCols / nr) + 1);
+  }
+
+  scratchElements(): number {
+    return this.maxK * this.maxCols + this.maxK + this.maxCols + this.descCap;
+  }
+
+  bind(S: Float32Array, off: number): void {
+    this.S = S;
+    this.I = new Int32Array(S.buffer, S.byteOffset, S.length);
+    this.blockOff = off;
+    this.kTab = off + this.maxK * this.maxCols;
+    this.pTab = this.kTab + this.maxK;
+    this.descTab = this.pTab + this.maxCols;
+  }
+
+  packB(off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
+    const { S, I, B, bOff, ldb, blockOff } = this;
+    // Staged block: [kc][nc] (k rows of the block) or, transposed, [nc][kc].
+    if (this.trans) {
+      for (let jj = 0; jj < nc; jj++) {
+        const s = bOff + (j0 + jj) * ldb + p0;
+        S.set(B.subarray(s, s + kc), blockOff + jj * kc);
+      }
+      for (let kk = 0; kk < kc; kk++) I[this.kTab + kk] = kk * 4;
+      for (let jj = 0; jj < nc; jj++) I[this.pTab + jj] = jj * kc * 4;
+    } else {
+      for (let kk = 0; kk < kc; kk++) {
+        const s = bOff + (p0 + kk) * ldb + j0;
+        S.set(B.subarray(s, s + nc), blockOff + kk * nc);
+      }
+      for (let kk = 0; kk < kc; kk++) I[this.kTab + kk] = kk * nc * 4;
+      for (let jj = 0; jj < nc; jj++) I[this.pTab + jj] = jj * 4;
+    }
+    const full = Math.floor(nc / nr);
+    for (let panel = 0, desc = this.descTab; panel < full; panel++, desc += 2) {
+      I[desc] = this.trans ? 2 : 0;
+      I[desc + 1] = this.trans ? (this.pTab + panel * nr) * 4 : panel * nr * 4;
+    }
+    this.packers.panels(off * 4, blockOff * 4, this.kTab * 4, kc, this.descTab * 4, full);
+    const cols = nc - full * nr;
+    if (cols === 0) return;
+    const dst = off + full * nr * kc;
+    for (let kk = 0; kk < kc; kk++) {
+      const d = dst + kk * nr;
+      const kb = I[this.kTab + kk];
+      for (let c = 0; c < cols; c++) S[d + c] = S[blockOff + ((kb + I[this.pTab + full * nr + c]) >> 2)];
+      for (let c = cols; c < nr; c++) S[d + c] = 0;
+    }
+  }
+}

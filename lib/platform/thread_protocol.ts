@@ -1,0 +1,37 @@
+/**
+ * The layout shared by the thread pool (threads.ts) and its workers (thread_worker.ts): an Int32Array
+ * control block over a SharedArrayBuffer, one per worker.
+ */
+import type { MessagePort } from 'worker_threads';
+
+/** Sequence number of the latest job posted by the caller (the worker waits on it). */
+export const CTRL_REQ = 0;
+/** Sequence number of the latest job the worker finished (the caller waits on it). */
+export const CTRL_DONE = 1;
+/** 0 if the latest job succeeded, 1 if it threw (the message is on the replies port). */
+export const CTRL_STATUS = 2;
+/** 1 once the worker has loaded the kernels and entered its loop. */
+export const CTRL_READY = 3;
+/** Wall time of the worker's latest job in µs (diagnostics: threadStats). */
+export const CTRL_PART_US = 4;
+export const CTRL_SLOTS = 5;
+
+export interface WorkerData {
+  ctrl: Int32Array;
+  jobs: MessagePort;
+  replies: MessagePort;
+  /** 1 for the first worker, 2 for the next... (the calling thread is 0). */
+  index: number;
+  /** Absolute path of thread_worker.ts or .js. */
+  entry: string;
+  /** Resolved path of ts-node when running from .ts sources, else null. */
+  tsNode: string | null;
+}
+
+export interface JobMessage {
+  task: string;
+  args: Readonly<Record<string, unknown>>;
+  start: number;
+  end: number;
+  seq: number;
+}

@@ -1,0 +1,234 @@
+/**
+ * The worker-thread pool behind lib/kernels/parallel.ts. Loading this module (Node only) installs
+ * it as the parallel backend with one thread per core and turns on SharedArrayBuffer-backed tensor
+ * storage, so kernels can hand tensors to workers without copies.
+ *
+ *   setNumThreads(n)   threads used by kernels, the calling thread included (1 = no workers)
+ *   getNumThreads()
+ *   shutdownThreads()  terminates the workers (they restart on demand)
+ *   setContentionGuard(on), threadStats()   see below
+ *
+ * Workers start lazily, once, and are reused. A job goes to a worker as a message on its own
+ * MessagePort (so typed arrays over SharedArrayBuffers arrive as views of the same memory), then an
+ * Atomics.notify wakes it; it reads the message synchronously with receiveMessageOnPort, runs the
+ * registered task on its range and signals completion through the shared control block, which the
+ * caller waits on with Atomics.wait. The caller always runs the first range itself, and also any
+ * range whose worker has not finished starting, so the first calls never wait for worker start-up.
+ * Workers are unref'd and idle in Atomics.wait, so they never keep the process alive.
+ */
+import * as os from 'os';
+import * as path from 'path';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'worker_threads';
+import { setSharedStorage } from '../core/dtype';
+import { getTask, partRange, setParallelBackend, type ParallelBackend, type TaskArgs } from '../kernels/parallel';
+import { CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type WorkerData } from './thread_protocol';
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly ctrl: Int32Array;
+  readonly jobs: MessagePort;
+  readonly replies: MessagePort;
+  seq: number;
+}
+
+function defaultThreads(): number {
+  const osWithParallelism = os as typeof os & { availableParallelism?: () => number };
+  return Math.max(1, osWithParallelism.availableParallelism?.() ?? os.cpus().length);
+}
+
+let numThreads = defaultThreads();
+const workers: PoolWorker[] = [];
+let running = false;
+let partsSent = 0;
+let lastParts: number[] = [];
+
+/** Sets how many threads kernels use (the calling thread included); 1 disables the workers. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setNumThreads: expected a positive integer, got ${n}`);
+  numThreads = n;
+  throttledUntil = 0;
+  starvedInARow = 0;
+  setSharedStorage(n > 1);
+}
+
+export function getNumThreads(): number {
+  return numThreads;
+}
+
+/** Terminates all workers; the next parallel kernel starts them again. */
+export async function shutdownThreads(): Promise<void> {
+  const all = workers.splice(0, workers.length);
+  await Promise.all(all.map(async (w) => {
+    w.jobs.close();
+    w.replies.close();
+    await w.worker.terminate();
+  }));
+}
+
+/**
+ * Diagnostics for tests and benchmarks: live workers, ranges sent to workers so far, the wall
+ * time (ms) of each part of the latest parallel run, caller first (on a machine with spare cores
+ * the run took about the longest part plus dispatch; when other processes hold the cores, the
+ * parts run one after another and the run takes about their sum), and how many times the
+ * contention guard fell back to one thread.
+ */
+export function threadStats(): { workers: number; partsSent: number; lastPartsMs: number[]; throttles: number } {
+  return { workers: workers.length, partsSent, lastPartsMs: lastParts.slice(), throttles };
+}
+
+/** Starts the workers now instead of at the first parallel kernel (e.g. before timing). */
+export function startThreads(): void {
+  while (workers.length < numThreads - 1) workers.push(spawnWorker(workers.length + 1));
+}
+
+/** Blocks until every started worker is ready (tests and benchmarks; kernels never need this). */
+export function waitForThreads(timeoutMs = 30000): void {
+  startThreads();
+  const deadline = Date.now() + timeoutMs;
+  for (const w of workers) {
+    while (Atomics.load(w.ctrl, CTRL_READY) === 0) {
+      if (Date.now() > deadline) throw new Error(`waitForThreads: workers not ready after ${timeoutMs} ms`);
+      Atomics.wait(w.ctrl, CTRL_READY, 0, 50);
+    }
+  }
+}
+
+function spawnWorker(index: number): PoolWorker {
+  const ext = path.extname(__filename);
+  const entry = path.join(__dirname, `thread_worker${ext}`);
+  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
+  const jobChannel = new MessageChannel();
+  const replyChannel = new MessageChannel();
+  const data: WorkerData = {
+    ctrl, jobs: jobChannel.port2, replies: replyChannel.port2, index, entry,
+    tsNode: ext === '.ts' ? require.resolve('ts-node') : null,
+  };
+  // Under ts-node the worker must register it before requiring the .ts entry; compiled code skips it.
+  const boot = `
+    const { workerData } = require('worker_threads');
+    if (workerData.tsNode !== null && require.extensions['.ts'] === undefined) {
+      require(workerData.tsNode).register({ transpileOnly: true, projectSearchDir: require('path').dirname(workerData.entry) });
+    }
+    require(workerData.entry);
+  `;
+  const worker = new Worker(boot, {
+    eval: true, workerData: data, transferList: [jobChannel.port2, replyChannel.port2],
+  });
+  worker.unref();
+  jobChannel.port1.unref();
+  replyChannel.port1.unref();
+  worker.on('error', (e) => {
+    // A worker dies only if its module fails to load; runs then fall back to the calling thread.
+    const i = workers.findIndex((w) => w.worker === worker);
+    if (i >= 0) workers.splice(i, 1);
+    process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); continuing with fewer threads`);
+  });
+  return { worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0 };
+}
+
+function waitDone(w: PoolWorker): void {
+  const { ctrl, seq } = w;
+  // A short spin first: most parts finish within microseconds of each other.
+  for (let i = 0; i < 2000; i++) if (Atomics.load(ctrl, CTRL_DONE) === seq) return;
+  for (;;) {
+    const done = Atomics.load(ctrl, CTRL_DONE);
+    if (done === seq) return;
+    Atomics.wait(ctrl, CTRL_DONE, done, 1000);
+  }
+}
+
+// Contention guard. When other processes hold the cores, the parts of a run execute one after
+// another instead of together: the run then takes about the sum of its parts, and a fork-join split
+// of a few-ms kernel becomes slower than one thread. A run is "starved" when its wall time exceeds
+// its longest part by more than half its shortest; after STARVED_RUNS starved runs in a row, kernels
+// use one thread for THROTTLE_MS, then try again. Results do not depend on this (any split is
+// bit-identical), only the speed.
+const STARVED_RUNS = 3;
+const THROTTLE_MS = 500;
+let starvedInARow = 0;
+let throttledUntil = 0;
+let throttles = 0;
+let guardOn = true;
+
+/** Turns the contention guard on (the default) or off (to time raw multi-thread runs). */
+export function setContentionGuard(on: boolean): void {
+  guardOn = on;
+  throttledUntil = 0;
+  starvedInARow = 0;
+}
+
+/** True when a run's parts evidently ran one after another rather than together (see above). */
+export function runLooksStarved(wallMs: number, partsMs: readonly number[]): boolean {
+  if (partsMs.length < 2) return false;
+  const longest = Math.max(...partsMs), shortest = Math.min(...partsMs);
+  // Below half a millisecond, dispatch latency and scheduling noise are as large as the parts.
+  return shortest >= 0.5 && wallMs - longest > 0.5 * shortest;
+}
+
+function noteRun(wallMs: number, partsMs: readonly number[]): void {
+  if (!guardOn || partsMs.length < 2) return;
+  starvedInARow = runLooksStarved(wallMs, partsMs) ? starvedInARow + 1 : 0;
+  if (starvedInARow >= STARVED_RUNS) {
+    starvedInARow = 0;
+    throttledUntil = performance.now() + THROTTLE_MS;
+    throttles++;
+  }
+}
+
+const poolBackend: ParallelBackend = {
+  numThreads: () => (numThreads > 1 && performance.now() < throttledUntil ? 1 : numThreads),
+  run(task: string, n: number, args: TaskArgs, parts: number): void {
+    const fn = getTask(task);
+    if (running) {
+      // A task that itself calls parallelFor runs its inner loop inline (the workers are busy).
+      fn(args, 0, n);
+      return;
+    }
+    running = true;
+    try {
+      startThreads();
+      const sent: PoolWorker[] = [];
+      const leftover: Array<[number, number]> = [];
+      for (let t = 1; t < parts; t++) {
+        const [s, e] = partRange(n, parts, t);
+        const w = workers[t - 1];
+        if (w === undefined || Atomics.load(w.ctrl, CTRL_READY) === 0) {
+          leftover.push([s, e]);
+          continue;
+        }
+        w.seq = (w.seq + 1) | 0;
+        w.jobs.postMessage({ task, args, start: s, end: e, seq: w.seq });
+        Atomics.store(w.ctrl, CTRL_REQ, w.seq);
+        Atomics.notify(w.ctrl, CTRL_REQ);
+        sent.push(w);
+        partsSent++;
+      }
+      let error: unknown = null;
+      const t0 = performance.now();
+      const startWall = t0;
+      try {
+        const [s0, e0] = partRange(n, parts, 0);
+        fn(args, s0, e0);
+        for (const [s, e] of leftover) fn(args, s, e);
+      } catch (e) {
+        error = e;
+      }
+      lastParts = [performance.now() - t0];
+      for (const w of sent) {
+        waitDone(w);
+        lastParts.push(Atomics.load(w.ctrl, CTRL_PART_US) / 1000);
+        if (Atomics.load(w.ctrl, CTRL_STATUS) !== 0 && error === null) {
+          const reply = receiveMessageOnPort(w.replies);
+          error = new Error(`${task}: failed in a worker thread: ${reply === undefined ? 'unknown error' : String(reply.message)}`);
+        }
+      }
+      if (error !== null) throw error;
+      noteRun(performance.now() - startWall, lastParts);
+    } finally {
+      running = false;
+    }
+  },
+};
+
+setParallelBackend(poolBackend);
+setSharedStorage(numThreads > 1);

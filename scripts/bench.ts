@@ -1,0 +1,234 @@
+/**
+ * The performance issue's workloads, float32, each the median of --reps timed runs after warm-up:
+ *   W1 matmul 1024×1024 · 1024×1024
+ *   W2 conv2d forward, batch 32, 128→128 channels, 16×16, 3×3, stride 1, padding 1
+ *   W3 the same conv, forward + backward (input and weight gradients)
+ *   W4 one ResNet18 training step (imagenet variant, width 64, 10 classes), batch 32 of 3×32×32:
+ *      train-mode BN, cross-entropy, backward, SGD with momentum
+ *   W5 the same for the cifar variant (3×3 stem, no max pool)
+ * Each workload runs in its own child process so its peak RSS is its own.
+ *
+ *   npm run bench                          # W1-W5 at the default thread count
+ *   npm run bench -- --json --only W4 --threads 1,2
+ *   npm run bench -- --only W4 --steps 200 # memory over 200 training steps
+ */
+import { execFileSync } from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { conv2d, crossEntropy, manualSeed, noGrad, randn, randint, resnet18, SGD, tensor, type Tensor } from '../index';
+import { Conv2d } from '../models/nn/conv';
+import { Linear } from '../models/nn/linear';
+import type { ResNet } from '../models/resnet';
+import { getNumThreads, setNumThreads, shutdownThreads } from '../lib/platform/threads';
+
+const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+const DESCRIPTION: Record<Workload, string> = {
+  W1: 'matmul 1024x1024 · 1024x1024',
+  W2: 'conv2d fwd, bs 32, 128->128, 16x16, 3x3',
+  W3: 'conv2d fwd+bwd, same shape',
+  W4: 'ResNet18 train step, imagenet variant, bs 32',
+  W5: 'ResNet18 train step, cifar variant, bs 32',
+};
+
+export interface BenchResult {
+  workload: Workload;
+  threads: number;
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  gflops: number;
+  images_per_s: number | null;
+  peak_rss_mb: number;
+  rss_growth_mb?: number;
+}
+
+function usage(): string {
+  return `usage: npm run bench -- [options]
+  --only W1,W4     workloads to run (default W1,W2,W3,W4,W5)
+  --threads 1,2    thread counts (default: this machine's cores, ${os.availableParallelism()})
+  --reps N         timed runs per workload after warm-up (default 5; W5 default 5)
+  --json           one JSON object per line instead of a table
+  --steps N        W4/W5 only: run N training steps and report RSS growth from step 10 to N`;
+}
+
+function fail(msg: string): never {
+  console.error(`bench: ${msg}`);
+  process.exit(2);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Forward flops (2 per multiply-add) of every conv and linear layer of a model for one image. */
+function modelForwardFlops(model: ResNet): number {
+  let flops = 0;
+  const restore: Array<() => void> = [];
+  for (const m of model.modules()) {
+    if (m instanceof Conv2d || m instanceof Linear) {
+      const orig = m.forward.bind(m);
+      const layer = m;
+      m.forward = (x: Tensor): Tensor => {
+        const y = orig(x);
+        if (layer instanceof Conv2d) {
+          const k = (layer.inChannels / layer.groups) * layer.kernelSize[0] * layer.kernelSize[1];
+          flops += 2 * y.numel() * k;
+        } else flops += 2 * y.numel() * layer.inFeatures;
+        return y;
+      };
+      restore.push(() => { delete (m as { forward?: unknown }).forward; });
+    }
+  }
+  noGrad(() => model.eval().forward(randn([1, 3, 32, 32])));
+  restore.forEach((r) => r());
+  model.train();
+  return flops;
+}
+
+function time(fn: () => void, reps: number, warmup: number): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+/** Runs one workload in this process and returns its figures. */
+function runWorkload(w: Workload, reps: number, steps: number): BenchResult {
+  manualSeed(0);
+  let fn: () => void;
+  let flops: number;
+  let images: number | null = null;
+  let warmup = 2;
+  if (w === 'W1') {
+    const a = randn([1024, 1024]), b = randn([1024, 1024]);
+    fn = () => { noGrad(() => a.matmul(b)); };
+    flops = 2 * 1024 ** 3;
+  } else if (w === 'W2' || w === 'W3') {
+    const x = randn([32, 128, 16, 16], { requiresGrad: w === 'W3' });
+    const wt = randn([128, 128, 3, 3], { requiresGrad: w === 'W3' });
+    const fwd = 2 * 32 * 128 * 128 * 9 * 16 * 16;
+    if (w === 'W2') {
+      fn = () => { noGrad(() => conv2d(x, wt, null, { padding: 1 })); };
+      flops = fwd;
+    } else {
+      const g = randn([32, 128, 16, 16]);
+      fn = () => {
+        x.grad = null;
+        wt.grad = null;
+        conv2d(x, wt, null, { padding: 1 }).backward(g);
+      };
+      flops = 3 * fwd;
+    }
+  } else {
+    const model = resnet18({ numClasses: 10, width: 64, variant: w === 'W4' ? 'imagenet' : 'cifar' });
+    const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const x = randn([32, 3, 32, 32]);
+    const y = randint(0, 10, [32]);
+    flops = 3 * 32 * modelForwardFlops(model);
+    images = 32;
+    warmup = 1;
+    fn = () => {
+      opt.zeroGrad();
+      crossEntropy(model.forward(x), y).backward();
+      opt.step();
+    };
+    if (steps > 0) {
+      let rss10 = 0;
+      const t: number[] = [];
+      for (let s = 1; s <= steps; s++) {
+        const t0 = performance.now();
+        fn();
+        t.push(performance.now() - t0);
+        if (s === 10) rss10 = process.memoryUsage().rss;
+      }
+      const growth = (process.memoryUsage().rss - rss10) / 2 ** 20;
+      const med = median(t);
+      return {
+        workload: w, threads: getNumThreads(), median_ms: med, min_ms: Math.min(...t), max_ms: Math.max(...t),
+        gflops: flops / med / 1e6, images_per_s: (images * 1000) / med,
+        peak_rss_mb: process.resourceUsage().maxRSS / 1024, rss_growth_mb: growth,
+      };
+    }
+  }
+  const ms = time(fn, reps, warmup);
+  const med = median(ms);
+  void tensor;
+  return {
+    workload: w, threads: getNumThreads(), median_ms: med, min_ms: Math.min(...ms), max_ms: Math.max(...ms),
+    gflops: flops / med / 1e6, images_per_s: images === null ? null : (images * 1000) / med,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+  };
+}
+
+function fmtRow(r: BenchResult): string {
+  const ips = r.images_per_s === null ? '' : `${r.images_per_s.toFixed(1)} img/s`;
+  const growth = r.rss_growth_mb === undefined ? '' : `  rss growth ${r.rss_growth_mb.toFixed(1)} MB`;
+  return `${r.workload}  ${DESCRIPTION[r.workload].padEnd(46)} threads ${r.threads}  median ${r.median_ms.toFixed(1).padStart(8)} ms  `
+    + `(min ${r.min_ms.toFixed(1)}, max ${r.max_ms.toFixed(1)})  ${r.gflops.toFixed(2).padStart(7)} GFLOP/s  ${ips.padStart(12)}  peak RSS ${r.peak_rss_mb.toFixed(0)} MB${growth}`;
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    values = parseArgs({
+      options: {
+        only: { type: 'string' }, threads: { type: 'string' }, reps: { type: 'string', default: '5' },
+        json: { type: 'boolean', default: false }, steps: { type: 'string', default: '0' },
+        child: { type: 'string' }, help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (values.help) {
+    console.log(usage());
+    return;
+  }
+  const only = values.only ? values.only.split(',') : [...WORKLOADS];
+  for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) fail(`unknown workload ${w} (expected some of ${WORKLOADS.join(',')})`);
+  const threads = values.threads ? values.threads.split(',').map(Number) : [os.availableParallelism()];
+  for (const t of threads) if (!Number.isInteger(t) || t < 1) fail(`--threads must be positive integers, got ${values.threads}`);
+  const reps = Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) fail(`--reps must be a positive integer, got ${values.reps}`);
+  const steps = Number(values.steps);
+  if (!Number.isInteger(steps) || steps < 0 || (steps > 0 && steps < 11)) fail(`--steps must be 0 or an integer > 10, got ${values.steps}`);
+
+  if (values.child) {
+    // Child process: one workload, one thread count, one JSON line.
+    setNumThreads(threads[0]);
+    const r = runWorkload(values.child as Workload, reps, steps);
+    console.log(JSON.stringify(r));
+    await shutdownThreads();
+    return;
+  }
+  if (!values.json) {
+    const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+    console.log(`tsgrad benchmarks: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; float32; median of ${reps} runs after warm-up`);
+  }
+  for (const w of only) {
+    if (steps > 0 && w !== 'W4' && w !== 'W5') continue;
+    for (const t of threads) {
+      const out = execFileSync(process.execPath, [
+        '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'bench.ts'),
+        '--child', w, '--threads', String(t), '--reps', String(reps), '--steps', String(steps),
+      ], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      const line = out.trim().split('\n').pop()!;
+      const r = JSON.parse(line) as BenchResult;
+      console.log(values.json ? JSON.stringify(r) : fmtRow(r));
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+});

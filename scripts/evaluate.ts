@@ -1,0 +1,187 @@
+/**
+ * `npm run evaluate -- --checkpoint FILE`: test accuracy, per-class accuracy and the confusion
+ * matrix of a model saved by train-cifar. The model's architecture and the data it was trained
+ * on come from the checkpoint's saved config, so a checkpoint is all it needs; --data points it
+ * at CIFAR-10 instead (or at a moved copy).
+ */
+import { parseArgs } from 'util';
+import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
+import { DataLoader } from '../lib/data/loader';
+import { getNumThreads, setNumThreads } from '../lib/platform/threads';
+import { loadSplits } from './train/data';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, TextSink, UsageError } from './train/errors';
+import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
+import { buildModel } from './train/setup';
+import { tolerateClosedPipe, yieldToEventLoop } from './train/signals';
+import { loadModelWeights, openCheckpoint } from './train/trainer';
+
+const SCRIPT = 'evaluate';
+
+export interface EvaluateIo {
+  stdout: TextSink;
+  stderr: TextSink;
+}
+
+interface Options {
+  checkpoint: string;
+  data: string | null;
+  split: 'train' | 'test';
+  limit: number | null;
+  batchSize: number | null;
+  threads: number | null;
+  json: string | null;
+}
+
+/** What --json writes; also what main() computes. */
+export interface EvaluationReport {
+  checkpoint: string;
+  split: 'train' | 'test';
+  data: string;
+  images: number;
+  loss: number;
+  accuracy: number;
+  classNames: string[];
+  perClassAccuracy: (number | null)[];
+  /** confusion[true][predicted] */
+  confusion: number[][];
+}
+
+export function helpText(): string {
+  return [
+    'Usage: npm run evaluate -- --checkpoint FILE [options]',
+    '       npx ts-node scripts/evaluate.ts --checkpoint FILE [options]',
+    '',
+    'Evaluates a train-cifar checkpoint: loss, accuracy, per-class accuracy and the confusion matrix.',
+    '',
+    '  --checkpoint FILE       checkpoint.safetensors written by train-cifar (required)',
+    '  --data DIR              CIFAR-10 binary directory [default: the data the run trained on]',
+    '  --split NAME            which split to evaluate (test | train) [default: test]',
+    '  --limit N               only the first N images [default: the run\'s --limit-test / --limit-train]',
+    '  --batch-size N          evaluation batch size [default: the run\'s --eval-batch-size]',
+    '  --threads N             threads used by the kernels [default: one per core]',
+    '  --json FILE             also write the results as JSON to FILE',
+    '  --help                  show this help and exit',
+    '',
+    'Exit codes: 0 done, 1 failure, 2 bad option or path.',
+    '',
+  ].join('\n');
+}
+
+function positiveInt(flag: string, raw: string | undefined, max: number): number | null {
+  if (raw === undefined) return null;
+  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(raw)}`);
+  const v = Number(raw);
+  if (v < 1 || v > max) throw new UsageError(`${flag} must be between 1 and ${max}, got ${raw}`);
+  return v;
+}
+
+function parse(argv: readonly string[]): Options | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        checkpoint: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, limit: { type: 'string' },
+        'batch-size': { type: 'string' }, threads: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    const msg = oneLine(e);
+    const flag = /'(-[^' ]*)/.exec(msg)?.[1];
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${flag} (see --help)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) throw new UsageError(`${flag} needs a value`);
+    throw new UsageError(msg);
+  }
+  if (values.help) return 'help';
+  const checkpoint = values.checkpoint as string | undefined;
+  if (checkpoint === undefined || checkpoint === '') throw new UsageError('--checkpoint FILE is required (a checkpoint.safetensors written by train-cifar)');
+  const split = (values.split as string | undefined) ?? 'test';
+  if (split !== 'test' && split !== 'train') throw new UsageError(`--split must be test or train, got ${JSON.stringify(split)}`);
+  return {
+    checkpoint,
+    data: (values.data as string | undefined) ?? null,
+    split,
+    limit: positiveInt('--limit', values.limit as string | undefined, 100000),
+    batchSize: positiveInt('--batch-size', values['batch-size'] as string | undefined, 65536),
+    threads: positiveInt('--threads', values.threads as string | undefined, 256),
+    json: (values.json as string | undefined) ?? null,
+  };
+}
+
+export async function main(argv: readonly string[], io: EvaluateIo): Promise<number> {
+  const err = (msg: string): void => {
+    io.stderr.write(`${SCRIPT}: ${msg}\n`);
+  };
+  try {
+    const opts = parse(argv);
+    if (opts === 'help') {
+      io.stdout.write(helpText());
+      return EXIT_OK;
+    }
+    if (!fileExists(opts.checkpoint)) {
+      throw new UsageError(`--checkpoint ${opts.checkpoint}: ${dirExists(opts.checkpoint) ? 'is a directory; pass the checkpoint.safetensors inside it' : 'no such file'}`);
+    }
+    const ck = openCheckpoint(opts.checkpoint, '--checkpoint');
+    const config = ck.config;
+    const data = opts.data ?? config.data;
+    const limit = opts.limit ?? (opts.split === 'test' ? config.limitTest : config.limitTrain);
+    // Only the split being evaluated is generated or read.
+    const splits = loadSplits(
+      { ...config, data, limitTest: opts.split === 'test' ? limit : null, limitTrain: opts.split === 'train' ? limit : null },
+      { train: opts.split === 'train', test: opts.split === 'test' },
+    );
+    const ds = opts.split === 'test' ? splits.test : splits.train;
+    if (splits.classNames.length !== ck.state.classNames.length) {
+      throw new UsageError(`--data ${data}: has ${splits.classNames.length} classes but the checkpoint's model has ${ck.state.classNames.length}`);
+    }
+
+    // THREADS: the one call site that sizes the kernels' thread pool.
+    setNumThreads(opts.threads ?? getNumThreads());
+    const model = buildModel(config, splits.classNames.length);
+    loadModelWeights(ck, { model });
+    const loader = new DataLoader(ds, { batchSize: opts.batchSize ?? config.evalBatchSize, dtype: config.dtype });
+    const loop = ck.state.loop;
+    io.stdout.write(`checkpoint ${ck.file}: ${config.model} (${config.variant} stem, width ${config.width}, ${config.dtype}), ` +
+      `${loop.epoch}/${config.epochs} epochs done${loop.stepInEpoch > 0 ? ` + ${loop.stepInEpoch} steps` : ''} (global step ${loop.globalStep})\n`);
+    io.stdout.write(`data: ${splits.description}, ${opts.split} split, ${ds.count} images\n`);
+
+    const ev = await evaluateModel(model, loader, splits.classNames.length, yieldToEventLoop);
+    const correct = ev.confusion.reduce((s, row, t) => s + row[t], 0);
+    io.stdout.write(`\n${opts.split} loss ${ev.loss.toFixed(4)}  accuracy ${(100 * ev.accuracy).toFixed(2)}% (${correct}/${ev.count})\n\n`);
+    io.stdout.write(`per-class accuracy:\n${formatPerClass(splits.classNames, ev.confusion)}\n\n`);
+    io.stdout.write(`confusion matrix (rows: true class, columns: predicted class):\n${formatConfusion(splits.classNames, ev.confusion)}\n`);
+
+    if (opts.json !== null) {
+      const report: EvaluationReport = {
+        checkpoint: ck.file, split: opts.split, data: splits.description, images: ev.count, loss: ev.loss, accuracy: ev.accuracy,
+        classNames: splits.classNames, perClassAccuracy: perClassAccuracy(ev.confusion).map((a) => (Number.isNaN(a) ? null : a)),
+        confusion: ev.confusion,
+      };
+      try {
+        writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`, '--json');
+      } catch (e) {
+        throw new UsageError(oneLine(e));
+      }
+    }
+    return EXIT_OK;
+  } catch (e) {
+    err(e instanceof UsageError ? oneLine(e) : `error: ${oneLine(e)}`);
+    return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+if (require.main === module) {
+  tolerateClosedPipe(process.stdout);
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${SCRIPT}: error: ${oneLine(e)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  );
+}

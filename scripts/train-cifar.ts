@@ -1,0 +1,229 @@
+/**
+ * `npm run train`: trains ResNet18 (or plain18) on CIFAR-10 or the built-in synthetic set.
+ * `npm run train -- --help` lists every option; the defaults run in a few minutes on 2 cores.
+ *
+ * Everything a user can get wrong (an option, a value, a path, a checkpoint) is checked before
+ * any work starts and reported as one line on stderr with exit code 2. The work itself is in
+ * scripts/train/: options, data, setup (model/optimizer/schedule), trainer (loop + checkpoints),
+ * metrics, progress, svg, evaluation, signals.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeFileAtomic, joinPath, dirExists, fileExists, makeDir } from '../lib/platform/fs';
+import { saveStateDict } from '../lib/io/checkpoint';
+import { getNumThreads, setNumThreads } from '../lib/platform/threads';
+import { loadSplits, checkCifarDir, Splits } from './train/data';
+import {
+  EXIT_DIVERGED, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, oneLine, TextSink, UsageError,
+} from './train/errors';
+import { MetricsLog } from './train/metrics';
+import { flagOf, helpText, parseCommandLine, ParsedCommandLine, TrainConfig } from './train/options';
+import { createProgress } from './train/progress';
+import { buildParts, warmupSteps } from './train/setup';
+import { installStopHandlers, tolerateClosedPipe, yieldToEventLoop } from './train/signals';
+import {
+  CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, freshLoopState, LoopState, METRICS_FILE, MODEL_FILE, openCheckpoint,
+  OpenedCheckpoint, restoreTraining, runLoop, StopState,
+} from './train/trainer';
+
+const SCRIPT = 'train-cifar';
+
+export interface TrainIo {
+  stdout: TextSink;
+  stderr: TextSink;
+  stop: StopState;
+  /** Called after every step (tests use it to simulate a Ctrl-C at a chosen step). */
+  onStep?: (globalStep: number) => void;
+  /** Awaited between steps; the CLI yields to the event loop so signal handlers can run. */
+  pause?: () => Promise<void>;
+}
+
+interface Plan {
+  parsed: ParsedCommandLine;
+  config: TrainConfig;
+  outDir: string;
+  resume: OpenedCheckpoint | null;
+}
+
+function timestamp(d = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
+}
+
+/** Everything that can be checked before work starts: options, paths, the checkpoint to resume. */
+function plan(argv: readonly string[]): Plan | 'help' {
+  const parsed = parseCommandLine(argv);
+  if (parsed.help) return 'help';
+  let config = parsed.config;
+  let resume: OpenedCheckpoint | null = null;
+  const run = parsed.run;
+  if (run.resume !== null) {
+    if (!fileExists(run.resume)) {
+      throw new UsageError(`--resume ${run.resume}: ${dirExists(run.resume) ? `is a directory; pass the file inside it, e.g. ${joinPath(run.resume, CHECKPOINT_FILE)}` : 'no such file'}`);
+    }
+    try {
+      fs.accessSync(run.resume, fs.constants.R_OK);
+    } catch {
+      throw new UsageError(`--resume ${run.resume}: the file is not readable`);
+    }
+    resume = openCheckpoint(run.resume, '--resume');
+    const saved = resume.config;
+    for (const key of parsed.explicit) {
+      // The data directory is a location, not a setting: the same data may have moved.
+      if (key === 'data' && saved.data !== null && config.data !== null) continue;
+      if (JSON.stringify(config[key]) !== JSON.stringify(saved[key])) {
+        throw new UsageError(`${flagOf(key)} ${JSON.stringify(config[key])} differs from the checkpoint's ${JSON.stringify(saved[key])}; a resumed run keeps its configuration (start a new run to change it)`);
+      }
+    }
+    config = { ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data };
+  }
+  if (config.data !== null) checkCifarDir(config.data);
+
+  const outDir = run.out ?? (resume ? path.dirname(resume.file) : joinPath('runs', timestamp()));
+  if (fs.existsSync(outDir) && !dirExists(outDir)) throw new UsageError(`--out ${outDir}: exists and is not a directory`);
+  const sameDir = resume !== null && path.resolve(path.dirname(resume.file)) === path.resolve(outDir);
+  if (!sameDir) {
+    for (const f of [CHECKPOINT_FILE, METRICS_FILE]) {
+      if (fileExists(joinPath(outDir, f))) {
+        throw new UsageError(`--out ${outDir} already holds a run (${f}); continue it with --resume ${joinPath(outDir, CHECKPOINT_FILE)} or choose another --out`);
+      }
+    }
+  }
+  try {
+    makeDir(outDir, '--out');
+    fs.accessSync(outDir, fs.constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--out ${outDir}: cannot create or write the directory (${oneLine(e).replace(/^--out: /, '')})`);
+  }
+  return { parsed, config, outDir, resume };
+}
+
+function describeRun(config: TrainConfig, splits: Splits, params: number, stepsPerEpoch: number, threads: number): string {
+  const sched = config.schedule === 'none' ? 'constant lr' : `${config.schedule} schedule`;
+  const warm = warmupSteps(config, stepsPerEpoch);
+  return [
+    `${config.model} (${config.variant} stem, width ${config.width}, ${config.dtype}, ${params.toLocaleString('en-US')} parameters)`,
+    `data: ${splits.description}: ${splits.train.count} train / ${splits.test.count} test images, ${config.augment ? 'crop+flip augmentation' : 'no augmentation'}`,
+    `${config.epochs} epochs x ${stepsPerEpoch} steps of ${config.batchSize}; ${config.optimizer} lr ${config.lr}` +
+      `${config.optimizer === 'sgd' ? ` momentum ${config.momentum}${config.nesterov ? ' (nesterov)' : ''}` : ''}, weight decay ${config.weightDecay}, ` +
+      `${sched}${warm > 0 ? ` with ${warm} warm-up steps` : ''}${config.labelSmoothing > 0 ? `, label smoothing ${config.labelSmoothing}` : ''}; ` +
+      `seed ${config.seed}; ${threads} thread${threads === 1 ? '' : 's'}`,
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], io: TrainIo): Promise<number> {
+  const err = (msg: string): void => {
+    io.stderr.write(`${SCRIPT}: ${msg}\n`);
+  };
+  let p: Plan | 'help';
+  try {
+    p = plan(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(oneLine(e));
+      return EXIT_USAGE;
+    }
+    err(`error: ${oneLine(e)}`);
+    return EXIT_FAILURE;
+  }
+  if (p === 'help') {
+    io.stdout.write(helpText());
+    return EXIT_OK;
+  }
+  const { config, outDir, resume } = p;
+  const run = p.parsed.run;
+  const logEvery = resume && !p.parsed.explicitRun.has('logEvery') && Number.isInteger(resume.state.logEvery) && resume.state.logEvery > 0
+    ? resume.state.logEvery
+    : run.logEvery;
+  try {
+    // THREADS: the one call site that sizes the kernels' thread pool.
+    setNumThreads(run.threads ?? getNumThreads());
+    const splits = loadSplits(config);
+    const parts = buildParts(config, splits);
+    let loop: LoopState = freshLoopState();
+    const metrics = new MetricsLog(joinPath(outDir, METRICS_FILE));
+    if (resume) {
+      loop = restoreTraining(resume, parts);
+      const done = loop;
+      metrics.truncateForResume(
+        (r) => (r.type === 'epoch' ? r.epoch <= done.epoch : r.globalStep <= done.globalStep),
+        joinPath(path.dirname(resume.file), METRICS_FILE),
+      );
+    }
+    writeFileAtomic(joinPath(outDir, CONFIG_FILE), `${JSON.stringify({
+      config,
+      classNames: splits.classNames,
+      data: splits.description,
+      trainImages: splits.train.count,
+      testImages: splits.test.count,
+      stepsPerEpoch: parts.stepsPerEpoch,
+      parameters: parts.model.numParameters(),
+      out: outDir,
+      resumedFrom: resume ? resume.file : null,
+      threads: getNumThreads(),
+      logEvery,
+      node: process.version,
+      startedAt: new Date().toISOString(),
+    }, null, 2)}\n`, CONFIG_FILE);
+
+    io.stdout.write(`${describeRun(config, splits, parts.model.numParameters(), parts.stepsPerEpoch, getNumThreads())}\n`);
+    io.stdout.write(resume
+      ? `resuming ${resume.file} at epoch ${loop.epoch + 1}, step ${loop.stepInEpoch}/${parts.stepsPerEpoch}; writing to ${outDir}\n`
+      : `writing to ${outDir}\n`);
+
+    if (io.stop.requested !== null) {
+      err(`${io.stop.requested} before training started; nothing to save`);
+      return EXIT_INTERRUPTED;
+    }
+    const title = `${config.model} ${config.variant} width ${config.width} on ${config.data === null ? 'synthetic data' : 'CIFAR-10'}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}`;
+    const outcome = await runLoop(parts, loop, {
+      outDir, config, classNames: splits.classNames, progress: createProgress(io.stdout), metrics, stop: io.stop,
+      logEvery, debugNanStep: run.debugNanStep, pause: io.pause ?? yieldToEventLoop, onStep: io.onStep, title,
+      resumedFrom: resume ? resume.file : null,
+    });
+    switch (outcome.kind) {
+      case 'diverged': {
+        const last = outcome.lastCheckpoint;
+        const keep = last
+          ? `the last good checkpoint ${last.file} (${last.epoch} epoch${last.epoch === 1 ? '' : 's'} done, global step ${last.globalStep}) is kept`
+          : 'no checkpoint had been written yet';
+        err(`${outcome.what} at epoch ${outcome.epoch}, step ${outcome.step} (global step ${outcome.globalStep}); stopping: ${keep}. Try a lower --lr or --clip-grad-norm.`);
+        return EXIT_DIVERGED;
+      }
+      case 'interrupted': {
+        const l = outcome.loop;
+        const where = l.stepInEpoch > 0
+          ? `at epoch ${l.epoch + 1}, step ${l.stepInEpoch}/${parts.stepsPerEpoch} (global step ${l.globalStep})`
+          : `after epoch ${l.epoch} (global step ${l.globalStep})`;
+        err(`stopped by ${outcome.signal} ${where}; checkpoint written to ${outcome.checkpoint}; continue with --resume ${outcome.checkpoint}`);
+        return EXIT_INTERRUPTED;
+      }
+      case 'completed': {
+        saveStateDict(parts.model, joinPath(outDir, MODEL_FILE));
+        const last = outcome.loop.history[outcome.loop.history.length - 1];
+        io.stdout.write(`done: test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${config.epochs} epochs, ${outcome.loop.elapsed.toFixed(1)}s; ` +
+          `${joinPath(outDir, METRICS_FILE)}, ${joinPath(outDir, CURVES_FILE)}, ${joinPath(outDir, CHECKPOINT_FILE)}, ${joinPath(outDir, MODEL_FILE)}\n`);
+        return EXIT_OK;
+      }
+    }
+  } catch (e) {
+    err(e instanceof UsageError ? oneLine(e) : `error: ${oneLine(e)}`);
+    return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+if (require.main === module) {
+  const stop: StopState = { requested: null };
+  const uninstall = installStopHandlers(stop, process.stderr, SCRIPT);
+  tolerateClosedPipe(process.stdout);
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stop }).then(
+    (code) => {
+      uninstall();
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${SCRIPT}: error: ${oneLine(e)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  );
+}

@@ -1,0 +1,35 @@
+/**
+ * Exit codes and the error kinds that map to them, shared by train-cifar.ts and evaluate.ts.
+ * A script's main() catches these and prints exactly one line, so the code is what a caller
+ * (a shell script, CI, a scheduler) branches on.
+ */
+export const EXIT_OK = 0;
+/** Something failed while running (an I/O error, a bug): not the user's input. */
+export const EXIT_FAILURE = 1;
+/** A wrong option, value or path, reported before any work starts. */
+export const EXIT_USAGE = 2;
+/** The loss became NaN or infinite; the last good checkpoint is kept. */
+export const EXIT_DIVERGED = 3;
+/** Stopped by SIGINT/SIGTERM after writing a checkpoint (128 + SIGINT, the shell's convention). */
+export const EXIT_INTERRUPTED = 130;
+
+/** Bad command-line input; the message is the whole line printed after the script's name. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Where a script writes text: process.stdout/stderr, or a capture in tests. */
+export interface TextSink {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+  readonly columns?: number;
+}
+
+/** One line for a thrown value: the message, with any multi-line detail folded onto it. */
+export function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0).join('; ');
+}

@@ -1,0 +1,259 @@
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  loadCheckpoint, loadStateDict, saveCheckpoint, saveStateDict, tensorsWithPrefix,
+} from '../../../lib/io/checkpoint';
+import { readSafetensors, SafetensorsTensor, writeSafetensors } from '../../../lib/io/safetensors';
+import { Random } from '../../../lib/random';
+import { Tensor } from '../../../autograd/tensor';
+import { resnet18 } from '../../../models/resnet';
+import { BatchNorm2d } from '../../../models/nn/batchnorm';
+import { manualSeed } from '../../../lib/random';
+
+const FIXTURES = path.join(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'torch');
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-ckpt-'));
+}
+
+function randomArray<T extends Float32Array | Float64Array>(make: new (n: number) => T, n: number, rng: Random): T {
+  const a = new make(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal() * 10 ** rng.integer(-30, 30);
+  return a;
+}
+
+function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+describe('lib/io/checkpoint', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tmpDir();
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('saveCheckpoint / loadCheckpoint', () => {
+    it('round-trips tensors and a nested state with typed arrays, bit for bit', () => {
+      const rng = new Random(7);
+      const w32 = randomArray(Float32Array, 24, rng);
+      const w64 = randomArray(Float64Array, 6, rng);
+      const mom = randomArray(Float32Array, 24, rng);
+      const avg = randomArray(Float64Array, 5, rng);
+      const numbers = [0.1 + 0.2, 1e-300, -5, 2 ** 53 - 1, 123456.789e-7, rng.uniform()];
+      const state = {
+        epoch: 3,
+        name: 'run "x"\n',
+        flags: [true, false, null],
+        numbers,
+        optimizer: { state: { 0: { step: 4, momentumBuffer: mom }, 2: { expAvg: avg } }, paramGroups: [{ lr: 0.05, params: [0, 1, 2] }] },
+        skipped: undefined,
+      };
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, {
+        tensors: {
+          'model.w': { shape: [2, 3, 4], data: w32 },
+          'model.v': { shape: [6], data: w64 },
+          'model.count': { shape: [], data: new Float32Array([17]), integer: true },
+        },
+        state,
+      });
+      const ck = loadCheckpoint(file);
+      expect([...ck.tensors.keys()].sort()).to.deep.equal(['model.count', 'model.v', 'model.w']);
+      const w = ck.tensors.get('model.w')!;
+      expect(w.shape).to.deep.equal([2, 3, 4]);
+      expect(w.data).to.be.instanceOf(Float32Array);
+      expect(sameBits(w.data, w32)).to.equal(true);
+      const v = ck.tensors.get('model.v')!;
+      expect(v.data).to.be.instanceOf(Float64Array);
+      expect(sameBits(v.data, w64)).to.equal(true);
+      const count = ck.tensors.get('model.count')!;
+      expect(count).to.deep.include({ shape: [], integer: true });
+      expect(Array.from(count.data)).to.deep.equal([17]);
+
+      const s = ck.state as Record<string, unknown>;
+      expect(s.epoch).to.equal(3);
+      expect(s.name).to.equal('run "x"\n');
+      expect(s.flags).to.deep.equal([true, false, null]);
+      expect(sameBits(s.numbers as number[], numbers)).to.equal(true);
+      expect('skipped' in s).to.equal(false);
+      const opt = s.optimizer as { state: Record<string, Record<string, unknown>>; paramGroups: unknown };
+      expect(opt.state['0'].step).to.equal(4);
+      expect(opt.state['0'].momentumBuffer).to.be.instanceOf(Float32Array);
+      expect(sameBits(opt.state['0'].momentumBuffer as Float32Array, mom)).to.equal(true);
+      expect(opt.state['2'].expAvg).to.be.instanceOf(Float64Array);
+      expect(sameBits(opt.state['2'].expAvg as Float64Array, avg)).to.equal(true);
+      expect(opt.paramGroups).to.deep.equal([{ lr: 0.05, params: [0, 1, 2] }]);
+    });
+
+    it('keeps the state inside the one safetensors file, readable by any safetensors reader', () => {
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, { tensors: { a: { shape: [1], data: new Float32Array([1]) } }, state: { epoch: 2, buf: new Float64Array([1, 2]) } });
+      const raw = readSafetensors(file);
+      expect(raw.metadata.format).to.equal('tsgrad-checkpoint');
+      expect(JSON.parse(raw.metadata['tsgrad.state'])).to.deep.equal({ epoch: 2, buf: { $array: 'state.buf' } });
+      expect(raw.tensors.get('state.buf')!.dtype).to.equal('F64');
+      expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
+    });
+
+    it('writes a readable JSON mirror of the state when asked', () => {
+      const file = path.join(dir, 'c.safetensors');
+      const json = path.join(dir, 'c.json');
+      saveCheckpoint(file, { tensors: {}, state: { epoch: 2, opt: { m: new Float32Array(5) } } }, { jsonFile: json });
+      expect(JSON.parse(fs.readFileSync(json, 'utf-8'))).to.deep.equal({ epoch: 2, opt: { m: { $array: 'state.opt.m', dtype: 'float32', length: 5 } } });
+    });
+
+    it('refuses values JSON cannot hold exactly, naming their path, and leaves the previous checkpoint intact', () => {
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, { tensors: { a: { shape: [2], data: new Float32Array([1, 2]) } }, state: { epoch: 1 } });
+      const before = fs.readFileSync(file);
+      const bad: [Record<string, unknown>, string][] = [
+        [{ loop: { loss: NaN } }, 'state value at loop.loss is NaN'],
+        [{ xs: [1, Infinity] }, 'state value at xs.1 is Infinity'],
+        [{ m: new Map() }, 'state value at m is Map'],
+        [{ xs: [undefined] }, 'state value at xs.0 is undefined'],
+        [{ i: new Int32Array(2) }, 'state value at i is Int32Array'],
+        [{ o: { $array: 'x' } }, 'state key o.$array is reserved'],
+      ];
+      for (const [state, msg] of bad) {
+        expect(() => saveCheckpoint(file, { tensors: {}, state }), msg).to.throw(Error, `saveCheckpoint: ${file}: ${msg}`);
+      }
+      expect(() => saveCheckpoint(file, { tensors: { c: { shape: [], data: new Float32Array([0.5]), integer: true } }, state: {} }))
+        .to.throw(Error, 'integer tensor "c" holds 0.5 at index 0');
+      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+      expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
+    });
+
+    it('replaces the previous checkpoint only as a whole', () => {
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, { tensors: { a: { shape: [1], data: new Float32Array([1]) } }, state: { epoch: 1 } });
+      saveCheckpoint(file, { tensors: { a: { shape: [1], data: new Float32Array([2]) } }, state: { epoch: 2 } });
+      const ck = loadCheckpoint(file);
+      expect(ck.state.epoch).to.equal(2);
+      expect(Array.from(ck.tensors.get('a')!.data)).to.deep.equal([2]);
+      expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
+    });
+
+    it('rejects files that are not tsgrad checkpoints, naming the file and the problem', () => {
+      const plain = path.join(dir, 'plain.safetensors');
+      writeSafetensors(plain, { a: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } });
+      expect(() => loadCheckpoint(plain)).to.throw(Error, `loadCheckpoint: ${plain} is a safetensors file but not a tsgrad checkpoint`);
+      const v2 = path.join(dir, 'v2.safetensors');
+      writeSafetensors(v2, {}, { format: 'tsgrad-checkpoint', 'tsgrad.version': '2', 'tsgrad.state': '{}' });
+      expect(() => loadCheckpoint(v2)).to.throw(Error, `loadCheckpoint: ${v2} has checkpoint version "2"`);
+      const broken = path.join(dir, 'broken.safetensors');
+      writeSafetensors(broken, {}, { format: 'tsgrad-checkpoint', 'tsgrad.version': '1', 'tsgrad.state': '{"epoch":' });
+      expect(() => loadCheckpoint(broken)).to.throw(Error, `loadCheckpoint: ${broken}: the "tsgrad.state" metadata is not valid JSON`);
+      const dangling = path.join(dir, 'dangling.safetensors');
+      writeSafetensors(dangling, {}, { format: 'tsgrad-checkpoint', 'tsgrad.version': '1', 'tsgrad.state': '{"m":{"$array":"state.m"}}' });
+      expect(() => loadCheckpoint(dangling)).to.throw(Error, `loadCheckpoint: ${dangling}: state at m refers to array "state.m", which the file does not contain`);
+      const missing = path.join(dir, 'nope.safetensors');
+      expect(() => loadCheckpoint(missing)).to.throw(Error, `file not found: ${missing}`);
+      const truncated = path.join(dir, 'cut.safetensors');
+      saveCheckpoint(truncated, { tensors: { a: { shape: [64], data: new Float32Array(64) } }, state: {} });
+      const bytes = fs.readFileSync(truncated);
+      fs.writeFileSync(truncated, bytes.subarray(0, bytes.length - 10));
+      expect(() => loadCheckpoint(truncated)).to.throw(Error, truncated);
+    });
+
+    it('tensorsWithPrefix selects and renames one group of tensors', () => {
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, {
+        tensors: { 'model.a': { shape: [1], data: new Float32Array([1]) }, 'other.b': { shape: [1], data: new Float32Array([2]) } },
+        state: {},
+      });
+      expect(Object.keys(tensorsWithPrefix(loadCheckpoint(file).tensors, 'model.'))).to.deep.equal(['a']);
+    });
+  });
+
+  describe('saveStateDict / loadStateDict', () => {
+    it("writes torchvision's key names and dtypes: F32 weights and I64 num_batches_tracked", () => {
+      manualSeed(1);
+      const model = resnet18({ numClasses: 10, width: 2 });
+      const file = path.join(dir, 'm.safetensors');
+      saveStateDict(model, file);
+      const st = readSafetensors(file);
+      const reference = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'resnet18_state_dict_keys.json'), 'utf-8')) as { keys: [string, number[], string][] };
+      const want = new Map(reference.keys.map(([k, , dt]) => [k, dt === 'int64' ? 'I64' : 'F32']));
+      expect([...st.tensors.keys()].sort()).to.deep.equal([...want.keys()].sort());
+      for (const [k, t] of st.tensors) expect(t.dtype, k).to.equal(want.get(k));
+      expect(st.metadata.format).to.equal('pt');
+    });
+
+    it('loads a state dict PyTorch wrote (float64 weights, int64 counters) and writes it back identically', () => {
+      const fixture = readSafetensors(path.join(FIXTURES, 'resnet18_w8_imagenet_sgd.safetensors'));
+      const torchSd = new Map<string, SafetensorsTensor>();
+      for (const [k, t] of fixture.tensors) if (k.startsWith('model.')) torchSd.set(k.slice('model.'.length), t);
+      const torchFile = path.join(dir, 'torch.safetensors');
+      writeSafetensors(torchFile, torchSd);
+
+      manualSeed(2);
+      const model = resnet18({ numClasses: 10, width: 8, variant: 'imagenet', dtype: 'float64' });
+      const result = loadStateDict(model, torchFile);
+      expect(result).to.deep.equal({ missingKeys: [], unexpectedKeys: [] });
+      const sd = model.stateDict();
+      for (const [k, t] of torchSd) {
+        const expected = t.dtype === 'I64' ? Array.from(t.data as BigInt64Array, Number) : Array.from(t.data as Float64Array);
+        expect(sameBits(sd[k].data, expected), k).to.equal(true);
+      }
+
+      const back = path.join(dir, 'back.safetensors');
+      saveStateDict(model, back);
+      const written = readSafetensors(back).tensors;
+      expect([...written.keys()].sort()).to.deep.equal([...torchSd.keys()].sort());
+      for (const [k, t] of torchSd) {
+        const w = written.get(k)!;
+        expect(w.dtype, k).to.equal(t.dtype);
+        expect(w.shape, k).to.deep.equal(t.shape);
+        expect(Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).to.equal(true);
+      }
+    });
+
+    it('round-trips trained batch-norm statistics and counters into a float32 model', () => {
+      manualSeed(3);
+      const bn = new BatchNorm2d(3);
+      const x = new Tensor(randomArray(Float32Array, 2 * 3 * 4 * 4, new Random(4)).map((v) => Math.tanh(v)), [2, 3, 4, 4]);
+      bn.forward(x);
+      bn.forward(x);
+      const file = path.join(dir, 'bn.safetensors');
+      saveStateDict(bn, file);
+      expect(readSafetensors(file).tensors.get('num_batches_tracked')).to.deep.include({ dtype: 'I64', shape: [] });
+      const fresh = new BatchNorm2d(3);
+      loadStateDict(fresh, file);
+      const a = bn.stateDict();
+      const b = fresh.stateDict();
+      expect(Array.from(b.num_batches_tracked.data)).to.deep.equal([2]);
+      for (const k of Object.keys(a)) expect(sameBits(a[k].data, b[k].data), k).to.equal(true);
+    });
+
+    it('reports missing and unexpected keys with the file name, or lists them when not strict', () => {
+      manualSeed(5);
+      const bn = new BatchNorm2d(3);
+      const file = path.join(dir, 'partial.safetensors');
+      writeSafetensors(file, {
+        weight: { dtype: 'F32', shape: [3], data: new Float32Array([1, 2, 3]) },
+        extra: { dtype: 'F32', shape: [1], data: new Float32Array([0]) },
+      });
+      expect(() => loadStateDict(bn, file)).to.throw(Error, `loadStateDict: ${file}:`).and.to.match(/missing keys: bias, running_mean, running_var, num_batches_tracked/);
+      const r = loadStateDict(bn, file, { strict: false });
+      expect(r.unexpectedKeys).to.deep.equal(['extra']);
+      expect(r.missingKeys).to.deep.equal(['bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+      expect(Array.from(bn.stateDict().weight.data)).to.deep.equal([1, 2, 3]);
+    });
+
+    it('rejects a wrong shape, naming the key and both shapes', () => {
+      const bn = new BatchNorm2d(3);
+      const file = path.join(dir, 'wrong.safetensors');
+      const sd: Record<string, SafetensorsTensor> = {};
+      for (const [k, t] of Object.entries(bn.stateDict())) sd[k] = { dtype: 'F32', shape: k === 'bias' ? [4] : t.shape.slice(), data: new Float32Array(k === 'bias' ? 4 : t.numel()) };
+      writeSafetensors(file, sd);
+      expect(() => loadStateDict(bn, file)).to.throw(Error, 'bias: checkpoint has shape [4], model has [3]');
+    });
+  });
+});

@@ -1,0 +1,210 @@
+import { expect } from 'chai';
+import { allocate, type DType, type FloatArray } from '../../../lib/core/dtype';
+import {
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardInputReference, conv2dBackwardWeight,
+  conv2dBackwardWeightReference, conv2dForward, conv2dForwardReference, conv2dGeometry,
+  type Conv2dGeometry, type Conv2dParams,
+} from '../../../lib/kernels/conv2d';
+import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
+import { Random } from '../../../lib/random';
+import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+
+const rng = new Random(99);
+
+function filled(dtype: DType, n: number, shared = false): FloatArray {
+  const a = shared ? allocate(dtype, n) : dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
+  return a;
+}
+
+function maxAbsDiff(a: FloatArray, b: FloatArray): number {
+  expect(a.length).to.equal(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+interface Spec {
+  x: [number, number, number, number];
+  w: [number, number, number, number];
+  p: Conv2dParams;
+}
+
+/** Checks the three passes (and bias) of one convolution against the reference loops. */
+function checkAll(dtype: DType, s: Spec, shared = false): void {
+  const g = conv2dGeometry(s.x, s.w, s.p, [s.w[0]]);
+  const x = filled(dtype, s.x.reduce((a, b) => a * b), shared);
+  const w = filled(dtype, s.w.reduce((a, b) => a * b), shared);
+  const bias = filled(dtype, s.w[0], shared);
+  const gy = filled(dtype, g.N * g.O * g.OH * g.OW, shared);
+  const reduction = (g.C / g.groups) * g.KH * g.KW;
+  // Each output sums at most `terms` products of values in [-1, 1].
+  const tol = (terms: number): number => (dtype === 'float64' ? 1e-13 : 2e-6) * Math.max(4, terms);
+  const label = `${dtype} ${JSON.stringify(s)}`;
+  expect(maxAbsDiff(conv2dForward(x, w, bias, g), conv2dForwardReference(x, w, bias, g)), `forward ${label}`)
+    .to.be.at.most(tol(reduction));
+  expect(maxAbsDiff(conv2dForward(x, w, null, g), conv2dForwardReference(x, w, null, g)), `forward no bias ${label}`)
+    .to.be.at.most(tol(reduction));
+  expect(maxAbsDiff(conv2dBackwardInput(gy, w, g), conv2dBackwardInputReference(gy, w, g)), `backward input ${label}`)
+    .to.be.at.most(tol((g.O / g.groups) * g.KH * g.KW));
+  expect(maxAbsDiff(conv2dBackwardWeight(gy, x, g), conv2dBackwardWeightReference(gy, x, g)), `backward weight ${label}`)
+    .to.be.at.most(tol(g.N * g.OH * g.OW));
+}
+
+function randomSpec(): Spec | null {
+  const groups = [1, 1, 1, 2, 3][rng.integer(0, 5)];
+  const N = rng.integer(1, 4), Cg = rng.integer(1, 6), Og = rng.integer(1, 9);
+  const H = rng.integer(1, 13), W = rng.integer(1, 13);
+  const KH = rng.integer(1, 4), KW = rng.integer(1, 4);
+  const p: Conv2dParams = {
+    stride: [rng.integer(1, 3), rng.integer(1, 4)],
+    padding: [rng.integer(0, 3), rng.integer(0, 2)],
+    dilation: rng.uniform() < 0.25 ? [2, rng.integer(1, 3)] : 1,
+    groups,
+  };
+  const s: Spec = { x: [N, Cg * groups, H, W], w: [Og * groups, Cg, KH, KW], p };
+  try {
+    conv2dGeometry(s.x, s.w, s.p);
+  } catch {
+    return null; // kernel larger than the padded input: covered by the validation tests
+  }
+  return s;
+}
+
+/** Shapes that take each special path: pointwise, col2im at stride 1, depthwise, ResNet-like. */
+const NAMED: Array<[string, Spec]> = [
+  ['1x1 stride 1 unpadded (no im2col)', { x: [2, 7, 5, 6], w: [9, 7, 1, 1], p: {} }],
+  ['1x1 stride 2 (ResNet downsample)', { x: [2, 8, 9, 9], w: [12, 8, 1, 1], p: { stride: 2 } }],
+  ['3x3 stride 1 pad 1', { x: [3, 5, 8, 8], w: [6, 5, 3, 3], p: { padding: 1 } }],
+  ['3x3 stride 2 pad 1', { x: [2, 6, 9, 8], w: [7, 6, 3, 3], p: { stride: 2, padding: 1 } }],
+  ['7x7 stride 2 pad 3 (ResNet stem)', { x: [1, 3, 16, 15], w: [8, 3, 7, 7], p: { stride: 2, padding: 3 } }],
+  ['padding wider than the kernel reach (col2im at stride 1)', { x: [2, 3, 4, 5], w: [4, 3, 2, 2], p: { padding: 3 } }],
+  ['dilation 2', { x: [2, 4, 11, 10], w: [5, 4, 3, 3], p: { padding: 2, dilation: 2 } }],
+  ['depthwise (groups = channels)', { x: [2, 6, 7, 7], w: [6, 1, 3, 3], p: { padding: 1, groups: 6 } }],
+  ['groups 2 with 1x1', { x: [2, 8, 5, 5], w: [6, 4, 1, 1], p: { groups: 2 } }],
+  ['1x1 input, 1x1 kernel, batch 1', { x: [1, 1, 1, 1], w: [1, 1, 1, 1], p: {} }],
+  ['output 1x1 from a full-size kernel', { x: [2, 3, 5, 4], w: [4, 3, 5, 4], p: {} }],
+  ['channels past the tile sizes (MR, NR, 64-column units)', { x: [2, 37, 6, 11], w: [70, 37, 3, 3], p: { padding: 1 } }],
+  ['stride 3, dilation 2 (the gather packer)', { x: [2, 5, 17, 16], w: [9, 5, 3, 2], p: { stride: 3, padding: [2, 1], dilation: 2 } }],
+  ['1x1 images, deep channels (tiny GEMM columns)', { x: [9, 40, 1, 1], w: [30, 40, 3, 3], p: { padding: 1 } }],
+  ['images larger than a column block (one image over several blocks)', { x: [2, 2, 70, 66], w: [3, 2, 3, 3], p: { stride: 2, padding: 1 } }],
+  ['a large stride-1 image', { x: [1, 2, 40, 37], w: [3, 2, 3, 3], p: { padding: 1 } }],
+];
+
+describe('lib/kernels/conv2d', function () {
+  this.timeout(60000);
+  const savedKernel = getGemmKernel();
+  const savedThreads = getNumThreads();
+  before(() => setNumThreads(1));
+  after(() => {
+    setGemmKernel(savedKernel);
+    setNumThreads(savedThreads);
+  });
+
+  for (const kernel of ['js', 'wasm'] as GemmKernel[]) {
+    for (const dtype of ['float32', 'float64'] as DType[]) {
+      it(`${kernel} ${dtype}: forward and both backward passes match the reference on random geometries`, () => {
+        setGemmKernel(kernel);
+        for (let t = 0; t < 25; t++) {
+          const s = randomSpec();
+          if (s !== null) checkAll(dtype, s);
+        }
+      });
+
+      it(`${kernel} ${dtype}: each special path matches the reference`, () => {
+        setGemmKernel(kernel);
+        for (const [, s] of NAMED) checkAll(dtype, s);
+      });
+    }
+  }
+
+  it('sums the bias gradient over batch and pixels', () => {
+    const g = conv2dGeometry([2, 1, 2, 2], [3, 1, 1, 1]);
+    const gy = Float64Array.from({ length: 2 * 3 * 4 }, (_, i) => i);
+    const gb = conv2dBackwardBias(gy, g);
+    // o=0: images give 0+1+2+3 and 12+13+14+15.
+    expect(Array.from(gb)).to.deep.equal([60, 92, 124]);
+  });
+
+  it('rejects arrays that do not match the geometry or each other', () => {
+    const g = conv2dGeometry([1, 2, 4, 4], [3, 2, 3, 3]);
+    const x = new Float32Array(32), w = new Float32Array(54);
+    expect(() => conv2dForward(new Float32Array(31), w, null, g)).to.throw(/conv2dForward: input has 31 elements, expected 32/);
+    expect(() => conv2dForward(x, new Float64Array(54), null, g)).to.throw(/conv2dForward: weight is Float64Array but input is Float32Array/);
+    expect(() => conv2dForward(x, w, new Float32Array(2), g)).to.throw(/conv2dForward: bias has 2 elements, expected 3/);
+    expect(() => conv2dBackwardInput(new Float32Array(5), w, g)).to.throw(/conv2dBackwardInput: output gradient has 5/);
+    expect(() => conv2dBackwardWeight(new Float32Array(12), new Float32Array(3), g)).to.throw(/conv2dBackwardWeight: input has 3/);
+  });
+
+  describe('conv2dGeometry validation', () => {
+    it('derives output sizes as PyTorch does', () => {
+      const g = conv2dGeometry([2, 3, 32, 31], [8, 3, 3, 3], { stride: 2, padding: [1, 0], dilation: [1, 2] });
+      expect([g.OH, g.OW]).to.deep.equal([16, 14]);
+      expect(conv2dGeometry([1, 4, 5, 5], [4, 2, 1, 1], { groups: 2 }).groups).to.equal(2);
+    });
+
+    it('names conv2d and the shapes in every error', () => {
+      expect(() => conv2dGeometry([2, 4, 8], [16, 3, 3, 3])).to.throw(/conv2d: expected a 4-d NCHW input, got shape \[2,4,8\]/);
+      expect(() => conv2dGeometry([2, 4, 8, 8], [16, 3, 3])).to.throw(/conv2d: expected a 4-d \[out, in\/groups, kh, kw\] weight/);
+      expect(() => conv2dGeometry([2, 4, 8, 8], [16, 3, 3, 3])).to.throw(/conv2d: input has 4 channels but weight expects 3 \(input \[2,4,8,8\], weight \[16,3,3,3\]/);
+      expect(() => conv2dGeometry([2, 4, 8, 8], [6, 2, 3, 3], { groups: 3 })).to.throw(/conv2d: input channels 4 not divisible by groups 3/);
+      expect(() => conv2dGeometry([2, 4, 8, 8], [5, 2, 3, 3], { groups: 2 })).to.throw(/conv2d: output channels 5 not divisible by groups 2/);
+      expect(() => conv2dGeometry([2, 4, 8, 8], [6, 4, 3, 3], { groups: 0 })).to.throw(/conv2d: groups must be a positive integer/);
+      expect(() => conv2dGeometry([1, 1, 2, 2], [1, 1, 3, 3])).to.throw(/conv2d: kernel 3x3 \(dilation 1x1\) is larger than the padded input 2x2/);
+      expect(() => conv2dGeometry([1, 1, 2, 2], [1, 1, 3, 3], { padding: 1, dilation: 2 })).to.throw(/conv2d: kernel 3x3 \(dilation 2x2\) is larger than the padded input 4x4/);
+      expect(() => conv2dGeometry([1, 2, 4, 4], [3, 2, 1, 1], {}, [2])).to.throw(/conv2d: bias must have shape \[3\], got \[2\]/);
+      expect(() => conv2dGeometry([1, 2, 4, 4], [3, 2, 1, 1], { stride: 0 })).to.throw(/conv2d/);
+      expect(() => conv2dGeometry([1, 2, 4, 4], [3, 2, 1, 1], { padding: -1 })).to.throw(/conv2d/);
+    });
+  });
+
+  describe('with 2 threads', () => {
+    before(() => {
+      setNumThreads(2);
+      waitForThreads();
+    });
+    after(() => setNumThreads(1));
+
+    // Large enough to be split; stride 2 takes the image-split col2im path; groups split weight columns.
+    const SPLIT: Spec[] = [
+      { x: [4, 16, 16, 16], w: [24, 16, 3, 3], p: { padding: 1 } },
+      { x: [5, 12, 30, 26], w: [20, 12, 3, 3], p: { stride: 2, padding: 1 } },
+      { x: [4, 32, 16, 16], w: [64, 32, 1, 1], p: {} },
+      { x: [2, 24, 14, 14], w: [48, 12, 3, 3], p: { padding: 2, dilation: 2, groups: 2 } },
+      { x: [3, 3, 33, 33], w: [64, 3, 3, 3], p: { padding: 1 } },
+      // Few pixels: the forward and input gradient split output channels instead of pixels.
+      { x: [32, 64, 1, 1], w: [128, 64, 3, 3], p: { padding: 1 } },
+      // Stride 2 down to 1x1: col2im blocks hold many whole images.
+      { x: [32, 64, 2, 2], w: [128, 64, 3, 3], p: { stride: 2, padding: 1 } },
+    ];
+    for (const kernel of ['js', 'wasm'] as GemmKernel[]) {
+      for (const dtype of ['float32', 'float64'] as DType[]) {
+        it(`${kernel} ${dtype}: every pass is bit-identical to 1 thread`, () => {
+          setGemmKernel(kernel);
+          for (const s of SPLIT) {
+            const g = conv2dGeometry(s.x, s.w, s.p);
+            const x = filled(dtype, s.x.reduce((a, b) => a * b), true);
+            const w = filled(dtype, s.w.reduce((a, b) => a * b), true);
+            const bias = filled(dtype, s.w[0], true);
+            const gy = filled(dtype, g.N * g.O * g.OH * g.OW, true);
+            const run = (threads: number): FloatArray[] => {
+              setNumThreads(threads);
+              return [conv2dForward(x, w, bias, g), conv2dBackwardInput(gy, w, g), conv2dBackwardWeight(gy, x, g)];
+            };
+            const one = run(1);
+            const sentBefore = threadStats().partsSent;
+            const two = run(2);
+            expect(threadStats().partsSent - sentBefore, `workers took part in all three passes ${JSON.stringify(s)}`).to.equal(3);
+            for (let i = 0; i < 3; i++) expect(two[i], `pass ${i} of ${JSON.stringify(s)}`).to.deep.equal(one[i]);
+          }
+        });
+      }
+    }
+
+    it('matches the reference from non-shared inputs', () => {
+      setGemmKernel('wasm');
+      checkAll('float32', SPLIT[0], false);
+      checkAll('float64', SPLIT[1], false);
+    });
+  });
+});

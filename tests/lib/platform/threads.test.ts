@@ -1,0 +1,145 @@
+import { expect } from 'chai';
+import { spawn } from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
+import { allocate, isShared, sharedStorageEnabled } from '../../../lib/core/dtype';
+import { availableThreads, parallelFor } from '../../../lib/kernels/parallel';
+import {
+  getNumThreads, runLooksStarved, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads,
+} from '../../../lib/platform/threads';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+function sharedInts(n: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * n)).fill(-1);
+}
+
+/** Runs a script under ts-node in a child process; resolves with its exit code, output and timings. */
+function runChild(code: string, timeoutMs: number): Promise<{ code: number | null; out: string; exitAt: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', code], { cwd: ROOT });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not exit within ${timeoutMs} ms; output:\n${out}`));
+    }, timeoutMs);
+    child.on('exit', (exitCode) => {
+      clearTimeout(timer);
+      resolve({ code: exitCode, out, exitAt: Date.now() });
+    });
+  });
+}
+
+describe('lib/platform/threads', function () {
+  this.timeout(60000);
+  const saved = getNumThreads();
+  after(() => setNumThreads(saved));
+
+  it('validates setNumThreads and switches shared tensor storage with it', () => {
+    expect(() => setNumThreads(0)).to.throw(/setNumThreads: expected a positive integer, got 0/);
+    expect(() => setNumThreads(1.5)).to.throw(/setNumThreads/);
+    setNumThreads(1);
+    expect(getNumThreads()).to.equal(1);
+    expect(availableThreads()).to.equal(1);
+    expect(sharedStorageEnabled()).to.equal(false);
+    expect(isShared(allocate('float32', 4))).to.equal(false);
+    setNumThreads(2);
+    expect(availableThreads()).to.equal(2);
+    expect(sharedStorageEnabled()).to.equal(true);
+    expect(isShared(allocate('float64', 4))).to.equal(true);
+  });
+
+  it('splits a task into contiguous ranges, the calling thread taking the first', () => {
+    setNumThreads(2);
+    waitForThreads();
+    const out = sharedInts(11);
+    parallelFor('parallel.mark', 11, { out, failAt: -1 });
+    expect(Array.from(out)).to.deep.equal([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    const few = sharedInts(5);
+    parallelFor('parallel.mark', 5, { out: few, failAt: -1 }, 1);
+    expect(Array.from(few), 'maxParts 1 runs inline').to.deep.equal([0, 0, 0, 0, 0]);
+  });
+
+  it('reports the wall time of each part of the latest run', () => {
+    setNumThreads(2);
+    waitForThreads();
+    parallelFor('parallel.mark', 4, { out: sharedInts(4), failAt: -1 });
+    const parts = threadStats().lastPartsMs;
+    expect(parts).to.have.length(2);
+    for (const p of parts) expect(p).to.be.at.least(0);
+  });
+
+  it('tells runs whose parts ran one after another (cores taken by other processes) from parallel ones', () => {
+    expect(runLooksStarved(20.5, [10, 10.2])).to.equal(true);
+    expect(runLooksStarved(10.4, [10, 9.8])).to.equal(false);
+    expect(runLooksStarved(10.5, [10, 3])).to.equal(false, 'uneven parts are not starvation');
+    expect(runLooksStarved(12.9, [10, 3])).to.equal(true, 'the short part mostly ran after the long one');
+    expect(runLooksStarved(0.9, [0.3, 0.4])).to.equal(false, 'too short to judge');
+    expect(runLooksStarved(5, [5])).to.equal(false);
+    setContentionGuard(false);
+    setContentionGuard(true);
+    expect(threadStats().throttles).to.be.a('number');
+  });
+
+  it('runs inline when an array argument is not shared', () => {
+    setNumThreads(2);
+    const out = new Int32Array(8);
+    const sent = threadStats().partsSent;
+    parallelFor('parallel.mark', 8, { out, failAt: -1 });
+    expect(Array.from(out)).to.deep.equal([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(threadStats().partsSent).to.equal(sent);
+  });
+
+  it('reports an error thrown in a worker, and keeps working afterwards', () => {
+    setNumThreads(2);
+    waitForThreads();
+    expect(() => parallelFor('parallel.mark', 10, { out: sharedInts(10), failAt: 7 }))
+      .to.throw(/parallel.mark: failed in a worker thread: parallel.mark: failing at index 7/);
+    expect(() => parallelFor('parallel.mark', 10, { out: sharedInts(10), failAt: 2 }))
+      .to.throw(/^parallel.mark: failing at index 2/);
+    const out = sharedInts(4);
+    parallelFor('parallel.mark', 4, { out, failAt: -1 });
+    expect(Array.from(out)).to.deep.equal([0, 0, 1, 1]);
+    expect(() => parallelFor('no.such.task', 4, {})).to.throw(/unknown task 'no.such.task'/);
+  });
+
+  it('stops its workers and starts them again on demand', async () => {
+    setNumThreads(2);
+    waitForThreads();
+    expect(threadStats().workers).to.equal(1);
+    await shutdownThreads();
+    expect(threadStats().workers).to.equal(0);
+    // Before the new worker is ready the caller runs its range too: same result, no waiting.
+    const early = sharedInts(6);
+    parallelFor('parallel.mark', 6, { out: early, failAt: -1 });
+    expect(Array.from(early.subarray(0, 3))).to.deep.equal([0, 0, 0]);
+    expect(Array.from(early).every((t) => t === 0 || t === 1)).to.equal(true);
+    waitForThreads();
+    const out = sharedInts(6);
+    parallelFor('parallel.mark', 6, { out, failAt: -1 });
+    expect(Array.from(out)).to.deep.equal([0, 0, 0, 1, 1, 1]);
+  });
+
+  it('lets a process that used 2 threads exit by itself, promptly, with code 0', async () => {
+    const code = `
+      const { getNumThreads, setNumThreads, waitForThreads, threadStats } = require('./lib/platform/threads');
+      const { gemm } = require('./lib/kernels/gemm');
+      const { allocate } = require('./lib/core/dtype');
+      const cores = ${JSON.stringify((os as typeof os & { availableParallelism?: () => number }).availableParallelism?.() ?? os.cpus().length)};
+      if (getNumThreads() !== cores) throw new Error('default thread count ' + getNumThreads() + ' != cores ' + cores);
+      setNumThreads(2);
+      waitForThreads();
+      const n = 200, A = allocate('float32', n * n).fill(1), C = allocate('float32', n * n);
+      gemm(false, false, n, n, n, A, 0, n, A, 0, n, false, C, 0, n);
+      if (C[0] !== n || C[n * n - 1] !== n || threadStats().partsSent < 1) throw new Error('bad result ' + C[0]);
+      console.log('done ' + Date.now());
+    `;
+    const { code: exitCode, out, exitAt } = await runChild(code, 45000);
+    expect(exitCode, out).to.equal(0);
+    const m = /done (\d+)/.exec(out);
+    expect(m, out).to.not.equal(null);
+    expect(exitAt - Number((m as RegExpExecArray)[1]), 'ms from the end of the work to exit').to.be.below(3000);
+  });
+});

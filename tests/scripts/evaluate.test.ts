@@ -1,0 +1,135 @@
+/**
+ * scripts/evaluate.ts on a checkpoint from a short training run: its numbers must agree with the
+ * evaluation the training loop logged for the same weights and split, and its confusion matrix
+ * with the labels of the split (counted here independently).
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { main as evaluate, EvaluationReport } from '../../scripts/evaluate';
+import { main as train } from '../../scripts/train-cifar';
+import { makeSyntheticDataset, SYNTHETIC_CLASS_NAMES } from '../../lib/data/synthetic';
+import { writeSafetensors } from '../../lib/io/safetensors';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+class Capture {
+  text = '';
+  write(s: string): boolean {
+    this.text += s;
+    return true;
+  }
+}
+
+async function runEvaluate(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await evaluate(args, { stdout, stderr });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+describe('scripts/evaluate', function () {
+  let dir: string;
+  let checkpoint: string;
+  let lastEpoch: { testLoss: number; testAccuracy: number };
+  const SEED = 4;
+  const TEST = 150;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-eval-'));
+    const out = path.join(dir, 'run');
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const code = await train(['--width', '4', '--synthetic-train', '320', '--synthetic-test', String(TEST), '--batch-size', '32',
+      '--eval-batch-size', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.004', '--seed', String(SEED), '--out', out, '--log-every', '100'],
+    { stdout, stderr, stop: { requested: null } });
+    expect(code, stderr.text).to.equal(0);
+    checkpoint = path.join(out, 'checkpoint.safetensors');
+    const records = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    lastEpoch = records.filter((r) => r.type === 'epoch').pop() as unknown as { testLoss: number; testAccuracy: number };
+  });
+
+  after(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reproduces the loss and accuracy the training run logged for the same weights and split', async () => {
+    const json = path.join(dir, 'report.json');
+    const r = await runEvaluate(['--checkpoint', checkpoint, '--json', json]);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.err).to.equal('');
+    const report = JSON.parse(fs.readFileSync(json, 'utf-8')) as EvaluationReport;
+    expect(report.images).to.equal(TEST);
+    expect(report.accuracy).to.equal(lastEpoch.testAccuracy);
+    expect(report.loss).to.equal(lastEpoch.testLoss);
+    expect(r.out).to.include(`test loss ${lastEpoch.testLoss.toFixed(4)}  accuracy ${(100 * lastEpoch.testAccuracy).toFixed(2)}%`);
+  });
+
+  it('prints per-class accuracy and a confusion matrix consistent with the split\'s labels', async () => {
+    const json = path.join(dir, 'report2.json');
+    const r = await runEvaluate(['--checkpoint', checkpoint, '--json', json]);
+    expect(r.code, r.err).to.equal(0);
+    const report = JSON.parse(fs.readFileSync(json, 'utf-8')) as EvaluationReport;
+    const { test } = makeSyntheticDataset({ seed: SEED, trainSize: 0, testSize: TEST });
+    const perClass = new Array<number>(10).fill(0);
+    for (const l of test.labels) perClass[l]++;
+    expect(report.classNames).to.deep.equal(SYNTHETIC_CLASS_NAMES);
+    expect(report.confusion.map((row) => row.reduce((a, b) => a + b, 0))).to.deep.equal(perClass);
+    const correct = report.confusion.reduce((s, row, t) => s + row[t], 0);
+    expect(correct / TEST).to.equal(report.accuracy);
+    report.perClassAccuracy.forEach((a, t) => expect(a).to.equal(report.confusion[t][t] / perClass[t]));
+
+    const lines = r.out.split('\n');
+    const perClassStart = lines.indexOf('per-class accuracy:');
+    const confusionStart = lines.indexOf('confusion matrix (rows: true class, columns: predicted class):');
+    expect(perClassStart).to.be.greaterThan(0);
+    expect(confusionStart).to.be.greaterThan(perClassStart);
+    SYNTHETIC_CLASS_NAMES.forEach((name, t) => {
+      const row = lines.slice(perClassStart).find((l) => l.startsWith(`${t} ${name} `))!;
+      const cells = row.slice(`${t} ${name}`.length).trim().split(/\s+/);
+      expect(cells.slice(0, 2).map(Number), name).to.deep.equal([perClass[t], report.confusion[t][t]]);
+      const mrow = lines.slice(confusionStart).find((l) => l.startsWith(`${t} ${name} `))!;
+      expect(mrow.slice(`${t} ${name}`.length).trim().split(/\s+/).map(Number), name).to.deep.equal(report.confusion[t]);
+    });
+  });
+
+  it('evaluates the training split with --split train and --limit', async () => {
+    const json = path.join(dir, 'train.json');
+    const r = await runEvaluate(['--checkpoint', checkpoint, '--split', 'train', '--limit', '100', '--json', json]);
+    expect(r.code, r.err).to.equal(0);
+    const report = JSON.parse(fs.readFileSync(json, 'utf-8')) as EvaluationReport;
+    expect(report.split).to.equal('train');
+    expect(report.images).to.equal(100);
+    expect(r.out).to.include('train split, 100 images');
+  });
+
+  it('rejects bad input with one line and exit 2', async () => {
+    const plain = path.join(dir, 'plain.safetensors');
+    writeSafetensors(plain, { w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
+    const cases: [string[], string][] = [
+      [[], 'evaluate: --checkpoint FILE is required'],
+      [['--checkpoint', path.join(dir, 'missing.safetensors')], `evaluate: --checkpoint ${path.join(dir, 'missing.safetensors')}: no such file`],
+      [['--checkpoint', plain], `evaluate: --checkpoint ${plain}: `],
+      [['--checkpoint', checkpoint, '--split', 'val'], 'evaluate: --split must be test or train, got "val"'],
+      [['--checkpoint', checkpoint, '--limit', '0'], 'evaluate: --limit must be between 1 and 100000, got 0'],
+      [['--checkpoint', checkpoint, '--data', path.join(dir, 'nowhere')], `evaluate: --data ${path.join(dir, 'nowhere')}: no such directory`],
+      [['--checkpoint', checkpoint, '--bogus'], 'evaluate: unknown option --bogus'],
+    ];
+    for (const [args, start] of cases) {
+      const r = await runEvaluate(args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.err.startsWith(start), r.err).to.equal(true);
+      expect(r.err.split('\n')).to.have.length(2);
+    }
+  });
+
+  it('runs as a process (npm run evaluate) and prints the tables', () => {
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'evaluate.ts'), '--checkpoint', checkpoint],
+      { cwd: ROOT, encoding: 'utf-8' });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include(`accuracy ${(100 * lastEpoch.testAccuracy).toFixed(2)}%`);
+    expect(r.stdout).to.include('0 disc').and.to.include('9 dots').and.to.include('true \\ predicted');
+  });
+});

@@ -10,7 +10,7 @@ import { makeSyntheticDataset } from '../lib/data/synthetic';
 import { bytesToFloats, normalizeTable } from '../lib/data/transforms';
 import { writeFileAtomic } from '../lib/platform/fs';
 import { Conv2d } from '../models/nn/conv';
-import { PALETTE, renderChart, type Series } from './lib/svg_chart';
+import { PALETTE, renderPanels, type PanelSpec } from './lib/svg_chart';
 
 const USAGE = `usage: npm run gradient-flow -- [options]
   --width N         channels of the first stage (default 16)
@@ -86,19 +86,17 @@ function main(): void {
     const ratio = (rows: Array<{ norm: number }>): number => rows[0].norm / rows[rows.length - 2].norm;
     console.log(`\nfirst conv / last conv gradient norm: ${res} ${ratio(results[res]).toExponential(2)}, ${plain} ${ratio(results[plain]).toExponential(2)}`);
   }
-  const panel = (res: string, plain: string) => ({
+  const panel = (res: string, plain: string): PanelSpec => ({
     title: `${res} vs ${plain}`,
     xLabel: 'layer (0 = stem conv, last = fc)',
-    yLabel: '‖∂loss/∂W‖ (log scale)',
-    logY: true,
+    yLabel: 'log10 ‖∂loss/∂W‖',
     series: [
-      { name: `${res} (residual)`, color: PALETTE[0], points: results[res].map((r, i) => [i, r.norm]) },
-      { name: `${plain} (no shortcuts)`, color: PALETTE[1], dashed: true, points: results[plain].map((r, i) => [i, r.norm]) },
-    ] as Series[],
+      { label: `${res} (residual)`, color: PALETTE[0], points: results[res].map((r, i) => [i, Math.log10(r.norm)] as const) },
+      { label: `${plain} (no shortcuts)`, color: PALETTE[1], dashed: true, points: results[plain].map((r, i) => [i, Math.log10(r.norm)] as const) },
+    ],
   });
-  const svg = renderChart([panel('resnet18', 'plain18'), panel('resnet34', 'plain34')], {
-    title: `Gradient flow at initialisation (width ${o.width}, ${o.variant}, batch ${o.batch})`,
-  });
+  const svg = renderPanels([panel('resnet18', 'plain18'), panel('resnet34', 'plain34')],
+    `Gradient flow at initialisation (width ${o.width}, ${o.variant}, batch ${o.batch})`);
   writeFileAtomic(o.out, svg, 'gradient-flow');
   console.log(`\nchart written to ${o.out}`);
 }

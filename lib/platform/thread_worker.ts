@@ -4,6 +4,8 @@
  * the job message synchronously, run the task on its range, publish completion. It never returns to
  * its event loop; worker.terminate() interrupts the Atomics.wait.
  */
+// First: compile the kernels' WebAssembly optimised (see wasm_tiering.ts).
+import './wasm_tiering';
 import { receiveMessageOnPort, workerData } from 'worker_threads';
 // Modules that register tasks; a new parallel kernel adds its module here.
 import '../kernels/gemm';

@@ -16,6 +16,8 @@
  * range whose worker has not finished starting, so the first calls never wait for worker start-up.
  * Workers are unref'd and idle in Atomics.wait, so they never keep the process alive.
  */
+// First: compile the kernels' WebAssembly optimised (see wasm_tiering.ts).
+import './wasm_tiering';
 import * as os from 'os';
 import * as path from 'path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'worker_threads';

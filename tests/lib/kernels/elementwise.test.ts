@@ -104,6 +104,25 @@ describe('lib/kernels/elementwise against reference loops', () => {
     }
   });
 
+  it('float32 relu and its backward are exact without branches: NaN kept, negatives and -0 to +0', () => {
+    const x = Float32Array.from([1.5, -2, 0, -0, NaN, 3.4e38, -3.4e38, 1e-45, -1e-45, Infinity, -Infinity]);
+    const out = new Float32Array(x.length);
+    unary('relu', x, 0, out, x.length);
+    const expected = [1.5, 0, 0, 0, NaN, 3.4e38, 0, 1e-45, 0, Infinity, 0].map(Math.fround);
+    expected.forEach((e, i) => {
+      if (Number.isNaN(e)) expect(out[i]).to.be.NaN;
+      else expect(Object.is(out[i], e), `relu(${x[i]}) = ${out[i]}`).to.equal(true);
+    });
+    const g = Float32Array.from(x.map((_, i) => (i % 2 ? -1.25 : 0.5)));
+    const gx = new Float32Array(x.length);
+    reluBackward(g, out, gx, x.length);
+    out.forEach((o, i) => expect(Object.is(gx[i], o > 0 ? g[i] : 0), `at ${i}`).to.equal(true));
+    const big = Float32Array.from({ length: 1000 }, () => rng.normal());
+    const bo = new Float32Array(1000);
+    unary('relu', big, 0, bo, 1000);
+    big.forEach((v, i) => expect(bo[i]).to.equal(v > 0 ? v : 0));
+  });
+
   it('where and copyStrided over random layouts', () => {
     for (let trial = 0; trial < 30; trial++) {
       const shape = randShape(rng.integer(1, 5));

@@ -113,10 +113,10 @@ describe('lib/kernels/elementwise against reference loops', () => {
       if (Number.isNaN(e)) expect(out[i]).to.be.NaN;
       else expect(Object.is(out[i], e), `relu(${x[i]}) = ${out[i]}`).to.equal(true);
     });
-    const g = Float32Array.from(x.map((_, i) => (i % 2 ? -1.25 : 0.5)));
+    const g = Float32Array.from(x.map((_, i) => [0.5, -1.25, NaN, Infinity, -Infinity][i % 5]));
     const gx = new Float32Array(x.length);
     reluBackward(g, out, gx, x.length);
-    out.forEach((o, i) => expect(Object.is(gx[i], o > 0 ? g[i] : 0), `at ${i}`).to.equal(true));
+    out.forEach((o, i) => expect(Object.is(gx[i], o > 0 ? g[i] : 0), `at ${i}: grad ${g[i]}, out ${o} -> ${gx[i]}`).to.equal(true));
     const big = Float32Array.from({ length: 1000 }, () => rng.normal());
     const bo = new Float32Array(1000);
     unary('relu', big, 0, bo, 1000);

@@ -27,3 +27,6 @@ export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';
 export { SGD, Adam, AdamW, clipGradNorm } from './lib/optim/index';
 export { StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR } from './lib/optim/index';
+export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint } from './lib/io/checkpoint';
+export { readSafetensors, writeSafetensors } from './lib/io/safetensors';
+export { setNumThreads, getNumThreads } from './lib/platform/threads';

@@ -29,34 +29,42 @@ export function conv1x1(inPlanes: number, outPlanes: number, stride = 1, dtype: 
   return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false, dtype });
 }
 
-/**
- * Two 3×3 convolutions with batch norm, plus the shortcut: relu(branch(x) + shortcut(x)), where the
- * shortcut is the identity or, when the shape changes, a 1×1 conv + BN (`downsample`).
- * The gradient of branch(x) + shortcut(x) with respect to x is I + branch'(x): the identity term
- * is what keeps gradients from vanishing in deep stacks.
- */
-export class BasicBlock extends Module {
+/** conv3x3-BN-ReLU-conv3x3-BN: the residual branch f(x) shared by BasicBlock and PlainBlock. */
+abstract class TwoConvBlock extends Module {
   static readonly expansion = 1;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly relu: ReLU;
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
-  readonly downsample: Sequential | null;
 
-  constructor(inPlanes: number, planes: number, stride = 1, downsample: Sequential | null = null, dtype: DType = 'float32') {
+  constructor(inPlanes: number, planes: number, stride: number, dtype: DType) {
     super();
     this.conv1 = this.registerModule('conv1', conv3x3(inPlanes, planes, stride, dtype));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes, { dtype }));
     this.relu = this.registerModule('relu', new ReLU());
     this.conv2 = this.registerModule('conv2', conv3x3(planes, planes, 1, dtype));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes, { dtype }));
-    this.downsample = downsample ? this.registerModule('downsample', downsample) : null;
   }
 
   /** The residual branch f(x): conv-bn-relu-conv-bn. */
   branch(x: Tensor): Tensor {
     return this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
+  }
+}
+
+/**
+ * Two 3×3 convolutions with batch norm, plus the shortcut: relu(branch(x) + shortcut(x)), where the
+ * shortcut is the identity or, when the shape changes, a 1×1 conv + BN (`downsample`).
+ * The gradient of branch(x) + shortcut(x) with respect to x is I + branch'(x): the identity term
+ * is what keeps gradients from vanishing in deep stacks.
+ */
+export class BasicBlock extends TwoConvBlock {
+  readonly downsample: Sequential | null;
+
+  constructor(inPlanes: number, planes: number, stride = 1, downsample: Sequential | null = null, dtype: DType = 'float32') {
+    super(inPlanes, planes, stride, dtype);
+    this.downsample = downsample ? this.registerModule('downsample', downsample) : null;
   }
 
   /** The shortcut: x itself, or the 1×1 projection when stride or width changes. */
@@ -69,26 +77,14 @@ export class BasicBlock extends Module {
   }
 }
 
-/** BasicBlock without the shortcut: relu(branch(x)). */
-export class PlainBlock extends Module {
-  static readonly expansion = 1;
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly relu: ReLU;
-  readonly conv2: Conv2d;
-  readonly bn2: BatchNorm2d;
-
+/** BasicBlock without the shortcut: relu(branch(x)); a stage's first block just convolves with stride. */
+export class PlainBlock extends TwoConvBlock {
   constructor(inPlanes: number, planes: number, stride = 1, _downsample: Sequential | null = null, dtype: DType = 'float32') {
-    super();
-    this.conv1 = this.registerModule('conv1', conv3x3(inPlanes, planes, stride, dtype));
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes, { dtype }));
-    this.relu = this.registerModule('relu', new ReLU());
-    this.conv2 = this.registerModule('conv2', conv3x3(planes, planes, 1, dtype));
-    this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes, { dtype }));
+    super(inPlanes, planes, stride, dtype);
   }
 
   forward(x: Tensor): Tensor {
-    return this.relu.forward(this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))))));
+    return this.relu.forward(this.branch(x));
   }
 }
 

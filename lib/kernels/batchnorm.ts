@@ -1,5 +1,7 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
 import { fail } from '../core/errors';
+import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
+import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm } from './wasm_elementwise';
 
 /**
  * Batch normalization over x viewed as [N, C, S], row-major (S = H·W for BatchNorm2d on NCHW,
@@ -9,13 +11,19 @@ import { fail } from '../core/errors';
  * the running statistics only.
  *
  * Every channel is independent, so each kernel has a `...Range(…, c0, c1)` entry point computing
- * channels [c0, c1); the whole-array functions call it with [0, C). Per-channel sums always run in
- * the order (n, s) in a double, so results are bit-identical however the channels are split.
- * The loops walk n outermost and the channel block [c0, c1)·S inside it, which is contiguous both
- * for large S and for S = 1.
+ * channels [c0, c1); the whole-array functions split [0, C) over the thread pool when the input is
+ * large enough. Per-channel sums always run in the order (n, s) in a double, so results are
+ * bit-identical however the channels are split.
+ * The JS loops walk n outermost and the channel block [c0, c1)·S inside it, which is contiguous both
+ * for large S and for S = 1. Float32 inputs instead go through WebAssembly (wasm_elementwise.ts):
+ * blocks of channels are copied into the instance's memory as [N][m][S], the passes run there in
+ * f64 with the JS loops' exact operations and summation order, and the result is copied back, so
+ * both paths give identical bits (tests hold them to each other and to the reference loops).
  *
  * Cost (reads/writes of the N·C·S elements): train forward 3 passes (mean, centred variance,
- * output), train backward 2 (two sums, gradient), eval forward 1, eval backward 1.
+ * output), train backward 2 (two sums, gradient), eval forward 1, eval backward 1; the
+ * WebAssembly path adds one copy in and one copy out (~0.4 ns per element each, against ~3.5 ns
+ * per element per pass for the JS loops).
  */
 
 export interface BatchNormTrainResult {
@@ -81,11 +89,15 @@ export function batchNormTrainForward(
   checkTrainForward('batchNormTrainForward', x, N, C, S, weight, bias, eps);
   const res: BatchNormTrainResult = {
     out: allocate(dtypeOf(x), N * C * S),
-    mean: new Float64Array(C),
-    invstd: new Float64Array(C),
-    varUnbiased: new Float64Array(C),
+    mean: allocateF64(C),
+    invstd: allocateF64(C),
+    varUnbiased: allocateF64(C),
   };
-  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, 0, C);
+  const parts = channelParts(N, C, S);
+  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
+  parallelFor('batchNorm.trainForward', C, {
+    ...dims(N, C, S), x: share(x), weight: share(weight), bias: share(bias), eps, ...res, wasm: wasmElementwiseEnabled(),
+  }, parts);
   return res;
 }
 
@@ -102,10 +114,10 @@ export function batchNormTrainForwardRange(
   checkArray(op, 'invstd', res.invstd, C, `${C} channels`);
   checkArray(op, 'varUnbiased', res.varUnbiased, C, `${C} channels`);
   checkRange(op, c0, c1, C);
-  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, c0, c1);
+  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, c0, c1, wasmElementwiseEnabled());
 }
 
-function batchNormTrainForwardImpl(
+function batchNormTrainForwardJs(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
   res: BatchNormTrainResult, c0: number, c1: number,
 ): void {
@@ -185,7 +197,12 @@ export function batchNormTrainBackward(
   checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S);
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
-  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, 0, C);
+  const parts = channelParts(N, C, S);
+  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
+  parallelFor('batchNorm.trainBackward', C, {
+    ...dims(N, C, S), gy: share(gy), x: share(x), mean: share(mean), invstd: share(invstd), weight: share(weight), ...res,
+    wasm: wasmElementwiseEnabled(),
+  }, parts);
   return res;
 }
 
@@ -198,10 +215,10 @@ export function batchNormTrainBackwardRange(
   checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S);
   checkGrads(op, res, N, C, S);
   checkRange(op, c0, c1, C);
-  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1);
+  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, wasmElementwiseEnabled());
 }
 
-function batchNormTrainBackwardImpl(
+function batchNormTrainBackwardJs(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
   res: BatchNormGrads, c0: number, c1: number,
 ): void {
@@ -263,7 +280,12 @@ export function batchNormEvalForward(
 ): FloatArray {
   checkEvalForward('batchNormEvalForward', x, N, C, S, runningMean, runningVar, weight, bias, eps);
   const out = allocate(dtypeOf(x), N * C * S);
-  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, 0, C);
+  const parts = channelParts(N, C, S);
+  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
+  parallelFor('batchNorm.evalForward', C, {
+    ...dims(N, C, S), x: share(x), runningMean: share(runningMean), runningVar: share(runningVar), weight: share(weight),
+    bias: share(bias), eps, out, wasm: wasmElementwiseEnabled(),
+  }, parts);
   return out;
 }
 
@@ -276,10 +298,10 @@ export function batchNormEvalForwardRange(
   checkEvalForward(op, x, N, C, S, runningMean, runningVar, weight, bias, eps);
   checkArray(op, 'out', out, N * C * S, `input ${shapeStr(N, C, S)}`);
   checkRange(op, c0, c1, C);
-  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1);
+  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, wasmElementwiseEnabled());
 }
 
-function batchNormEvalForwardImpl(
+function batchNormEvalForwardJs(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
   weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number,
 ): void {
@@ -319,7 +341,12 @@ export function batchNormEvalBackward(
   checkEvalBackward('batchNormEvalBackward', gy, x, runningMean, runningVar, weight, eps, N, C, S);
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
-  batchNormEvalBackwardImpl(gy, x, runningMean, runningVar, weight, eps, N, C, S, res, 0, C);
+  const parts = channelParts(N, C, S);
+  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
+  parallelFor('batchNorm.evalBackward', C, {
+    ...dims(N, C, S), gy: share(gy), x: share(x), runningMean: share(runningMean), runningVar: share(runningVar),
+    weight: share(weight), eps, ...res,
+  }, parts);
   return res;
 }
 
@@ -332,10 +359,10 @@ export function batchNormEvalBackwardRange(
   checkEvalBackward(op, gy, x, runningMean, runningVar, weight, eps, N, C, S);
   checkGrads(op, res, N, C, S);
   checkRange(op, c0, c1, C);
-  batchNormEvalBackwardImpl(gy, x, runningMean, runningVar, weight, eps, N, C, S, res, c0, c1);
+  batchNormEvalBackwardJs(gy, x, runningMean, runningVar, weight, eps, N, C, S, res, c0, c1);
 }
 
-function batchNormEvalBackwardImpl(
+function batchNormEvalBackwardJs(
   gy: FloatArray, x: FloatArray, runningMean: FloatArray, runningVar: FloatArray, weight: FloatArray | null, eps: number,
   N: number, C: number, S: number, res: BatchNormGrads, c0: number, c1: number,
 ): void {
@@ -363,6 +390,214 @@ function batchNormEvalBackwardImpl(
     gbias[c0 + k] = sumGy[k];
   }
 }
+
+// ------------------------------------------------- dispatch: WebAssembly path, threads, tasks
+
+/**
+ * Below this many elements per thread a kernel stays on one thread (a dispatch costs ~20-50 µs;
+ * the WebAssembly passes run at well under 1 ns per element).
+ */
+const MIN_PER_PART = 1 << 16;
+/** Below this many elements the JS loops win over staging data in WebAssembly memory. */
+const MIN_WASM = 256;
+/** Floats of one staged input block (1 MiB; larger or smaller measured the same within noise). */
+const STAGE_FLOATS = 1 << 18;
+
+function allocateF64(n: number): Float64Array {
+  return allocate('float64', n) as Float64Array;
+}
+
+function dims(N: number, C: number, S: number): { N: number; C: number; S: number } {
+  return { N, C, S };
+}
+
+/** Threads worth using for N·C·S elements split by channel. */
+function channelParts(N: number, C: number, S: number): number {
+  const threads = availableThreads();
+  if (threads <= 1) return 1;
+  return Math.max(1, Math.min(threads, C, Math.floor((N * C * S) / MIN_PER_PART)));
+}
+
+function wasmFor(wasm: boolean, n: number, ...arrays: (FloatArray | null)[]): EwWasm | null {
+  if (!wasm || n < MIN_WASM) return null;
+  for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return null;
+  return ewWasm();
+}
+
+/**
+ * Channels per staged block: as many as fit STAGE_FLOATS, but at least four (the reductions
+ * interleave four channels) and at most the m of the range.
+ */
+function blockChannels(m: number, perChannel: number): number {
+  return Math.max(1, Math.min(m, Math.max(4, Math.floor(STAGE_FLOATS / perChannel))));
+}
+
+/**
+ * Bytes of a staged [N][mc][S] float32 block plus the S floats after it that a reduction's phantom
+ * channel may read (see wasm_elementwise.ts), rounded to 16.
+ */
+function stagedBytes(mc: number, N: number, S: number): number {
+  return align16((N * mc + 1) * S * 4);
+}
+
+function batchNormTrainForwardImpl(
+  x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
+  res: BatchNormTrainResult, c0: number, c1: number, wasm: boolean,
+): void {
+  const w = wasmFor(wasm, N * (c1 - c0) * S, x, res.out);
+  if (w !== null) batchNormTrainForwardWasm(w, x as Float32Array, N, C, S, weight, bias, eps, res, c0, c1);
+  else batchNormTrainForwardJs(x, N, C, S, weight, bias, eps, res, c0, c1);
+}
+
+/**
+ * The JS loops' arithmetic, staged: per block of channels, copy [N][m][S] in, sum, mean, centred
+ * square sum, per-channel constants (in JS, as the JS loop computes them), normalise in place, copy
+ * out. The statistics are read back from `res` so a float32 `mean` rounds exactly as in the JS loop.
+ */
+function batchNormTrainForwardWasm(
+  w: EwWasm, x: Float32Array, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
+  res: BatchNormTrainResult, c0: number, c1: number,
+): void {
+  const { mean, invstd, varUnbiased } = res;
+  const out = res.out as Float32Array;
+  const cnt = N * S;
+  const mc = blockChannels(c1 - c0, cnt);
+  const vec = align16(mc * 8);
+  const ACC = 0, MEAN = vec, SCALE = 2 * vec, SHIFT = 3 * vec, X = 4 * vec;
+  w.reserve(X + stagedBytes(mc, N, S));
+  const f32 = w.f32, f64 = w.f64;
+  const acc = ACC / 8, mu = MEAN / 8, sc = SCALE / 8, sh = SHIFT / 8, xs = X / 4;
+  for (let ca = c0; ca < c1; ca += mc) {
+    const m = Math.min(c1, ca + mc) - ca, row = m * S;
+    for (let n = 0; n < N; n++) stageIn(f32, xs + n * row, x, (n * C + ca) * S, row);
+    f64.fill(0, acc, acc + m);
+    w.chSum(X, N, m, S, ACC);
+    for (let k = 0; k < m; k++) {
+      mean[ca + k] = f64[acc + k] / cnt;
+      f64[mu + k] = mean[ca + k];
+    }
+    f64.fill(0, acc, acc + m);
+    w.chSqDev(X, N, m, S, MEAN, ACC);
+    for (let k = 0; k < m; k++) {
+      const c = ca + k, a = f64[acc + k];
+      const is = 1 / Math.sqrt(a / cnt + eps);
+      invstd[c] = is;
+      varUnbiased[c] = a / (cnt - 1);
+      f64[sc + k] = (weight ? weight[c] : 1) * is;
+      f64[sh + k] = bias ? bias[c] : 0;
+    }
+    w.chAffine(X, N, m, S, MEAN, SCALE, SHIFT);
+    for (let n = 0; n < N; n++) stageOut(f32, xs + n * row, out, (n * C + ca) * S, row);
+  }
+}
+
+function batchNormTrainBackwardImpl(
+  gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
+  res: BatchNormGrads, c0: number, c1: number, wasm: boolean,
+): void {
+  const w = wasmFor(wasm, N * (c1 - c0) * S, gy, x, res.gx);
+  if (w !== null) batchNormTrainBackwardWasm(w, gy as Float32Array, x as Float32Array, mean, invstd, weight, N, C, S, res, c0, c1);
+  else batchNormTrainBackwardJs(gy, x, mean, invstd, weight, N, C, S, res, c0, c1);
+}
+
+/** The JS loops' arithmetic, staged like the forward: gy and x in, two sums, gx in place over gy, out. */
+function batchNormTrainBackwardWasm(
+  w: EwWasm, gy: Float32Array, x: Float32Array, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null,
+  N: number, C: number, S: number, res: BatchNormGrads, c0: number, c1: number,
+): void {
+  const { gweight, gbias } = res;
+  const gx = res.gx as Float32Array;
+  const cnt = N * S;
+  const mc = blockChannels(c1 - c0, cnt);
+  const vec = align16(mc * 8), block = stagedBytes(mc, N, S);
+  const SG = 0, SGX = vec, MEAN = 2 * vec, KG = 3 * vec, AX = 4 * vec, B0 = 5 * vec, G = 6 * vec, X = G + block;
+  w.reserve(X + block);
+  const f32 = w.f32, f64 = w.f64;
+  const sg = SG / 8, sgx = SGX / 8, mu = MEAN / 8, kg = KG / 8, ax = AX / 8, b0 = B0 / 8, gs = G / 4, xs = X / 4;
+  for (let ca = c0; ca < c1; ca += mc) {
+    const m = Math.min(c1, ca + mc) - ca, row = m * S;
+    for (let n = 0; n < N; n++) {
+      stageIn(f32, gs + n * row, gy, (n * C + ca) * S, row);
+      stageIn(f32, xs + n * row, x, (n * C + ca) * S, row);
+    }
+    f64.fill(0, sg, sg + m);
+    f64.fill(0, sgx, sgx + m);
+    for (let k = 0; k < m; k++) f64[mu + k] = mean[ca + k];
+    w.chGradSums(G, X, N, m, S, MEAN, SG, SGX);
+    for (let k = 0; k < m; k++) {
+      const c = ca + k, is = invstd[c];
+      const kk = (weight ? weight[c] : 1) * is;
+      const sumGy = f64[sg + k], sumGyXc = f64[sgx + k];
+      f64[kg + k] = kk;
+      f64[ax + k] = (kk * is * is * sumGyXc) / cnt;
+      f64[b0 + k] = (kk * sumGy) / cnt;
+      gweight[c] = sumGyXc * is;
+      gbias[c] = sumGy;
+    }
+    w.chGradInput(G, X, N, m, S, MEAN, KG, AX, B0);
+    for (let n = 0; n < N; n++) stageOut(f32, gs + n * row, gx, (n * C + ca) * S, row);
+  }
+}
+
+function batchNormEvalForwardImpl(
+  x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, wasm: boolean,
+): void {
+  const w = wasmFor(wasm, N * (c1 - c0) * S, x, out);
+  if (w !== null) batchNormEvalForwardWasm(w, x as Float32Array, N, C, S, runningMean, runningVar, weight, bias, eps, out as Float32Array, c0, c1);
+  else batchNormEvalForwardJs(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1);
+}
+
+function batchNormEvalForwardWasm(
+  w: EwWasm, x: Float32Array, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: Float32Array, c0: number, c1: number,
+): void {
+  const cnt = N * S;
+  const mc = blockChannels(c1 - c0, cnt);
+  const vec = align16(mc * 8);
+  const MEAN = 0, SCALE = vec, SHIFT = 2 * vec, X = 3 * vec;
+  w.reserve(X + stagedBytes(mc, N, S));
+  const f32 = w.f32, f64 = w.f64;
+  const mu = MEAN / 8, sc = SCALE / 8, sh = SHIFT / 8, xs = X / 4;
+  for (let ca = c0; ca < c1; ca += mc) {
+    const m = Math.min(c1, ca + mc) - ca, row = m * S;
+    for (let n = 0; n < N; n++) stageIn(f32, xs + n * row, x, (n * C + ca) * S, row);
+    for (let k = 0; k < m; k++) {
+      const c = ca + k;
+      f64[mu + k] = runningMean[c];
+      f64[sc + k] = (weight ? weight[c] : 1) / Math.sqrt(runningVar[c] + eps);
+      f64[sh + k] = bias ? bias[c] : 0;
+    }
+    w.chAffine(X, N, m, S, MEAN, SCALE, SHIFT);
+    for (let n = 0; n < N; n++) stageOut(f32, xs + n * row, out, (n * C + ca) * S, row);
+  }
+}
+
+type Arr = FloatArray;
+type OptArr = FloatArray | null;
+
+registerTask('batchNorm.trainForward', (a: TaskArgs, c0: number, c1: number) => {
+  const res = { out: a.out as Arr, mean: a.mean as Float64Array, invstd: a.invstd as Float64Array, varUnbiased: a.varUnbiased as Float64Array };
+  batchNormTrainForwardImpl(a.x as Arr, a.N as number, a.C as number, a.S as number, a.weight as OptArr, a.bias as OptArr,
+    a.eps as number, res, c0, c1, a.wasm as boolean);
+});
+
+registerTask('batchNorm.trainBackward', (a: TaskArgs, c0: number, c1: number) => {
+  const res = { gx: a.gx as Arr, gweight: a.gweight as Arr, gbias: a.gbias as Arr };
+  batchNormTrainBackwardImpl(a.gy as Arr, a.x as Arr, a.mean as Arr, a.invstd as Arr, a.weight as OptArr,
+    a.N as number, a.C as number, a.S as number, res, c0, c1, a.wasm as boolean);
+});
+
+registerTask('batchNorm.evalForward', (a: TaskArgs, c0: number, c1: number) => {
+  batchNormEvalForwardImpl(a.x as Arr, a.N as number, a.C as number, a.S as number, a.runningMean as Arr, a.runningVar as Arr,
+    a.weight as OptArr, a.bias as OptArr, a.eps as number, a.out as Arr, c0, c1, a.wasm as boolean);
+});
+
+registerTask('batchNorm.evalBackward', (a: TaskArgs, c0: number, c1: number) => {
+  const res = { gx: a.gx as Arr, gweight: a.gweight as Arr, gbias: a.gbias as Arr };
+  batchNormEvalBackwardJs(a.gy as Arr, a.x as Arr, a.runningMean as Arr, a.runningVar as Arr, a.weight as OptArr,
+    a.eps as number, a.N as number, a.C as number, a.S as number, res, c0, c1);
+});
 
 // ---- slow, obviously-correct reference loops (tests hold the fast kernels to these) ----
 

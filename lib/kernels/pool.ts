@@ -1,6 +1,7 @@
 import { allocate, dtypeOf, sharedStorageEnabled, type FloatArray } from '../core/dtype';
 import { fail, fmtShape } from '../core/errors';
 import { pair } from '../core/shape';
+import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
 
 /**
  * 2-D pooling over NCHW, row-major tensors: max pooling (with argmax for the backward), average
@@ -8,8 +9,9 @@ import { pair } from '../core/shape';
  *
  * Every image plane (one (n, c) pair, H·W contiguous elements) is independent, so each kernel has
  * a `...Range(…, p0, p1)` entry point that computes only planes [p0, p1) of the N·C planes; the
- * whole-array functions call it with [0, N·C). A plane's result never depends on how the planes
- * were split.
+ * whole-array functions split [0, N·C) over the thread pool when there is enough work. A plane's
+ * result never depends on how the planes were split. (Max pooling stays a JS loop: its per-window
+ * compare-and-select chain is latency-bound, and a WebAssembly version measured no faster.)
  *
  * Cost: forward and backward touch each window tap once, N·C·OH·OW·KH·KW loads (adaptive pooling:
  * about N·C·H·W·(1 + overlap)). Window sums accumulate in a double, and backward passes in a
@@ -165,7 +167,8 @@ export function maxPool2dForward(x: FloatArray, g: Pool2dGeometry): { out: Float
   const n = g.N * g.C * g.OH * g.OW;
   const out = allocate(dtypeOf(x), n);
   const argmax = allocateInt32(n);
-  maxPool2dForwardImpl(x, g, out, argmax, 0, g.N * g.C);
+  const parts = planeParts(g.N * g.C, g.OH * g.OW * g.KH * g.KW);
+  parallelFor('pool.maxForward', g.N * g.C, { ...geometryArgs(g), x: parts > 1 ? sharedInput(x) : x, out, argmax }, parts);
   return { out, argmax };
 }
 
@@ -220,7 +223,8 @@ export function maxPool2dBackward(gy: FloatArray, argmax: Int32Array, g: Pool2dG
   const op = 'maxPool2dBackward';
   checkMaxBackward(op, gy, argmax, g, 0, g.N * g.C);
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
-  maxPool2dBackwardImpl(gy, argmax, g, gx, 0, g.N * g.C);
+  const parts = planeParts(g.N * g.C, g.H * g.W + g.OH * g.OW);
+  parallelFor('pool.maxBackward', g.N * g.C, { ...geometryArgs(g), gy: parts > 1 ? sharedInput(gy) : gy, argmax, gx }, parts);
   return gx;
 }
 
@@ -298,7 +302,8 @@ export function avgPool2dForward(x: FloatArray, g: Pool2dGeometry, opts?: AvgPoo
   const o = avgOptions(op, g, opts);
   checkLength(op, 'x', x, g.N * g.C * g.H * g.W, `input ${inShape(g)}`);
   const out = allocate(dtypeOf(x), g.N * g.C * g.OH * g.OW);
-  avgPool2dForwardImpl(x, g, o, out, 0, g.N * g.C);
+  const parts = planeParts(g.N * g.C, g.OH * g.OW * g.KH * g.KW);
+  parallelFor('pool.avgForward', g.N * g.C, { ...geometryArgs(g), ...avgArgs(o), x: parts > 1 ? sharedInput(x) : x, out }, parts);
   return out;
 }
 
@@ -347,7 +352,8 @@ export function avgPool2dBackward(gy: FloatArray, g: Pool2dGeometry, opts?: AvgP
   const o = avgOptions(op, g, opts);
   checkLength(op, 'gy', gy, g.N * g.C * g.OH * g.OW, `output ${outShape(g)}`);
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
-  avgPool2dBackwardImpl(gy, g, o, gx, 0, g.N * g.C);
+  const parts = planeParts(g.N * g.C, g.OH * g.OW * g.KH * g.KW + g.H * g.W);
+  parallelFor('pool.avgBackward', g.N * g.C, { ...geometryArgs(g), ...avgArgs(o), gy: parts > 1 ? sharedInput(gy) : gy, gx }, parts);
   return gx;
 }
 
@@ -418,7 +424,8 @@ export function adaptiveAvgPool2dForward(x: FloatArray, N: number, C: number, H:
   checkAdaptive(op, N, C, H, W, OH, OW);
   checkLength(op, 'x', x, N * C * H * W, `input [${N},${C},${H},${W}]`);
   const out = allocate(dtypeOf(x), N * C * OH * OW);
-  adaptiveAvgPool2dForwardImpl(x, H, W, OH, OW, out, 0, N * C);
+  const parts = planeParts(N * C, H * W + OH * OW);
+  parallelFor('pool.adaptiveForward', N * C, { H, W, OH, OW, x: parts > 1 ? sharedInput(x) : x, out }, parts);
   return out;
 }
 
@@ -460,7 +467,8 @@ export function adaptiveAvgPool2dBackward(gy: FloatArray, N: number, C: number, 
   checkAdaptive(op, N, C, H, W, OH, OW);
   checkLength(op, 'gy', gy, N * C * OH * OW, `output [${N},${C},${OH},${OW}]`);
   const gx = allocate(dtypeOf(gy), N * C * H * W);
-  adaptiveAvgPool2dBackwardImpl(gy, H, W, OH, OW, gx, 0, N * C);
+  const parts = planeParts(N * C, H * W + OH * OW);
+  parallelFor('pool.adaptiveBackward', N * C, { H, W, OH, OW, gy: parts > 1 ? sharedInput(gy) : gy, gx }, parts);
   return gx;
 }
 
@@ -498,6 +506,63 @@ function adaptiveAvgPool2dBackwardImpl(gy: FloatArray, H: number, W: number, OH:
     for (let i = 0; i < HW; i++) gx[xb + i] = acc[i];
   }
 }
+
+// ------------------------------------------------------------------------ threads: plane ranges
+
+/** Below this much work (element visits) per thread a kernel stays on one thread (~0.2 ms of JS). */
+const MIN_WORK_PER_PART = 1 << 16;
+
+/** Threads worth using for `planes` planes of `perPlane` element visits each. */
+function planeParts(planes: number, perPlane: number): number {
+  const threads = availableThreads();
+  if (threads <= 1) return 1;
+  return Math.max(1, Math.min(threads, planes, Math.floor((planes * perPlane) / MIN_WORK_PER_PART)));
+}
+
+function geometryArgs(g: Pool2dGeometry): Record<keyof Pool2dGeometry, number | boolean> {
+  const { N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, ceilMode } = g;
+  return { N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, ceilMode };
+}
+
+function geometryOf(a: TaskArgs): Pool2dGeometry {
+  const n = (k: string): number => a[k] as number;
+  return {
+    N: n('N'), C: n('C'), H: n('H'), W: n('W'), KH: n('KH'), KW: n('KW'), sh: n('sh'), sw: n('sw'), ph: n('ph'), pw: n('pw'),
+    dh: n('dh'), dw: n('dw'), OH: n('OH'), OW: n('OW'), ceilMode: a.ceilMode as boolean,
+  };
+}
+
+function avgArgs(o: AvgResolved): { countIncludePad: boolean; divisor: number } {
+  return { countIncludePad: o.countIncludePad, divisor: o.divisor };
+}
+
+function avgOf(a: TaskArgs): AvgResolved {
+  return { countIncludePad: a.countIncludePad as boolean, divisor: a.divisor as number };
+}
+
+registerTask('pool.maxForward', (a: TaskArgs, p0: number, p1: number) => {
+  maxPool2dForwardImpl(a.x as FloatArray, geometryOf(a), a.out as FloatArray, a.argmax as Int32Array, p0, p1);
+});
+
+registerTask('pool.maxBackward', (a: TaskArgs, p0: number, p1: number) => {
+  maxPool2dBackwardImpl(a.gy as FloatArray, a.argmax as Int32Array, geometryOf(a), a.gx as FloatArray, p0, p1);
+});
+
+registerTask('pool.avgForward', (a: TaskArgs, p0: number, p1: number) => {
+  avgPool2dForwardImpl(a.x as FloatArray, geometryOf(a), avgOf(a), a.out as FloatArray, p0, p1);
+});
+
+registerTask('pool.avgBackward', (a: TaskArgs, p0: number, p1: number) => {
+  avgPool2dBackwardImpl(a.gy as FloatArray, geometryOf(a), avgOf(a), a.gx as FloatArray, p0, p1);
+});
+
+registerTask('pool.adaptiveForward', (a: TaskArgs, p0: number, p1: number) => {
+  adaptiveAvgPool2dForwardImpl(a.x as FloatArray, a.H as number, a.W as number, a.OH as number, a.OW as number, a.out as FloatArray, p0, p1);
+});
+
+registerTask('pool.adaptiveBackward', (a: TaskArgs, p0: number, p1: number) => {
+  adaptiveAvgPool2dBackwardImpl(a.gy as FloatArray, a.H as number, a.W as number, a.OH as number, a.OW as number, a.gx as FloatArray, p0, p1);
+});
 
 // ---- slow, obviously-correct reference loops (tests hold the fast kernels to these) ----
 

@@ -17,13 +17,15 @@
  * Float64 parameters follow torch's double arithmetic operation by operation (torch's vectorised
  * lerp and add kernels fuse a multiply-add, so agreement is to an ulp or so per step). Float32
  * parameters are computed in double per element and rounded when stored, agreeing with torch's
- * float32 kernels to float32 rounding.
+ * float32 kernels to float32 rounding. The per-element loop is adamUpdate (lib/kernels/optim_update.ts):
+ * threaded over element ranges, WebAssembly for float32, same results.
  */
 import {
   BaseHyperParams, checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireInRange,
   requireNonNegative, StateLayout,
 } from './optimizer';
 import { fail } from '../core/errors';
+import { adamUpdate } from '../kernels/optim_update';
 
 export interface AdamHyperParams extends BaseHyperParams {
   lr: number;
@@ -92,13 +94,6 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, eps, weightDecay, amsgrad, maximize } = group;
       const [beta1, beta2] = group.betas;
-      const w = 1 - beta1;
-      const smallWeight = Math.abs(w) < 0.5;
-      const oneMinusW = 1 - w;
-      const c2 = 1 - beta2;
-      const decay = 1 - lr * weightDecay;
-      const l2 = !decoupled && weightDecay !== 0;
-      const shrink = decoupled && weightDecay !== 0;
       group.params.forEach((p, k) => {
         const g = this.gradOf(p, gi, k);
         if (!g) return;
@@ -109,29 +104,7 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
         // A state dict saved without amsgrad starts the running maximum from zero, i.e. from v.
         const vmax = amsgrad ? this.stateBuffer(st, 'maxExpAvgSq', p, gi, k) : null;
         st.step += 1;
-        const step = st.step;
-        const biasCorrection1 = 1 - beta1 ** step;
-        const biasCorrection2 = 1 - beta2 ** step;
-        const negStepSize = -(lr / biasCorrection1);
-        const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
-        const x = p.data;
-        const n = x.length;
-        for (let i = 0; i < n; i++) {
-          if (shrink) x[i] = x[i] * decay;
-          let gr = maximize ? -g[i] : g[i];
-          if (l2) gr = gr + weightDecay * x[i];
-          const m0 = m[i];
-          m[i] = smallWeight ? m0 + w * (gr - m0) : gr - (gr - m0) * oneMinusW;
-          v[i] = v[i] * beta2 + c2 * gr * gr;
-          let vhat = v[i];
-          if (vmax) {
-            // Math.max propagates NaN as torch.maximum does.
-            vmax[i] = Math.max(vmax[i], vhat);
-            vhat = vmax[i];
-          }
-          const denom = Math.sqrt(vhat) / biasCorrection2Sqrt + eps;
-          x[i] = x[i] + (negStepSize * m[i]) / denom;
-        }
+        adamUpdate(p.data, g, m, v, vmax, { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled, step: st.step });
       });
     });
   }

@@ -8,13 +8,15 @@
  * Float64 parameters follow torch's double arithmetic operation by operation (torch's vectorised
  * CPU kernels may fuse a multiply-add, so expect agreement to an ulp or so, not bitwise). For
  * float32 parameters each element is computed in double and rounded when stored, so results agree
- * with torch's float32 kernels to float32 rounding.
+ * with torch's float32 kernels to float32 rounding. The loop itself is sgdUpdate
+ * (lib/kernels/optim_update.ts): threaded over element ranges, WebAssembly for float32, same results.
  */
 import {
   checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireFinite,
   requireNonNegative, StateLayout, BaseHyperParams,
 } from './optimizer';
 import { fail } from '../core/errors';
+import { sgdUpdate } from '../kernels/optim_update';
 
 export interface SGDHyperParams extends BaseHyperParams {
   lr: number;
@@ -74,33 +76,18 @@ export class SGD extends Optimizer<SGDHyperParams> {
       // Groups are writable (schedulers, users), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
-      const negLr = -lr;
-      const keep = 1 - dampening;
       group.params.forEach((p, k) => {
         const g = this.gradOf(p, gi, k);
         if (!g) return;
-        const x = p.data;
-        const n = x.length;
+        const step = { lr, momentum, dampening, nesterov, weightDecay, maximize };
         if (momentum === 0) {
-          for (let i = 0; i < n; i++) {
-            let d = maximize ? -g[i] : g[i];
-            if (weightDecay !== 0) d = d + weightDecay * x[i];
-            x[i] = x[i] + negLr * d;
-          }
+          sgdUpdate(p.data, g, null, false, step);
           return;
         }
         const st = this.stateOf(p);
         const first = st.momentumBuffer === undefined;
         const buf = this.stateBuffer(st, 'momentumBuffer', p, gi, k);
-        for (let i = 0; i < n; i++) {
-          let d = maximize ? -g[i] : g[i];
-          if (weightDecay !== 0) d = d + weightDecay * x[i];
-          // torch clones the (decayed) gradient into a new buffer on the first step: no dampening.
-          if (first) buf[i] = d;
-          else buf[i] = buf[i] * momentum + keep * d;
-          d = nesterov ? d + momentum * buf[i] : buf[i];
-          x[i] = x[i] + negLr * d;
-        }
+        sgdUpdate(p.data, g, buf, first, step);
       });
     });
   }

@@ -10,6 +10,10 @@ import { receiveMessageOnPort, workerData } from 'worker_threads';
 // Modules that register tasks; a new parallel kernel adds its module here.
 import '../kernels/gemm';
 import '../kernels/conv2d';
+import '../kernels/elementwise';
+import '../kernels/batchnorm';
+import '../kernels/optim_update';
+import '../kernels/pool';
 import { getTask, setThreadTag, type TaskArgs } from '../kernels/parallel';
 import { CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, type JobMessage, type WorkerData } from './thread_protocol';
 

@@ -7,6 +7,8 @@ import {
   batchNormTrainForwardReference, batchNormTrainBackwardReference, batchNormEvalForwardReference, batchNormEvalBackwardReference,
   type BatchNormTrainResult, type BatchNormGrads,
 } from '../../../lib/kernels/batchnorm';
+import { ewWasm, setWasmElementwise } from '../../../lib/kernels/wasm_elementwise';
+import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
 // ---- local helpers ----
 
@@ -317,6 +319,143 @@ describe('lib/kernels/batchnorm', () => {
       expect(() => batchNormEvalBackwardRange(x, x, c3, c3, null, 1e-5, 2, 3, 1, { ...g, gbias: new Float32Array(2) }, 0, 3))
         .to.throw('batchNormEvalBackwardRange: gbias has 2 elements, expected 3 for 3 channels');
       expect(() => batchNormEvalBackwardRange(x, x, c3, c3, null, 1e-5, 2, 3, 1, g, 0, 3.5)).to.throw('batchNormEvalBackwardRange: channel range [0, 3.5) is not within [0, 3]');
+    });
+  });
+
+  describe('float32 through WebAssembly, and threads', () => {
+    const SPECIAL = [NaN, Infinity, -Infinity, 0, -0, 1e-45, 3e38];
+
+    /** Runs fn with the WebAssembly kernels on or off, restoring the setting. */
+    function withWasm<T>(on: boolean, fn: () => T): T {
+      const prev = setWasmElementwise(on);
+      try {
+        return fn();
+      } finally {
+        setWasmElementwise(prev);
+      }
+    }
+
+    function same(a: ArrayLike<number>, b: ArrayLike<number>, msg: string): void {
+      expect(Array.from(a), msg).to.deep.equal(Array.from(b));
+    }
+
+    // Odd and single channels (the reductions pair channels), S = 1 and S mod 4 ≠ 0 (the normalising
+    // pass goes four at a time), and a [64, 9, 4100] input whose channels are staged in blocks of 4, 4, 1.
+    const SHAPES: Array<[number, number, number]> = [
+      [2, 1, 200], [3, 5, 33], [4, 8, 16], [300, 3, 1], [7, 9, 5], [2, 17, 64], [5, 2, 27], [64, 9, 4100],
+    ];
+
+    it('train forward and backward and eval forward equal the JS loops bit for bit', () => {
+      expect(ewWasm(), 'this engine runs the WebAssembly SIMD kernels').to.not.equal(null);
+      const rng = new Random(31);
+      for (const [N, C, S] of SHAPES) {
+        for (const affine of N * C * S > 1e6 ? [true] : [true, false]) {
+          const n = N * C * S;
+          // A large offset in some channels: the two-pass variance must match exactly there too.
+          const x = randArr(rng, 'float32', n, 2, 0);
+          for (let i = 0; i < n; i++) if (Math.floor(i / S) % C === 1) x[i] += 1000;
+          const gy = randArr(rng, 'float32', n);
+          const w = affine ? randArr(rng, 'float32', C) : null, b = affine ? randArr(rng, 'float32', C) : null;
+          const rm = randArr(rng, 'float32', C), rv = positive(rng, 'float32', C);
+          const tag = `[${N},${C},${S}] ${affine ? 'affine' : 'no affine'}`;
+          const run = (wasm: boolean): { f: BatchNormTrainResult; g: BatchNormGrads; e: FloatArray } => withWasm(wasm, () => {
+            const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5);
+            return { f, g: batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S), e: batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5) };
+          });
+          const js = run(false), wa = run(true);
+          for (const k of ['out', 'mean', 'invstd', 'varUnbiased'] as const) same(wa.f[k], js.f[k], `${tag} forward ${k}`);
+          for (const k of ['gx', 'gweight', 'gbias'] as const) same(wa.g[k], js.g[k], `${tag} backward ${k}`);
+          same(wa.e, js.e, `${tag} eval forward`);
+          if (n <= 1e5) {
+            const ref = batchNormTrainForwardReference(x, N, C, S, w, b, 1e-5);
+            expectClose(wa.f.out, ref.out, ...tol('float32', ref.out), `${tag} forward against the reference`);
+            const gr = batchNormTrainBackwardReference(gy, x, wa.f.mean, wa.f.invstd, w, N, C, S);
+            for (const k of ['gx', 'gweight', 'gbias'] as const) expectClose(wa.g[k], gr[k], ...tol('float32', gr[k]), `${tag} backward ${k} against the reference`);
+            const er = batchNormEvalForwardReference(x, N, C, S, rm, rv, w, b, 1e-5);
+            expectClose(wa.e, er, ...tol('float32', er), `${tag} eval forward against the reference`);
+          }
+        }
+      }
+    });
+
+    it('propagate NaN and infinities exactly as the JS loops, and honour float32 statistics arrays', () => {
+      const rng = new Random(32);
+      const [N, C, S] = [6, 7, 19];
+      const n = N * C * S;
+      const x = randArr(rng, 'float32', n), gy = randArr(rng, 'float32', n);
+      // Channel 2 gets special values in x, channel 5 in gy.
+      SPECIAL.forEach((v, j) => {
+        x[(j % N) * C * S + 2 * S + j] = v;
+        gy[(j % N) * C * S + 5 * S + j] = v;
+      });
+      const w = randArr(rng, 'float32', C), b = randArr(rng, 'float32', C);
+      const run = (wasm: boolean): { f: BatchNormTrainResult; g: BatchNormGrads; f32: BatchNormTrainResult; g32: BatchNormGrads } => withWasm(wasm, () => {
+        const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5);
+        const g = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S);
+        // Float32 statistics: the mean is stored rounded and read back, exactly as by the JS loop.
+        const f32: BatchNormTrainResult = {
+          out: nanFilled('float32', n), mean: new Float32Array(C) as unknown as Float64Array,
+          invstd: new Float32Array(C) as unknown as Float64Array, varUnbiased: new Float32Array(C) as unknown as Float64Array,
+        };
+        batchNormTrainForwardRange(x, N, C, S, w, b, 1e-5, f32, 0, C);
+        const g32: BatchNormGrads = { gx: nanFilled('float32', n), gweight: nanFilled('float32', C), gbias: nanFilled('float32', C) };
+        batchNormTrainBackwardRange(gy, x, f32.mean, f32.invstd, w, N, C, S, g32, 0, C);
+        return { f, g, f32, g32 };
+      });
+      const js = run(false), wa = run(true);
+      for (const k of ['out', 'mean', 'invstd', 'varUnbiased'] as const) {
+        same(wa.f[k], js.f[k], `forward ${k}`);
+        same(wa.f32[k], js.f32[k], `float32 statistics: forward ${k}`);
+      }
+      for (const k of ['gx', 'gweight', 'gbias'] as const) {
+        same(wa.g[k], js.g[k], `backward ${k}`);
+        same(wa.g32[k], js.g32[k], `float32 statistics: backward ${k}`);
+      }
+      expect(Number.isNaN(wa.f.mean[2]), 'a NaN input makes its channel NaN').to.equal(true);
+      expect(Number.isFinite(wa.f.mean[3]), 'other channels are untouched').to.equal(true);
+    });
+
+    describe('with 2 threads', () => {
+      const saved = getNumThreads();
+      // The contention guard may drop to one thread when parts look serialised; these tests check
+      // the split results, so they keep both threads.
+      before(() => {
+        setNumThreads(2);
+        setContentionGuard(false);
+        waitForThreads();
+      });
+      after(() => {
+        setContentionGuard(true);
+        setNumThreads(saved);
+      });
+
+      for (const dt of DTYPES) {
+        for (const wasm of dt === 'float32' ? [true, false] : [false]) {
+          it(`${dt}${dt === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: every pass is bit-identical to 1 thread`, () => {
+            withWasm(wasm, () => {
+              const rng = new Random(33);
+              for (const [N, C, S] of [[32, 8, 1024], [64, 5, 517]] as Array<[number, number, number]>) {
+                const n = N * C * S;
+                const x = randArr(rng, dt, n, 2, 1), gy = randArr(rng, dt, n);
+                const w = randArr(rng, dt, C), b = randArr(rng, dt, C), rm = randArr(rng, dt, C), rv = positive(rng, dt, C);
+                const run = (threads: number): FloatArray[] => {
+                  setNumThreads(threads);
+                  const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5);
+                  const g = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S);
+                  const e = batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5);
+                  const eg = batchNormEvalBackward(gy, x, rm, rv, w, 1e-5, N, C, S);
+                  return [f.out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, e, eg.gx, eg.gweight, eg.gbias];
+                };
+                const one = run(1);
+                const sent = threadStats().partsSent;
+                const two = run(2);
+                expect(threadStats().partsSent - sent, 'a worker took part in all four kernels').to.equal(4);
+                two.forEach((a, i) => same(a, one[i], `[${N},${C},${S}] result ${i}`));
+              }
+            });
+          });
+        }
+      }
     });
   });
 });

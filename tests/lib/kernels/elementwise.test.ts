@@ -1,5 +1,8 @@
 import { expect } from 'chai';
-import { addInto, binary, clamp, collapseDims, copyStrided, reluBackward, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
+import { allocate, type FloatArray } from '../../../lib/core/dtype';
+import { accumulate, addInto, binary, clamp, collapseDims, copyStrided, reluBackward, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
+import { ewWasm, setWasmElementwise } from '../../../lib/kernels/wasm_elementwise';
+import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 import { argmaxAxis, extremeAxes, sumAxes } from '../../../lib/kernels/reduce';
 import { Random } from '../../../lib/random';
 import { unravel } from '../../helpers';
@@ -185,5 +188,150 @@ describe('lib/kernels/reduce against reference loops', () => {
     expect(extremeAxes(x, [2, 3], [1], 'max')[1]).to.equal(3);
     expect(Array.from(argmaxAxis(x, 2, 3, 1))).to.deep.equal([1, 0]);
     expect(Array.from(argmaxAxis(new Float64Array([1, 5, 5, 0]), 1, 4, 1))).to.deep.equal([1]);
+  });
+});
+
+describe('lib/kernels/elementwise fast paths (WebAssembly, threads)', () => {
+  const frng = new Random(77);
+  const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, -1];
+
+  /** Float32 data: mostly normal values, some special ones (signed zeros, NaN, infinities, subnormals, huge). */
+  function f32(n: number, shared = false): Float32Array {
+    const a = shared ? (allocate('float32', n) as Float32Array) : new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = frng.uniform() < 0.05 ? SPECIAL[frng.integer(0, SPECIAL.length)] : frng.normal() * 3;
+    return a;
+  }
+
+  /** Runs fn with the WebAssembly kernels on or off, restoring the setting. */
+  function withWasm<T>(on: boolean, fn: () => T): T {
+    const prev = setWasmElementwise(on);
+    try {
+      return fn();
+    } finally {
+      setWasmElementwise(prev);
+    }
+  }
+
+  // Around the JS/WebAssembly threshold (64) and the staging chunk (8192).
+  const LENGTHS = [0, 1, 3, 63, 64, 65, 1001, 8191, 8192, 8193, 20011];
+  const ARITH: Array<['add' | 'sub' | 'mul' | 'div', (x: number, y: number) => number]> = [
+    ['add', (x, y) => x + y], ['sub', (x, y) => x - y], ['mul', (x, y) => x * y], ['div', (x, y) => x / y],
+  ];
+
+  it('float32 relu and relu backward: WebAssembly equals the JS loops bit for bit, offsets and lengths included', () => {
+    expect(ewWasm(), 'this engine runs the WebAssembly SIMD kernels').to.not.equal(null);
+    for (const n of LENGTHS) {
+      const x = f32(n + 5), gy = f32(n);
+      for (const off of [0, 5]) {
+        const js = withWasm(false, () => { const o = new Float32Array(n); unary('relu', x, off, o, n); return o; });
+        const wa = withWasm(true, () => { const o = new Float32Array(n); unary('relu', x, off, o, n); return o; });
+        expect(wa, `relu n=${n} off=${off}`).to.deep.equal(js);
+        for (let i = 0; i < n; i++) {
+          const v = x[off + i];
+          if (Number.isNaN(v)) expect(wa[i]).to.be.NaN;
+          else expect(Object.is(wa[i], v > 0 ? v : 0), `relu(${v})`).to.equal(true);
+        }
+      }
+      const out = withWasm(false, () => { const o = new Float32Array(n); unary('relu', x, 0, o, n); return o; });
+      const gjs = withWasm(false, () => { const g = new Float32Array(n); reluBackward(gy, out, g, n); return g; });
+      const gwa = withWasm(true, () => { const g = new Float32Array(n); reluBackward(gy, out, g, n); return g; });
+      expect(gwa, `relu backward n=${n}`).to.deep.equal(gjs);
+      for (let i = 0; i < n; i++) {
+        if (out[i] > 0 && Number.isNaN(gy[i])) expect(gwa[i]).to.be.NaN;
+        else expect(gwa[i]).to.equal(out[i] > 0 ? gy[i] : 0);
+      }
+    }
+  });
+
+  it('float32 same-shape add/sub/mul/div, accumulate and addInto: WebAssembly equals the JS loops and the rounded double result', () => {
+    for (const n of LENGTHS) {
+      const a = f32(n + 2), b = f32(n + 3);
+      for (const [op, ref] of ARITH) {
+        const run = (wasm: boolean): Float32Array => withWasm(wasm, () => {
+          const o = new Float32Array(n);
+          binary(op, [n], { storage: a, offset: 2, strides: [1] }, { storage: b, offset: 3, strides: [1] }, o);
+          return o;
+        });
+        const js = run(false), wa = run(true);
+        expect(wa, `${op} n=${n}`).to.deep.equal(js);
+        for (let i = 0; i < n; i++) {
+          const e = Math.fround(ref(a[i + 2], b[i + 3]));
+          if (Number.isNaN(e)) expect(wa[i]).to.be.NaN;
+          else expect(wa[i], `${op}(${a[i + 2]}, ${b[i + 3]})`).to.equal(e);
+        }
+      }
+      const x = f32(n), y = f32(n);
+      const sums = [false, true].map((wasm) => withWasm(wasm, () => { const o = new Float32Array(n); addInto(x, y, o, n); return o; }));
+      expect(sums[1], `addInto n=${n}`).to.deep.equal(sums[0]);
+      const accs = [false, true].map((wasm) => withWasm(wasm, () => { const d = x.slice(); accumulate(d, y, n); return d; }));
+      expect(accs[1], `accumulate n=${n}`).to.deep.equal(accs[0]);
+      expect(accs[1], 'accumulate is addInto in place').to.deep.equal(sums[1]);
+    }
+  });
+
+  it('float64 contiguous ops keep their JS loops (exact double arithmetic)', () => {
+    const n = 5000;
+    const a = randArray(n), b = randArray(n).map((v) => v + 0.25);
+    const o = new Float64Array(n), d = a.slice();
+    binary('div', [n], { storage: a, offset: 0, strides: [1] }, { storage: b, offset: 0, strides: [1] }, o);
+    accumulate(d, b, n);
+    for (let i = 0; i < n; i++) {
+      expect(o[i]).to.equal(a[i] / b[i]);
+      expect(d[i]).to.equal(a[i] + b[i]);
+    }
+  });
+
+  describe('with 2 threads', () => {
+    const saved = getNumThreads();
+    // The contention guard may drop to one thread when parts look serialised; these tests check
+    // the split results, so they keep both threads.
+    before(() => {
+      setNumThreads(2);
+      setContentionGuard(false);
+      waitForThreads();
+    });
+    after(() => {
+      setContentionGuard(true);
+      setNumThreads(saved);
+    });
+
+    /** Runs fn with 1 and then 2 threads; the 2-thread run must use a worker and match bit for bit. */
+    function sameOnTwoThreads(what: string, fn: () => FloatArray): void {
+      setNumThreads(1);
+      const one = fn();
+      setNumThreads(2);
+      const sent = threadStats().partsSent;
+      const two = fn();
+      expect(threadStats().partsSent, `${what}: a worker took part`).to.be.greaterThan(sent);
+      expect(two, what).to.deep.equal(one);
+    }
+
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const wasm of dtype === 'float32' ? [true, false] : [false]) {
+        it(`${dtype}${dtype === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: relu, relu backward, binary ops, addInto and accumulate are bit-identical to 1 thread`, () => {
+          withWasm(wasm, () => {
+            const n = 300007;
+            const mk = (): FloatArray => {
+              const t = allocate(dtype, n);
+              const src = f32(n);
+              for (let i = 0; i < n; i++) t[i] = src[i];
+              return t;
+            };
+            const x = mk(), y = mk(), g = mk();
+            sameOnTwoThreads('relu', () => { const o = allocate(dtype, n); unary('relu', x, 0, o, n); return o; });
+            sameOnTwoThreads('relu backward', () => { const o = allocate(dtype, n); reluBackward(g, x, o, n); return o; });
+            for (const [op] of ARITH) {
+              sameOnTwoThreads(op, () => {
+                const o = allocate(dtype, n - 1);
+                binary(op, [n - 1], { storage: x, offset: 1, strides: [1] }, { storage: y, offset: 0, strides: [1] }, o);
+                return o;
+              });
+            }
+            sameOnTwoThreads('addInto', () => { const o = allocate(dtype, n); addInto(x, y, o, n); return o; });
+            sameOnTwoThreads('accumulate', () => { const d = allocate(dtype, n); d.set(x); accumulate(d, y, n); return d; });
+          });
+        });
+      }
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
   maxPool2dForwardReference, maxPool2dBackwardReference, avgPool2dForwardReference, avgPool2dBackwardReference,
   adaptiveAvgPool2dForwardReference, adaptiveAvgPool2dBackwardReference,
 } from '../../../lib/kernels/pool';
+import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
 // ---- local helpers ----
 
@@ -386,5 +387,55 @@ describe('lib/kernels/pool', () => {
       expect(() => adaptiveAvgPool2dBackwardRange(new Float32Array(1), 1, 1, 2, 2, 1, 1, new Float32Array(3), 0, 1))
         .to.throw('adaptiveAvgPool2dBackwardRange: gx has 3 elements, expected 4 for input [1,1,2,2]');
     });
+  });
+
+  describe('with 2 threads', () => {
+    const saved = getNumThreads();
+    // The contention guard may drop to one thread when parts look serialised; these tests check
+    // the split results, so they keep both threads.
+    before(() => {
+      setNumThreads(2);
+      setContentionGuard(false);
+      waitForThreads();
+    });
+    after(() => {
+      setContentionGuard(true);
+      setNumThreads(saved);
+    });
+
+    for (const dtype of DTYPES) {
+      it(`${dtype}: every kernel is bit-identical to 1 thread, overlapping windows and ties included`, () => {
+        const rng = new Random(41);
+        // Overlapping 3x3/2 windows (the ResNet stem pool), a dilated one, a ceil-mode average pool.
+        const cases: Array<{ shape: number[]; params: Pool2dParams; avg: AvgPool2dOptions }> = [
+          { shape: [8, 16, 32, 32], params: { kernelSize: 3, stride: 2, padding: 1 }, avg: {} },
+          { shape: [16, 12, 30, 26], params: { kernelSize: [3, 2], stride: [2, 1], padding: [1, 0], dilation: [2, 1], ceilMode: true }, avg: { countIncludePad: false } },
+        ];
+        for (const { shape, params, avg } of cases) {
+          const [N, C, H, W] = shape;
+          const x = randArr(rng, dtype, N * C * H * W);
+          // Ties: a quarter of the values repeat their neighbour, so "first maximum" matters.
+          for (let i = 1; i < x.length; i++) if (rng.bernoulli(0.25)) x[i] = x[i - 1];
+          const g = pool2dGeometry('maxPool2d', shape, params);
+          const gAvg = pool2dGeometry('avgPool2d', shape, { ...params, dilation: 1 });
+          const gy = randArr(rng, dtype, N * C * g.OH * g.OW), gyAvg = randArr(rng, dtype, N * C * gAvg.OH * gAvg.OW);
+          const gyAdaptive = randArr(rng, dtype, N * C * 3 * 5);
+          const run = (threads: number): ArrayLike<number>[] => {
+            setNumThreads(threads);
+            const m = maxPool2dForward(x, g);
+            return [
+              m.out, m.argmax, maxPool2dBackward(gy, m.argmax, g),
+              avgPool2dForward(x, gAvg, avg), avgPool2dBackward(gyAvg, gAvg, avg),
+              adaptiveAvgPool2dForward(x, N, C, H, W, 3, 5), adaptiveAvgPool2dBackward(gyAdaptive, N, C, H, W, 3, 5),
+            ];
+          };
+          const one = run(1);
+          const sent = threadStats().partsSent;
+          const two = run(2);
+          expect(threadStats().partsSent - sent, `a worker took part in all six kernels (${JSON.stringify(shape)})`).to.equal(6);
+          two.forEach((a, i) => expectSame(a, one[i], `${JSON.stringify(shape)} result ${i}`));
+        }
+      });
+    }
   });
 });

@@ -1,0 +1,198 @@
+/**
+ * The per-element update loops of SGD and Adam/AdamW (lib/optim/sgd.ts, adam.ts hold the rules,
+ * hyper-parameters and state; these are their inner loops over one parameter's typed arrays).
+ *
+ * Every element is independent, so a large parameter is split by element ranges over the thread
+ * pool, and float32 parameters run through WebAssembly (wasm_optim.ts) in staged chunks: data is
+ * copied into the instance's memory, updated in f64x2 lanes, and copied back. Both paths compute
+ * exactly the JS loops below, bit for bit, however the elements are split.
+ * Cost: one pass over the parameter, its gradient and its state buffers.
+ */
+import type { FloatArray } from '../core/dtype';
+import { availableThreads, parallelFor, registerTask, type TaskArgs } from './parallel';
+import { stageIn, stageOut, wasmElementwiseEnabled } from './wasm_elementwise';
+import { adamKernelName, optimWasm, sgdKernelName, type AdamDecay, type OptimWasm, type SgdMode } from './wasm_optim';
+
+export interface SgdStep {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+  maximize: boolean;
+}
+
+export interface AdamStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+  /** AdamW: weight decay shrinks the parameter instead of entering the gradient. */
+  decoupled: boolean;
+  /** The step count after this update (1 on the first). */
+  step: number;
+}
+
+/** Below this many elements per thread an update stays on one thread (a dispatch costs ~20-50 µs). */
+const MIN_PER_PART = 1 << 16;
+/** Below this many elements the JS loop beats staging through WebAssembly memory. */
+const MIN_WASM = 256;
+/** Floats per staged chunk and stream (16 KiB: the five streams of Adam stay in L1/L2). */
+const CHUNK = 4096;
+
+function parts(n: number): number {
+  const threads = availableThreads();
+  return threads <= 1 ? 1 : Math.max(1, Math.min(threads, Math.floor(n / MIN_PER_PART)));
+}
+
+function wasmFor(wasm: boolean, n: number, arrays: readonly (FloatArray | null)[]): OptimWasm | null {
+  if (!wasm || n < MIN_WASM) return null;
+  for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return null;
+  return optimWasm();
+}
+
+/**
+ * Runs `kernel` over elements [start, end) of the float32 `streams`, CHUNK at a time: every stream
+ * is staged in, the kernel updates them in place, and the streams listed in `outputs` are copied back.
+ */
+function staged(
+  w: OptimWasm, kernel: string, streams: readonly Float32Array[], outputs: readonly number[], consts: readonly number[],
+  start: number, end: number,
+): void {
+  const fn = w.kernel(kernel);
+  const k = streams.length;
+  w.reserve(k * CHUNK * 4);
+  const f32 = w.f32;
+  const args: number[] = new Array<number>(k + 1 + consts.length);
+  for (let s = 0; s < k; s++) args[s] = s * CHUNK * 4;
+  for (let j = 0; j < consts.length; j++) args[k + 1 + j] = consts[j];
+  for (let i = start; i < end; i += CHUNK) {
+    const len = Math.min(CHUNK, end - i);
+    for (let s = 0; s < k; s++) stageIn(f32, s * CHUNK, streams[s], i, len);
+    args[k] = (len + 3) >> 2;
+    fn(...args);
+    for (const s of outputs) stageOut(f32, s * CHUNK, streams[s], i, len);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ SGD
+
+/**
+ * One SGD update of parameter x with gradient g; buf is the momentum buffer (null without
+ * momentum), `first` says it is being started this step (torch copies the gradient into it).
+ */
+export function sgdUpdate(x: FloatArray, g: FloatArray, buf: FloatArray | null, first: boolean, h: SgdStep): void {
+  const n = x.length;
+  if (n === 0) return;
+  parallelFor('optim.sgd', n, {
+    x, g, buf, first, lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov,
+    weightDecay: h.weightDecay, maximize: h.maximize, wasm: wasmElementwiseEnabled(),
+  }, parts(n));
+}
+
+function sgdRange(x: FloatArray, g: FloatArray, buf: FloatArray | null, first: boolean, h: SgdStep, start: number, end: number, wasm: boolean): void {
+  const { momentum, dampening, nesterov, weightDecay, maximize } = h;
+  const negLr = -h.lr;
+  const keep = 1 - dampening;
+  const w = wasmFor(wasm, end - start, [x, g, buf]);
+  if (w !== null) {
+    const mode: SgdMode = momentum === 0 ? 'none' : first ? 'first' : 'next';
+    const streams = mode === 'none' ? [x, g] : [x, g, buf!];
+    const name = sgdKernelName(weightDecay !== 0, mode, nesterov);
+    staged(w, name, streams as Float32Array[], mode === 'none' ? [0] : [0, 2], [maximize ? -1 : 1, weightDecay, momentum, keep, negLr], start, end);
+    return;
+  }
+  if (momentum === 0) {
+    for (let i = start; i < end; i++) {
+      let d = maximize ? -g[i] : g[i];
+      if (weightDecay !== 0) d = d + weightDecay * x[i];
+      x[i] = x[i] + negLr * d;
+    }
+    return;
+  }
+  const b = buf!;
+  for (let i = start; i < end; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (weightDecay !== 0) d = d + weightDecay * x[i];
+    // torch clones the (decayed) gradient into a new buffer on the first step: no dampening.
+    if (first) b[i] = d;
+    else b[i] = b[i] * momentum + keep * d;
+    d = nesterov ? d + momentum * b[i] : b[i];
+    x[i] = x[i] + negLr * d;
+  }
+}
+
+registerTask('optim.sgd', (a: TaskArgs, start: number, end: number) => {
+  const h: SgdStep = {
+    lr: a.lr as number, momentum: a.momentum as number, dampening: a.dampening as number, nesterov: a.nesterov as boolean,
+    weightDecay: a.weightDecay as number, maximize: a.maximize as boolean,
+  };
+  sgdRange(a.x as FloatArray, a.g as FloatArray, a.buf as FloatArray | null, a.first as boolean, h, start, end, a.wasm as boolean);
+});
+
+// ----------------------------------------------------------------------------------------- Adam
+
+/** One Adam/AdamW update of x with gradient g and moments m, v (and vmax with amsgrad, else null). */
+export function adamUpdate(x: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vmax: FloatArray | null, h: AdamStep): void {
+  const n = x.length;
+  if (n === 0) return;
+  parallelFor('optim.adam', n, {
+    x, g, m, v, vmax, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
+    amsgrad: h.amsgrad, maximize: h.maximize, decoupled: h.decoupled, step: h.step, wasm: wasmElementwiseEnabled(),
+  }, parts(n));
+}
+
+function adamRange(
+  x: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vmax: FloatArray | null, h: AdamStep,
+  start: number, end: number, wasm: boolean,
+): void {
+  const { lr, beta1, beta2, eps, weightDecay, maximize, decoupled, step } = h;
+  const w = 1 - beta1;
+  const smallWeight = Math.abs(w) < 0.5;
+  const oneMinusW = 1 - w;
+  const c2 = 1 - beta2;
+  const decay = 1 - lr * weightDecay;
+  const l2 = !decoupled && weightDecay !== 0;
+  const shrink = decoupled && weightDecay !== 0;
+  const biasCorrection1 = 1 - beta1 ** step;
+  const biasCorrection2 = 1 - beta2 ** step;
+  const negStepSize = -(lr / biasCorrection1);
+  const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
+  const ww = wasmFor(wasm, end - start, [x, g, m, v, vmax]);
+  if (ww !== null) {
+    const kind: AdamDecay = l2 ? 'l2' : shrink ? 'decoupled' : 'none';
+    const streams = vmax !== null ? [x, g, m, v, vmax] : [x, g, m, v];
+    const outputs = vmax !== null ? [0, 2, 3, 4] : [0, 2, 3];
+    staged(ww, adamKernelName(kind, smallWeight, vmax !== null), streams as Float32Array[], outputs,
+      [maximize ? -1 : 1, decay, weightDecay, w, oneMinusW, beta2, c2, biasCorrection2Sqrt, eps, negStepSize], start, end);
+    return;
+  }
+  for (let i = start; i < end; i++) {
+    if (shrink) x[i] = x[i] * decay;
+    let gr = maximize ? -g[i] : g[i];
+    if (l2) gr = gr + weightDecay * x[i];
+    const m0 = m[i];
+    m[i] = smallWeight ? m0 + w * (gr - m0) : gr - (gr - m0) * oneMinusW;
+    v[i] = v[i] * beta2 + c2 * gr * gr;
+    let vhat = v[i];
+    if (vmax) {
+      // Math.max propagates NaN as torch.maximum does.
+      vmax[i] = Math.max(vmax[i], vhat);
+      vhat = vmax[i];
+    }
+    const denom = Math.sqrt(vhat) / biasCorrection2Sqrt + eps;
+    x[i] = x[i] + (negStepSize * m[i]) / denom;
+  }
+}
+
+registerTask('optim.adam', (a: TaskArgs, start: number, end: number) => {
+  const h: AdamStep = {
+    lr: a.lr as number, beta1: a.beta1 as number, beta2: a.beta2 as number, eps: a.eps as number,
+    weightDecay: a.weightDecay as number, amsgrad: a.amsgrad as boolean, maximize: a.maximize as boolean,
+    decoupled: a.decoupled as boolean, step: a.step as number,
+  };
+  adamRange(a.x as FloatArray, a.g as FloatArray, a.m as FloatArray, a.v as FloatArray, a.vmax as FloatArray | null, h, start, end, a.wasm as boolean);
+});

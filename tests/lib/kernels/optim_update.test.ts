@@ -1,0 +1,167 @@
+import { expect } from 'chai';
+import { allocate, DTYPES, type DType, type FloatArray } from '../../../lib/core/dtype';
+import { adamUpdate, sgdUpdate, type AdamStep, type SgdStep } from '../../../lib/kernels/optim_update';
+import { setWasmElementwise } from '../../../lib/kernels/wasm_elementwise';
+import { optimWasm } from '../../../lib/kernels/wasm_optim';
+import { Adam, AdamW } from '../../../lib/optim/adam';
+import { SGD } from '../../../lib/optim/sgd';
+import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { Random } from '../../../lib/random';
+
+const rng = new Random(123);
+const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 1e-45, 3e38];
+
+/** Values of `dtype`: mostly normal, a few special (signed zeros, NaN, infinities, subnormals, huge) unless `plain`. */
+function values(dtype: DType, n: number, opts: { positive?: boolean; plain?: boolean } = {}): FloatArray {
+  const a = allocate(dtype, n);
+  for (let i = 0; i < n; i++) {
+    const v = !opts.plain && rng.uniform() < 0.02 ? SPECIAL[rng.integer(0, SPECIAL.length)] : rng.normal();
+    a[i] = opts.positive ? Math.abs(v) : v;
+  }
+  return a;
+}
+
+function withWasm<T>(on: boolean, fn: () => T): T {
+  const prev = setWasmElementwise(on);
+  try {
+    return fn();
+  } finally {
+    setWasmElementwise(prev);
+  }
+}
+
+const copies = (arrays: readonly (FloatArray | null)[]): (FloatArray | null)[] => arrays.map((a) => (a === null ? null : a.slice()));
+
+// Around the JS/WebAssembly threshold (256), the staging chunk (4096) and group-of-four tails.
+const LENGTHS = [1, 7, 255, 256, 4097, 10003];
+
+const SGD_CASES: SgdStep[] = [
+  { lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false },
+  { lr: 0.05, momentum: 0, dampening: 0, nesterov: false, weightDecay: 1e-3, maximize: true },
+  { lr: 0.01, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 5e-4, maximize: false },
+  { lr: 0.01, momentum: 0.9, dampening: 0.25, nesterov: false, weightDecay: 0, maximize: false },
+  { lr: 0.02, momentum: 0.5, dampening: 0, nesterov: true, weightDecay: 0, maximize: true },
+  { lr: 0.02, momentum: 0.8, dampening: 0, nesterov: false, weightDecay: 1e-2, maximize: false },
+];
+
+function adamCases(): AdamStep[] {
+  const out: AdamStep[] = [];
+  for (const decoupled of [false, true]) {
+    for (const weightDecay of [0, 1e-2]) {
+      for (const beta1 of [0.9, 0.3]) {
+        for (const amsgrad of [false, true]) {
+          out.push({ lr: 1e-3, beta1, beta2: 0.999, eps: 1e-8, weightDecay, amsgrad, maximize: beta1 === 0.3, decoupled, step: amsgrad ? 1 : 7 });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+describe('lib/kernels/optim_update', () => {
+  it('float32 SGD: WebAssembly equals the JS loop bit for bit in every variant', () => {
+    expect(optimWasm(), 'this engine runs the WebAssembly SIMD kernels').to.not.equal(null);
+    for (const h of SGD_CASES) {
+      for (const n of LENGTHS) {
+        for (const first of h.momentum === 0 ? [false] : [true, false]) {
+          const x = values('float32', n), g = values('float32', n), buf = h.momentum === 0 ? null : values('float32', n);
+          const run = (wasm: boolean): (FloatArray | null)[] => withWasm(wasm, () => {
+            const [x2, g2, b2] = copies([x, g, buf]);
+            sgdUpdate(x2!, g2!, b2, first, h);
+            return [x2, b2];
+          });
+          const js = run(false), wa = run(true);
+          const tag = `${JSON.stringify(h)} n=${n} first=${first}`;
+          expect(wa[0], `${tag} x`).to.deep.equal(js[0]);
+          expect(wa[1], `${tag} buf`).to.deep.equal(js[1]);
+        }
+      }
+    }
+  });
+
+  it('float32 Adam and AdamW: WebAssembly equals the JS loop bit for bit in every variant', () => {
+    for (const h of adamCases()) {
+      for (const n of LENGTHS) {
+        const x = values('float32', n), g = values('float32', n);
+        const m = values('float32', n), v = values('float32', n, { positive: true }), vmax = h.amsgrad ? values('float32', n, { positive: true }) : null;
+        const run = (wasm: boolean): (FloatArray | null)[] => withWasm(wasm, () => {
+          const [x2, g2, m2, v2, vm2] = copies([x, g, m, v, vmax]);
+          adamUpdate(x2!, g2!, m2!, v2!, vm2, h);
+          return [x2, m2, v2, vm2];
+        });
+        const js = run(false), wa = run(true);
+        ['x', 'm', 'v', 'vmax'].forEach((k, i) => expect(wa[i], `${JSON.stringify(h)} n=${n} ${k}`).to.deep.equal(js[i]));
+      }
+    }
+  });
+
+  it('the optimizers give the same parameters over several steps with the WebAssembly kernels on or off', () => {
+    const make = (): { data: FloatArray; grad: { data: FloatArray } | null }[] =>
+      [10001, 300, 3].map((n) => ({ data: values('float32', n, { plain: true }), grad: null }));
+    const start = make();
+    const grads = Array.from({ length: 3 }, () => start.map((p) => values('float32', p.data.length, { plain: true })));
+    const train = (wasm: boolean, which: 'sgd' | 'adam' | 'adamw'): FloatArray[] => withWasm(wasm, () => {
+      const params = start.map((p) => ({ data: p.data.slice(), grad: null as { data: FloatArray } | null }));
+      const opt = which === 'sgd' ? new SGD(params, { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4 })
+        : which === 'adam' ? new Adam(params, { weightDecay: 1e-3, amsgrad: true }) : new AdamW(params, {});
+      for (const gs of grads) {
+        params.forEach((p, i) => { p.grad = { data: gs[i] }; });
+        opt.step();
+      }
+      return params.map((p) => p.data);
+    });
+    for (const which of ['sgd', 'adam', 'adamw'] as const) {
+      const js = train(false, which), wa = train(true, which);
+      js.forEach((a, i) => expect(wa[i], `${which} parameter ${i}`).to.deep.equal(a));
+      expect(js[0], `${which} moved the parameters`).to.not.deep.equal(start[0].data);
+    }
+  });
+
+  describe('with 2 threads', () => {
+    const saved = getNumThreads();
+    // The contention guard may drop to one thread when parts look serialised; these tests check
+    // the split results, so they keep both threads.
+    before(() => {
+      setNumThreads(2);
+      setContentionGuard(false);
+      waitForThreads();
+    });
+    after(() => {
+      setContentionGuard(true);
+      setNumThreads(saved);
+    });
+
+    for (const dtype of DTYPES) {
+      for (const wasm of dtype === 'float32' ? [true, false] : [false]) {
+        it(`${dtype}${dtype === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: SGD and Adam updates are bit-identical to 1 thread`, () => {
+          withWasm(wasm, () => {
+            const n = 200003;
+            const x = values(dtype, n), g = values(dtype, n), a = values(dtype, n), b = values(dtype, n, { positive: true });
+            const c = values(dtype, n, { positive: true });
+            const run = (threads: number, fn: (arrays: FloatArray[]) => void): FloatArray[] => {
+              setNumThreads(threads);
+              const arrays = [x, g, a, b, c].map((t) => {
+                const s = allocate(dtype, n);
+                s.set(t);
+                return s;
+              });
+              fn(arrays);
+              return arrays;
+            };
+            const updates: Array<[string, (arrays: FloatArray[]) => void]> = [
+              ['sgd', ([x2, g2, b2]) => sgdUpdate(x2, g2, b2, false, SGD_CASES[2])],
+              ['adam', ([x2, g2, m2, v2, vm2]) => adamUpdate(x2, g2, m2, v2, vm2, adamCases()[3])],
+            ];
+            for (const [what, fn] of updates) {
+              const one = run(1, fn);
+              const sent = threadStats().partsSent;
+              const two = run(2, fn);
+              expect(threadStats().partsSent, `${what}: a worker took part`).to.be.greaterThan(sent);
+              two.forEach((t, i) => expect(t, `${what} array ${i}`).to.deep.equal(one[i]));
+            }
+          });
+        });
+      }
+    }
+  });
+});

@@ -12,16 +12,9 @@ import { main as evaluate, EvaluationReport } from '../../scripts/evaluate';
 import { main as train } from '../../scripts/train-cifar';
 import { makeSyntheticDataset, SYNTHETIC_CLASS_NAMES } from '../../lib/data/synthetic';
 import { writeSafetensors } from '../../lib/io/safetensors';
+import { Capture } from '../support/capture';
 
 const ROOT = path.join(__dirname, '..', '..');
-
-class Capture {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
 
 async function runEvaluate(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Capture();

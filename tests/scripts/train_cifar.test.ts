@@ -16,18 +16,11 @@ import * as path from 'path';
 import { main } from '../../scripts/train-cifar';
 import { loadCheckpoint, LoadedCheckpoint } from '../../lib/io/checkpoint';
 import { getNumThreads, setNumThreads } from '../../lib/platform/threads';
+import { Capture } from '../support/capture';
 
 const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'train-cifar.ts');
 const THREADS = '2';
-
-class Capture {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
 
 interface RunResult { code: number; out: string; err: string }
 

@@ -11,17 +11,10 @@ import * as path from 'path';
 import { main } from '../../scripts/train-cifar';
 import { writeSafetensors } from '../../lib/io/safetensors';
 import { loadCheckpoint, saveCheckpoint } from '../../lib/io/checkpoint';
+import { Capture } from '../support/capture';
 
 const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'train-cifar.ts');
-
-class Capture {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Capture();

@@ -15,14 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { main } from '../../scripts/train-cifar';
 import type { EpochRecord, StepRecord } from '../../scripts/train/metrics';
-
-class Capture {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
+import { Capture } from '../support/capture';
 
 describe('scripts/train-cifar: a short run learns', function () {
   let dir: string;

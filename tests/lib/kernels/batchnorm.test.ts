@@ -7,24 +7,17 @@ import {
   batchNormTrainForwardReference, batchNormTrainBackwardReference, batchNormEvalForwardReference, batchNormEvalBackwardReference,
   type BatchNormTrainResult, type BatchNormGrads,
 } from '../../../lib/kernels/batchnorm';
-import { ewWasm, setWasmElementwise } from '../../../lib/kernels/wasm_elementwise';
-import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { ewWasm } from '../../../lib/kernels/wasm_elementwise';
+import { setNumThreads, threadStats } from '../../../lib/platform/threads';
+import { arr, dot, expectSame, nanFilled, numericGrad, randArr, randomChunks } from '../../support/kernel_helpers';
+import { useTwoThreads, withWasm } from '../../support/kernel_modes';
 
 // ---- local helpers ----
 
-function arr(dtype: DType, values: readonly number[]): FloatArray {
-  const a = allocate(dtype, values.length);
-  a.set(values);
-  return a;
-}
-
-function randArr(rng: Random, dtype: DType, n: number, scale = 1, offset = 0): FloatArray {
-  const a = allocate(dtype, n);
-  for (let i = 0; i < n; i++) a[i] = offset + scale * rng.normal();
-  return a;
-}
-
-/** Element-wise |a − e| <= atol + rtol·|e|. */
+/**
+ * Element-wise |a − e| <= atol + rtol·|e|. Stricter than the shared expectClose: every expected
+ * value must be finite (a NaN or infinite reference fails).
+ */
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, msg = ''): void {
   expect(actual.length, `${msg} length`).to.equal(expected.length);
   for (let i = 0; i < expected.length; i++) {
@@ -47,42 +40,6 @@ function tol(dt: DType, ref: ArrayLike<number>): [number, number] {
   const scale = Math.max(maxAbs(ref), 1);
   return dt === 'float64' ? [1e-12, 1e-13 * scale] : [2.5e-7, 1e-7 * scale];
 }
-
-function randomChunks(rng: Random, total: number): [number, number][] {
-  const cuts = new Set<number>([0, total]);
-  const k = rng.integer(0, 4);
-  for (let i = 0; i < k; i++) cuts.add(rng.integer(0, total + 1));
-  const pts = [...cuts].sort((a, b) => a - b);
-  const chunks: [number, number][] = [];
-  for (let i = 0; i + 1 < pts.length; i++) chunks.push([pts[i], pts[i + 1]]);
-  return Array.from(rng.permutation(chunks.length), (j) => chunks[j]);
-}
-
-function nanFilled(dtype: DType, n: number): FloatArray {
-  const a = allocate(dtype, n);
-  a.fill(NaN);
-  return a;
-}
-
-function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const old = x[i];
-    x[i] = old + h;
-    const fp = f(x);
-    x[i] = old - h;
-    const fm = f(x);
-    x[i] = old;
-    g[i] = (fp - fm) / (2 * h);
-  }
-  return g;
-}
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 const positive = (rng: Random, dt: DType, n: number): FloatArray => {
   const a = allocate(dt, n);
@@ -325,20 +282,6 @@ describe('lib/kernels/batchnorm', () => {
   describe('float32 through WebAssembly, and threads', () => {
     const SPECIAL = [NaN, Infinity, -Infinity, 0, -0, 1e-45, 3e38];
 
-    /** Runs fn with the WebAssembly kernels on or off, restoring the setting. */
-    function withWasm<T>(on: boolean, fn: () => T): T {
-      const prev = setWasmElementwise(on);
-      try {
-        return fn();
-      } finally {
-        setWasmElementwise(prev);
-      }
-    }
-
-    function same(a: ArrayLike<number>, b: ArrayLike<number>, msg: string): void {
-      expect(Array.from(a), msg).to.deep.equal(Array.from(b));
-    }
-
     // Odd and single channels (the reductions pair channels), S = 1 and S mod 4 ≠ 0 (the normalising
     // pass goes four at a time), and a [64, 9, 4100] input whose channels are staged in blocks of 4, 4, 1.
     const SHAPES: Array<[number, number, number]> = [
@@ -363,9 +306,9 @@ describe('lib/kernels/batchnorm', () => {
             return { f, g: batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S), e: batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5) };
           });
           const js = run(false), wa = run(true);
-          for (const k of ['out', 'mean', 'invstd', 'varUnbiased'] as const) same(wa.f[k], js.f[k], `${tag} forward ${k}`);
-          for (const k of ['gx', 'gweight', 'gbias'] as const) same(wa.g[k], js.g[k], `${tag} backward ${k}`);
-          same(wa.e, js.e, `${tag} eval forward`);
+          for (const k of ['out', 'mean', 'invstd', 'varUnbiased'] as const) expectSame(wa.f[k], js.f[k], `${tag} forward ${k}`);
+          for (const k of ['gx', 'gweight', 'gbias'] as const) expectSame(wa.g[k], js.g[k], `${tag} backward ${k}`);
+          expectSame(wa.e, js.e, `${tag} eval forward`);
           if (n <= 1e5) {
             const ref = batchNormTrainForwardReference(x, N, C, S, w, b, 1e-5);
             expectClose(wa.f.out, ref.out, ...tol('float32', ref.out), `${tag} forward against the reference`);
@@ -404,30 +347,19 @@ describe('lib/kernels/batchnorm', () => {
       });
       const js = run(false), wa = run(true);
       for (const k of ['out', 'mean', 'invstd', 'varUnbiased'] as const) {
-        same(wa.f[k], js.f[k], `forward ${k}`);
-        same(wa.f32[k], js.f32[k], `float32 statistics: forward ${k}`);
+        expectSame(wa.f[k], js.f[k], `forward ${k}`);
+        expectSame(wa.f32[k], js.f32[k], `float32 statistics: forward ${k}`);
       }
       for (const k of ['gx', 'gweight', 'gbias'] as const) {
-        same(wa.g[k], js.g[k], `backward ${k}`);
-        same(wa.g32[k], js.g32[k], `float32 statistics: backward ${k}`);
+        expectSame(wa.g[k], js.g[k], `backward ${k}`);
+        expectSame(wa.g32[k], js.g32[k], `float32 statistics: backward ${k}`);
       }
       expect(Number.isNaN(wa.f.mean[2]), 'a NaN input makes its channel NaN').to.equal(true);
       expect(Number.isFinite(wa.f.mean[3]), 'other channels are untouched').to.equal(true);
     });
 
     describe('with 2 threads', () => {
-      const saved = getNumThreads();
-      // The contention guard may drop to one thread when parts look serialised; these tests check
-      // the split results, so they keep both threads.
-      before(() => {
-        setNumThreads(2);
-        setContentionGuard(false);
-        waitForThreads();
-      });
-      after(() => {
-        setContentionGuard(true);
-        setNumThreads(saved);
-      });
+      useTwoThreads();
 
       for (const dt of DTYPES) {
         for (const wasm of dt === 'float32' ? [true, false] : [false]) {
@@ -450,7 +382,7 @@ describe('lib/kernels/batchnorm', () => {
                 const sent = threadStats().partsSent;
                 const two = run(2);
                 expect(threadStats().partsSent - sent, 'a worker took part in all four kernels').to.equal(4);
-                two.forEach((a, i) => same(a, one[i], `[${N},${C},${S}] result ${i}`));
+                two.forEach((a, i) => expectSame(a, one[i], `[${N},${C},${S}] result ${i}`));
               }
             });
           });

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { allocate, type FloatArray } from '../../../lib/core/dtype';
 import { accumulate, addInto, binary, clamp, collapseDims, copyStrided, reluBackward, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
-import { ewWasm, setWasmElementwise } from '../../../lib/kernels/wasm_elementwise';
-import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { ewWasm } from '../../../lib/kernels/wasm_elementwise';
+import { setNumThreads, threadStats } from '../../../lib/platform/threads';
 import { argmaxAxis, extremeAxes, sumAxes } from '../../../lib/kernels/reduce';
 import { Random } from '../../../lib/random';
 import { unravel } from '../../helpers';
+import { useTwoThreads, withWasm } from '../../support/kernel_modes';
 
 const rng = new Random(5);
 
@@ -202,16 +203,6 @@ describe('lib/kernels/elementwise fast paths (WebAssembly, threads)', () => {
     return a;
   }
 
-  /** Runs fn with the WebAssembly kernels on or off, restoring the setting. */
-  function withWasm<T>(on: boolean, fn: () => T): T {
-    const prev = setWasmElementwise(on);
-    try {
-      return fn();
-    } finally {
-      setWasmElementwise(prev);
-    }
-  }
-
   // Around the JS/WebAssembly threshold (64) and the staging chunk (8192).
   const LENGTHS = [0, 1, 3, 63, 64, 65, 1001, 8191, 8192, 8193, 20011];
   const ARITH: Array<['add' | 'sub' | 'mul' | 'div', (x: number, y: number) => number]> = [
@@ -282,18 +273,7 @@ describe('lib/kernels/elementwise fast paths (WebAssembly, threads)', () => {
   });
 
   describe('with 2 threads', () => {
-    const saved = getNumThreads();
-    // The contention guard may drop to one thread when parts look serialised; these tests check
-    // the split results, so they keep both threads.
-    before(() => {
-      setNumThreads(2);
-      setContentionGuard(false);
-      waitForThreads();
-    });
-    after(() => {
-      setContentionGuard(true);
-      setNumThreads(saved);
-    });
+    useTwoThreads();
 
     /** Runs fn with 1 and then 2 threads; the 2-thread run must use a worker and match bit for bit. */
     function sameOnTwoThreads(what: string, fn: () => FloatArray): void {

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { allocate, DTYPES, type DType, type FloatArray } from '../../../lib/core/dtype';
 import { adamUpdate, sgdUpdate, type AdamStep, type SgdStep } from '../../../lib/kernels/optim_update';
-import { setWasmElementwise } from '../../../lib/kernels/wasm_elementwise';
 import { optimWasm } from '../../../lib/kernels/wasm_optim';
 import { Adam, AdamW } from '../../../lib/optim/adam';
 import { SGD } from '../../../lib/optim/sgd';
-import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { setNumThreads, threadStats } from '../../../lib/platform/threads';
 import { Random } from '../../../lib/random';
+import { useTwoThreads, withWasm } from '../../support/kernel_modes';
 
 const rng = new Random(123);
 const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 1e-45, 3e38];
@@ -19,15 +19,6 @@ function values(dtype: DType, n: number, opts: { positive?: boolean; plain?: boo
     a[i] = opts.positive ? Math.abs(v) : v;
   }
   return a;
-}
-
-function withWasm<T>(on: boolean, fn: () => T): T {
-  const prev = setWasmElementwise(on);
-  try {
-    return fn();
-  } finally {
-    setWasmElementwise(prev);
-  }
 }
 
 const copies = (arrays: readonly (FloatArray | null)[]): (FloatArray | null)[] => arrays.map((a) => (a === null ? null : a.slice()));
@@ -118,18 +109,7 @@ describe('lib/kernels/optim_update', () => {
   });
 
   describe('with 2 threads', () => {
-    const saved = getNumThreads();
-    // The contention guard may drop to one thread when parts look serialised; these tests check
-    // the split results, so they keep both threads.
-    before(() => {
-      setNumThreads(2);
-      setContentionGuard(false);
-      waitForThreads();
-    });
-    after(() => {
-      setContentionGuard(true);
-      setNumThreads(saved);
-    });
+    useTwoThreads();
 
     for (const dtype of DTYPES) {
       for (const wasm of dtype === 'float32' ? [true, false] : [false]) {

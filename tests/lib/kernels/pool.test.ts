@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { allocate, DTYPES, type DType, type FloatArray } from '../../../lib/core/dtype';
+import { DTYPES } from '../../../lib/core/dtype';
 import { Random } from '../../../lib/random';
 import {
   pool2dGeometry, type Pool2dGeometry, type Pool2dParams, type AvgPool2dOptions,
@@ -9,81 +9,11 @@ import {
   maxPool2dForwardReference, maxPool2dBackwardReference, avgPool2dForwardReference, avgPool2dBackwardReference,
   adaptiveAvgPool2dForwardReference, adaptiveAvgPool2dBackwardReference,
 } from '../../../lib/kernels/pool';
-import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { setNumThreads, threadStats } from '../../../lib/platform/threads';
+import { arr, dot, expectClose, expectSame, nanFilled, numericGrad, randArr, randomChunks } from '../../support/kernel_helpers';
+import { useTwoThreads } from '../../support/kernel_modes';
 
 // ---- local helpers ----
-
-function arr(dtype: DType, values: readonly number[]): FloatArray {
-  const a = allocate(dtype, values.length);
-  a.set(values);
-  return a;
-}
-
-function randArr(rng: Random, dtype: DType, n: number): FloatArray {
-  const a = allocate(dtype, n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal();
-  return a;
-}
-
-/** Element-wise |a − e| <= atol + rtol·|e|; NaNs must coincide. */
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, msg = ''): void {
-  expect(actual.length, `${msg} length`).to.equal(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (Number.isNaN(e)) {
-      expect(Number.isNaN(a), `${msg} [${i}] expected NaN, got ${a}`).to.equal(true);
-      continue;
-    }
-    if (!Number.isFinite(e)) {
-      expect(a, `${msg} [${i}]`).to.equal(e);
-      continue;
-    }
-    expect(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${msg} [${i}]: ${a} vs ${e}`).to.equal(true);
-  }
-}
-
-function expectSame(actual: ArrayLike<number>, expected: ArrayLike<number>, msg = ''): void {
-  expect(Array.from(actual), msg).to.deep.equal(Array.from(expected));
-}
-
-/** Random split points of [0, total) into 1..4 chunks, in shuffled order, so range calls can be exercised out of order. */
-function randomChunks(rng: Random, total: number): [number, number][] {
-  const cuts = new Set<number>([0, total]);
-  const k = rng.integer(0, 4);
-  for (let i = 0; i < k && total > 0; i++) cuts.add(rng.integer(0, total + 1));
-  const pts = [...cuts].sort((a, b) => a - b);
-  const chunks: [number, number][] = [];
-  for (let i = 0; i + 1 < pts.length; i++) chunks.push([pts[i], pts[i + 1]]);
-  const perm = rng.permutation(chunks.length);
-  return Array.from(perm, (j) => chunks[j]);
-}
-
-function nanFilled(dtype: DType, n: number): FloatArray {
-  const a = allocate(dtype, n);
-  a.fill(NaN);
-  return a;
-}
-
-/** Central differences of a scalar function of x (float64), all coordinates. */
-function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const old = x[i];
-    x[i] = old + h;
-    const fp = f(x);
-    x[i] = old - h;
-    const fm = f(x);
-    x[i] = old;
-    g[i] = (fp - fm) / (2 * h);
-  }
-  return g;
-}
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 /** Random valid geometries; configurations the geometry rejects for size reasons are drawn again. */
 function randomGeometries(rng: Random, count: number, withDilation: boolean): { g: Pool2dGeometry; params: Pool2dParams }[] {
@@ -390,18 +320,7 @@ describe('lib/kernels/pool', () => {
   });
 
   describe('with 2 threads', () => {
-    const saved = getNumThreads();
-    // The contention guard may drop to one thread when parts look serialised; these tests check
-    // the split results, so they keep both threads.
-    before(() => {
-      setNumThreads(2);
-      setContentionGuard(false);
-      waitForThreads();
-    });
-    after(() => {
-      setContentionGuard(true);
-      setNumThreads(saved);
-    });
+    useTwoThreads();
 
     for (const dtype of DTYPES) {
       it(`${dtype}: every kernel is bit-identical to 1 thread, overlapping windows and ties included`, () => {

@@ -8,37 +8,9 @@ import {
   logSoftmaxForwardReference, logSoftmaxBackwardReference, softmaxForwardReference, softmaxBackwardReference,
   crossEntropyForwardReference, crossEntropyBackwardReference, type CrossEntropyOptions, type Reduction,
 } from '../../../lib/kernels/softmax';
+import { arr, dot, expectClose, nanFilled, numericGrad, randArr, randomChunks } from '../../support/kernel_helpers';
 
 // ---- local helpers ----
-
-function arr(dtype: DType, values: readonly number[]): FloatArray {
-  const a = allocate(dtype, values.length);
-  a.set(values);
-  return a;
-}
-
-function randArr(rng: Random, dtype: DType, n: number, scale = 1): FloatArray {
-  const a = allocate(dtype, n);
-  for (let i = 0; i < n; i++) a[i] = scale * rng.normal();
-  return a;
-}
-
-/** Element-wise |a − e| <= atol + rtol·|e|; NaNs and infinities must coincide. */
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, msg = ''): void {
-  expect(actual.length, `${msg} length`).to.equal(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (Number.isNaN(e)) {
-      expect(Number.isNaN(a), `${msg} [${i}] expected NaN, got ${a}`).to.equal(true);
-      continue;
-    }
-    if (!Number.isFinite(e)) {
-      expect(a, `${msg} [${i}]`).to.equal(e);
-      continue;
-    }
-    expect(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${msg} [${i}]: ${a} vs ${e}`).to.equal(true);
-  }
-}
 
 const maxAbs = (a: ArrayLike<number>): number => {
   let m = 0;
@@ -55,42 +27,6 @@ function tol(dt: DType, ref: ArrayLike<number>, terms: ArrayLike<number> = []): 
   const scale = Math.max(maxAbs(ref), maxAbs(terms), 1e-3);
   return dt === 'float64' ? [1e-12, 1e-14 * scale] : [4e-7, 1e-7 * scale];
 }
-
-function randomChunks(rng: Random, total: number): [number, number][] {
-  const cuts = new Set<number>([0, total]);
-  const k = rng.integer(0, 4);
-  for (let i = 0; i < k; i++) cuts.add(rng.integer(0, total + 1));
-  const pts = [...cuts].sort((a, b) => a - b);
-  const chunks: [number, number][] = [];
-  for (let i = 0; i + 1 < pts.length; i++) chunks.push([pts[i], pts[i + 1]]);
-  return Array.from(rng.permutation(chunks.length), (j) => chunks[j]);
-}
-
-function nanFilled(dtype: DType, n: number): FloatArray {
-  const a = allocate(dtype, n);
-  a.fill(NaN);
-  return a;
-}
-
-function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const old = x[i];
-    x[i] = old + h;
-    const fp = f(x);
-    x[i] = old - h;
-    const fm = f(x);
-    x[i] = old;
-    g[i] = (fp - fm) / (2 * h);
-  }
-  return g;
-}
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 const ln = Math.log;
 

@@ -1,38 +1,7 @@
 import { expect } from 'chai';
 import { clipGradNorm, clipGradValue } from '../../../lib/optim/clip_grad';
 import { Parameter } from '../../../lib/optim/optimizer';
-import { DType, FloatArray } from '../../../lib/core/dtype';
-
-const DTYPES: readonly DType[] = ['float32', 'float64'];
-
-function arr(dtype: DType, values: readonly number[]): FloatArray {
-  return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
-}
-
-function param(dtype: DType, data: readonly number[], grad: readonly number[] | null = null): Parameter {
-  return { data: arr(dtype, data), grad: grad ? { data: arr(dtype, grad) } : null };
-}
-
-/**
- * Float64 results must match the hand-computed value to 1e-12 relative (torch-level agreement);
- * float32 results to a few float32 ulps, since storage rounds each stored value to float32.
- */
-function expectClose(actual: ArrayLike<number>, expected: readonly number[], dtype: DType, what = ''): void {
-  expect(actual.length, `${what} length`).to.equal(expected.length);
-  const rtol = dtype === 'float64' ? 1e-12 : 1e-6;
-  const atol = dtype === 'float64' ? 1e-15 : 1e-7;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    const ok = Math.abs(a - e) <= atol + rtol * Math.abs(e);
-    expect(ok, `${what}[${i}]: got ${a}, expected ${e}`).to.equal(true);
-  }
-}
-
-function expectScalarClose(actual: number, expected: number, rtol = 1e-12, what = ''): void {
-  const ok = Math.abs(actual - expected) <= 1e-15 + rtol * Math.abs(expected);
-  expect(ok, `${what}: got ${actual}, expected ${expected}`).to.equal(true);
-}
+import { DTYPES, expectClose, expectScalarClose, param } from '../../support/optim_helpers';
 
 const gradOf = (p: Parameter): number[] => Array.from(p.grad?.data ?? []);
 

@@ -5,24 +5,7 @@ import {
 } from '../../../lib/optim/lr_scheduler';
 import { BaseHyperParams, Optimizer, Parameter, StateLayout } from '../../../lib/optim/optimizer';
 import { SGD } from '../../../lib/optim/sgd';
-import { DType, FloatArray } from '../../../lib/core/dtype';
-
-function arr(dtype: DType, values: readonly number[]): FloatArray {
-  return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
-}
-
-function param(dtype: DType, data: readonly number[], grad: readonly number[] | null = null): Parameter {
-  return { data: arr(dtype, data), grad: grad ? { data: arr(dtype, grad) } : null };
-}
-
-function setGrad(p: Parameter, values: readonly number[]): void {
-  p.grad = { data: arr(p.data instanceof Float64Array ? 'float64' : 'float32', values) };
-}
-
-function expectScalarClose(actual: number, expected: number, rtol = 1e-12, what = ''): void {
-  const ok = Math.abs(actual - expected) <= 1e-15 + rtol * Math.abs(expected);
-  expect(ok, `${what}: got ${actual}, expected ${expected}`).to.equal(true);
-}
+import { expectScalarClose, param, setGrad } from '../../support/optim_helpers';
 
 const p = (): Parameter => param('float64', [1, 2]);
 

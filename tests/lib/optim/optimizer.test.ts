@@ -1,23 +1,9 @@
 import { expect } from 'chai';
-import { DType, FloatArray } from '../../../lib/core/dtype';
+import { DType } from '../../../lib/core/dtype';
 import { Adam, AdamW } from '../../../lib/optim/adam';
 import { Optimizer, OptimizerStateDict, Parameter, BaseHyperParams } from '../../../lib/optim/optimizer';
 import { SGD, SGDHyperParams } from '../../../lib/optim/sgd';
-
-
-const DTYPES: readonly DType[] = ['float32', 'float64'];
-
-function arr(dtype: DType, values: readonly number[]): FloatArray {
-  return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
-}
-
-function param(dtype: DType, data: readonly number[], grad: readonly number[] | null = null): Parameter {
-  return { data: arr(dtype, data), grad: grad ? { data: arr(dtype, grad) } : null };
-}
-
-function setGrad(p: Parameter, values: readonly number[]): void {
-  p.grad = { data: arr(p.data instanceof Float64Array ? 'float64' : 'float32', values) };
-}
+import { DTYPES, param, setGrad } from '../../support/optim_helpers';
 
 /** A gradient that depends on the parameter and the step, so state really matters. */
 function feedGrads(ps: readonly Parameter[], t: number): void {

@@ -1,5 +1,6 @@
 /**
- * The performance issue's workloads, float32, each the median of --reps timed runs after warm-up:
+ * The performance issue's workloads, float32, each the median of timed runs after warm-up runs, with
+ * the same warm-up and run counts as ../shared/bench's TensorFlow.js script (PLAN below):
  *   W1 matmul 1024×1024 · 1024×1024
  *   W2 conv2d forward, batch 32, 128→128 channels, 16×16, 3×3, stride 1, padding 1
  *   W3 the same conv, forward + backward (input and weight gradients)
@@ -42,16 +43,21 @@ export interface BenchResult {
   gflops: number;
   images_per_s: number | null;
   peak_rss_mb: number;
+  /** --steps only: resident memory (MB) after steps 10, N/4, N/2, 3N/4 and N. */
+  rss_mb_at_step?: Record<string, number>;
   rss_growth_mb?: number;
+  rss_growth_second_half_mb?: number;
 }
 
 function usage(): string {
   return `usage: npm run bench -- [options]
   --only W1,W4     workloads to run (default W1,W2,W3,W4,W5)
   --threads 1,2    thread counts (default: this machine's cores, ${os.availableParallelism()})
-  --reps N         timed runs per workload after warm-up (default 5; W5 default 5)
+  --reps N         timed runs per workload after warm-up (default: the peers' plan,
+                   W1 9, W2 7, W3 5, W4 7, W5 5, after 2, 2, 1, 2, 1 warm-up runs)
   --json           one JSON object per line instead of a table
-  --steps N        W4/W5 only: run N training steps and report RSS growth from step 10 to N`;
+  --steps N        W4/W5 only: run N training steps and report RSS at steps 10, N/4, N/2, 3N/4, N
+                   and its growth from step 10 to N and from N/2 to N`;
 }
 
 function fail(msg: string): never {
@@ -90,6 +96,13 @@ function modelForwardFlops(model: ResNet): number {
   return flops;
 }
 
+/** Warm-up and timed runs per workload: the same as the peers' script (tfjs-bench.js), so a
+ * median here and there averages the same part of each run. */
+const PLAN: Record<Workload, { warmup: number; reps: number }> = {
+  W1: { warmup: 2, reps: 9 }, W2: { warmup: 2, reps: 7 }, W3: { warmup: 1, reps: 5 },
+  W4: { warmup: 2, reps: 7 }, W5: { warmup: 1, reps: 5 },
+};
+
 function time(fn: () => void, reps: number, warmup: number): number[] {
   for (let i = 0; i < warmup; i++) fn();
   const ms: number[] = [];
@@ -102,12 +115,13 @@ function time(fn: () => void, reps: number, warmup: number): number[] {
 }
 
 /** Runs one workload in this process and returns its figures. */
-function runWorkload(w: Workload, reps: number, steps: number): BenchResult {
+function runWorkload(w: Workload, repsOption: number | null, steps: number): BenchResult {
   manualSeed(0);
+  const reps = repsOption ?? PLAN[w].reps;
+  const warmup = PLAN[w].warmup;
   let fn: () => void;
   let flops: number;
   let images: number | null = null;
-  let warmup = 2;
   if (w === 'W1') {
     const a = randn([1024, 1024]), b = randn([1024, 1024]);
     fn = () => { noGrad(() => a.matmul(b)); };
@@ -135,27 +149,28 @@ function runWorkload(w: Workload, reps: number, steps: number): BenchResult {
     const y = randint(0, 10, [32]);
     flops = 3 * 32 * modelForwardFlops(model);
     images = 32;
-    warmup = 1;
     fn = () => {
       opt.zeroGrad();
       crossEntropy(model.forward(x), y).backward();
       opt.step();
     };
     if (steps > 0) {
-      let rss10 = 0;
+      const marks = new Set([10, Math.round(steps / 4), Math.round(steps / 2), Math.round((3 * steps) / 4), steps]);
+      const rssAt: Record<string, number> = {};
       const t: number[] = [];
       for (let s = 1; s <= steps; s++) {
         const t0 = performance.now();
         fn();
         t.push(performance.now() - t0);
-        if (s === 10) rss10 = process.memoryUsage().rss;
+        if (marks.has(s)) rssAt[s] = process.memoryUsage().rss / 2 ** 20;
       }
-      const growth = (process.memoryUsage().rss - rss10) / 2 ** 20;
+      const half = Math.round(steps / 2);
       const med = median(t);
       return {
         workload: w, threads: getNumThreads(), median_ms: med, min_ms: Math.min(...t), max_ms: Math.max(...t),
         gflops: flops / med / 1e6, images_per_s: (images * 1000) / med,
-        peak_rss_mb: process.resourceUsage().maxRSS / 1024, rss_growth_mb: growth,
+        peak_rss_mb: process.resourceUsage().maxRSS / 1024, rss_mb_at_step: rssAt,
+        rss_growth_mb: rssAt[steps] - rssAt[10], rss_growth_second_half_mb: rssAt[steps] - rssAt[half],
       };
     }
   }
@@ -171,7 +186,8 @@ function runWorkload(w: Workload, reps: number, steps: number): BenchResult {
 
 function fmtRow(r: BenchResult): string {
   const ips = r.images_per_s === null ? '' : `${r.images_per_s.toFixed(1)} img/s`;
-  const growth = r.rss_growth_mb === undefined ? '' : `  rss growth ${r.rss_growth_mb.toFixed(1)} MB`;
+  const growth = r.rss_growth_mb === undefined ? ''
+    : `  rss growth ${r.rss_growth_mb.toFixed(1)} MB (second half ${r.rss_growth_second_half_mb!.toFixed(1)} MB)`;
   return `${r.workload}  ${DESCRIPTION[r.workload].padEnd(46)} threads ${r.threads}  median ${r.median_ms.toFixed(1).padStart(8)} ms  `
     + `(min ${r.min_ms.toFixed(1)}, max ${r.max_ms.toFixed(1)})  ${r.gflops.toFixed(2).padStart(7)} GFLOP/s  ${ips.padStart(12)}  peak RSS ${r.peak_rss_mb.toFixed(0)} MB${growth}`;
 }
@@ -181,7 +197,7 @@ async function main(): Promise<void> {
   try {
     values = parseArgs({
       options: {
-        only: { type: 'string' }, threads: { type: 'string' }, reps: { type: 'string', default: '5' },
+        only: { type: 'string' }, threads: { type: 'string' }, reps: { type: 'string' },
         json: { type: 'boolean', default: false }, steps: { type: 'string', default: '0' },
         child: { type: 'string' }, help: { type: 'boolean', default: false },
       },
@@ -197,8 +213,8 @@ async function main(): Promise<void> {
   for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) fail(`unknown workload ${w} (expected some of ${WORKLOADS.join(',')})`);
   const threads = values.threads ? values.threads.split(',').map(Number) : [os.availableParallelism()];
   for (const t of threads) if (!Number.isInteger(t) || t < 1) fail(`--threads must be positive integers, got ${values.threads}`);
-  const reps = Number(values.reps);
-  if (!Number.isInteger(reps) || reps < 1) fail(`--reps must be a positive integer, got ${values.reps}`);
+  const reps = values.reps === undefined ? null : Number(values.reps);
+  if (reps !== null && (!Number.isInteger(reps) || reps < 1)) fail(`--reps must be a positive integer, got ${values.reps}`);
   const steps = Number(values.steps);
   if (!Number.isInteger(steps) || steps < 0 || (steps > 0 && steps < 11)) fail(`--steps must be 0 or an integer > 10, got ${values.steps}`);
 
@@ -214,14 +230,14 @@ async function main(): Promise<void> {
   }
   if (!values.json) {
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-    console.log(`tsgrad benchmarks: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; float32; median of ${reps} runs after warm-up`);
+    console.log(`tsgrad benchmarks: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; float32; median of ${reps ?? 'the peers\' number of'} runs after warm-up`);
   }
   for (const w of only) {
     if (steps > 0 && w !== 'W4' && w !== 'W5') continue;
     for (const t of threads) {
       const out = execFileSync(process.execPath, [
         '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'bench.ts'),
-        '--child', w, '--threads', String(t), '--reps', String(reps), '--steps', String(steps),
+        '--child', w, '--threads', String(t), ...(reps === null ? [] : ['--reps', String(reps)]), '--steps', String(steps),
       ], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       const line = out.trim().split('\n').pop()!;
       const r = JSON.parse(line) as BenchResult;

@@ -5,25 +5,37 @@ import * as os from 'os';
 import * as path from 'path';
 
 const ROOT = path.resolve(__dirname, '..');
+const MARKER = '<!-- api-example';
 
-/** The fenced block right after the marker comment, and the output block after it. */
-function readmeExample(): { code: string; output: string } {
+/** Every marked example: the fenced block right after each marker comment, and the output block after it. */
+function readmeExamples(): { name: string; code: string; output: string }[] {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf-8');
-  const start = readme.indexOf('<!-- api-example');
-  if (start < 0) throw new Error('README.md has no api-example marker');
-  const blocks = [...readme.slice(start).matchAll(/```(\w+)\n([\s\S]*?)```/g)];
-  return { code: blocks[0][2], output: blocks[1][2] };
+  const parts = readme.split(MARKER).slice(1);
+  if (parts.length === 0) throw new Error('README.md has no api-example marker');
+  return parts.map((part, i) => {
+    const name = /^\s*([\w-]*)/.exec(part.slice(0, part.indexOf('-->')))![1] || `example ${i + 1}`;
+    const blocks = [...part.matchAll(/```(\w+)\n([\s\S]*?)```/g)];
+    if (blocks.length < 2) throw new Error(`README.md: the api-example '${name}' needs a code block and an output block`);
+    return { name, code: blocks[0][2], output: blocks[1][2] };
+  });
 }
 
 describe('README', () => {
-  it('the API example runs as written and prints what the README says', () => {
-    const { code, output } = readmeExample();
-    expect(code).to.include("from 'tsgrad'");
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'readme-')), 'example.ts');
-    fs.writeFileSync(file, code.replace(/from 'tsgrad'/g, `from ${JSON.stringify(path.join(ROOT, 'index'))}`));
-    const printed = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', file], {
-      cwd: ROOT, encoding: 'utf-8', env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
-    });
-    expect(printed).to.equal(output);
+  const examples = readmeExamples();
+
+  it('has the tensor example and the training-loop example', () => {
+    expect(examples.map((e) => e.name)).to.include.members(['tensor', 'training-loop']);
   });
+
+  for (const { name, code, output } of examples) {
+    it(`the '${name}' example runs as written and prints what the README says`, () => {
+      expect(code).to.include("from 'tsgrad'");
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'readme-')), 'example.ts');
+      fs.writeFileSync(file, code.replace(/from 'tsgrad'/g, `from ${JSON.stringify(path.join(ROOT, 'index'))}`));
+      const printed = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', file], {
+        cwd: ROOT, encoding: 'utf-8', env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+      });
+      expect(printed).to.equal(output);
+    });
+  }
 });

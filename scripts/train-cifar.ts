@@ -201,7 +201,7 @@ export async function main(argv: readonly string[], io: TrainIo): Promise<number
       case 'completed': {
         saveStateDict(parts.model, joinPath(outDir, MODEL_FILE));
         const last = outcome.loop.history[outcome.loop.history.length - 1];
-        io.stdout.write(`done: test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${config.epochs} epochs, ${outcome.loop.elapsed.toFixed(1)}s; ` +
+        io.stdout.write(`done: test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${config.epochs} epoch${config.epochs === 1 ? '' : 's'}, ${outcome.loop.elapsed.toFixed(1)}s; ` +
           `${joinPath(outDir, METRICS_FILE)}, ${joinPath(outDir, CURVES_FILE)}, ${joinPath(outDir, CHECKPOINT_FILE)}, ${joinPath(outDir, MODEL_FILE)}\n`);
         return EXIT_OK;
       }

@@ -18,6 +18,7 @@
  *    interleaving four channels so the additions' latency overlaps instead of reordering any sum.
  * Cost: copy-in + one pass per kernel + copy-out; the batch-norm passes reread data staged in cache.
  */
+import { reserveMemory, wasmApi, type WasmApi, type WasmMemoryLike } from './wasm_api';
 import { I32, F64, V128, ModuleBuilder, type FuncDef, type ValType } from './wasm_emitter';
 import { Asm } from './wasm_simd';
 
@@ -366,22 +367,9 @@ function emitModule(): Uint8Array {
 
 // ----------------------------------------------------------------------------------- instances
 
-interface WasmMemoryLike {
-  readonly buffer: ArrayBuffer;
-  grow(deltaPages: number): number;
-}
-
-interface WasmApi {
-  Memory: new (desc: { initial: number }) => WasmMemoryLike;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
-}
-
 type Fn3 = (a: number, b: number, c: number) => void;
 type Fn4 = (a: number, b: number, c: number, d: number) => void;
 type FnN = (...args: number[]) => void;
-
-const PAGE = 65536;
 
 /** One thread's instance: its memory, float32/float64 views of it, and the kernels. */
 export class EwWasm {
@@ -414,17 +402,12 @@ export class EwWasm {
 
   /** Makes the memory at least `bytes` long (views are refreshed after growth). */
   reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+    reserveMemory(this.memory, bytes);
     if (this.f32.buffer !== this.memory.buffer) {
       this.f32 = new Float32Array(this.memory.buffer);
       this.f64 = new Float64Array(this.memory.buffer);
       }
   }
-}
-
-function wasmApi(): WasmApi | undefined {
-  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 }
 
 let compiled: object | null | undefined;

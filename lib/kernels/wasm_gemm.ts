@@ -22,22 +22,7 @@ import type { FloatArray } from '../core/dtype';
 import type { MicroBackend } from './packed_gemm';
 import { Code, I32, ModuleBuilder, V128, type FuncDef, type ValType } from './wasm_emitter';
 import { emitPackFunctions } from './wasm_pack';
-
-interface WasmMemoryLike {
-  readonly buffer: ArrayBuffer;
-  grow(deltaPages: number): number;
-}
-
-interface WasmApi {
-  Memory: new (desc: { initial: number }) => WasmMemoryLike;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
-}
-
-/** The engine's WebAssembly object, typed here because the project compiles without DOM typings. */
-function wasmApi(): WasmApi | undefined {
-  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-}
+import { reserveMemory, wasmApi, type WasmMemoryLike } from './wasm_api';
 
 export interface WasmKernelSpec {
   /** 4 for float32 (f32x4), 2 for float64 (f64x2). */
@@ -202,7 +187,6 @@ function emitMacro(spec: WasmKernelSpec): FuncDef {
   return { name: 'macro', params: [I32, I32, I32, I32, I32, I32, I32, I32], results: [], locals, code: c };
 }
 
-const PAGE = 65536;
 
 /** A backend owning one wasm instance and its memory (one per thread). */
 class WasmBackend implements MicroBackend {
@@ -247,13 +231,7 @@ class WasmBackend implements MicroBackend {
 
   reserve(n: number): FloatArray {
     const bytes = n * this.es;
-    const have = this.memory.buffer.byteLength;
-    if (bytes > have) {
-      this.memory.grow(Math.ceil((bytes - have) / PAGE));
-      this.view = this.makeView();
-    } else if (this.view.buffer !== this.memory.buffer) {
-      this.view = this.makeView();
-    }
+    if (reserveMemory(this.memory, bytes) || this.view.buffer !== this.memory.buffer) this.view = this.makeView();
     return this.view;
   }
 

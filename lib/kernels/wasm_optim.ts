@@ -10,6 +10,7 @@
  * groups of four elements (promoted to two f64x2 halves, computed, demoted, rejoined, stored in
  * place). Scalars arrive as f64 parameters.
  */
+import { reserveMemory, wasmApi, type WasmApi, type WasmMemoryLike } from './wasm_api';
 import { F64, I32, ModuleBuilder, V128, type FuncDef, type ValType } from './wasm_emitter';
 import { Asm } from './wasm_simd';
 
@@ -201,20 +202,7 @@ function emitModule(): Uint8Array {
 
 // ----------------------------------------------------------------------------------- instances
 
-interface WasmMemoryLike {
-  readonly buffer: ArrayBuffer;
-  grow(deltaPages: number): number;
-}
-
-interface WasmApi {
-  Memory: new (desc: { initial: number }) => WasmMemoryLike;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
-}
-
 export type OptimKernel = (...args: number[]) => void;
-
-const PAGE = 65536;
 
 /** One thread's optimizer instance: memory, a float32 view of it, kernels by name. */
 export class OptimWasm {
@@ -235,8 +223,7 @@ export class OptimWasm {
   }
 
   reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+    reserveMemory(this.memory, bytes);
     if (this.f32.buffer !== this.memory.buffer) this.f32 = new Float32Array(this.memory.buffer);
   }
 }
@@ -248,7 +235,7 @@ let instance: OptimWasm | null | undefined;
 export function optimWasm(): OptimWasm | null {
   if (instance === undefined) {
     try {
-      const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+      const api = wasmApi();
       if (api === undefined) throw new Error('no WebAssembly');
       if (compiled === undefined) compiled = new api.Module(emitModule());
       instance = new OptimWasm(api, compiled as object);

@@ -47,18 +47,18 @@ function name(out: number[], s: string): void {
 export class Code {
   readonly bytes: number[] = [];
 
-  private op(...b: number[]): this {
+  protected op(...b: number[]): this {
     this.bytes.push(...b);
     return this;
   }
 
-  private simd(opcode: number): this {
+  protected simd(opcode: number): this {
     this.bytes.push(0xfd);
     uleb(this.bytes, opcode);
     return this;
   }
 
-  private memarg(alignLog2: number, offset: number): this {
+  protected memarg(alignLog2: number, offset: number): this {
     uleb(this.bytes, alignLog2);
     uleb(this.bytes, offset);
     return this;

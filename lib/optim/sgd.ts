@@ -16,16 +16,10 @@ import {
   requireNonNegative, StateLayout, BaseHyperParams,
 } from './optimizer';
 import { fail } from '../core/errors';
-import { sgdUpdate } from '../kernels/optim_update';
+import { sgdUpdate, type SgdStep } from '../kernels/optim_update';
 
-export interface SGDHyperParams extends BaseHyperParams {
-  lr: number;
-  momentum: number;
-  dampening: number;
-  nesterov: boolean;
-  weightDecay: number;
-  maximize: boolean;
-}
+/** A parameter group's SGD settings: exactly what one update step (the kernel's SgdStep) reads. */
+export interface SGDHyperParams extends BaseHyperParams, SgdStep {}
 
 export interface SGDOptions {
   lr: number;

@@ -7,6 +7,7 @@
  * and a second backward through the same graph fails with a clear message.
  */
 import { fail, fmtShape } from '../lib/core/errors';
+import type { FloatArray } from '../lib/core/dtype';
 import { shapesEqual } from '../lib/core/shape';
 import { accumulate, addInto } from '../lib/kernels/elementwise';
 import { Tensor } from './tensor';
@@ -146,6 +147,7 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
       fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
     }
     const inputGrads = node.backwardFn(g, node.ctx);
+    const owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
     for (const [name, input] of node.edges) {
       const gi = (inputGrads as Record<string, Tensor | undefined>)[name];
       if (gi === undefined) continue;
@@ -156,7 +158,7 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
         fail('backward', `gradient for input '${name}' of ${node.op} has dtype ${gi.dtype} but the input has dtype ${input.dtype}`);
       }
       if (input.isLeaf) {
-        accumulateLeaf(input, gi);
+        accumulateLeaf(input, gi, owned.has(gi));
       } else {
         const prevGrad = grads.get(input);
         grads.set(input, prevGrad === undefined ? gi : addGrads(prevGrad, gi));
@@ -209,9 +211,52 @@ function addGrads(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-/** Adds g into t.grad, creating a contiguous gradient the first time. */
-function accumulateLeaf(t: Tensor, g: Tensor): void {
-  if (t.grad === null) {
+/**
+ * The gradients among `grads` that the backward just made and nobody else holds, which a leaf may
+ * then take as its .grad without a copy (PyTorch's AccumulateGrad steals a gradient whose use count
+ * is 1 the same way). A gradient qualifies when it exactly covers its own storage and that storage
+ * is not the upstream gradient's, not any saved or input tensor's, and not another returned
+ * gradient's (add's backward hands the same gy to both inputs; reshape's returns a view of gy).
+ */
+function ownedGrads(g: Tensor, ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>,
+  edges: Map<string, Tensor>, grads: Record<string, Tensor | undefined>): Set<Tensor> {
+  const owned = new Set<Tensor>();
+  const seen = new Map<FloatArray, number>();
+  for (const k in grads) {
+    const gi = grads[k];
+    if (gi !== undefined) seen.set(gi.storage, (seen.get(gi.storage) ?? 0) + 1);
+  }
+  const known = new Set<FloatArray>([g.storage]);
+  for (const t of edges.values()) known.add(t.storage);
+  for (const k in ctx.inputs) {
+    const t = ctx.inputs[k];
+    if (t !== undefined) known.add(t.storage);
+  }
+  if (ctx.out !== undefined) known.add(ctx.out.storage);
+  const extra = ctx.extra;
+  if (ArrayBuffer.isView(extra)) known.add(extra as FloatArray);
+  else if (extra !== null && typeof extra === 'object') {
+    for (const v of Object.values(extra as Record<string, unknown>)) {
+      if (v instanceof Tensor) known.add(v.storage);
+      else if (ArrayBuffer.isView(v)) known.add(v as FloatArray);
+    }
+  }
+  for (const k in grads) {
+    const gi = grads[k];
+    if (gi === undefined || seen.get(gi.storage) !== 1 || known.has(gi.storage)) continue;
+    if (gi.offset === 0 && gi.storage.length === gi.numel() && gi.isContiguous() && !gi.requiresGrad) owned.add(gi);
+  }
+  return owned;
+}
+
+/**
+ * Adds g into t.grad, creating a contiguous gradient the first time: g itself when the caller
+ * owns it exclusively (see ownedGrads), else a copy.
+ */
+function accumulateLeaf(t: Tensor, g: Tensor, owned = false): void {
+  if (t.grad === null && owned) {
+    t.grad = g;
+  } else if (t.grad === null) {
     const copy = Tensor.empty(t.shape, t.dtype);
     copy.storage.set(g.data);
     t.grad = copy;

@@ -29,6 +29,16 @@ export function setSharedStorage(on: boolean): void {
   useShared = on && typeof SharedArrayBuffer !== 'undefined';
 }
 
+let sharedObserver: ((bytes: number) => void) | null = null;
+
+/**
+ * Called with the size of every shared allocation (the thread pool uses it to keep the garbage
+ * collector aware of SharedArrayBuffer memory, see threads.ts); null to stop.
+ */
+export function setSharedAllocationObserver(observer: ((bytes: number) => void) | null): void {
+  sharedObserver = observer;
+}
+
 export function sharedStorageEnabled(): boolean {
   return useShared;
 }
@@ -38,6 +48,7 @@ export function allocate(dtype: DType, n: number): FloatArray {
   if (!Number.isInteger(n) || n < 0) throw new Error(`allocate: invalid length ${n}`);
   if (useShared) {
     const buf = new SharedArrayBuffer(n * bytesPerElement(dtype));
+    if (sharedObserver !== null) sharedObserver(buf.byteLength);
     return dtype === 'float64' ? new Float64Array(buf) : new Float32Array(buf);
   }
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);

@@ -16,9 +16,24 @@ import '../kernels/optim_update';
 import '../kernels/pool';
 import { getTask, setThreadTag, type TaskArgs } from '../kernels/parallel';
 import { CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, type JobMessage, type WorkerData } from './thread_protocol';
+import { exposeGc, WORKER_GC_BYTES } from './gc';
 
 const { ctrl, jobs, replies, index } = workerData as WorkerData;
 setThreadTag(index);
+
+// Each job message gives this thread its own handles on the caller's shared arrays; they keep the
+// memory alive until this thread collects, and it allocates too little to do so by itself.
+const collect = exposeGc();
+let receivedSinceGc = 0;
+
+function arrayBytes(args: Readonly<Record<string, unknown>>): number {
+  let n = 0;
+  for (const k in args) {
+    const v = args[k];
+    if (ArrayBuffer.isView(v)) n += v.byteLength;
+  }
+  return n;
+}
 
 function serve(): never {
   Atomics.store(ctrl, CTRL_READY, 1);
@@ -38,6 +53,7 @@ function serve(): never {
       replies.postMessage('job message missing');
     } else {
       const job = received.message as JobMessage;
+      receivedSinceGc += arrayBytes(job.args);
       try {
         getTask(job.task)(job.args as TaskArgs, job.start, job.end);
       } catch (e) {
@@ -49,6 +65,10 @@ function serve(): never {
     Atomics.store(ctrl, CTRL_STATUS, status);
     Atomics.store(ctrl, CTRL_DONE, seq);
     Atomics.notify(ctrl, CTRL_DONE);
+    if (receivedSinceGc >= WORKER_GC_BYTES && collect !== null) {
+      receivedSinceGc = 0;
+      collect({ type: 'minor' });
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import { enableGrad, isGradEnabled, noGrad, Node } from '../../autograd/tape';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
+import { setSharedAllocationObserver, setSharedStorage } from '../../lib/core/dtype';
 
 describe('autograd/tape', () => {
   it('gives a tensor used twice the sum of both paths (a skip connection)', () => {
@@ -146,5 +147,69 @@ describe('autograd/tape', () => {
     loss.backward(undefined, { retainGraph: true });
     global.gc!();
     expect(ref!.deref()).to.not.equal(undefined);
+  });
+
+  describe('leaf gradients taken without a copy', () => {
+    afterEach(() => {
+      setSharedStorage(false);
+      setSharedAllocationObserver(null);
+    });
+
+    /** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
+    function bytesAllocatedBy(fn: () => void): number {
+      let bytes = 0;
+      setSharedStorage(true);
+      setSharedAllocationObserver((b) => { bytes += b; });
+      try {
+        fn();
+      } finally {
+        setSharedAllocationObserver(null);
+        setSharedStorage(false);
+      }
+      return bytes;
+    }
+
+    it('makes a leaf .grad of the gradient its consumer computed instead of copying it', () => {
+      const n = 1000;
+      const w = randn([n], { requiresGrad: true });
+      const c = randn([n]);
+      const loss = F.mul(w, c).sum();
+      // sum's backward expands the scalar seed (a view); mul's backward makes c * gy: one buffer of n floats.
+      const bytes = bytesAllocatedBy(() => loss.backward());
+      expect(bytes).to.equal(n * 4 + 4); // the gradient plus the 1-element seed, no copy for w.grad
+      expect(Array.from(w.grad!.data)).to.deep.equal(Array.from(c.data));
+    });
+
+    it('copies a gradient that two inputs received (add hands both the same gy)', () => {
+      const a = tensor([1, 2, 3], { requiresGrad: true });
+      const b = tensor([4, 5, 6], { requiresGrad: true });
+      F.mul(F.add(a, b), 2).sum().backward();
+      expect(a.grad!.storage).to.not.equal(b.grad!.storage);
+      a.grad!.storage[0] = 100;
+      expect(Array.from(b.grad!.data)).to.deep.equal([2, 2, 2]);
+    });
+
+    it('copies the caller\'s gradient and views of it, so changing them later leaves .grad alone', () => {
+      const x = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+      const seed = tensor([1, 2, 3, 4]);
+      F.reshape(x, [4]).backward(seed);
+      seed.storage.fill(0);
+      expect(x.grad!.toArray()).to.deep.equal([[1, 2], [3, 4]]);
+      const leafSeed = tensor([5, 6]);
+      const leaf = tensor([0, 0], { requiresGrad: true });
+      leaf.backward(leafSeed);
+      leafSeed.storage.fill(0);
+      expect(Array.from(leaf.grad!.data)).to.deep.equal([5, 6]);
+    });
+
+    it('keeps accumulating into a taken gradient, also through a retained graph', () => {
+      const w = tensor([1, 2], { requiresGrad: true });
+      const c = tensor([3, 4]);
+      const loss = F.mul(w, c).sum();
+      loss.backward(undefined, { retainGraph: true });
+      loss.backward();
+      expect(Array.from(w.grad!.data)).to.deep.equal([6, 8]);
+      expect(Array.from(c.data)).to.deep.equal([3, 4]);
+    });
   });
 });

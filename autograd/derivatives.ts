@@ -12,7 +12,7 @@ import { allocate, type DType } from '../lib/core/dtype';
 import { fmtShape, fail } from '../lib/core/errors';
 import { broadcastShape, contiguousStrides, numel } from '../lib/core/shape';
 import * as bn from '../lib/kernels/batchnorm';
-import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type Conv2dGeometry } from '../lib/kernels/conv2d';
+import { conv2dBackward, conv2dBackwardBias, conv2dForward, prepareConvWeight, type Conv2dGeometry, type ConvWeight } from '../lib/kernels/conv2d';
 import * as pool from '../lib/kernels/pool';
 import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
@@ -408,15 +408,19 @@ export const derivatives = {
   // ---- conv-net ops (fused primitives: speed and numerical stability need their own kernels) ----
 
   /** NCHW convolution; attrs carry the validated geometry (see lib/kernels/conv2d.ts). */
-  conv2d: defineOp<{ input: Tensor; weight: Tensor; bias?: Tensor }, { geometry: Conv2dGeometry }>({
-    saveInputs: ['input', 'weight'],
-    forward: ({ input, weight, bias }, { geometry: g }) =>
-      fromData(conv2dForward(dense(input), dense(weight), bias ? dense(bias) : null, g), [g.N, g.O, g.OH, g.OW]),
-    backward: (grad, { inputs: { input, weight }, attrs: { geometry: g }, needs }) => {
+  /** The weight is prepared once (dead taps trimmed, see the kernel) and kept for backward. */
+  conv2d: defineOp<{ input: Tensor; weight: Tensor; bias?: Tensor }, { geometry: Conv2dGeometry }, ConvWeight>({
+    saveInputs: ['input'],
+    forward: ({ input, weight, bias }, { geometry: g }) => {
+      const w = prepareConvWeight(dense(weight), g, 'conv2d');
+      return { out: fromData(conv2dForward(dense(input), w, bias ? dense(bias) : null, g), [g.N, g.O, g.OH, g.OW]), extra: w };
+    },
+    backward: (grad, { inputs: { input }, shapes, attrs: { geometry: g }, extra: w, needs }) => {
       const gy = dense(grad);
+      const { gx, gw } = conv2dBackward(gy, dense(input!), w, g, needs.input === true, needs.weight === true);
       return {
-        input: needs.input ? fromData(conv2dBackwardInput(gy, dense(weight!), g), input!.shape) : undefined,
-        weight: needs.weight ? fromData(conv2dBackwardWeight(gy, dense(input!), g), weight!.shape) : undefined,
+        input: gx !== null ? fromData(gx, input!.shape) : undefined,
+        weight: gw !== null ? fromData(gw, shapes.weight!) : undefined,
         bias: needs.bias ? fromData(conv2dBackwardBias(gy, g), [g.O]) : undefined,
       };
     },

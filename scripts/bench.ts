@@ -235,8 +235,10 @@ async function main(): Promise<void> {
   for (const w of only) {
     if (steps > 0 && w !== 'W4' && w !== 'W5') continue;
     for (const t of threads) {
+      // The child runs the same build as this process: dist/*.js after `npm run build`, or the .ts under ts-node.
+      const loader = path.extname(__filename) === '.ts' ? ['-r', 'ts-node/register/transpile-only'] : [];
       const out = execFileSync(process.execPath, [
-        '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'bench.ts'),
+        ...loader, __filename,
         '--child', w, '--threads', String(t), ...(reps === null ? [] : ['--reps', String(reps)]), '--steps', String(steps),
       ], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       const line = out.trim().split('\n').pop()!;

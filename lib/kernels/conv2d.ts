@@ -70,15 +70,52 @@ export function conv2dGeometry(
 }
 
 /**
+ * A convolution's weight as its passes use it: without the kernel taps that only ever meet padding
+ * (trimDeadTaps), with the geometry that goes with it. Preparing it once for a forward and its
+ * backward saves reading the full weight twice (autograd keeps it with the saved tensors).
+ */
+export interface ConvWeight {
+  readonly w: FloatArray;
+  /** The trimmed geometry (the conv's own when nothing was trimmed). */
+  readonly g: Conv2dGeometry;
+  readonly trim: TapTrim | null;
+}
+
+export function prepareConvWeight(w: FloatArray, g: Conv2dGeometry, op = 'prepareConvWeight'): ConvWeight {
+  if (w.length !== weightSize(g)) {
+    fail(op, `weight has ${w.length} elements, expected ${weightSize(g)} (weight [${g.O},${g.C / g.groups},${g.KH},${g.KW}])`);
+  }
+  const trim = trimDeadTaps(g);
+  return trim === null ? { w, g, trim } : { w: sliceTaps(w, g, trim), g: trim.g, trim };
+}
+
+/** w prepared for g (checking that a prepared one was made for a conv of this geometry). */
+function prepared(op: string, w: FloatArray | ConvWeight, g: Conv2dGeometry): ConvWeight {
+  if (ArrayBuffer.isView(w)) return prepareConvWeight(w, g, op);
+  const want = trimDeadTaps(g)?.g ?? g;
+  const keys = ['N', 'C', 'H', 'W', 'O', 'KH', 'KW', 'OH', 'OW', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'groups'] as const;
+  if (keys.some((k) => w.g[k] !== want[k])) {
+    fail(op, `the prepared weight was made for another geometry (weight [${w.g.O},${w.g.C / w.g.groups},${w.g.KH},${w.g.KW}] after trimming, expected [${want.O},${want.C / want.groups},${want.KH},${want.KW}])`);
+  }
+  return w;
+}
+
+/**
  * Forward through the packed GEMM, per group:
  *   out_g[Og × N·OH·OW] = w_g[Og × Cg·KH·KW] · patches(x)_g[Cg·KH·KW × N·OH·OW]
  * with the patch matrix packed straight from x (1×1 stride-1 unpadded convs read x as a plain
  * [C × H·W] matrix per image, no im2col) and each sum starting from its bias.
  * Threads split the N·OH·OW output columns (or the output channels when there are few pixels).
+ * `w` is the [O, C/groups, KH, KW] weight or one made by prepareConvWeight for this geometry.
  */
-export function conv2dForward(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
-  checkArrays('conv2dForward', g, [['input', x, g.N * g.C * g.H * g.W], ['weight', w, weightSize(g)],
+export function conv2dForward(x: FloatArray, w: FloatArray | ConvWeight, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
+  const cw = prepared('conv2dForward', w, g);
+  checkArrays('conv2dForward', g, [['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)],
     ['bias', bias, g.O]]);
+  return forwardPass(x, cw.w, bias, cw.g);
+}
+
+function forwardPass(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
   const out = allocate(dtypeOf(x), g.N * g.O * g.OH * g.OW);
   const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups);
   const parts = partsFor(forwardFlops(g), split.units);
@@ -96,16 +133,18 @@ export function conv2dForward(x: FloatArray, w: FloatArray, bias: FloatArray | n
  * with threads taking whole images (each image's scatter order is then fixed). A batch of one
  * image at stride > 1 therefore runs on one thread.
  */
-export function conv2dBackwardInput(gy: FloatArray, w: FloatArray, g: Conv2dGeometry): FloatArray {
+export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, g: Conv2dGeometry): FloatArray {
+  const cw = prepared('conv2dBackwardInput', w, g);
   checkArrays('conv2dBackwardInput', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
-    ['weight', w, weightSize(g)]]);
+    ['weight', cw.w, weightSize(cw.g)]]);
+  const gt = cw.g;
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
-  const flipped = useFlippedBackwardInput(g);
-  const split = flipped ? splitOutput(g.C / g.groups, g.N * g.H * g.W, g.groups) : null;
-  const units = split !== null ? split.units : g.N;
-  const parts = partsFor(forwardFlops(g), units);
+  const flipped = useFlippedBackwardInput(gt);
+  const split = flipped ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups) : null;
+  const units = split !== null ? split.units : gt.N;
+  const parts = partsFor(forwardFlops(gt), units);
   const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
-  const args = { ...geometryArgs(g), gy: share(gy), w: share(w), gx, kernel: kernelFor(dtypeOf(gy)) };
+  const args = { ...geometryArgs(gt), gy: share(gy), w: share(cw.w), gx, kernel: kernelFor(dtypeOf(gy)) };
   if (split !== null) parallelFor('conv2d.backwardInput', units, { ...args, ...split }, parts);
   else parallelFor('conv2d.backwardInputCol2im', units, args, parts);
   return gx;
@@ -115,18 +154,117 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray, g: Conv2dGeom
  * Gradient of the weight, per group: gw_g[Og × Cg·KH·KW] = gy_g[Og × N·OH·OW] · patches(x)_gᵀ, the
  * sum running over every pixel of every image in one fixed order. Threads split the Cg·KH·KW
  * columns (or the Og rows when there are few columns), each packing only its own patch columns.
+ * Taps that only meet padding (trimDeadTaps) are not computed: their gradient is an exact 0.
  */
 export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeometry): FloatArray {
   checkArrays('conv2dBackwardWeight', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
     ['input', x, g.N * g.C * g.H * g.W]]);
+  const t = trimDeadTaps(g);
+  const gt = t === null ? g : t.g;
   const gw = allocate(dtypeOf(gy), weightSize(g));
-  const split = splitOutput(g.O / g.groups, (g.C / g.groups) * g.KH * g.KW, g.groups);
-  const parts = partsFor(forwardFlops(g), split.units);
+  const split = splitOutput(gt.O / gt.groups, (gt.C / gt.groups) * gt.KH * gt.KW, gt.groups);
+  const parts = partsFor(forwardFlops(gt), split.units);
   const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
   parallelFor('conv2d.backwardWeight', split.units, {
-    ...geometryArgs(g), ...split, gy: share(gy), x: share(x), gw, kernel: kernelFor(dtypeOf(gy)),
+    ...geometryArgs(gt), ...split, ...spreadArgs(gt, t), gy: share(gy), x: share(x), gw, kernel: kernelFor(dtypeOf(gy)),
   }, parts);
   return gw;
+}
+
+/**
+ * Both gradients of a convolution. With two threads or more and both gradients wanted, the input
+ * gradient and the weight gradient run at the same time, each whole on one thread: the two passes
+ * cost the same flops, so this keeps both cores busy without cutting either GEMM into pieces that
+ * each pack the full weight or gy (which is what limits splitting the small-image layers deep in a
+ * ResNet). Each pass is computed exactly as by conv2dBackwardInput / conv2dBackwardWeight, so the
+ * results are bit-identical to those and for any thread count.
+ */
+export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | ConvWeight, g: Conv2dGeometry,
+  needInput: boolean, needWeight: boolean): { gx: FloatArray | null; gw: FloatArray | null } {
+  const cw = prepared('conv2dBackward', w, g);
+  if (!needInput || !needWeight || availableThreads() < 2 || forwardFlops(cw.g) < 2 * FLOPS_PER_THREAD) {
+    return {
+      gx: needInput ? conv2dBackwardInput(gy, cw, g) : null,
+      gw: needWeight ? conv2dBackwardWeight(gy, x, g) : null,
+    };
+  }
+  checkArrays('conv2dBackward', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
+    ['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)]]);
+  const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
+  const gw = allocate(dtypeOf(gy), weightSize(g));
+  parallelFor('conv2d.backwardPair', 2, {
+    ...geometryArgs(cw.g), ...spreadArgs(cw.g, cw.trim), gy: sharedInput(gy), x: sharedInput(x), w: sharedInput(cw.w),
+    gx, gw, kernel: kernelFor(dtypeOf(gy)),
+  }, 2);
+  return { gx, gw };
+}
+
+// ---- taps that only meet padding ----
+
+/**
+ * A convolution whose kernel is trimmed by th rows and tw columns at each end, with the padding
+ * cut to match (same output size, same input positions for every remaining tap).
+ */
+interface TapTrim {
+  g: Conv2dGeometry;
+  th: number;
+  tw: number;
+}
+
+/**
+ * On small images a kernel's outer taps can fall in the padding for every output pixel (a 3×3,
+ * padding-1 conv on a 1×1 map only ever uses its centre tap: ResNet18's last stage on 32×32
+ * inputs). Those taps multiply zeros, so they are dropped when they come in matching pairs at both
+ * ends of an axis (the trimmed conv is then an ordinary one with smaller padding). The result is
+ * what the reference loops compute, which skip padding; only 0·w products disappear from the sums.
+ */
+export function trimDeadTaps(g: Conv2dGeometry): TapTrim | null {
+  const th = deadTapPairs(g.KH, g.OH, g.H, g.sh, g.ph, g.dh);
+  const tw = deadTapPairs(g.KW, g.OW, g.W, g.sw, g.pw, g.dw);
+  if (th === 0 && tw === 0) return null;
+  return {
+    g: { ...g, KH: g.KH - 2 * th, KW: g.KW - 2 * tw, ph: g.ph - th * g.dh, pw: g.pw - tw * g.dw },
+    th, tw,
+  };
+}
+
+/** Dead taps to drop from each end of one kernel axis (k taps, o outputs over an input of length l). */
+function deadTapPairs(k: number, o: number, l: number, stride: number, pad: number, dil: number): number {
+  const live = (i: number): boolean => {
+    for (let y = 0; y < o; y++) {
+      const pos = y * stride - pad + i * dil;
+      if (pos >= 0 && pos < l) return true;
+    }
+    return false;
+  };
+  let lo = 0;
+  while (lo < k && !live(lo)) lo++;
+  if (lo === k) return 0;
+  let hi = 0;
+  while (!live(k - 1 - hi)) hi++;
+  let t = Math.min(lo, hi);
+  while (t > 0 && pad - t * dil < 0) t--;
+  return t;
+}
+
+/** The weight's remaining taps, [O, Cg, KH−2th, KW−2tw]. */
+function sliceTaps(w: FloatArray, g: Conv2dGeometry, t: TapTrim): FloatArray {
+  const { KH, KW } = g, kh = t.g.KH, kw = t.g.KW;
+  const out = allocate(dtypeOf(w), weightSize(t.g));
+  const filters = g.O * (g.C / g.groups);
+  if (kh === 1 && kw === 1) {
+    // One tap left (a 1×1 map): a plain strided gather.
+    const KK = KH * KW, s0 = t.th * KW + t.tw;
+    for (let f = 0; f < filters; f++) out[f] = w[f * KK + s0];
+    return out;
+  }
+  for (let f = 0, d = 0; f < filters; f++) {
+    for (let i = 0; i < kh; i++) {
+      const s = (f * KH + i + t.th) * KW + t.tw;
+      for (let j = 0; j < kw; j++) out[d++] = w[s + j];
+    }
+  }
+  return out;
 }
 
 // ---- GEMM operands of the three passes ----
@@ -462,10 +600,16 @@ class BackwardWeightOperands implements GemmOperands {
   private readonly staged: StagedPatches | null;
   private readonly stagedGy: StagedPatches | null;
 
+  /** Trimmed weights (see trimDeadTaps): offset of each column within a row of the full-size gw. */
+  private readonly fullCols: Int32Array | null;
+  private readonly fullRow: number;
+
   constructor(private readonly g: Conv2dGeometry, private readonly grp: number, private readonly gy: FloatArray,
-    private readonly gw: FloatArray, x: FloatArray, be: MicroBackend) {
+    private readonly gw: FloatArray, x: FloatArray, be: MicroBackend, full: TapSpread | null = null) {
     this.M = g.O / g.groups;
     this.N = (g.C / g.groups) * g.KH * g.KW;
+    this.fullCols = full === null ? null : spreadColumns(g, full);
+    this.fullRow = full === null ? this.N : (g.C / g.groups) * full.KH * full.KW;
     this.P = g.OH * g.OW;
     this.K = g.N * this.P;
     this.view = patchView(g, x, grp);
@@ -495,8 +639,38 @@ class BackwardWeightOperands implements GemmOperands {
   }
 
   storeC(src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void {
-    storeDenseC(this.gw, this.grp * this.M * this.N, this.N, false, src, off, ld, i0, mc, j0, nc);
+    const cols = this.fullCols;
+    if (cols === null) {
+      storeDenseC(this.gw, this.grp * this.M * this.N, this.N, false, src, off, ld, i0, mc, j0, nc);
+      return;
+    }
+    const gw = this.gw, row = this.fullRow;
+    for (let i = 0; i < mc; i++) {
+      const d = (this.grp * this.M + i0 + i) * row, s0 = off + i * ld - j0;
+      for (let j = j0; j < j0 + nc; j++) gw[d + cols[j]] = src[s0 + j];
+    }
   }
+}
+
+/** The full kernel size and trim a weight gradient computed on trimmed taps is written back into. */
+interface TapSpread {
+  KH: number;
+  KW: number;
+  th: number;
+  tw: number;
+}
+
+/** For each column (c, i, j) of a trimmed weight, its offset within a row of the full weight. */
+function spreadColumns(g: Conv2dGeometry, full: TapSpread): Int32Array {
+  const Cg = g.C / g.groups;
+  const cols = new Int32Array(Cg * g.KH * g.KW);
+  let k = 0;
+  for (let c = 0; c < Cg; c++) {
+    for (let i = 0; i < g.KH; i++) {
+      for (let j = 0; j < g.KW; j++) cols[k++] = (c * full.KH + i + full.th) * full.KW + j + full.tw;
+    }
+  }
+  return cols;
 }
 
 // ---- tasks: the same code runs on the calling thread and in workers ----
@@ -535,11 +709,46 @@ registerTask('conv2d.backwardInputCol2im', (args: TaskArgs, start: number, end: 
   }
 });
 
+/** Task arguments that describe a weight gradient spread back to the full kernel (th = tw = 0: none). */
+interface SpreadArgs {
+  fullKH: number;
+  fullKW: number;
+  th: number;
+  tw: number;
+}
+
+function spreadArgs(g: Conv2dGeometry, t: TapTrim | null): SpreadArgs {
+  return t === null ? { fullKH: g.KH, fullKW: g.KW, th: 0, tw: 0 }
+    : { fullKH: g.KH + 2 * t.th, fullKW: g.KW + 2 * t.tw, th: t.th, tw: t.tw };
+}
+
+function spreadOf(a: SpreadArgs): TapSpread | null {
+  return a.th === 0 && a.tw === 0 ? null : { KH: a.fullKH, KW: a.fullKW, th: a.th, tw: a.tw };
+}
+
 registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: number) => {
-  const a = args as unknown as ConvTaskArgs & OutputSplit & { gy: FloatArray; x: FloatArray; gw: FloatArray };
+  const a = args as unknown as ConvTaskArgs & OutputSplit & SpreadArgs & { gy: FloatArray; x: FloatArray; gw: FloatArray };
   const g = geometryOf(a);
   const be = backendFor(dtypeOf(a.gw), a.kernel);
-  runSplit(a, g.groups, be, start, end, (grp) => new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be));
+  const full = spreadOf(a);
+  runSplit(a, g.groups, be, start, end, (grp) => new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be, full));
+});
+
+/** Unit 0: the whole input gradient; unit 1: the whole weight gradient (see conv2dBackward). */
+registerTask('conv2d.backwardPair', (args: TaskArgs, start: number, end: number) => {
+  const a = args as unknown as ConvTaskArgs & SpreadArgs & { gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray };
+  const g = geometryOf(a);
+  const be = backendFor(dtypeOf(a.gx), a.kernel);
+  const full = spreadOf(a);
+  for (let u = start; u < end; u++) {
+    for (let grp = 0; grp < g.groups; grp++) {
+      let ops: GemmOperands;
+      if (u === 1) ops = new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be, full);
+      else if (useFlippedBackwardInput(g)) ops = new FlippedBackwardInputOperands(g, grp, a.w, a.gx, a.gy, be);
+      else ops = new Col2imBackwardInputOperands(g, grp, a.w, a.gx, a.gy, be);
+      runPackedGemm(ops, be, 0, ops.M, 0, ops.N);
+    }
+  }
 });
 
 /** d(loss)/d(bias)[o] = Σ_{n, y, x} gy[n, o, y, x]. */

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { allocate, type DType, type FloatArray } from '../../../lib/core/dtype';
 import {
-  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardInputReference, conv2dBackwardWeight,
+  conv2dBackward, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardInputReference, conv2dBackwardWeight,
   conv2dBackwardWeightReference, conv2dForward, conv2dForwardReference, conv2dGeometry,
-  type Conv2dGeometry, type Conv2dParams,
+  trimDeadTaps, type Conv2dGeometry, type Conv2dParams,
 } from '../../../lib/kernels/conv2d';
 import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
 import { Random } from '../../../lib/random';
-import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
 const rng = new Random(99);
 
@@ -89,6 +89,9 @@ const NAMED: Array<[string, Spec]> = [
   ['1x1 images, deep channels (tiny GEMM columns)', { x: [9, 40, 1, 1], w: [30, 40, 3, 3], p: { padding: 1 } }],
   ['images larger than a column block (one image over several blocks)', { x: [2, 2, 70, 66], w: [3, 2, 3, 3], p: { stride: 2, padding: 1 } }],
   ['a large stride-1 image', { x: [1, 2, 40, 37], w: [3, 2, 3, 3], p: { padding: 1 } }],
+  ['5x5 on a 2x2 map: the outer ring of taps only meets padding (trimmed to 3x3)', { x: [2, 4, 2, 2], w: [3, 4, 5, 5], p: { padding: 2 } }],
+  ['dead taps on one axis only, dilation 2', { x: [2, 3, 2, 6], w: [4, 3, 3, 3], p: { padding: 2, dilation: 2 } }],
+  ['dead taps at stride 2 (trimmed col2im)', { x: [2, 3, 1, 3], w: [4, 3, 3, 3], p: { stride: 2, padding: 1 } }],
 ];
 
 describe('lib/kernels/conv2d', function () {
@@ -117,6 +120,29 @@ describe('lib/kernels/conv2d', function () {
       });
     }
   }
+
+  it('leaves out kernel taps that only meet padding, in pairs, keeping the output size', () => {
+    const layer4 = conv2dGeometry([32, 512, 1, 1], [512, 512, 3, 3], { padding: 1 });
+    const t = trimDeadTaps(layer4);
+    expect(t).to.not.equal(null);
+    expect([t!.th, t!.tw, t!.g.KH, t!.g.KW, t!.g.ph, t!.g.pw, t!.g.OH, t!.g.OW]).to.deep.equal([1, 1, 1, 1, 0, 0, 1, 1]);
+    expect(trimDeadTaps(conv2dGeometry([32, 256, 2, 2], [256, 256, 3, 3], { padding: 1 })), 'every tap meets the 2x2 map').to.equal(null);
+    const dil = trimDeadTaps(conv2dGeometry([1, 1, 2, 6], [1, 1, 3, 3], { padding: 2, dilation: 2 }))!;
+    expect([dil.th, dil.tw, dil.g.KH, dil.g.KW, dil.g.ph, dil.g.pw]).to.deep.equal([1, 0, 1, 3, 0, 2]);
+    // Dead taps must come in pairs: dropping one end alone would change the output size.
+    expect(trimDeadTaps(conv2dGeometry([1, 1, 3, 3], [1, 1, 3, 3], { padding: 1 }))).to.equal(null);
+  });
+
+  it('gives the dropped taps an exact zero weight gradient and ignores their weights', () => {
+    const g = conv2dGeometry([3, 4, 1, 1], [5, 4, 3, 3], { padding: 1 });
+    const x = filled('float64', 12), w = filled('float64', 180), gy = filled('float64', 15);
+    const gw = conv2dBackwardWeight(gy, x, g);
+    for (let i = 0; i < gw.length; i++) if (i % 9 !== 4) expect(gw[i], `tap ${i % 9}`).to.equal(0);
+    const poisoned = w.slice();
+    for (let i = 0; i < poisoned.length; i++) if (i % 9 !== 4) poisoned[i] = NaN;
+    expect(conv2dForward(x, poisoned, null, g)).to.deep.equal(conv2dForward(x, w, null, g));
+    expect(conv2dBackwardInput(gy, poisoned, g)).to.deep.equal(conv2dBackwardInput(gy, w, g));
+  });
 
   it('sums the bias gradient over batch and pixels', () => {
     const g = conv2dGeometry([2, 1, 2, 2], [3, 1, 1, 1]);
@@ -162,8 +188,14 @@ describe('lib/kernels/conv2d', function () {
     before(() => {
       setNumThreads(2);
       waitForThreads();
+      // These tests check which thread computes what; the guard's fallback to one thread when a
+      // run looks starved (timing-dependent, see threads.ts) would make the part counts flaky.
+      setContentionGuard(false);
     });
-    after(() => setNumThreads(1));
+    after(() => {
+      setContentionGuard(true);
+      setNumThreads(1);
+    });
 
     // Large enough to be split; stride 2 takes the image-split col2im path; groups split weight columns.
     const SPLIT: Spec[] = [
@@ -173,7 +205,9 @@ describe('lib/kernels/conv2d', function () {
       { x: [2, 24, 14, 14], w: [48, 12, 3, 3], p: { padding: 2, dilation: 2, groups: 2 } },
       { x: [3, 3, 33, 33], w: [64, 3, 3, 3], p: { padding: 1 } },
       // Few pixels: the forward and input gradient split output channels instead of pixels.
-      { x: [32, 64, 1, 1], w: [128, 64, 3, 3], p: { padding: 1 } },
+      { x: [16, 64, 2, 2], w: [128, 64, 3, 3], p: { padding: 1 } },
+      // 1x1 maps: only the centre tap is computed (ResNet18's last stage on 32x32 inputs).
+      { x: [64, 256, 1, 1], w: [256, 256, 3, 3], p: { padding: 1 } },
       // Stride 2 down to 1x1: col2im blocks hold many whole images.
       { x: [32, 64, 2, 2], w: [128, 64, 3, 3], p: { stride: 2, padding: 1 } },
     ];
@@ -189,13 +223,20 @@ describe('lib/kernels/conv2d', function () {
             const gy = filled(dtype, g.N * g.O * g.OH * g.OW, true);
             const run = (threads: number): FloatArray[] => {
               setNumThreads(threads);
-              return [conv2dForward(x, w, bias, g), conv2dBackwardInput(gy, w, g), conv2dBackwardWeight(gy, x, g)];
+              const both = conv2dBackward(gy, x, w, g, true, true);
+              return [conv2dForward(x, w, bias, g), conv2dBackwardInput(gy, w, g), conv2dBackwardWeight(gy, x, g),
+                both.gx as FloatArray, both.gw as FloatArray];
             };
             const one = run(1);
             const sentBefore = threadStats().partsSent;
             const two = run(2);
-            expect(threadStats().partsSent - sentBefore, `workers took part in all three passes ${JSON.stringify(s)}`).to.equal(3);
+            // One part each for the three passes, and one for the paired backward (the worker takes the weight gradient).
+            expect(threadStats().partsSent - sentBefore, `workers took part in all passes ${JSON.stringify(s)}`).to.equal(4);
             for (let i = 0; i < 3; i++) expect(two[i], `pass ${i} of ${JSON.stringify(s)}`).to.deep.equal(one[i]);
+            expect(one[3], `paired input gradient, 1 thread ${JSON.stringify(s)}`).to.deep.equal(one[1]);
+            expect(one[4], `paired weight gradient, 1 thread ${JSON.stringify(s)}`).to.deep.equal(one[2]);
+            expect(two[3], `paired input gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[1]);
+            expect(two[4], `paired weight gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[2]);
           }
         });
       }

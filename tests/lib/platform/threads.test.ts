@@ -162,6 +162,9 @@ describe('lib/platform/threads', function () {
     expect(exitCode, out).to.equal(0);
     const r = JSON.parse(out.trim().split('\n').pop() as string) as { peakMiB: number; collections: number };
     expect(r.collections, out).to.be.at.least(7);
-    expect(r.peakMiB, out).to.be.below(512);
+    // Bound: SHARED_GC_BYTES (256 MiB) of garbage, the array being made, and backing stores V8's
+    // concurrent sweeper has not released yet when a collection returns (seen up to 580 MiB on a
+    // busy machine); far below the 2 GiB that piles up without the collections.
+    expect(r.peakMiB, out).to.be.below(768);
   });
 });

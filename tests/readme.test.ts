@@ -30,11 +30,17 @@ describe('README', () => {
   for (const { name, code, output } of examples) {
     it(`the '${name}' example runs as written and prints what the README says`, () => {
       expect(code).to.include("from 'tsgrad'");
-      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'readme-')), 'example.ts');
-      fs.writeFileSync(file, code.replace(/from 'tsgrad'/g, `from ${JSON.stringify(path.join(ROOT, 'index'))}`));
-      const printed = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', file], {
-        cwd: ROOT, encoding: 'utf-8', env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
-      });
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'readme-'));
+      const file = path.join(dir, 'example.ts');
+      let printed: string;
+      try {
+        fs.writeFileSync(file, code.replace(/from 'tsgrad'/g, `from ${JSON.stringify(path.join(ROOT, 'index'))}`));
+        printed = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', file], {
+          cwd: ROOT, encoding: 'utf-8', env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+        });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
       expect(printed).to.equal(output);
     });
   }

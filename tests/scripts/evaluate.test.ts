@@ -118,7 +118,7 @@ describe('scripts/evaluate', function () {
     }
   });
 
-  it('runs as a process (npm run evaluate) and prints the tables', () => {
+  it('runs as a process (scripts/evaluate.ts) and prints the tables', () => {
     const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'evaluate.ts'), '--checkpoint', checkpoint],
       { cwd: ROOT, encoding: 'utf-8' });
     expect(r.status, r.stderr).to.equal(0);

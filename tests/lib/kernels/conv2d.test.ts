@@ -3,7 +3,7 @@ import { allocate, type DType, type FloatArray } from '../../../lib/core/dtype';
 import {
   conv2dBackward, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardInputReference, conv2dBackwardWeight,
   conv2dBackwardWeightReference, conv2dForward, conv2dForwardReference, conv2dGeometry,
-  trimDeadTaps, type Conv2dGeometry, type Conv2dParams,
+  prepareConvWeight, trimDeadTaps, type Conv2dGeometry, type Conv2dParams,
 } from '../../../lib/kernels/conv2d';
 import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
 import { Random } from '../../../lib/random';
@@ -160,6 +160,9 @@ describe('lib/kernels/conv2d', function () {
     expect(() => conv2dForward(x, w, new Float32Array(2), g)).to.throw(/conv2dForward: bias has 2 elements, expected 3/);
     expect(() => conv2dBackwardInput(new Float32Array(5), w, g)).to.throw(/conv2dBackwardInput: output gradient has 5/);
     expect(() => conv2dBackwardWeight(new Float32Array(12), new Float32Array(3), g)).to.throw(/conv2dBackwardWeight: input has 3/);
+    expect(() => prepareConvWeight(new Float32Array(53), g)).to.throw(/prepareConvWeight: weight has 53 elements, expected 54/);
+    const other = prepareConvWeight(new Float32Array(27), conv2dGeometry([1, 1, 4, 4], [3, 1, 3, 3]));
+    expect(() => conv2dForward(x, other, null, g)).to.throw(/conv2dForward: the prepared weight was made for another geometry \(weight \[3,1,3,3\] after trimming, expected \[3,2,3,3\]\)/);
   });
 
   describe('conv2dGeometry validation', () => {

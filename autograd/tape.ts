@@ -147,7 +147,7 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
       fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
     }
     const inputGrads = node.backwardFn(g, node.ctx);
-    const owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
+    let owned: Set<Tensor> | null = null; // worked out only when a leaf without .grad gets a gradient
     for (const [name, input] of node.edges) {
       const gi = (inputGrads as Record<string, Tensor | undefined>)[name];
       if (gi === undefined) continue;
@@ -158,7 +158,10 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
         fail('backward', `gradient for input '${name}' of ${node.op} has dtype ${gi.dtype} but the input has dtype ${input.dtype}`);
       }
       if (input.isLeaf) {
-        accumulateLeaf(input, gi, owned.has(gi));
+        if (input.grad === null && owned === null) {
+          owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
+        }
+        accumulateLeaf(input, gi, owned !== null && owned.has(gi));
       } else {
         const prevGrad = grads.get(input);
         grads.set(input, prevGrad === undefined ? gi : addGrads(prevGrad, gi));

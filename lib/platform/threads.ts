@@ -164,8 +164,9 @@ export function setContentionGuard(on: boolean): void {
 export function runLooksStarved(wallMs: number, partsMs: readonly number[]): boolean {
   if (partsMs.length < 2) return false;
   const longest = Math.max(...partsMs), shortest = Math.min(...partsMs);
-  // Below half a millisecond, dispatch latency and scheduling noise are as large as the parts.
-  return shortest >= 0.5 && wallMs - longest > 0.5 * shortest;
+  // Below 2 ms, waking a sleeping worker (0.1-0.25 ms, at times more) is too large a share of a part
+  // to tell a late start from a serialised one; a false call costs THROTTLE_MS at one thread.
+  return shortest >= 2 && wallMs - longest > 0.5 * shortest;
 }
 
 function noteRun(wallMs: number, partsMs: readonly number[]): void {

@@ -77,6 +77,7 @@ describe('lib/platform/threads', function () {
     expect(runLooksStarved(10.5, [10, 3])).to.equal(false, 'uneven parts are not starvation');
     expect(runLooksStarved(12.9, [10, 3])).to.equal(true, 'the short part mostly ran after the long one');
     expect(runLooksStarved(0.9, [0.3, 0.4])).to.equal(false, 'too short to judge');
+    expect(runLooksStarved(2.6, [1.5, 1.4])).to.equal(false, 'a worker woken 1 ms late is not contention');
     expect(runLooksStarved(5, [5])).to.equal(false);
     setContentionGuard(false);
     setContentionGuard(true);

@@ -46,12 +46,15 @@ export function sharedStorageEnabled(): boolean {
 /** A zero-filled array of `n` elements of `dtype`. */
 export function allocate(dtype: DType, n: number): FloatArray {
   if (!Number.isInteger(n) || n < 0) throw new Error(`allocate: invalid length ${n}`);
-  if (useShared) {
-    const buf = new SharedArrayBuffer(n * bytesPerElement(dtype));
-    if (sharedObserver !== null) sharedObserver(buf.byteLength);
-    return dtype === 'float64' ? new Float64Array(buf) : new Float32Array(buf);
-  }
+  if (useShared) return allocateShared(dtype, n);
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+}
+
+/** A zero-filled array over a SharedArrayBuffer whatever the storage setting (reported to the observer). */
+export function allocateShared(dtype: DType, n: number): FloatArray {
+  const buf = new SharedArrayBuffer(n * bytesPerElement(dtype));
+  if (sharedObserver !== null) sharedObserver(buf.byteLength);
+  return dtype === 'float64' ? new Float64Array(buf) : new Float32Array(buf);
 }
 
 /** True if `a` lives in memory another thread can see. */

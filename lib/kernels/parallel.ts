@@ -8,7 +8,7 @@
  * the kernel modules), called as fn(args, start, end) on a contiguous range of [0, n). Ranges never
  * overlap, so tasks that write disjoint outputs per index are deterministic for any thread count.
  */
-import { isShared, type FloatArray } from '../core/dtype';
+import { allocateShared, dtypeOf, isShared, type FloatArray } from '../core/dtype';
 
 export type TaskValue = number | boolean | string | null | Float32Array | Float64Array | Int32Array;
 export type TaskArgs = Readonly<Record<string, TaskValue>>;
@@ -77,8 +77,7 @@ export function parallelFor(name: string, n: number, args: TaskArgs, maxParts = 
  */
 export function sharedInput<T extends FloatArray>(a: T): T {
   if (availableThreads() <= 1 || isShared(a) || typeof SharedArrayBuffer === 'undefined') return a;
-  const buf = new SharedArrayBuffer(a.byteLength);
-  const copy = (a instanceof Float64Array ? new Float64Array(buf) : new Float32Array(buf)) as T;
+  const copy = allocateShared(dtypeOf(a), a.length) as T;
   copy.set(a);
   return copy;
 }

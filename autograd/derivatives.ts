@@ -417,7 +417,9 @@ export const derivatives = {
     },
     backward: (grad, { inputs: { input }, shapes, attrs: { geometry: g }, extra: w, needs }) => {
       const gy = dense(grad);
-      const { gx, gw } = conv2dBackward(gy, dense(input!), w, g, needs.input === true, needs.weight === true);
+      // The weight gradient may still be in the making on a worker when this returns: the tape
+      // settles every gradient before reading it (see tape.ts).
+      const { gx, gw } = conv2dBackward(gy, dense(input!), w, g, needs.input === true, needs.weight === true, { deferWeight: true });
       return {
         input: gx !== null ? fromData(gx, input!.shape) : undefined,
         weight: gw !== null ? fromData(gw, shapes.weight!) : undefined,

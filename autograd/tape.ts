@@ -4,12 +4,16 @@
  * graph topologically from the output and walks it in reverse, summing the gradients of tensors
  * used more than once (a skip connection gets the sum of both paths). Unless retainGraph is set,
  * the walk then frees each node's saved tensors and edges, so memory does not grow step over step
- * and a second backward through the same graph fails with a clear message.
+ * and a second backward through the same graph fails with a clear message. A gradient may come
+ * back still being written by a worker (a convolution's weight gradient, deferred: see
+ * lib/kernels/parallel.ts); the walk settles each gradient before it reads it, and all of them
+ * before backward returns, so no caller ever sees one unfinished.
  */
 import { fail, fmtShape } from '../lib/core/errors';
 import type { FloatArray } from '../lib/core/dtype';
 import { shapesEqual } from '../lib/core/shape';
 import { accumulate, addInto } from '../lib/kernels/elementwise';
+import { settle, settleAll } from '../lib/kernels/parallel';
 import { Tensor } from './tensor';
 
 // ---- grad mode ----
@@ -124,9 +128,18 @@ export function backward(root: Tensor, grad?: Tensor | number, options: Backward
   gradEnabled = false;
   try {
     runBackward(root, seed, retain);
+  } catch (e) {
+    // Let deferred kernels finish before the caller sees the error (theirs, if any, come second).
+    try {
+      settleAll();
+    } catch {
+      // the first error is the one to report
+    }
+    throw e;
   } finally {
     gradEnabled = prev;
   }
+  settleAll();
 }
 
 function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
@@ -143,6 +156,7 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
     grads.delete(t);
     if (t.retainsGrad && g) accumulateLeaf(t, g);
     if (g === undefined) continue; // no path from the root carried a gradient here
+    settle(g.storage);
     if (node.freed || node.ctx === null || node.edges === null) {
       fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
     }
@@ -209,6 +223,8 @@ function topologicalOrder(root: Tensor): Tensor[] {
 }
 
 function addGrads(a: Tensor, b: Tensor): Tensor {
+  settle(a.storage);
+  settle(b.storage);
   const out = Tensor.empty(a.shape, a.dtype);
   addInto(a.data, b.data, out.storage, out.numel());
   return out;
@@ -258,8 +274,11 @@ function ownedGrads(g: Tensor, ctx: BackwardContext<Record<string, Tensor | unde
  */
 function accumulateLeaf(t: Tensor, g: Tensor, owned = false): void {
   if (t.grad === null && owned) {
-    t.grad = g;
-  } else if (t.grad === null) {
+    t.grad = g; // not read here, so it may still be in the making (backward settles all at its end)
+    return;
+  }
+  settle(g.storage);
+  if (t.grad === null) {
     const copy = Tensor.empty(t.shape, t.dtype);
     copy.storage.set(g.data);
     t.grad = copy;

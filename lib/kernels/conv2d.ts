@@ -8,7 +8,9 @@ import { wasmPackersOf } from './wasm_gemm';
 import {
   col2imAdd, packChannelCols, packChannelRows, packPatchCols, packPatchRows, storeChannelRows, type PatchView,
 } from './im2col';
-import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
+import {
+  availableThreads, canDefer, deferTask, parallelFor, registerTask, sharedCopy, sharedInput, type TaskArgs,
+} from './parallel';
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch), NCHW input, OIHW weight ([O, C/groups, KH, KW]).
@@ -165,10 +167,24 @@ export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeo
   const split = splitOutput(gt.O / gt.groups, (gt.C / gt.groups) * gt.KH * gt.KW, gt.groups);
   const parts = partsFor(forwardFlops(gt), split.units);
   const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
-  parallelFor('conv2d.backwardWeight', split.units, {
-    ...geometryArgs(gt), ...split, ...spreadArgs(gt, t), gy: share(gy), x: share(x), gw, kernel: kernelFor(dtypeOf(gy)),
-  }, parts);
+  parallelFor('conv2d.backwardWeight', split.units, weightGradArgs(gt, t, split, share(gy), share(x), gw), parts);
   return gw;
+}
+
+function weightGradArgs(gt: Conv2dGeometry, t: TapTrim | null, split: OutputSplit, gy: FloatArray, x: FloatArray,
+  gw: FloatArray): TaskArgs {
+  return { ...geometryArgs(gt), ...split, ...spreadArgs(gt, t), gy, x, gw, kernel: kernelFor(dtypeOf(gy)) };
+}
+
+export interface Conv2dBackwardOptions {
+  /**
+   * Let the weight gradient be computed on a worker while this call returns with the input
+   * gradient (parallel.ts deferTask): the returned gw must not be read before settle(gw) or
+   * settleAll(). Autograd's backward does this: the weight gradient is only read by the optimizer,
+   * so the worker works through the weight gradients of the whole backward pass while the calling
+   * thread computes the input gradients and every other op.
+   */
+  deferWeight?: boolean;
 }
 
 /**
@@ -176,13 +192,23 @@ export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeo
  * gradient and the weight gradient run at the same time, each whole on one thread: the two passes
  * cost the same flops, so this keeps both cores busy without cutting either GEMM into pieces that
  * each pack the full weight or gy (which is what limits splitting the small-image layers deep in a
- * ResNet). Each pass is computed exactly as by conv2dBackwardInput / conv2dBackwardWeight, so the
+ * ResNet). With deferWeight, the weight gradient's thread does not even wait for the input
+ * gradient. Each pass is computed exactly as by conv2dBackwardInput / conv2dBackwardWeight, so the
  * results are bit-identical to those and for any thread count.
  */
 export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | ConvWeight, g: Conv2dGeometry,
-  needInput: boolean, needWeight: boolean): { gx: FloatArray | null; gw: FloatArray | null } {
+  needInput: boolean, needWeight: boolean, options: Conv2dBackwardOptions = {}): { gx: FloatArray | null; gw: FloatArray | null } {
   const cw = prepared('conv2dBackward', w, g);
-  if (!needInput || !needWeight || availableThreads() < 2 || forwardFlops(cw.g) < 2 * FLOPS_PER_THREAD) {
+  const big = forwardFlops(cw.g) >= 2 * FLOPS_PER_THREAD;
+  if (needWeight && options.deferWeight === true && big && canDefer()) {
+    checkArrays('conv2dBackward', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
+      ['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)]]);
+    const gw = allocate(dtypeOf(gy), weightSize(g));
+    const split = splitOutput(cw.g.O / cw.g.groups, (cw.g.C / cw.g.groups) * cw.g.KH * cw.g.KW, cw.g.groups);
+    deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
+    return { gx: needInput ? conv2dBackwardInput(gy, cw, g) : null, gw };
+  }
+  if (!needInput || !needWeight || availableThreads() < 2 || !big) {
     return {
       gx: needInput ? conv2dBackwardInput(gy, cw, g) : null,
       gw: needWeight ? conv2dBackwardWeight(gy, x, g) : null,
@@ -247,25 +273,39 @@ function deadTapPairs(k: number, o: number, l: number, stride: number, pad: numb
   return t;
 }
 
-/** The weight's remaining taps, [O, Cg, KH−2th, KW−2tw]. */
+/**
+ * The weight's remaining taps, [O, Cg, KH−2th, KW−2tw]. A strided gather that reads every cache
+ * line of the full weight (9.4 MB for a 512→512 3×3 conv), so threads split it by filters.
+ */
 function sliceTaps(w: FloatArray, g: Conv2dGeometry, t: TapTrim): FloatArray {
-  const { KH, KW } = g, kh = t.g.KH, kw = t.g.KW;
   const out = allocate(dtypeOf(w), weightSize(t.g));
   const filters = g.O * (g.C / g.groups);
+  const parts = Math.min(availableThreads(), Math.floor(filters * g.KH * g.KW / SLICE_PER_THREAD));
+  parallelFor('conv2d.sliceTaps', filters, {
+    KH: g.KH, KW: g.KW, kh: t.g.KH, kw: t.g.KW, th: t.th, tw: t.tw, w: parts > 1 ? sharedInput(w) : w, out,
+  }, Math.max(1, parts));
+  return out;
+}
+
+/** Weight elements read per thread worth splitting a tap slice for. */
+const SLICE_PER_THREAD = 1 << 18;
+
+registerTask('conv2d.sliceTaps', (args: TaskArgs, start: number, end: number) => {
+  const { KH, KW, kh, kw, th, tw } = args as unknown as { KH: number; KW: number; kh: number; kw: number; th: number; tw: number };
+  const w = args.w as FloatArray, out = args.out as FloatArray;
   if (kh === 1 && kw === 1) {
     // One tap left (a 1×1 map): a plain strided gather.
-    const KK = KH * KW, s0 = t.th * KW + t.tw;
-    for (let f = 0; f < filters; f++) out[f] = w[f * KK + s0];
-    return out;
+    const KK = KH * KW, s0 = th * KW + tw;
+    for (let f = start; f < end; f++) out[f] = w[f * KK + s0];
+    return;
   }
-  for (let f = 0, d = 0; f < filters; f++) {
+  for (let f = start, d = start * kh * kw; f < end; f++) {
     for (let i = 0; i < kh; i++) {
-      const s = (f * KH + i + t.th) * KW + t.tw;
+      const s = (f * KH + i + th) * KW + tw;
       for (let j = 0; j < kw; j++) out[d++] = w[s + j];
     }
   }
-  return out;
-}
+});
 
 // ---- GEMM operands of the three passes ----
 

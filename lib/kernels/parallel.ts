@@ -10,7 +10,8 @@
  */
 import { allocateShared, dtypeOf, isShared, type FloatArray } from '../core/dtype';
 
-export type TaskValue = number | boolean | string | null | Float32Array | Float64Array | Int32Array;
+export type TaskArray = Float32Array | Float64Array | Int32Array;
+export type TaskValue = number | boolean | string | null | TaskArray;
 export type TaskArgs = Readonly<Record<string, TaskValue>>;
 export type TaskFn = (args: TaskArgs, start: number, end: number) => void;
 
@@ -19,6 +20,14 @@ export interface ParallelBackend {
   numThreads(): number;
   /** Runs fn over [0, n) split in `parts` contiguous ranges; returns when all are done. */
   run(task: string, n: number, args: TaskArgs, parts: number): void;
+  /**
+   * Queues fn over all of [0, n) as one job on a worker and returns at once with a function that
+   * waits for the job (throwing its error, if any), or returns null when no worker can take it.
+   * While a worker has deferred work queued, numThreads() does not count it.
+   */
+  defer?(task: string, n: number, args: TaskArgs): (() => void) | null;
+  /** Whether defer would take a job now. */
+  canDefer?(): boolean;
 }
 
 const tasks = new Map<string, TaskFn>();
@@ -76,10 +85,88 @@ export function parallelFor(name: string, n: number, args: TaskArgs, maxParts = 
  * hand non-shared inputs to parallelFor at the cost of one copy.
  */
 export function sharedInput<T extends FloatArray>(a: T): T {
-  if (availableThreads() <= 1 || isShared(a) || typeof SharedArrayBuffer === 'undefined') return a;
+  return availableThreads() <= 1 ? a : sharedCopy(a);
+}
+
+/** `a` itself when it is shared (or the platform has no shared memory), else a shared copy. */
+export function sharedCopy<T extends FloatArray>(a: T): T {
+  if (isShared(a) || typeof SharedArrayBuffer === 'undefined') return a;
   const copy = allocateShared(dtypeOf(a), a.length) as T;
   copy.set(a);
   return copy;
+}
+
+// ---- deferred work: a whole task on a worker while the caller goes on ----
+//
+// Some results are not needed right away: in a backward pass, a convolution's weight gradient is
+// only read by the optimizer, while its input gradient feeds the next op. deferTask hands such a
+// task to a worker and returns; the caller must not read the task's outputs before settle(output)
+// or settleAll() (autograd's backward settles every gradient it reads, and all of them before it
+// returns). The task runs exactly as it would inline over [0, n), so results do not depend on
+// whether or where it was deferred.
+
+interface PendingJob {
+  readonly wait: () => void;
+  done: boolean;
+}
+
+const pending = new Map<TaskArray, PendingJob>();
+
+/** True when deferTask would hand work to a worker now. */
+export function canDefer(): boolean {
+  return backend !== null && backend.canDefer !== undefined && backend.canDefer();
+}
+
+/**
+ * Runs task `name` over [0, n) on a worker, returning before it is done (true), or runs it inline
+ * when no worker can take it or an array is not shared (false). `outputs` are the arrays the task
+ * writes: nobody may read them before settle() or settleAll().
+ */
+export function deferTask(name: string, n: number, args: TaskArgs, outputs: readonly TaskArray[]): boolean {
+  const fn = getTask(name);
+  if (n <= 0) return false;
+  const wait = backend !== null && backend.defer !== undefined && allShared(args) ? backend.defer(name, n, args) : null;
+  if (wait === null) {
+    fn(args, 0, n);
+    return false;
+  }
+  const job: PendingJob = { wait, done: false };
+  for (const o of outputs) pending.set(o, job);
+  return true;
+}
+
+/** Waits until the deferred task writing `a` (if any) is done; throws that task's error. */
+export function settle(a: TaskArray): void {
+  if (pending.size === 0) return;
+  const job = pending.get(a);
+  if (job === undefined) return;
+  pending.delete(a);
+  if (job.done) return;
+  job.done = true;
+  job.wait();
+}
+
+/** Waits for every deferred task; throws the first error among them after all have finished. */
+export function settleAll(): void {
+  if (pending.size === 0) return;
+  const jobs = [...pending.values()];
+  pending.clear();
+  let error: unknown = null;
+  for (const job of jobs) {
+    if (job.done) continue;
+    job.done = true;
+    try {
+      job.wait();
+    } catch (e) {
+      if (error === null) error = e;
+    }
+  }
+  if (error !== null) throw error;
+}
+
+/** Outputs of deferred tasks not yet settled (diagnostics and tests). */
+export function pendingOutputs(): number {
+  return pending.size;
 }
 
 // ---- diagnostics: which thread ran what (used by the pool's tests and the benchmark) ----
@@ -97,4 +184,15 @@ registerTask('parallel.mark', (args: TaskArgs, start: number, end: number) => {
   const failAt = args.failAt as number;
   for (let i = start; i < end; i++) out[i] = threadTag;
   if (failAt >= start && failAt < end) throw new Error(`parallel.mark: failing at index ${failAt} as asked`);
+});
+
+/**
+ * Blocks its thread until gate[0] becomes nonzero (at most timeoutMs), then writes the thread's tag
+ * into out[0..n): lets tests hold a worker busy with deferred work for as long as they need.
+ */
+registerTask('parallel.hold', (args: TaskArgs, start: number, end: number) => {
+  const gate = args.gate as Int32Array;
+  const out = args.out as Int32Array;
+  Atomics.wait(gate, 0, 0, args.timeoutMs as number);
+  for (let i = start; i < end; i++) out[i] = threadTag;
 });

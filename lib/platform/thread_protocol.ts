@@ -4,11 +4,14 @@
  */
 import type { MessagePort } from 'worker_threads';
 
-/** Sequence number of the latest job posted by the caller (the worker waits on it). */
+/**
+ * Sequence number of the latest job posted by the caller (the worker waits on it). Each job adds
+ * one and posts one message, so several may be queued: the worker runs them in order.
+ */
 export const CTRL_REQ = 0;
 /** Sequence number of the latest job the worker finished (the caller waits on it). */
 export const CTRL_DONE = 1;
-/** 0 if the latest job succeeded, 1 if it threw (the message is on the replies port). */
+/** How many jobs have failed so far; each failure posts a FailureMessage on the replies port. */
 export const CTRL_STATUS = 2;
 /** 1 once the worker has loaded the kernels and entered its loop. */
 export const CTRL_READY = 3;
@@ -26,6 +29,11 @@ export interface WorkerData {
   entry: string;
   /** Resolved path of ts-node when running from .ts sources, else null. */
   tsNode: string | null;
+}
+
+export interface FailureMessage {
+  seq: number;
+  message: string;
 }
 
 export interface JobMessage {

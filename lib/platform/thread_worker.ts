@@ -1,8 +1,9 @@
 /**
  * Entry of a pool worker (see threads.ts). It loads every kernel module that registers parallel
  * tasks, marks itself ready, then serves jobs forever: wait for the request counter to move, read
- * the job message synchronously, run the task on its range, publish completion. It never returns to
- * its event loop; worker.terminate() interrupts the Atomics.wait.
+ * the job message synchronously, run the task on its range, publish completion; jobs queued behind
+ * it run next, in the order posted. It never returns to its event loop; worker.terminate()
+ * interrupts the Atomics.wait.
  */
 // First: compile the kernels' WebAssembly optimised (see wasm_tiering.ts).
 import './wasm_tiering';
@@ -15,7 +16,9 @@ import '../kernels/batchnorm';
 import '../kernels/optim_update';
 import '../kernels/pool';
 import { getTask, setThreadTag, type TaskArgs } from '../kernels/parallel';
-import { CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, type JobMessage, type WorkerData } from './thread_protocol';
+import {
+  CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
+} from './thread_protocol';
 import { exposeGc, WORKER_GC_BYTES } from './gc';
 
 const { ctrl, jobs, replies, index } = workerData as WorkerData;
@@ -39,31 +42,34 @@ function serve(): never {
   Atomics.store(ctrl, CTRL_READY, 1);
   Atomics.notify(ctrl, CTRL_READY);
   let seen = 0;
+  let failures = 0;
   for (;;) {
+    // Each increment of the request counter is one job whose message was posted before it, so
+    // jobs queued behind a running one (deferred work) are taken one by one without sleeping.
     Atomics.wait(ctrl, CTRL_REQ, seen);
-    const seq = Atomics.load(ctrl, CTRL_REQ);
-    if (seq === seen) continue;
-    seen = seq;
-    // postMessage enqueues before the caller bumps CTRL_REQ, so the message is already here.
+    if (Atomics.load(ctrl, CTRL_REQ) === seen) continue;
+    seen = (seen + 1) | 0;
     const received = receiveMessageOnPort(jobs);
     const t0 = performance.now();
-    let status = 0;
+    let failure: string | null = null;
     if (received === undefined) {
-      status = 1;
-      replies.postMessage('job message missing');
+      failure = 'job message missing';
     } else {
       const job = received.message as JobMessage;
       receivedSinceGc += arrayBytes(job.args);
       try {
         getTask(job.task)(job.args as TaskArgs, job.start, job.end);
       } catch (e) {
-        status = 1;
-        replies.postMessage(e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e));
+        failure = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
       }
     }
+    if (failure !== null) {
+      const reply: FailureMessage = { seq: seen, message: failure };
+      replies.postMessage(reply);
+      Atomics.store(ctrl, CTRL_STATUS, ++failures);
+    }
     Atomics.store(ctrl, CTRL_PART_US, Math.round((performance.now() - t0) * 1000));
-    Atomics.store(ctrl, CTRL_STATUS, status);
-    Atomics.store(ctrl, CTRL_DONE, seq);
+    Atomics.store(ctrl, CTRL_DONE, seen);
     Atomics.notify(ctrl, CTRL_DONE);
     if (receivedSinceGc >= WORKER_GC_BYTES && collect !== null) {
       receivedSinceGc = 0;

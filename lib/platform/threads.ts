@@ -14,6 +14,8 @@
  * registered task on its range and signals completion through the shared control block, which the
  * caller waits on with Atomics.wait. The caller always runs the first range itself, and also any
  * range whose worker has not finished starting, so the first calls never wait for worker start-up.
+ * Deferred jobs (parallel.ts deferTask) queue on a worker the same way and are waited for later;
+ * until they are done, that worker takes no part in parallel runs (their ranges run on the caller).
  * Workers are unref'd and idle in Atomics.wait, so they never keep the process alive.
  */
 // First: compile the kernels' WebAssembly optimised (see wasm_tiering.ts).
@@ -24,14 +26,20 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { setSharedAllocationObserver, setSharedStorage } from '../core/dtype';
 import { getTask, partRange, setParallelBackend, type ParallelBackend, type TaskArgs } from '../kernels/parallel';
 import { exposeGc, SHARED_GC_BYTES } from './gc';
-import { CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type WorkerData } from './thread_protocol';
+import {
+  CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
+} from './thread_protocol';
 
 interface PoolWorker {
   readonly worker: Worker;
   readonly ctrl: Int32Array;
   readonly jobs: MessagePort;
   readonly replies: MessagePort;
+  /** Sequence number of the latest job posted to this worker. */
   seq: number;
+  /** Failures read from the replies port so far, and those not yet claimed by a waiter. */
+  failuresSeen: number;
+  readonly failures: Map<number, string>;
 }
 
 function defaultThreads(): number {
@@ -72,11 +80,13 @@ export async function shutdownThreads(): Promise<void> {
  * Diagnostics for tests and benchmarks: live workers, ranges sent to workers so far, the wall
  * time (ms) of each part of the latest parallel run, caller first (on a machine with spare cores
  * the run took about the longest part plus dispatch; when other processes hold the cores, the
- * parts run one after another and the run takes about their sum), and how many times the
- * contention guard fell back to one thread.
+ * parts run one after another and the run takes about their sum), deferred jobs so far, and how
+ * many times the contention guard fell back to one thread.
  */
-export function threadStats(): { workers: number; partsSent: number; lastPartsMs: number[]; throttles: number } {
-  return { workers: workers.length, partsSent, lastPartsMs: lastParts.slice(), throttles };
+export function threadStats(): {
+  workers: number; partsSent: number; deferred: number; lastPartsMs: number[]; throttles: number;
+} {
+  return { workers: workers.length, partsSent, deferred: deferredJobs, lastPartsMs: lastParts.slice(), throttles };
 }
 
 /** Starts the workers now instead of at the first parallel kernel (e.g. before timing). */
@@ -126,18 +136,56 @@ function spawnWorker(index: number): PoolWorker {
     if (i >= 0) workers.splice(i, 1);
     process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); continuing with fewer threads`);
   });
-  return { worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0 };
+  return { worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0, failuresSeen: 0, failures: new Map() };
 }
 
-function waitDone(w: PoolWorker): void {
-  const { ctrl, seq } = w;
+function isReady(w: PoolWorker): boolean {
+  return Atomics.load(w.ctrl, CTRL_READY) !== 0;
+}
+
+/** True while the worker has posted jobs not yet finished (outside a run: deferred work). */
+function isBusy(w: PoolWorker): boolean {
+  return Atomics.load(w.ctrl, CTRL_DONE) !== w.seq;
+}
+
+/** Posts one job; the worker runs it after any jobs queued before it. Returns its sequence number. */
+function post(w: PoolWorker, task: string, args: TaskArgs, start: number, end: number): number {
+  w.seq = (w.seq + 1) | 0;
+  const job: JobMessage = { task, args, start, end, seq: w.seq };
+  w.jobs.postMessage(job);
+  Atomics.store(w.ctrl, CTRL_REQ, w.seq);
+  Atomics.notify(w.ctrl, CTRL_REQ);
+  partsSent++;
+  return w.seq;
+}
+
+/** Blocks until job `seq` of w is done. */
+function waitDone(w: PoolWorker, seq: number): void {
+  const { ctrl } = w;
+  // Jobs finish in order; (done - seq) | 0 >= 0 also holds across the int32 wrap-around.
   // A short spin first: most parts finish within microseconds of each other.
-  for (let i = 0; i < 2000; i++) if (Atomics.load(ctrl, CTRL_DONE) === seq) return;
+  for (let i = 0; i < 2000; i++) if (((Atomics.load(ctrl, CTRL_DONE) - seq) | 0) >= 0) return;
   for (;;) {
     const done = Atomics.load(ctrl, CTRL_DONE);
-    if (done === seq) return;
+    if (((done - seq) | 0) >= 0) return;
     Atomics.wait(ctrl, CTRL_DONE, done, 1000);
   }
+}
+
+/** The error message of w's finished job `seq`, or null if it succeeded. */
+function failureOf(w: PoolWorker, seq: number): string | null {
+  const failed = Atomics.load(w.ctrl, CTRL_STATUS);
+  while (w.failuresSeen !== failed) {
+    const reply = receiveMessageOnPort(w.replies);
+    if (reply === undefined) break;
+    const f = reply.message as FailureMessage;
+    w.failures.set(f.seq, f.message);
+    w.failuresSeen++;
+  }
+  const message = w.failures.get(seq);
+  if (message === undefined) return null;
+  w.failures.delete(seq);
+  return message;
 }
 
 // Contention guard. When other processes hold the cores, the parts of a run execute one after
@@ -179,8 +227,59 @@ function noteRun(wallMs: number, partsMs: readonly number[]): void {
   }
 }
 
+/** Threads for a parallel run now: the configured count, less workers busy with deferred work. */
+function threadsNow(): number {
+  if (numThreads <= 1) return 1;
+  if (performance.now() < throttledUntil) return 1;
+  if (deferredOut === 0) return numThreads;
+  let busy = 0;
+  for (let i = 0; i < workers.length && i < numThreads - 1; i++) if (isBusy(workers[i])) busy++;
+  return numThreads - busy;
+}
+
+let deferredOut = 0;
+let deferredJobs = 0;
+
+/** The ready worker (among the first numThreads − 1) with the fewest jobs in its queue, or null. */
+function workerForDeferred(): PoolWorker | null {
+  let best: PoolWorker | null = null;
+  let bestQueued = Infinity;
+  for (let i = 0; i < workers.length && i < numThreads - 1; i++) {
+    const w = workers[i];
+    if (!isReady(w)) continue;
+    const queued = (w.seq - Atomics.load(w.ctrl, CTRL_DONE)) | 0;
+    if (queued < bestQueued) {
+      best = w;
+      bestQueued = queued;
+    }
+  }
+  return best;
+}
+
 const poolBackend: ParallelBackend = {
-  numThreads: () => (numThreads > 1 && performance.now() < throttledUntil ? 1 : numThreads),
+  numThreads: threadsNow,
+  canDefer(): boolean {
+    if (numThreads <= 1 || running || performance.now() < throttledUntil) return false;
+    startThreads();
+    return workerForDeferred() !== null;
+  },
+  defer(task: string, n: number, args: TaskArgs): (() => void) | null {
+    getTask(task);
+    if (!this.canDefer!()) return null;
+    const w = workerForDeferred() as PoolWorker;
+    const seq = post(w, task, args, 0, n);
+    deferredOut++;
+    deferredJobs++;
+    let waited = false;
+    return () => {
+      if (waited) return;
+      waited = true;
+      deferredOut--;
+      waitDone(w, seq);
+      const failure = failureOf(w, seq);
+      if (failure !== null) throw new Error(`${task}: failed in a worker thread: ${failure}`);
+    };
+  },
   run(task: string, n: number, args: TaskArgs, parts: number): void {
     const fn = getTask(task);
     if (running) {
@@ -191,21 +290,15 @@ const poolBackend: ParallelBackend = {
     running = true;
     try {
       startThreads();
-      const sent: PoolWorker[] = [];
+      const sent: Array<[PoolWorker, number]> = [];
       const leftover: Array<[number, number]> = [];
+      // Workers still starting, or busy with deferred work, leave their ranges to the caller.
+      const free = workers.filter((w) => isReady(w) && !isBusy(w));
       for (let t = 1; t < parts; t++) {
         const [s, e] = partRange(n, parts, t);
-        const w = workers[t - 1];
-        if (w === undefined || Atomics.load(w.ctrl, CTRL_READY) === 0) {
-          leftover.push([s, e]);
-          continue;
-        }
-        w.seq = (w.seq + 1) | 0;
-        w.jobs.postMessage({ task, args, start: s, end: e, seq: w.seq });
-        Atomics.store(w.ctrl, CTRL_REQ, w.seq);
-        Atomics.notify(w.ctrl, CTRL_REQ);
-        sent.push(w);
-        partsSent++;
+        const w = free[t - 1];
+        if (w === undefined) leftover.push([s, e]);
+        else sent.push([w, post(w, task, args, s, e)]);
       }
       let error: unknown = null;
       const t0 = performance.now();
@@ -218,13 +311,11 @@ const poolBackend: ParallelBackend = {
         error = e;
       }
       lastParts = [performance.now() - t0];
-      for (const w of sent) {
-        waitDone(w);
+      for (const [w, seq] of sent) {
+        waitDone(w, seq);
         lastParts.push(Atomics.load(w.ctrl, CTRL_PART_US) / 1000);
-        if (Atomics.load(w.ctrl, CTRL_STATUS) !== 0 && error === null) {
-          const reply = receiveMessageOnPort(w.replies);
-          error = new Error(`${task}: failed in a worker thread: ${reply === undefined ? 'unknown error' : String(reply.message)}`);
-        }
+        const failure = failureOf(w, seq);
+        if (failure !== null && error === null) error = new Error(`${task}: failed in a worker thread: ${failure}`);
       }
       if (error !== null) throw error;
       noteRun(performance.now() - startWall, lastParts);

@@ -4,7 +4,9 @@ import { enableGrad, isGradEnabled, noGrad, Node } from '../../autograd/tape';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
-import { setSharedAllocationObserver, setSharedStorage } from '../../lib/core/dtype';
+import { setSharedAllocationObserver, setSharedStorage, type FloatArray } from '../../lib/core/dtype';
+import { pendingOutputs } from '../../lib/kernels/parallel';
+import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
 describe('autograd/tape', () => {
   it('gives a tensor used twice the sum of both paths (a skip connection)', () => {
@@ -210,6 +212,81 @@ describe('autograd/tape', () => {
       loss.backward();
       expect(Array.from(w.grad!.data)).to.deep.equal([6, 8]);
       expect(Array.from(c.data)).to.deep.equal([3, 4]);
+    });
+  });
+
+  describe('convolution weight gradients made on a worker (2 threads)', function () {
+    this.timeout(120000);
+    const saved = getNumThreads();
+    before(() => {
+      setNumThreads(2);
+      waitForThreads();
+    });
+    after(() => setNumThreads(saved));
+
+    // Large enough for conv2d to defer its weight gradient (see lib/kernels/conv2d.ts).
+    const xShape = [8, 16, 12, 12];
+    const wShape = [16, 16, 3, 3];
+
+    /** Gradients of `build` at 1 and at 2 threads; no deferred work may be left after backward. */
+    function bothThreadCounts(build: () => { loss: () => void; leaves: Tensor[] }): Array<[FloatArray, FloatArray]> {
+      const out: FloatArray[][] = [];
+      let deferred = 0;
+      for (const threads of [1, 2]) {
+        setNumThreads(threads);
+        manualSeed(5);
+        const { loss, leaves } = build();
+        const before = threadStats().deferred;
+        loss();
+        if (threads === 2) deferred = threadStats().deferred - before;
+        expect(pendingOutputs(), 'nothing left unsettled after backward').to.equal(0);
+        out.push(leaves.map((t) => Float32Array.from(t.grad!.data)));
+      }
+      expect(deferred, 'weight gradients went to the worker').to.be.greaterThan(0);
+      return out[0].map((g, i): [FloatArray, FloatArray] => [g, out[1][i]]);
+    }
+
+    it('gives the same gradients as 1 thread for a weight used by two convolutions', () => {
+      for (const [one, two] of bothThreadCounts(() => {
+        const x = randn(xShape, { requiresGrad: true });
+        const w = randn(wShape, { requiresGrad: true });
+        const v = randn(wShape, { requiresGrad: true });
+        return {
+          leaves: [x, w, v],
+          loss: () => F.conv2d(F.relu(F.conv2d(F.conv2d(x, w, null, { padding: 1 }), v, null, { padding: 1 })), w, null, { padding: 1 })
+            .square().sum().backward(),
+        };
+      })) expect(two).to.deep.equal(one);
+    });
+
+    it('gives the same gradients as 1 thread when the weight is not a leaf, and when accumulating over a retained graph', () => {
+      for (const [one, two] of bothThreadCounts(() => {
+        const x = randn(xShape);
+        const w0 = randn(wShape, { requiresGrad: true });
+        return {
+          leaves: [w0],
+          loss: () => {
+            const y = F.conv2d(x, F.mul(w0, 3), null, { padding: 1 }).square().sum();
+            y.backward(undefined, { retainGraph: true });
+            y.backward();
+          },
+        };
+      })) expect(two).to.deep.equal(one);
+    });
+
+    it('gives the same gradients as 1 thread to a non-leaf that retains its gradient', () => {
+      for (const [one, two] of bothThreadCounts(() => {
+        const x = randn(xShape, { requiresGrad: true });
+        const w = randn(wShape, { requiresGrad: true });
+        const h = F.conv2d(x, w, null, { padding: 1 });
+        return {
+          leaves: [x, w, h],
+          loss: () => {
+            h.retainGrad();
+            F.conv2d(F.relu(h), w, null, { padding: 1 }).sum().backward();
+          },
+        };
+      })) expect(two).to.deep.equal(one);
     });
   });
 });

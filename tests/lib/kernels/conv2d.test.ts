@@ -6,6 +6,7 @@ import {
   prepareConvWeight, trimDeadTaps, type Conv2dGeometry, type Conv2dParams,
 } from '../../../lib/kernels/conv2d';
 import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
+import { pendingOutputs, settle } from '../../../lib/kernels/parallel';
 import { Random } from '../../../lib/random';
 import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
@@ -224,31 +225,71 @@ describe('lib/kernels/conv2d', function () {
             const w = filled(dtype, s.w.reduce((a, b) => a * b), true);
             const bias = filled(dtype, s.w[0], true);
             const gy = filled(dtype, g.N * g.O * g.OH * g.OW, true);
+            let syncParts = 0;
             const run = (threads: number): FloatArray[] => {
               setNumThreads(threads);
-              const both = conv2dBackward(gy, x, w, g, true, true);
-              return [conv2dForward(x, w, bias, g), conv2dBackwardInput(gy, w, g), conv2dBackwardWeight(gy, x, g),
-                both.gx as FloatArray, both.gw as FloatArray];
+              // Trimmed weights are sliced once here (a split gather for large ones), as autograd does.
+              const cw = prepareConvWeight(w, g);
+              const sentBefore = threadStats().partsSent;
+              const both = conv2dBackward(gy, x, cw, g, true, true);
+              const passes = [conv2dForward(x, cw, bias, g), conv2dBackwardInput(gy, cw, g), conv2dBackwardWeight(gy, x, g)];
+              syncParts = threadStats().partsSent - sentBefore;
+              passes.push(cw.w);
+              const deferredBefore = threadStats().deferred;
+              const deferred = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
+              // At 2 threads the weight gradient is still a worker's until settled; at 1 it is done.
+              expect(pendingOutputs(), `pending after a deferred backward, ${threads} thread(s)`).to.equal(threads - 1);
+              expect(threadStats().deferred - deferredBefore).to.equal(threads - 1);
+              settle(deferred.gw as FloatArray);
+              expect(pendingOutputs()).to.equal(0);
+              return [...passes, both.gx as FloatArray, both.gw as FloatArray, deferred.gx as FloatArray, deferred.gw as FloatArray];
             };
             const one = run(1);
-            const sentBefore = threadStats().partsSent;
             const two = run(2);
             // One part each for the three passes, and one for the paired backward (the worker takes the weight gradient).
-            expect(threadStats().partsSent - sentBefore, `workers took part in all passes ${JSON.stringify(s)}`).to.equal(4);
-            for (let i = 0; i < 3; i++) expect(two[i], `pass ${i} of ${JSON.stringify(s)}`).to.deep.equal(one[i]);
-            expect(one[3], `paired input gradient, 1 thread ${JSON.stringify(s)}`).to.deep.equal(one[1]);
-            expect(one[4], `paired weight gradient, 1 thread ${JSON.stringify(s)}`).to.deep.equal(one[2]);
-            expect(two[3], `paired input gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[1]);
-            expect(two[4], `paired weight gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[2]);
+            expect(syncParts, `workers took part in all passes ${JSON.stringify(s)}`).to.equal(4);
+            for (let i = 0; i < 4; i++) expect(two[i], `pass ${i} of ${JSON.stringify(s)}`).to.deep.equal(one[i]);
+            for (const [i, what] of [[4, 'paired'], [6, 'deferred']] as const) {
+              expect(one[i], `${what} input gradient, 1 thread ${JSON.stringify(s)}`).to.deep.equal(one[1]);
+              expect(one[i + 1], `${what} weight gradient, 1 thread ${JSON.stringify(s)}`).to.deep.equal(one[2]);
+              expect(two[i], `${what} input gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[1]);
+              expect(two[i + 1], `${what} weight gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[2]);
+            }
           }
         });
       }
     }
 
+    it('slices a large trimmed weight on both threads, bit-identical to 1 thread', () => {
+      for (const s of [SPLIT[6], { x: [8, 64, 1, 1], w: [512, 64, 5, 5], p: { padding: 2 } }]) {
+        const g = conv2dGeometry(s.x, s.w, s.p);
+        const w = filled('float32', s.w.reduce((a, b) => a * b), true);
+        setNumThreads(1);
+        const one = prepareConvWeight(w, g).w;
+        setNumThreads(2);
+        const sent = threadStats().partsSent;
+        const two = prepareConvWeight(w, g).w;
+        expect(threadStats().partsSent - sent, `a worker took part ${JSON.stringify(s)}`).to.equal(1);
+        expect(two).to.deep.equal(one);
+        expect(one.length).to.equal(s.w[0] * s.w[1]);
+      }
+    });
+
     it('matches the reference from non-shared inputs', () => {
       setGemmKernel('wasm');
       checkAll('float32', SPLIT[0], false);
       checkAll('float64', SPLIT[1], false);
+      // A deferred weight gradient copies non-shared inputs into shared memory for the worker.
+      const s = SPLIT[6];
+      const g = conv2dGeometry(s.x, s.w, s.p);
+      const x = filled('float32', s.x.reduce((a, b) => a * b), false);
+      const w = filled('float32', s.w.reduce((a, b) => a * b), false);
+      const gy = filled('float32', g.N * g.O * g.OH * g.OW, false);
+      const { gx, gw } = conv2dBackward(gy, x, w, g, true, true, { deferWeight: true });
+      expect(pendingOutputs()).to.equal(1);
+      settle(gw as FloatArray);
+      expect(maxAbsDiff(gw as FloatArray, conv2dBackwardWeightReference(gy, x, g))).to.be.at.most(2e-6 * g.N * g.OH * g.OW);
+      expect(maxAbsDiff(gx as FloatArray, conv2dBackwardInputReference(gy, w, g))).to.be.at.most(2e-6 * g.O * g.KH * g.KW);
     });
   });
 });

@@ -3,7 +3,9 @@ import { spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { allocate, isShared, sharedStorageEnabled } from '../../../lib/core/dtype';
-import { availableThreads, parallelFor } from '../../../lib/kernels/parallel';
+import {
+  availableThreads, canDefer, deferTask, parallelFor, pendingOutputs, settle, settleAll,
+} from '../../../lib/kernels/parallel';
 import {
   getNumThreads, runLooksStarved, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads,
 } from '../../../lib/platform/threads';
@@ -104,6 +106,72 @@ describe('lib/platform/threads', function () {
     parallelFor('parallel.mark', 4, { out, failAt: -1 });
     expect(Array.from(out)).to.deep.equal([0, 0, 1, 1]);
     expect(() => parallelFor('no.such.task', 4, {})).to.throw(/unknown task 'no.such.task'/);
+  });
+
+  it('defers a task to a worker, keeps that worker out of parallel runs until it is done, and settles it', () => {
+    setNumThreads(2);
+    waitForThreads();
+    const gate = sharedInts(1).fill(0);
+    const held = sharedInts(3);
+    const before = threadStats().deferred;
+    expect(canDefer()).to.equal(true);
+    expect(deferTask('parallel.hold', 3, { gate, out: held, timeoutMs: 20000 }, [held])).to.equal(true);
+    expect(threadStats().deferred).to.equal(before + 1);
+    expect(pendingOutputs()).to.equal(1);
+    // The worker is held: runs now use the calling thread only, and their results are unchanged.
+    expect(availableThreads()).to.equal(1);
+    const out = sharedInts(6);
+    parallelFor('parallel.mark', 6, { out, failAt: -1 });
+    expect(Array.from(out)).to.deep.equal([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(held), 'the held task has not run yet').to.deep.equal([-1, -1, -1]);
+    // More deferred work queues behind it on the same worker.
+    const queued = sharedInts(2);
+    expect(deferTask('parallel.mark', 2, { out: queued, failAt: -1 }, [queued])).to.equal(true);
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    settle(held);
+    expect(Array.from(held), 'ran whole on worker 1').to.deep.equal([1, 1, 1]);
+    expect(pendingOutputs()).to.equal(1);
+    settleAll();
+    expect(pendingOutputs()).to.equal(0);
+    expect(Array.from(queued)).to.deep.equal([1, 1]);
+    settle(held); // settling twice is harmless
+    expect(availableThreads()).to.equal(2);
+    const after = sharedInts(4);
+    parallelFor('parallel.mark', 4, { out: after, failAt: -1 });
+    expect(Array.from(after)).to.deep.equal([0, 0, 1, 1]);
+  });
+
+  it('runs a deferred task inline when no worker can take it', () => {
+    setNumThreads(1);
+    expect(canDefer()).to.equal(false);
+    const out = sharedInts(3);
+    expect(deferTask('parallel.mark', 3, { out, failAt: -1 }, [out])).to.equal(false);
+    expect(Array.from(out)).to.deep.equal([0, 0, 0]);
+    expect(pendingOutputs()).to.equal(0);
+    setNumThreads(2);
+    waitForThreads();
+    const plain = new Int32Array(3);
+    expect(deferTask('parallel.mark', 3, { out: plain, failAt: -1 }, [plain]), 'arrays not shared').to.equal(false);
+    expect(Array.from(plain)).to.deep.equal([0, 0, 0]);
+  });
+
+  it('reports a deferred task\'s error when it is settled, after every deferred task has finished', () => {
+    setNumThreads(2);
+    waitForThreads();
+    const bad = sharedInts(4);
+    const good = sharedInts(4);
+    deferTask('parallel.mark', 4, { out: bad, failAt: 2 }, [bad]);
+    deferTask('parallel.mark', 4, { out: good, failAt: -1 }, [good]);
+    expect(() => settleAll()).to.throw(/parallel.mark: failed in a worker thread: parallel.mark: failing at index 2/);
+    expect(pendingOutputs()).to.equal(0);
+    expect(Array.from(good), 'the task queued after the failing one still ran').to.deep.equal([1, 1, 1, 1]);
+    const again = sharedInts(4);
+    deferTask('parallel.mark', 4, { out: again, failAt: 0 }, [again]);
+    expect(() => settle(again)).to.throw(/failing at index 0/);
+    const out = sharedInts(4);
+    parallelFor('parallel.mark', 4, { out, failAt: -1 });
+    expect(Array.from(out), 'the pool works afterwards').to.deep.equal([0, 0, 1, 1]);
   });
 
   it('stops its workers and starts them again on demand', async () => {

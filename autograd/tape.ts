@@ -278,6 +278,7 @@ function accumulateLeaf(t: Tensor, g: Tensor, owned = false): void {
     return;
   }
   settle(g.storage);
+  if (t.grad !== null) settle(t.grad.storage); // a gradient taken earlier in this backward
   if (t.grad === null) {
     const copy = Tensor.empty(t.shape, t.dtype);
     copy.storage.set(g.data);

@@ -188,11 +188,13 @@ registerTask('parallel.mark', (args: TaskArgs, start: number, end: number) => {
 
 /**
  * Blocks its thread until gate[0] becomes nonzero (at most timeoutMs), then writes the thread's tag
- * into out[0..n): lets tests hold a worker busy with deferred work for as long as they need.
+ * into out[start..end), or `value` when out is a float array: lets tests hold a worker busy with
+ * deferred work, or have one finish writing an array late.
  */
 registerTask('parallel.hold', (args: TaskArgs, start: number, end: number) => {
   const gate = args.gate as Int32Array;
-  const out = args.out as Int32Array;
+  const out = args.out as Int32Array | FloatArray;
   Atomics.wait(gate, 0, 0, args.timeoutMs as number);
-  for (let i = start; i < end; i++) out[i] = threadTag;
+  const v = out instanceof Int32Array ? threadTag : (args.value as number);
+  for (let i = start; i < end; i++) out[i] = v;
 });

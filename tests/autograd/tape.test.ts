@@ -5,7 +5,7 @@ import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
 import { setSharedAllocationObserver, setSharedStorage, type FloatArray } from '../../lib/core/dtype';
-import { pendingOutputs } from '../../lib/kernels/parallel';
+import { deferTask, pendingOutputs } from '../../lib/kernels/parallel';
 import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
 describe('autograd/tape', () => {
@@ -228,23 +228,41 @@ describe('autograd/tape', () => {
     const xShape = [8, 16, 12, 12];
     const wShape = [16, 16, 3, 3];
 
-    /** Gradients of `build` at 1 and at 2 threads; no deferred work may be left after backward. */
+    /**
+     * Gradients of `build` at 1 thread, then at 2 and 3 (with two workers, deferred gradients of
+     * one weight can be made on different workers and finish in any order); no deferred work may
+     * be left after backward.
+     */
     function bothThreadCounts(build: () => { loss: () => void; leaves: Tensor[] }): Array<[FloatArray, FloatArray]> {
       const out: FloatArray[][] = [];
       let deferred = 0;
-      for (const threads of [1, 2]) {
+      for (const threads of [1, 2, 3]) {
         setNumThreads(threads);
+        waitForThreads();
         manualSeed(5);
         const { loss, leaves } = build();
         const before = threadStats().deferred;
         loss();
-        if (threads === 2) deferred = threadStats().deferred - before;
+        if (threads > 1) deferred = threadStats().deferred - before;
         expect(pendingOutputs(), 'nothing left unsettled after backward').to.equal(0);
         out.push(leaves.map((t) => Float32Array.from(t.grad!.data)));
+        if (threads > 1) expect(deferred, `weight gradients went to a worker (${threads} threads)`).to.be.greaterThan(0);
       }
-      expect(deferred, 'weight gradients went to the worker').to.be.greaterThan(0);
-      return out[0].map((g, i): [FloatArray, FloatArray] => [g, out[1][i]]);
+      return out[0].flatMap((g, i): Array<[FloatArray, FloatArray]> => [[g, out[1][i]], [g, out[2][i]]]);
     }
+
+    it('waits for a .grad still being written before accumulating into it', () => {
+      setNumThreads(2);
+      waitForThreads();
+      const w = tensor([1, 2, 3, 4], { requiresGrad: true });
+      const c = tensor([10, 20, 30, 40]);
+      w.grad = Tensor.empty([4], 'float32');
+      // A worker writes 0.5 into w.grad after 300 ms, as a deferred weight gradient would finish late.
+      const gate = new Int32Array(new SharedArrayBuffer(4));
+      expect(deferTask('parallel.hold', 4, { gate, out: w.grad.storage, value: 0.5, timeoutMs: 300 }, [w.grad.storage])).to.equal(true);
+      F.mul(w, c).sum().backward();
+      expect(Array.from(w.grad.data)).to.deep.equal([10.5, 20.5, 30.5, 40.5]);
+    });
 
     it('gives the same gradients as 1 thread for a weight used by two convolutions', () => {
       for (const [one, two] of bothThreadCounts(() => {

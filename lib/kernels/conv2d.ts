@@ -182,7 +182,8 @@ export interface Conv2dBackwardOptions {
    * gradient (parallel.ts deferTask): the returned gw must not be read before settle(gw) or
    * settleAll(). Autograd's backward does this: the weight gradient is only read by the optimizer,
    * so the worker works through the weight gradients of the whole backward pass while the calling
-   * thread computes the input gradients and every other op.
+   * thread computes the input gradients and every other op. Only when the input gradient is wanted
+   * too (otherwise there is nothing to do meanwhile).
    */
   deferWeight?: boolean;
 }
@@ -200,7 +201,10 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   needInput: boolean, needWeight: boolean, options: Conv2dBackwardOptions = {}): { gx: FloatArray | null; gw: FloatArray | null } {
   const cw = prepared('conv2dBackward', w, g);
   const big = forwardFlops(cw.g) >= 2 * FLOPS_PER_THREAD;
-  if (needWeight && options.deferWeight === true && big && canDefer()) {
+  // Deferring pays when there is an input gradient to compute meanwhile. Without one (a network's
+  // first conv, last in the backward pass) the caller would only wait, so the weight gradient is
+  // computed now, on whichever threads are free (the worker may still be busy with deferred ones).
+  if (needWeight && needInput && options.deferWeight === true && big && canDefer()) {
     checkArrays('conv2dBackward', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
       ['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)]]);
     const gw = allocate(dtypeOf(gy), weightSize(g));

@@ -279,10 +279,10 @@ describe('autograd/tape', () => {
 
     it('gives the same gradients as 1 thread when the weight is not a leaf, and when accumulating over a retained graph', () => {
       for (const [one, two] of bothThreadCounts(() => {
-        const x = randn(xShape);
+        const x = randn(xShape, { requiresGrad: true });
         const w0 = randn(wShape, { requiresGrad: true });
         return {
-          leaves: [w0],
+          leaves: [x, w0],
           loss: () => {
             const y = F.conv2d(x, F.mul(w0, 3), null, { padding: 1 }).square().sum();
             y.backward(undefined, { retainGraph: true });

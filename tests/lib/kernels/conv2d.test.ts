@@ -242,7 +242,12 @@ describe('lib/kernels/conv2d', function () {
               expect(threadStats().deferred - deferredBefore).to.equal(threads - 1);
               settle(deferred.gw as FloatArray);
               expect(pendingOutputs()).to.equal(0);
-              return [...passes, both.gx as FloatArray, both.gw as FloatArray, deferred.gx as FloatArray, deferred.gw as FloatArray];
+              // Without an input gradient to compute meanwhile, the weight gradient is made right away.
+              const weightOnly = conv2dBackward(gy, x, cw, g, false, true, { deferWeight: true });
+              expect(pendingOutputs(), 'weight gradient alone is not deferred').to.equal(0);
+              expect(weightOnly.gx).to.equal(null);
+              return [...passes, both.gx as FloatArray, both.gw as FloatArray, deferred.gx as FloatArray, deferred.gw as FloatArray,
+                weightOnly.gw as FloatArray];
             };
             const one = run(1);
             const two = run(2);
@@ -255,6 +260,7 @@ describe('lib/kernels/conv2d', function () {
               expect(two[i], `${what} input gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[1]);
               expect(two[i + 1], `${what} weight gradient, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[2]);
             }
+            expect(two[8], `weight gradient alone, 2 threads ${JSON.stringify(s)}`).to.deep.equal(one[2]);
           }
         });
       }

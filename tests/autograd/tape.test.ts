@@ -6,7 +6,7 @@ import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
 import { setSharedAllocationObserver, setSharedStorage, type FloatArray } from '../../lib/core/dtype';
 import { deferTask, pendingOutputs } from '../../lib/kernels/parallel';
-import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
+import { getNumThreads, setNumThreads, shutdownThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
 describe('autograd/tape', () => {
   it('gives a tensor used twice the sum of both paths (a skip connection)', () => {
@@ -222,7 +222,10 @@ describe('autograd/tape', () => {
       setNumThreads(2);
       waitForThreads();
     });
-    after(() => setNumThreads(saved));
+    after(async () => {
+      setNumThreads(saved);
+      await shutdownThreads(); // the 3-thread runs started a second worker; later tests expect one
+    });
 
     // Large enough for conv2d to defer its weight gradient (see lib/kernels/conv2d.ts).
     const xShape = [8, 16, 12, 12];

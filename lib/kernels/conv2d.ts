@@ -164,11 +164,16 @@ export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeo
   const t = trimDeadTaps(g);
   const gt = t === null ? g : t.g;
   const gw = allocate(dtypeOf(gy), weightSize(g));
-  const split = splitOutput(gt.O / gt.groups, (gt.C / gt.groups) * gt.KH * gt.KW, gt.groups);
+  const split = weightGradSplit(gt);
   const parts = partsFor(forwardFlops(gt), split.units);
   const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
   parallelFor('conv2d.backwardWeight', split.units, weightGradArgs(gt, t, split, share(gy), share(x), gw), parts);
   return gw;
+}
+
+/** The weight gradient's output, per group [Og × Cg·KH·KW], cut into thread-split units. */
+function weightGradSplit(gt: Conv2dGeometry): OutputSplit {
+  return splitOutput(gt.O / gt.groups, (gt.C / gt.groups) * gt.KH * gt.KW, gt.groups);
 }
 
 function weightGradArgs(gt: Conv2dGeometry, t: TapTrim | null, split: OutputSplit, gy: FloatArray, x: FloatArray,
@@ -204,15 +209,8 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   // Deferring pays when there is an input gradient to compute meanwhile. Without one (a network's
   // first conv, last in the backward pass) the caller would only wait, so the weight gradient is
   // computed now, on whichever threads are free (the worker may still be busy with deferred ones).
-  if (needWeight && needInput && options.deferWeight === true && big && canDefer()) {
-    checkArrays('conv2dBackward', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
-      ['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)]]);
-    const gw = allocate(dtypeOf(gy), weightSize(g));
-    const split = splitOutput(cw.g.O / cw.g.groups, (cw.g.C / cw.g.groups) * cw.g.KH * cw.g.KW, cw.g.groups);
-    deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
-    return { gx: needInput ? conv2dBackwardInput(gy, cw, g) : null, gw };
-  }
-  if (!needInput || !needWeight || availableThreads() < 2 || !big) {
+  const defer = options.deferWeight === true && big && canDefer();
+  if (!needInput || !needWeight || !big || (!defer && availableThreads() < 2)) {
     return {
       gx: needInput ? conv2dBackwardInput(gy, cw, g) : null,
       gw: needWeight ? conv2dBackwardWeight(gy, x, g) : null,
@@ -220,6 +218,12 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   }
   checkArrays('conv2dBackward', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
     ['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)]]);
+  if (defer) {
+    const gw = allocate(dtypeOf(gy), weightSize(g));
+    const split = weightGradSplit(cw.g);
+    deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
+    return { gx: conv2dBackwardInput(gy, cw, g), gw };
+  }
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const gw = allocate(dtypeOf(gy), weightSize(g));
   parallelFor('conv2d.backwardPair', 2, {

@@ -3,7 +3,7 @@ import { fail, fmtShape } from '../core/errors';
 import { pair } from '../core/shape';
 import { backendFor, kernelFor, type GemmKernel } from './gemm_backend';
 import { packDenseA, runPackedGemm, storeDenseC, type GemmOperands, type MicroBackend } from './packed_gemm';
-import { StagedCol2im, StagedMatrix, StagedPatches } from './im2col_wasm';
+import { StagedCol2im, StagedMatrix, StagedPatches, type RowLayout } from './im2col_wasm';
 import { wasmPackersOf } from './wasm_gemm';
 import {
   col2imAdd, packChannelCols, packChannelRows, packPatchCols, packPatchRows, storeChannelRows, type PatchView,
@@ -119,7 +119,7 @@ export function conv2dForward(x: FloatArray, w: FloatArray | ConvWeight, bias: F
 
 function forwardPass(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
   const out = allocate(dtypeOf(x), g.N * g.O * g.OH * g.OW);
-  const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups);
+  const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups, stagesWeightRows(x));
   const parts = partsFor(forwardFlops(g), split.units);
   const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('conv2d.forward', split.units, {
@@ -142,7 +142,7 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   const gt = cw.g;
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const flipped = useFlippedBackwardInput(gt);
-  const split = flipped ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups) : null;
+  const split = flipped ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups, stagesWeightRows(gy)) : null;
   const units = split !== null ? split.units : gt.N;
   const parts = partsFor(forwardFlops(gt), units);
   const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
@@ -335,9 +335,14 @@ interface OutputSplit {
   byRows: boolean;
 }
 
-function splitOutput(rows: number, cols: number, groups: number): OutputSplit {
+function splitOutput(rows: number, cols: number, groups: number, stagedRows = false): OutputSplit {
   const colUnits = Math.ceil(cols / COL_UNIT), rowUnits = Math.ceil(rows / ROW_UNIT);
-  const byRows = colUnits < availableThreads() && rowUnits > colUnits;
+  const threads = availableThreads();
+  // Splitting columns has every thread copy and pack all of A (rows x K); splitting rows has every
+  // thread pack all of B (K x cols). With A staged per row range (stagedRows), a row split costs
+  // K*(rows/2 copied + rows/2 gathered + cols packed) per thread against K*(2*rows + cols/2): less
+  // once cols < 2*rows.
+  const byRows = (colUnits < threads && rowUnits > colUnits) || (stagedRows && rowUnits >= threads && cols < 2 * rows);
   const perGroup = byRows ? rowUnits : colUnits;
   return { units: perGroup * groups, perGroup, byRows };
 }
@@ -409,16 +414,19 @@ function channelMatrixView(src: FloatArray, channels: number, ch0: number, P: nu
 
 /** A weight matrix staged for wasm packing (element (i, k) at w[srcOff + rowOffset(i) + kOffset(k)]), or null. */
 function stagedWeights(be: MicroBackend, w: FloatArray, srcOff: number, srcLen: number, rows: number, K: number,
-  rowOffset: (i: number) => number, kOffset: (k: number) => number): StagedMatrix | null {
+  rowOffset: (i: number) => number, kOffset: (k: number) => number, layout: RowLayout): StagedMatrix | null {
   const packers = wasmPackersOf(be);
   if (packers === null || !(w instanceof Float32Array)) return null;
-  return new StagedMatrix(w, srcOff, srcLen, rows, K, rowOffset, kOffset, packers);
+  return new StagedMatrix(w, srcOff, srcLen, rows, K, rowOffset, kOffset, packers, 0, 1, layout);
 }
 
-/** Sum of scratch sizes and consecutive binding, for operands with several staged parts. */
+/**
+ * Sum of scratch sizes and consecutive binding, for operands with several staged parts; r0, r1 are
+ * the rows of the run (staged weight matrices copy only those rows; other parts ignore them).
+ */
 interface Staged {
   scratchElements(): number;
-  bind(S: Float32Array, off: number): void;
+  bind(S: Float32Array, off: number, r0?: number, r1?: number): void;
 }
 
 function scratchOf(parts: Array<Staged | null>): number {
@@ -427,12 +435,18 @@ function scratchOf(parts: Array<Staged | null>): number {
   return n;
 }
 
-function bindAll(parts: Array<Staged | null>, S: FloatArray, off: number): void {
+function bindAll(parts: Array<Staged | null>, S: FloatArray, off: number, r0: number, r1: number): void {
   for (const p of parts) {
     if (p === null) continue;
-    p.bind(S as Float32Array, off);
+    p.bind(S as Float32Array, off, r0, r1);
     off += p.scratchElements();
   }
+}
+
+/** True when a pass over `src` stages its weights in wasm memory (then per thread row range). */
+function stagesWeightRows(src: FloatArray): boolean {
+  const kernel = kernelFor(dtypeOf(src));
+  return src instanceof Float32Array && wasmPackersOf(backendFor(dtypeOf(src), kernel)) !== null;
 }
 
 /** Wasm-staged patches when the backend has the float32 wasm packers, else null (JS packing). */
@@ -464,15 +478,16 @@ class ForwardOperands implements GemmOperands {
     this.staged = stagedFor(be, x, this.view, g.C / g.groups, Math.ceil(be.nc / this.P) + 1);
     const K = this.K;
     this.stagedW = this.staged === null ? null
-      : stagedWeights(be, w, grp * this.M * K, this.M * K, this.M, K, (i) => i * K, (k) => k);
+      : stagedWeights(be, w, grp * this.M * K, this.M * K, this.M, K, (i) => i * K, (k) => k,
+        { blocks: 1, blockStride: this.M * K, rowLen: K });
   }
 
   scratchElements(): number {
     return scratchOf([this.staged, this.stagedW]);
   }
 
-  bindScratch(S: FloatArray, off: number): void {
-    bindAll([this.staged, this.stagedW], S, off);
+  bindScratch(S: FloatArray, off: number, i0: number, i1: number): void {
+    bindAll([this.staged, this.stagedW], S, off, i0, i1);
   }
 
   packA(dst: FloatArray, off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {
@@ -529,15 +544,15 @@ class FlippedBackwardInputOperands implements GemmOperands {
     const KK = g.KH * g.KW, CgKK = this.M * KK;
     this.stagedW = this.staged === null ? null
       : stagedWeights(be, w, grp * Og * CgKK, Og * CgKK, this.M, this.K, (c) => c * KK,
-        (k) => Math.floor(k / KK) * CgKK + KK - 1 - (k % KK));
+        (k) => Math.floor(k / KK) * CgKK + KK - 1 - (k % KK), { blocks: Og, blockStride: CgKK, rowLen: KK });
   }
 
   scratchElements(): number {
     return scratchOf([this.staged, this.stagedW]);
   }
 
-  bindScratch(S: FloatArray, off: number): void {
-    bindAll([this.staged, this.stagedW], S, off);
+  bindScratch(S: FloatArray, off: number, i0: number, i1: number): void {
+    bindAll([this.staged, this.stagedW], S, off, i0, i1);
   }
 
   /** Element (c, (o, t)) = w[(grp·Og + o)·Cg·KK + c·KK + KK−1−t]: transposed and flipped. */
@@ -607,15 +622,16 @@ class Col2imBackwardInputOperands implements GemmOperands {
       ? new StagedCol2im(this.view, g.C / g.groups, packers, Math.min(be.nc, P)) : null;
     const M = this.M;
     this.stagedW = this.stagedGy === null ? null
-      : stagedWeights(be, w, grp * this.K * M, this.K * M, M, this.K, (i) => i, (k) => k * M);
+      : stagedWeights(be, w, grp * this.K * M, this.K * M, M, this.K, (i) => i, (k) => k * M,
+        { blocks: this.K, blockStride: M, rowLen: 1 });
   }
 
   scratchElements(): number {
     return scratchOf([this.stagedGy, this.stagedGx, this.stagedW]);
   }
 
-  bindScratch(S: FloatArray, off: number): void {
-    bindAll([this.stagedGy, this.stagedGx, this.stagedW], S, off);
+  bindScratch(S: FloatArray, off: number, i0: number, i1: number): void {
+    bindAll([this.stagedGy, this.stagedGx, this.stagedW], S, off, i0, i1);
   }
 
   packA(dst: FloatArray, off: number, i0: number, mc: number, p0: number, kc: number, mr: number): void {

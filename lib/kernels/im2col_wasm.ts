@@ -318,10 +318,23 @@ export class StagedCol2im {
  * A GEMM operand (a weight matrix, possibly transposed or flipped; a strided gemm operand) copied
  * once into linear memory with one native copy, then packed by wasm through two offset tables:
  * element (i, k) of an A operand, or (k, j) of a B operand, is copy[outerOffset(i or j) + kOffset(k)].
+ * An A operand given a RowLayout can stage just the rows a thread computes (bind's r0, r1): a
+ * thread that owns half the output rows then copies half the weights, not all of them.
  * A panels go through gatherA; B panels through rows1 when consecutive columns are consecutive in
  * memory, else gather. About one cycle per element instead of a strided JS loop, which matters
  * when the product reuses each packed element little (few columns, small images).
  */
+/**
+ * Where an A operand's rows lie in its source: `blocks` blocks `blockStride` apart from srcOff, and
+ * in each block row i takes [i·rowLen, (i+1)·rowLen). Then outerOffset(i) must be i·rowLen and
+ * kOffset(k) = block(k)·blockStride + within(k), with within(k) < rowLen.
+ */
+export interface RowLayout {
+  readonly blocks: number;
+  readonly blockStride: number;
+  readonly rowLen: number;
+}
+
 export class StagedMatrix {
   private S: Float32Array = new Float32Array(0);
   private I: Int32Array = new Int32Array(0);
@@ -338,6 +351,7 @@ export class StagedMatrix {
     private readonly outer: number, private readonly K: number,
     private readonly outerOffset: (i: number) => number, private readonly kOffset: (k: number) => number,
     private readonly packers: WasmPackers, maxCols = 0, nr = 1,
+    private readonly rows: RowLayout | null = null,
   ) {
     this.descCap = maxCols > 0 ? 2 * (Math.ceil(maxCols / nr) + 1) : 0;
     this.unitColumns = outer < 2 || outerOffset(1) - outerOffset(0) === 1;
@@ -347,17 +361,41 @@ export class StagedMatrix {
     return this.srcLen + this.outer + this.K + this.descCap;
   }
 
-  bind(S: Float32Array, off: number): void {
+  /**
+   * Stages the operand at S[off...]. An A operand with a RowLayout copies only rows [r0, r1) (the
+   * only rows packA may then be asked for); otherwise, or for all rows, the whole source span.
+   */
+  bind(S: Float32Array, off: number, r0 = 0, r1 = this.outer): void {
     this.S = S;
     this.I = new Int32Array(S.buffer, S.byteOffset, S.length);
     this.copyOff = off;
     this.outerTab = off + this.srcLen;
     this.kTab = this.outerTab + this.outer;
     this.descTab = this.kTab + this.K;
-    S.set(this.src.subarray(this.srcOff, this.srcOff + this.srcLen), off);
     const I = this.I;
-    for (let i = 0; i < this.outer; i++) I[this.outerTab + i] = this.outerOffset(i) * 4;
-    for (let k = 0; k < this.K; k++) I[this.kTab + k] = this.kOffset(k) * 4;
+    const lay = this.rows;
+    if (lay === null || (r0 <= 0 && r1 >= this.outer)) {
+      S.set(this.src.subarray(this.srcOff, this.srcOff + this.srcLen), off);
+      for (let i = 0; i < this.outer; i++) I[this.outerTab + i] = this.outerOffset(i) * 4;
+      for (let k = 0; k < this.K; k++) I[this.kTab + k] = this.kOffset(k) * 4;
+      return;
+    }
+    if (!(r0 >= 0 && r1 <= this.outer && r0 < r1)) {
+      throw new Error(`StagedMatrix.bind: row range [${r0}, ${r1}) is not within the operand's ${this.outer} rows`);
+    }
+    // Block b's rows [r0, r1) go to copy[b·span ...]: the same layout with rows r0.. moved to 0.
+    const { blocks, blockStride, rowLen } = lay;
+    const span = (r1 - r0) * rowLen;
+    for (let b = 0; b < blocks; b++) {
+      const s = this.srcOff + b * blockStride + r0 * rowLen;
+      S.set(this.src.subarray(s, s + span), off + b * span);
+    }
+    for (let i = r0; i < r1; i++) I[this.outerTab + i] = (i - r0) * rowLen * 4;
+    for (let k = 0; k < this.K; k++) {
+      const o = this.kOffset(k);
+      const b = Math.floor(o / blockStride);
+      I[this.kTab + k] = (b * span + o - b * blockStride) * 4;
+    }
   }
 
   /** MR-row panels of rows [i0, i0+mc) × k [p0, p0+kc) at S[off...]. */

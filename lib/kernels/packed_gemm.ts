@@ -42,8 +42,11 @@ export interface GemmOperands {
   packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void;
   /** Extra scratch (elements) the operands want in the backend's memory, e.g. staged images. */
   scratchElements?(): number;
-  /** Gives the operands their scratch at S[off...], once per run before any pack call. */
-  bindScratch?(S: FloatArray, off: number): void;
+  /**
+   * Gives the operands their scratch at S[off...], once per run before any pack call; the run
+   * computes (and packs A for) rows [i0, i1) only.
+   */
+  bindScratch?(S: FloatArray, off: number, i0: number, i1: number): void;
   /**
    * Optionally pre-fills the C block (e.g. with the bias, which then starts each sum as in the
    * reference) and returns true, so the first K block accumulates onto it.
@@ -87,7 +90,7 @@ export function runPackedGemm(ops: GemmOperands, be: MicroBackend, i0: number, i
   const cbOff = bpOff + KC * ncMax;
   const extraOff = cbOff + mPad * ldcb;
   const S = be.reserve(extraOff + (ops.scratchElements?.() ?? 0));
-  ops.bindScratch?.(S, extraOff);
+  ops.bindScratch?.(S, extraOff, i0, i1);
 
   if (packAllA) {
     for (let pc = 0; pc < K; pc += KC) ops.packA(S, apOff + mPad * pc, i0, m, pc, Math.min(KC, K - pc), mr);

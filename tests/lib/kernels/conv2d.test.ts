@@ -214,6 +214,10 @@ describe('lib/kernels/conv2d', function () {
       { x: [64, 256, 1, 1], w: [256, 256, 3, 3], p: { padding: 1 } },
       // Stride 2 down to 1x1: col2im blocks hold many whole images.
       { x: [32, 64, 2, 2], w: [128, 64, 3, 3], p: { stride: 2, padding: 1 } },
+      // Fewer pixels than twice the rows: the forward (then the input gradient) splits rows, each
+      // thread staging only its rows of the weights (80 rows: 48 + 32 at 2 threads).
+      { x: [32, 40, 2, 2], w: [80, 40, 3, 3], p: { padding: 1 } },
+      { x: [32, 80, 2, 2], w: [40, 80, 3, 3], p: { padding: 1 } },
     ];
     for (const kernel of ['js', 'wasm'] as GemmKernel[]) {
       for (const dtype of ['float32', 'float64'] as DType[]) {

@@ -11,7 +11,7 @@ import {
 } from '../../../lib/kernels/pool';
 import { setNumThreads, threadStats } from '../../../lib/platform/threads';
 import { arr, dot, expectClose, expectSame, nanFilled, numericGrad, randArr, randomChunks } from '../../support/kernel_helpers';
-import { useTwoThreads } from '../../support/kernel_modes';
+import { useTwoThreads, withWasm } from '../../support/kernel_modes';
 
 // ---- local helpers ----
 
@@ -159,6 +159,51 @@ describe('lib/kernels/pool', () => {
         const gx = nanFilled('float32', gxWhole.length);
         for (const [a, b] of randomChunks(rng, P)) maxPool2dBackwardRange(gy, whole.argmax, g, gx, a, b);
         expectSame(gx, gxWhole);
+      }
+    });
+
+    it('float32 through WebAssembly (four planes per vector) is bit-identical to the JS loop', () => {
+      const rng = new Random(13);
+      // Values that make the selection rule matter: NaNs (last one wins), ±∞, ±0 (+0 is not > −0),
+      // and ties with a neighbour (first maximum wins).
+      const special = [NaN, Infinity, -Infinity, 0, -0, 1, -1];
+      const fill = (n: number): Float32Array => {
+        const x = randArr(rng, 'float32', n) as Float32Array;
+        for (let i = 0; i < n; i++) {
+          const r = rng.uniform();
+          if (r < 0.05) x[i] = special[rng.integer(0, special.length)];
+          else if (r < 0.3 && i > 0) x[i] = x[i - 1];
+        }
+        return x;
+      };
+      const geometries = randomGeometries(rng, 80, true).map(({ g }) => g);
+      // Plane counts around multiples of four, and enough planes of a large map for several staging chunks.
+      for (const [shape, params] of [
+        [[3, 7, 16, 16], { kernelSize: 3, stride: 2, padding: 1 }],
+        [[1, 4, 9, 9], { kernelSize: 2, stride: 1 }],
+        [[2, 5, 1, 1], { kernelSize: 1 }],
+        [[2, 37, 56, 56], { kernelSize: 3, stride: 2, padding: 1 }],
+      ] as Array<[number[], Pool2dParams]>) geometries.push(pool2dGeometry('maxPool2d', shape, params));
+      for (const g of geometries) {
+        const P = g.N * g.C;
+        const x = fill(P * g.H * g.W);
+        const tag = JSON.stringify(g);
+        const js = withWasm(false, () => maxPool2dForward(x, g));
+        const wasm = withWasm(true, () => maxPool2dForward(x, g));
+        expectSame(wasm.out, js.out, tag);
+        expectSame(wasm.argmax, js.argmax, tag);
+        const gy = fill(js.out.length);
+        expectSame(withWasm(true, () => maxPool2dBackward(gy, js.argmax, g)), withWasm(false, () => maxPool2dBackward(gy, js.argmax, g)), tag);
+        // A range starting off a multiple of four planes leaves the planes outside it untouched.
+        if (P >= 3) {
+          const out = nanFilled('float32', js.out.length), argmax = new Int32Array(js.out.length).fill(-7);
+          withWasm(true, () => maxPool2dForwardRange(x, g, out, argmax, 1, P - 1));
+          const per = g.OH * g.OW;
+          expectSame(out.subarray(per, (P - 1) * per), js.out.subarray(per, (P - 1) * per), tag);
+          expectSame(argmax.subarray(per, (P - 1) * per), js.argmax.subarray(per, (P - 1) * per), tag);
+          expect(Array.from(argmax.subarray(0, per)).every((a) => a === -7), tag).to.equal(true);
+          expect(Array.from(out.subarray((P - 1) * per)).every((v) => Number.isNaN(v)), tag).to.equal(true);
+        }
       }
     });
 

@@ -30,3 +30,59 @@ export function reserveMemory(memory: WasmMemoryLike, bytes: number): boolean {
   memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
   return true;
 }
+
+/**
+ * A getter for this thread's instance of a generated kernel module: compiled and instantiated on
+ * first use, then cached; null for good (callers use their JS loops) when the engine has no
+ * WebAssembly or rejects the module (no SIMD).
+ */
+export function lazyInstance<T>(emit: () => Uint8Array, make: (api: WasmApi, module: object) => T): () => T | null {
+  let instance: T | null | undefined;
+  return () => {
+    if (instance === undefined) {
+      try {
+        const api = wasmApi();
+        if (api === undefined) throw new Error('no WebAssembly');
+        instance = make(api, new api.Module(emit()));
+      } catch {
+        instance = null;
+      }
+    }
+    return instance;
+  };
+}
+
+/**
+ * A kernel module instantiated over its own linear memory, with float32, int32 and float64 views of
+ * that memory that reserve() keeps current (growing the memory replaces its buffer).
+ */
+export class KernelInstance {
+  protected readonly memory: WasmMemoryLike;
+  protected readonly exports: Record<string, unknown>;
+  f32: Float32Array;
+  i32: Int32Array;
+  f64: Float64Array;
+
+  constructor(api: WasmApi, module: object, initialPages: number) {
+    this.memory = new api.Memory({ initial: initialPages });
+    this.exports = new api.Instance(module, { env: { mem: this.memory } }).exports;
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
+  }
+
+  /** Makes the memory at least `bytes` long (the views are refreshed after growth). */
+  reserve(bytes: number): void {
+    if (!reserveMemory(this.memory, bytes)) return;
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
+  }
+
+  /** The exported function `name` (an Error naming `what` if the module has none). */
+  protected fn<F>(what: string, name: string): F {
+    const f = this.exports[name];
+    if (typeof f !== 'function') throw new Error(`${what}: no kernel ${name}`);
+    return f as F;
+  }
+}

@@ -18,31 +18,11 @@
  *    interleaving four channels so the additions' latency overlaps instead of reordering any sum.
  * Cost: copy-in + one pass per kernel + copy-out; the batch-norm passes reread data staged in cache.
  */
-import { reserveMemory, wasmApi, type WasmApi, type WasmMemoryLike } from './wasm_api';
+import { KernelInstance, lazyInstance, type WasmApi } from './wasm_api';
 import { I32, F64, V128, ModuleBuilder, type FuncDef, type ValType } from './wasm_emitter';
-import { Asm } from './wasm_simd';
+import { Asm, Fn } from './wasm_simd';
 
 // ------------------------------------------------------------------------------ code generation
-
-/** Builds a function: params first, then locals numbered in the order they are asked for. */
-class Fn {
-  readonly c = new Asm();
-  private readonly locals: ValType[] = [];
-  private next: number;
-
-  constructor(readonly name: string, private readonly params: ValType[]) {
-    this.next = params.length;
-  }
-
-  local(t: ValType): number {
-    this.locals.push(t);
-    return this.next++;
-  }
-
-  def(): FuncDef {
-    return { name: this.name, params: this.params, results: [], locals: this.locals, code: this.c };
-  }
-}
 
 /** `l += k` for an i32 local. */
 function addImm(c: Asm, l: number, k: number): void {
@@ -371,64 +351,32 @@ type Fn3 = (a: number, b: number, c: number) => void;
 type Fn4 = (a: number, b: number, c: number, d: number) => void;
 type FnN = (...args: number[]) => void;
 
+const WHAT = 'wasm elementwise';
+
 /** One thread's instance: its memory, float32/float64 views of it, and the kernels. */
-export class EwWasm {
-  private readonly memory: WasmMemoryLike;
-  f32: Float32Array;
-  f64: Float64Array;
-  readonly relu: Fn3;
-  readonly reluBwd: Fn4;
-  readonly binary: Record<WasmBinaryOp, Fn4>;
-  readonly chSum: FnN;
-  readonly chSqDev: FnN;
-  readonly chGradSums: FnN;
-  readonly chAffine: FnN;
-  readonly chGradInput: FnN;
+export class EwWasm extends KernelInstance {
+  readonly relu = this.fn<Fn3>(WHAT, 'relu');
+  readonly reluBwd = this.fn<Fn4>(WHAT, 'reluBwd');
+  readonly binary: Record<WasmBinaryOp, Fn4> = {
+    add: this.fn<Fn4>(WHAT, 'add'), sub: this.fn<Fn4>(WHAT, 'sub'), mul: this.fn<Fn4>(WHAT, 'mul'), div: this.fn<Fn4>(WHAT, 'div'),
+  };
+  readonly chSum = this.fn<FnN>(WHAT, 'chSum');
+  readonly chSqDev = this.fn<FnN>(WHAT, 'chSqDev');
+  readonly chGradSums = this.fn<FnN>(WHAT, 'chGradSums');
+  readonly chAffine = this.fn<FnN>(WHAT, 'chAffine');
+  readonly chGradInput = this.fn<FnN>(WHAT, 'chGradInput');
 
   constructor(api: WasmApi, module: object) {
-    this.memory = new api.Memory({ initial: 16 });
-    const ex = new api.Instance(module, { env: { mem: this.memory } }).exports;
-    this.relu = ex.relu as Fn3;
-    this.reluBwd = ex.reluBwd as Fn4;
-    this.binary = { add: ex.add as Fn4, sub: ex.sub as Fn4, mul: ex.mul as Fn4, div: ex.div as Fn4 };
-    this.chSum = ex.chSum as FnN;
-    this.chSqDev = ex.chSqDev as FnN;
-    this.chGradSums = ex.chGradSums as FnN;
-    this.chAffine = ex.chAffine as FnN;
-    this.chGradInput = ex.chGradInput as FnN;
-    this.f32 = new Float32Array(this.memory.buffer);
-    this.f64 = new Float64Array(this.memory.buffer);
-  }
-
-  /** Makes the memory at least `bytes` long (views are refreshed after growth). */
-  reserve(bytes: number): void {
-    reserveMemory(this.memory, bytes);
-    if (this.f32.buffer !== this.memory.buffer) {
-      this.f32 = new Float32Array(this.memory.buffer);
-      this.f64 = new Float64Array(this.memory.buffer);
-      }
+    super(api, module, 16);
   }
 }
 
-let compiled: object | null | undefined;
-let instance: EwWasm | null | undefined;
+const instance = lazyInstance(emitModule, (api, module) => new EwWasm(api, module));
 let enabled = true;
 
 /** This thread's instance, or null when the engine lacks WebAssembly SIMD (callers use JS loops). */
 export function ewWasm(): EwWasm | null {
-  if (!enabled) return null;
-  if (instance === undefined) {
-    try {
-      const api = wasmApi();
-      if (api === undefined) throw new Error('no WebAssembly');
-      if (compiled === undefined) compiled = new api.Module(emitModule());
-      instance = new EwWasm(api, compiled as object);
-    } catch {
-      compiled = null;
-      instance = null;
-    }
-  }
-  return instance;
+  return enabled ? instance() : null;
 }
 
 /**

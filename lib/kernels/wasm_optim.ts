@@ -10,7 +10,7 @@
  * groups of four elements (promoted to two f64x2 halves, computed, demoted, rejoined, stored in
  * place). Scalars arrive as f64 parameters.
  */
-import { reserveMemory, wasmApi, type WasmApi, type WasmMemoryLike } from './wasm_api';
+import { KernelInstance, lazyInstance, type WasmApi } from './wasm_api';
 import { F64, I32, ModuleBuilder, V128, type FuncDef, type ValType } from './wasm_emitter';
 import { Asm } from './wasm_simd';
 
@@ -205,44 +205,15 @@ function emitModule(): Uint8Array {
 export type OptimKernel = (...args: number[]) => void;
 
 /** One thread's optimizer instance: memory, a float32 view of it, kernels by name. */
-export class OptimWasm {
-  private readonly memory: WasmMemoryLike;
-  private readonly exports: Record<string, unknown>;
-  f32: Float32Array;
-
+export class OptimWasm extends KernelInstance {
   constructor(api: WasmApi, module: object) {
-    this.memory = new api.Memory({ initial: 1 });
-    this.exports = new api.Instance(module, { env: { mem: this.memory } }).exports;
-    this.f32 = new Float32Array(this.memory.buffer);
+    super(api, module, 1);
   }
 
   kernel(name: string): OptimKernel {
-    const f = this.exports[name];
-    if (typeof f !== 'function') throw new Error(`wasm optim: no kernel ${name}`);
-    return f as OptimKernel;
-  }
-
-  reserve(bytes: number): void {
-    reserveMemory(this.memory, bytes);
-    if (this.f32.buffer !== this.memory.buffer) this.f32 = new Float32Array(this.memory.buffer);
+    return this.fn<OptimKernel>('wasm optim', name);
   }
 }
-
-let compiled: object | null | undefined;
-let instance: OptimWasm | null | undefined;
 
 /** This thread's instance, or null without WebAssembly SIMD (callers use the JS loops). */
-export function optimWasm(): OptimWasm | null {
-  if (instance === undefined) {
-    try {
-      const api = wasmApi();
-      if (api === undefined) throw new Error('no WebAssembly');
-      if (compiled === undefined) compiled = new api.Module(emitModule());
-      instance = new OptimWasm(api, compiled as object);
-    } catch {
-      compiled = null;
-      instance = null;
-    }
-  }
-  return instance;
-}
+export const optimWasm = lazyInstance(emitModule, (api, module) => new OptimWasm(api, module));

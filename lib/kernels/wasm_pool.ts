@@ -13,37 +13,9 @@
  * Cost: forward one copy in, one interleave pass, KH·KW vector taps per 4 outputs, two copies out;
  * backward one pass over gy and argmax and one over the plane.
  */
-import { reserveMemory, wasmApi, type WasmApi, type WasmMemoryLike } from './wasm_api';
-import { I32, ModuleBuilder, V128, type FuncDef, type ValType } from './wasm_emitter';
-import { Asm } from './wasm_simd';
-
-/** Asm plus the two SIMD instructions only pooling needs. */
-class PoolAsm extends Asm {
-  /** i32x4.splat: [i32] -> v128. */
-  i32x4Splat(): this { return this.simd(0x11); }
-  /** v128.store32_lane: [addr, v] -> stores lane `lane` of v at addr. */
-  v128Store32Lane(lane: number, offset = 0): this { this.simd(0x5a).memarg(2, offset); this.bytes.push(lane); return this; }
-}
-
-/** A function under construction: params first, then locals in the order asked for. */
-class Fn {
-  readonly c = new PoolAsm();
-  private readonly locals: ValType[] = [];
-  private next: number;
-
-  constructor(readonly name: string, private readonly params: ValType[]) {
-    this.next = params.length;
-  }
-
-  local(t: ValType): number {
-    this.locals.push(t);
-    return this.next++;
-  }
-
-  def(): FuncDef {
-    return { name: this.name, params: this.params, results: [], locals: this.locals, code: this.c };
-  }
-}
+import { KernelInstance, lazyInstance, type WasmApi } from './wasm_api';
+import { I32, ModuleBuilder, V128, type FuncDef } from './wasm_emitter';
+import { Asm, Fn } from './wasm_simd';
 
 /** `l += v` for i32 locals. */
 function addTo(c: Asm, l: number, v: number): void {
@@ -208,50 +180,16 @@ function emitModule(): Uint8Array {
 
 type WasmFn = (...args: number[]) => void;
 
-/** One thread's pooling instance: its memory, float32/int32 views of it and the kernels. */
-export class PoolWasm {
-  private readonly memory: WasmMemoryLike;
-  readonly interleave: WasmFn;
-  readonly maxPool4: WasmFn;
-  readonly maxBackward: WasmFn;
-  f32: Float32Array;
-  i32: Int32Array;
+/** One thread's pooling instance: its memory, views of it and the kernels. */
+export class PoolWasm extends KernelInstance {
+  readonly interleave = this.fn<WasmFn>('wasm pool', 'interleave');
+  readonly maxPool4 = this.fn<WasmFn>('wasm pool', 'maxPool4');
+  readonly maxBackward = this.fn<WasmFn>('wasm pool', 'maxBackward');
 
   constructor(api: WasmApi, module: object) {
-    this.memory = new api.Memory({ initial: 4 });
-    const ex = new api.Instance(module, { env: { mem: this.memory } }).exports;
-    this.interleave = ex.interleave as WasmFn;
-    this.maxPool4 = ex.maxPool4 as WasmFn;
-    this.maxBackward = ex.maxBackward as WasmFn;
-    this.f32 = new Float32Array(this.memory.buffer);
-    this.i32 = new Int32Array(this.memory.buffer);
-  }
-
-  /** Makes the memory at least `bytes` long (views are refreshed after growth). */
-  reserve(bytes: number): void {
-    reserveMemory(this.memory, bytes);
-    if (this.f32.buffer !== this.memory.buffer) {
-      this.f32 = new Float32Array(this.memory.buffer);
-      this.i32 = new Int32Array(this.memory.buffer);
-    }
+    super(api, module, 4);
   }
 }
-
-let compiled: object | null | undefined;
-let instance: PoolWasm | null | undefined;
 
 /** This thread's instance, or null when the engine lacks WebAssembly SIMD (callers use JS loops). */
-export function poolWasm(): PoolWasm | null {
-  if (instance === undefined) {
-    try {
-      const api = wasmApi();
-      if (api === undefined) throw new Error('no WebAssembly');
-      if (compiled === undefined) compiled = new api.Module(emitModule());
-      instance = new PoolWasm(api, compiled as object);
-    } catch {
-      compiled = null;
-      instance = null;
-    }
-  }
-  return instance;
-}
+export const poolWasm = lazyInstance(emitModule, (api, module) => new PoolWasm(api, module));

@@ -1,11 +1,12 @@
 /**
- * The instructions our elementwise, batch-norm and optimizer WebAssembly kernels need beyond the
- * GEMM set of wasm_emitter.ts: scalar f64 arithmetic, f32 <-> f64 conversions (scalar and the
- * f64x2.promote_low / f32x4.demote_zero lane pairs), comparisons and bitwise selects, lane loads
- * and stores. Opcodes follow the WebAssembly core spec 2.0 (§5.4) and its SIMD instruction table.
+ * The instructions our elementwise, batch-norm, optimizer and pooling WebAssembly kernels need
+ * beyond the GEMM set of wasm_emitter.ts: scalar f64 arithmetic, f32 <-> f64 conversions (scalar and
+ * the f64x2.promote_low / f32x4.demote_zero lane pairs), comparisons and bitwise selects, splats, lane
+ * loads and stores; and Fn, the function builder those modules share. Opcodes follow the WebAssembly
+ * core spec 2.0 (§5.4) and its SIMD instruction table.
  * This extends Code by appending bytes, so wasm_emitter.ts stays the one module builder.
  */
-import { Code } from './wasm_emitter';
+import { Code, type FuncDef, type ValType } from './wasm_emitter';
 
 const f64Bytes = new Uint8Array(8);
 const f64View = new DataView(f64Bytes.buffer);
@@ -39,7 +40,10 @@ export class Asm extends Code {
   v128Load64Zero(offset = 0): this { return this.simd(0x5d).memarg(3, offset); }
   /** [addr, v] -> v with lane `lane` replaced by the f32/i32 at addr. */
   v128Load32Lane(lane: number, offset = 0): this { this.simd(0x56).memarg(2, offset); this.bytes.push(lane); return this; }
+  /** v128.store32_lane: [addr, v] -> stores lane `lane` of v at addr. */
+  v128Store32Lane(lane: number, offset = 0): this { this.simd(0x5a).memarg(2, offset); this.bytes.push(lane); return this; }
   v128Store64Lane(lane: number, offset = 0): this { this.simd(0x5b).memarg(3, offset); this.bytes.push(lane); return this; }
+  i32x4Splat(): this { return this.simd(0x11); }
   f32x4Splat(): this { return this.simd(0x13); }
   f64x2Splat(): this { return this.simd(0x14); }
   f32x4Eq(): this { return this.simd(0x41); }
@@ -60,4 +64,24 @@ export class Asm extends Code {
   f64x2Sub(): this { return this.simd(0xf1); }
   f64x2Div(): this { return this.simd(0xf3); }
   f64x2Max(): this { return this.simd(0xf5); }
+}
+
+/** Builds a kernel function: params first, then locals numbered in the order they are asked for. */
+export class Fn {
+  readonly c = new Asm();
+  private readonly locals: ValType[] = [];
+  private next: number;
+
+  constructor(readonly name: string, private readonly params: ValType[]) {
+    this.next = params.length;
+  }
+
+  local(t: ValType): number {
+    this.locals.push(t);
+    return this.next++;
+  }
+
+  def(): FuncDef {
+    return { name: this.name, params: this.params, results: [], locals: this.locals, code: this.c };
+  }
 }

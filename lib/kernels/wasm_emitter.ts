@@ -116,6 +116,8 @@ export class Code {
     return this;
   }
   f32x4Add(): this { return this.simd(0xe4); }
+  /** f32x4.relaxed_madd (relaxed-SIMD proposal): [a, b, c] -> a·b + c, fused where the CPU has FMA. */
+  f32x4RelaxedMadd(): this { return this.simd(0x105); }
   f32x4Mul(): this { return this.simd(0xe6); }
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2Mul(): this { return this.simd(0xf2); }

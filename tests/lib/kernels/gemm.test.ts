@@ -4,7 +4,7 @@ import { gemm, gemmReference } from '../../../lib/kernels/gemm';
 import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
 import { jsBackend } from '../../../lib/kernels/gemm_js';
 import { DenseOperands, runPackedGemm, type MicroBackend } from '../../../lib/kernels/packed_gemm';
-import { createWasmBackend, emitMacroKernel, wasmSimdAvailable } from '../../../lib/kernels/wasm_gemm';
+import { createWasmBackend, emitMacroKernel, wasmF32MultiplyAdd, wasmSimdAvailable } from '../../../lib/kernels/wasm_gemm';
 import { Random } from '../../../lib/random';
 import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
@@ -64,6 +64,25 @@ describe('lib/kernels/gemm', () => {
 
   it('has WebAssembly SIMD in this Node (so the wasm kernels below are really exercised)', () => {
     expect(wasmSimdAvailable()).to.equal(true);
+  });
+
+  it('accumulates float32 with a fused multiply-add where the engine has relaxed SIMD, else with mul + add', () => {
+    // With the pool's flag set this Node compiles relaxed_madd (and this CPU has FMA).
+    expect(wasmF32MultiplyAdd(), 'float32 kernel uses relaxed_madd').to.equal(true);
+    // (1 + 2^-12)² = 1 + 2^-11 + 2^-24 rounds to 1 + 2^-11 in float32; the second product cancels it.
+    // Fused, the tail survives: C = -2^-24. Unfused (mul, then add) it is lost: C = 0.
+    const e = 1 + 2 ** -12;
+    const A = Float32Array.from([e, e]), B = Float32Array.from([e, -e]);
+    const run = (backend: MicroBackend): number => {
+      const C = new Float32Array(1);
+      runPackedGemm(new DenseOperands(1, 1, 2, false, false, A, 0, 2, B, 0, 1, false, C, 0, 1, backend), backend, 0, 1, 0, 1);
+      return C[0];
+    };
+    const spec = { lanes: 4, mr: 4, nr: 8, unroll: 1 } as const;
+    expect(run(createWasmBackend({ ...spec, fma: true }, 256, 128, 512))).to.equal(-(2 ** -24));
+    expect(run(createWasmBackend(spec, 256, 128, 512))).to.equal(0);
+    expect(run(jsBackend)).to.equal(0);
+    expect(() => emitMacroKernel({ lanes: 2, mr: 4, nr: 4, unroll: 1, fma: true })).to.throw(/float32 kernel only/);
   });
 
   for (const kernel of KERNELS) {

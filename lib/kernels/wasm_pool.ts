@@ -22,6 +22,16 @@ function addTo(c: Asm, l: number, v: number): void {
   c.localGet(l).localGet(v).i32Add().localSet(l);
 }
 
+/** `l += 1` for an i32 local. */
+function inc(c: Asm, l: number): void {
+  inc(c, l);
+}
+
+/** `p += n << shift` for i32 locals (a pointer stepping over n elements of 2^shift bytes). */
+function advance(c: Asm, p: number, n: number, shift: number): void {
+  c.localGet(p).localGet(n).i32Const(shift).i32Shl().i32Add().localSet(p);
+}
+
 /** Emits `while (a < b) { body }` for i32 locals a, b (signed compare); body must advance a. */
 function whileLess(c: Asm, a: number, b: number, body: () => void): void {
   c.block();
@@ -60,7 +70,7 @@ function emitInterleave(): FuncDef {
     });
     c.localGet(SRC).localGet(nb).i32Const(4).i32Mul().i32Add().localSet(SRC);
     c.localGet(DST).localGet(nb).i32Const(4).i32Mul().i32Add().localSet(DST);
-    c.localGet(g).i32Const(1).i32Add().localSet(g);
+    inc(c, g);
   });
   return f.def();
 }
@@ -119,15 +129,15 @@ function emitMaxPool4(): FuncDef {
           c.localGet(ARG).localGet(o).i32Const(2).i32Shl().i32Add().localGet(pb).i32Const(lane).i32Mul().i32Add();
           c.localGet(idx).v128Store32Lane(lane);
         }
-        c.localGet(o).i32Const(1).i32Add().localSet(o);
-        c.localGet(ox).i32Const(1).i32Add().localSet(ox);
+        inc(c, o);
+        inc(c, ox);
       });
-      c.localGet(oy).i32Const(1).i32Add().localSet(oy);
+      inc(c, oy);
     });
-    c.localGet(SRC).localGet(HW).i32Const(4).i32Shl().i32Add().localSet(SRC);
-    c.localGet(OUT).localGet(pb).i32Const(2).i32Shl().i32Add().localSet(OUT);
-    c.localGet(ARG).localGet(pb).i32Const(2).i32Shl().i32Add().localSet(ARG);
-    c.localGet(g).i32Const(1).i32Add().localSet(g);
+    advance(c, SRC, HW, 4);
+    advance(c, OUT, pb, 2);
+    advance(c, ARG, pb, 2);
+    inc(c, g);
   });
   return f.def();
 }
@@ -153,19 +163,19 @@ function emitMaxBackward(): FuncDef {
       c.localGet(a).f64Load();
       c.localGet(GY).localGet(o).i32Const(2).i32Shl().i32Add().f32Load().f64PromoteF32();
       c.f64Add().f64Store();
-      c.localGet(o).i32Const(1).i32Add().localSet(o);
+      inc(c, o);
     });
     c.i32Const(0).localSet(i);
     whileLess(c, i, HW, () => {
       c.localGet(GX).localGet(i).i32Const(2).i32Shl().i32Add();
       c.localGet(ACC).localGet(i).i32Const(3).i32Shl().i32Add().f64Load().f32DemoteF64();
       c.f32Store();
-      c.localGet(i).i32Const(1).i32Add().localSet(i);
+      inc(c, i);
     });
-    c.localGet(GY).localGet(P).i32Const(2).i32Shl().i32Add().localSet(GY);
-    c.localGet(ARG).localGet(P).i32Const(2).i32Shl().i32Add().localSet(ARG);
-    c.localGet(GX).localGet(HW).i32Const(2).i32Shl().i32Add().localSet(GX);
-    c.localGet(pl).i32Const(1).i32Add().localSet(pl);
+    advance(c, GY, P, 2);
+    advance(c, ARG, P, 2);
+    advance(c, GX, HW, 2);
+    inc(c, pl);
   });
   return f.def();
 }

@@ -36,6 +36,8 @@ export class StagedPatches {
   private count = 0;
   private readonly pixCap: number;
   private readonly descCap: number;
+  /** Tap table entries: the K taps, then NR copies of the last (see packCols). */
+  private readonly tapCap: number;
 
   /**
    * cg: channels of the view's group; maxImages: images one pack call may span;
@@ -52,6 +54,7 @@ export class StagedPatches {
     this.Wp = v.W + 2 * v.pw;
     this.imgSize = cg * this.Hp * this.Wp;
     this.K = cg * v.KH * v.KW;
+    this.tapCap = this.K + nr;
   }
 
   private rawSize(): number {
@@ -59,7 +62,7 @@ export class StagedPatches {
   }
 
   scratchElements(): number {
-    return this.K + this.pixCap + this.descCap + this.rawSize() + this.maxImages * this.imgSize + SLACK;
+    return this.tapCap + this.pixCap + this.descCap + this.rawSize() + this.maxImages * this.imgSize + SLACK;
   }
 
   /** Takes the scratch at S[off...] (float32 elements) and fills the tap table. */
@@ -67,7 +70,7 @@ export class StagedPatches {
     this.S = S;
     this.I = new Int32Array(S.buffer, S.byteOffset, S.length);
     this.tapOff = off;
-    this.pixOff = off + this.K;
+    this.pixOff = off + this.tapCap;
     this.descOff = this.pixOff + this.pixCap;
     this.rawOff = this.descOff + this.descCap;
     this.imgOff = this.rawOff + this.rawSize();
@@ -80,6 +83,7 @@ export class StagedPatches {
         for (let j = 0; j < KW; j++) I[k++] = ((c * Hp + i * dh) * Wp + j * dw) * 4;
       }
     }
+    for (const last = I[k - 1]; k < this.tapOff + this.tapCap; k++) I[k] = last;
   }
 
   /**
@@ -163,18 +167,22 @@ export class StagedPatches {
     }
   }
 
-  /** B panels with k = pixels [p0, p0+kc) and columns = taps [j0, j0+nc) (weight gradient). */
+  /**
+   * B panels with k = pixels [p0, p0+kc) and columns = taps [j0, j0+nc) (weight gradient). A last
+   * partial panel is gathered whole too: its columns past nc read the taps that follow, or copies of
+   * the last tap at the end of the table, so they hold image values rather than zeros. That is
+   * harmless: a column of B only ever meets the same column of C, and the driver stores only the
+   * nc real columns (the stem conv's 3·7·7 = 147 taps would otherwise take a slow JS tail).
+   */
   packCols(off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
     this.pixelTable(p0, kc);
     const I = this.I;
-    const full = Math.floor(nc / nr);
-    for (let panel = 0, desc = this.descOff; panel < full; panel++, desc += 2) {
+    const panels = Math.ceil(nc / nr);
+    for (let panel = 0, desc = this.descOff; panel < panels; panel++, desc += 2) {
       I[desc] = 3; // gatherT: 4×4 transposes along stride-1 pixel runs
       I[desc + 1] = (this.tapOff + j0 + panel * nr) * 4;
     }
-    this.packers.panels(off * 4, this.imgOff * 4, this.pixOff * 4, kc, this.descOff * 4, full);
-    const cols = nc - full * nr;
-    if (cols > 0) this.tail(off + full * nr * kc, this.pixOff, kc, this.tapOff + j0 + full * nr, cols, nr);
+    this.packers.panels(off * 4, this.imgOff * 4, this.pixOff * 4, kc, this.descOff * 4, panels);
   }
 
   /**
@@ -194,16 +202,21 @@ export class StagedPatches {
 
   /** Stages the images of pixels [p0, p0+kc) and writes their byte offsets at pixOff. */
   private pixelTable(p0: number, kc: number): void {
-    const { OH, OW } = this.v;
+    const { OH, OW, sh, sw } = this.v;
     const P = OH * OW;
     let n = Math.floor(p0 / P);
     let y = Math.floor((p0 - n * P) / OW);
     let x = p0 - n * P - y * OW;
     this.stage(n, Math.floor((p0 + kc - 1) / P));
     const I = this.I;
-    for (let kk = 0; kk < kc; kk++) {
-      I[this.pixOff + kk] = this.pixByte(n, y, x);
-      if (++x === OW) {
+    const imgBytes = this.imgSize * 4, rowBytes = sh * this.Wp * 4, step = sw * 4;
+    // One output row at a time: its pixels' offsets step by sw elements.
+    for (let d = this.pixOff, end = this.pixOff + kc; d < end;) {
+      const run = Math.min(OW - x, end - d);
+      let b = (n - this.first) * imgBytes + y * rowBytes + x * step;
+      for (const stop = d + run; d < stop; d++, b += step) I[d] = b;
+      x += run;
+      if (x === OW) {
         x = 0;
         if (++y === OH) {
           y = 0;
@@ -212,6 +225,7 @@ export class StagedPatches {
       }
     }
   }
+
 
   /** A partial panel in JS: dst[k][p] = img[kTab[k] + pTab[p]] for p < cols, zero beyond. */
   private tail(dst: number, kTab: number, kc: number, pTab: number, cols: number, nr: number): void {

@@ -236,34 +236,44 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
 // ---- taps that only meet padding ----
 
 /**
- * A convolution whose kernel is trimmed by th rows and tw columns at each end, with the padding
- * cut to match (same output size, same input positions for every remaining tap).
+ * A convolution whose kernel is trimmed by th rows and tw columns at its start (and possibly some
+ * at its end), with the padding before the image cut to match (same output size, same input
+ * positions for every remaining tap). KH, KW: the full kernel.
  */
 interface TapTrim {
   g: Conv2dGeometry;
   th: number;
   tw: number;
+  KH: number;
+  KW: number;
 }
 
 /**
  * On small images a kernel's outer taps can fall in the padding for every output pixel (a 3×3,
  * padding-1 conv on a 1×1 map only ever uses its centre tap: ResNet18's last stage on 32×32
- * inputs). Those taps multiply zeros, so they are dropped when they come in matching pairs at both
- * ends of an axis (the trimmed conv is then an ordinary one with smaller padding). The result is
- * what the reference loops compute, which skip padding; only 0·w products disappear from the sums.
+ * inputs; the stage's first, stride-2 conv on its 2×2 input never uses its first row and column).
+ * Those taps multiply zeros, so they are dropped, and the trimmed conv is an ordinary one with less
+ * padding. The result is what the reference loops compute, which skip padding; only 0·w products
+ * disappear from the sums.
  */
 export function trimDeadTaps(g: Conv2dGeometry): TapTrim | null {
-  const th = deadTapPairs(g.KH, g.OH, g.H, g.sh, g.ph, g.dh);
-  const tw = deadTapPairs(g.KW, g.OW, g.W, g.sw, g.pw, g.dw);
-  if (th === 0 && tw === 0) return null;
+  const [th, bh] = deadTaps(g.KH, g.OH, g.H, g.sh, g.ph, g.dh);
+  const [tw, bw] = deadTaps(g.KW, g.OW, g.W, g.sw, g.pw, g.dw);
+  if (th + bh === 0 && tw + bw === 0) return null;
   return {
-    g: { ...g, KH: g.KH - 2 * th, KW: g.KW - 2 * tw, ph: g.ph - th * g.dh, pw: g.pw - tw * g.dw },
-    th, tw,
+    g: { ...g, KH: g.KH - th - bh, KW: g.KW - tw - bw, ph: g.ph - th * g.dh, pw: g.pw - tw * g.dw },
+    th, tw, KH: g.KH, KW: g.KW,
   };
 }
 
-/** Dead taps to drop from each end of one kernel axis (k taps, o outputs over an input of length l). */
-function deadTapPairs(k: number, o: number, l: number, stride: number, pad: number, dil: number): number {
+/**
+ * Dead taps to drop from the start and the end of one kernel axis (k taps, o outputs over an input
+ * of length l). The geometry keeps one padding for both sides of an axis, and the kernels stage
+ * images with that much on each side: so the trimmed axis may reach past the image's end at most as
+ * far as its padding before it (at stride 1, exactly as far: the input gradient then runs as a
+ * convolution with the mirrored padding). Drops that do not fit fall back to matching pairs.
+ */
+function deadTaps(k: number, o: number, l: number, stride: number, pad: number, dil: number): [number, number] {
   const live = (i: number): boolean => {
     for (let y = 0; y < o; y++) {
       const pos = y * stride - pad + i * dil;
@@ -273,16 +283,23 @@ function deadTapPairs(k: number, o: number, l: number, stride: number, pad: numb
   };
   let lo = 0;
   while (lo < k && !live(lo)) lo++;
-  if (lo === k) return 0;
+  if (lo === k) return [0, 0];
   let hi = 0;
   while (!live(k - 1 - hi)) hi++;
+  const fits = (a: number, b: number): boolean => {
+    const before = pad - a * dil;
+    if (before < 0) return false;
+    const after = (o - 1) * stride - before + (k - a - b - 1) * dil - (l - 1);
+    return stride === 1 ? after === before : after <= before;
+  };
+  if (fits(lo, hi)) return [lo, hi];
   let t = Math.min(lo, hi);
-  while (t > 0 && pad - t * dil < 0) t--;
-  return t;
+  while (t > 0 && !fits(t, t)) t--;
+  return [t, t];
 }
 
 /**
- * The weight's remaining taps, [O, Cg, KH−2th, KW−2tw]. A strided gather that reads every cache
+ * The weight's remaining taps, [O, Cg, kh, kw] from row th and column tw. A strided gather that reads every cache
  * line of the full weight (9.4 MB for a 512→512 3×3 conv), so threads split it by filters.
  */
 function sliceTaps(w: FloatArray, g: Conv2dGeometry, t: TapTrim): FloatArray {
@@ -773,7 +790,7 @@ registerTask('conv2d.backwardInputCol2im', (args: TaskArgs, start: number, end: 
   }
 });
 
-/** Task arguments that describe a weight gradient spread back to the full kernel (th = tw = 0: none). */
+/** Task arguments that describe a weight gradient spread back to the full kernel (none when it is the trimmed one). */
 interface SpreadArgs {
   fullKH: number;
   fullKW: number;
@@ -783,11 +800,11 @@ interface SpreadArgs {
 
 function spreadArgs(g: Conv2dGeometry, t: TapTrim | null): SpreadArgs {
   return t === null ? { fullKH: g.KH, fullKW: g.KW, th: 0, tw: 0 }
-    : { fullKH: g.KH + 2 * t.th, fullKW: g.KW + 2 * t.tw, th: t.th, tw: t.tw };
+    : { fullKH: t.KH, fullKW: t.KW, th: t.th, tw: t.tw };
 }
 
-function spreadOf(a: SpreadArgs): TapSpread | null {
-  return a.th === 0 && a.tw === 0 ? null : { KH: a.fullKH, KW: a.fullKW, th: a.th, tw: a.tw };
+function spreadOf(a: SpreadArgs & { KH: number; KW: number }): TapSpread | null {
+  return a.fullKH === a.KH && a.fullKW === a.KW ? null : { KH: a.fullKH, KW: a.fullKW, th: a.th, tw: a.tw };
 }
 
 registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: number) => {

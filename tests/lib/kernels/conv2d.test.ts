@@ -93,6 +93,9 @@ const NAMED: Array<[string, Spec]> = [
   ['5x5 on a 2x2 map: the outer ring of taps only meets padding (trimmed to 3x3)', { x: [2, 4, 2, 2], w: [3, 4, 5, 5], p: { padding: 2 } }],
   ['dead taps on one axis only, dilation 2', { x: [2, 3, 2, 6], w: [4, 3, 3, 3], p: { padding: 2, dilation: 2 } }],
   ['dead taps at stride 2 (trimmed col2im)', { x: [2, 3, 1, 3], w: [4, 3, 3, 3], p: { stride: 2, padding: 1 } }],
+  ['stride 2 on a 2x2 map: only the first row and column of taps are dead (ResNet layer4 entry)',
+    { x: [3, 5, 2, 2], w: [6, 5, 3, 3], p: { stride: 2, padding: 1 } }],
+  ['a dead tap at the end of one axis only (stride 2, padding 2)', { x: [2, 3, 1, 3], w: [4, 3, 2, 2], p: { stride: 2, padding: 2 } }],
 ];
 
 describe('lib/kernels/conv2d', function () {
@@ -122,11 +125,18 @@ describe('lib/kernels/conv2d', function () {
     }
   }
 
-  it('leaves out kernel taps that only meet padding, in pairs, keeping the output size', () => {
+  it('leaves out kernel taps that only meet padding, keeping the output size', () => {
     const layer4 = conv2dGeometry([32, 512, 1, 1], [512, 512, 3, 3], { padding: 1 });
     const t = trimDeadTaps(layer4);
     expect(t).to.not.equal(null);
     expect([t!.th, t!.tw, t!.g.KH, t!.g.KW, t!.g.ph, t!.g.pw, t!.g.OH, t!.g.OW]).to.deep.equal([1, 1, 1, 1, 0, 0, 1, 1]);
+    // Stride 2 on a 2x2 map: taps 1 and 2 of each axis read rows 0 and 1, tap 0 only the padding.
+    const entry = trimDeadTaps(conv2dGeometry([32, 256, 2, 2], [512, 256, 3, 3], { stride: 2, padding: 1 }))!;
+    expect([entry.th, entry.tw, entry.g.KH, entry.g.KW, entry.g.ph, entry.g.pw, entry.g.OH, entry.g.OW, entry.KH, entry.KW])
+      .to.deep.equal([1, 1, 2, 2, 0, 0, 1, 1, 3, 3]);
+    // A tap dead at the end only: the padding before the image stays, the kernel shrinks.
+    const end = trimDeadTaps(conv2dGeometry([1, 1, 1, 3], [1, 1, 2, 2], { stride: 2, padding: 2 }))!;
+    expect([end.th, end.tw, end.g.KH, end.g.KW, end.g.ph, end.g.pw, end.g.OH, end.g.OW]).to.deep.equal([0, 0, 1, 2, 2, 2, 2, 3]);
     expect(trimDeadTaps(conv2dGeometry([32, 256, 2, 2], [256, 256, 3, 3], { padding: 1 })), 'every tap meets the 2x2 map').to.equal(null);
     const dil = trimDeadTaps(conv2dGeometry([1, 1, 2, 6], [1, 1, 3, 3], { padding: 2, dilation: 2 }))!;
     expect([dil.th, dil.tw, dil.g.KH, dil.g.KW, dil.g.ph, dil.g.pw]).to.deep.equal([1, 0, 1, 3, 0, 2]);
@@ -212,8 +222,9 @@ describe('lib/kernels/conv2d', function () {
       { x: [16, 64, 2, 2], w: [128, 64, 3, 3], p: { padding: 1 } },
       // 1x1 maps: only the centre tap is computed (ResNet18's last stage on 32x32 inputs).
       { x: [64, 256, 1, 1], w: [256, 256, 3, 3], p: { padding: 1 } },
-      // Stride 2 down to 1x1: col2im blocks hold many whole images.
-      { x: [32, 64, 2, 2], w: [128, 64, 3, 3], p: { stride: 2, padding: 1 } },
+      // Stride 2 down to 1x1: col2im blocks hold many whole images, and the first row and column
+      // of taps only meet padding (trimmed to 2x2 at one end).
+      { x: [32, 128, 2, 2], w: [256, 128, 3, 3], p: { stride: 2, padding: 1 } },
       // Fewer pixels than twice the rows: the forward (then the input gradient) splits rows, each
       // thread staging only its rows of the weights (80 rows: 48 + 32 at 2 threads).
       { x: [32, 40, 2, 2], w: [80, 40, 3, 3], p: { padding: 1 } },

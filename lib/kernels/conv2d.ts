@@ -299,8 +299,9 @@ function deadTaps(k: number, o: number, l: number, stride: number, pad: number, 
 }
 
 /**
- * The weight's remaining taps, [O, Cg, kh, kw] from row th and column tw. A strided gather that reads every cache
- * line of the full weight (9.4 MB for a 512→512 3×3 conv), so threads split it by filters.
+ * The weight's remaining taps, [O, Cg, kh, kw] from row th and column tw. A strided gather that
+ * reads every cache line of the full weight (9.4 MB for a 512→512 3×3 conv), so threads split it by
+ * filters.
  */
 function sliceTaps(w: FloatArray, g: Conv2dGeometry, t: TapTrim): FloatArray {
   const out = allocate(dtypeOf(w), weightSize(t.g));
@@ -790,7 +791,7 @@ registerTask('conv2d.backwardInputCol2im', (args: TaskArgs, start: number, end: 
   }
 });
 
-/** Task arguments that describe a weight gradient spread back to the full kernel (none when it is the trimmed one). */
+/** Task arguments that describe a weight gradient spread back to the full kernel (none: fullKH = KH, fullKW = KW). */
 interface SpreadArgs {
   fullKH: number;
   fullKW: number;

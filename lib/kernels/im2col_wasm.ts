@@ -226,7 +226,6 @@ export class StagedPatches {
     }
   }
 
-
   /** A partial panel in JS: dst[k][p] = img[kTab[k] + pTab[p]] for p < cols, zero beyond. */
   private tail(dst: number, kTab: number, kc: number, pTab: number, cols: number, nr: number): void {
     const { S, I } = this;

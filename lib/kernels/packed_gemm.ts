@@ -10,9 +10,9 @@
  * (panel[k*MR + r]); packed B is ceil(n/NR) panels of kc×NR values (panel[k*NR + c]); rows/columns
  * past the edge are zero (or, in StagedPatches.packCols, other image values: an edge column only
  * reaches its own C column, which is never stored), so the micro-kernel always computes full MR×NR
- * tiles into a C block that is row-major with padded rows and columns. Everything lives in the backend's scratch (a Float64Array
- * for the JS kernel, the wasm instance's linear memory for SIMD), after which come the operands'
- * own staging areas (scratchElements / bindScratch).
+ * tiles into a C block that is row-major with padded rows and columns. Everything lives in the
+ * backend's scratch (a Float64Array for the JS kernel, the wasm instance's linear memory for SIMD),
+ * after which come the operands' own staging areas (scratchElements / bindScratch).
  *
  * Loops: for column block jc (≤ NC wide): for k block pc (KC deep): pack B; for row block ic (MC):
  * macro-kernel over the MR×NR tiles. All of A's rows in the range are packed once per call (all K,

@@ -32,19 +32,41 @@ export function reserveMemory(memory: WasmMemoryLike, bytes: number): boolean {
 }
 
 /**
- * A getter for this thread's instance of a generated kernel module: compiled and instantiated on
- * first use, then cached; null for good (callers use their JS loops) when the engine has no
- * WebAssembly or rejects the module (no SIMD).
+ * True for the errors by which an engine says it cannot run a module: no WebAssembly at all
+ * (WasmUnavailable) or a module it rejects (CompileError, LinkError: an engine without SIMD). Any
+ * other error while emitting or instantiating is a bug in our code and must not turn into a quiet
+ * fallback to the JS loops (that once hid a pooling emitter that recursed forever).
+ */
+export function engineRejected(e: unknown): boolean {
+  if (e instanceof WasmUnavailable) return true;
+  const name = e instanceof Error ? e.name : '';
+  return name === 'CompileError' || name === 'LinkError';
+}
+
+/** Thrown where the engine has no WebAssembly object. */
+export class WasmUnavailable extends Error {
+  constructor(what: string) {
+    super(`${what}: WebAssembly is not available`);
+    this.name = 'WasmUnavailable';
+  }
+}
+
+/**
+ * A getter for this thread's instance of a generated kernel module: emitted, compiled and
+ * instantiated on first use, then cached; null for good (callers use their JS loops) when the
+ * engine has no WebAssembly or rejects the module (no SIMD). Other errors are thrown.
  */
 export function lazyInstance<T>(emit: () => Uint8Array, make: (api: WasmApi, module: object) => T): () => T | null {
   let instance: T | null | undefined;
   return () => {
     if (instance === undefined) {
+      const bytes = emit();
       try {
         const api = wasmApi();
-        if (api === undefined) throw new Error('no WebAssembly');
-        instance = make(api, new api.Module(emit()));
-      } catch {
+        if (api === undefined) throw new WasmUnavailable('kernel module');
+        instance = make(api, new api.Module(bytes));
+      } catch (e) {
+        if (!engineRejected(e)) throw e;
         instance = null;
       }
     }

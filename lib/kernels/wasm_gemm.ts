@@ -25,7 +25,7 @@ import type { FloatArray } from '../core/dtype';
 import type { MicroBackend } from './packed_gemm';
 import { Code, I32, ModuleBuilder, V128, type FuncDef, type ValType } from './wasm_emitter';
 import { emitPackFunctions } from './wasm_pack';
-import { reserveMemory, wasmApi, type WasmMemoryLike } from './wasm_api';
+import { engineRejected, reserveMemory, WasmUnavailable, wasmApi, type WasmMemoryLike } from './wasm_api';
 
 export interface WasmKernelSpec {
   /** 4 for float32 (f32x4), 2 for float64 (f64x2). */
@@ -214,7 +214,7 @@ class WasmBackend implements MicroBackend {
     readonly kc: number, readonly mc: number, readonly nc: number,
   ) {
     const api = wasmApi();
-    if (api === undefined) throw new Error('wasm gemm: WebAssembly is not available');
+    if (api === undefined) throw new WasmUnavailable('wasm gemm');
     this.mr = spec.mr;
     this.nr = spec.nr;
     this.es = spec.lanes === 4 ? 4 : 8;
@@ -277,7 +277,8 @@ export function wasmSimdAvailable(): boolean {
     try {
       wasmF32Backend();
       simd = true;
-    } catch {
+    } catch (e) {
+      if (!engineRejected(e)) throw e;
       simd = false;
     }
   }
@@ -290,7 +291,9 @@ export function wasmF32Backend(): MicroBackend {
     const { kc, mc, nc } = F32_BLOCKS;
     try {
       f32Backend = createWasmBackend({ ...F32_SPEC, fma: true }, kc, mc, nc);
-    } catch {
+    } catch (e) {
+      // An engine without relaxed SIMD rejects the multiply-add module; anything else is a bug.
+      if (!engineRejected(e)) throw e;
       f32Backend = createWasmBackend(F32_SPEC, kc, mc, nc);
     }
   }

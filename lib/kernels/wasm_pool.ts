@@ -24,7 +24,7 @@ function addTo(c: Asm, l: number, v: number): void {
 
 /** `l += 1` for an i32 local. */
 function inc(c: Asm, l: number): void {
-  inc(c, l);
+  c.localGet(l).i32Const(1).i32Add().localSet(l);
 }
 
 /** `p += n << shift` for i32 locals (a pointer stepping over n elements of 2^shift bytes). */

@@ -9,6 +9,7 @@ import {
   maxPool2dForwardReference, maxPool2dBackwardReference, avgPool2dForwardReference, avgPool2dBackwardReference,
   adaptiveAvgPool2dForwardReference, adaptiveAvgPool2dBackwardReference,
 } from '../../../lib/kernels/pool';
+import { poolWasm } from '../../../lib/kernels/wasm_pool';
 import { setNumThreads, threadStats } from '../../../lib/platform/threads';
 import { arr, dot, expectClose, expectSame, nanFilled, numericGrad, randArr, randomChunks } from '../../support/kernel_helpers';
 import { useTwoThreads, withWasm } from '../../support/kernel_modes';
@@ -163,6 +164,8 @@ describe('lib/kernels/pool', () => {
     });
 
     it('float32 through WebAssembly (four planes per vector) is bit-identical to the JS loop', () => {
+      // Without the instance both sides would run the JS loop and this test would compare it with itself.
+      expect(poolWasm(), 'this engine runs the pooling WebAssembly kernels').to.not.equal(null);
       const rng = new Random(13);
       // Values that make the selection rule matter: NaNs (last one wins), ±∞, ±0 (+0 is not > −0),
       // and ties with a neighbour (first maximum wins).

@@ -515,8 +515,17 @@ export function adaptiveAvgPool2dForwardRange(
 }
 
 function adaptiveAvgPool2dForwardImpl(x: FloatArray, H: number, W: number, OH: number, OW: number, out: FloatArray, p0: number, p1: number): void {
-  const rows = adaptiveBins(H, OH), cols = adaptiveBins(W, OW);
   const HW = H * W, P = OH * OW;
+  if (P === 1) {
+    // One bin per plane: the loop below in its own order (row by row is the plane's order).
+    for (let p = p0; p < p1; p++) {
+      let s = 0;
+      for (let i = p * HW, end = i + HW; i < end; i++) s += x[i];
+      out[p] = s / HW;
+    }
+    return;
+  }
+  const rows = adaptiveBins(H, OH), cols = adaptiveBins(W, OW);
   for (let p = p0; p < p1; p++) {
     const xb = p * HW;
     let o = p * P;
@@ -558,8 +567,17 @@ export function adaptiveAvgPool2dBackwardRange(
 }
 
 function adaptiveAvgPool2dBackwardImpl(gy: FloatArray, H: number, W: number, OH: number, OW: number, gx: FloatArray, p0: number, p1: number): void {
-  const rows = adaptiveBins(H, OH), cols = adaptiveBins(W, OW);
   const HW = H * W, P = OH * OW;
+  if (P === 1) {
+    // One bin per plane (global pooling, and ResNet's 1×1 map at 32×32 inputs): the loop below
+    // would add gy/HW once into each zeroed element; 0 + v gives the same value (−0 becomes +0).
+    for (let p = p0, i = p0 * HW; p < p1; p++) {
+      const v = 0 + gy[p] / HW;
+      for (const end = i + HW; i < end; i++) gx[i] = v;
+    }
+    return;
+  }
+  const rows = adaptiveBins(H, OH), cols = adaptiveBins(W, OW);
   const acc = new Float64Array(HW);
   for (let p = p0; p < p1; p++) {
     acc.fill(0);

@@ -347,6 +347,21 @@ describe('lib/kernels/pool', () => {
       }
     });
 
+    it('one bin per plane (global pooling, a 1×1 map) matches the reference, −0, NaN and ±∞ included', () => {
+      const rng = new Random(33);
+      const special = [-0, 0, NaN, Infinity, -Infinity];
+      for (const [N, C, H, W] of [[3, 5, 1, 1], [2, 3, 4, 4], [2, 3, 7, 5], [1, 2, 1, 9], [0, 2, 3, 3]]) {
+        for (const dt of DTYPES) {
+          const x = randArr(rng, dt, N * C * H * W), gy = randArr(rng, dt, N * C);
+          for (let i = 0; i < x.length; i += 3) x[i] = special[i % special.length];
+          for (let i = 0; i < gy.length; i += 2) gy[i] = special[i % special.length];
+          const tag = JSON.stringify({ N, C, H, W, dt });
+          expectSame(adaptiveAvgPool2dForward(x, N, C, H, W, 1, 1), adaptiveAvgPool2dForwardReference(x, N, C, H, W, 1, 1), tag);
+          expectSame(adaptiveAvgPool2dBackward(gy, N, C, H, W, 1, 1), adaptiveAvgPool2dBackwardReference(gy, N, C, H, W, 1, 1), tag);
+        }
+      }
+    });
+
     it('backward agrees with central differences of the forward (float64)', () => {
       const rng = new Random(32);
       const x = randArr(rng, 'float64', 2 * 3 * 7 * 5) as Float64Array, gy = randArr(rng, 'float64', 2 * 3 * 3 * 4);

@@ -213,6 +213,19 @@ export function storeChannelRows(
   dst: FloatArray, imageStride: number, chBase: number, P: number, bias: FloatArray | null, biasOff: number,
   src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number,
 ): void {
+  if (P === 1) {
+    // 1×1 maps (ResNet18's last stage on 32×32 inputs): each row steps through the images, one
+    // strided store per element, instead of one run of length 1 per image and row below.
+    for (let r = 0; r < mc; r++) {
+      const ch = i0 + r;
+      const b = bias === null ? 0 : bias[biasOff + ch];
+      const s = off + r * ld;
+      let o = j0 * imageStride + chBase + ch;
+      if (b === 0) for (let j = 0; j < nc; j++, o += imageStride) dst[o] = src[s + j];
+      else for (let j = 0; j < nc; j++, o += imageStride) dst[o] = src[s + j] + b;
+    }
+    return;
+  }
   let n = Math.floor(j0 / P);
   let q = j0 - n * P;
   let jj = 0;

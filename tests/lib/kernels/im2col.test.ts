@@ -1,0 +1,33 @@
+import { expect } from 'chai';
+import { storeChannelRows } from '../../../lib/kernels/im2col';
+import { Random } from '../../../lib/random';
+
+// The packers are held to the conv reference loops in conv2d.test.ts; this is the C-block store
+// on its own: its 1×1-map path, short and long runs, and the bias branch the convs never take.
+describe('lib/kernels/im2col storeChannelRows', () => {
+  it('writes each block element to its NCHW place (adding the bias), for any pixel count and block', () => {
+    const rng = new Random(41);
+    for (let t = 0; t < 300; t++) {
+      const P = [1, 2, 3, 4, 7, 16, 31, 32, 33, 64][rng.integer(0, 10)];
+      const N = rng.integer(1, 6), O = rng.integer(1, 9);
+      const chBase = rng.integer(0, 3) * P, imageStride = chBase + O * P + rng.integer(0, 3) * P;
+      const i0 = rng.integer(0, O), mc = rng.integer(1, O - i0 + 1);
+      const j0 = rng.integer(0, N * P), nc = rng.integer(1, N * P - j0 + 1);
+      const ld = nc + rng.integer(0, 9), off = rng.integer(0, 5);
+      const src = Float32Array.from({ length: off + mc * ld }, () => rng.uniform() * 4 - 2);
+      const bias = rng.uniform() < 0.5 ? null : Float32Array.from({ length: O + 2 }, (_, c) => (c % 3 === 0 ? 0 : rng.uniform()));
+      const biasOff = bias === null ? 0 : rng.integer(0, 3);
+      const dst = new Float32Array(N * imageStride).fill(NaN);
+      storeChannelRows(dst, imageStride, chBase, P, bias, biasOff, src, off, ld, i0, mc, j0, nc);
+      const want = new Float32Array(N * imageStride).fill(NaN);
+      for (let r = 0; r < mc; r++) {
+        for (let j = 0; j < nc; j++) {
+          const pix = j0 + j, n = Math.floor(pix / P), p = pix - n * P, ch = i0 + r;
+          const b = bias === null ? 0 : bias[biasOff + ch];
+          want[n * imageStride + chBase + ch * P + p] = b === 0 ? src[off + r * ld + j] : src[off + r * ld + j] + b;
+        }
+      }
+      expect(Array.from(dst), JSON.stringify({ P, N, O, chBase, imageStride, i0, mc, j0, nc, ld, off, biasOff })).to.deep.equal(Array.from(want));
+    }
+  });
+});

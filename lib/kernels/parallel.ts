@@ -187,6 +187,17 @@ registerTask('parallel.mark', (args: TaskArgs, start: number, end: number) => {
 });
 
 /**
+ * Ends the worker thread that runs any of its range, as a crash would (tests of a worker dying
+ * mid-job: the pool must report it, not wait forever); on the calling thread it does nothing.
+ */
+registerTask('parallel.exitThread', () => {
+  if (threadTag === 0) return;
+  const proc = (globalThis as { process?: { exit(code?: number): never } }).process;
+  if (proc === undefined) throw new Error('parallel.exitThread: this platform cannot end a worker thread');
+  proc.exit(3); // in a worker thread, process.exit ends that thread only
+});
+
+/**
  * Blocks its thread until gate[0] becomes nonzero (at most timeoutMs), then writes the thread's tag
  * into out[start..end), or `value` when out is a float array: lets tests hold a worker busy with
  * deferred work, or have one finish writing an array late.

@@ -17,7 +17,12 @@ export const CTRL_STATUS = 2;
 export const CTRL_READY = 3;
 /** Wall time of the worker's latest job in µs (diagnostics: threadStats). */
 export const CTRL_PART_US = 4;
-export const CTRL_SLOTS = 5;
+/**
+ * The worker's OS thread id where the platform shows it (Linux /proc/thread-self), else 0: lets the
+ * caller notice, while it waits, that the worker thread has ended (see threads.ts workerGone).
+ */
+export const CTRL_TID = 5;
+export const CTRL_SLOTS = 6;
 
 export interface WorkerData {
   ctrl: Int32Array;

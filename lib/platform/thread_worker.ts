@@ -17,8 +17,9 @@ import '../kernels/optim_update';
 import '../kernels/pool';
 import { getTask, setThreadTag, type TaskArgs } from '../kernels/parallel';
 import {
-  CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
+  CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, CTRL_TID, type FailureMessage, type JobMessage, type WorkerData,
 } from './thread_protocol';
+import { readlinkSync } from 'fs';
 import { exposeGc, WORKER_GC_BYTES } from './gc';
 
 const { ctrl, jobs, replies, index } = workerData as WorkerData;
@@ -38,7 +39,18 @@ function arrayBytes(args: Readonly<Record<string, unknown>>): number {
   return n;
 }
 
+/** This thread's OS thread id from /proc/thread-self ("<pid>/task/<tid>"), or 0 where there is none. */
+function osThreadId(): number {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0; // not Linux: the caller then cannot tell a dead worker from a slow one
+  }
+}
+
 function serve(): never {
+  Atomics.store(ctrl, CTRL_TID, osThreadId());
   Atomics.store(ctrl, CTRL_READY, 1);
   Atomics.notify(ctrl, CTRL_READY);
   let seen = 0;

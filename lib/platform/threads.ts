@@ -20,6 +20,7 @@
  */
 // First: compile the kernels' WebAssembly optimised (see wasm_tiering.ts).
 import './wasm_tiering';
+import { existsSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'worker_threads';
@@ -27,10 +28,12 @@ import { setSharedAllocationObserver, setSharedStorage } from '../core/dtype';
 import { getTask, partRange, setParallelBackend, type ParallelBackend, type TaskArgs } from '../kernels/parallel';
 import { exposeGc, SHARED_GC_BYTES } from './gc';
 import {
-  CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
+  CTRL_DONE, CTRL_PART_US, CTRL_TID, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
 } from './thread_protocol';
 
 interface PoolWorker {
+  /** 1 for the first worker... (messages). */
+  readonly index: number;
   readonly worker: Worker;
   readonly ctrl: Int32Array;
   readonly jobs: MessagePort;
@@ -130,13 +133,19 @@ function spawnWorker(index: number): PoolWorker {
   worker.unref();
   jobChannel.port1.unref();
   replyChannel.port1.unref();
+  // A worker thread that ends while idle is simply replaced at the next run (one that ends mid-job is
+  // noticed by waitDone first).
+  worker.on('exit', () => {
+    const i = workers.findIndex((w) => w.worker === worker);
+    if (i >= 0) workers.splice(i, 1);
+  });
   worker.on('error', (e) => {
     // A worker dies only if its module fails to load; runs then fall back to the calling thread.
     const i = workers.findIndex((w) => w.worker === worker);
     if (i >= 0) workers.splice(i, 1);
     process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); continuing with fewer threads`);
   });
-  return { worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0, failuresSeen: 0, failures: new Map() };
+  return { index, worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0, failuresSeen: 0, failures: new Map() };
 }
 
 function isReady(w: PoolWorker): boolean {
@@ -160,16 +169,43 @@ function post(w: PoolWorker, task: string, args: TaskArgs, start: number, end: n
 }
 
 /** Blocks until job `seq` of w is done. */
-function waitDone(w: PoolWorker, seq: number): void {
+function waitDone(w: PoolWorker, seq: number): boolean {
   const { ctrl } = w;
   // Jobs finish in order; (done - seq) | 0 >= 0 also holds across the int32 wrap-around.
   // A short spin first: most parts finish within microseconds of each other.
-  for (let i = 0; i < 2000; i++) if (((Atomics.load(ctrl, CTRL_DONE) - seq) | 0) >= 0) return;
+  for (let i = 0; i < 2000; i++) if (((Atomics.load(ctrl, CTRL_DONE) - seq) | 0) >= 0) return true;
   for (;;) {
     const done = Atomics.load(ctrl, CTRL_DONE);
-    if (((done - seq) | 0) >= 0) return;
-    Atomics.wait(ctrl, CTRL_DONE, done, 1000);
+    if (((done - seq) | 0) >= 0) return true;
+    // Every second without progress, make sure the worker is still there to finish (a job may
+    // legitimately run for minutes; a worker thread that ended never will).
+    if (Atomics.wait(ctrl, CTRL_DONE, done, 1000) === 'timed-out' && workerGone(w)) {
+      if (((Atomics.load(ctrl, CTRL_DONE) - seq) | 0) >= 0) return true;
+      dropWorker(w);
+      return false;
+    }
   }
+}
+
+/** True when w's OS thread no longer exists (never true where the platform cannot tell, see CTRL_TID). */
+function workerGone(w: PoolWorker): boolean {
+  const tid = Atomics.load(w.ctrl, CTRL_TID);
+  return tid > 0 && !existsSync(`/proc/self/task/${tid}`);
+}
+
+/** Takes a worker whose thread ended out of the pool; the next run starts a new one. */
+function dropWorker(w: PoolWorker): void {
+  const i = workers.indexOf(w);
+  if (i < 0) return;
+  workers.splice(i, 1);
+  w.jobs.close();
+  w.replies.close();
+  void w.worker.terminate();
+}
+
+/** The error for a job whose worker thread ended before finishing it. */
+function workerExited(w: PoolWorker, task: string, what: string): Error {
+  return new Error(`${task}: worker thread ${w.index} ended before finishing ${what}; the pool starts a new worker for the next run`);
 }
 
 /** The error message of w's finished job `seq`, or null if it succeeded. */
@@ -275,7 +311,7 @@ const poolBackend: ParallelBackend = {
       if (waited) return;
       waited = true;
       deferredOut--;
-      waitDone(w, seq);
+      if (!waitDone(w, seq)) throw workerExited(w, task, 'this deferred job');
       const failure = failureOf(w, seq);
       if (failure !== null) throw new Error(`${task}: failed in a worker thread: ${failure}`);
     };
@@ -312,7 +348,10 @@ const poolBackend: ParallelBackend = {
       }
       lastParts = [performance.now() - t0];
       for (const [w, seq] of sent) {
-        waitDone(w, seq);
+        if (!waitDone(w, seq)) {
+          if (error === null) error = workerExited(w, task, 'its part of the run');
+          continue;
+        }
         lastParts.push(Atomics.load(w.ctrl, CTRL_PART_US) / 1000);
         const failure = failureOf(w, seq);
         if (failure !== null && error === null) error = new Error(`${task}: failed in a worker thread: ${failure}`);

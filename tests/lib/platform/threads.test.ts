@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'child_process';
+import { existsSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { allocate, isShared, sharedStorageEnabled } from '../../../lib/core/dtype';
@@ -172,6 +173,28 @@ describe('lib/platform/threads', function () {
     const out = sharedInts(4);
     parallelFor('parallel.mark', 4, { out, failAt: -1 });
     expect(Array.from(out), 'the pool works afterwards').to.deep.equal([0, 0, 1, 1]);
+  });
+
+  it('reports a worker thread that ends mid-job (run or deferred) instead of waiting for it, and replaces it', function () {
+    // The pool tells a dead worker from a slow one by its OS thread (Linux /proc); elsewhere it waits.
+    if (!existsSync('/proc/thread-self')) this.skip();
+    setNumThreads(2);
+    waitForThreads();
+    expect(() => parallelFor('parallel.exitThread', 2, {}))
+      .to.throw(/^parallel.exitThread: worker thread 1 ended before finishing its part of the run; the pool starts a new worker/);
+    expect(threadStats().workers, 'the dead worker left the pool').to.equal(0);
+    waitForThreads();
+    const out = sharedInts(4);
+    parallelFor('parallel.mark', 4, { out, failAt: -1 });
+    expect(Array.from(out), 'a new worker took over').to.deep.equal([0, 0, 1, 1]);
+    const held = sharedInts(1);
+    expect(deferTask('parallel.exitThread', 1, { out: held }, [held])).to.equal(true);
+    expect(() => settle(held)).to.throw(/^parallel.exitThread: worker thread 1 ended before finishing this deferred job/);
+    expect(pendingOutputs()).to.equal(0);
+    waitForThreads();
+    const again = sharedInts(4);
+    parallelFor('parallel.mark', 4, { out: again, failAt: -1 });
+    expect(Array.from(again)).to.deep.equal([0, 0, 1, 1]);
   });
 
   it('stops its workers and starts them again on demand', async () => {

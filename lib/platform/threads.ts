@@ -135,14 +135,14 @@ function spawnWorker(index: number): PoolWorker {
   replyChannel.port1.unref();
   // A worker thread that ends while idle is simply replaced at the next run (one that ends mid-job is
   // noticed by waitDone first).
-  worker.on('exit', () => {
-    const i = workers.findIndex((w) => w.worker === worker);
-    if (i >= 0) workers.splice(i, 1);
-  });
+  const forget = (): void => {
+    const w = workers.find((p) => p.worker === worker);
+    if (w !== undefined) dropWorker(w);
+  };
+  worker.on('exit', forget);
   worker.on('error', (e) => {
     // A worker dies only if its module fails to load; runs then fall back to the calling thread.
-    const i = workers.findIndex((w) => w.worker === worker);
-    if (i >= 0) workers.splice(i, 1);
+    forget();
     process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); continuing with fewer threads`);
   });
   return { index, worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0, failuresSeen: 0, failures: new Map() };

@@ -72,11 +72,14 @@ export function getNumThreads(): number {
 /** Terminates all workers; the next parallel kernel starts them again. */
 export async function shutdownThreads(): Promise<void> {
   const all = workers.splice(0, workers.length);
-  await Promise.all(all.map(async (w) => {
-    w.jobs.close();
-    w.replies.close();
-    await w.worker.terminate();
-  }));
+  await Promise.all(all.map(closeWorker));
+}
+
+/** Closes w's ports and terminates its thread (already out of the pool). */
+async function closeWorker(w: PoolWorker): Promise<void> {
+  w.jobs.close();
+  w.replies.close();
+  await w.worker.terminate();
 }
 
 /**
@@ -168,19 +171,23 @@ function post(w: PoolWorker, task: string, args: TaskArgs, start: number, end: n
   return w.seq;
 }
 
-/** Blocks until job `seq` of w is done. */
+/**
+ * Blocks until job `seq` of w is done (true), or until w's thread is found to have ended without
+ * finishing it (false; w is then out of the pool).
+ */
 function waitDone(w: PoolWorker, seq: number): boolean {
   const { ctrl } = w;
   // Jobs finish in order; (done - seq) | 0 >= 0 also holds across the int32 wrap-around.
+  const finished = (done: number): boolean => ((done - seq) | 0) >= 0;
   // A short spin first: most parts finish within microseconds of each other.
-  for (let i = 0; i < 2000; i++) if (((Atomics.load(ctrl, CTRL_DONE) - seq) | 0) >= 0) return true;
+  for (let i = 0; i < 2000; i++) if (finished(Atomics.load(ctrl, CTRL_DONE))) return true;
   for (;;) {
     const done = Atomics.load(ctrl, CTRL_DONE);
-    if (((done - seq) | 0) >= 0) return true;
+    if (finished(done)) return true;
     // Every second without progress, make sure the worker is still there to finish (a job may
     // legitimately run for minutes; a worker thread that ended never will).
     if (Atomics.wait(ctrl, CTRL_DONE, done, 1000) === 'timed-out' && workerGone(w)) {
-      if (((Atomics.load(ctrl, CTRL_DONE) - seq) | 0) >= 0) return true;
+      if (finished(Atomics.load(ctrl, CTRL_DONE))) return true;
       dropWorker(w);
       return false;
     }
@@ -198,9 +205,7 @@ function dropWorker(w: PoolWorker): void {
   const i = workers.indexOf(w);
   if (i < 0) return;
   workers.splice(i, 1);
-  w.jobs.close();
-  w.replies.close();
-  void w.worker.terminate();
+  void closeWorker(w);
 }
 
 /** The error for a job whose worker thread ended before finishing it. */

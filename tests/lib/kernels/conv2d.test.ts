@@ -125,6 +125,33 @@ describe('lib/kernels/conv2d', function () {
     }
   }
 
+  it('wasm float32: inputs in shared memory at odd offsets give the bits of ordinary arrays (staging one float over)', () => {
+    // Copies from a SharedArrayBuffer go word by word only when source and staging slot are aligned
+    // alike modulo 8 bytes, so the staging classes shift their slot by one float to match. Views
+    // starting one float into their buffer, and odd C·H·W (consecutive images alternate), take
+    // every shifted path; the results must not move by a bit.
+    setGemmKernel('wasm');
+    const oddShared = (a: FloatArray): Float32Array => {
+      const v = new Float32Array(new SharedArrayBuffer(4 * (a.length + 1)), 4, a.length);
+      v.set(a);
+      return v;
+    };
+    const specs = [...NAMED.map(([, s]) => s), ...Array.from({ length: 20 }, randomSpec).filter((s): s is Spec => s !== null)];
+    for (const s of specs) {
+      const g = conv2dGeometry(s.x, s.w, s.p);
+      const x = filled('float32', s.x.reduce((a, b) => a * b));
+      const w = filled('float32', s.w.reduce((a, b) => a * b));
+      const gy = filled('float32', g.N * g.O * g.OH * g.OW);
+      const [xs, ws, gys] = [x, w, gy].map(oddShared);
+      const label = JSON.stringify(s);
+      expect(Array.from(conv2dForward(xs, ws, null, g)), `forward ${label}`).to.deep.equal(Array.from(conv2dForward(x, w, null, g)));
+      expect(Array.from(conv2dBackwardInput(gys, ws, g)), `backward input ${label}`).to.deep.equal(Array.from(conv2dBackwardInput(gy, w, g)));
+      expect(Array.from(conv2dBackwardWeight(gys, xs, g)), `backward weight ${label}`).to.deep.equal(Array.from(conv2dBackwardWeight(gy, x, g)));
+      const gw = conv2dBackwardWeight(gys, xs, g), ref = conv2dBackwardWeightReference(gy, x, g);
+      expect(maxAbsDiff(gw, ref), `backward weight vs reference ${label}`).to.be.at.most(2e-6 * Math.max(4, g.N * g.OH * g.OW));
+    }
+  });
+
   it('leaves out kernel taps that only meet padding, keeping the output size', () => {
     const layer4 = conv2dGeometry([32, 512, 1, 1], [512, 512, 3, 3], { padding: 1 });
     const t = trimDeadTaps(layer4);

@@ -432,39 +432,13 @@ export const derivatives = {
    * running statistics are given, update them in place with the unbiased one (PyTorch). Eval: use
    * the running statistics only.
    */
-  batchNorm: defineOp<{ input: Tensor; weight?: Tensor; bias?: Tensor }, BatchNormAttrs, { mean: Float64Array; invstd: Float64Array } | null>({
-    saveInputs: ['input', 'weight'],
-    forward: ({ input, weight, bias }, a) => {
-      const { N, C, S } = bnDims(input.shape);
-      const x = dense(input);
-      const w = weight ? dense(weight) : null, b = bias ? dense(bias) : null;
-      if (!a.training) {
-        const out = bn.batchNormEvalForward(x, N, C, S, dense(a.runningMean!), dense(a.runningVar!), w, b, a.eps);
-        return { out: fromData(out, input.shape), extra: null };
-      }
-      const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps);
-      if (a.runningMean && a.runningVar) {
-        const rm = a.runningMean.data, rv = a.runningVar.data, m = a.momentum;
-        for (let c = 0; c < C; c++) {
-          rm[c] = (1 - m) * rm[c] + m * r.mean[c];
-          rv[c] = (1 - m) * rv[c] + m * r.varUnbiased[c];
-        }
-      }
-      return { out: fromData(r.out, input.shape), extra: { mean: r.mean, invstd: r.invstd } };
-    },
-    backward: (grad, { inputs: { input, weight }, attrs: a, extra, needs }) => {
-      const { N, C, S } = bnDims(input!.shape);
-      const w = weight ? dense(weight) : null;
-      const r = extra
-        ? bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S)
-        : bn.batchNormEvalBackward(dense(grad), dense(input!), dense(a.runningMean!), dense(a.runningVar!), w, a.eps, N, C, S);
-      return {
-        input: needs.input ? fromData(r.gx, input!.shape) : undefined,
-        weight: needs.weight ? fromData(r.gweight, [C]) : undefined,
-        bias: needs.bias ? fromData(r.gbias, [C]) : undefined,
-      };
-    },
-  }),
+  batchNorm: batchNormOp(false),
+  /**
+   * relu(batchNorm(input)) as one op (F.batchNorm's `relu` option): the same bits as the two ops,
+   * one output tensor instead of two, relu applied in batch norm's output pass and its backward as
+   * the gradient is staged (lib/kernels/batchnorm.ts).
+   */
+  batchNormRelu: batchNormOp(true),
   /** Max pooling with −∞ padding; the gradient goes to the first maximum of each window. */
   maxPool2d: defineOp<X, { geometry: pool.Pool2dGeometry }, Int32Array>({
     forward: ({ x }, { geometry: g }) => {
@@ -525,6 +499,57 @@ export type OpInputs<K extends OpName> = Derivatives[K] extends OpDef<infer In, 
 export type OpAttrs<K extends OpName> = Derivatives[K] extends OpDef<Record<string, Tensor | undefined>, infer A, unknown> ? A : never;
 export { NONE as noAttrs };
 
+
+type BatchNormInputs = { input: Tensor; weight?: Tensor; bias?: Tensor };
+type BatchNormExtra = { mean: Float64Array; invstd: Float64Array } | null;
+
+function batchNormOp(relu: boolean): OpDef<BatchNormInputs, BatchNormAttrs, BatchNormExtra> {
+  return defineOp<BatchNormInputs, BatchNormAttrs, BatchNormExtra>({
+    saveInputs: ['input', 'weight'],
+    // The fused relu's backward needs the output (where it is > 0).
+    saveOutput: relu,
+    forward: ({ input, weight, bias }, a) => {
+      const { N, C, S } = bnDims(input.shape);
+      const x = dense(input);
+      const w = weight ? dense(weight) : null, b = bias ? dense(bias) : null;
+      if (!a.training) {
+        const out = bn.batchNormEvalForward(x, N, C, S, dense(a.runningMean!), dense(a.runningVar!), w, b, a.eps, relu);
+        return { out: fromData(out, input.shape), extra: null };
+      }
+      const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps, relu);
+      if (a.runningMean && a.runningVar) {
+        const rm = a.runningMean.data, rv = a.runningVar.data, m = a.momentum;
+        for (let c = 0; c < C; c++) {
+          rm[c] = (1 - m) * rm[c] + m * r.mean[c];
+          rv[c] = (1 - m) * rv[c] + m * r.varUnbiased[c];
+        }
+      }
+      return { out: fromData(r.out, input.shape), extra: { mean: r.mean, invstd: r.invstd } };
+    },
+    backward: (grad, { inputs: { input, weight }, attrs: a, extra, needs, out }) => {
+      const { N, C, S } = bnDims(input!.shape);
+      const w = weight ? dense(weight) : null;
+      const reluOut = relu ? dense(out!) : null;
+      let r: bn.BatchNormGrads;
+      if (extra) {
+        r = bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S, reluOut);
+      } else {
+        let g = dense(grad);
+        if (reluOut !== null) {
+          const masked = allocate(grad.dtype, g.length);
+          ew.reluBackward(g, reluOut, masked, g.length);
+          g = masked;
+        }
+        r = bn.batchNormEvalBackward(g, dense(input!), dense(a.runningMean!), dense(a.runningVar!), w, a.eps, N, C, S);
+      }
+      return {
+        input: needs.input ? fromData(r.gx, input!.shape) : undefined,
+        weight: needs.weight ? fromData(r.gweight, [C]) : undefined,
+        bias: needs.bias ? fromData(r.gbias, [C]) : undefined,
+      };
+    },
+  });
+}
 
 export interface BatchNormAttrs {
   runningMean: Tensor | null;

@@ -490,6 +490,11 @@ export interface BatchNormOptions {
   training?: boolean;
   momentum?: number;
   eps?: number;
+  /**
+   * Apply relu to the result in the same op: F.relu(F.batchNorm(...)) bit for bit, with one output
+   * tensor instead of two and no separate relu pass either way (ResNet's conv → bn → relu).
+   */
+  relu?: boolean;
 }
 
 /**
@@ -523,6 +528,8 @@ export function batchNorm(
   if ((runningMean === null) !== (runningVar === null)) fail(op, 'runningMean and runningVar must be given together');
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) fail(op, `momentum must be in [0, 1], got ${momentum}`);
   if (typeof eps !== 'number' || !(eps >= 0)) fail(op, `eps must be a non-negative number, got ${eps}`);
+  const relu = options.relu ?? false;
+  if (typeof relu !== 'boolean') fail(op, `relu must be a boolean, got ${String(relu)}`);
   if (training) {
     let n = input.shape[0];
     for (let i = 2; i < input.ndim; i++) n *= input.shape[i];
@@ -531,7 +538,7 @@ export function batchNorm(
   const inputs: { input: Tensor; weight?: Tensor; bias?: Tensor } = { input };
   if (weight) inputs.weight = weight;
   if (bias) inputs.bias = bias;
-  return apply('batchNorm', inputs, { runningMean, runningVar, training, momentum, eps });
+  return apply(relu ? 'batchNormRelu' : 'batchNorm', inputs, { runningMean, runningVar, training, momentum, eps });
 }
 
 export interface MaxPool2dOptions {

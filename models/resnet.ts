@@ -49,7 +49,7 @@ abstract class TwoConvBlock extends Module {
 
   /** The residual branch f(x): conv-bn-relu-conv-bn. */
   branch(x: Tensor): Tensor {
-    return this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
+    return this.bn2.forward(this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x))));
   }
 }
 
@@ -171,7 +171,7 @@ export class ResNet extends Module {
 
   /** Everything up to the pooled features [N, width·8]. */
   features(x: Tensor): Tensor {
-    let h = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    let h = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     h = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(h))));
     return this.flatten.forward(this.avgpool.forward(h));
   }

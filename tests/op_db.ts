@@ -206,6 +206,26 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
       make: () => ({ inputs: { input: nc([2, 3, 4, 3]), weight: r([3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
     },
   ] },
+  batchNormRelu: { samples: [
+    {
+      desc: 'training, [N,C,H,W], with running stats',
+      make: () => ({
+        inputs: { input: r([3, 2, 2, 3]), weight: r([2]), bias: r([2]) },
+        attrs: { runningMean: c([2]), runningVar: c([2], positive), training: true, momentum: 0.1, eps: 1e-5 },
+      }),
+    },
+    {
+      desc: 'training, [N,C], no affine, no running stats',
+      make: () => ({ inputs: { input: r([5, 3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
+    },
+    {
+      desc: 'eval, running stats only',
+      make: () => ({
+        inputs: { input: r([2, 3, 2, 2]), weight: r([3]), bias: r([3]) },
+        attrs: { runningMean: c([3]), runningVar: c([3], positive), training: false, momentum: 0.1, eps: 1e-5 },
+      }),
+    },
+  ] },
   maxPool2d: { samples: [
     { desc: 'k3 s2 p1 (ResNet stem pool)', make: () => ({ inputs: { x: r([2, 2, 7, 6]) }, attrs: { geometry: pooled('maxPool2d', [2, 2, 7, 6], { kernelSize: 3, stride: 2, padding: 1 }) } }) },
     { desc: 'k2 s2', make: () => ({ inputs: { x: r([1, 3, 4, 4]) }, attrs: { geometry: pooled('maxPool2d', [1, 3, 4, 4], { kernelSize: 2 }) } }) },

@@ -1,6 +1,7 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
 import { fail } from '../core/errors';
 import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
+import { reluBackwardJs, reluJs } from './elementwise';
 import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm } from './wasm_elementwise';
 
 /**
@@ -19,6 +20,12 @@ import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm
  * blocks of channels are copied into the instance's memory as [N][m][S], the passes run there in
  * f64 with the JS loops' exact operations and summation order, and the result is copied back, so
  * both paths give identical bits (tests hold them to each other and to the reference loops).
+ *
+ * Fused relu: the train and eval forwards take `relu` (out = relu(batch norm), applied to each
+ * block before it is copied out, with relu's own loops and wasm function, so the bits are those of
+ * the relu op after batch norm), and the train backward takes `reluOut`, that output, to apply
+ * relu's backward to gy as it is staged. ResNet's conv-bn-relu then writes one tensor instead of two
+ * and skips a pass and an allocation each way.
  *
  * Cost (reads/writes of the N·C·S elements): train forward 3 passes (mean, centred variance,
  * output), train backward 2 (two sums, gradient), eval forward 1, eval backward 1; the
@@ -85,6 +92,7 @@ function checkTrainForward(
 
 export function batchNormTrainForward(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
+  relu = false,
 ): BatchNormTrainResult {
   checkTrainForward('batchNormTrainForward', x, N, C, S, weight, bias, eps);
   const res: BatchNormTrainResult = {
@@ -96,7 +104,8 @@ export function batchNormTrainForward(
   const parts = channelParts(N, C, S);
   const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.trainForward', C, {
-    ...dims(N, C, S), x: share(x), weight: share(weight), bias: share(bias), eps, ...res, wasm: wasmElementwiseEnabled(),
+    ...dims(N, C, S), x: share(x), weight: share(weight), bias: share(bias), eps, ...res, relu: relu === true,
+    wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
 }
@@ -104,7 +113,7 @@ export function batchNormTrainForward(
 /** Writes channels [c0, c1) of every field of `res`. */
 export function batchNormTrainForwardRange(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number,
+  res: BatchNormTrainResult, c0: number, c1: number, relu = false,
 ): void {
   const op = 'batchNormTrainForwardRange';
   checkTrainForward(op, x, N, C, S, weight, bias, eps);
@@ -114,12 +123,12 @@ export function batchNormTrainForwardRange(
   checkArray(op, 'invstd', res.invstd, C, `${C} channels`);
   checkArray(op, 'varUnbiased', res.varUnbiased, C, `${C} channels`);
   checkRange(op, c0, c1, C);
-  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, c0, c1, wasmElementwiseEnabled());
+  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, c0, c1, relu === true, wasmElementwiseEnabled());
 }
 
 function batchNormTrainForwardJs(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number,
+  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean,
 ): void {
   const { out, mean, invstd, varUnbiased } = res;
   const m = c1 - c0, cnt = N * S;
@@ -163,12 +172,19 @@ function batchNormTrainForwardJs(
       for (const end = i + S; i < end; i++) out[i] = (x[i] - mu) * a + b;
     }
   }
+  if (relu) reluSegments(out, N, C, S, c0, c1);
+}
+
+/** relu in place over channels [c0, c1) of every image (relu's own loop). */
+function reluSegments(out: FloatArray, N: number, C: number, S: number, c0: number, c1: number): void {
+  for (let n = 0; n < N; n++) reluJs(out, 0, out, (n * C + c0) * S, (n * C + c1) * S);
 }
 
 // ------------------------------------------------------------------------------- train backward
 
 function checkTrainBackward(
   op: string, gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
+  reluOut: FloatArray | null = null,
 ): void {
   checkDims(op, N, C, S);
   checkTrainable(op, N, C, S);
@@ -178,6 +194,8 @@ function checkTrainBackward(
   checkArray(op, 'mean', mean, C, `${C} channels`);
   checkArray(op, 'invstd', invstd, C, `${C} channels`);
   checkArray(op, 'weight', weight, C, `${C} channels`, true);
+  checkArray(op, 'reluOut', reluOut, N * C * S, what, true);
+  if (reluOut !== null && reluOut.constructor !== gy.constructor) fail(op, `reluOut is ${reluOut.constructor.name} but gy is ${gy.constructor.name}`);
 }
 
 function checkGrads(op: string, res: BatchNormGrads, N: number, C: number, S: number): void {
@@ -189,19 +207,22 @@ function checkGrads(op: string, res: BatchNormGrads, N: number, C: number, S: nu
 
 /**
  * gx = w·invstd·(gy − mean(gy) − x̂·mean(gy·x̂)) with x̂ = (x − mean)·invstd, the gradient through the
- * batch statistics; gweight = Σ gy·x̂, gbias = Σ gy (computed even when weight is null).
+ * batch statistics; gweight = Σ gy·x̂, gbias = Σ gy (computed even when weight is null). With
+ * reluOut (the output of a forward with relu), gy is first replaced by relu's backward, gy where
+ * reluOut > 0 and 0 elsewhere: the gradient of the fused batch norm + relu.
  */
 export function batchNormTrainBackward(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
+  reluOut: FloatArray | null = null,
 ): BatchNormGrads {
-  checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S);
+  checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S, reluOut);
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
   const parts = channelParts(N, C, S);
   const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.trainBackward', C, {
     ...dims(N, C, S), gy: share(gy), x: share(x), mean: share(mean), invstd: share(invstd), weight: share(weight), ...res,
-    wasm: wasmElementwiseEnabled(),
+    reluOut: share(reluOut), wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
 }
@@ -209,19 +230,22 @@ export function batchNormTrainBackward(
 /** Writes channels [c0, c1) of every field of `res`. */
 export function batchNormTrainBackwardRange(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  res: BatchNormGrads, c0: number, c1: number,
+  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null = null,
 ): void {
   const op = 'batchNormTrainBackwardRange';
-  checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S);
+  checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S, reluOut);
   checkGrads(op, res, N, C, S);
   checkRange(op, c0, c1, C);
-  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, wasmElementwiseEnabled());
+  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, wasmElementwiseEnabled());
 }
 
 function batchNormTrainBackwardJs(
-  gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  res: BatchNormGrads, c0: number, c1: number,
+  gyIn: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
+  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null,
 ): void {
+  // The fused relu's backward first, into a temporary (channels [c0, c1) only): this path serves
+  // float64 and small inputs, where the extra array does not matter.
+  const gy = reluOut === null ? gyIn : maskedByRelu(gyIn, reluOut, N, C, S, c0, c1);
   const { gx, gweight, gbias } = res;
   const m = c1 - c0, cnt = N * S;
   const sumGy = new Float64Array(m), sumGyXc = new Float64Array(m);
@@ -259,6 +283,13 @@ function batchNormTrainBackwardJs(
   }
 }
 
+/** relu's backward of gy for channels [c0, c1) of every image, in a new array (zeros elsewhere). */
+function maskedByRelu(gy: FloatArray, reluOut: FloatArray, N: number, C: number, S: number, c0: number, c1: number): FloatArray {
+  const g = gy instanceof Float32Array ? new Float32Array(gy.length) : new Float64Array(gy.length);
+  for (let n = 0; n < N; n++) reluBackwardJs(gy, reluOut, g, (n * C + c0) * S, (n * C + c1) * S);
+  return g;
+}
+
 // --------------------------------------------------------------------------------- eval forward
 
 function checkEvalForward(
@@ -276,7 +307,7 @@ function checkEvalForward(
 
 export function batchNormEvalForward(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, relu = false,
 ): FloatArray {
   checkEvalForward('batchNormEvalForward', x, N, C, S, runningMean, runningVar, weight, bias, eps);
   const out = allocate(dtypeOf(x), N * C * S);
@@ -284,7 +315,7 @@ export function batchNormEvalForward(
   const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.evalForward', C, {
     ...dims(N, C, S), x: share(x), runningMean: share(runningMean), runningVar: share(runningVar), weight: share(weight),
-    bias: share(bias), eps, out, wasm: wasmElementwiseEnabled(),
+    bias: share(bias), eps, out, relu: relu === true, wasm: wasmElementwiseEnabled(),
   }, parts);
   return out;
 }
@@ -292,18 +323,18 @@ export function batchNormEvalForward(
 /** Writes channels [c0, c1) of out. */
 export function batchNormEvalForwardRange(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu = false,
 ): void {
   const op = 'batchNormEvalForwardRange';
   checkEvalForward(op, x, N, C, S, runningMean, runningVar, weight, bias, eps);
   checkArray(op, 'out', out, N * C * S, `input ${shapeStr(N, C, S)}`);
   checkRange(op, c0, c1, C);
-  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, wasmElementwiseEnabled());
+  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, relu === true, wasmElementwiseEnabled());
 }
 
 function batchNormEvalForwardJs(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu: boolean,
 ): void {
   const m = c1 - c0;
   const scale = new Float64Array(m);
@@ -315,6 +346,7 @@ function batchNormEvalForwardJs(
       for (const end = i + S; i < end; i++) out[i] = (x[i] - mu) * a + b;
     }
   }
+  if (relu) reluSegments(out, N, C, S, c0, c1);
 }
 
 // -------------------------------------------------------------------------------- eval backward
@@ -442,11 +474,11 @@ function stagedBytes(mc: number, N: number, S: number): number {
 
 function batchNormTrainForwardImpl(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number, wasm: boolean,
+  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean, wasm: boolean,
 ): void {
   const w = wasmFor(wasm, N * (c1 - c0) * S, x, res.out);
-  if (w !== null) batchNormTrainForwardWasm(w, x as Float32Array, N, C, S, weight, bias, eps, res, c0, c1);
-  else batchNormTrainForwardJs(x, N, C, S, weight, bias, eps, res, c0, c1);
+  if (w !== null) batchNormTrainForwardWasm(w, x as Float32Array, N, C, S, weight, bias, eps, res, c0, c1, relu);
+  else batchNormTrainForwardJs(x, N, C, S, weight, bias, eps, res, c0, c1, relu);
 }
 
 /**
@@ -456,7 +488,7 @@ function batchNormTrainForwardImpl(
  */
 function batchNormTrainForwardWasm(
   w: EwWasm, x: Float32Array, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number,
+  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean,
 ): void {
   const { mean, invstd, varUnbiased } = res;
   const out = res.out as Float32Array;
@@ -487,38 +519,49 @@ function batchNormTrainForwardWasm(
       f64[sh + k] = bias ? bias[c] : 0;
     }
     w.chAffine(X, N, m, S, MEAN, SCALE, SHIFT);
+    if (relu) w.relu(X, X, (N * row + 3) >> 2);
     for (let n = 0; n < N; n++) stageOut(f32, xs + n * row, out, (n * C + ca) * S, row);
   }
 }
 
 function batchNormTrainBackwardImpl(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  res: BatchNormGrads, c0: number, c1: number, wasm: boolean,
+  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null, wasm: boolean,
 ): void {
-  const w = wasmFor(wasm, N * (c1 - c0) * S, gy, x, res.gx);
-  if (w !== null) batchNormTrainBackwardWasm(w, gy as Float32Array, x as Float32Array, mean, invstd, weight, N, C, S, res, c0, c1);
-  else batchNormTrainBackwardJs(gy, x, mean, invstd, weight, N, C, S, res, c0, c1);
+  const w = wasmFor(wasm, N * (c1 - c0) * S, gy, x, res.gx, reluOut);
+  if (w !== null) {
+    batchNormTrainBackwardWasm(w, gy as Float32Array, x as Float32Array, mean, invstd, weight, N, C, S, res, c0, c1, reluOut as Float32Array | null);
+  } else {
+    batchNormTrainBackwardJs(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut);
+  }
 }
 
-/** The JS loops' arithmetic, staged like the forward: gy and x in, two sums, gx in place over gy, out. */
+/**
+ * The JS loops' arithmetic, staged like the forward: gy and x in (with reluOut, that too, and relu's
+ * backward applied to the staged gy in place), two sums, gx in place over gy, out.
+ */
 function batchNormTrainBackwardWasm(
   w: EwWasm, gy: Float32Array, x: Float32Array, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null,
-  N: number, C: number, S: number, res: BatchNormGrads, c0: number, c1: number,
+  N: number, C: number, S: number, res: BatchNormGrads, c0: number, c1: number, reluOut: Float32Array | null,
 ): void {
   const { gweight, gbias } = res;
   const gx = res.gx as Float32Array;
   const cnt = N * S;
   const mc = blockChannels(c1 - c0, cnt);
   const vec = align16(mc * 8), block = stagedBytes(mc, N, S);
-  const SG = 0, SGX = vec, MEAN = 2 * vec, KG = 3 * vec, AX = 4 * vec, B0 = 5 * vec, G = 6 * vec, X = G + block;
-  w.reserve(X + block);
+  const SG = 0, SGX = vec, MEAN = 2 * vec, KG = 3 * vec, AX = 4 * vec, B0 = 5 * vec, G = 6 * vec, X = G + block, R = X + block;
+  w.reserve(reluOut === null ? R : R + block);
   const f32 = w.f32, f64 = w.f64;
-  const sg = SG / 8, sgx = SGX / 8, mu = MEAN / 8, kg = KG / 8, ax = AX / 8, b0 = B0 / 8, gs = G / 4, xs = X / 4;
+  const sg = SG / 8, sgx = SGX / 8, mu = MEAN / 8, kg = KG / 8, ax = AX / 8, b0 = B0 / 8, gs = G / 4, xs = X / 4, rs = R / 4;
   for (let ca = c0; ca < c1; ca += mc) {
     const m = Math.min(c1, ca + mc) - ca, row = m * S;
     for (let n = 0; n < N; n++) {
       stageIn(f32, gs + n * row, gy, (n * C + ca) * S, row);
       stageIn(f32, xs + n * row, x, (n * C + ca) * S, row);
+    }
+    if (reluOut !== null) {
+      for (let n = 0; n < N; n++) stageIn(f32, rs + n * row, reluOut, (n * C + ca) * S, row);
+      w.reluBwd(G, R, G, (N * row + 3) >> 2);
     }
     f64.fill(0, sg, sg + m);
     f64.fill(0, sgx, sgx + m);
@@ -541,16 +584,16 @@ function batchNormTrainBackwardWasm(
 
 function batchNormEvalForwardImpl(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, wasm: boolean,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu: boolean, wasm: boolean,
 ): void {
   const w = wasmFor(wasm, N * (c1 - c0) * S, x, out);
-  if (w !== null) batchNormEvalForwardWasm(w, x as Float32Array, N, C, S, runningMean, runningVar, weight, bias, eps, out as Float32Array, c0, c1);
-  else batchNormEvalForwardJs(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1);
+  if (w !== null) batchNormEvalForwardWasm(w, x as Float32Array, N, C, S, runningMean, runningVar, weight, bias, eps, out as Float32Array, c0, c1, relu);
+  else batchNormEvalForwardJs(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, relu);
 }
 
 function batchNormEvalForwardWasm(
   w: EwWasm, x: Float32Array, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: Float32Array, c0: number, c1: number,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: Float32Array, c0: number, c1: number, relu: boolean,
 ): void {
   const cnt = N * S;
   const mc = blockChannels(c1 - c0, cnt);
@@ -569,6 +612,7 @@ function batchNormEvalForwardWasm(
       f64[sh + k] = bias ? bias[c] : 0;
     }
     w.chAffine(X, N, m, S, MEAN, SCALE, SHIFT);
+    if (relu) w.relu(X, X, (N * row + 3) >> 2);
     for (let n = 0; n < N; n++) stageOut(f32, xs + n * row, out, (n * C + ca) * S, row);
   }
 }
@@ -579,18 +623,18 @@ type OptArr = FloatArray | null;
 registerTask('batchNorm.trainForward', (a: TaskArgs, c0: number, c1: number) => {
   const res = { out: a.out as Arr, mean: a.mean as Float64Array, invstd: a.invstd as Float64Array, varUnbiased: a.varUnbiased as Float64Array };
   batchNormTrainForwardImpl(a.x as Arr, a.N as number, a.C as number, a.S as number, a.weight as OptArr, a.bias as OptArr,
-    a.eps as number, res, c0, c1, a.wasm as boolean);
+    a.eps as number, res, c0, c1, a.relu as boolean, a.wasm as boolean);
 });
 
 registerTask('batchNorm.trainBackward', (a: TaskArgs, c0: number, c1: number) => {
   const res = { gx: a.gx as Arr, gweight: a.gweight as Arr, gbias: a.gbias as Arr };
   batchNormTrainBackwardImpl(a.gy as Arr, a.x as Arr, a.mean as Arr, a.invstd as Arr, a.weight as OptArr,
-    a.N as number, a.C as number, a.S as number, res, c0, c1, a.wasm as boolean);
+    a.N as number, a.C as number, a.S as number, res, c0, c1, a.reluOut as OptArr, a.wasm as boolean);
 });
 
 registerTask('batchNorm.evalForward', (a: TaskArgs, c0: number, c1: number) => {
   batchNormEvalForwardImpl(a.x as Arr, a.N as number, a.C as number, a.S as number, a.runningMean as Arr, a.runningVar as Arr,
-    a.weight as OptArr, a.bias as OptArr, a.eps as number, a.out as Arr, c0, c1, a.wasm as boolean);
+    a.weight as OptArr, a.bias as OptArr, a.eps as number, a.out as Arr, c0, c1, a.relu as boolean, a.wasm as boolean);
 });
 
 registerTask('batchNorm.evalBackward', (a: TaskArgs, c0: number, c1: number) => {

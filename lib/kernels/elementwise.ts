@@ -235,7 +235,7 @@ export function accumulate(dst: FloatArray, src: FloatArray, n: number): void {
  * comparison; that branch is almost never taken, so it predicts well. Float64 can overflow in
  * v + |v|, so it keeps the comparison (it is used for gradient checks, not for speed).
  */
-function reluJs(x: FloatArray, xOff: number, out: FloatArray, start: number, end: number): void {
+export function reluJs(x: FloatArray, xOff: number, out: FloatArray, start: number, end: number): void {
   if (x instanceof Float32Array) {
     for (let i = start; i < end; i++) {
       const v = x[xOff + i];
@@ -258,7 +258,8 @@ export function reluBackward(gy: FloatArray, out: FloatArray, gx: FloatArray, n:
   parallelFor('elementwise.reluBackward', n, { gy, out, gx, wasm: wasmElementwiseEnabled() }, parts);
 }
 
-function reluBackwardJs(gy: FloatArray, out: FloatArray, gx: FloatArray, start: number, end: number): void {
+/** The JS loops of reluBackward over [start, end) (batch norm's fused relu uses them too). */
+export function reluBackwardJs(gy: FloatArray, out: FloatArray, gx: FloatArray, start: number, end: number): void {
   if (gy instanceof Float32Array && out instanceof Float32Array) {
     for (let i = start; i < end; i++) {
       const g = gy[i], o = out[i];

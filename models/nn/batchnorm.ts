@@ -65,6 +65,18 @@ abstract class BatchNormBase extends Module {
   protected abstract checkInput(x: Tensor): void;
 
   forward(x: Tensor): Tensor {
+    return this.normalize(x, false);
+  }
+
+  /**
+   * relu(this.forward(x)) as one fused op (the same values, statistics and gradients; one output
+   * tensor instead of two): what a network's bn → relu calls.
+   */
+  forwardRelu(x: Tensor): Tensor {
+    return this.normalize(x, true);
+  }
+
+  private normalize(x: Tensor, relu: boolean): Tensor {
     this.checkInput(x);
     if (x.shape[1] !== this.numFeatures) {
       fail(this.constructor.name, `expected ${this.numFeatures} channels, got input of shape ${fmtShape(x.shape)}`);
@@ -78,7 +90,7 @@ abstract class BatchNormBase extends Module {
     const useBatchStats = this.training || !this.trackRunningStats;
     const track = !this.training || this.trackRunningStats;
     return F.batchNorm(x, track ? this.runningMean : null, track ? this.runningVar : null, this.weight, this.bias, {
-      training: useBatchStats, momentum: factor, eps: this.eps,
+      training: useBatchStats, momentum: factor, eps: this.eps, relu,
     });
   }
 

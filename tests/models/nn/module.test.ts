@@ -182,6 +182,31 @@ describe('models/nn layers', () => {
     expect(() => bn.forward(randn([1, 2, 1, 1], { dtype: 'float64' }))).to.throw('expected more than 1 value per channel when training');
   });
 
+  it('BatchNorm2d.forwardRelu is relu(forward) bit for bit: output, input and parameter gradients, running stats', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // float32 at this size takes the WebAssembly passes; float64 the JS loops.
+      const x = randn([8, 6, 9, 9], { dtype }), gy = randn([8, 6, 9, 9], { dtype });
+      const run = (fused: boolean): number[][] => {
+        manualSeed(3);
+        const bn = new BatchNorm2d(6, { dtype });
+        const res: number[][] = [];
+        for (const training of [true, false]) {
+          bn.train(training);
+          const xi = x.detach().requiresGrad_();
+          const y = fused ? bn.forwardRelu(xi) : F.relu(bn.forward(xi));
+          F.sum(F.mul(y, gy)).backward();
+          res.push(Array.from(y.data), Array.from(xi.grad!.data), Array.from(bn.weight!.grad!.data), Array.from(bn.bias!.grad!.data),
+            Array.from(bn.runningMean!.data), Array.from(bn.runningVar!.data), [bn.numBatchesTracked]);
+          bn.zeroGrad();
+        }
+        return res;
+      };
+      const want = run(false), got = run(true);
+      expect(want[0].some((v) => v === 0) && want[0].some((v) => v > 0), 'relu cut part of the output').to.equal(true);
+      got.forEach((a, i) => expect(a, `${dtype} result ${i}`).to.deep.equal(want[i]));
+    }
+  });
+
   it('BatchNorm with momentum null keeps a cumulative average', () => {
     const bn = new BatchNorm1d(1, { momentum: null, dtype: 'float64' });
     bn.forward(tensor([[1], [3]], { dtype: 'float64' }));

@@ -11,6 +11,7 @@ import {
 import {
   availableThreads, canDefer, deferTask, parallelFor, registerTask, sharedCopy, sharedInput, type TaskArgs,
 } from './parallel';
+import { keepShape } from './keep_shape';
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch), NCHW input, OIHW weight ([O, C/groups, KH, KW]).
@@ -498,6 +499,7 @@ class ForwardOperands implements GemmOperands {
     this.stagedW = this.staged === null ? null
       : stagedWeights(be, w, grp * this.M * K, this.M * K, this.M, K, (i) => i * K, (k) => k,
         { blocks: 1, blockStride: this.M * K, rowLen: K });
+    keepShape(this);
   }
 
   scratchElements(): number {
@@ -563,6 +565,7 @@ class FlippedBackwardInputOperands implements GemmOperands {
     this.stagedW = this.staged === null ? null
       : stagedWeights(be, w, grp * Og * CgKK, Og * CgKK, this.M, this.K, (c) => c * KK,
         (k) => Math.floor(k / KK) * CgKK + KK - 1 - (k % KK), { blocks: Og, blockStride: CgKK, rowLen: KK });
+    keepShape(this);
   }
 
   scratchElements(): number {
@@ -642,6 +645,7 @@ class Col2imBackwardInputOperands implements GemmOperands {
     this.stagedW = this.stagedGy === null ? null
       : stagedWeights(be, w, grp * this.K * M, this.K * M, M, this.K, (i) => i, (k) => k * M,
         { blocks: this.K, blockStride: M, rowLen: 1 });
+    keepShape(this);
   }
 
   scratchElements(): number {
@@ -699,6 +703,7 @@ class BackwardWeightOperands implements GemmOperands {
     this.staged = stagedFor(be, x, this.view, g.C / g.groups, maxImages);
     this.stagedGy = this.staged === null ? null
       : stagedFor(be, gy, channelMatrixView(gy, g.O, this.grp * this.M, this.P), this.M, maxImages);
+    keepShape(this);
   }
 
   scratchElements(): number {

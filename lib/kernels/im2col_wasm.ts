@@ -15,6 +15,7 @@
  */
 import type { WasmPackers } from './wasm_gemm';
 import type { PatchView } from './im2col';
+import { keepShape } from './keep_shape';
 
 /** Floats past the last image that rows2 may read (it loads 2·NR floats for NR stride-2 pixels). */
 const SLACK = 64;
@@ -68,6 +69,7 @@ export class StagedPatches {
     this.imgSize = cg * this.Hp * this.Wp;
     this.K = cg * v.KH * v.KW;
     this.tapCap = this.K + nr;
+    keepShape(this);
   }
 
   private rawSize(): number {
@@ -280,6 +282,7 @@ export class StagedCol2im {
     this.Wp = v.W + 2 * v.pw;
     this.slotSize = cg * this.Hp * this.Wp;
     this.taps = cg * v.KH * v.KW;
+    keepShape(this);
   }
 
   scratchElements(): number {
@@ -384,6 +387,7 @@ export class StagedMatrix {
   ) {
     this.descCap = maxCols > 0 ? 2 * (Math.ceil(maxCols / nr) + 1) : 0;
     this.unitColumns = outer < 2 || outerOffset(1) - outerOffset(0) === 1;
+    keepShape(this);
   }
 
   scratchElements(): number {
@@ -488,6 +492,7 @@ export class StagedBlockB {
     private readonly maxK: number, private readonly maxCols: number, nr: number,
   ) {
     this.descCap = 2 * (Math.ceil(maxCols / nr) + 1);
+    keepShape(this);
   }
 
   scratchElements(): number {

@@ -26,6 +26,7 @@
 import type { FloatArray } from '../core/dtype';
 import { StagedBlockB, StagedMatrix } from './im2col_wasm';
 import { wasmPackersOf } from './wasm_gemm';
+import { keepShape } from './keep_shape';
 
 export interface GemmOperands {
   readonly M: number;
@@ -256,6 +257,7 @@ export class DenseOperands implements GemmOperands {
       ? new StagedMatrix(A, aOff, aLen, M, K, (i) => i, (k) => k * lda, packers)
       : new StagedMatrix(A, aOff, aLen, M, K, (i) => i * lda, (k) => k, packers);
     this.stagedB = new StagedBlockB(B, bOff, ldb, transB, packers, Math.min(be.kc, K), Math.min(be.nc, N), be.nr);
+    keepShape(this);
   }
 
   scratchElements(): number {

@@ -11,12 +11,15 @@
  * recipe's step 943 instead of 901 (interleaved runs, this machine), and the recipe's stem weight
  * gradient, computed on the calling thread once per step, ran at half speed.
  *
- * Each such class calls keepShape(this) in its constructor: the latest instance of each class stays
- * referenced, which keeps its map. It also keeps that instance's arrays until the next instance of
- * the class replaces it (a bounded delay, one call's inputs per class and thread, never a growth).
+ * Each such class calls keepShape(this) in its constructor, and the first instance of each class in
+ * each thread stays referenced for the life of the thread, which keeps its map. That pins the arrays
+ * of that first call too (bounded: one call's operands per class and thread; 4 MB on the CIFAR
+ * recipe). Keeping the latest instance instead leaked: in a worker, each replaced instance had been
+ * promoted to the old generation and waited for a full collection that workers rarely run, holding
+ * its shared buffers (W4 at 2 threads grew by 3 MB per step).
  */
-const latest = new Map<unknown, object>();
+const pinned = new Map<unknown, object>();
 
 export function keepShape(obj: object): void {
-  latest.set(obj.constructor, obj);
+  if (!pinned.has(obj.constructor)) pinned.set(obj.constructor, obj);
 }

@@ -67,6 +67,32 @@ const positive = (u: number): number => 0.5 + Math.abs(u);
 const awayFromZero = (u: number): number => Math.sign(u || 1) * (0.2 + Math.abs(u));
 const mask = (u: number): number => (u > 0 ? 1 : 0);
 
+/** batch norm's samples; the fused batch norm + relu takes the same ones (its op has the same inputs and attrs). */
+const batchNormSamples: Array<{ desc: string; make: () => { inputs: OpInputs<'batchNorm'>; attrs: OpAttrs<'batchNorm'> } }> = [
+  {
+    desc: 'training, [N,C,H,W], with running stats',
+    make: () => ({
+      inputs: { input: r([3, 2, 2, 3]), weight: r([2]), bias: r([2]) },
+      attrs: { runningMean: c([2]), runningVar: c([2], positive), training: true, momentum: 0.1, eps: 1e-5 },
+    }),
+  },
+  {
+    desc: 'training, [N,C], no affine, no running stats',
+    make: () => ({ inputs: { input: r([5, 3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
+  },
+  {
+    desc: 'eval, running stats only',
+    make: () => ({
+      inputs: { input: r([2, 3, 2, 2]), weight: r([3]), bias: r([3]) },
+      attrs: { runningMean: c([3]), runningVar: c([3], positive), training: false, momentum: 0.1, eps: 1e-5 },
+    }),
+  },
+  {
+    desc: 'training, non-contiguous input',
+    make: () => ({ inputs: { input: nc([2, 3, 4, 3]), weight: r([3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
+  },
+];
+
 export const opDb: { [K in OpName]: OpInfo<K> } = {
   add: { samples: [
     { desc: 'same shape', make: () => ({ inputs: { a: r([2, 3]), b: r([2, 3]) }, attrs: {} }) },
@@ -182,50 +208,8 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'rectangular kernel, stride [2,1], pad [0,1], dilation 2', make: conv([1, 2, 7, 6], [2, 2, 2, 3], { stride: [2, 1], padding: [0, 1], dilation: 2 }) },
     { desc: 'groups 2', make: conv([2, 4, 4, 4], [6, 2, 3, 3], { padding: 1, groups: 2 }) },
   ] },
-  batchNorm: { samples: [
-    {
-      desc: 'training, [N,C,H,W], with running stats',
-      make: () => ({
-        inputs: { input: r([3, 2, 2, 3]), weight: r([2]), bias: r([2]) },
-        attrs: { runningMean: c([2]), runningVar: c([2], positive), training: true, momentum: 0.1, eps: 1e-5 },
-      }),
-    },
-    {
-      desc: 'training, [N,C], no affine, no running stats',
-      make: () => ({ inputs: { input: r([5, 3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
-    },
-    {
-      desc: 'eval, running stats only',
-      make: () => ({
-        inputs: { input: r([2, 3, 2, 2]), weight: r([3]), bias: r([3]) },
-        attrs: { runningMean: c([3]), runningVar: c([3], positive), training: false, momentum: 0.1, eps: 1e-5 },
-      }),
-    },
-    {
-      desc: 'training, non-contiguous input',
-      make: () => ({ inputs: { input: nc([2, 3, 4, 3]), weight: r([3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
-    },
-  ] },
-  batchNormRelu: { samples: [
-    {
-      desc: 'training, [N,C,H,W], with running stats',
-      make: () => ({
-        inputs: { input: r([3, 2, 2, 3]), weight: r([2]), bias: r([2]) },
-        attrs: { runningMean: c([2]), runningVar: c([2], positive), training: true, momentum: 0.1, eps: 1e-5 },
-      }),
-    },
-    {
-      desc: 'training, [N,C], no affine, no running stats',
-      make: () => ({ inputs: { input: r([5, 3]) }, attrs: { runningMean: null, runningVar: null, training: true, momentum: 0.1, eps: 1e-5 } }),
-    },
-    {
-      desc: 'eval, running stats only',
-      make: () => ({
-        inputs: { input: r([2, 3, 2, 2]), weight: r([3]), bias: r([3]) },
-        attrs: { runningMean: c([3]), runningVar: c([3], positive), training: false, momentum: 0.1, eps: 1e-5 },
-      }),
-    },
-  ] },
+  batchNorm: { samples: batchNormSamples },
+  batchNormRelu: { samples: batchNormSamples },
   maxPool2d: { samples: [
     { desc: 'k3 s2 p1 (ResNet stem pool)', make: () => ({ inputs: { x: r([2, 2, 7, 6]) }, attrs: { geometry: pooled('maxPool2d', [2, 2, 7, 6], { kernelSize: 3, stride: 2, padding: 1 }) } }) },
     { desc: 'k2 s2', make: () => ({ inputs: { x: r([1, 3, 4, 4]) }, attrs: { geometry: pooled('maxPool2d', [1, 3, 4, 4], { kernelSize: 2 }) } }) },

@@ -213,6 +213,7 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['max empty', () => F.max(zeros([0])), 'max: cannot reduce over the empty dim 0 of shape [0]'],
     ['not a tensor', () => F.exp([1, 2] as never), 'exp: input must be a Tensor, got object'],
     ['transpose range', () => ones([2, 2]).transpose(0, 2), 'transpose: dim 2 out of range for a 2-d tensor (expected in [-2, 1])'],
+    ['batchNorm relu option', () => F.batchNorm(ones([2, 3]), null, null, null, null, { training: true, relu: 'yes' as never }), 'batchNorm: relu must be a boolean, got yes'],
   ];
   for (const [name, f, msg] of cases) {
     it(name, () => expect(f).to.throw(msg));

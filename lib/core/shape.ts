@@ -91,10 +91,14 @@ export function reducedShape(shape: Shape, axes: readonly number[], keepdim: boo
   return out;
 }
 
+function isIntAtLeast(x: number, min: number): boolean {
+  return Number.isInteger(x) && x >= min;
+}
+
 /** Parses an int or an [h, w] pair, as PyTorch accepts for stride/padding/kernel sizes. */
 export function pair(op: string, name: string, v: number | readonly number[], min = 0): [number, number] {
   const p: number[] = typeof v === 'number' ? [v, v] : [...v];
-  if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
+  if (p.length !== 2 || !isIntAtLeast(p[0], min) || !isIntAtLeast(p[1], min)) {
     fail(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
   }
   return [p[0], p[1]];

@@ -1,6 +1,6 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
 import { fail } from '../core/errors';
-import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
+import { availableThreads, parallelFor, registerTask, shareIf, type TaskArgs } from './parallel';
 import { reluBackwardJs, reluJs } from './elementwise';
 import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm } from './wasm_elementwise';
 
@@ -102,9 +102,9 @@ export function batchNormTrainForward(
     varUnbiased: allocateF64(C),
   };
   const parts = channelParts(N, C, S);
-  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.trainForward', C, {
-    ...dims(N, C, S), x: share(x), weight: share(weight), bias: share(bias), eps, ...res, relu: relu === true,
+    ...dims(N, C, S), x: shareIf(parts, x), weight: shareIf(parts, weight), bias: shareIf(parts, bias), eps, ...res,
+    relu: relu === true,
     wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
@@ -219,10 +219,10 @@ export function batchNormTrainBackward(
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
   const parts = channelParts(N, C, S);
-  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.trainBackward', C, {
-    ...dims(N, C, S), gy: share(gy), x: share(x), mean: share(mean), invstd: share(invstd), weight: share(weight), ...res,
-    reluOut: share(reluOut), wasm: wasmElementwiseEnabled(),
+    ...dims(N, C, S), gy: shareIf(parts, gy), x: shareIf(parts, x), mean: shareIf(parts, mean), invstd: shareIf(parts, invstd),
+    weight: shareIf(parts, weight), ...res,
+    reluOut: shareIf(parts, reluOut), wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
 }
@@ -312,10 +312,9 @@ export function batchNormEvalForward(
   checkEvalForward('batchNormEvalForward', x, N, C, S, runningMean, runningVar, weight, bias, eps);
   const out = allocate(dtypeOf(x), N * C * S);
   const parts = channelParts(N, C, S);
-  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.evalForward', C, {
-    ...dims(N, C, S), x: share(x), runningMean: share(runningMean), runningVar: share(runningVar), weight: share(weight),
-    bias: share(bias), eps, out, relu: relu === true, wasm: wasmElementwiseEnabled(),
+    ...dims(N, C, S), x: shareIf(parts, x), runningMean: shareIf(parts, runningMean), runningVar: shareIf(parts, runningVar),
+    weight: shareIf(parts, weight), bias: shareIf(parts, bias), eps, out, relu: relu === true, wasm: wasmElementwiseEnabled(),
   }, parts);
   return out;
 }
@@ -374,10 +373,9 @@ export function batchNormEvalBackward(
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
   const parts = channelParts(N, C, S);
-  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('batchNorm.evalBackward', C, {
-    ...dims(N, C, S), gy: share(gy), x: share(x), runningMean: share(runningMean), runningVar: share(runningVar),
-    weight: share(weight), eps, ...res,
+    ...dims(N, C, S), gy: shareIf(parts, gy), x: shareIf(parts, x), runningMean: shareIf(parts, runningMean),
+    runningVar: shareIf(parts, runningVar), weight: shareIf(parts, weight), eps, ...res,
   }, parts);
   return res;
 }

@@ -3,13 +3,15 @@ import { fail, fmtShape } from '../core/errors';
 import { pair } from '../core/shape';
 import { backendFor, kernelFor, type GemmKernel } from './gemm_backend';
 import { packDenseA, runPackedGemm, storeDenseC, type GemmOperands, type MicroBackend } from './packed_gemm';
-import { StagedCol2im, StagedMatrix, StagedPatches, type RowLayout } from './im2col_wasm';
+import {
+  reversedTapsAxis, StagedCol2im, StagedMatrix, StagedPatches, stridedAxis, type AxisMap, type RowLayout,
+} from './im2col_wasm';
 import { wasmPackersOf } from './wasm_gemm';
 import {
   col2imAdd, packChannelCols, packChannelRows, packPatchCols, packPatchRows, storeChannelRows, type PatchView,
 } from './im2col';
 import {
-  availableThreads, canDefer, deferTask, parallelFor, registerTask, sharedCopy, sharedInput, type TaskArgs,
+  availableThreads, canDefer, deferTask, parallelFor, registerTask, sharedCopy, sharedInput, shareIf, type TaskArgs,
 } from './parallel';
 import { keepShape } from './keep_shape';
 
@@ -92,12 +94,18 @@ export function prepareConvWeight(w: FloatArray, g: Conv2dGeometry, op = 'prepar
   return trim === null ? { w, g, trim } : { w: sliceTaps(w, g, trim), g: trim.g, trim };
 }
 
+const GEOMETRY_KEYS = ['N', 'C', 'H', 'W', 'O', 'KH', 'KW', 'OH', 'OW', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'groups'] as const;
+
+function sameGeometry(a: Conv2dGeometry, b: Conv2dGeometry): boolean {
+  for (const k of GEOMETRY_KEYS) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** w prepared for g (checking that a prepared one was made for a conv of this geometry). */
 function prepared(op: string, w: FloatArray | ConvWeight, g: Conv2dGeometry): ConvWeight {
   if (ArrayBuffer.isView(w)) return prepareConvWeight(w, g, op);
   const want = trimDeadTaps(g)?.g ?? g;
-  const keys = ['N', 'C', 'H', 'W', 'O', 'KH', 'KW', 'OH', 'OW', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'groups'] as const;
-  if (keys.some((k) => w.g[k] !== want[k])) {
+  if (!sameGeometry(w.g, want)) {
     fail(op, `the prepared weight was made for another geometry (weight [${w.g.O},${w.g.C / w.g.groups},${w.g.KH},${w.g.KW}] after trimming, expected [${want.O},${want.C / want.groups},${want.KH},${want.KW}])`);
   }
   return w;
@@ -122,9 +130,9 @@ function forwardPass(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: C
   const out = allocate(dtypeOf(x), g.N * g.O * g.OH * g.OW);
   const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups, stagesWeightRows(x));
   const parts = partsFor(forwardFlops(g), split.units);
-  const share = <T extends FloatArray | null>(a: T): T => (parts > 1 && a !== null ? sharedInput(a) : a);
   parallelFor('conv2d.forward', split.units, {
-    ...geometryArgs(g), ...split, x: share(x), w: share(w), bias: share(bias), out, kernel: kernelFor(dtypeOf(x)),
+    ...geometryArgs(g), ...split, x: shareIf(parts, x), w: shareIf(parts, w), bias: shareIf(parts, bias), out,
+    kernel: kernelFor(dtypeOf(x)),
   }, parts);
   return out;
 }
@@ -146,8 +154,7 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   const split = flipped ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups, stagesWeightRows(gy)) : null;
   const units = split !== null ? split.units : gt.N;
   const parts = partsFor(forwardFlops(gt), units);
-  const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
-  const args = { ...geometryArgs(gt), gy: share(gy), w: share(cw.w), gx, kernel: kernelFor(dtypeOf(gy)) };
+  const args = { ...geometryArgs(gt), gy: shareIf(parts, gy), w: shareIf(parts, cw.w), gx, kernel: kernelFor(dtypeOf(gy)) };
   if (split !== null) parallelFor('conv2d.backwardInput', units, { ...args, ...split }, parts);
   else parallelFor('conv2d.backwardInputCol2im', units, args, parts);
   return gx;
@@ -167,8 +174,8 @@ export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeo
   const gw = allocate(dtypeOf(gy), weightSize(g));
   const split = weightGradSplit(gt);
   const parts = partsFor(forwardFlops(gt), split.units);
-  const share = <T extends FloatArray>(a: T): T => (parts > 1 ? sharedInput(a) : a);
-  parallelFor('conv2d.backwardWeight', split.units, weightGradArgs(gt, t, split, share(gy), share(x), gw), parts);
+  parallelFor('conv2d.backwardWeight', split.units,
+    weightGradArgs(gt, t, split, shareIf(parts, gy), shareIf(parts, x), gw), parts);
   return gw;
 }
 
@@ -275,28 +282,32 @@ export function trimDeadTaps(g: Conv2dGeometry): TapTrim | null {
  * convolution with the mirrored padding). Drops that do not fit fall back to matching pairs.
  */
 function deadTaps(k: number, o: number, l: number, stride: number, pad: number, dil: number): [number, number] {
-  const live = (i: number): boolean => {
-    for (let y = 0; y < o; y++) {
-      const pos = y * stride - pad + i * dil;
-      if (pos >= 0 && pos < l) return true;
-    }
-    return false;
-  };
   let lo = 0;
-  while (lo < k && !live(lo)) lo++;
+  while (lo < k && !liveTap(lo, o, l, stride, pad, dil)) lo++;
   if (lo === k) return [0, 0];
   let hi = 0;
-  while (!live(k - 1 - hi)) hi++;
-  const fits = (a: number, b: number): boolean => {
-    const before = pad - a * dil;
-    if (before < 0) return false;
-    const after = (o - 1) * stride - before + (k - a - b - 1) * dil - (l - 1);
-    return stride === 1 ? after === before : after <= before;
-  };
-  if (fits(lo, hi)) return [lo, hi];
+  while (!liveTap(k - 1 - hi, o, l, stride, pad, dil)) hi++;
+  if (trimFits(lo, hi, k, o, l, stride, pad, dil)) return [lo, hi];
   let t = Math.min(lo, hi);
-  while (t > 0 && !fits(t, t)) t--;
+  while (t > 0 && !trimFits(t, t, k, o, l, stride, pad, dil)) t--;
   return [t, t];
+}
+
+/** True when tap i of a kernel axis meets the input for some output position. */
+function liveTap(i: number, o: number, l: number, stride: number, pad: number, dil: number): boolean {
+  for (let y = 0; y < o; y++) {
+    const pos = y * stride - pad + i * dil;
+    if (pos >= 0 && pos < l) return true;
+  }
+  return false;
+}
+
+/** True when dropping a taps at the start and b at the end leaves a geometry the kernels can run (see deadTaps). */
+function trimFits(a: number, b: number, k: number, o: number, l: number, stride: number, pad: number, dil: number): boolean {
+  const before = pad - a * dil;
+  if (before < 0) return false;
+  const after = (o - 1) * stride - before + (k - a - b - 1) * dil - (l - 1);
+  return stride === 1 ? after === before : after <= before;
 }
 
 /**
@@ -366,12 +377,17 @@ function splitOutput(rows: number, cols: number, groups: number, stagedRows = fa
   return { units: perGroup * groups, perGroup, byRows };
 }
 
-/** Runs units [start, end) of a split: each group's operands over its row or column range. */
-function runSplit(a: OutputSplit, groups: number, be: MicroBackend, start: number, end: number,
-  make: (grp: number) => GemmOperands): void {
+/**
+ * Runs units [start, end) of a split: each group's operands over its row or column range. `make` is
+ * a module-level function given the task's arguments (a closure made per call would be optimised
+ * afresh by V8 every time it got hot).
+ */
+function runSplit<A extends OutputSplit>(a: A, g: Conv2dGeometry, be: MicroBackend, start: number, end: number,
+  make: (g: Conv2dGeometry, grp: number, a: A, be: MicroBackend) => GemmOperands): void {
+  const groups = g.groups;
   for (let grp = Math.floor(start / a.perGroup); grp < groups && grp * a.perGroup < end; grp++) {
     const u0 = Math.max(start - grp * a.perGroup, 0), u1 = Math.min(end - grp * a.perGroup, a.perGroup);
-    const ops = make(grp);
+    const ops = make(g, grp, a, be);
     if (a.byRows) runPackedGemm(ops, be, u0 * ROW_UNIT, Math.min(ops.M, u1 * ROW_UNIT), 0, ops.N);
     else runPackedGemm(ops, be, 0, ops.M, u0 * COL_UNIT, Math.min(ops.N, u1 * COL_UNIT));
   }
@@ -431,9 +447,9 @@ function channelMatrixView(src: FloatArray, channels: number, ch0: number, P: nu
   };
 }
 
-/** A weight matrix staged for wasm packing (element (i, k) at w[srcOff + rowOffset(i) + kOffset(k)]), or null. */
+/** A weight matrix staged for wasm packing (element (i, k) at w[srcOff + offset(rowOffset, i) + offset(kOffset, k)]), or null. */
 function stagedWeights(be: MicroBackend, w: FloatArray, srcOff: number, srcLen: number, rows: number, K: number,
-  rowOffset: (i: number) => number, kOffset: (k: number) => number, layout: RowLayout): StagedMatrix | null {
+  rowOffset: AxisMap, kOffset: AxisMap, layout: RowLayout): StagedMatrix | null {
   const packers = wasmPackersOf(be);
   if (packers === null || !(w instanceof Float32Array)) return null;
   return new StagedMatrix(w, srcOff, srcLen, rows, K, rowOffset, kOffset, packers, 0, 1, layout);
@@ -497,7 +513,7 @@ class ForwardOperands implements GemmOperands {
     this.staged = stagedFor(be, x, this.view, g.C / g.groups, Math.ceil(be.nc / this.P) + 1);
     const K = this.K;
     this.stagedW = this.staged === null ? null
-      : stagedWeights(be, w, grp * this.M * K, this.M * K, this.M, K, (i) => i * K, (k) => k,
+      : stagedWeights(be, w, grp * this.M * K, this.M * K, this.M, K, stridedAxis(K), stridedAxis(1),
         { blocks: 1, blockStride: this.M * K, rowLen: K });
     keepShape(this);
   }
@@ -563,8 +579,8 @@ class FlippedBackwardInputOperands implements GemmOperands {
     this.staged = stagedFor(be, gy, this.view, Og, Math.ceil(be.nc / (g.H * g.W)) + 1);
     const KK = g.KH * g.KW, CgKK = this.M * KK;
     this.stagedW = this.staged === null ? null
-      : stagedWeights(be, w, grp * Og * CgKK, Og * CgKK, this.M, this.K, (c) => c * KK,
-        (k) => Math.floor(k / KK) * CgKK + KK - 1 - (k % KK), { blocks: Og, blockStride: CgKK, rowLen: KK });
+      : stagedWeights(be, w, grp * Og * CgKK, Og * CgKK, this.M, this.K, stridedAxis(KK),
+        reversedTapsAxis(KK, CgKK), { blocks: Og, blockStride: CgKK, rowLen: KK });
     keepShape(this);
   }
 
@@ -643,7 +659,7 @@ class Col2imBackwardInputOperands implements GemmOperands {
       ? new StagedCol2im(this.view, g.C / g.groups, packers, Math.min(be.nc, P)) : null;
     const M = this.M;
     this.stagedW = this.stagedGy === null ? null
-      : stagedWeights(be, w, grp * this.K * M, this.K * M, M, this.K, (i) => i, (k) => k * M,
+      : stagedWeights(be, w, grp * this.K * M, this.K * M, M, this.K, stridedAxis(1), stridedAxis(M),
         { blocks: this.K, blockStride: M, rowLen: 1 });
     keepShape(this);
   }
@@ -771,18 +787,26 @@ function geometryOf(a: GeometryArgs): Conv2dGeometry {
   return { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups };
 }
 
+type ForwardTaskArgs = ConvTaskArgs & OutputSplit & { x: FloatArray; w: FloatArray; bias: FloatArray | null; out: FloatArray };
+
+function forwardOperands(g: Conv2dGeometry, grp: number, a: ForwardTaskArgs, be: MicroBackend): GemmOperands {
+  return new ForwardOperands(g, grp, a.w, a.bias, a.out, a.x, be);
+}
+
 registerTask('conv2d.forward', (args: TaskArgs, start: number, end: number) => {
-  const a = args as unknown as ConvTaskArgs & OutputSplit & { x: FloatArray; w: FloatArray; bias: FloatArray | null; out: FloatArray };
-  const g = geometryOf(a);
-  const be = backendFor(dtypeOf(a.out), a.kernel);
-  runSplit(a, g.groups, be, start, end, (grp) => new ForwardOperands(g, grp, a.w, a.bias, a.out, a.x, be));
+  const a = args as unknown as ForwardTaskArgs;
+  runSplit(a, geometryOf(a), backendFor(dtypeOf(a.out), a.kernel), start, end, forwardOperands);
 });
 
+type BackwardInputTaskArgs = ConvTaskArgs & OutputSplit & { gy: FloatArray; w: FloatArray; gx: FloatArray };
+
+function backwardInputOperands(g: Conv2dGeometry, grp: number, a: BackwardInputTaskArgs, be: MicroBackend): GemmOperands {
+  return new FlippedBackwardInputOperands(g, grp, a.w, a.gx, a.gy, be);
+}
+
 registerTask('conv2d.backwardInput', (args: TaskArgs, start: number, end: number) => {
-  const a = args as unknown as ConvTaskArgs & OutputSplit & { gy: FloatArray; w: FloatArray; gx: FloatArray };
-  const g = geometryOf(a);
-  const be = backendFor(dtypeOf(a.gx), a.kernel);
-  runSplit(a, g.groups, be, start, end, (grp) => new FlippedBackwardInputOperands(g, grp, a.w, a.gx, a.gy, be));
+  const a = args as unknown as BackwardInputTaskArgs;
+  runSplit(a, geometryOf(a), backendFor(dtypeOf(a.gx), a.kernel), start, end, backwardInputOperands);
 });
 
 registerTask('conv2d.backwardInputCol2im', (args: TaskArgs, start: number, end: number) => {
@@ -813,12 +837,15 @@ function spreadOf(a: SpreadArgs & { KH: number; KW: number }): TapSpread | null 
   return a.fullKH === a.KH && a.fullKW === a.KW ? null : { KH: a.fullKH, KW: a.fullKW, th: a.th, tw: a.tw };
 }
 
+type BackwardWeightTaskArgs = ConvTaskArgs & OutputSplit & SpreadArgs & { gy: FloatArray; x: FloatArray; gw: FloatArray };
+
+function backwardWeightOperands(g: Conv2dGeometry, grp: number, a: BackwardWeightTaskArgs, be: MicroBackend): GemmOperands {
+  return new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be, spreadOf(a));
+}
+
 registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: number) => {
-  const a = args as unknown as ConvTaskArgs & OutputSplit & SpreadArgs & { gy: FloatArray; x: FloatArray; gw: FloatArray };
-  const g = geometryOf(a);
-  const be = backendFor(dtypeOf(a.gw), a.kernel);
-  const full = spreadOf(a);
-  runSplit(a, g.groups, be, start, end, (grp) => new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be, full));
+  const a = args as unknown as BackwardWeightTaskArgs;
+  runSplit(a, geometryOf(a), backendFor(dtypeOf(a.gw), a.kernel), start, end, backwardWeightOperands);
 });
 
 /** Unit 0: the whole input gradient; unit 1: the whole weight gradient (see conv2dBackward). */

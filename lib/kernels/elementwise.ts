@@ -12,6 +12,7 @@
 import type { FloatArray } from '../core/dtype';
 import { availableThreads, parallelFor, registerTask, type TaskArgs } from './parallel';
 import { ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm, type WasmBinaryOp } from './wasm_elementwise';
+import { keepShape } from './keep_shape';
 
 export interface StridedView {
   /** Named like Tensor.storage so a Tensor is itself a valid StridedView. */
@@ -67,23 +68,33 @@ function denseStrides(shape: readonly number[]): number[] {
 }
 
 /**
- * Walks all rows of `shape` (every dim but the last), calling `row(offsets..., n)` with the start
- * offset of each operand. The odometer updates offsets incrementally.
+ * An odometer over all rows of `shape` (every dim but the last): offs[j] is operand j's start offset
+ * in the current row, updated incrementally by next(). Callers loop over it with the row's body
+ * inline (a callback made per call would be optimised afresh by V8 each time it got hot).
  */
-function forEachRow(
-  shape: readonly number[], strides: readonly (readonly number[])[], starts: readonly number[],
-  row: (offs: Int32Array | number[], n: number) => void,
-): void {
-  const nd = shape.length;
-  const k = strides.length;
-  const n = shape[nd - 1];
-  const offs = starts.slice();
-  const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
-  let rows = 1;
-  for (let d = 0; d < nd - 1; d++) rows *= shape[d];
-  for (let r = 0; r < rows; r++) {
-    row(offs, n);
-    for (let d = nd - 2; d >= 0; d--) {
+class RowCursor {
+  readonly offs: number[];
+  readonly rows: number;
+  /** Length of a row (the last dim). */
+  readonly n: number;
+  private readonly idx: number[];
+
+  constructor(private readonly shape: readonly number[], private readonly strides: readonly (readonly number[])[],
+    starts: readonly number[]) {
+    const nd = shape.length;
+    this.n = shape[nd - 1];
+    this.offs = starts.slice();
+    this.idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
+    let rows = 1;
+    for (let d = 0; d < nd - 1; d++) rows *= shape[d];
+    this.rows = rows;
+    keepShape(this);
+  }
+
+  next(): void {
+    const { shape, strides, offs, idx } = this;
+    const k = strides.length;
+    for (let d = shape.length - 2; d >= 0; d--) {
       idx[d]++;
       for (let j = 0; j < k; j++) offs[j] += strides[j][d];
       if (idx[d] < shape[d]) break;
@@ -108,34 +119,37 @@ export function binary(op: BinaryOp, shape: readonly number[], a: StridedView, b
     return;
   }
   const inner = binaryInner(op);
-  forEachRow(c.shape, [sa, sb, so], [a.offset, b.offset, 0], (offs, n) => {
-    inner(A, offs[0], sa[last], B, offs[1], sb[last], out, offs[2], n);
-  });
+  const cur = new RowCursor(c.shape, [sa, sb, so], [a.offset, b.offset, 0]);
+  const { offs, n } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) inner(A, offs[0], sa[last], B, offs[1], sb[last], out, offs[2], n);
 }
 
 type BinaryInner = (A: FloatArray, ia: number, da: number, B: FloatArray, ib: number, db: number, O: FloatArray, io: number, n: number) => void;
 
+/** The strided inner loop of each binary op (module-level: made once, optimised once). */
+const BINARY_INNER: Record<BinaryOp, BinaryInner> = {
+  add: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] + B[ib]; },
+  sub: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] - B[ib]; },
+  mul: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] * B[ib]; },
+  div: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] / B[ib]; },
+  pow: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = Math.pow(A[ia], B[ib]); },
+  // NaN propagates as in torch.maximum / torch.minimum.
+  maximum: (A, ia, da, B, ib, db, O, io, n) => {
+    for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x > y ? x : y; }
+  },
+  minimum: (A, ia, da, B, ib, db, O, io, n) => {
+    for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x < y ? x : y; }
+  },
+  eq: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] === B[ib] ? 1 : 0; },
+  ne: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] !== B[ib] ? 1 : 0; },
+  lt: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] < B[ib] ? 1 : 0; },
+  le: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] <= B[ib] ? 1 : 0; },
+  gt: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] > B[ib] ? 1 : 0; },
+  ge: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] >= B[ib] ? 1 : 0; },
+};
+
 function binaryInner(op: BinaryOp): BinaryInner {
-  switch (op) {
-    case 'add': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] + B[ib]; };
-    case 'sub': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] - B[ib]; };
-    case 'mul': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] * B[ib]; };
-    case 'div': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] / B[ib]; };
-    case 'pow': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = Math.pow(A[ia], B[ib]); };
-    // NaN propagates as in torch.maximum / torch.minimum.
-    case 'maximum': return (A, ia, da, B, ib, db, O, io, n) => {
-      for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x > y ? x : y; }
-    };
-    case 'minimum': return (A, ia, da, B, ib, db, O, io, n) => {
-      for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x < y ? x : y; }
-    };
-    case 'eq': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] === B[ib] ? 1 : 0; };
-    case 'ne': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] !== B[ib] ? 1 : 0; };
-    case 'lt': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] < B[ib] ? 1 : 0; };
-    case 'le': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] <= B[ib] ? 1 : 0; };
-    case 'gt': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] > B[ib] ? 1 : 0; };
-    case 'ge': return (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] >= B[ib] ? 1 : 0; };
-  }
+  return BINARY_INNER[op];
 }
 
 /** out[i] = f(x[i]) over `n` contiguous elements. */
@@ -179,11 +193,13 @@ export function where(shape: readonly number[], cond: StridedView, a: StridedVie
   const last = c.shape.length - 1;
   const C = cond.storage, A = a.storage, B = b.storage;
   const dc = sc[last], da = sa[last], db = sb[last];
-  forEachRow(c.shape, [sc, sa, sb, so], [cond.offset, a.offset, b.offset, 0], (offs, n) => {
+  const cur = new RowCursor(c.shape, [sc, sa, sb, so], [cond.offset, a.offset, b.offset, 0]);
+  const { offs, n } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
     let ic = offs[0], ia = offs[1], ib = offs[2];
     const io = offs[3];
     for (let i = 0; i < n; i++, ic += dc, ia += da, ib += db) out[io + i] = C[ic] !== 0 ? A[ia] : B[ib];
-  });
+  }
 }
 
 /** Copies a strided view of `shape` into another strided view (e.g. a contiguous buffer). */
@@ -196,14 +212,16 @@ export function copyStrided(shape: readonly number[], src: StridedView, dst: Str
   const last = c.shape.length - 1;
   const S = src.storage, D = dst.storage;
   const ds = ss[last], dd = sd[last];
-  forEachRow(c.shape, [ss, sd], [src.offset, dst.offset], (offs, n) => {
+  const cur = new RowCursor(c.shape, [ss, sd], [src.offset, dst.offset]);
+  const { offs, n } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
     let is = offs[0], id = offs[1];
     if (ds === 1 && dd === 1) {
       for (let i = 0; i < n; i++) D[id + i] = S[is + i];
     } else {
       for (let i = 0; i < n; i++, is += ds, id += dd) D[id] = S[is];
     }
-  });
+  }
 }
 
 /** Fills every element of a strided view with `value`. */
@@ -216,10 +234,12 @@ export function fillStrided(shape: readonly number[], dst: StridedView, value: n
   const last = c.shape.length - 1;
   const D = dst.storage;
   const dd = sd[last];
-  forEachRow(c.shape, [sd], [dst.offset], (offs, n) => {
+  const cur = new RowCursor(c.shape, [sd], [dst.offset]);
+  const { offs, n } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
     let id = offs[0];
     for (let i = 0; i < n; i++, id += dd) D[id] = value;
-  });
+  }
 }
 
 /** dst[i] += src[i] over n contiguous elements (gradient accumulation). */

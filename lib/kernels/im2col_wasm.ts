@@ -349,7 +349,7 @@ export class StagedCol2im {
 /**
  * A GEMM operand (a weight matrix, possibly transposed or flipped; a strided gemm operand) copied
  * once into linear memory with one native copy, then packed by wasm through two offset tables:
- * element (i, k) of an A operand, or (k, j) of a B operand, is copy[outerOffset(i or j) + kOffset(k)].
+ * element (i, k) of an A operand, or (k, j) of a B operand, is copy[offset(outerOffset, i or j) + offset(kOffset, k)] (see AxisMap).
  * An A operand given a RowLayout can stage just the rows a thread computes (bind's r0, r1): a
  * thread that owns half the output rows then copies half the weights, not all of them.
  * A panels go through gatherA; B panels through rows1 when consecutive columns are consecutive in
@@ -357,9 +357,39 @@ export class StagedCol2im {
  * when the product reuses each packed element little (few columns, small images).
  */
 /**
+ * Offsets along one axis of a staged matrix, as data rather than a callback (a closure made per
+ * call would be optimised afresh by V8 each time it got hot, every step of a training loop):
+ * offset(x) = ⌊x / block⌋·blockStride + (x mod block)·step + base.
+ */
+export interface AxisMap {
+  readonly block: number;
+  readonly blockStride: number;
+  readonly step: number;
+  readonly base: number;
+}
+
+/** offset(x) = x·stride. */
+export function stridedAxis(stride: number): AxisMap {
+  return { block: 1, blockStride: stride, step: 0, base: 0 };
+}
+
+/**
+ * Kernel taps reversed within each block of `taps` (the flipped weights of a convolution's input
+ * gradient): offset(x) = ⌊x / taps⌋·blockStride + taps − 1 − (x mod taps).
+ */
+export function reversedTapsAxis(taps: number, blockStride: number): AxisMap {
+  return { block: taps, blockStride, step: -1, base: taps - 1 };
+}
+
+export function axisOffset(m: AxisMap, x: number): number {
+  const b = Math.floor(x / m.block);
+  return b * m.blockStride + (x - b * m.block) * m.step + m.base;
+}
+
+/**
  * Where an A operand's rows lie in its source: `blocks` blocks `blockStride` apart from srcOff, and
- * in each block row i takes [i·rowLen, (i+1)·rowLen). Then outerOffset(i) must be i·rowLen and
- * kOffset(k) = block(k)·blockStride + within(k), with within(k) < rowLen.
+ * in each block row i takes [i·rowLen, (i+1)·rowLen). Then outerOffset must map i to i·rowLen and
+ * kOffset k to block(k)·blockStride + within(k), with within(k) < rowLen.
  */
 export interface RowLayout {
   readonly blocks: number;
@@ -381,12 +411,12 @@ export class StagedMatrix {
   constructor(
     private readonly src: Float32Array, private readonly srcOff: number, private readonly srcLen: number,
     private readonly outer: number, private readonly K: number,
-    private readonly outerOffset: (i: number) => number, private readonly kOffset: (k: number) => number,
+    private readonly outerOffset: AxisMap, private readonly kOffset: AxisMap,
     private readonly packers: WasmPackers, maxCols = 0, nr = 1,
     private readonly rows: RowLayout | null = null,
   ) {
     this.descCap = maxCols > 0 ? 2 * (Math.ceil(maxCols / nr) + 1) : 0;
-    this.unitColumns = outer < 2 || outerOffset(1) - outerOffset(0) === 1;
+    this.unitColumns = outer < 2 || axisOffset(outerOffset, 1) - axisOffset(outerOffset, 0) === 1;
     keepShape(this);
   }
 
@@ -409,8 +439,8 @@ export class StagedMatrix {
     if (lay === null || (r0 <= 0 && r1 >= this.outer)) {
       this.copyOff = off + alignShift(S, off, this.src, this.srcOff);
       S.set(this.src.subarray(this.srcOff, this.srcOff + this.srcLen), this.copyOff);
-      for (let i = 0; i < this.outer; i++) I[this.outerTab + i] = this.outerOffset(i) * 4;
-      for (let k = 0; k < this.K; k++) I[this.kTab + k] = this.kOffset(k) * 4;
+      for (let i = 0; i < this.outer; i++) I[this.outerTab + i] = axisOffset(this.outerOffset, i) * 4;
+      for (let k = 0; k < this.K; k++) I[this.kTab + k] = axisOffset(this.kOffset, k) * 4;
       return;
     }
     if (!(r0 >= 0 && r1 <= this.outer && r0 < r1)) {
@@ -427,7 +457,7 @@ export class StagedMatrix {
     }
     for (let i = r0; i < r1; i++) I[this.outerTab + i] = (i - r0) * rowLen * 4;
     for (let k = 0; k < this.K; k++) {
-      const o = this.kOffset(k);
+      const o = axisOffset(this.kOffset, k);
       const b = Math.floor(o / blockStride);
       I[this.kTab + k] = (b * span + o - b * blockStride) * 4;
     }

@@ -2,7 +2,8 @@
  * Keeps the hidden class ("map", in V8) of short-lived kernel objects alive.
  *
  * Optimised code checks the maps of the objects it handles and holds those maps weakly. The GEMM
- * operands and staging classes (conv2d.ts, im2col_wasm.ts, packed_gemm.ts) live for one kernel call,
+ * operands and staging classes (conv2d.ts, im2col_wasm.ts, packed_gemm.ts) and the row cursors of
+ * the strided loops (elementwise.ts, reduce.ts) live for one kernel call,
  * so at a full garbage collection there is often no instance left: their maps are collected, every
  * function specialised on them (the packers, `runPackedGemm`) is deoptimised, and it runs unoptimised
  * until V8 has recompiled it, on a core the kernels are using. The thread pool forces a full

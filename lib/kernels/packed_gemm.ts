@@ -24,7 +24,7 @@
  * threads never changes a bit.
  */
 import type { FloatArray } from '../core/dtype';
-import { StagedBlockB, StagedMatrix } from './im2col_wasm';
+import { StagedBlockB, StagedMatrix, stridedAxis } from './im2col_wasm';
 import { wasmPackersOf } from './wasm_gemm';
 import { keepShape } from './keep_shape';
 
@@ -254,8 +254,8 @@ export class DenseOperands implements GemmOperands {
     // All of A is copied once (it is packed once per call); past the budget, JS packs it directly.
     if (aLen > A_BUDGET * 4) return;
     this.stagedA = transA
-      ? new StagedMatrix(A, aOff, aLen, M, K, (i) => i, (k) => k * lda, packers)
-      : new StagedMatrix(A, aOff, aLen, M, K, (i) => i * lda, (k) => k, packers);
+      ? new StagedMatrix(A, aOff, aLen, M, K, stridedAxis(1), stridedAxis(lda), packers)
+      : new StagedMatrix(A, aOff, aLen, M, K, stridedAxis(lda), stridedAxis(1), packers);
     this.stagedB = new StagedBlockB(B, bOff, ldb, transB, packers, Math.min(be.kc, K), Math.min(be.nc, N), be.nr);
     keepShape(this);
   }

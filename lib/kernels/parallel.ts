@@ -88,6 +88,11 @@ export function sharedInput<T extends FloatArray>(a: T): T {
   return availableThreads() <= 1 ? a : sharedCopy(a);
 }
 
+/** sharedInput(a) for a run in `parts` > 1 pieces, else `a` (and null stays null). */
+export function shareIf<T extends FloatArray | null>(parts: number, a: T): T {
+  return parts > 1 && a !== null ? sharedInput(a as FloatArray) as T : a;
+}
+
 /** `a` itself when it is shared (or the platform has no shared memory), else a shared copy. */
 export function sharedCopy<T extends FloatArray>(a: T): T {
   if (isShared(a) || typeof SharedArrayBuffer === 'undefined') return a;

@@ -6,6 +6,7 @@
  * Cost: one pass over the input.
  */
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
+import { keepShape } from './keep_shape';
 
 /** Output layout helpers: strides of the reduced (keepdim) output aligned to the input, 0 on reduced axes. */
 function reducedStrides(shape: readonly number[], axes: readonly number[]): { outSize: number; strides: number[] } {
@@ -25,22 +26,37 @@ function trailing(shape: readonly number[], axes: readonly number[]): boolean {
   return true;
 }
 
-/** Walks every input element in order, calling visit(inputIndex, outputIndex) per contiguous row. */
-function walk(shape: readonly number[], outStrides: readonly number[], row: (inStart: number, outStart: number, outStep: number, n: number) => void): void {
-  const nd = shape.length;
-  const n = shape[nd - 1];
-  const step = outStrides[nd - 1];
-  const idx = new Array<number>(nd).fill(0);
-  let rows = 1;
-  for (let d = 0; d < nd - 1; d++) rows *= shape[d];
-  let o = 0;
-  for (let r = 0; r < rows; r++) {
-    row(r * n, o, step, n);
-    for (let d = nd - 2; d >= 0; d--) {
+/**
+ * Walks every input row in order: row r starts at input element r·n, and its elements go to output
+ * offsets o, o + step, ... (step 0 when the last axis is reduced). Callers loop over it with the
+ * row's body inline (a callback made per call would be optimised afresh by V8 each time it got hot).
+ */
+class ReduceCursor {
+  readonly rows: number;
+  readonly n: number;
+  readonly step: number;
+  /** Output offset of the current row's first element. */
+  o = 0;
+  private readonly idx: number[];
+
+  constructor(private readonly shape: readonly number[], private readonly outStrides: readonly number[]) {
+    const nd = shape.length;
+    this.n = shape[nd - 1];
+    this.step = outStrides[nd - 1];
+    this.idx = new Array<number>(nd).fill(0);
+    let rows = 1;
+    for (let d = 0; d < nd - 1; d++) rows *= shape[d];
+    this.rows = rows;
+    keepShape(this);
+  }
+
+  next(): void {
+    const { shape, outStrides, idx } = this;
+    for (let d = shape.length - 2; d >= 0; d--) {
       idx[d]++;
-      o += outStrides[d];
+      this.o += outStrides[d];
       if (idx[d] < shape[d]) break;
-      o -= outStrides[d] * shape[d];
+      this.o -= outStrides[d] * shape[d];
       idx[d] = 0;
     }
   }
@@ -68,7 +84,10 @@ export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly 
     return out;
   }
   const acc = new Float64Array(outSize);
-  walk(shape, strides, (i0, o0, step, n) => {
+  const cur = new ReduceCursor(shape, strides);
+  const { n, step } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
+    const i0 = r * n, o0 = cur.o;
     if (step === 0) {
       let s = 0;
       for (let i = 0; i < n; i++) s += x[i0 + i];
@@ -76,7 +95,7 @@ export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly 
     } else {
       for (let i = 0; i < n; i++) acc[o0 + i * step] += x[i0 + i];
     }
-  });
+  }
   for (let i = 0; i < outSize; i++) out[i] = acc[i];
   return out;
 }
@@ -90,14 +109,17 @@ export function extremeAxes(x: FloatArray, shape: readonly number[], axes: reado
   let total = 1;
   for (const d of shape) total *= d;
   if (total === 0) return out;
-  walk(shape, strides, (i0, o0, step, n) => {
+  const cur = new ReduceCursor(shape, strides);
+  const { n, step } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
+    const i0 = r * n, o0 = cur.o;
     for (let i = 0; i < n; i++) {
       const o = o0 + i * step;
       const v = x[i0 + i];
-      const cur = out[o];
-      if (v !== v || (cur === cur && (sign > 0 ? v > cur : v < cur))) out[o] = v;
+      const now = out[o];
+      if (v !== v || (now === now && (sign > 0 ? v > now : v < now))) out[o] = v;
     }
-  });
+  }
   return out;
 }
 

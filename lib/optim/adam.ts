@@ -89,14 +89,17 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
 
   override step(): void {
     const decoupled = this.decoupled;
-    this.paramGroups.forEach((group, gi) => {
+    // Plain loops: closures made per step would be optimised afresh by V8 each time they got hot.
+    for (let gi = 0; gi < this.paramGroups.length; gi++) {
+      const group = this.paramGroups[gi];
       // Groups are writable (schedulers cycle lr and betas), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, eps, weightDecay, amsgrad, maximize } = group;
       const [beta1, beta2] = group.betas;
-      group.params.forEach((p, k) => {
+      for (let k = 0; k < group.params.length; k++) {
+        const p = group.params[k];
         const g = this.gradOf(p, gi, k);
-        if (!g) return;
+        if (!g) continue;
         const st = this.stateOf(p);
         if (st.step === undefined) st.step = 0;
         const m = this.stateBuffer(st, 'expAvg', p, gi, k);
@@ -105,8 +108,8 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
         const vmax = amsgrad ? this.stateBuffer(st, 'maxExpAvgSq', p, gi, k) : null;
         st.step += 1;
         adamUpdate(p.data, g, m, v, vmax, { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled, step: st.step });
-      });
-    });
+      }
+    }
   }
 }
 

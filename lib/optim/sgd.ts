@@ -66,23 +66,26 @@ export class SGD extends Optimizer<SGDHyperParams> {
   }
 
   override step(): void {
-    this.paramGroups.forEach((group, gi) => {
+    // Plain loops: closures made per step would be optimised afresh by V8 each time they got hot.
+    for (let gi = 0; gi < this.paramGroups.length; gi++) {
+      const group = this.paramGroups[gi];
       // Groups are writable (schedulers, users), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
-      group.params.forEach((p, k) => {
+      for (let k = 0; k < group.params.length; k++) {
+        const p = group.params[k];
         const g = this.gradOf(p, gi, k);
-        if (!g) return;
+        if (!g) continue;
         const step = { lr, momentum, dampening, nesterov, weightDecay, maximize };
         if (momentum === 0) {
           sgdUpdate(p.data, g, null, false, step);
-          return;
+          continue;
         }
         const st = this.stateOf(p);
         const first = st.momentumBuffer === undefined;
         const buf = this.stateBuffer(st, 'momentumBuffer', p, gi, k);
         sgdUpdate(p.data, g, buf, first, step);
-      });
-    });
+      }
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { storeChannelRows } from '../../../lib/kernels/im2col';
+import { axisOffset, reversedTapsAxis, stridedAxis } from '../../../lib/kernels/im2col_wasm';
 import { Random } from '../../../lib/random';
 
 // The packers are held to the conv reference loops in conv2d.test.ts; this is the C-block store
@@ -28,6 +29,26 @@ describe('lib/kernels/im2col storeChannelRows', () => {
         }
       }
       expect(Array.from(dst), JSON.stringify({ P, N, O, chBase, imageStride, i0, mc, j0, nc, ld, off, biasOff })).to.deep.equal(Array.from(want));
+    }
+  });
+});
+
+// The staged weight matrices describe their layout as data (AxisMap) rather than closures; the
+// conv tests run every map through the packers, and this pins each map to its formula on its own.
+describe('lib/kernels/im2col_wasm AxisMap', () => {
+  it('stridedAxis(s) maps x to x·s', () => {
+    for (const s of [1, 3, 9, 576]) {
+      for (let x = 0; x < 50; x++) expect(axisOffset(stridedAxis(s), x)).to.equal(x * s);
+    }
+  });
+
+  it('reversedTapsAxis(taps, stride) reverses the taps within each block', () => {
+    for (const [taps, stride] of [[1, 4], [3, 27], [9, 576], [25, 75]]) {
+      const m = reversedTapsAxis(taps, stride);
+      for (let x = 0; x < 4 * taps; x++) {
+        const block = Math.floor(x / taps), tap = x % taps;
+        expect(axisOffset(m, x), `taps ${taps}, x ${x}`).to.equal(block * stride + (taps - 1 - tap));
+      }
     }
   });
 });

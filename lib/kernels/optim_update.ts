@@ -133,6 +133,95 @@ registerTask('optim.sgd', (a: TaskArgs, start: number, end: number) => {
   sgdRange(a.x as FloatArray, a.g as FloatArray, a.buf as FloatArray | null, a.first as boolean, h, start, end, a.wasm as boolean);
 });
 
+// ------------------------------------------------------------------------- many tensors at once
+//
+// An optimizer step updates every parameter of a group with the same hyper-parameters. Run one
+// tensor at a time, each large tensor is its own parallel run (a dispatch, a wake-up, a join) and
+// each small one runs on the caller alone while the other threads wait. The "many" forms below
+// (PyTorch's multi-tensor foreach path) make the whole group one run: [0, units) enumerates
+// MANY_UNIT-element pieces of every tensor in order, so each thread gets a contiguous stretch of
+// the group, and every piece starts at a multiple of MANY_UNIT within its tensor (aligned, which
+// keeps the staging copies fast). Each element still goes through the same per-range loop as the
+// one-tensor form, so results are identical to it (and to any thread count).
+
+const MANY_UNIT = 4096;
+
+/** starts[k] = units before tensor k (starts[count] = all units). */
+function unitStarts(x: readonly FloatArray[]): number[] {
+  const starts = new Array<number>(x.length + 1);
+  starts[0] = 0;
+  for (let k = 0; k < x.length; k++) starts[k + 1] = starts[k] + Math.ceil(x[k].length / MANY_UNIT);
+  return starts;
+}
+
+function totalLength(x: readonly FloatArray[]): number {
+  let n = 0;
+  for (let k = 0; k < x.length; k++) n += x[k].length;
+  return n;
+}
+
+function checkMany(op: string, x: readonly FloatArray[], others: Array<[string, readonly (FloatArray | null)[] | readonly unknown[], boolean]>): void {
+  for (const [name, list, arrays] of others) {
+    if (list.length !== x.length) throw new Error(`${op}: ${name} has ${list.length} entries for ${x.length} tensors`);
+    if (!arrays) continue;
+    for (let k = 0; k < x.length; k++) {
+      const a = list[k] as FloatArray | null;
+      if (a !== null && a.length !== x[k].length) {
+        throw new Error(`${op}: ${name}[${k}] has ${a.length} elements but tensor ${k} has ${x[k].length}`);
+      }
+    }
+  }
+}
+
+/** Element range [lo, hi) of tensor k that units [start, end) cover (empty when lo >= hi). */
+function pieceRange(starts: readonly number[], lengths: number, k: number, start: number, end: number): [number, number] {
+  const u0 = Math.max(start, starts[k]) - starts[k], u1 = Math.min(end, starts[k + 1]) - starts[k];
+  return [u0 * MANY_UNIT, Math.min(lengths, u1 * MANY_UNIT)];
+}
+
+/** The first tensor whose units reach past `unit`. */
+function tensorAt(starts: readonly number[], unit: number): number {
+  let k = 0;
+  while (k < starts.length - 2 && starts[k + 1] <= unit) k++;
+  return k;
+}
+
+/**
+ * sgdUpdate over many tensors with one step's hyper-parameters, as one parallel run: x[k] with
+ * gradient g[k] and momentum buffer buf[k] (null without momentum), first[k] on its first step.
+ */
+export function sgdUpdateMany(
+  x: readonly FloatArray[], g: readonly FloatArray[], buf: readonly (FloatArray | null)[], first: readonly boolean[], h: SgdStep,
+): void {
+  checkMany('sgdUpdateMany', x, [['g', g, true], ['buf', buf, true], ['first', first, false]]);
+  if (h.momentum !== 0) {
+    for (let k = 0; k < x.length; k++) {
+      if (buf[k] === null) throw new Error(`sgdUpdateMany: tensor ${k} has no momentum buffer but momentum is ${h.momentum}`);
+    }
+  }
+  const starts = unitStarts(x);
+  const units = starts[x.length];
+  if (units === 0) return;
+  const total = totalLength(x);
+  parallelFor('optim.sgdMany', units, {
+    x, g, buf, first, starts, lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov,
+    weightDecay: h.weightDecay, maximize: h.maximize, wasm: wasmElementwiseEnabled(),
+  }, parts(total));
+}
+
+registerTask('optim.sgdMany', (a: TaskArgs, start: number, end: number) => {
+  const h: SgdStep = {
+    lr: a.lr as number, momentum: a.momentum as number, dampening: a.dampening as number, nesterov: a.nesterov as boolean,
+    weightDecay: a.weightDecay as number, maximize: a.maximize as boolean,
+  };
+  const x = a.x as FloatArray[], g = a.g as FloatArray[], buf = a.buf as (FloatArray | null)[];
+  const first = a.first as boolean[], starts = a.starts as number[];
+  for (let k = tensorAt(starts, start); k < x.length && starts[k] < end; k++) {
+    const [lo, hi] = pieceRange(starts, x[k].length, k, start, end);
+    if (lo < hi) sgdRange(x[k], g[k], buf[k], first[k], h, lo, hi, a.wasm as boolean);
+  }
+});
+
 // ----------------------------------------------------------------------------------------- Adam
 
 /** One Adam/AdamW update of x with gradient g and moments m, v (and vmax with amsgrad, else null). */
@@ -195,4 +284,38 @@ registerTask('optim.adam', (a: TaskArgs, start: number, end: number) => {
     decoupled: a.decoupled as boolean, step: a.step as number,
   };
   adamRange(a.x as FloatArray, a.g as FloatArray, a.m as FloatArray, a.v as FloatArray, a.vmax as FloatArray | null, h, start, end, a.wasm as boolean);
+});
+
+/**
+ * adamUpdate over many tensors as one parallel run; step[k] is tensor k's step count after this
+ * update (the other hyper-parameters are h's, whose own `step` is ignored).
+ */
+export function adamUpdateMany(
+  x: readonly FloatArray[], g: readonly FloatArray[], m: readonly FloatArray[], v: readonly FloatArray[],
+  vmax: readonly (FloatArray | null)[], step: readonly number[], h: AdamStep,
+): void {
+  checkMany('adamUpdateMany', x, [['g', g, true], ['m', m, true], ['v', v, true], ['vmax', vmax, true], ['step', step, false]]);
+  const starts = unitStarts(x);
+  const units = starts[x.length];
+  if (units === 0) return;
+  const total = totalLength(x);
+  parallelFor('optim.adamMany', units, {
+    x, g, m, v, vmax, step, starts, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
+    amsgrad: h.amsgrad, maximize: h.maximize, decoupled: h.decoupled, wasm: wasmElementwiseEnabled(),
+  }, parts(total));
+}
+
+registerTask('optim.adamMany', (a: TaskArgs, start: number, end: number) => {
+  const x = a.x as FloatArray[], g = a.g as FloatArray[], m = a.m as FloatArray[], v = a.v as FloatArray[];
+  const vmax = a.vmax as (FloatArray | null)[], step = a.step as number[], starts = a.starts as number[];
+  for (let k = tensorAt(starts, start); k < x.length && starts[k] < end; k++) {
+    const [lo, hi] = pieceRange(starts, x[k].length, k, start, end);
+    if (lo >= hi) continue;
+    const h: AdamStep = {
+      lr: a.lr as number, beta1: a.beta1 as number, beta2: a.beta2 as number, eps: a.eps as number,
+      weightDecay: a.weightDecay as number, amsgrad: a.amsgrad as boolean, maximize: a.maximize as boolean,
+      decoupled: a.decoupled as boolean, step: step[k],
+    };
+    adamRange(x[k], g[k], m[k], v[k], vmax[k], h, lo, hi, a.wasm as boolean);
+  }
 });

@@ -11,7 +11,10 @@
 import { allocateShared, dtypeOf, isShared, type FloatArray } from '../core/dtype';
 
 export type TaskArray = Float32Array | Float64Array | Int32Array;
-export type TaskValue = number | boolean | string | null | TaskArray;
+/** Task arguments: numbers, flags, names, arrays, and lists of them (the multi-tensor optimizer steps). */
+export type TaskValue =
+  | number | boolean | string | null | TaskArray
+  | readonly (TaskArray | null)[] | readonly number[] | readonly boolean[];
 export type TaskArgs = Readonly<Record<string, TaskValue>>;
 export type TaskFn = (args: TaskArgs, start: number, end: number) => void;
 
@@ -56,6 +59,8 @@ function allShared(args: TaskArgs): boolean {
   for (const k in args) {
     const v = args[k];
     if (ArrayBuffer.isView(v) && !isShared(v)) return false;
+    // A list of arrays (never nested deeper): a worker would write to copies of unshared ones.
+    if (Array.isArray(v)) for (const e of v) if (ArrayBuffer.isView(e) && !isShared(e)) return false;
   }
   return true;
 }

@@ -18,14 +18,16 @@
  * lerp and add kernels fuse a multiply-add, so agreement is to an ulp or so per step). Float32
  * parameters are computed in double per element and rounded when stored, agreeing with torch's
  * float32 kernels to float32 rounding. The per-element loop is adamUpdate (lib/kernels/optim_update.ts):
- * threaded over element ranges, WebAssembly for float32, same results.
+ * WebAssembly for float32, same results; a step runs each param group's tensors as one threaded
+ * kernel run (adamUpdateMany), with the same per-element arithmetic.
  */
 import {
   BaseHyperParams, checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireInRange,
-  requireNonNegative, StateLayout,
+  requireNonNegative, StateLayout, type ParamState,
 } from './optimizer';
 import { fail } from '../core/errors';
-import { adamUpdate } from '../kernels/optim_update';
+import type { FloatArray } from '../core/dtype';
+import { adamUpdateMany } from '../kernels/optim_update';
 
 export interface AdamHyperParams extends BaseHyperParams {
   lr: number;
@@ -96,19 +98,27 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, eps, weightDecay, amsgrad, maximize } = group;
       const [beta1, beta2] = group.betas;
+      // Every check first, then the group's parameters in one kernel run (adamUpdateMany); step
+      // counts advance once it has run.
+      const xs: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [];
+      const vmaxs: Array<FloatArray | null> = [], steps: number[] = [], states: ParamState[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
         const g = this.gradOf(p, gi, k);
         if (!g) continue;
         const st = this.stateOf(p);
-        if (st.step === undefined) st.step = 0;
-        const m = this.stateBuffer(st, 'expAvg', p, gi, k);
-        const v = this.stateBuffer(st, 'expAvgSq', p, gi, k);
+        xs.push(p.data);
+        gs.push(g);
+        ms.push(this.stateBuffer(st, 'expAvg', p, gi, k));
+        vs.push(this.stateBuffer(st, 'expAvgSq', p, gi, k));
         // A state dict saved without amsgrad starts the running maximum from zero, i.e. from v.
-        const vmax = amsgrad ? this.stateBuffer(st, 'maxExpAvgSq', p, gi, k) : null;
-        st.step += 1;
-        adamUpdate(p.data, g, m, v, vmax, { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled, step: st.step });
+        vmaxs.push(amsgrad ? this.stateBuffer(st, 'maxExpAvgSq', p, gi, k) : null);
+        steps.push((st.step ?? 0) + 1);
+        states.push(st);
       }
+      adamUpdateMany(xs, gs, ms, vs, vmaxs, steps,
+        { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled, step: 0 });
+      for (let k = 0; k < states.length; k++) states[k].step = steps[k];
     }
   }
 }

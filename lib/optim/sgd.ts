@@ -9,14 +9,16 @@
  * CPU kernels may fuse a multiply-add, so expect agreement to an ulp or so, not bitwise). For
  * float32 parameters each element is computed in double and rounded when stored, so results agree
  * with torch's float32 kernels to float32 rounding. The loop itself is sgdUpdate
- * (lib/kernels/optim_update.ts): threaded over element ranges, WebAssembly for float32, same results.
+ * (lib/kernels/optim_update.ts): WebAssembly for float32, same results; a step runs each param
+ * group's tensors as one threaded kernel run (sgdUpdateMany), with the same per-element arithmetic.
  */
 import {
   checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireFinite,
   requireNonNegative, StateLayout, BaseHyperParams,
 } from './optimizer';
 import { fail } from '../core/errors';
-import { sgdUpdate, type SgdStep } from '../kernels/optim_update';
+import type { FloatArray } from '../core/dtype';
+import { sgdUpdateMany, type SgdStep } from '../kernels/optim_update';
 
 /** A parameter group's SGD settings: exactly what one update step (the kernel's SgdStep) reads. */
 export interface SGDHyperParams extends BaseHyperParams, SgdStep {}
@@ -72,20 +74,24 @@ export class SGD extends Optimizer<SGDHyperParams> {
       // Groups are writable (schedulers, users), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
+      // Every check first, then the group's parameters in one kernel run (sgdUpdateMany).
+      const xs: FloatArray[] = [], gs: FloatArray[] = [], bufs: Array<FloatArray | null> = [], firsts: boolean[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
         const g = this.gradOf(p, gi, k);
         if (!g) continue;
-        const step = { lr, momentum, dampening, nesterov, weightDecay, maximize };
+        xs.push(p.data);
+        gs.push(g);
         if (momentum === 0) {
-          sgdUpdate(p.data, g, null, false, step);
+          bufs.push(null);
+          firsts.push(false);
           continue;
         }
         const st = this.stateOf(p);
-        const first = st.momentumBuffer === undefined;
-        const buf = this.stateBuffer(st, 'momentumBuffer', p, gi, k);
-        sgdUpdate(p.data, g, buf, first, step);
+        firsts.push(st.momentumBuffer === undefined);
+        bufs.push(this.stateBuffer(st, 'momentumBuffer', p, gi, k));
       }
+      sgdUpdateMany(xs, gs, bufs, firsts, { lr, momentum, dampening, nesterov, weightDecay, maximize });
     }
   }
 }

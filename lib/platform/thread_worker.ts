@@ -35,6 +35,7 @@ function arrayBytes(args: Readonly<Record<string, unknown>>): number {
   for (const k in args) {
     const v = args[k];
     if (ArrayBuffer.isView(v)) n += v.byteLength;
+    else if (Array.isArray(v)) for (const e of v) if (ArrayBuffer.isView(e)) n += e.byteLength;
   }
   return n;
 }

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
-import { allocate, DTYPES, type DType, type FloatArray } from '../../../lib/core/dtype';
-import { adamUpdate, sgdUpdate, type AdamStep, type SgdStep } from '../../../lib/kernels/optim_update';
+import { allocate, DTYPES, isShared, type DType, type FloatArray } from '../../../lib/core/dtype';
+import {
+  adamUpdate, adamUpdateMany, sgdUpdate, sgdUpdateMany, type AdamStep, type SgdStep,
+} from '../../../lib/kernels/optim_update';
 import { optimWasm } from '../../../lib/kernels/wasm_optim';
 import { Adam, AdamW } from '../../../lib/optim/adam';
 import { SGD } from '../../../lib/optim/sgd';
@@ -49,7 +51,71 @@ function adamCases(): AdamStep[] {
   return out;
 }
 
+// The many-tensor forms cut a group into 4096-element pieces: lengths around that, empty ones, and
+// enough in all (over 2·65536) for two threads to share the run.
+const MANY_LENGTHS = [4097, 0, 1, 255, 4096, 140003, 4095, 0, 300];
+
+/**
+ * Runs the one-tensor and the many-tensor form of an update over the same group (fresh copies in
+ * storage allocated now, so shared when threads are on) and expects every array to match bit for bit.
+ */
+function expectManyMatchesOne(dtype: DType, tag: string, arrays: number, nullable: (k: number, a: number) => boolean,
+  one: (k: number, t: (FloatArray | null)[]) => void, many: (t: (FloatArray | null)[][]) => void): (FloatArray | null)[][] {
+  const src = MANY_LENGTHS.map((n) => Array.from({ length: arrays }, (_, a) => (nullable(MANY_LENGTHS.indexOf(n), a) ? null
+    : values(dtype, n, { positive: a >= 3 }))));
+  const fresh = (): (FloatArray | null)[][] => src.map((list) => list.map((t) => {
+    if (t === null) return null;
+    const c = allocate(dtype, t.length);
+    c.set(t);
+    return c;
+  }));
+  const a = fresh(), b = fresh();
+  a.forEach((t, k) => one(k, t));
+  many(b);
+  b.forEach((list, k) => list.forEach((t, i) => expect(t, `${tag}: tensor ${k} (length ${MANY_LENGTHS[k]}) array ${i}`).to.deep.equal(a[k][i])));
+  return b;
+}
+
+function checkManyForms(dtype: DType): void {
+  for (const h of SGD_CASES) {
+    const first = MANY_LENGTHS.map((_, k) => h.momentum !== 0 && k % 2 === 0);
+    expectManyMatchesOne(dtype, `SGD ${JSON.stringify(h)}`, 3, (_, a) => a === 2 && h.momentum === 0,
+      (k, [x, g, buf]) => sgdUpdate(x!, g!, buf, first[k], h),
+      (t) => sgdUpdateMany(t.map((l) => l[0]!), t.map((l) => l[1]!), t.map((l) => l[2]), first, h));
+  }
+  for (const h of adamCases()) {
+    const steps = MANY_LENGTHS.map((_, k) => 1 + k * 3);
+    expectManyMatchesOne(dtype, `Adam ${JSON.stringify(h)}`, 5, (_, a) => a === 4 && !h.amsgrad,
+      (k, [x, g, m, v, vm]) => adamUpdate(x!, g!, m!, v!, vm, { ...h, step: steps[k] }),
+      (t) => adamUpdateMany(t.map((l) => l[0]!), t.map((l) => l[1]!), t.map((l) => l[2]!), t.map((l) => l[3]!),
+        t.map((l) => l[4]), steps, { ...h, step: 999 }));
+  }
+}
+
 describe('lib/kernels/optim_update', () => {
+  for (const dtype of DTYPES) {
+    for (const wasm of dtype === 'float32' ? [true, false] : [false]) {
+      it(`${dtype}${dtype === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: the many-tensor forms equal one update per tensor bit for bit`, () => {
+        withWasm(wasm, () => checkManyForms(dtype));
+      });
+    }
+  }
+
+  it('the many-tensor forms reject lists that do not match, naming the kernel and the entry', () => {
+    const x = [new Float32Array(5), new Float32Array(3)], g = [new Float32Array(5), new Float32Array(3)];
+    const h = SGD_CASES[2];
+    expect(() => sgdUpdateMany(x, [g[0]], [null, null], [false, false], SGD_CASES[0])).to.throw('sgdUpdateMany: g has 1 entries for 2 tensors');
+    expect(() => sgdUpdateMany(x, g, [new Float32Array(5), new Float32Array(4)], [false, false], h))
+      .to.throw('sgdUpdateMany: buf[1] has 4 elements but tensor 1 has 3');
+    expect(() => sgdUpdateMany(x, g, [null, null], [false], SGD_CASES[0])).to.throw('sgdUpdateMany: first has 1 entries for 2 tensors');
+    expect(() => sgdUpdateMany(x, g, [new Float32Array(5), null], [false, false], h))
+      .to.throw('sgdUpdateMany: tensor 1 has no momentum buffer but momentum is 0.9');
+    const a = adamCases()[0];
+    expect(() => adamUpdateMany(x, g, x, [x[0], new Float32Array(2)], [null, null], [1, 1], a))
+      .to.throw('adamUpdateMany: v[1] has 2 elements but tensor 1 has 3');
+    expect(() => adamUpdateMany(x, g, x, x, [null, null], [1], a)).to.throw('adamUpdateMany: step has 1 entries for 2 tensors');
+  });
+
   it('float32 SGD: WebAssembly equals the JS loop bit for bit in every variant', () => {
     expect(optimWasm(), 'this engine runs the WebAssembly SIMD kernels').to.not.equal(null);
     for (const h of SGD_CASES) {
@@ -132,6 +198,10 @@ describe('lib/kernels/optim_update', () => {
               ['sgd', ([x2, g2, b2]) => sgdUpdate(x2, g2, b2, false, SGD_CASES[2])],
               ['adam', ([x2, g2, m2, v2, vm2]) => adamUpdate(x2, g2, m2, v2, vm2, adamCases()[3])],
             ];
+            updates.push(
+              ['sgd, many tensors', ([x2, g2, b2, m2, v2]) => sgdUpdateMany([x2, m2], [g2, v2], [b2, g2], [false, true], SGD_CASES[2])],
+              ['adam, many tensors', ([x2, g2, m2, v2, vm2]) => adamUpdateMany([x2, vm2], [g2, g2], [m2, x2], [v2, v2], [null, null], [3, 1], adamCases()[3])],
+            );
             for (const [what, fn] of updates) {
               const one = run(1, fn);
               const sent = threadStats().partsSent;
@@ -139,6 +209,29 @@ describe('lib/kernels/optim_update', () => {
               expect(threadStats().partsSent, `${what}: a worker took part`).to.be.greaterThan(sent);
               two.forEach((t, i) => expect(t, `${what} array ${i}`).to.deep.equal(one[i]));
             }
+          });
+        });
+
+        it(`${dtype}${dtype === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: the many-tensor forms run unshared arrays on the caller, with the same result`, () => {
+          withWasm(wasm, () => {
+            const n = 150001;
+            const xs = [values(dtype, n), values(dtype, 7)], gs = [values(dtype, n), values(dtype, 7)];
+            const unshared = xs.map((t) => (dtype === 'float32' ? new Float32Array(t) : new Float64Array(t)));
+            expect(isShared(xs[0]), 'allocate() gives shared storage at 2 threads').to.equal(true);
+            expect(isShared(unshared[0])).to.equal(false);
+            const sent = threadStats().partsSent;
+            sgdUpdateMany(unshared, gs, [null, null], [false, false], SGD_CASES[1]);
+            expect(threadStats().partsSent, 'no part went to a worker').to.equal(sent);
+            xs.forEach((x, k) => sgdUpdate(x, gs[k], null, false, SGD_CASES[1]));
+            xs.forEach((x, k) => expect(unshared[k], `tensor ${k}`).to.deep.equal(x));
+          });
+        });
+
+        it(`${dtype}${dtype === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: the many-tensor forms equal one update per tensor with a worker taking part`, () => {
+          withWasm(wasm, () => {
+            const sent = threadStats().partsSent;
+            checkManyForms(dtype);
+            expect(threadStats().partsSent, 'a worker took part').to.be.greaterThan(sent);
           });
         });
       }

@@ -227,6 +227,17 @@ describe('lib/optim/adam', () => {
       expect(() => new Adam([p()], { betas1: 0.9 } as unknown as { lr: number })).to.throw("Adam: unknown option 'betas1'");
     });
 
+    it('leaves every parameter and step count untouched when one grad is bad (all checks come first)', () => {
+      const a = param('float64', [1, 2], [0.5, 0.5]), b = param('float64', [3], [7, 8]);
+      const opt = new Adam([a, b], { lr: 0.1 });
+      expect(() => opt.step()).to.throw('Adam: the grad of parameter 1 in param group 0 has 2 elements but the parameter has 1');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      b.grad = { data: Float64Array.from([7]) };
+      opt.step();
+      expect(opt.stateDict().state[0].step, 'the failed step did not count').to.equal(1);
+      expect(opt.stateDict().state[1].step).to.equal(1);
+    });
+
     it('re-checks betas written into a group (e.g. by a scheduler)', () => {
       const opt = new Adam([p()]);
       opt.paramGroups[0].betas = [1.5, 0.999];

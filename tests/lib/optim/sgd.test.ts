@@ -227,6 +227,15 @@ describe('lib/optim/sgd', () => {
       );
     });
 
+    it('leaves every parameter of the group untouched when one grad is bad (all checks come first)', () => {
+      const a = param('float64', [1, 2], [0.5, 0.5]), b = param('float64', [3], [7, 8]);
+      const opt = new SGD([a, b], { lr: 0.1, momentum: 0.9 });
+      expect(() => opt.step()).to.throw('SGD: the grad of parameter 1 in param group 0 has 2 elements but the parameter has 1');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      expect(opt.stateDict().state[0]?.momentumBuffer, 'no momentum buffer holds a half-done step').to.satisfy(
+        (buf: unknown) => buf === undefined || Array.from(buf as Float64Array).every((v) => v === 0));
+    });
+
     it('re-checks group hyper-parameters written after construction', () => {
       const opt = new SGD([p()], { lr: 0.1 });
       opt.paramGroups[0].lr = -0.5;

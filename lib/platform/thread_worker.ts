@@ -3,7 +3,7 @@
  * tasks, marks itself ready, then serves jobs forever: wait for the request counter to move, read
  * the job message synchronously, run the task on its range, publish completion; jobs queued behind
  * it run next, in the order posted. It never returns to its event loop; worker.terminate()
- * interrupts the Atomics.wait.
+ * interrupts the Atomics.wait (or the short poll before it).
  */
 // First: compile the kernels' WebAssembly optimised (see wasm_tiering.ts).
 import './wasm_tiering';
@@ -50,6 +50,9 @@ function osThreadId(): number {
   }
 }
 
+/** How long a worker polls for its next job before sleeping (ms); see serve(). */
+const POLL_MS = 0.5;
+
 function serve(): never {
   Atomics.store(ctrl, CTRL_TID, osThreadId());
   Atomics.store(ctrl, CTRL_READY, 1);
@@ -57,6 +60,15 @@ function serve(): never {
   let seen = 0;
   let failures = 0;
   for (;;) {
+    // Kernels come in runs (a training step posts about 70 jobs, most within a millisecond of the
+    // previous one's end), and waking from Atomics.wait takes 40 µs at the median and milliseconds
+    // at times on this 2-vCPU VM. So poll for the next job a little while before sleeping: W4 at 2
+    // threads about 1.5% faster with POLL_MS = 0.5 (per-step rotation in one process; 1 and 2 ms
+    // gained less).
+    if (Atomics.load(ctrl, CTRL_REQ) === seen) {
+      const until = performance.now() + POLL_MS;
+      while (Atomics.load(ctrl, CTRL_REQ) === seen && performance.now() < until) { /* poll */ }
+    }
     // Each increment of the request counter is one job whose message was posted before it, so
     // jobs queued behind a running one (deferred work) are taken one by one without sleeping.
     Atomics.wait(ctrl, CTRL_REQ, seen);

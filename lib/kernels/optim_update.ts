@@ -173,6 +173,25 @@ function checkMany(op: string, x: readonly FloatArray[], others: Array<[string, 
   }
 }
 
+/**
+ * True when no array the update writes shares its buffer with another array of the update. Tensors
+ * of one group normally own their storage; if some share a buffer (views of one flat array, an
+ * aliased gradient), the many-tensor forms update them one tensor after another as the one-tensor
+ * form would, since pieces of different tensors may run at the same time.
+ */
+function ownBuffers(written: readonly (readonly (FloatArray | null)[])[], read: readonly (readonly (FloatArray | null)[])[]): boolean {
+  const seen = new Set<ArrayBufferLike>();
+  for (const list of written) {
+    for (const a of list) {
+      if (a === null) continue;
+      if (seen.has(a.buffer)) return false;
+      seen.add(a.buffer);
+    }
+  }
+  for (const list of read) for (const a of list) if (a !== null && seen.has(a.buffer)) return false;
+  return true;
+}
+
 /** Element range [lo, hi) of tensor k that units [start, end) cover (empty when lo >= hi). */
 function pieceRange(starts: readonly number[], lengths: number, k: number, start: number, end: number): [number, number] {
   const u0 = Math.max(start, starts[k]) - starts[k], u1 = Math.min(end, starts[k + 1]) - starts[k];
@@ -198,6 +217,10 @@ export function sgdUpdateMany(
     for (let k = 0; k < x.length; k++) {
       if (buf[k] === null) throw new Error(`sgdUpdateMany: tensor ${k} has no momentum buffer but momentum is ${h.momentum}`);
     }
+  }
+  if (!ownBuffers([x, buf], [g])) {
+    for (let k = 0; k < x.length; k++) sgdUpdate(x[k], g[k], buf[k], first[k], h);
+    return;
   }
   const starts = unitStarts(x);
   const units = starts[x.length];
@@ -295,6 +318,10 @@ export function adamUpdateMany(
   vmax: readonly (FloatArray | null)[], step: readonly number[], h: AdamStep,
 ): void {
   checkMany('adamUpdateMany', x, [['g', g, true], ['m', m, true], ['v', v, true], ['vmax', vmax, true], ['step', step, false]]);
+  if (!ownBuffers([x, m, v, vmax], [g])) {
+    for (let k = 0; k < x.length; k++) adamUpdate(x[k], g[k], m[k], v[k], vmax[k], { ...h, step: step[k] });
+    return;
+  }
   const starts = unitStarts(x);
   const units = starts[x.length];
   if (units === 0) return;

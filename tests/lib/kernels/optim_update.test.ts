@@ -184,9 +184,10 @@ describe('lib/kernels/optim_update', () => {
             const n = 200003;
             const x = values(dtype, n), g = values(dtype, n), a = values(dtype, n), b = values(dtype, n, { positive: true });
             const c = values(dtype, n, { positive: true });
+            const d = values(dtype, n), e = values(dtype, n), f = values(dtype, n, { positive: true });
             const run = (threads: number, fn: (arrays: FloatArray[]) => void): FloatArray[] => {
               setNumThreads(threads);
-              const arrays = [x, g, a, b, c].map((t) => {
+              const arrays = [x, g, a, b, c, d, e, f].map((t) => {
                 const s = allocate(dtype, n);
                 s.set(t);
                 return s;
@@ -198,9 +199,11 @@ describe('lib/kernels/optim_update', () => {
               ['sgd', ([x2, g2, b2]) => sgdUpdate(x2, g2, b2, false, SGD_CASES[2])],
               ['adam', ([x2, g2, m2, v2, vm2]) => adamUpdate(x2, g2, m2, v2, vm2, adamCases()[3])],
             ];
+            // Two tensors each (one gradient read by both; every written array its own).
             updates.push(
-              ['sgd, many tensors', ([x2, g2, b2, m2, v2]) => sgdUpdateMany([x2, m2], [g2, v2], [b2, g2], [false, true], SGD_CASES[2])],
-              ['adam, many tensors', ([x2, g2, m2, v2, vm2]) => adamUpdateMany([x2, vm2], [g2, g2], [m2, x2], [v2, v2], [null, null], [3, 1], adamCases()[3])],
+              ['sgd, many tensors', ([x2, g2, b2, m2, v2]) => sgdUpdateMany([x2, m2], [g2, g2], [b2, v2], [false, true], SGD_CASES[2])],
+              ['adam, many tensors', ([x2, g2, m2, v2, vm2, x3, m3, v3]) => adamUpdateMany([x2, x3], [g2, g2], [m2, m3], [v2, v3],
+                [vm2, null], [3, 1], adamCases()[3])],
             );
             for (const [what, fn] of updates) {
               const one = run(1, fn);
@@ -224,6 +227,22 @@ describe('lib/kernels/optim_update', () => {
             expect(threadStats().partsSent, 'no part went to a worker').to.equal(sent);
             xs.forEach((x, k) => sgdUpdate(x, gs[k], null, false, SGD_CASES[1]));
             xs.forEach((x, k) => expect(unshared[k], `tensor ${k}`).to.deep.equal(x));
+          });
+        });
+
+        it(`${dtype}${dtype === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: the many-tensor forms update tensors that share a buffer one after another`, () => {
+          withWasm(wasm, () => {
+            // Tensor 1's parameter is tensor 0's gradient: in order, tensor 0 reads it before it moves.
+            const n = 150001;
+            const p0 = values(dtype, n), shared = values(dtype, n), g1 = values(dtype, n);
+            const b0 = values(dtype, n), b1 = values(dtype, n);
+            const copy = (t: FloatArray): FloatArray => { const c = allocate(dtype, t.length); c.set(t); return c; };
+            const seq = [copy(p0), copy(shared), copy(b0), copy(b1)];
+            sgdUpdate(seq[0], seq[1], seq[2], false, SGD_CASES[2]);
+            sgdUpdate(seq[1], g1, seq[3], false, SGD_CASES[2]);
+            const many = [copy(p0), copy(shared), copy(b0), copy(b1)];
+            sgdUpdateMany([many[0], many[1]], [many[1], g1], [many[2], many[3]], [false, false], SGD_CASES[2]);
+            many.forEach((t, i) => expect(t, `array ${i}`).to.deep.equal(seq[i]));
           });
         });
 

@@ -146,18 +146,20 @@ registerTask('optim.sgd', (a: TaskArgs, start: number, end: number) => {
 
 const MANY_UNIT = 4096;
 
-/** starts[k] = units before tensor k (starts[count] = all units). */
-function unitStarts(x: readonly FloatArray[]): number[] {
+/**
+ * Runs task `name` over the pieces of tensors x: starts[k] = pieces before tensor k (starts[count] =
+ * all pieces) joins the task's arguments, and the thread count follows the total element count.
+ */
+function runPieces(name: string, x: readonly FloatArray[], args: TaskArgs): void {
   const starts = new Array<number>(x.length + 1);
   starts[0] = 0;
-  for (let k = 0; k < x.length; k++) starts[k + 1] = starts[k] + Math.ceil(x[k].length / MANY_UNIT);
-  return starts;
-}
-
-function totalLength(x: readonly FloatArray[]): number {
-  let n = 0;
-  for (let k = 0; k < x.length; k++) n += x[k].length;
-  return n;
+  let total = 0;
+  for (let k = 0; k < x.length; k++) {
+    starts[k + 1] = starts[k] + Math.ceil(x[k].length / MANY_UNIT);
+    total += x[k].length;
+  }
+  if (starts[x.length] === 0) return;
+  parallelFor(name, starts[x.length], { ...args, starts }, parts(total));
 }
 
 function checkMany(op: string, x: readonly FloatArray[], others: Array<[string, readonly (FloatArray | null)[] | readonly unknown[], boolean]>): void {
@@ -222,14 +224,10 @@ export function sgdUpdateMany(
     for (let k = 0; k < x.length; k++) sgdUpdate(x[k], g[k], buf[k], first[k], h);
     return;
   }
-  const starts = unitStarts(x);
-  const units = starts[x.length];
-  if (units === 0) return;
-  const total = totalLength(x);
-  parallelFor('optim.sgdMany', units, {
-    x, g, buf, first, starts, lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov,
+  runPieces('optim.sgdMany', x, {
+    x, g, buf, first, lr: h.lr, momentum: h.momentum, dampening: h.dampening, nesterov: h.nesterov,
     weightDecay: h.weightDecay, maximize: h.maximize, wasm: wasmElementwiseEnabled(),
-  }, parts(total));
+  });
 }
 
 registerTask('optim.sgdMany', (a: TaskArgs, start: number, end: number) => {
@@ -322,14 +320,10 @@ export function adamUpdateMany(
     for (let k = 0; k < x.length; k++) adamUpdate(x[k], g[k], m[k], v[k], vmax[k], { ...h, step: step[k] });
     return;
   }
-  const starts = unitStarts(x);
-  const units = starts[x.length];
-  if (units === 0) return;
-  const total = totalLength(x);
-  parallelFor('optim.adamMany', units, {
-    x, g, m, v, vmax, step, starts, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
+  runPieces('optim.adamMany', x, {
+    x, g, m, v, vmax, step, lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,
     amsgrad: h.amsgrad, maximize: h.maximize, decoupled: h.decoupled, wasm: wasmElementwiseEnabled(),
-  }, parts(total));
+  });
 }
 
 registerTask('optim.adamMany', (a: TaskArgs, start: number, end: number) => {

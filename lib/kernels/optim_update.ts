@@ -125,11 +125,16 @@ function sgdRange(x: FloatArray, g: FloatArray, buf: FloatArray | null, first: b
   }
 }
 
-registerTask('optim.sgd', (a: TaskArgs, start: number, end: number) => {
-  const h: SgdStep = {
+/** The SGD hyper-parameters a task's arguments carry. */
+function sgdStepOf(a: TaskArgs): SgdStep {
+  return {
     lr: a.lr as number, momentum: a.momentum as number, dampening: a.dampening as number, nesterov: a.nesterov as boolean,
     weightDecay: a.weightDecay as number, maximize: a.maximize as boolean,
   };
+}
+
+registerTask('optim.sgd', (a: TaskArgs, start: number, end: number) => {
+  const h = sgdStepOf(a);
   sgdRange(a.x as FloatArray, a.g as FloatArray, a.buf as FloatArray | null, a.first as boolean, h, start, end, a.wasm as boolean);
 });
 
@@ -231,10 +236,7 @@ export function sgdUpdateMany(
 }
 
 registerTask('optim.sgdMany', (a: TaskArgs, start: number, end: number) => {
-  const h: SgdStep = {
-    lr: a.lr as number, momentum: a.momentum as number, dampening: a.dampening as number, nesterov: a.nesterov as boolean,
-    weightDecay: a.weightDecay as number, maximize: a.maximize as boolean,
-  };
+  const h = sgdStepOf(a);
   const x = a.x as FloatArray[], g = a.g as FloatArray[], buf = a.buf as (FloatArray | null)[];
   const first = a.first as boolean[], starts = a.starts as number[];
   for (let k = tensorAt(starts, start); k < x.length && starts[k] < end; k++) {
@@ -298,12 +300,17 @@ function adamRange(
   }
 }
 
-registerTask('optim.adam', (a: TaskArgs, start: number, end: number) => {
-  const h: AdamStep = {
+/** The Adam hyper-parameters a task's arguments carry, at step count `step`. */
+function adamStepOf(a: TaskArgs, step: number): AdamStep {
+  return {
     lr: a.lr as number, beta1: a.beta1 as number, beta2: a.beta2 as number, eps: a.eps as number,
     weightDecay: a.weightDecay as number, amsgrad: a.amsgrad as boolean, maximize: a.maximize as boolean,
-    decoupled: a.decoupled as boolean, step: a.step as number,
+    decoupled: a.decoupled as boolean, step,
   };
+}
+
+registerTask('optim.adam', (a: TaskArgs, start: number, end: number) => {
+  const h = adamStepOf(a, a.step as number);
   adamRange(a.x as FloatArray, a.g as FloatArray, a.m as FloatArray, a.v as FloatArray, a.vmax as FloatArray | null, h, start, end, a.wasm as boolean);
 });
 
@@ -332,11 +339,6 @@ registerTask('optim.adamMany', (a: TaskArgs, start: number, end: number) => {
   for (let k = tensorAt(starts, start); k < x.length && starts[k] < end; k++) {
     const [lo, hi] = pieceRange(starts, x[k].length, k, start, end);
     if (lo >= hi) continue;
-    const h: AdamStep = {
-      lr: a.lr as number, beta1: a.beta1 as number, beta2: a.beta2 as number, eps: a.eps as number,
-      weightDecay: a.weightDecay as number, amsgrad: a.amsgrad as boolean, maximize: a.maximize as boolean,
-      decoupled: a.decoupled as boolean, step: step[k],
-    };
-    adamRange(x[k], g[k], m[k], v[k], vmax[k], h, lo, hi, a.wasm as boolean);
+    adamRange(x[k], g[k], m[k], v[k], vmax[k], adamStepOf(a, step[k]), lo, hi, a.wasm as boolean);
   }
 });

@@ -8,7 +8,7 @@
  * gradients keyed by input name (undefined for an input that gets none); broadcasting is undone by
  * sumToShape. Backward runs with recording off.
  */
-import { allocate, type DType } from '../lib/core/dtype';
+import { allocate, type DType, type FloatArray } from '../lib/core/dtype';
 import { fmtShape, fail } from '../lib/core/errors';
 import { broadcastShape, contiguousStrides, numel } from '../lib/core/shape';
 import * as bn from '../lib/kernels/batchnorm';
@@ -439,6 +439,13 @@ export const derivatives = {
    * the gradient is staged (lib/kernels/batchnorm.ts).
    */
   batchNormRelu: batchNormOp(true),
+  /**
+   * batchNorm(input) + residual as one op (the add's own float32 rounding), and with relu:
+   * relu(batchNorm(input) + residual), a ResNet block's bn → add → relu. The residual's gradient is
+   * the gradient at the sum (after relu's backward), written by batch norm's backward as it stages it.
+   */
+  batchNormAdd: batchNormOp(false, true),
+  batchNormAddRelu: batchNormOp(true, true),
   /** Max pooling with −∞ padding; the gradient goes to the first maximum of each window. */
   maxPool2d: defineOp<X, { geometry: pool.Pool2dGeometry }, Int32Array>({
     forward: ({ x }, { geometry: g }) => {
@@ -500,23 +507,24 @@ export type OpAttrs<K extends OpName> = Derivatives[K] extends OpDef<Record<stri
 export { NONE as noAttrs };
 
 
-type BatchNormInputs = { input: Tensor; weight?: Tensor; bias?: Tensor };
+type BatchNormInputs = { input: Tensor; weight?: Tensor; bias?: Tensor; residual?: Tensor };
 type BatchNormExtra = { mean: Float64Array; invstd: Float64Array } | null;
 
-function batchNormOp(relu: boolean): OpDef<BatchNormInputs, BatchNormAttrs, BatchNormExtra> {
+function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs, BatchNormAttrs, BatchNormExtra> {
   return defineOp<BatchNormInputs, BatchNormAttrs, BatchNormExtra>({
     saveInputs: ['input', 'weight'],
     // The fused relu's backward needs the output (where it is > 0).
     saveOutput: relu,
-    forward: ({ input, weight, bias }, a) => {
+    forward: ({ input, weight, bias, residual }, a) => {
       const { N, C, S } = bnDims(input.shape);
       const x = dense(input);
       const w = weight ? dense(weight) : null, b = bias ? dense(bias) : null;
+      const res = withResidual ? dense(residual!) : null;
       if (!a.training) {
-        const out = bn.batchNormEvalForward(x, N, C, S, dense(a.runningMean!), dense(a.runningVar!), w, b, a.eps, relu);
+        const out = bn.batchNormEvalForward(x, N, C, S, dense(a.runningMean!), dense(a.runningVar!), w, b, a.eps, relu, res);
         return { out: fromData(out, input.shape), extra: null };
       }
-      const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps, relu);
+      const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps, relu, res);
       if (a.runningMean && a.runningVar) {
         const rm = a.runningMean.data, rv = a.runningVar.data, m = a.momentum;
         for (let c = 0; c < C; c++) {
@@ -531,8 +539,11 @@ function batchNormOp(relu: boolean): OpDef<BatchNormInputs, BatchNormAttrs, Batc
       const w = weight ? dense(weight) : null;
       const reluOut = relu ? dense(out!) : null;
       let r: bn.BatchNormGrads;
+      // The gradient at batch norm's output (+ residual): the residual's gradient.
+      let gSum: FloatArray | null = null;
       if (extra) {
-        r = bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S, reluOut);
+        gSum = withResidual && needs.residual ? allocate(grad.dtype, grad.numel()) : null;
+        r = bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S, reluOut, gSum);
       } else {
         let g = dense(grad);
         if (reluOut !== null) {
@@ -540,12 +551,14 @@ function batchNormOp(relu: boolean): OpDef<BatchNormInputs, BatchNormAttrs, Batc
           ew.reluBackward(g, reluOut, masked, g.length);
           g = masked;
         }
+        if (withResidual && needs.residual) gSum = g;
         r = bn.batchNormEvalBackward(g, dense(input!), dense(a.runningMean!), dense(a.runningVar!), w, a.eps, N, C, S);
       }
       return {
         input: needs.input ? fromData(r.gx, input!.shape) : undefined,
         weight: needs.weight ? fromData(r.gweight, [C]) : undefined,
         bias: needs.bias ? fromData(r.gbias, [C]) : undefined,
+        residual: gSum !== null ? fromData(gSum, input!.shape) : undefined,
       };
     },
   });

@@ -495,6 +495,12 @@ export interface BatchNormOptions {
    * tensor instead of two and no separate relu pass either way (ResNet's conv → bn → relu).
    */
   relu?: boolean;
+  /**
+   * A tensor of the input's shape and dtype added to the result before the relu, in the same op:
+   * F.add(F.batchNorm(...), residual) (then F.relu with `relu`) bit for bit, gradients included.
+   * ResNet's block ends bn → add → relu this way: one output tensor instead of three.
+   */
+  residual?: Tensor | null;
 }
 
 /**
@@ -535,10 +541,21 @@ export function batchNorm(
     for (let i = 2; i < input.ndim; i++) n *= input.shape[i];
     if (n <= 1) fail(op, `expected more than 1 value per channel when training, got input ${fmtShape(input.shape)}`);
   }
-  const inputs: { input: Tensor; weight?: Tensor; bias?: Tensor } = { input };
+  const residual = options.residual ?? null;
+  if (residual !== null) {
+    requireTensor(op, 'residual', residual);
+    if (!shapesEqual(residual.shape, input.shape)) fail(op, `residual must have the input's shape ${fmtShape(input.shape)}, got ${fmtShape(residual.shape)}`);
+    if (residual.dtype !== input.dtype) fail(op, `residual is ${residual.dtype} but input is ${input.dtype}`);
+  }
+  const inputs: { input: Tensor; weight?: Tensor; bias?: Tensor; residual?: Tensor } = { input };
   if (weight) inputs.weight = weight;
   if (bias) inputs.bias = bias;
-  return apply(relu ? 'batchNormRelu' : 'batchNorm', inputs, { runningMean, runningVar, training, momentum, eps });
+  const attrs = { runningMean, runningVar, training, momentum, eps };
+  if (residual !== null) {
+    inputs.residual = residual;
+    return apply(relu ? 'batchNormAddRelu' : 'batchNormAdd', inputs, attrs);
+  }
+  return apply(relu ? 'batchNormRelu' : 'batchNorm', inputs, attrs);
 }
 
 export interface MaxPool2dOptions {

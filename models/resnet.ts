@@ -72,8 +72,10 @@ export class BasicBlock extends TwoConvBlock {
     return this.downsample ? this.downsample.forward(x) : x;
   }
 
+  /** relu(branch(x) + shortcut(x)), with the last bn, the add and the relu as one fused op. */
   forward(x: Tensor): Tensor {
-    return this.relu.forward(F.add(this.branch(x), this.shortcut(x)));
+    const h = this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
+    return this.bn2.forwardAddRelu(h, this.shortcut(x));
   }
 }
 

@@ -93,6 +93,20 @@ const batchNormSamples: Array<{ desc: string; make: () => { inputs: OpInputs<'ba
   },
 ];
 
+/**
+ * The fused batch norm + residual (+ relu) ops: batch norm's samples with a residual of the input's
+ * shape (a non-contiguous one for the non-contiguous input).
+ */
+const batchNormAddSamples: Array<{ desc: string; make: () => { inputs: OpInputs<'batchNormAdd'>; attrs: OpAttrs<'batchNormAdd'> } }> =
+  batchNormSamples.map(({ desc, make }) => ({
+    desc: `${desc}, residual`,
+    make: () => {
+      const { inputs, attrs } = make();
+      const shape = [...inputs.input.shape];
+      return { inputs: { ...inputs, residual: inputs.input.isContiguous() ? r(shape) : nc(shape) }, attrs };
+    },
+  }));
+
 export const opDb: { [K in OpName]: OpInfo<K> } = {
   add: { samples: [
     { desc: 'same shape', make: () => ({ inputs: { a: r([2, 3]), b: r([2, 3]) }, attrs: {} }) },
@@ -210,6 +224,8 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
   ] },
   batchNorm: { samples: batchNormSamples },
   batchNormRelu: { samples: batchNormSamples },
+  batchNormAdd: { samples: batchNormAddSamples },
+  batchNormAddRelu: { samples: batchNormAddSamples },
   maxPool2d: { samples: [
     { desc: 'k3 s2 p1 (ResNet stem pool)', make: () => ({ inputs: { x: r([2, 2, 7, 6]) }, attrs: { geometry: pooled('maxPool2d', [2, 2, 7, 6], { kernelSize: 3, stride: 2, padding: 1 }) } }) },
     { desc: 'k2 s2', make: () => ({ inputs: { x: r([1, 3, 4, 4]) }, attrs: { geometry: pooled('maxPool2d', [1, 3, 4, 4], { kernelSize: 2 }) } }) },

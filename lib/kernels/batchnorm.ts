@@ -27,6 +27,13 @@ import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm
  * relu's backward to gy as it is staged. ResNet's conv-bn-relu then writes one tensor instead of two
  * and skips a pass and an allocation each way.
  *
+ * Fused residual: the forwards also take `residual`, an array shaped like x added to the batch norm's
+ * (rounded) output before the relu, out = relu(batch norm + residual), with the add's own float32
+ * rounding (wasm f32x4.add, or the JS sum of two floats stored back), so the bits are those of add then
+ * relu. The train backward's `gResidual` receives the gradient at that sum (gy after relu's backward),
+ * which is the residual's gradient. ResNet's last bn → add → relu of each block becomes one op: two
+ * tensors and two passes fewer forward, and relu's backward pass folded into batch norm's.
+ *
  * Cost (reads/writes of the N·C·S elements): train forward 3 passes (mean, centred variance,
  * output), train backward 2 (two sums, gradient), eval forward 1, eval backward 1; the
  * WebAssembly path adds one copy in and one copy out (~0.4 ns per element each, against ~3.5 ns
@@ -92,9 +99,10 @@ function checkTrainForward(
 
 export function batchNormTrainForward(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  relu = false,
+  relu = false, residual: FloatArray | null = null,
 ): BatchNormTrainResult {
   checkTrainForward('batchNormTrainForward', x, N, C, S, weight, bias, eps);
+  checkResidual('batchNormTrainForward', x, residual, N, C, S);
   const res: BatchNormTrainResult = {
     out: allocate(dtypeOf(x), N * C * S),
     mean: allocateF64(C),
@@ -104,7 +112,7 @@ export function batchNormTrainForward(
   const parts = channelParts(N, C, S);
   parallelFor('batchNorm.trainForward', C, {
     ...dims(N, C, S), x: shareIf(parts, x), weight: shareIf(parts, weight), bias: shareIf(parts, bias), eps, ...res,
-    relu: relu === true,
+    relu: relu === true, residual: shareIf(parts, residual),
     wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
@@ -113,22 +121,23 @@ export function batchNormTrainForward(
 /** Writes channels [c0, c1) of every field of `res`. */
 export function batchNormTrainForwardRange(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number, relu = false,
+  res: BatchNormTrainResult, c0: number, c1: number, relu = false, residual: FloatArray | null = null,
 ): void {
   const op = 'batchNormTrainForwardRange';
   checkTrainForward(op, x, N, C, S, weight, bias, eps);
+  checkResidual(op, x, residual, N, C, S);
   if (res === null || typeof res !== 'object') fail(op, `res must be a BatchNormTrainResult, got ${String(res)}`);
   checkArray(op, 'out', res.out, N * C * S, `input ${shapeStr(N, C, S)}`);
   checkArray(op, 'mean', res.mean, C, `${C} channels`);
   checkArray(op, 'invstd', res.invstd, C, `${C} channels`);
   checkArray(op, 'varUnbiased', res.varUnbiased, C, `${C} channels`);
   checkRange(op, c0, c1, C);
-  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, c0, c1, relu === true, wasmElementwiseEnabled());
+  batchNormTrainForwardImpl(x, N, C, S, weight, bias, eps, res, c0, c1, relu === true, residual, wasmElementwiseEnabled());
 }
 
 function batchNormTrainForwardJs(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean,
+  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean, residual: FloatArray | null,
 ): void {
   const { out, mean, invstd, varUnbiased } = res;
   const m = c1 - c0, cnt = N * S;
@@ -172,7 +181,24 @@ function batchNormTrainForwardJs(
       for (const end = i + S; i < end; i++) out[i] = (x[i] - mu) * a + b;
     }
   }
+  if (residual !== null) addSegments(out, residual, N, C, S, c0, c1);
   if (relu) reluSegments(out, N, C, S, c0, c1);
+}
+
+/**
+ * out += residual over channels [c0, c1) of every image: each sum of two stored values is rounded on
+ * its store, as the add op's JS loop does (for float32, the correctly rounded float32 sum).
+ */
+function addSegments(out: FloatArray, residual: FloatArray, N: number, C: number, S: number, c0: number, c1: number): void {
+  for (let n = 0; n < N; n++) {
+    for (let i = (n * C + c0) * S, end = (n * C + c1) * S; i < end; i++) out[i] = out[i] + residual[i];
+  }
+}
+
+/** The residual must match x in length and array type. */
+function checkResidual(op: string, x: FloatArray, residual: FloatArray | null, N: number, C: number, S: number): void {
+  checkArray(op, 'residual', residual, N * C * S, `input ${shapeStr(N, C, S)}`, true);
+  if (residual !== null && residual.constructor !== x.constructor) fail(op, `residual is ${residual.constructor.name} but x is ${x.constructor.name}`);
 }
 
 /** relu in place over channels [c0, c1) of every image (relu's own loop). */
@@ -184,7 +210,7 @@ function reluSegments(out: FloatArray, N: number, C: number, S: number, c0: numb
 
 function checkTrainBackward(
   op: string, gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  reluOut: FloatArray | null = null,
+  reluOut: FloatArray | null = null, gResidual: FloatArray | null = null,
 ): void {
   checkDims(op, N, C, S);
   checkTrainable(op, N, C, S);
@@ -196,6 +222,8 @@ function checkTrainBackward(
   checkArray(op, 'weight', weight, C, `${C} channels`, true);
   checkArray(op, 'reluOut', reluOut, N * C * S, what, true);
   if (reluOut !== null && reluOut.constructor !== gy.constructor) fail(op, `reluOut is ${reluOut.constructor.name} but gy is ${gy.constructor.name}`);
+  checkArray(op, 'gResidual', gResidual, N * C * S, what, true);
+  if (gResidual !== null && gResidual.constructor !== gy.constructor) fail(op, `gResidual is ${gResidual.constructor.name} but gy is ${gy.constructor.name}`);
 }
 
 function checkGrads(op: string, res: BatchNormGrads, N: number, C: number, S: number): void {
@@ -209,20 +237,22 @@ function checkGrads(op: string, res: BatchNormGrads, N: number, C: number, S: nu
  * gx = w·invstd·(gy − mean(gy) − x̂·mean(gy·x̂)) with x̂ = (x − mean)·invstd, the gradient through the
  * batch statistics; gweight = Σ gy·x̂, gbias = Σ gy (computed even when weight is null). With
  * reluOut (the output of a forward with relu), gy is first replaced by relu's backward, gy where
- * reluOut > 0 and 0 elsewhere: the gradient of the fused batch norm + relu.
+ * reluOut > 0 and 0 elsewhere: the gradient of the fused batch norm + relu. gResidual, when given,
+ * receives that (masked) gy: the gradient of a residual added before the relu (fused forward's
+ * `residual`).
  */
 export function batchNormTrainBackward(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  reluOut: FloatArray | null = null,
+  reluOut: FloatArray | null = null, gResidual: FloatArray | null = null,
 ): BatchNormGrads {
-  checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S, reluOut);
+  checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S, reluOut, gResidual);
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
   const parts = channelParts(N, C, S);
   parallelFor('batchNorm.trainBackward', C, {
     ...dims(N, C, S), gy: shareIf(parts, gy), x: shareIf(parts, x), mean: shareIf(parts, mean), invstd: shareIf(parts, invstd),
     weight: shareIf(parts, weight), ...res,
-    reluOut: shareIf(parts, reluOut), wasm: wasmElementwiseEnabled(),
+    reluOut: shareIf(parts, reluOut), gResidual, wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
 }
@@ -230,22 +260,23 @@ export function batchNormTrainBackward(
 /** Writes channels [c0, c1) of every field of `res`. */
 export function batchNormTrainBackwardRange(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null = null,
+  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null = null, gResidual: FloatArray | null = null,
 ): void {
   const op = 'batchNormTrainBackwardRange';
-  checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S, reluOut);
+  checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S, reluOut, gResidual);
   checkGrads(op, res, N, C, S);
   checkRange(op, c0, c1, C);
-  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, wasmElementwiseEnabled());
+  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, gResidual, wasmElementwiseEnabled());
 }
 
 function batchNormTrainBackwardJs(
   gyIn: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null,
+  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null, gResidual: FloatArray | null,
 ): void {
   // The fused relu's backward first, into a temporary (channels [c0, c1) only): this path serves
   // float64 and small inputs, where the extra array does not matter.
   const gy = reluOut === null ? gyIn : maskedByRelu(gyIn, reluOut, N, C, S, c0, c1);
+  if (gResidual !== null) copySegments(gy, gResidual, N, C, S, c0, c1);
   const { gx, gweight, gbias } = res;
   const m = c1 - c0, cnt = N * S;
   const sumGy = new Float64Array(m), sumGyXc = new Float64Array(m);
@@ -283,6 +314,11 @@ function batchNormTrainBackwardJs(
   }
 }
 
+/** dst = src over channels [c0, c1) of every image. */
+function copySegments(src: FloatArray, dst: FloatArray, N: number, C: number, S: number, c0: number, c1: number): void {
+  for (let n = 0; n < N; n++) dst.set(src.subarray((n * C + c0) * S, (n * C + c1) * S), (n * C + c0) * S);
+}
+
 /** relu's backward of gy for channels [c0, c1) of every image, in a new array (zeros elsewhere). */
 function maskedByRelu(gy: FloatArray, reluOut: FloatArray, N: number, C: number, S: number, c0: number, c1: number): FloatArray {
   const g = gy instanceof Float32Array ? new Float32Array(gy.length) : new Float64Array(gy.length);
@@ -307,14 +343,16 @@ function checkEvalForward(
 
 export function batchNormEvalForward(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number, relu = false,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, relu = false, residual: FloatArray | null = null,
 ): FloatArray {
   checkEvalForward('batchNormEvalForward', x, N, C, S, runningMean, runningVar, weight, bias, eps);
+  checkResidual('batchNormEvalForward', x, residual, N, C, S);
   const out = allocate(dtypeOf(x), N * C * S);
   const parts = channelParts(N, C, S);
   parallelFor('batchNorm.evalForward', C, {
     ...dims(N, C, S), x: shareIf(parts, x), runningMean: shareIf(parts, runningMean), runningVar: shareIf(parts, runningVar),
-    weight: shareIf(parts, weight), bias: shareIf(parts, bias), eps, out, relu: relu === true, wasm: wasmElementwiseEnabled(),
+    weight: shareIf(parts, weight), bias: shareIf(parts, bias), eps, out, relu: relu === true, residual: shareIf(parts, residual),
+    wasm: wasmElementwiseEnabled(),
   }, parts);
   return out;
 }
@@ -323,17 +361,20 @@ export function batchNormEvalForward(
 export function batchNormEvalForwardRange(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
   weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu = false,
+  residual: FloatArray | null = null,
 ): void {
   const op = 'batchNormEvalForwardRange';
   checkEvalForward(op, x, N, C, S, runningMean, runningVar, weight, bias, eps);
+  checkResidual(op, x, residual, N, C, S);
   checkArray(op, 'out', out, N * C * S, `input ${shapeStr(N, C, S)}`);
   checkRange(op, c0, c1, C);
-  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, relu === true, wasmElementwiseEnabled());
+  batchNormEvalForwardImpl(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, relu === true, residual, wasmElementwiseEnabled());
 }
 
 function batchNormEvalForwardJs(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
   weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu: boolean,
+  residual: FloatArray | null,
 ): void {
   const m = c1 - c0;
   const scale = new Float64Array(m);
@@ -345,6 +386,7 @@ function batchNormEvalForwardJs(
       for (const end = i + S; i < end; i++) out[i] = (x[i] - mu) * a + b;
     }
   }
+  if (residual !== null) addSegments(out, residual, N, C, S, c0, c1);
   if (relu) reluSegments(out, N, C, S, c0, c1);
 }
 
@@ -472,11 +514,11 @@ function stagedBytes(mc: number, N: number, S: number): number {
 
 function batchNormTrainForwardImpl(
   x: FloatArray, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean, wasm: boolean,
+  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean, residual: FloatArray | null, wasm: boolean,
 ): void {
-  const w = wasmFor(wasm, N * (c1 - c0) * S, x, res.out);
-  if (w !== null) batchNormTrainForwardWasm(w, x as Float32Array, N, C, S, weight, bias, eps, res, c0, c1, relu);
-  else batchNormTrainForwardJs(x, N, C, S, weight, bias, eps, res, c0, c1, relu);
+  const w = wasmFor(wasm, N * (c1 - c0) * S, x, res.out, residual);
+  if (w !== null) batchNormTrainForwardWasm(w, x as Float32Array, N, C, S, weight, bias, eps, res, c0, c1, relu, residual as Float32Array | null);
+  else batchNormTrainForwardJs(x, N, C, S, weight, bias, eps, res, c0, c1, relu, residual);
 }
 
 /**
@@ -486,15 +528,15 @@ function batchNormTrainForwardImpl(
  */
 function batchNormTrainForwardWasm(
   w: EwWasm, x: Float32Array, N: number, C: number, S: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean,
+  res: BatchNormTrainResult, c0: number, c1: number, relu: boolean, residual: Float32Array | null,
 ): void {
   const { mean, invstd, varUnbiased } = res;
   const out = res.out as Float32Array;
   const cnt = N * S;
   const mc = blockChannels(c1 - c0, cnt);
   const vec = align16(mc * 8);
-  const ACC = 0, MEAN = vec, SCALE = 2 * vec, SHIFT = 3 * vec, X = 4 * vec;
-  w.reserve(X + stagedBytes(mc, N, S));
+  const ACC = 0, MEAN = vec, SCALE = 2 * vec, SHIFT = 3 * vec, X = 4 * vec, R = X + stagedBytes(mc, N, S);
+  w.reserve(residual === null ? R : R + stagedBytes(mc, N, S));
   const f32 = w.f32, f64 = w.f64;
   const acc = ACC / 8, mu = MEAN / 8, sc = SCALE / 8, sh = SHIFT / 8, xs = X / 4;
   for (let ca = c0; ca < c1; ca += mc) {
@@ -517,20 +559,29 @@ function batchNormTrainForwardWasm(
       f64[sh + k] = bias ? bias[c] : 0;
     }
     w.chAffine(X, N, m, S, MEAN, SCALE, SHIFT);
+    if (residual !== null) addStaged(w, X, R, residual, N, C, S, ca, m);
     if (relu) w.relu(X, X, (N * row + 3) >> 2);
     for (let n = 0; n < N; n++) stageOut(f32, xs + n * row, out, (n * C + ca) * S, row);
   }
 }
 
+/** Stages channels [ca, ca + m) of residual at byte R and adds them to the float32 block at byte X. */
+function addStaged(w: EwWasm, X: number, R: number, residual: Float32Array, N: number, C: number, S: number, ca: number, m: number): void {
+  const row = m * S, f32 = w.f32, rs = R / 4;
+  for (let n = 0; n < N; n++) stageIn(f32, rs + n * row, residual, (n * C + ca) * S, row);
+  w.binary.add(X, R, X, (N * row + 3) >> 2);
+}
+
 function batchNormTrainBackwardImpl(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null, wasm: boolean,
+  res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null, gResidual: FloatArray | null, wasm: boolean,
 ): void {
-  const w = wasmFor(wasm, N * (c1 - c0) * S, gy, x, res.gx, reluOut);
+  const w = wasmFor(wasm, N * (c1 - c0) * S, gy, x, res.gx, reluOut, gResidual);
   if (w !== null) {
-    batchNormTrainBackwardWasm(w, gy as Float32Array, x as Float32Array, mean, invstd, weight, N, C, S, res, c0, c1, reluOut as Float32Array | null);
+    batchNormTrainBackwardWasm(w, gy as Float32Array, x as Float32Array, mean, invstd, weight, N, C, S, res, c0, c1,
+      reluOut as Float32Array | null, gResidual as Float32Array | null);
   } else {
-    batchNormTrainBackwardJs(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut);
+    batchNormTrainBackwardJs(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, gResidual);
   }
 }
 
@@ -541,6 +592,7 @@ function batchNormTrainBackwardImpl(
 function batchNormTrainBackwardWasm(
   w: EwWasm, gy: Float32Array, x: Float32Array, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null,
   N: number, C: number, S: number, res: BatchNormGrads, c0: number, c1: number, reluOut: Float32Array | null,
+  gResidual: Float32Array | null,
 ): void {
   const { gweight, gbias } = res;
   const gx = res.gx as Float32Array;
@@ -561,6 +613,7 @@ function batchNormTrainBackwardWasm(
       for (let n = 0; n < N; n++) stageIn(f32, rs + n * row, reluOut, (n * C + ca) * S, row);
       w.reluBwd(G, R, G, (N * row + 3) >> 2);
     }
+    if (gResidual !== null) for (let n = 0; n < N; n++) stageOut(f32, gs + n * row, gResidual, (n * C + ca) * S, row);
     f64.fill(0, sg, sg + m);
     f64.fill(0, sgx, sgx + m);
     for (let k = 0; k < m; k++) f64[mu + k] = mean[ca + k];
@@ -582,22 +635,28 @@ function batchNormTrainBackwardWasm(
 
 function batchNormEvalForwardImpl(
   x: FloatArray, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
-  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu: boolean, wasm: boolean,
+  weight: FloatArray | null, bias: FloatArray | null, eps: number, out: FloatArray, c0: number, c1: number, relu: boolean,
+  residual: FloatArray | null, wasm: boolean,
 ): void {
-  const w = wasmFor(wasm, N * (c1 - c0) * S, x, out);
-  if (w !== null) batchNormEvalForwardWasm(w, x as Float32Array, N, C, S, runningMean, runningVar, weight, bias, eps, out as Float32Array, c0, c1, relu);
-  else batchNormEvalForwardJs(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, relu);
+  const w = wasmFor(wasm, N * (c1 - c0) * S, x, out, residual);
+  if (w !== null) {
+    batchNormEvalForwardWasm(w, x as Float32Array, N, C, S, runningMean, runningVar, weight, bias, eps, out as Float32Array, c0, c1, relu,
+      residual as Float32Array | null);
+  } else {
+    batchNormEvalForwardJs(x, N, C, S, runningMean, runningVar, weight, bias, eps, out, c0, c1, relu, residual);
+  }
 }
 
 function batchNormEvalForwardWasm(
   w: EwWasm, x: Float32Array, N: number, C: number, S: number, runningMean: FloatArray, runningVar: FloatArray,
   weight: FloatArray | null, bias: FloatArray | null, eps: number, out: Float32Array, c0: number, c1: number, relu: boolean,
+  residual: Float32Array | null,
 ): void {
   const cnt = N * S;
   const mc = blockChannels(c1 - c0, cnt);
   const vec = align16(mc * 8);
-  const MEAN = 0, SCALE = vec, SHIFT = 2 * vec, X = 3 * vec;
-  w.reserve(X + stagedBytes(mc, N, S));
+  const MEAN = 0, SCALE = vec, SHIFT = 2 * vec, X = 3 * vec, R = X + stagedBytes(mc, N, S);
+  w.reserve(residual === null ? R : R + stagedBytes(mc, N, S));
   const f32 = w.f32, f64 = w.f64;
   const mu = MEAN / 8, sc = SCALE / 8, sh = SHIFT / 8, xs = X / 4;
   for (let ca = c0; ca < c1; ca += mc) {
@@ -610,6 +669,7 @@ function batchNormEvalForwardWasm(
       f64[sh + k] = bias ? bias[c] : 0;
     }
     w.chAffine(X, N, m, S, MEAN, SCALE, SHIFT);
+    if (residual !== null) addStaged(w, X, R, residual, N, C, S, ca, m);
     if (relu) w.relu(X, X, (N * row + 3) >> 2);
     for (let n = 0; n < N; n++) stageOut(f32, xs + n * row, out, (n * C + ca) * S, row);
   }
@@ -621,18 +681,18 @@ type OptArr = FloatArray | null;
 registerTask('batchNorm.trainForward', (a: TaskArgs, c0: number, c1: number) => {
   const res = { out: a.out as Arr, mean: a.mean as Float64Array, invstd: a.invstd as Float64Array, varUnbiased: a.varUnbiased as Float64Array };
   batchNormTrainForwardImpl(a.x as Arr, a.N as number, a.C as number, a.S as number, a.weight as OptArr, a.bias as OptArr,
-    a.eps as number, res, c0, c1, a.relu as boolean, a.wasm as boolean);
+    a.eps as number, res, c0, c1, a.relu as boolean, a.residual as OptArr, a.wasm as boolean);
 });
 
 registerTask('batchNorm.trainBackward', (a: TaskArgs, c0: number, c1: number) => {
   const res = { gx: a.gx as Arr, gweight: a.gweight as Arr, gbias: a.gbias as Arr };
   batchNormTrainBackwardImpl(a.gy as Arr, a.x as Arr, a.mean as Arr, a.invstd as Arr, a.weight as OptArr,
-    a.N as number, a.C as number, a.S as number, res, c0, c1, a.reluOut as OptArr, a.wasm as boolean);
+    a.N as number, a.C as number, a.S as number, res, c0, c1, a.reluOut as OptArr, a.gResidual as OptArr, a.wasm as boolean);
 });
 
 registerTask('batchNorm.evalForward', (a: TaskArgs, c0: number, c1: number) => {
   batchNormEvalForwardImpl(a.x as Arr, a.N as number, a.C as number, a.S as number, a.runningMean as Arr, a.runningVar as Arr,
-    a.weight as OptArr, a.bias as OptArr, a.eps as number, a.out as Arr, c0, c1, a.relu as boolean, a.wasm as boolean);
+    a.weight as OptArr, a.bias as OptArr, a.eps as number, a.out as Arr, c0, c1, a.relu as boolean, a.residual as OptArr, a.wasm as boolean);
 });
 
 registerTask('batchNorm.evalBackward', (a: TaskArgs, c0: number, c1: number) => {

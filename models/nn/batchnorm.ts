@@ -73,10 +73,18 @@ abstract class BatchNormBase extends Module {
    * tensor instead of two): what a network's bn → relu calls.
    */
   forwardRelu(x: Tensor): Tensor {
-    return this.normalize(x, true);
+    return this.normalize(x, true, null);
   }
 
-  private normalize(x: Tensor, relu: boolean): Tensor {
+  /**
+   * relu(this.forward(x) + residual) as one fused op (bit for bit the same values, statistics and
+   * gradients, the residual's included; one output tensor instead of three): a residual block's end.
+   */
+  forwardAddRelu(x: Tensor, residual: Tensor): Tensor {
+    return this.normalize(x, true, residual);
+  }
+
+  private normalize(x: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
     this.checkInput(x);
     if (x.shape[1] !== this.numFeatures) {
       fail(this.constructor.name, `expected ${this.numFeatures} channels, got input of shape ${fmtShape(x.shape)}`);
@@ -90,7 +98,7 @@ abstract class BatchNormBase extends Module {
     const useBatchStats = this.training || !this.trackRunningStats;
     const track = !this.training || this.trackRunningStats;
     return F.batchNorm(x, track ? this.runningMean : null, track ? this.runningVar : null, this.weight, this.bias, {
-      training: useBatchStats, momentum: factor, eps: this.eps, relu,
+      training: useBatchStats, momentum: factor, eps: this.eps, relu, residual,
     });
   }
 

@@ -7,7 +7,7 @@ import {
   batchNormTrainForwardReference, batchNormTrainBackwardReference, batchNormEvalForwardReference, batchNormEvalBackwardReference,
   type BatchNormTrainResult, type BatchNormGrads,
 } from '../../../lib/kernels/batchnorm';
-import { reluBackward, unary } from '../../../lib/kernels/elementwise';
+import { addInto, reluBackward, unary } from '../../../lib/kernels/elementwise';
 import { ewWasm } from '../../../lib/kernels/wasm_elementwise';
 import { setNumThreads, threadStats } from '../../../lib/platform/threads';
 import { arr, dot, expectSame, nanFilled, numericGrad, randArr, randomChunks } from '../../support/kernel_helpers';
@@ -498,6 +498,144 @@ describe('lib/kernels/batchnorm', () => {
             setNumThreads(2);
             const sent = threadStats().partsSent;
             const two = fused(x, gy, N, C, S, w, b, rm, rv);
+            expect(threadStats().partsSent - sent, 'a worker took part in all three kernels').to.equal(3);
+            two.forEach((a, i) => expectSame(a, one[i], NAMES[i]));
+          });
+        });
+      }
+    });
+  });
+
+  describe('fused residual add (and relu)', () => {
+    /**
+     * batch norm, + residual (the add kernel), relu (optional) through separate kernels: what the fused
+     * passes must equal bit for bit. The residual's gradient is the gradient at the sum.
+     */
+    function unfused(dt: DType, relu: boolean, x: FloatArray, r: FloatArray, gy: FloatArray, N: number, C: number, S: number,
+      w: FloatArray | null, b: FloatArray | null, rm: FloatArray, rv: FloatArray): FloatArray[] {
+      const n = N * C * S;
+      const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5);
+      const sum = allocate(dt, n);
+      addInto(f.out, r, sum, n);
+      let out = sum, gSum = gy;
+      if (relu) {
+        out = allocate(dt, n);
+        unary('relu', sum, 0, out, n);
+        gSum = allocate(dt, n);
+        reluBackward(gy, out, gSum, n);
+      }
+      const g = batchNormTrainBackward(gSum, x, f.mean, f.invstd, w, N, C, S);
+      const e = batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5);
+      const es = allocate(dt, n);
+      addInto(e, r, es, n);
+      let eo = es;
+      if (relu) {
+        eo = allocate(dt, n);
+        unary('relu', es, 0, eo, n);
+      }
+      return [out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, gSum, eo];
+    }
+
+    function fused(dt: DType, relu: boolean, x: FloatArray, r: FloatArray, gy: FloatArray, N: number, C: number, S: number,
+      w: FloatArray | null, b: FloatArray | null, rm: FloatArray, rv: FloatArray): FloatArray[] {
+      const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5, relu, r);
+      const gSum = nanFilled(dt, N * C * S);
+      const g = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S, relu ? f.out : null, gSum);
+      const eo = batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5, relu, r);
+      return [f.out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, gSum, eo];
+    }
+
+    const NAMES = ['out', 'mean', 'invstd', 'varUnbiased', 'gx', 'gweight', 'gbias', 'gResidual', 'eval out'];
+    const SPECIAL = [NaN, Infinity, -Infinity, 0, -0, 1e-45, -1e-45, 3.4e38];
+
+    function inputs(rng: Random, dt: DType, N: number, C: number, S: number, special: boolean): FloatArray[] {
+      const n = N * C * S;
+      const x = randArr(rng, dt, n, 2, 0), r = randArr(rng, dt, n), gy = randArr(rng, dt, n);
+      if (special) {
+        // Channel 1 of x, channel 0 of the residual and of gy get NaN, infinities, signed zeros, tiny
+        // and huge values (3.4e38 + 3.4e38 overflows float32).
+        SPECIAL.forEach((v, j) => {
+          x[((j % N) * C + 1 % C) * S + (j % S)] = v;
+          r[(j % N) * C * S + (j % S)] = v;
+          gy[(j % N) * C * S + (j % S)] = v;
+        });
+      }
+      return [x, r, gy, randArr(rng, dt, C), randArr(rng, dt, C), randArr(rng, dt, C), positive(rng, dt, C)];
+    }
+
+    for (const dt of DTYPES) {
+      for (const wasm of dt === 'float32' ? [true, false] : [false]) {
+        it(`${dt}${dt === 'float32' ? (wasm ? ' (WebAssembly)' : ' (JS loops)') : ''}: forward, backward and eval equal batch norm, add (and relu) bit for bit`, () => {
+          withWasm(wasm, () => {
+            const rng = new Random(37);
+            const shapes: Array<[number, number, number]> = [[2, 1, 200], [3, 5, 33], [300, 3, 1], [7, 9, 5], [64, 9, 4100], [4, 3, 2]];
+            for (const [N, C, S] of shapes) {
+              const big = N * C * S > 1e6;
+              for (const relu of [true, false]) {
+                for (const special of big ? [false] : [false, true]) {
+                  for (const affine of big ? [true] : [true, false]) {
+                    const [x, r, gy, w, b, rm, rv] = inputs(rng, dt, N, C, S, special);
+                    const wa = affine ? w : null, ba = affine ? b : null;
+                    const want = unfused(dt, relu, x, r, gy, N, C, S, wa, ba, rm, rv);
+                    const got = fused(dt, relu, x, r, gy, N, C, S, wa, ba, rm, rv);
+                    const tag = `[${N},${C},${S}] ${relu ? 'relu' : 'no relu'} ${special ? 'special values' : 'random'} ${affine ? 'affine' : 'no affine'}`;
+                    got.forEach((a, i) => expectSame(a, want[i], `${tag} ${NAMES[i]}`));
+                    if (relu && !special) {
+                      let zeros = 0;
+                      for (let i = 0; i < got[0].length; i++) if (Object.is(got[0][i], 0)) zeros++;
+                      expect(zeros, `${tag}: relu zeroed part of the output`).to.be.greaterThan(0);
+                    }
+                  }
+                }
+              }
+            }
+          });
+        });
+      }
+    }
+
+    it('the Range entry points take the same options', () => {
+      const rng = new Random(38);
+      const [N, C, S] = [5, 6, 7], n = N * C * S;
+      const [x, r, gy, w, b, rm, rv] = inputs(rng, 'float32', N, C, S, false);
+      const whole = fused('float32', true, x, r, gy, N, C, S, w, b, rm, rv);
+      const f: BatchNormTrainResult = { out: nanFilled('float32', n), mean: new Float64Array(C), invstd: new Float64Array(C), varUnbiased: new Float64Array(C) };
+      const g: BatchNormGrads = { gx: nanFilled('float32', n), gweight: nanFilled('float32', C), gbias: nanFilled('float32', C) };
+      const gSum = nanFilled('float32', n), e = nanFilled('float32', n);
+      for (const [c0, c1] of [[0, 2], [2, 3], [3, 6]]) {
+        batchNormTrainForwardRange(x, N, C, S, w, b, 1e-5, f, c0, c1, true, r);
+        batchNormEvalForwardRange(x, N, C, S, rm, rv, w, b, 1e-5, e, c0, c1, true, r);
+      }
+      for (const [c0, c1] of [[0, 4], [4, 6]]) batchNormTrainBackwardRange(gy, x, f.mean, f.invstd, w, N, C, S, g, c0, c1, f.out, gSum);
+      [f.out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, gSum, e].forEach((a, i) => expectSame(a, whole[i], NAMES[i]));
+    });
+
+    it('names the op and the mismatch for a bad residual or gResidual', () => {
+      const [N, C, S] = [2, 3, 4];
+      const x = new Float32Array(N * C * S).map((_, i) => i % 5), f = batchNormTrainForward(x, N, C, S, null, null, 1e-5, true);
+      expect(() => batchNormTrainForward(x, N, C, S, null, null, 1e-5, true, new Float32Array(23)))
+        .to.throw(/batchNormTrainForward: residual has 23 elements, expected 24 for input \[2,3,4\]/);
+      expect(() => batchNormEvalForward(x, N, C, S, new Float32Array(C), new Float32Array(C).fill(1), null, null, 1e-5, false, new Float64Array(24)))
+        .to.throw(/batchNormEvalForward: residual is Float64Array but x is Float32Array/);
+      expect(() => batchNormTrainBackward(x, x, f.mean, f.invstd, null, N, C, S, f.out, new Float32Array(5)))
+        .to.throw(/batchNormTrainBackward: gResidual has 5 elements, expected 24 for input \[2,3,4\]/);
+      expect(() => batchNormTrainBackward(x, x, f.mean, f.invstd, null, N, C, S, f.out, new Float64Array(24)))
+        .to.throw(/batchNormTrainBackward: gResidual is Float64Array but gy is Float32Array/);
+    });
+
+    describe('with 2 threads', () => {
+      useTwoThreads();
+      for (const wasm of [true, false]) {
+        it(`float32${wasm ? ' (WebAssembly)' : ' (JS loops)'}: the fused passes split bit-identically`, () => {
+          withWasm(wasm, () => {
+            const rng = new Random(39);
+            const [N, C, S] = [32, 8, 1024];
+            const [x, r, gy, w, b, rm, rv] = inputs(rng, 'float32', N, C, S, true);
+            setNumThreads(1);
+            const one = fused('float32', true, x, r, gy, N, C, S, w, b, rm, rv);
+            setNumThreads(2);
+            const sent = threadStats().partsSent;
+            const two = fused('float32', true, x, r, gy, N, C, S, w, b, rm, rv);
             expect(threadStats().partsSent - sent, 'a worker took part in all three kernels').to.equal(3);
             two.forEach((a, i) => expectSame(a, one[i], NAMES[i]));
           });

@@ -207,6 +207,39 @@ describe('models/nn layers', () => {
     }
   });
 
+  it('BatchNorm2d.forwardAddRelu is relu(forward(x) + residual) bit for bit: output, input, residual and parameter gradients, running stats', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = randn([8, 6, 9, 9], { dtype }), r = randn([8, 6, 9, 9], { dtype }), gy = randn([8, 6, 9, 9], { dtype });
+      const run = (fused: boolean): number[][] => {
+        manualSeed(3);
+        const bn = new BatchNorm2d(6, { dtype });
+        const res: number[][] = [];
+        for (const training of [true, false]) {
+          bn.train(training);
+          const xi = x.detach().requiresGrad_(), ri = r.detach().requiresGrad_();
+          const y = fused ? bn.forwardAddRelu(xi, ri) : F.relu(F.add(bn.forward(xi), ri));
+          F.sum(F.mul(y, gy)).backward();
+          res.push(Array.from(y.data), Array.from(xi.grad!.data), Array.from(ri.grad!.data), Array.from(bn.weight!.grad!.data),
+            Array.from(bn.bias!.grad!.data), Array.from(bn.runningMean!.data), Array.from(bn.runningVar!.data), [bn.numBatchesTracked]);
+          bn.zeroGrad();
+        }
+        return res;
+      };
+      const want = run(false), got = run(true);
+      expect(want[0].some((v) => v === 0) && want[0].some((v) => v > 0), 'relu cut part of the output').to.equal(true);
+      got.forEach((a, i) => expect(a, `${dtype} result ${i}`).to.deep.equal(want[i]));
+    }
+  });
+
+  it('F.batchNorm names a residual of the wrong shape or dtype', () => {
+    const x = randn([2, 3, 4, 4]);
+    const rm = zeros([3]), rv = F.add(zeros([3]), 1);
+    expect(() => F.batchNorm(x, rm, rv, null, null, { residual: randn([2, 3, 4, 5]) }))
+      .to.throw("batchNorm: residual must have the input's shape [2,3,4,4], got [2,3,4,5]");
+    expect(() => F.batchNorm(x, rm, rv, null, null, { residual: randn([2, 3, 4, 4], { dtype: 'float64' }) }))
+      .to.throw('batchNorm: residual is float64 but input is float32');
+  });
+
   it('BatchNorm with momentum null keeps a cumulative average', () => {
     const bn = new BatchNorm1d(1, { momentum: null, dtype: 'float64' });
     bn.forward(tensor([[1], [3]], { dtype: 'float64' }));

@@ -182,53 +182,43 @@ describe('models/nn layers', () => {
     expect(() => bn.forward(randn([1, 2, 1, 1], { dtype: 'float64' }))).to.throw('expected more than 1 value per channel when training');
   });
 
-  it('BatchNorm2d.forwardRelu is relu(forward) bit for bit: output, input and parameter gradients, running stats', () => {
+  /**
+   * Runs BatchNorm2d(6) in train then eval mode through `forward(bn, x, r)` (x and a residual r, both
+   * requiring grad) in both dtypes, fused and unfused, and expects the same bits: output, gradients of
+   * x, r (when the op uses it), weight and bias, running statistics and the batch count.
+   */
+  function expectFusedBatchNorm(fused: (bn: BatchNorm2d, x: Tensor, r: Tensor) => Tensor, unfused: (bn: BatchNorm2d, x: Tensor, r: Tensor) => Tensor): void {
     for (const dtype of ['float32', 'float64'] as const) {
       // float32 at this size takes the WebAssembly passes; float64 the JS loops.
-      const x = randn([8, 6, 9, 9], { dtype }), gy = randn([8, 6, 9, 9], { dtype });
-      const run = (fused: boolean): number[][] => {
-        manualSeed(3);
-        const bn = new BatchNorm2d(6, { dtype });
-        const res: number[][] = [];
-        for (const training of [true, false]) {
-          bn.train(training);
-          const xi = x.detach().requiresGrad_();
-          const y = fused ? bn.forwardRelu(xi) : F.relu(bn.forward(xi));
-          F.sum(F.mul(y, gy)).backward();
-          res.push(Array.from(y.data), Array.from(xi.grad!.data), Array.from(bn.weight!.grad!.data), Array.from(bn.bias!.grad!.data),
-            Array.from(bn.runningMean!.data), Array.from(bn.runningVar!.data), [bn.numBatchesTracked]);
-          bn.zeroGrad();
-        }
-        return res;
-      };
-      const want = run(false), got = run(true);
-      expect(want[0].some((v) => v === 0) && want[0].some((v) => v > 0), 'relu cut part of the output').to.equal(true);
-      got.forEach((a, i) => expect(a, `${dtype} result ${i}`).to.deep.equal(want[i]));
-    }
-  });
-
-  it('BatchNorm2d.forwardAddRelu is relu(forward(x) + residual) bit for bit: output, input, residual and parameter gradients, running stats', () => {
-    for (const dtype of ['float32', 'float64'] as const) {
       const x = randn([8, 6, 9, 9], { dtype }), r = randn([8, 6, 9, 9], { dtype }), gy = randn([8, 6, 9, 9], { dtype });
-      const run = (fused: boolean): number[][] => {
+      const run = (forward: (bn: BatchNorm2d, x: Tensor, r: Tensor) => Tensor): number[][] => {
         manualSeed(3);
         const bn = new BatchNorm2d(6, { dtype });
         const res: number[][] = [];
         for (const training of [true, false]) {
           bn.train(training);
           const xi = x.detach().requiresGrad_(), ri = r.detach().requiresGrad_();
-          const y = fused ? bn.forwardAddRelu(xi, ri) : F.relu(F.add(bn.forward(xi), ri));
+          const y = forward(bn, xi, ri);
           F.sum(F.mul(y, gy)).backward();
-          res.push(Array.from(y.data), Array.from(xi.grad!.data), Array.from(ri.grad!.data), Array.from(bn.weight!.grad!.data),
-            Array.from(bn.bias!.grad!.data), Array.from(bn.runningMean!.data), Array.from(bn.runningVar!.data), [bn.numBatchesTracked]);
+          res.push(Array.from(y.data), Array.from(xi.grad!.data), ri.grad === null ? [] : Array.from(ri.grad.data),
+            Array.from(bn.weight!.grad!.data), Array.from(bn.bias!.grad!.data),
+            Array.from(bn.runningMean!.data), Array.from(bn.runningVar!.data), [bn.numBatchesTracked]);
           bn.zeroGrad();
         }
         return res;
       };
-      const want = run(false), got = run(true);
+      const want = run(unfused), got = run(fused);
       expect(want[0].some((v) => v === 0) && want[0].some((v) => v > 0), 'relu cut part of the output').to.equal(true);
       got.forEach((a, i) => expect(a, `${dtype} result ${i}`).to.deep.equal(want[i]));
     }
+  }
+
+  it('BatchNorm2d.forwardRelu is relu(forward) bit for bit: output, input and parameter gradients, running stats', () => {
+    expectFusedBatchNorm((bn, x) => bn.forwardRelu(x), (bn, x) => F.relu(bn.forward(x)));
+  });
+
+  it('BatchNorm2d.forwardAddRelu is relu(forward(x) + residual) bit for bit: output, input, residual and parameter gradients, running stats', () => {
+    expectFusedBatchNorm((bn, x, r) => bn.forwardAddRelu(x, r), (bn, x, r) => F.relu(F.add(bn.forward(x), r)));
   });
 
   it('F.batchNorm names a residual of the wrong shape or dtype', () => {

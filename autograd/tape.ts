@@ -147,13 +147,18 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
     accumulateLeaf(root, seed);
     return;
   }
-  const order = topologicalOrder(root);
+  const { order, uses } = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>();
+  // Gradients in `grads` that this backward made and nobody else holds: a second path into the same
+  // tensor adds into one of them in place instead of into a new tensor (PyTorch's InputBuffer does
+  // the same), which saves an allocation and its zero-fill per residual join.
+  const ownedInMap = new Set<Tensor>();
   grads.set(root, seed);
   for (const t of order) {
     const g = grads.get(t);
     const node = t.gradFn as Node;
     grads.delete(t);
+    if (g !== undefined) ownedInMap.delete(g);
     if (t.retainsGrad && g) accumulateLeaf(t, g);
     if (g === undefined) continue; // no path from the root carried a gradient here
     settle(g.storage);
@@ -178,7 +183,19 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
         accumulateLeaf(input, gi, owned !== null && owned.has(gi));
       } else {
         const prevGrad = grads.get(input);
-        grads.set(input, prevGrad === undefined ? gi : addGrads(prevGrad, gi));
+        if (prevGrad === undefined) {
+          grads.set(input, gi);
+          if ((uses.get(input) ?? 0) > 1) {
+            if (owned === null) owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
+            if (owned.has(gi)) ownedInMap.add(gi);
+          }
+        } else {
+          if (owned === null) owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
+          const sum = addGrads(prevGrad, gi, ownedInMap.has(prevGrad), owned.has(gi));
+          ownedInMap.delete(prevGrad);
+          ownedInMap.add(sum);
+          grads.set(input, sum);
+        }
       }
     }
     if (!retain) {
@@ -191,10 +208,12 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
 
 /**
  * Non-leaf tensors reachable from root, each after every tensor that consumes it (so its gradient
- * is complete when visited). Iterative DFS: deep nets must not overflow the JS stack.
+ * is complete when visited), and how many graph edges lead into each (more than one: its gradient
+ * is a sum). Iterative DFS: deep nets must not overflow the JS stack.
  */
-function topologicalOrder(root: Tensor): Tensor[] {
+function topologicalOrder(root: Tensor): { order: Tensor[]; uses: Map<Tensor, number> } {
   const post: Tensor[] = [];
+  const uses = new Map<Tensor, number>();
   const visited = new Set<Tensor>();
   const stack: Array<{ t: Tensor; it: Iterator<Tensor> | null }> = [{ t: root, it: null }];
   visited.add(root);
@@ -214,17 +233,30 @@ function topologicalOrder(root: Tensor): Tensor[] {
       continue;
     }
     const child = next.value;
+    if (!child.isLeaf) uses.set(child, (uses.get(child) ?? 0) + 1);
     if (!child.isLeaf && !visited.has(child)) {
       visited.add(child);
       stack.push({ t: child, it: null });
     }
   }
-  return post.reverse();
+  return { order: post.reverse(), uses };
 }
 
-function addGrads(a: Tensor, b: Tensor): Tensor {
+/**
+ * a + b for two gradients of one tensor: into a when this backward owns a exclusively (aOwned), else
+ * into b when it owns b (float addition is commutative, so b + a has a + b's bits), else a new tensor.
+ */
+function addGrads(a: Tensor, b: Tensor, aOwned: boolean, bOwned: boolean): Tensor {
   settle(a.storage);
   settle(b.storage);
+  if (aOwned) {
+    accumulate(a.storage, b.data, a.numel());
+    return a;
+  }
+  if (bOwned) {
+    accumulate(b.storage, a.data, b.numel());
+    return b;
+  }
   const out = Tensor.empty(a.shape, a.dtype);
   addInto(a.data, b.data, out.storage, out.numel());
   return out;

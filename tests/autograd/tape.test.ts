@@ -215,6 +215,65 @@ describe('autograd/tape', () => {
     });
   });
 
+  describe('a tensor used twice: the two gradients summed in place when the backward owns one', () => {
+    afterEach(() => {
+      setSharedStorage(false);
+      setSharedAllocationObserver(null);
+    });
+
+    function bytesAllocatedBy(fn: () => void): number {
+      let bytes = 0;
+      setSharedStorage(true);
+      setSharedAllocationObserver((b) => { bytes += b; });
+      try {
+        fn();
+      } finally {
+        setSharedAllocationObserver(null);
+        setSharedStorage(false);
+      }
+      return bytes;
+    }
+
+    it('adds the second gradient into the first one the backward made, without a new tensor', () => {
+      const n = 1000;
+      const x = randn([n], { requiresGrad: true }), c = randn([n]), d1 = randn([n]), d2 = randn([n]);
+      const h = F.mul(x, c);
+      const loss = F.add(F.mul(h, d1).sum(), F.mul(h, d2).sum());
+      // The seed (1 float), d1·gy and d2·gy for h (summed in place), c·g for x (taken as x.grad).
+      const bytes = bytesAllocatedBy(() => loss.backward());
+      expect(bytes).to.equal(4 + 3 * n * 4);
+      // float32: d1·1 + d2·1 rounded once, then times c rounded once.
+      const want = Array.from(c.data, (ci, i) => Math.fround(ci * Math.fround(d1.data[i] + d2.data[i])));
+      expect(Array.from(x.grad!.data)).to.deep.equal(want);
+    });
+
+    it('never adds into a gradient that another input, the caller or a retained .grad holds', () => {
+      // add hands the same gy (a view of the expanded seed) to both of its inputs: h's two gradients
+      // are that view and d·gy; the sum goes into d·gy, and the seed is left alone.
+      const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
+      const d = tensor([10, 20, 30], { dtype: 'float64' });
+      const h = F.mul(x, 2);
+      h.retainGrad();
+      const seed = tensor([1, 1, 1], { dtype: 'float64' });
+      F.add(h, F.mul(h, d)).backward(seed);
+      expect(Array.from(seed.data)).to.deep.equal([1, 1, 1]);
+      expect(Array.from(h.grad!.data)).to.deep.equal([11, 21, 31]);
+      expect(Array.from(x.grad!.data)).to.deep.equal([22, 42, 62]);
+      // add(a, a): both gradients are the same gy, so the sum is a new tensor (2·gy, not gy doubled in place).
+      const y = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+      const a = F.mul(y, 3);
+      const s = tensor([5, 7], { dtype: 'float64' });
+      F.add(a, a).backward(s);
+      expect(Array.from(s.data)).to.deep.equal([5, 7]);
+      expect(Array.from(y.grad!.data)).to.deep.equal([30, 42]);
+      // Three paths into one tensor: the second sum goes into the first one's result again.
+      const z = tensor([1, -2], { dtype: 'float64', requiresGrad: true });
+      const b = F.mul(z, 1);
+      F.add(F.add(F.mul(b, 2), F.mul(b, 3)), F.mul(b, 4)).sum().backward();
+      expect(Array.from(z.grad!.data)).to.deep.equal([9, 9]);
+    });
+  });
+
   describe('convolution weight gradients made on a worker (2 threads)', function () {
     this.timeout(120000);
     const saved = getNumThreads();

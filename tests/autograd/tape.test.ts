@@ -8,6 +8,20 @@ import { setSharedAllocationObserver, setSharedStorage, type FloatArray } from '
 import { deferTask, pendingOutputs } from '../../lib/kernels/parallel';
 import { getNumThreads, setNumThreads, shutdownThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
+/** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
+function bytesAllocatedBy(fn: () => void): number {
+  let bytes = 0;
+  setSharedStorage(true);
+  setSharedAllocationObserver((b) => { bytes += b; });
+  try {
+    fn();
+  } finally {
+    setSharedAllocationObserver(null);
+    setSharedStorage(false);
+  }
+  return bytes;
+}
+
 describe('autograd/tape', () => {
   it('gives a tensor used twice the sum of both paths (a skip connection)', () => {
     const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
@@ -157,20 +171,6 @@ describe('autograd/tape', () => {
       setSharedAllocationObserver(null);
     });
 
-    /** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
-    function bytesAllocatedBy(fn: () => void): number {
-      let bytes = 0;
-      setSharedStorage(true);
-      setSharedAllocationObserver((b) => { bytes += b; });
-      try {
-        fn();
-      } finally {
-        setSharedAllocationObserver(null);
-        setSharedStorage(false);
-      }
-      return bytes;
-    }
-
     it('makes a leaf .grad of the gradient its consumer computed instead of copying it', () => {
       const n = 1000;
       const w = randn([n], { requiresGrad: true });
@@ -216,24 +216,6 @@ describe('autograd/tape', () => {
   });
 
   describe('a tensor used twice: the two gradients summed in place when the backward owns one', () => {
-    afterEach(() => {
-      setSharedStorage(false);
-      setSharedAllocationObserver(null);
-    });
-
-    function bytesAllocatedBy(fn: () => void): number {
-      let bytes = 0;
-      setSharedStorage(true);
-      setSharedAllocationObserver((b) => { bytes += b; });
-      try {
-        fn();
-      } finally {
-        setSharedAllocationObserver(null);
-        setSharedStorage(false);
-      }
-      return bytes;
-    }
-
     it('adds the second gradient into the first one the backward made, without a new tensor', () => {
       const n = 1000;
       const x = randn([n], { requiresGrad: true }), c = randn([n]), d1 = randn([n]), d2 = randn([n]);

@@ -2,7 +2,7 @@ import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
 import { fail, fmtShape } from '../core/errors';
 import { pair } from '../core/shape';
 import { backendFor, kernelFor, type GemmKernel } from './gemm_backend';
-import { packDenseA, runPackedGemm, storeDenseC, type GemmOperands, type MicroBackend } from './packed_gemm';
+import { packDenseA, runPackedGemm, storeDenseC, type GemmOperands, type InPlaceB, type MicroBackend } from './packed_gemm';
 import {
   reversedTapsAxis, StagedCol2im, StagedMatrix, StagedPatches, stridedAxis, type AxisMap, type RowLayout,
 } from './im2col_wasm';
@@ -531,6 +531,10 @@ class ForwardOperands implements GemmOperands {
     else packDenseA(this.w, this.grp * this.M * this.K, this.K, false, dst, off, i0, mc, p0, kc, mr);
   }
 
+  inPlaceB(p0: number, kc: number, j0: number, nc: number, nr: number): InPlaceB | null {
+    return this.staged === null ? null : this.staged.inPlaceRows(p0, kc, j0, nc, nr);
+  }
+
   packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
     const v = this.view;
     if (this.staged !== null) this.staged.packRows(off, p0, kc, j0, nc, nr);
@@ -617,6 +621,10 @@ class FlippedBackwardInputOperands implements GemmOperands {
         }
       }
     }
+  }
+
+  inPlaceB(p0: number, kc: number, j0: number, nc: number, nr: number): InPlaceB | null {
+    return this.staged === null ? null : this.staged.inPlaceRows(p0, kc, j0, nc, nr);
   }
 
   packB(dst: FloatArray, off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {

@@ -13,6 +13,7 @@
  * Cost: one native copy of each staged element (≤ 1/(KH·KW) of the packed elements for images),
  * then about one cycle per packed element; col2im one scalar load-add-store per element.
  */
+import type { InPlaceB } from './packed_gemm';
 import type { WasmPackers } from './wasm_gemm';
 import type { PatchView } from './im2col';
 import { keepShape } from './keep_shape';
@@ -52,6 +53,7 @@ export class StagedPatches {
   private readonly descCap: number;
   /** Tap table entries: the K taps, then NR copies of the last (see packCols). */
   private readonly tapCap: number;
+  private readonly inPlace: InPlaceB = { panels: 0, taps: 0 };
 
   /**
    * cg: channels of the view's group; maxImages: images one pack call may span;
@@ -182,6 +184,37 @@ export class StagedPatches {
       }
       this.tail(off + full * nr * kc, this.tapOff + p0, kc, pix, cols, nr);
     }
+  }
+
+  /**
+   * The B block packRows would pack, handed over in place (GemmOperands.inPlaceB), or null. Only when
+   * every panel is NR pixels of one output row at stride 1 (then its tap t is the NR floats at the
+   * pixel's tap (0,0) plus the tap's offset): OW and j0 multiples of NR, nc too. Writes one byte
+   * address per panel at descOff; the tap table is the one packRows reads.
+   */
+  inPlaceRows(p0: number, kc: number, j0: number, nc: number, nr: number): InPlaceB | null {
+    const { OH, OW, sw } = this.v;
+    if (sw !== 1 || OW % nr !== 0 || j0 % nr !== 0 || nc % nr !== 0) return null;
+    const P = OH * OW;
+    let n = Math.floor(j0 / P);
+    let y = Math.floor((j0 - n * P) / OW);
+    let x = j0 - n * P - y * OW;
+    this.stage(n, Math.floor((j0 + nc - 1) / P));
+    const I = this.I, img = (this.imgOff + this.shift) * 4;
+    for (let d = this.descOff, end = d + nc / nr; d < end; d++) {
+      I[d] = img + this.pixByte(n, y, x);
+      x += nr;
+      if (x === OW) {
+        x = 0;
+        if (++y === OH) {
+          y = 0;
+          n++;
+        }
+      }
+    }
+    this.inPlace.panels = this.descOff;
+    this.inPlace.taps = this.tapOff + p0;
+    return this.inPlace;
   }
 
   /**

@@ -15,7 +15,8 @@
  * after which come the operands' own staging areas (scratchElements / bindScratch).
  *
  * Loops: for column block jc (≤ NC wide): for k block pc (KC deep): pack B; for row block ic (MC):
- * macro-kernel over the MR×NR tiles. All of A's rows in the range are packed once per call (all K,
+ * macro-kernel over the MR×NR tiles (or, when the operands hand over B in place, no packing of B and
+ * the backend's macroAt). All of A's rows in the range are packed once per call (all K,
  * up to A_BUDGET elements; beyond it, block by block), because conv reuses one weight matrix for
  * every column block. Cost: 2·M·N·K flops, plus packing M·K + K·N and one pass over C per column block.
  *
@@ -54,8 +55,21 @@ export interface GemmOperands {
    * reference) and returns true, so the first K block accumulates onto it.
    */
   initC?(S: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): boolean;
+  /**
+   * Optionally, when the backend has macroAt: B's block k [p0, p0+kc) × columns [j0, j0+nc) as it
+   * already lies in the backend's memory, or null to have it packed. Panel j (NR columns) at k is
+   * then the NR floats at byte panels[j] + taps[k], both int32 tables in the scratch (see
+   * wasm_gemm.ts); the tables and what they point at stay valid until the next operand call.
+   */
+  inPlaceB?(p0: number, kc: number, j0: number, nc: number, nr: number): InPlaceB | null;
   /** Receives the finished C block rows [i0, i0+mc) × columns [j0, j0+nc): element (i, j) at src[off + (i-i0)*ld + (j-j0)]. */
   storeC(src: FloatArray, off: number, ld: number, i0: number, mc: number, j0: number, nc: number): void;
+}
+
+/** Where an in-place B block's tables are: int32 element offsets into the backend's scratch. */
+export interface InPlaceB {
+  panels: number;
+  taps: number;
 }
 
 export interface MicroBackend {
@@ -70,6 +84,9 @@ export interface MicroBackend {
   /** S[cb + i*ldc + j] = (loadC ? S[cb + i*ldc + j] : 0) + Σ_k A·B over mPanels×nPanels tiles. */
   macro(S: FloatArray, ap: number, bp: number, cb: number, ldc: number,
     mPanels: number, nPanels: number, kc: number, loadC: boolean): void;
+  /** macro with B read in place (GemmOperands.inPlaceB); panels and taps are int32 element offsets. */
+  readonly macroAt?: (S: FloatArray, ap: number, panels: number, taps: number, cb: number, ldc: number,
+    mPanels: number, nPanels: number, kc: number, loadC: boolean) => void;
 }
 
 const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
@@ -77,7 +94,7 @@ const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
 /** Computes C rows [i0, i1) × columns [j0, j1) of `ops` with backend `be`. */
 export function runPackedGemm(ops: GemmOperands, be: MicroBackend, i0: number, i1: number, j0: number, j1: number): void {
   const { K, colSegment } = ops;
-  const { mr, nr, kc: KC, nc: NC } = be;
+  const { mr, nr, kc: KC, nc: NC, macroAt } = be;
   const MC = roundUp(be.mc, mr);
   const m = i1 - i0;
   if (m <= 0 || j1 <= j0) return;
@@ -108,7 +125,8 @@ export function runPackedGemm(ops: GemmOperands, be: MicroBackend, i0: number, i
     const init = ops.initC?.(S, cbOff, ldcb, i0, m, jc, nc) ?? false;
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
-      ops.packB(S, bpOff, pc, kc, jc, nc, nr);
+      const at = macroAt === undefined || ops.inPlaceB === undefined ? null : ops.inPlaceB(pc, kc, jc, nc, nr);
+      if (at === null) ops.packB(S, bpOff, pc, kc, jc, nc, nr);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = Math.min(MC, m - ic);
         let ap = apOff + mPad * pc + ic * kc;
@@ -116,7 +134,9 @@ export function runPackedGemm(ops: GemmOperands, be: MicroBackend, i0: number, i
           ops.packA(S, apOff, i0 + ic, mc, pc, kc, mr);
           ap = apOff;
         }
-        be.macro(S, ap, bpOff, cbOff + ic * ldcb, ldcb, Math.ceil(mc / mr), nPanels, kc, pc > 0 || init);
+        const cb = cbOff + ic * ldcb, mPanels = Math.ceil(mc / mr), loadC = pc > 0 || init;
+        if (at !== null && macroAt !== undefined) macroAt(S, ap, at.panels, at.taps, cb, ldcb, mPanels, nPanels, kc, loadC);
+        else be.macro(S, ap, bpOff, cb, ldcb, mPanels, nPanels, kc, loadC);
       }
     }
     ops.storeC(S, cbOff, ldcb, i0, m, jc, nc);

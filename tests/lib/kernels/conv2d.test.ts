@@ -90,6 +90,9 @@ const NAMED: Array<[string, Spec]> = [
   ['1x1 images, deep channels (tiny GEMM columns)', { x: [9, 40, 1, 1], w: [30, 40, 3, 3], p: { padding: 1 } }],
   ['images larger than a column block (one image over several blocks)', { x: [2, 2, 70, 66], w: [3, 2, 3, 3], p: { stride: 2, padding: 1 } }],
   ['a large stride-1 image', { x: [1, 2, 40, 37], w: [3, 2, 3, 3], p: { padding: 1 } }],
+  // Output rows a multiple of NR (8) at stride 1: the wasm float32 passes read B in place (macroAt).
+  ['rows of 16 read in place, K past one K block', { x: [2, 30, 8, 16], w: [9, 30, 3, 3], p: { padding: 1 } }],
+  ['rows of 32 read in place, an image over several column blocks', { x: [2, 3, 20, 32], w: [5, 3, 3, 3], p: { padding: 1 } }],
   ['5x5 on a 2x2 map: the outer ring of taps only meets padding (trimmed to 3x3)', { x: [2, 4, 2, 2], w: [3, 4, 5, 5], p: { padding: 2 } }],
   ['dead taps on one axis only, dilation 2', { x: [2, 3, 2, 6], w: [4, 3, 3, 3], p: { padding: 2, dilation: 2 } }],
   ['dead taps at stride 2 (trimmed col2im)', { x: [2, 3, 1, 3], w: [4, 3, 3, 3], p: { stride: 2, padding: 1 } }],

@@ -4,7 +4,7 @@ import { gemm, gemmReference } from '../../../lib/kernels/gemm';
 import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
 import { jsBackend } from '../../../lib/kernels/gemm_js';
 import { DenseOperands, runPackedGemm, type MicroBackend } from '../../../lib/kernels/packed_gemm';
-import { createWasmBackend, emitMacroKernel, wasmF32MultiplyAdd, wasmSimdAvailable } from '../../../lib/kernels/wasm_gemm';
+import { createWasmBackend, emitMacroKernel, wasmF32Backend, wasmF32MultiplyAdd, wasmSimdAvailable } from '../../../lib/kernels/wasm_gemm';
 import { Random } from '../../../lib/random';
 import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
@@ -175,6 +175,50 @@ describe('lib/kernels/gemm', () => {
         }
       });
     }
+
+    it('macroAt, reading B through panel and tap tables, gives the bits of macro on the packed B', () => {
+      // The default float32 kernel (multiply-add where available) and the mul + add one.
+      const kernels = [wasmF32Backend(), createWasmBackend({ lanes: 4, mr: 4, nr: 8, unroll: 1 }, 256, 128, 512)];
+      for (const be of kernels) {
+        const at = be.macroAt;
+        expect(at, be.name).to.be.a('function');
+        if (at === undefined) return;
+        const { mr, nr } = be;
+        for (const [mPanels, nPanels, kc] of [[1, 1, 1], [3, 5, 37], [4, 9, 144], [2, 3, 256]]) {
+          // Scratch: packed A | image | panel table | tap table | packed B | C (two copies).
+          const img = mPanels * mr * kc, imgLen = 4096, pt = img + imgLen, tt = pt + nPanels, bp = tt + kc;
+          const ldc = nPanels * nr + 3, c1 = bp + kc * nPanels * nr, c2 = c1 + mPanels * mr * ldc;
+          const S = be.reserve(c2 + mPanels * mr * ldc) as Float32Array;
+          const I = new Int32Array(S.buffer, S.byteOffset, S.length);
+          for (let i = 0; i < pt; i++) S[i] = rng.uniform() * 2 - 1;
+          // Any float of the image, unaligned, for taps and panels alike (B reads need not be aligned).
+          for (let j = 0; j < nPanels; j++) I[pt + j] = 4 * (img + rng.integer(0, imgLen / 2));
+          for (let k = 0; k < kc; k++) I[tt + k] = 4 * rng.integer(0, imgLen / 2 - nr);
+          for (let j = 0; j < nPanels; j++) {
+            for (let k = 0; k < kc; k++) {
+              for (let e = 0; e < nr; e++) S[bp + (j * kc + k) * nr + e] = S[(I[pt + j] + I[tt + k]) / 4 + e];
+            }
+          }
+          for (const loadC of [false, true]) {
+            for (let i = 0; i < mPanels * mr * ldc; i++) S[c1 + i] = S[c2 + i] = rng.uniform();
+            const start = S[c1];
+            be.macro(S, 0, bp, c1, ldc, mPanels, nPanels, kc, loadC);
+            at(S, 0, pt, tt, c2, ldc, mPanels, nPanels, kc, loadC);
+            for (let i = 0; i < mPanels * mr * ldc; i++) {
+              if (S[c1 + i] !== S[c2 + i]) {
+                expect(S[c2 + i], `${be.name} ${mPanels}x${nPanels} kc ${kc} loadC ${loadC} at ${i}`).to.equal(S[c1 + i]);
+              }
+            }
+            // The sums really ran: C's first element moved off its starting value.
+            expect(S[c1], `${be.name} kc ${kc}`).to.not.equal(start);
+          }
+        }
+      }
+      // Only the float32 kernels with the conv packers, built for unroll 1, have it.
+      expect(createWasmBackend({ lanes: 4, mr: 4, nr: 8, unroll: 2 }, 64, 64, 64).macroAt).to.equal(undefined);
+      expect(createWasmBackend({ lanes: 2, mr: 4, nr: 4, unroll: 1 }, 64, 64, 64).macroAt).to.equal(undefined);
+      expect(jsBackend.macroAt).to.equal(undefined);
+    });
 
     it('emits a module the engine validates, for several tile shapes', () => {
       for (const [mr, nr, lanes] of [[1, 4, 4], [4, 8, 4], [5, 12, 4], [1, 2, 2], [3, 4, 2]] as const) {

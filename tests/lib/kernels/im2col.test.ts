@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { storeChannelRows } from '../../../lib/kernels/im2col';
-import { axisOffset, reversedTapsAxis, stridedAxis } from '../../../lib/kernels/im2col_wasm';
+import { storeChannelRows, type PatchView } from '../../../lib/kernels/im2col';
+import { axisOffset, reversedTapsAxis, StagedPatches, stridedAxis } from '../../../lib/kernels/im2col_wasm';
+import { wasmF32Backend, wasmPackersOf } from '../../../lib/kernels/wasm_gemm';
 import { Random } from '../../../lib/random';
 
 // The packers are held to the conv reference loops in conv2d.test.ts; this is the C-block store
@@ -50,5 +51,83 @@ describe('lib/kernels/im2col_wasm AxisMap', () => {
         expect(axisOffset(m, x), `taps ${taps}, x ${x}`).to.equal(block * stride + (taps - 1 - tap));
       }
     }
+  });
+});
+
+// A stride-1 conv's B block can be read where the staged image holds it (wasm_gemm's macroAt); the
+// driver then skips packRows. Bit-identity with packing rests on the tables naming exactly the
+// floats packRows would copy, panel by panel and tap by tap, which this checks value for value.
+describe('lib/kernels/im2col_wasm StagedPatches.inPlaceRows', () => {
+  const NR = 8, KC = 256, NC = 512;
+  interface Case { N: number; C: number; H: number; W: number; KH: number; KW: number; ph: number; pw: number; dh: number; dw: number }
+
+  function staged(c: Case, seed: number, sw = 1): { st: StagedPatches; S: Float32Array; I: Int32Array; view: PatchView } {
+    const rng = new Random(seed);
+    const src = new Float32Array(c.N * c.C * c.H * c.W);
+    for (let i = 0; i < src.length; i++) src[i] = rng.uniform() * 2 - 1;
+    const OH = c.H + 2 * c.ph - c.dh * (c.KH - 1), OW = Math.floor((c.W + 2 * c.pw - c.dw * (c.KW - 1) - 1) / sw) + 1;
+    const view: PatchView = {
+      src, imageStride: c.C * c.H * c.W, chBase: 0, H: c.H, W: c.W, KH: c.KH, KW: c.KW,
+      sh: 1, sw, ph: c.ph, pw: c.pw, dh: c.dh, dw: c.dw, OH, OW,
+    };
+    const be = wasmF32Backend();
+    const packers = wasmPackersOf(be);
+    if (packers === null) throw new Error('the float32 wasm backend has no packers');
+    const st = new StagedPatches(view, c.C, packers, Math.ceil(NC / (OH * OW)) + 1, KC, NC, NR);
+    const S = be.reserve(KC * NC + st.scratchElements()) as Float32Array;
+    st.bind(S, KC * NC);
+    return { st, S, I: new Int32Array(S.buffer, S.byteOffset, S.length), view };
+  }
+
+  it('names, for every panel and tap, the floats packRows packs (padding, dilation, K and column blocks)', () => {
+    const cases: Case[] = [
+      { N: 3, C: 5, H: 8, W: 8, KH: 3, KW: 3, ph: 1, pw: 1, dh: 1, dw: 1 },
+      { N: 2, C: 30, H: 8, W: 16, KH: 3, KW: 3, ph: 1, pw: 1, dh: 1, dw: 1 },
+      { N: 2, C: 3, H: 20, W: 32, KH: 3, KW: 3, ph: 1, pw: 1, dh: 1, dw: 1 },
+      { N: 2, C: 4, H: 9, W: 12, KH: 3, KW: 3, ph: 2, pw: 3, dh: 2, dw: 1 },
+      { N: 4, C: 7, H: 4, W: 8, KH: 1, KW: 1, ph: 0, pw: 0, dh: 1, dw: 1 },
+    ];
+    let checked = 0;
+    cases.forEach((c, ci) => {
+      const { st, S, I, view } = staged(c, 300 + ci);
+      const K = c.C * c.KH * c.KW, cols = c.N * view.OH * view.OW;
+      for (let p0 = 0; p0 < K; p0 += KC) {
+        const kc = Math.min(KC, K - p0);
+        for (let j0 = 0; j0 < cols; j0 += NC) {
+          const nc = Math.min(NC, cols - j0);
+          expect(nc % NR, JSON.stringify(c)).to.equal(0);
+          st.packRows(0, p0, kc, j0, nc, NR);
+          const packed = S.slice(0, kc * nc);
+          const at = st.inPlaceRows(p0, kc, j0, nc, NR);
+          expect(at, `in place ${JSON.stringify(c)} p0 ${p0} j0 ${j0}`).to.not.equal(null);
+          if (at === null) return;
+          for (let j = 0; j < nc / NR; j++) {
+            for (let k = 0; k < kc; k++) {
+              const src = (I[at.panels + j] + I[at.taps + k]) / 4;
+              for (let e = 0; e < NR; e++) {
+                const want = packed[(j * kc + k) * NR + e];
+                if (S[src + e] !== want) {
+                  expect(S[src + e], `${JSON.stringify(c)} p0 ${p0} j0 ${j0} panel ${j} tap ${k} column ${e}`).to.equal(want);
+                }
+                checked++;
+              }
+            }
+          }
+        }
+      }
+    });
+    expect(checked).to.be.greaterThan(100000);
+  });
+
+  it('declines blocks whose panels are not NR pixels of one output row at stride 1', () => {
+    const ok: Case = { N: 2, C: 3, H: 8, W: 8, KH: 3, KW: 3, ph: 1, pw: 1, dh: 1, dw: 1 };
+    expect(staged(ok, 1).st.inPlaceRows(0, 27, 0, 64, NR)).to.not.equal(null);
+    expect(staged(ok, 1).st.inPlaceRows(0, 27, 4, 64, NR), 'j0 not a multiple of NR').to.equal(null);
+    expect(staged(ok, 1).st.inPlaceRows(0, 27, 0, 60, NR), 'nc not a multiple of NR').to.equal(null);
+    const narrow: Case = { ...ok, W: 12 };
+    expect(staged(narrow, 2).st.inPlaceRows(0, 27, 0, 96, NR), 'rows of 12 pixels').to.equal(null);
+    // Stride 2 over 16-wide rows: 8 output pixels a row, but not consecutive floats.
+    const strided: Case = { ...ok, W: 16 };
+    expect(staged(strided, 3, 2).st.inPlaceRows(0, 27, 0, 64, NR), 'stride 2').to.equal(null);
   });
 });

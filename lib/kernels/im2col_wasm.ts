@@ -54,6 +54,10 @@ export class StagedPatches {
   /** Tap table entries: the K taps, then NR copies of the last (see packCols). */
   private readonly tapCap: number;
   private readonly inPlace: InPlaceB = { panels: 0, taps: 0 };
+  /** The output pixel (image, row, column) the table builders are at (seek, advance). */
+  private cn = 0;
+  private cy = 0;
+  private cx = 0;
 
   /**
    * cg: channels of the view's group; maxImages: images one pack call may span;
@@ -125,62 +129,61 @@ export class StagedPatches {
     this.count = n1 - n0 + 1;
   }
 
-  /** Byte offset, from the first slot, of tap (0,0) of pixel (n, y, x). */
-  private pixByte(n: number, y: number, x: number): number {
-    return ((n - this.first) * this.imgSize + y * this.v.sh * this.Wp + x * this.v.sw) * 4;
+  /** Byte offset, from the first slot, of tap (0,0) of the cursor's pixel. */
+  private pixByte(): number {
+    return ((this.cn - this.first) * this.imgSize + this.cy * this.v.sh * this.Wp + this.cx * this.v.sw) * 4;
+  }
+
+  /** Puts the cursor on output pixel j (counted over images, rows and columns). */
+  private seek(j: number): void {
+    const { OH, OW } = this.v;
+    this.cn = Math.floor(j / (OH * OW));
+    const q = j - this.cn * OH * OW;
+    this.cy = Math.floor(q / OW);
+    this.cx = q - this.cy * OW;
+  }
+
+  /** Moves the cursor `by` pixels along its row (at most to the row's end), then on to the next row or image. */
+  private advance(by: number): void {
+    this.cx += by;
+    if (this.cx === this.v.OW) {
+      this.cx = 0;
+      if (++this.cy === this.v.OH) {
+        this.cy = 0;
+        this.cn++;
+      }
+    }
   }
 
   /** B panels with k = taps [p0, p0+kc) and columns = pixels [j0, j0+nc) (forward-style). */
   packRows(off: number, p0: number, kc: number, j0: number, nc: number, nr: number): void {
     const { OH, OW, sw } = this.v;
-    const P = OH * OW;
-    let n = Math.floor(j0 / P);
-    let y = Math.floor((j0 - n * P) / OW);
-    let x = j0 - n * P - y * OW;
-    this.stage(n, Math.floor((j0 + nc - 1) / P));
+    this.seek(j0);
+    this.stage(this.cn, Math.floor((j0 + nc - 1) / (OH * OW)));
     const I = this.I;
     const full = Math.floor(nc / nr);
     let desc = this.descOff, pix = this.pixOff;
     for (let panel = 0; panel < full; panel++, desc += 2) {
-      if (x + nr <= OW && sw <= 2) {
+      if (this.cx + nr <= OW && sw <= 2) {
         // nr pixels in one output row: a strided run of the staged image.
         I[desc] = sw - 1;
-        I[desc + 1] = this.pixByte(n, y, x);
-        x += nr;
-        if (x === OW) {
-          x = 0;
-          if (++y === OH) {
-            y = 0;
-            n++;
-          }
-        }
+        I[desc + 1] = this.pixByte();
+        this.advance(nr);
         continue;
       }
       I[desc] = 2;
       I[desc + 1] = pix * 4;
       for (let p = 0; p < nr; p++) {
-        I[pix++] = this.pixByte(n, y, x);
-        if (++x === OW) {
-          x = 0;
-          if (++y === OH) {
-            y = 0;
-            n++;
-          }
-        }
+        I[pix++] = this.pixByte();
+        this.advance(1);
       }
     }
     this.packers.panels(off * 4, (this.imgOff + this.shift) * 4, (this.tapOff + p0) * 4, kc, this.descOff * 4, full);
     const cols = nc - full * nr;
     if (cols > 0) {
       for (let p = 0; p < cols; p++) {
-        I[pix + p] = this.pixByte(n, y, x);
-        if (++x === OW) {
-          x = 0;
-          if (++y === OH) {
-            y = 0;
-            n++;
-          }
-        }
+        I[pix + p] = this.pixByte();
+        this.advance(1);
       }
       this.tail(off + full * nr * kc, this.tapOff + p0, kc, pix, cols, nr);
     }
@@ -195,22 +198,12 @@ export class StagedPatches {
   inPlaceRows(p0: number, kc: number, j0: number, nc: number, nr: number): InPlaceB | null {
     const { OH, OW, sw } = this.v;
     if (sw !== 1 || OW % nr !== 0 || j0 % nr !== 0 || nc % nr !== 0) return null;
-    const P = OH * OW;
-    let n = Math.floor(j0 / P);
-    let y = Math.floor((j0 - n * P) / OW);
-    let x = j0 - n * P - y * OW;
-    this.stage(n, Math.floor((j0 + nc - 1) / P));
+    this.seek(j0);
+    this.stage(this.cn, Math.floor((j0 + nc - 1) / (OH * OW)));
     const I = this.I, img = (this.imgOff + this.shift) * 4;
     for (let d = this.descOff, end = d + nc / nr; d < end; d++) {
-      I[d] = img + this.pixByte(n, y, x);
-      x += nr;
-      if (x === OW) {
-        x = 0;
-        if (++y === OH) {
-          y = 0;
-          n++;
-        }
-      }
+      I[d] = img + this.pixByte();
+      this.advance(nr);
     }
     this.inPlace.panels = this.descOff;
     this.inPlace.taps = this.tapOff + p0;
@@ -252,27 +245,17 @@ export class StagedPatches {
 
   /** Stages the images of pixels [p0, p0+kc) and writes their byte offsets at pixOff. */
   private pixelTable(p0: number, kc: number): void {
-    const { OH, OW, sh, sw } = this.v;
-    const P = OH * OW;
-    let n = Math.floor(p0 / P);
-    let y = Math.floor((p0 - n * P) / OW);
-    let x = p0 - n * P - y * OW;
-    this.stage(n, Math.floor((p0 + kc - 1) / P));
+    const { OH, OW, sw } = this.v;
+    this.seek(p0);
+    this.stage(this.cn, Math.floor((p0 + kc - 1) / (OH * OW)));
     const I = this.I;
-    const imgBytes = this.imgSize * 4, rowBytes = sh * this.Wp * 4, step = sw * 4;
+    const step = sw * 4;
     // One output row at a time: its pixels' offsets step by sw elements.
     for (let d = this.pixOff, end = this.pixOff + kc; d < end;) {
-      const run = Math.min(OW - x, end - d);
-      let b = (n - this.first) * imgBytes + y * rowBytes + x * step;
+      const run = Math.min(OW - this.cx, end - d);
+      let b = this.pixByte();
       for (const stop = d + run; d < stop; d++, b += step) I[d] = b;
-      x += run;
-      if (x === OW) {
-        x = 0;
-        if (++y === OH) {
-          y = 0;
-          n++;
-        }
-      }
+      this.advance(run);
     }
   }
 

@@ -59,7 +59,7 @@ export interface GemmOperands {
    * Optionally, when the backend has macroAt: B's block k [p0, p0+kc) × columns [j0, j0+nc) as it
    * already lies in the backend's memory, or null to have it packed. Panel j (NR columns) at k is
    * then the NR floats at byte panels[j] + taps[k], both int32 tables in the scratch (see
-   * wasm_gemm.ts); the tables and what they point at stay valid until the next operand call.
+   * wasm_gemm.ts); the tables and what they point at stay valid until the next inPlaceB or packB call.
    */
   inPlaceB?(p0: number, kc: number, j0: number, nc: number, nr: number): InPlaceB | null;
   /** Receives the finished C block rows [i0, i0+mc) × columns [j0, j0+nc): element (i, j) at src[off + (i-i0)*ld + (j-j0)]. */

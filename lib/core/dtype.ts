@@ -39,6 +39,17 @@ export function setSharedAllocationObserver(observer: ((bytes: number) => void) 
   sharedObserver = observer;
 }
 
+let sharedSource: ((bytes: number) => SharedArrayBuffer | null) | null = null;
+
+/**
+ * Where allocateShared may take an already zero-filled buffer from before making one (the thread
+ * pool's buffer supply, see lib/platform/buffer_supply.ts): given a size in bytes, a new, untouched
+ * SharedArrayBuffer of exactly that size, or null. null to stop.
+ */
+export function setSharedBufferSource(source: ((bytes: number) => SharedArrayBuffer | null) | null): void {
+  sharedSource = source;
+}
+
 export function sharedStorageEnabled(): boolean {
   return useShared;
 }
@@ -52,7 +63,8 @@ export function allocate(dtype: DType, n: number): FloatArray {
 
 /** A zero-filled array over a SharedArrayBuffer whatever the storage setting (reported to the observer). */
 export function allocateShared(dtype: DType, n: number): FloatArray {
-  const buf = new SharedArrayBuffer(n * bytesPerElement(dtype));
+  const bytes = n * bytesPerElement(dtype);
+  const buf = (sharedSource !== null ? sharedSource(bytes) : null) ?? new SharedArrayBuffer(bytes);
   if (sharedObserver !== null) sharedObserver(buf.byteLength);
   return dtype === 'float64' ? new Float64Array(buf) : new Float32Array(buf);
 }

@@ -28,6 +28,9 @@ export interface WorkerData {
   ctrl: Int32Array;
   jobs: MessagePort;
   replies: MessagePort;
+  /** The buffer supply's request ring (shared by all workers) and this worker's port for the buffers (buffer_supply.ts). */
+  supplyRing: Int32Array;
+  supply: MessagePort;
   /** 1 for the first worker, 2 for the next... (the calling thread is 0). */
   index: number;
   /** Absolute path of thread_worker.ts or .js. */

@@ -21,8 +21,9 @@ import {
 } from './thread_protocol';
 import { readlinkSync } from 'fs';
 import { exposeGc, WORKER_GC_BYTES } from './gc';
+import { serveSupplyRequest } from './buffer_supply';
 
-const { ctrl, jobs, replies, index } = workerData as WorkerData;
+const { ctrl, jobs, replies, index, supplyRing, supply } = workerData as WorkerData;
 setThreadTag(index);
 
 // Each job message gives this thread its own handles on the caller's shared arrays; they keep the
@@ -38,6 +39,15 @@ function arrayBytes(args: Readonly<Record<string, unknown>>): number {
     else if (Array.isArray(v)) for (const e of v) if (ArrayBuffer.isView(e)) n += e.byteLength;
   }
   return n;
+}
+
+/** Counts `bytes` more of arrays this thread holds handles on; collects young objects every WORKER_GC_BYTES. */
+function noteArrays(bytes: number): void {
+  receivedSinceGc += bytes;
+  if (receivedSinceGc >= WORKER_GC_BYTES && collect !== null) {
+    receivedSinceGc = 0;
+    collect({ type: 'minor' });
+  }
 }
 
 /** This thread's OS thread id from /proc/thread-self ("<pid>/task/<tid>"), or 0 where there is none. */
@@ -65,9 +75,19 @@ function serve(): never {
     // at times on this 2-vCPU VM. So poll for the next job a little while before sleeping: W4 at 2
     // threads about 1.5% faster with POLL_MS = 0.5 (per-step rotation in one process; 1 and 2 ms
     // gained less).
+    // While no job is waiting, make the buffers the calling thread asked for (buffer_supply.ts):
+    // one at a time, looking for a job between them.
     if (Atomics.load(ctrl, CTRL_REQ) === seen) {
-      const until = performance.now() + POLL_MS;
-      while (Atomics.load(ctrl, CTRL_REQ) === seen && performance.now() < until) { /* poll */ }
+      let until = performance.now() + POLL_MS;
+      while (Atomics.load(ctrl, CTRL_REQ) === seen) {
+        const made = serveSupplyRequest(supplyRing, supply);
+        if (made > 0) {
+          noteArrays(made);
+          until = performance.now() + POLL_MS;
+        } else if (performance.now() >= until) {
+          break;
+        }
+      }
     }
     // Each increment of the request counter is one job whose message was posted before it, so
     // jobs queued behind a running one (deferred work) are taken one by one without sleeping.
@@ -81,7 +101,7 @@ function serve(): never {
       failure = 'job message missing';
     } else {
       const job = received.message as JobMessage;
-      receivedSinceGc += arrayBytes(job.args);
+      receivedSinceGc += arrayBytes(job.args); // collected after the job (noteArrays)
       try {
         getTask(job.task)(job.args as TaskArgs, job.start, job.end);
       } catch (e) {
@@ -96,10 +116,7 @@ function serve(): never {
     Atomics.store(ctrl, CTRL_PART_US, Math.round((performance.now() - t0) * 1000));
     Atomics.store(ctrl, CTRL_DONE, seen);
     Atomics.notify(ctrl, CTRL_DONE);
-    if (receivedSinceGc >= WORKER_GC_BYTES && collect !== null) {
-      receivedSinceGc = 0;
-      collect({ type: 'minor' });
-    }
+    noteArrays(0);
   }
 }
 

@@ -24,8 +24,9 @@ import { existsSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'worker_threads';
-import { setSharedAllocationObserver, setSharedStorage } from '../core/dtype';
+import { setSharedAllocationObserver, setSharedBufferSource, setSharedStorage } from '../core/dtype';
 import { getTask, partRange, setParallelBackend, type ParallelBackend, type TaskArgs } from '../kernels/parallel';
+import { BufferSupply, type SupplyStats } from './buffer_supply';
 import { exposeGc, SHARED_GC_BYTES } from './gc';
 import {
   CTRL_DONE, CTRL_PART_US, CTRL_TID, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
@@ -38,6 +39,7 @@ interface PoolWorker {
   readonly ctrl: Int32Array;
   readonly jobs: MessagePort;
   readonly replies: MessagePort;
+  readonly supply: MessagePort;
   /** Sequence number of the latest job posted to this worker. */
   seq: number;
   /** Failures read from the replies port so far, and those not yet claimed by a waiter. */
@@ -52,6 +54,8 @@ function defaultThreads(): number {
 
 let numThreads = defaultThreads();
 const workers: PoolWorker[] = [];
+/** Zero-filled buffers made by idle workers (see "buffers made ahead" below). */
+const supply = new BufferSupply();
 let running = false;
 let partsSent = 0;
 let lastParts: number[] = [];
@@ -77,8 +81,10 @@ export async function shutdownThreads(): Promise<void> {
 
 /** Closes w's ports and terminates its thread (already out of the pool). */
 async function closeWorker(w: PoolWorker): Promise<void> {
+  supply.removePort(w.supply);
   w.jobs.close();
   w.replies.close();
+  w.supply.close();
   await w.worker.terminate();
 }
 
@@ -118,8 +124,9 @@ function spawnWorker(index: number): PoolWorker {
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
   const jobChannel = new MessageChannel();
   const replyChannel = new MessageChannel();
+  const supplyChannel = new MessageChannel();
   const data: WorkerData = {
-    ctrl, jobs: jobChannel.port2, replies: replyChannel.port2, index, entry,
+    ctrl, jobs: jobChannel.port2, replies: replyChannel.port2, supplyRing: supply.ring, supply: supplyChannel.port2, index, entry,
     tsNode: ext === '.ts' ? require.resolve('ts-node') : null,
   };
   // Under ts-node the worker must register it before requiring the .ts entry; compiled code skips it.
@@ -131,11 +138,13 @@ function spawnWorker(index: number): PoolWorker {
     require(workerData.entry);
   `;
   const worker = new Worker(boot, {
-    eval: true, workerData: data, transferList: [jobChannel.port2, replyChannel.port2],
+    eval: true, workerData: data, transferList: [jobChannel.port2, replyChannel.port2, supplyChannel.port2],
   });
   worker.unref();
   jobChannel.port1.unref();
   replyChannel.port1.unref();
+  supplyChannel.port1.unref();
+  supply.addPort(supplyChannel.port1);
   // A worker thread that ends while idle is simply replaced at the next run (one that ends mid-job is
   // noticed by waitDone first).
   const forget = (): void => {
@@ -148,7 +157,10 @@ function spawnWorker(index: number): PoolWorker {
     forget();
     process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); continuing with fewer threads`);
   });
-  return { index, worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, seq: 0, failuresSeen: 0, failures: new Map() };
+  return {
+    index, worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, supply: supplyChannel.port1, seq: 0, failuresSeen: 0,
+    failures: new Map(),
+  };
 }
 
 function isReady(w: PoolWorker): boolean {
@@ -396,6 +408,39 @@ export function sharedMemoryCollections(): number {
   return sharedGcs;
 }
 
+// ---- buffers made ahead by idle workers ----
+// New tensors are zero-filled by the engine on the thread that allocates them, the calling thread,
+// while the other core is idle between kernels: buffer_supply.ts has idle workers make buffers of
+// the sizes the calling thread allocates, ready for its next allocation of each size.
+
+let supplyOn = true;
+
+/** Turns the buffer supply on (the default) or off (to compare timings); returns the previous setting. */
+export function setBufferSupply(on: boolean): boolean {
+  const prev = supplyOn;
+  supplyOn = on;
+  return prev;
+}
+
+/** The buffer supply's counters (diagnostics and tests). */
+export function bufferSupplyStats(): SupplyStats {
+  return supply.stats();
+}
+
+function suppliedBuffer(bytes: number): SharedArrayBuffer | null {
+  if (!supplyOn || numThreads <= 1) return null;
+  const buf = supply.take(bytes);
+  // A worker asleep with no job would not see the request until its next job: wake the idle ones.
+  if (supply.wantsService()) {
+    for (let i = 0; i < workers.length && i < numThreads - 1; i++) {
+      const w = workers[i];
+      if (isReady(w) && !isBusy(w)) Atomics.notify(w.ctrl, CTRL_REQ);
+    }
+  }
+  return buf;
+}
+
 setParallelBackend(poolBackend);
+setSharedBufferSource(suppliedBuffer);
 setSharedStorage(numThreads > 1);
 setSharedAllocationObserver(noteSharedAllocation);

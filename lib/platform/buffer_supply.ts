@@ -81,6 +81,8 @@ export class BufferSupply {
   /** Supplied buffers by size, oldest first. */
   private readonly pool = new Map<number, SharedArrayBuffer[]>();
   private readonly counts: SupplyStats = { hits: 0, misses: 0, received: 0, dropped: 0, pooledBytes: 0, requestedBytes: 0 };
+  /** False after setActive(false): arriving buffers are let go instead of pooled. */
+  private active = true;
 
   constructor(private readonly capBytes = SUPPLY_CAP_BYTES) {}
 
@@ -102,6 +104,7 @@ export class BufferSupply {
    */
   take(bytes: number): SharedArrayBuffer | null {
     if (bytes < SUPPLY_MIN_BYTES || bytes > SUPPLY_MAX_BYTES || this.ports.length === 0) return null;
+    this.active = true;
     this.drain();
     const list = this.pool.get(bytes);
     let buf: SharedArrayBuffer | null = null;
@@ -126,6 +129,26 @@ export class BufferSupply {
     return { ...this.counts };
   }
 
+  /**
+   * Stops supplying (on = false): withdraws the requests no worker has taken yet, lets go of every
+   * pooled buffer and of those still arriving. take() turns it back on.
+   */
+  setActive(on: boolean): void {
+    this.active = on;
+    if (on) return;
+    for (;;) {
+      const head = Atomics.load(this.ring, HEAD), tail = Atomics.load(this.ring, TAIL);
+      if (head === tail) break;
+      if (Atomics.compareExchange(this.ring, HEAD, head, tail) !== head) continue; // a worker took one meanwhile
+      for (let i = head; i !== tail; i = (i + 1) | 0) this.counts.requestedBytes -= Atomics.load(this.ring, 2 + (i & (SLOTS - 1)));
+      break;
+    }
+    this.drain();
+    for (const list of this.pool.values()) this.counts.dropped += list.length;
+    this.pool.clear();
+    this.counts.pooledBytes = 0;
+  }
+
   /** Receives whatever the workers have posted. */
   drain(): void {
     for (const port of this.ports) this.drainPort(port);
@@ -139,6 +162,10 @@ export class BufferSupply {
       const bytes = buf.byteLength;
       this.counts.requestedBytes -= bytes;
       this.counts.received++;
+      if (!this.active) {
+        this.counts.dropped++;
+        continue;
+      }
       let list = this.pool.get(bytes);
       if (list === undefined) {
         list = [];

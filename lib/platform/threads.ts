@@ -67,6 +67,8 @@ export function setNumThreads(n: number): void {
   throttledUntil = 0;
   starvedInARow = 0;
   setSharedStorage(n > 1);
+  // One thread allocates plain buffers: supplied ones would only hold memory.
+  if (n <= 1) supply.setActive(false);
 }
 
 export function getNumThreads(): number {
@@ -77,6 +79,7 @@ export function getNumThreads(): number {
 export async function shutdownThreads(): Promise<void> {
   const all = workers.splice(0, workers.length);
   await Promise.all(all.map(closeWorker));
+  supply.setActive(false);
 }
 
 /** Closes w's ports and terminates its thread (already out of the pool). */

@@ -98,6 +98,29 @@ describe('lib/platform/buffer_supply', () => {
     expect(st.pooledBytes + st.requestedBytes).to.be.at.most(4 * MB);
   });
 
+  it('when stopped, withdraws untaken requests and lets go of pooled and arriving buffers', () => {
+    const s = new BufferSupply(64 * MB);
+    const c = channel();
+    s.addPort(c.port1);
+    for (let i = 0; i < 4; i++) s.take(MB);
+    expect(serveSupplyRequest(s.ring, c.port2)).to.equal(MB);
+    s.stats(); // pooled: 1 MB; requested: 3 MB in the ring
+    expect(serveSupplyRequest(s.ring, c.port2)).to.equal(MB); // taken by a worker, not yet received
+    s.setActive(false);
+    expect(s.wantsService()).to.equal(false, 'the untaken requests are withdrawn');
+    expect(serveSupplyRequest(s.ring, c.port2)).to.equal(0);
+    let st = s.stats();
+    expect(st.pooledBytes).to.equal(0);
+    expect(st.requestedBytes).to.equal(0, 'the buffer in flight arrived and was let go');
+    expect(st.dropped).to.equal(2);
+    // take() starts it again.
+    expect(s.take(MB)).to.equal(null);
+    serveAll(s, c.port2);
+    st = s.stats();
+    expect(st.pooledBytes).to.equal(MB);
+    expect(s.take(MB)).to.not.equal(null);
+  });
+
   it('serves a ring shared by two workers once per request', () => {
     const s = new BufferSupply(64 * MB);
     const a = channel(), b = channel();
@@ -137,8 +160,16 @@ describe('lib/platform/buffer_supply', () => {
       expect(hits).to.be.at.least(3, 'the worker supplied buffers');
     });
 
-    it('supplies nothing at 1 thread or when turned off', () => {
+    it('supplies nothing at 1 thread or when turned off, and holds no pooled buffers at 1 thread', () => {
+      setNumThreads(2);
+      waitForThreads();
+      for (let i = 0; i < 20 && bufferSupplyStats().pooledBytes === 0; i++) {
+        allocate('float32', MB / 4);
+        sleepMs(5);
+      }
+      expect(bufferSupplyStats().pooledBytes).to.be.above(0, 'a buffer waits in the pool at 2 threads');
       setNumThreads(1);
+      expect(bufferSupplyStats().pooledBytes).to.equal(0);
       const h0 = bufferSupplyStats();
       for (let i = 0; i < 5; i++) allocate('float32', MB / 4);
       expect(bufferSupplyStats().hits + bufferSupplyStats().misses).to.equal(h0.hits + h0.misses);

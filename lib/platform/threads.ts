@@ -422,6 +422,7 @@ let supplyOn = true;
 export function setBufferSupply(on: boolean): boolean {
   const prev = supplyOn;
   supplyOn = on;
+  if (!on) supply.setActive(false);
   return prev;
 }
 

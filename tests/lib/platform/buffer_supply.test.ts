@@ -175,7 +175,13 @@ describe('lib/platform/buffer_supply', () => {
       expect(bufferSupplyStats().hits + bufferSupplyStats().misses).to.equal(h0.hits + h0.misses);
       setNumThreads(2);
       waitForThreads();
+      for (let i = 0; i < 20 && bufferSupplyStats().pooledBytes === 0; i++) {
+        allocate('float32', MB / 4);
+        sleepMs(5);
+      }
+      expect(bufferSupplyStats().pooledBytes).to.be.above(0);
       setBufferSupply(false);
+      expect(bufferSupplyStats().pooledBytes).to.equal(0, 'turning it off lets go of the pool');
       const h1 = bufferSupplyStats();
       for (let i = 0; i < 5; i++) allocate('float32', MB / 4);
       expect(bufferSupplyStats().hits + bufferSupplyStats().misses).to.equal(h1.hits + h1.misses);

@@ -67,7 +67,7 @@ export interface SupplyStats {
   misses: number;
   /** Buffers received from workers. */
   received: number;
-  /** Pooled buffers let go to make room for other sizes. */
+  /** Supplied buffers let go: to make room for other sizes, or because the supply was stopped. */
   dropped: number;
   /** Bytes waiting in the pool, and requested but not yet received. */
   pooledBytes: number;

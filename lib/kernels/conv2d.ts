@@ -150,14 +150,18 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
     ['weight', cw.w, weightSize(cw.g)]]);
   const gt = cw.g;
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
-  const flipped = useFlippedBackwardInput(gt);
-  const split = flipped ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups, stagesWeightRows(gy)) : null;
-  const units = split !== null ? split.units : gt.N;
+  const { split, units } = inputGradUnits(gt, gy);
   const parts = partsFor(forwardFlops(gt), units);
   const args = { ...geometryArgs(gt), gy: shareIf(parts, gy), w: shareIf(parts, cw.w), gx, kernel: kernelFor(dtypeOf(gy)) };
   if (split !== null) parallelFor('conv2d.backwardInput', units, { ...args, ...split }, parts);
   else parallelFor('conv2d.backwardInputCol2im', units, args, parts);
   return gx;
+}
+
+/** How the input gradient is cut over threads: output splits of the flipped conv, else whole images (col2im). */
+function inputGradUnits(gt: Conv2dGeometry, gy: FloatArray): { split: OutputSplit | null; units: number } {
+  const split = useFlippedBackwardInput(gt) ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups, stagesWeightRows(gy)) : null;
+  return { split, units: split !== null ? split.units : gt.N };
 }
 
 /**
@@ -229,8 +233,13 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   if (defer) {
     const gw = allocate(dtypeOf(gy), weightSize(g));
     const split = weightGradSplit(cw.g);
+    // A worker with no deferred work left would wait while this thread computes the input gradient
+    // alone (late in a backward pass, where the weight gradients are done as fast as they come). So
+    // when the input gradient would run on two threads or more now, it goes first, split like any
+    // run, and the weight gradient is deferred after it.
+    const first = partsFor(forwardFlops(cw.g), inputGradUnits(cw.g, gy).units) >= 2 ? conv2dBackwardInput(gy, cw, g) : null;
     deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
-    return { gx: conv2dBackwardInput(gy, cw, g), gw };
+    return { gx: first ?? conv2dBackwardInput(gy, cw, g), gw };
   }
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const gw = allocate(dtypeOf(gy), weightSize(g));

@@ -13,7 +13,7 @@ import { fail, fmtShape } from '../lib/core/errors';
 import type { FloatArray } from '../lib/core/dtype';
 import { shapesEqual } from '../lib/core/shape';
 import { accumulate, addInto } from '../lib/kernels/elementwise';
-import { settle, settleAll } from '../lib/kernels/parallel';
+import { setOpsAhead, settle, settleAll } from '../lib/kernels/parallel';
 import { Tensor } from './tensor';
 
 // ---- grad mode ----
@@ -154,7 +154,17 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
   // the same), which saves an allocation and its zero-fill per residual join.
   const ownedInMap = new Set<Tensor>();
   grads.set(root, seed);
-  for (const t of order) {
+  try {
+    walk(order, uses, grads, ownedInMap, retain);
+  } finally {
+    setOpsAhead(0);
+  }
+}
+
+function walk(order: readonly Tensor[], uses: Map<Tensor, number>, grads: Map<Tensor, Tensor>, ownedInMap: Set<Tensor>,
+  retain: boolean): void {
+  for (let i = 0; i < order.length; i++) {
+    const t = order[i];
     const g = grads.get(t);
     const node = t.gradFn as Node;
     grads.delete(t);
@@ -165,6 +175,7 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
     if (node.freed || node.ctx === null || node.edges === null) {
       fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
     }
+    setOpsAhead(order.length - 1 - i);
     const inputGrads = node.backwardFn(g, node.ctx);
     let owned: Set<Tensor> | null = null; // worked out only when a leaf without .grad gets a gradient
     for (const [name, input] of node.edges) {

@@ -11,7 +11,7 @@ import {
   col2imAdd, packChannelCols, packChannelRows, packPatchCols, packPatchRows, storeChannelRows, type PatchView,
 } from './im2col';
 import {
-  availableThreads, canDefer, deferTask, parallelFor, registerTask, sharedCopy, sharedInput, shareIf, type TaskArgs,
+  availableThreads, canDefer, deferTask, opsAheadOfCaller, parallelFor, registerTask, sharedCopy, sharedInput, shareIf, type TaskArgs,
 } from './parallel';
 import { keepShape } from './keep_shape';
 
@@ -235,9 +235,12 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
     const split = weightGradSplit(cw.g);
     // A worker with no deferred work left would wait while this thread computes the input gradient
     // alone (late in a backward pass, where the weight gradients are done as fast as they come). So
-    // when the input gradient would run on two threads or more now, it goes first, split like any
-    // run, and the weight gradient is deferred after it.
-    const first = partsFor(forwardFlops(cw.g), inputGradUnits(cw.g, gy).units) >= 2 ? conv2dBackwardInput(gy, cw, g) : null;
+    // when the input gradient would run on two threads or more now and the caller has more ops to run
+    // after this one (opsAheadOfCaller: autograd's backward), it goes first, split like any run, and
+    // the weight gradient is deferred after it. With nothing ahead (a lone conv), the two passes run
+    // side by side as before: splitting first would leave the caller waiting for the weight gradient.
+    const first = opsAheadOfCaller() > 0 && partsFor(forwardFlops(cw.g), inputGradUnits(cw.g, gy).units) >= 2
+      ? conv2dBackwardInput(gy, cw, g) : null;
     deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
     return { gx: first ?? conv2dBackwardInput(gy, cw, g), gw };
   }

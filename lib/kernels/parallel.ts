@@ -179,6 +179,24 @@ export function pendingOutputs(): number {
   return pending.size;
 }
 
+// ---- what the caller still has to do ----
+//
+// Deferring a task pays only when the caller has other work meanwhile. Autograd's backward records
+// here how many ops of its pass are still to run after the current one; a kernel may then choose an
+// order that keeps a worker busy without leaving the caller waiting at the end (conv2d's backward).
+
+let opsAhead = 0;
+
+/** Sets the number of ops the caller will run after the current one (autograd's backward; 0 outside). */
+export function setOpsAhead(n: number): void {
+  opsAhead = n;
+}
+
+/** Ops the caller will run after the current one, as last set by setOpsAhead (0 outside a backward pass). */
+export function opsAheadOfCaller(): number {
+  return opsAhead;
+}
+
 // ---- diagnostics: which thread ran what (used by the pool's tests and the benchmark) ----
 
 let threadTag = 0;

@@ -5,7 +5,7 @@ import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
 import { setSharedAllocationObserver, setSharedStorage, type FloatArray } from '../../lib/core/dtype';
-import { deferTask, pendingOutputs } from '../../lib/kernels/parallel';
+import { deferTask, opsAheadOfCaller, pendingOutputs } from '../../lib/kernels/parallel';
 import { getNumThreads, setNumThreads, shutdownThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
 /** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
@@ -306,6 +306,33 @@ describe('autograd/tape', () => {
       expect(deferTask('parallel.hold', 4, { gate, out: w.grad.storage, value: 0.5, timeoutMs: 300 }, [w.grad.storage])).to.equal(true);
       F.mul(w, c).sum().backward();
       expect(Array.from(w.grad.data)).to.deep.equal([10.5, 20.5, 30.5, 40.5]);
+    });
+
+    it('tells a conv\'s backward whether ops of the pass come after it, and resets that after the pass', () => {
+      // A conv's backward splits its input gradient over both threads first only when ops lie ahead
+      // of it in the pass (lib/kernels/conv2d.ts): a lone conv posts only its deferred weight
+      // gradient, a conv with a relu still to come posts one part of its input gradient as well.
+      setNumThreads(2);
+      waitForThreads();
+      manualSeed(3);
+      const x = randn(xShape, { requiresGrad: true });
+      const w = randn(wShape, { requiresGrad: true });
+      const lone = F.conv2d(x, w, null, { padding: 1 });
+      let sent = threadStats().partsSent;
+      lone.backward(ones(lone.shape));
+      expect(threadStats().partsSent - sent, 'lone conv: the weight gradient only').to.equal(1);
+      expect(opsAheadOfCaller()).to.equal(0);
+      const gx = Float32Array.from(x.grad!.data);
+      x.grad = null;
+      const y = F.conv2d(F.relu(x), w, null, { padding: 1 });
+      sent = threadStats().partsSent;
+      y.backward(ones(y.shape));
+      expect(threadStats().partsSent - sent, 'conv with a relu ahead: input gradient split, then the weight gradient').to.equal(2);
+      expect(opsAheadOfCaller()).to.equal(0);
+      // The conv's input gradient does not depend on its input, so relu's backward passes the lone
+      // conv's gradient bit for bit where x > 0 and 0 elsewhere.
+      const gx2 = x.grad!.data;
+      for (let i = 0; i < gx.length; i++) expect(gx2[i], `element ${i}`).to.equal(x.data[i] > 0 ? gx[i] : 0);
     });
 
     it('gives the same gradients as 1 thread for a weight used by two convolutions', () => {

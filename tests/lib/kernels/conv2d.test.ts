@@ -6,7 +6,7 @@ import {
   prepareConvWeight, trimDeadTaps, type Conv2dGeometry, type Conv2dParams,
 } from '../../../lib/kernels/conv2d';
 import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kernels/gemm_backend';
-import { deferTask, pendingOutputs, settle, settleAll } from '../../../lib/kernels/parallel';
+import { deferTask, pendingOutputs, setOpsAhead, settle, settleAll } from '../../../lib/kernels/parallel';
 import { Random } from '../../../lib/random';
 import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 
@@ -311,10 +311,19 @@ describe('lib/kernels/conv2d', function () {
       }
     }
 
-    it('splits a deferred backward\'s input gradient while the worker is free, else runs it on the caller', () => {
-      // With the worker free, the input gradient runs first on both threads (one part posted) and the
-      // weight gradient is deferred after it (one more); with the worker held by deferred work, the
-      // input gradient runs on the calling thread alone and the weight gradient queues behind.
+    it('splits a deferred backward\'s input gradient while the worker is free and ops lie ahead, else runs it on the caller', () => {
+      // With the worker free and more ops ahead of the caller, the input gradient runs first on both
+      // threads (one part posted) and the weight gradient is deferred after it (one more). With
+      // nothing ahead, or the worker held by deferred work, the input gradient runs on the calling
+      // thread alone and only the weight gradient is posted.
+      try {
+        checkSplitFirst();
+      } finally {
+        setOpsAhead(0);
+      }
+    });
+
+    function checkSplitFirst(): void {
       for (const s of [SPLIT[0], SPLIT[1], SPLIT[6]]) {
         const g = conv2dGeometry(s.x, s.w, s.p);
         const x = filled('float32', s.x.reduce((a, b) => a * b), true);
@@ -327,18 +336,22 @@ describe('lib/kernels/conv2d', function () {
         setNumThreads(2);
         waitForThreads();
         const cw = prepareConvWeight(w, g);
-        let sent = threadStats().partsSent;
-        const free = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
-        expect(threadStats().partsSent - sent, `worker free: input gradient split, then the weight gradient ${JSON.stringify(s)}`).to.equal(2);
-        expect(pendingOutputs()).to.equal(1);
-        settle(free.gw as FloatArray);
-        expect(free.gx, `input gradient ${JSON.stringify(s)}`).to.deep.equal(gx1);
-        expect(free.gw, `weight gradient ${JSON.stringify(s)}`).to.deep.equal(gw1);
+        for (const ahead of [1, 0]) {
+          setOpsAhead(ahead);
+          const sent = threadStats().partsSent;
+          const free = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
+          expect(threadStats().partsSent - sent, `worker free, ${ahead} op(s) ahead ${JSON.stringify(s)}`).to.equal(ahead === 1 ? 2 : 1);
+          expect(pendingOutputs()).to.equal(1);
+          settle(free.gw as FloatArray);
+          expect(free.gx, `input gradient ${JSON.stringify(s)}`).to.deep.equal(gx1);
+          expect(free.gw, `weight gradient ${JSON.stringify(s)}`).to.deep.equal(gw1);
+        }
 
         const gate = new Int32Array(new SharedArrayBuffer(4));
         const held = new Int32Array(new SharedArrayBuffer(4));
         expect(deferTask('parallel.hold', 1, { gate, out: held, timeoutMs: 20000 }, [held])).to.equal(true);
-        sent = threadStats().partsSent;
+        setOpsAhead(1);
+        const sent = threadStats().partsSent;
         const busy = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
         expect(threadStats().partsSent - sent, `worker busy: only the weight gradient is posted ${JSON.stringify(s)}`).to.equal(1);
         expect(pendingOutputs()).to.equal(2);
@@ -349,7 +362,7 @@ describe('lib/kernels/conv2d', function () {
         expect(busy.gx, `input gradient, worker busy ${JSON.stringify(s)}`).to.deep.equal(gx1);
         expect(busy.gw, `weight gradient, worker busy ${JSON.stringify(s)}`).to.deep.equal(gw1);
       }
-    });
+    }
 
     it('slices a large trimmed weight on both threads, bit-identical to 1 thread', () => {
       for (const s of [SPLIT[6], { x: [8, 64, 1, 1], w: [512, 64, 5, 5], p: { padding: 2 } }]) {

@@ -14,6 +14,7 @@ import {
   availableThreads, canDefer, deferTask, opsAheadOfCaller, parallelFor, registerTask, sharedCopy, sharedInput, shareIf, type TaskArgs,
 } from './parallel';
 import { keepShape } from './keep_shape';
+import { flippedGeometry, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeights } from './winograd';
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch), NCHW input, OIHW weight ([O, C/groups, KH, KW]).
@@ -127,6 +128,9 @@ export function conv2dForward(x: FloatArray, w: FloatArray | ConvWeight, bias: F
 }
 
 function forwardPass(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
+  if (winogradApplies(g, x)) {
+    return winogradConv(x as Float32Array, winogradWeights(w as Float32Array, g.O, g.C, false), bias as Float32Array | null, g);
+  }
   const out = allocate(dtypeOf(x), g.N * g.O * g.OH * g.OW);
   const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups, stagesWeightRows(x));
   const parts = partsFor(forwardFlops(g), split.units);
@@ -149,6 +153,8 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   checkArrays('conv2dBackwardInput', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
     ['weight', cw.w, weightSize(cw.g)]]);
   const gt = cw.g;
+  const fg = flippedGeometry(gt);
+  if (winogradApplies(fg, gy)) return winogradConv(gy as Float32Array, flippedWinogradWeights(cw), null, fg);
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const { split, units } = inputGradUnits(gt, gy);
   const parts = partsFor(forwardFlops(gt), units);
@@ -158,8 +164,18 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   return gx;
 }
 
-/** How the input gradient is cut over threads: output splits of the flipped conv, else whole images (col2im). */
+/** The input-gradient conv's Winograd weights: U of the flipped, transposed weight (winograd.ts). */
+function flippedWinogradWeights(cw: ConvWeight): Float32Array {
+  return winogradWeights(cw.w as Float32Array, cw.g.C, cw.g.O, true);
+}
+
+/**
+ * How the input gradient is cut over threads: Winograd blocks, output splits of the flipped conv,
+ * else whole images (col2im).
+ */
 function inputGradUnits(gt: Conv2dGeometry, gy: FloatArray): { split: OutputSplit | null; units: number } {
+  const fg = flippedGeometry(gt);
+  if (winogradApplies(fg, gy)) return { split: null, units: winogradUnits(fg) };
   const split = useFlippedBackwardInput(gt) ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups, stagesWeightRows(gy)) : null;
   return { split, units: split !== null ? split.units : gt.N };
 }
@@ -246,9 +262,10 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   }
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const gw = allocate(dtypeOf(gy), weightSize(g));
+  const wino = winogradApplies(flippedGeometry(cw.g), gy) ? sharedInput(flippedWinogradWeights(cw)) : null;
   parallelFor('conv2d.backwardPair', 2, {
     ...geometryArgs(cw.g), ...spreadArgs(cw.g, cw.trim), gy: sharedInput(gy), x: sharedInput(x), w: sharedInput(cw.w),
-    gx, gw, kernel: kernelFor(dtypeOf(gy)),
+    gx, gw, wino, kernel: kernelFor(dtypeOf(gy)),
   }, 2);
   return { gx, gw };
 }
@@ -868,13 +885,22 @@ registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: numbe
   runSplit(a, geometryOf(a), backendFor(dtypeOf(a.gw), a.kernel), start, end, backwardWeightOperands);
 });
 
-/** Unit 0: the whole input gradient; unit 1: the whole weight gradient (see conv2dBackward). */
+/**
+ * Unit 0: the whole input gradient (through Winograd when `wino` holds its weights); unit 1: the
+ * whole weight gradient (see conv2dBackward).
+ */
 registerTask('conv2d.backwardPair', (args: TaskArgs, start: number, end: number) => {
-  const a = args as unknown as ConvTaskArgs & SpreadArgs & { gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray };
+  const a = args as unknown as ConvTaskArgs & SpreadArgs & {
+    gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray; wino: Float32Array | null;
+  };
   const g = geometryOf(a);
   const be = backendFor(dtypeOf(a.gx), a.kernel);
   const full = spreadOf(a);
   for (let u = start; u < end; u++) {
+    if (u === 0 && a.wino !== null) {
+      winogradConvInto(a.gy as Float32Array, a.wino, null, flippedGeometry(g), a.gx as Float32Array);
+      continue;
+    }
     for (let grp = 0; grp < g.groups; grp++) {
       let ops: GemmOperands;
       if (u === 1) ops = new BackwardWeightOperands(g, grp, a.gy, a.gw, a.x, be, full);

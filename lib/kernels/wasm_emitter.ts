@@ -77,6 +77,8 @@ export class Code {
   i32Or(): this { return this.op(0x72); }
   i32LtS(): this { return this.op(0x48); }
   i32GeS(): this { return this.op(0x4e); }
+  i32And(): this { return this.op(0x71); }
+  i32ShrU(): this { return this.op(0x76); }
   i32Load(offset = 0): this { return this.op(0x28).memarg(2, offset); }
   f32Load(offset = 0): this { return this.op(0x2a).memarg(2, offset); }
   f32Store(offset = 0): this { return this.op(0x38).memarg(2, offset); }
@@ -118,6 +120,7 @@ export class Code {
   f32x4Add(): this { return this.simd(0xe4); }
   /** f32x4.relaxed_madd (relaxed-SIMD proposal): [a, b, c] -> a·b + c, fused where the CPU has FMA. */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
+  f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2Mul(): this { return this.simd(0xf2); }

@@ -34,6 +34,7 @@ import type { FloatArray } from '../core/dtype';
 import type { MicroBackend } from './packed_gemm';
 import { Code, I32, ModuleBuilder, V128, type FuncDef, type ValType } from './wasm_emitter';
 import { emitPackFunctions } from './wasm_pack';
+import { emitWinogradFunctions } from './wasm_winograd';
 import { engineRejected, reserveMemory, WasmUnavailable, wasmApi, type WasmMemoryLike } from './wasm_api';
 
 export interface WasmKernelSpec {
@@ -56,6 +57,8 @@ type PackFn = (dst: number, img: number, kTab: number, kc: number, arg: number) 
 type PanelsFn = (dst: number, img: number, kTab: number, kc: number, desc: number, n: number) => void;
 type PadFn = (padded: number, raw: number, planes: number, H: number, W: number, ph: number, pw: number) => void;
 type Col2imFn = (cb: number, ld: number, rows: number, acc: number, tapTab: number, nPix: number, pixTab: number) => void;
+type WgInFn = (src: number, C: number, R: number, G: number, rowB: number, planeB: number, dst: number, panelB: number, xiB: number) => void;
+type WgOutFn = (m: number, ldcB: number, xiB: number, O: number, R: number, G: number, bias: number, y: number, owB: number, ochB: number) => void;
 
 /** The float32 backend's panel packers (wasm_pack.ts), for operands that stage images in its memory. */
 export interface WasmPackers {
@@ -69,6 +72,9 @@ export interface WasmPackers {
   readonly unpad: PadFn;
   readonly gatherT: PackFn;
   readonly gatherTA: PackFn;
+  /** The Winograd F(2×2, 3×3) transforms of wasm_winograd.ts. */
+  readonly wgIn: WgInFn;
+  readonly wgOut: WgOutFn;
 }
 
 export function wasmPackersOf(be: MicroBackend): WasmPackers | null {
@@ -81,6 +87,7 @@ export function emitMacroKernel(spec: WasmKernelSpec): Uint8Array {
   mb.addFunction(emitMacro(spec, false));
   if (hasPackers(spec)) for (const f of emitPackFunctions(spec.nr, spec.mr, 1)) mb.addFunction(f);
   if (hasMacroAt(spec)) mb.addFunction(emitMacro(spec, true));
+  if (hasPackers(spec)) for (const f of emitWinogradFunctions()) mb.addFunction(f);
   return mb.build();
 }
 
@@ -277,6 +284,8 @@ class WasmBackend implements MicroBackend {
       unpad: instance.exports.unpad as PadFn,
       gatherT: instance.exports.gatherT as PackFn,
       gatherTA: instance.exports.gatherTA as PackFn,
+      wgIn: instance.exports.wgIn as WgInFn,
+      wgOut: instance.exports.wgOut as WgOutFn,
     } : null;
     this.view = this.makeView();
   }

@@ -57,7 +57,6 @@ export class Asm extends Code {
   v128Bitselect(): this { return this.simd(0x52); }
   f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
   f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
-  f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Div(): this { return this.simd(0xe7); }
   f64x2Neg(): this { return this.simd(0xed); }
   f64x2Sqrt(): this { return this.simd(0xef); }

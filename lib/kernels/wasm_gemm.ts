@@ -75,6 +75,8 @@ export interface WasmPackers {
   /** The Winograd F(2×2, 3×3) transforms of wasm_winograd.ts. */
   readonly wgIn: WgInFn;
   readonly wgOut: WgOutFn;
+  readonly wgIn4: WgInFn;
+  readonly wgOut4: WgOutFn;
 }
 
 export function wasmPackersOf(be: MicroBackend): WasmPackers | null {
@@ -286,6 +288,8 @@ class WasmBackend implements MicroBackend {
       gatherTA: instance.exports.gatherTA as PackFn,
       wgIn: instance.exports.wgIn as WgInFn,
       wgOut: instance.exports.wgOut as WgOutFn,
+      wgIn4: instance.exports.wgIn4 as WgInFn,
+      wgOut4: instance.exports.wgOut4 as WgOutFn,
     } : null;
     this.view = this.makeView();
   }

@@ -14,6 +14,9 @@
  *     m + ξ·xiB + o·ldcB + t·4 become the 2×2 outputs Aᵀ·m·A + bias[o], written to row 2r (and 2r+1),
  *     columns 2t', 2t'+1 of y + o·ochB, rows owB apart.
  *
+ *   wgIn4, wgOut4: the same for planes 4 outputs wide (one tile group per pair of tile rows: tiles
+ *     (r, 0), (r, 1), (r + 1, 0), (r + 1, 1)); R counts pairs of tile rows and G must be 1.
+ *
  *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]    Aᵀ = [1 1 1 0; 0 1 −1 −1]
  * A tile group's four columns 2t+j (t = 4g..4g+3) are the even and odd lanes of the 8 floats at
  * 8g + j − (j & 1), taken with two loads and one shuffle. Cost per group of 4 tiles and channel:
@@ -21,7 +24,7 @@
  */
 import { Code, I32, V128, type FuncDef, type ValType } from './wasm_emitter';
 
-export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut'] as const;
+export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut', 'wgIn4', 'wgOut4'] as const;
 
 const f32Lanes = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
 const EVENS = f32Lanes([0, 2, 4, 6]);
@@ -33,7 +36,7 @@ const i32s = (n: number): ValType[] => Array<ValType>(n).fill(I32);
 
 /** The functions named in WINOGRAD_FUNCTIONS, in that order. */
 export function emitWinogradFunctions(): FuncDef[] {
-  return [emitIn(), emitOut()];
+  return [emitIn(false), emitOut(false), emitIn(true), emitOut(true)];
 }
 
 /** a − b, a + b as one step on locals. */
@@ -44,7 +47,7 @@ function binop(c: Code, dst: number, a: number, b: number, sub: boolean): void {
   c.localSet(dst);
 }
 
-function emitIn(): FuncDef {
+function emitIn(narrow: boolean): FuncDef {
   const c = new Code();
   const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8;
   let next = 9;
@@ -70,12 +73,21 @@ function emitIn(): FuncDef {
   for (let i = 0; i < 4; i++) {
     if (i === 0) c.localGet(BASE).localSet(A);
     else c.localGet(A).localGet(ROWB).i32Add().localSet(A);
-    c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
-    c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[0]);
-    c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[1]);
-    c.localGet(A).v128Load(8).localSet(LA).localGet(A).v128Load(24).localSet(LB);
-    c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[2]);
-    c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[3]);
+    if (narrow) {
+      // Tiles (r, 0), (r, 1), (r + 1, 0), (r + 1, 1): column j of each is lane 0 or 2 of the
+      // 4 floats at column j of rows 2r + i and 2r + 2 + i.
+      c.localGet(A).localGet(ROWB).i32Add().localGet(ROWB).i32Add().localSet(X);
+      for (let j = 0; j < 4; j++) {
+        c.localGet(A).v128Load(4 * j).localGet(X).v128Load(4 * j).i8x16Shuffle(EVENS).localSet(e[j]);
+      }
+    } else {
+      c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
+      c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[0]);
+      c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[1]);
+      c.localGet(A).v128Load(8).localSet(LA).localGet(A).v128Load(24).localSet(LB);
+      c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[2]);
+      c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[3]);
+    }
     // Along the row: d·B.
     binop(c, t[i][0], e[0], e[2], true);
     binop(c, t[i][1], e[1], e[2], false);
@@ -100,17 +112,17 @@ function emitIn(): FuncDef {
   c.localGet(BASE).i32Const(32).i32Add().localSet(BASE);
   c.localGet(GI).i32Const(-1).i32Add().localTee(GI).brIf(0);
   c.end();
-  c.localGet(ROW).localGet(ROWB).i32Const(2).i32Mul().i32Add().localSet(ROW);
+  c.localGet(ROW).localGet(ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(ROW);
   c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
   c.end();
   c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
   c.localGet(DC).i32Const(32).i32Add().localSet(DC);
   c.localGet(CI).i32Const(-1).i32Add().localTee(CI).brIf(0);
   c.end();
-  return { name: 'wgIn', params: i32s(9), results: [], locals, code: c };
+  return { name: narrow ? 'wgIn4' : 'wgIn', params: i32s(9), results: [], locals, code: c };
 }
 
-function emitOut(): FuncDef {
+function emitOut(narrow: boolean): FuncDef {
   const c = new Code();
   const M = 0, LDCB = 1, XIB = 2, O = 3, R = 4, G = 5, BIAS = 6, Y = 7, OWB = 8, OCHB = 9;
   let next = 10;
@@ -149,16 +161,24 @@ function emitOut(): FuncDef {
     c.localGet(s[a][0]).localGet(s[a][1]).f32x4Add().localGet(s[a][2]).f32x4Add().localGet(BV).f32x4Add().localSet(y[2 * a]);
     c.localGet(s[a][1]).localGet(s[a][2]).f32x4Sub().localGet(s[a][3]).f32x4Sub().localGet(BV).f32x4Add().localSet(y[2 * a + 1]);
   }
-  c.localGet(YA).localGet(y[0]).localGet(y[1]).i8x16Shuffle(LO_PAIRS).v128Store(0);
-  c.localGet(YA).localGet(y[0]).localGet(y[1]).i8x16Shuffle(HI_PAIRS).v128Store(16);
-  c.localGet(YA).localGet(OWB).i32Add().localSet(X);
-  c.localGet(X).localGet(y[2]).localGet(y[3]).i8x16Shuffle(LO_PAIRS).v128Store(0);
-  c.localGet(X).localGet(y[2]).localGet(y[3]).i8x16Shuffle(HI_PAIRS).v128Store(16);
+  if (narrow) {
+    // Four output rows of 4: tile row r's two rows, then tile row r + 1's.
+    c.localGet(YA).localGet(y[0]).localGet(y[1]).i8x16Shuffle(LO_PAIRS).v128Store(0);
+    c.localGet(YA).localGet(y[2]).localGet(y[3]).i8x16Shuffle(LO_PAIRS).v128Store(16);
+    c.localGet(YA).localGet(y[0]).localGet(y[1]).i8x16Shuffle(HI_PAIRS).v128Store(32);
+    c.localGet(YA).localGet(y[2]).localGet(y[3]).i8x16Shuffle(HI_PAIRS).v128Store(48);
+  } else {
+    c.localGet(YA).localGet(y[0]).localGet(y[1]).i8x16Shuffle(LO_PAIRS).v128Store(0);
+    c.localGet(YA).localGet(y[0]).localGet(y[1]).i8x16Shuffle(HI_PAIRS).v128Store(16);
+    c.localGet(YA).localGet(OWB).i32Add().localSet(X);
+    c.localGet(X).localGet(y[2]).localGet(y[3]).i8x16Shuffle(LO_PAIRS).v128Store(0);
+    c.localGet(X).localGet(y[2]).localGet(y[3]).i8x16Shuffle(HI_PAIRS).v128Store(16);
+  }
   c.localGet(MA).i32Const(16).i32Add().localSet(MA);
   c.localGet(YA).i32Const(32).i32Add().localSet(YA);
   c.localGet(GI).i32Const(-1).i32Add().localTee(GI).brIf(0);
   c.end();
-  c.localGet(YR).localGet(OWB).i32Const(2).i32Mul().i32Add().localSet(YR);
+  c.localGet(YR).localGet(OWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(YR);
   c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
   c.end();
   c.localGet(MROW).localGet(LDCB).i32Add().localSet(MROW);
@@ -166,5 +186,5 @@ function emitOut(): FuncDef {
   c.localGet(BP).i32Const(4).i32Add().localSet(BP);
   c.localGet(OI).i32Const(-1).i32Add().localTee(OI).brIf(0);
   c.end();
-  return { name: 'wgOut', params: i32s(10), results: [], locals, code: c };
+  return { name: narrow ? 'wgOut4' : 'wgOut', params: i32s(10), results: [], locals, code: c };
 }

@@ -14,7 +14,8 @@
  *
  * Used for the forward pass and, as the stride-1 conv with the flipped transposed weight, the input
  * gradient, of convs with a 3×3 kernel, stride and dilation 1, one group and an output whose height
- * is even and width a multiple of 8 (a tile group is 4 tiles across), on float32 data. Float64
+ * is even and width a multiple of 8 (a tile group is 4 tiles across), or 4 wide and a multiple of 4
+ * high (a tile group is 2 × 2 tiles), on float32 data. Float64
  * keeps the direct GEMM, so the gradient checks compare exact sums. The result differs from the
  * direct sum by rounding only (the transforms are exact in real arithmetic); tests hold it to the
  * reference loop. Threads split whole blocks of tile rows, and each output element is computed by
@@ -22,6 +23,7 @@
  */
 import type { FloatArray } from '../core/dtype';
 import { allocate } from '../core/dtype';
+import { fail } from '../core/errors';
 import { alignShift } from './im2col_wasm';
 import { availableThreads, parallelFor, registerTask, shareIf, type TaskArgs } from './parallel';
 import { backendFor, kernelFor } from './gemm_backend';
@@ -49,10 +51,15 @@ export function getWinograd(): boolean {
 
 /** True when a conv of geometry g on `src` data runs through Winograd F(2×2, 3×3). */
 export function winogradApplies(g: WinogradGeometry, src: FloatArray): boolean {
-  return enabled && src instanceof Float32Array && g.groups === 1 && g.KH === 3 && g.KW === 3
-    && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1 && g.OH % 2 === 0 && g.OW % 8 === 0
-    && g.H + 2 * g.ph === g.OH + 2 && g.W + 2 * g.pw === g.OW + 2
+  return enabled && src instanceof Float32Array && winogradShape(g)
     && kernelFor('float32') === 'wasm' && wasmPackersOf(backendFor('float32', 'wasm')) !== null;
+}
+
+/** The geometries the transforms handle (see the header). */
+function winogradShape(g: WinogradGeometry): boolean {
+  return g.groups === 1 && g.KH === 3 && g.KW === 3 && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1
+    && ((g.OH % 2 === 0 && g.OW % 8 === 0) || (g.OH % 4 === 0 && g.OW === 4))
+    && g.H + 2 * g.ph === g.OH + 2 && g.W + 2 * g.pw === g.OW + 2 && g.ph >= 0 && g.pw >= 0;
 }
 
 /** The stride-1 conv that computes a conv's input gradient: gy with the flipped, transposed weight. */
@@ -109,7 +116,9 @@ export function winogradWeights(w: Float32Array, Oc: number, Ci: number, flip: b
 function blockRows(g: WinogradGeometry): number {
   const TW = g.OW / 2, TH = g.OH / 2;
   const target = Math.max(8, Math.floor(8192 / (g.C + paddedRows(g.O))));
-  return Math.max(1, Math.min(TH, Math.floor(target / TW)));
+  const R = Math.max(1, Math.min(TH, Math.floor(target / TW)));
+  // 4 wide: tile groups span two tile rows (TH is even then).
+  return g.OW === 4 ? Math.max(2, R - (R % 2)) : R;
 }
 
 /** Thread-split units of a Winograd conv: blocks of tile rows, whole images apart. */
@@ -131,6 +140,7 @@ const FLOPS_PER_THREAD = 2e6;
  * winogradWeights, split over the threads by blocks.
  */
 export function winogradConv(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry): Float32Array {
+  checkCall(x, U, bias, g);
   const out = allocate('float32', g.N * g.O * g.OH * g.OW) as Float32Array;
   const units = winogradUnits(g);
   const flops = 2 * g.N * g.O * g.C * 9 * g.OH * g.OW;
@@ -144,7 +154,20 @@ export function winogradConv(x: Float32Array, U: Float32Array, bias: Float32Arra
 /** The same on this thread alone, into `out` (a task that computes a whole pass: conv2d's backward pair). */
 export function winogradConvInto(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry,
   out: Float32Array): void {
+  checkCall(x, U, bias, g);
+  if (out.length !== g.N * g.O * g.OH * g.OW) fail('conv2d.winograd', `output has ${out.length} elements, expected ${g.N * g.O * g.OH * g.OW}`);
   runBlocks({ ...winogradArgs(g), x, U, bias, out }, 0, winogradUnits(g));
+}
+
+function checkCall(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry): void {
+  const op = 'conv2d.winograd';
+  const shape = `input [${g.N},${g.C},${g.H},${g.W}], weight [${g.O},${g.C},${g.KH},${g.KW}], output ${g.OH}x${g.OW}`;
+  if (!winogradShape(g)) {
+    fail(op, `needs a 3x3 stride-1 conv whose output is an even height by a multiple of 8 wide (or 4 wide and a multiple of 4 high), got ${shape}, padding ${g.ph}x${g.pw}`);
+  }
+  if (x.length !== g.N * g.C * g.H * g.W) fail(op, `input has ${x.length} elements, expected ${g.N * g.C * g.H * g.W} (${shape})`);
+  if (U.length !== 16 * paddedRows(g.O) * g.C) fail(op, `transformed weight has ${U.length} elements, expected ${16 * paddedRows(g.O) * g.C} (${shape})`);
+  if (bias !== null && bias.length !== g.O) fail(op, `bias has ${bias.length} elements, expected ${g.O} (${shape})`);
 }
 
 function winogradArgs(g: WinogradGeometry): Omit<WinogradArgs, 'x' | 'U' | 'bias' | 'out'> {
@@ -162,7 +185,9 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
   const be = backendFor('float32', 'wasm');
   const pk = wasmPackersOf(be);
   if (pk === null) throw new Error('conv2d.winograd: the float32 wasm backend has no transform functions');
-  const Op = paddedRows(O), TW = OW / 2, TH = OH / 2, G4 = TW / 4;
+  const Op = paddedRows(O), TW = OW / 2, TH = OH / 2;
+  // Groups of 4 tiles: 4 across a tile row, or (4 wide) 2 across each of two tile rows.
+  const narrow = OW === 4, G4 = narrow ? 1 : TW / 4, wgIn = narrow ? pk.wgIn4 : pk.wgIn, wgOut = narrow ? pk.wgOut4 : pk.wgOut;
   const bpi = Math.ceil(TH / R);
   const Hp = H + 2 * ph, Wp = W + 2 * pw;
   const nbMax = Math.ceil((R * TW) / 8) * 8;
@@ -189,13 +214,13 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
     }
     const nPanels = Math.ceil((rr * TW) / 8), ldc = nPanels * 8;
     const vXi = nPanels * C * 8 + XI_SKEW, mXi = Op * ldc + XI_SKEW;
-    pk.wgIn((padOff + 2 * r0 * Wp) * 4, C, rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4);
+    wgIn((padOff + 2 * r0 * Wp) * 4, C, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4);
     for (let xi = 0; xi < 16; xi++) {
       be.macro(S, uOff + xi * Op * C, vOff + xi * vXi, mOff + xi * mXi, ldc, Op / 4, nPanels, C, false);
     }
     const rowLen = 2 * rr * OW, d0 = ((n * O) * OH + 2 * r0) * OW;
     const y0 = yOff + alignShift(S, yOff, a.out, d0);
-    pk.wgOut(mOff * 4, ldc * 4, mXi * 4, O, rr, G4, bOff * 4, y0 * 4, OW * 4, rowLen * 4);
+    wgOut(mOff * 4, ldc * 4, mXi * 4, O, narrow ? rr / 2 : rr, G4, bOff * 4, y0 * 4, OW * 4, rowLen * 4);
     // A block of whole images is one run of the output; otherwise each channel's rows are.
     if (rr === TH) a.out.set(S.subarray(y0, y0 + O * rowLen), d0);
     else for (let o = 0; o < O; o++) a.out.set(S.subarray(y0 + o * rowLen, y0 + (o + 1) * rowLen), d0 + o * OH * OW);

@@ -189,6 +189,8 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
   // Groups of 4 tiles: 4 across a tile row, or (4 wide) 2 across each of two tile rows.
   const narrow = OW === 4, G4 = narrow ? 1 : TW / 4, wgIn = narrow ? pk.wgIn4 : pk.wgIn, wgOut = narrow ? pk.wgOut4 : pk.wgOut;
   const bpi = Math.ceil(TH / R);
+  // Rows of U per macro call: at most 128 KB of it.
+  const chunk = Math.max(4, Math.floor(32768 / C / 4) * 4);
   const Hp = H + 2 * ph, Wp = W + 2 * pw;
   const nbMax = Math.ceil((R * TW) / 8) * 8;
   // Scratch (float32 elements): U, bias, raw image (+1 for alignment), padded image (+8 slack),
@@ -216,7 +218,11 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
     const vXi = nPanels * C * 8 + XI_SKEW, mXi = Op * ldc + XI_SKEW;
     wgIn((padOff + 2 * r0 * Wp) * 4, C, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4);
     for (let xi = 0; xi < 16; xi++) {
-      be.macro(S, uOff + xi * Op * C, vOff + xi * vXi, mOff + xi * mXi, ldc, Op / 4, nPanels, C, false);
+      // The macro-kernel reads all of its A panels for each B panel: in chunks of rows, U stays in L2.
+      for (let i0 = 0; i0 < Op; i0 += chunk) {
+        be.macro(S, uOff + xi * Op * C + i0 * C, vOff + xi * vXi, mOff + xi * mXi + i0 * ldc, ldc,
+          Math.min(chunk, Op - i0) / 4, nPanels, C, false);
+      }
     }
     const rowLen = 2 * rr * OW, d0 = ((n * O) * OH + 2 * r0) * OW;
     const y0 = yOff + alignShift(S, yOff, a.out, d0);

@@ -1,0 +1,199 @@
+import { expect } from 'chai';
+import { allocate, type FloatArray } from '../../../lib/core/dtype';
+import {
+  conv2dBackward, conv2dBackwardInput, conv2dBackwardInputReference, conv2dForward, conv2dForwardReference, conv2dGeometry,
+  type Conv2dGeometry,
+} from '../../../lib/kernels/conv2d';
+import { setGemmKernel } from '../../../lib/kernels/gemm_backend';
+import {
+  flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeights,
+} from '../../../lib/kernels/winograd';
+import { Random } from '../../../lib/random';
+import { useTwoThreads } from '../../support/kernel_modes';
+
+const rng = new Random(2015);
+
+function filled(n: number, shared = false): Float32Array {
+  const a = (shared ? allocate('float32', n) : new Float32Array(n)) as Float32Array;
+  for (let i = 0; i < n; i++) a[i] = rng.uniform() * 2 - 1;
+  return a;
+}
+
+function abs64(a: FloatArray): Float64Array {
+  return Float64Array.from(a, Math.abs);
+}
+
+/**
+ * Holds y to the float64 reference r of the same float32 inputs: |y − r| ≤ 1e-6 · s + 1e-7 per
+ * element, where s is the same sum over absolute values (the scale of its rounding errors: a float32
+ * sum of K terms is off by up to about K·6e-8·s, and the transforms add and subtract up to 9 terms).
+ */
+function expectClose(y: FloatArray, r: FloatArray, s: FloatArray, label: string): void {
+  expect(y.length, label).to.equal(r.length);
+  let worst = 0, at = -1;
+  for (let i = 0; i < y.length; i++) {
+    const e = Math.abs(y[i] - r[i]) - (1e-6 * s[i] + 1e-7);
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+    }
+  }
+  expect(at, `${label}: element ${at} is ${y[at]}, reference ${r[at]} (scale ${s[at]})`).to.equal(-1);
+}
+
+interface Case {
+  x: [number, number, number, number];
+  O: number;
+  padding: number;
+}
+
+/**
+ * Wide planes (groups of 4 tiles across), 4-wide ones (2 × 2 tiles), odd channel counts, padding
+ * 0–2, several blocks per image with a shorter last one ([1, 100, 26, 24]: 13 tile rows in blocks of 3).
+ * The input gradient runs through Winograd too where its own output (the input's size) qualifies.
+ */
+const CASES: Case[] = [
+  { x: [2, 3, 8, 8], O: 5, padding: 1 },
+  { x: [3, 16, 32, 32], O: 16, padding: 1 },
+  { x: [2, 7, 6, 16], O: 9, padding: 1 },
+  { x: [2, 40, 16, 16], O: 36, padding: 1 },
+  { x: [1, 100, 26, 24], O: 100, padding: 1 },
+  { x: [2, 6, 10, 18], O: 3, padding: 0 },
+  { x: [2, 3, 6, 6], O: 4, padding: 2 },
+  { x: [2, 8, 4, 4], O: 12, padding: 1 },
+  { x: [3, 5, 8, 4], O: 7, padding: 1 },
+  { x: [2, 6, 6, 6], O: 6, padding: 0 },
+  { x: [1, 130, 4, 4], O: 66, padding: 1 },
+];
+
+function geometryOf(c: Case): Conv2dGeometry {
+  return conv2dGeometry(c.x, [c.O, c.x[1], 3, 3], { padding: c.padding }, [c.O]);
+}
+
+function runCases(): void {
+  for (const c of CASES) {
+    const g = geometryOf(c);
+    const label = `input [${c.x}] -> ${c.O} channels, padding ${c.padding}`;
+    const x = filled(g.N * g.C * g.H * g.W), w = filled(g.O * g.C * 9), bias = filled(g.O);
+    const gy = filled(g.N * g.O * g.OH * g.OW);
+    expect(winogradApplies(g, x), label).to.equal(true);
+    const [x64, w64, b64, gy64] = [x, w, bias, gy].map((a) => Float64Array.from(a));
+
+    const y = conv2dForward(x, w, bias, g);
+    // conv2dForward takes the Winograd path: the same bits as calling it directly.
+    expect(Array.from(y)).to.deep.equal(Array.from(winogradConv(x, winogradWeights(w, g.O, g.C, false), bias, g)));
+    expectClose(y, conv2dForwardReference(x64, w64, b64, g), conv2dForwardReference(abs64(x), abs64(w), abs64(bias), g), `forward ${label}`);
+    expectClose(conv2dForward(x, w, null, g), conv2dForwardReference(x64, w64, null, g),
+      conv2dForwardReference(abs64(x), abs64(w), null, g), `forward without bias ${label}`);
+
+    {
+      const both = g.H % 2 === 0 && (g.W % 8 === 0 || (g.W === 4 && g.H % 4 === 0));
+      expect(winogradApplies(flippedGeometry(g), gy), label).to.equal(both);
+      expectClose(conv2dBackwardInput(gy, w, g), conv2dBackwardInputReference(gy64, w64, g),
+        conv2dBackwardInputReference(abs64(gy), abs64(w), g), `input gradient ${label}`);
+    }
+  }
+}
+
+describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
+  it('is used for float32 3x3 stride-1 convs of the shapes it handles, and only for those', () => {
+    const f32 = new Float32Array(1), f64 = new Float64Array(1);
+    const g = (x: [number, number, number, number], p: object): Conv2dGeometry => conv2dGeometry(x, [4, x[1], 3, 3], p);
+    expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f32)).to.equal(true);
+    expect(winogradApplies(g([2, 3, 4, 4], { padding: 1 }), f32)).to.equal(true);
+    expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f64), 'float64').to.equal(false);
+    expect(winogradApplies(g([2, 3, 8, 8], { padding: 1, stride: 2 }), f32), 'stride 2').to.equal(false);
+    expect(winogradApplies(g([2, 3, 8, 8], { padding: 2, dilation: 2 }), f32), 'dilation 2').to.equal(false);
+    expect(winogradApplies(g([2, 3, 8, 6], { padding: 1 }), f32), '6 wide').to.equal(false);
+    expect(winogradApplies(g([2, 3, 7, 8], { padding: 1 }), f32), 'odd height').to.equal(false);
+    expect(winogradApplies(g([2, 3, 6, 4], { padding: 1 }), f32), '4 wide, 6 high').to.equal(false);
+    expect(winogradApplies(conv2dGeometry([2, 4, 8, 8], [4, 2, 3, 3], { padding: 1, groups: 2 }), f32), 'groups').to.equal(false);
+    expect(winogradApplies(conv2dGeometry([2, 3, 8, 8], [4, 3, 5, 5], { padding: 2 }), f32), '5x5').to.equal(false);
+    setWinograd(false);
+    try {
+      expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f32), 'switched off').to.equal(false);
+    } finally {
+      setWinograd(true);
+    }
+    setGemmKernel('js');
+    try {
+      expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f32), 'JS GEMM kernel').to.equal(false);
+    } finally {
+      setGemmKernel('wasm');
+    }
+    expect(getWinograd()).to.equal(true);
+  });
+
+  it('matches the reference loops: forward (with and without bias) and input gradient', () => {
+    runCases();
+  });
+
+  it('transforms the weight as G·w·Gᵀ into the macro-kernel\'s A panels, and the flipped transposed weight for the input gradient', () => {
+    const O = 5, C = 3, w = filled(O * C * 9);
+    const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+    const transform = (k: (i: number, j: number) => number): number[] => {
+      const u: number[] = [];
+      for (let a = 0; a < 4; a++) {
+        for (let b = 0; b < 4; b++) {
+          let s = 0;
+          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) s += G[a][i] * k(i, j) * G[b][j];
+          u.push(s);
+        }
+      }
+      return u;
+    };
+    const U = winogradWeights(w, O, C, false), Uf = winogradWeights(w, C, O, true);
+    expect(U.length).to.equal(16 * 8 * C);
+    for (let o = 0; o < 8; o++) {
+      for (let c = 0; c < C; c++) {
+        const u = o < O ? transform((i, j) => w[((o * C + c) * 3 + i) * 3 + j]) : new Array<number>(16).fill(0);
+        for (let xi = 0; xi < 16; xi++) {
+          expect(U[((xi * 2 + (o >> 2)) * C + c) * 4 + (o & 3)]).to.be.closeTo(u[xi], 1e-6);
+        }
+      }
+    }
+    for (let c = 0; c < C; c++) {
+      for (let o = 0; o < O; o++) {
+        const u = transform((i, j) => w[((o * C + c) * 3 + 2 - i) * 3 + 2 - j]);
+        for (let xi = 0; xi < 16; xi++) expect(Uf[((xi * 1 + (c >> 2)) * O + o) * 4 + (c & 3)]).to.be.closeTo(u[xi], 1e-6);
+      }
+    }
+  });
+
+  it('rejects a geometry or arrays it cannot take, naming conv2d.winograd and the shapes', () => {
+    const g = conv2dGeometry([1, 4, 8, 6], [4, 4, 3, 3], { padding: 1 });
+    const x = filled(4 * 8 * 6), U = winogradWeights(filled(4 * 4 * 9), 4, 4, false);
+    expect(() => winogradConv(x, U, null, g)).to.throw(/conv2d\.winograd: .*input \[1,4,8,6\].*output 8x6/);
+    const ok = conv2dGeometry([1, 4, 8, 8], [4, 4, 3, 3], { padding: 1 });
+    expect(() => winogradConv(filled(10), U, null, ok)).to.throw(/conv2d\.winograd: input has 10 elements, expected 256/);
+    expect(() => winogradConv(filled(256), U.subarray(1), null, ok)).to.throw(/transformed weight has 255 elements/);
+    expect(() => winogradConv(filled(256), U, filled(3), ok)).to.throw(/bias has 3 elements, expected 4/);
+    expect(() => winogradConvInto(filled(256), U, null, ok, new Float32Array(5))).to.throw(/output has 5 elements, expected 256/);
+  });
+
+  describe('with 2 threads', () => {
+    useTwoThreads();
+
+    it('splits blocks of tile rows over both threads with bit-identical results; the backward pair computes the same input gradient', () => {
+      for (const c of [CASES[1], CASES[3], CASES[4], CASES[7], { x: [4, 64, 16, 16], O: 64, padding: 1 } as Case]) {
+        const g = geometryOf(c);
+        expect(winogradUnits(g)).to.be.at.least(2);
+        const x = filled(g.N * g.C * g.H * g.W, true), w = filled(g.O * g.C * 9, true), bias = filled(g.O, true);
+        const gy = filled(g.N * g.O * g.OH * g.OW, true);
+        const U = winogradWeights(w, g.O, g.C, false);
+        const one = new Float32Array(g.N * g.O * g.OH * g.OW);
+        winogradConvInto(x, U, bias, g, one);
+        expect(Array.from(conv2dForward(x, w, bias, g)), `forward [${c.x}]`).to.deep.equal(Array.from(one));
+        const gxOne = new Float32Array(g.N * g.C * g.H * g.W);
+        winogradConvInto(gy, winogradWeights(w, g.C, g.O, true), null, flippedGeometry(g), gxOne);
+        expect(Array.from(conv2dBackwardInput(gy, w, g)), `input gradient [${c.x}]`).to.deep.equal(Array.from(gxOne));
+        const pair = conv2dBackward(gy, x, w, g, true, true);
+        expect(Array.from(pair.gx as Float32Array), `backward pair [${c.x}]`).to.deep.equal(Array.from(gxOne));
+      }
+    });
+
+    it('matches the reference loops', () => {
+      runCases();
+    });
+  });
+});

@@ -14,7 +14,10 @@ import {
   availableThreads, canDefer, deferTask, opsAheadOfCaller, parallelFor, registerTask, sharedCopy, sharedInput, shareIf, type TaskArgs,
 } from './parallel';
 import { keepShape } from './keep_shape';
-import { flippedGeometry, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeights } from './winograd';
+import {
+  flippedGeometry, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightGrad, winogradWeightGradArgs,
+  winogradWeightGradInto, winogradWeightGradUnits, winogradWeights,
+} from './winograd';
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch), NCHW input, OIHW weight ([O, C/groups, KH, KW]).
@@ -191,6 +194,7 @@ export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeo
     ['input', x, g.N * g.C * g.H * g.W]]);
   const t = trimDeadTaps(g);
   const gt = t === null ? g : t.g;
+  if (winogradApplies(gt, x)) return winogradWeightGrad(gy as Float32Array, x as Float32Array, gt);
   const gw = allocate(dtypeOf(gy), weightSize(g));
   const split = weightGradSplit(gt);
   const parts = partsFor(forwardFlops(gt), split.units);
@@ -257,7 +261,12 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
     // side by side as before: splitting first would leave the caller waiting for the weight gradient.
     const first = opsAheadOfCaller() > 0 && partsFor(forwardFlops(cw.g), inputGradUnits(cw.g, gy).units) >= 2
       ? conv2dBackwardInput(gy, cw, g) : null;
-    deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
+    if (winogradApplies(cw.g, x)) {
+      deferTask('conv2d.winogradWeight', winogradWeightGradUnits(cw.g),
+        winogradWeightGradArgs(cw.g, sharedCopy(gy as Float32Array), sharedCopy(x as Float32Array), gw as Float32Array), [gw]);
+    } else {
+      deferTask('conv2d.backwardWeight', split.units, weightGradArgs(cw.g, cw.trim, split, sharedCopy(gy), sharedCopy(x), gw), [gw]);
+    }
     return { gx: first ?? conv2dBackwardInput(gy, cw, g), gw };
   }
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
@@ -265,7 +274,7 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   const wino = winogradApplies(flippedGeometry(cw.g), gy) ? sharedInput(flippedWinogradWeights(cw)) : null;
   parallelFor('conv2d.backwardPair', 2, {
     ...geometryArgs(cw.g), ...spreadArgs(cw.g, cw.trim), gy: sharedInput(gy), x: sharedInput(x), w: sharedInput(cw.w),
-    gx, gw, wino, kernel: kernelFor(dtypeOf(gy)),
+    gx, gw, wino, winoWeight: winogradApplies(cw.g, x), kernel: kernelFor(dtypeOf(gy)),
   }, 2);
   return { gx, gw };
 }
@@ -887,11 +896,11 @@ registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: numbe
 
 /**
  * Unit 0: the whole input gradient (through Winograd when `wino` holds its weights); unit 1: the
- * whole weight gradient (see conv2dBackward).
+ * whole weight gradient (through Winograd when `winoWeight`; see conv2dBackward).
  */
 registerTask('conv2d.backwardPair', (args: TaskArgs, start: number, end: number) => {
   const a = args as unknown as ConvTaskArgs & SpreadArgs & {
-    gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray; wino: Float32Array | null;
+    gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray; wino: Float32Array | null; winoWeight: boolean;
   };
   const g = geometryOf(a);
   const be = backendFor(dtypeOf(a.gx), a.kernel);
@@ -899,6 +908,10 @@ registerTask('conv2d.backwardPair', (args: TaskArgs, start: number, end: number)
   for (let u = start; u < end; u++) {
     if (u === 0 && a.wino !== null) {
       winogradConvInto(a.gy as Float32Array, a.wino, null, flippedGeometry(g), a.gx as Float32Array);
+      continue;
+    }
+    if (u === 1 && a.winoWeight) {
+      winogradWeightGradInto(a.gy as Float32Array, a.x as Float32Array, g, a.gw as Float32Array);
       continue;
     }
     for (let grp = 0; grp < g.groups; grp++) {

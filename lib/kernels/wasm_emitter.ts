@@ -120,6 +120,7 @@ export class Code {
   f32x4Add(): this { return this.simd(0xe4); }
   /** f32x4.relaxed_madd (relaxed-SIMD proposal): [a, b, c] -> a·b + c, fused where the CPU has FMA. */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
+  f32x4Neg(): this { return this.simd(0xe1); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
   f64x2Add(): this { return this.simd(0xf0); }

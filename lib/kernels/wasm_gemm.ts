@@ -57,7 +57,10 @@ type PackFn = (dst: number, img: number, kTab: number, kc: number, arg: number) 
 type PanelsFn = (dst: number, img: number, kTab: number, kc: number, desc: number, n: number) => void;
 type PadFn = (padded: number, raw: number, planes: number, H: number, W: number, ph: number, pw: number) => void;
 type Col2imFn = (cb: number, ld: number, rows: number, acc: number, tapTab: number, nPix: number, pixTab: number) => void;
-type WgInFn = (src: number, C: number, R: number, G: number, rowB: number, planeB: number, dst: number, panelB: number, xiB: number) => void;
+type WgInFn = (src: number, C: number, R: number, G: number, rowB: number, planeB: number, dst: number, panelB: number, xiB: number,
+  chanB: number) => void;
+type WgGradFn = (src: number, R: number, G: number, rowB: number, planeB: number, O: number, dst: number, ldB: number, xiB: number) => void;
+type WgPackFn = (src: number, ldB: number, rows4: number, T: number, dst: number) => void;
 type WgOutFn = (m: number, ldcB: number, xiB: number, O: number, R: number, G: number, bias: number, y: number, owB: number, ochB: number) => void;
 
 /** The float32 backend's panel packers (wasm_pack.ts), for operands that stage images in its memory. */
@@ -77,6 +80,10 @@ export interface WasmPackers {
   readonly wgOut: WgOutFn;
   readonly wgIn4: WgInFn;
   readonly wgOut4: WgOutFn;
+  readonly wgGrad: WgGradFn;
+  readonly wgGrad4: WgGradFn;
+  readonly wgPackA: WgPackFn;
+  readonly wgPackB: WgPackFn;
 }
 
 export function wasmPackersOf(be: MicroBackend): WasmPackers | null {
@@ -290,6 +297,10 @@ class WasmBackend implements MicroBackend {
       wgOut: instance.exports.wgOut as WgOutFn,
       wgIn4: instance.exports.wgIn4 as WgInFn,
       wgOut4: instance.exports.wgOut4 as WgOutFn,
+      wgGrad: instance.exports.wgGrad as WgGradFn,
+      wgGrad4: instance.exports.wgGrad4 as WgGradFn,
+      wgPackA: instance.exports.wgPackA as WgPackFn,
+      wgPackB: instance.exports.wgPackB as WgPackFn,
     } : null;
     this.view = this.makeView();
   }

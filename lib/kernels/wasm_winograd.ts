@@ -4,11 +4,13 @@
  * macro-kernel. Each works on groups of 4 horizontally adjacent tiles at once, one tile per f32x4
  * lane. All addresses and strides are in bytes.
  *
- *   wgIn(src, C, R, G, rowB, planeB, dst, panelB, xiB)
+ *   wgIn(src, C, R, G, rowB, planeB, dst, panelB, xiB, chanB)
  *     For each channel c < C and each of the R·4G tiles of R tile rows (G groups of 4 tiles each):
  *     the 4×4 input tile d (rows 2r..2r+3, columns 2t..2t+3 of a zero-padded plane at
- *     src + c·planeB, rows rowB apart) becomes V = Bᵀ·d·B, and its 16 values are written as the GEMM's
- *     B panels: V[ξ] at dst + ξ·xiB + (t >> 3)·panelB + c·32 + (t & 7)·4 for tile t of the block.
+ *     src + c·planeB, rows rowB apart) becomes V = Bᵀ·d·B, and its 16 values are written to
+ *     V[ξ] at dst + ξ·xiB + (t >> 3)·panelB + c·chanB + (t & 7)·4 for tile t of the block: the
+ *     forward GEMM's B panels with panelB = 32·C, chanB = 32; a row-major [C × tiles] matrix with
+ *     panelB = 32, chanB = 4·tiles (the weight gradient's).
  *   wgOut(m, ldcB, xiB, O, R, G, bias, y, owB, ochB)
  *     For each output channel o < O and each tile t: the 16 GEMM results m[ξ] at
  *     m + ξ·xiB + o·ldcB + t·4 become the 2×2 outputs Aᵀ·m·A + bias[o], written to row 2r (and 2r+1),
@@ -17,6 +19,13 @@
  *   wgIn4, wgOut4: the same for planes 4 outputs wide (one tile group per pair of tile rows: tiles
  *     (r, 0), (r, 1), (r + 1, 0), (r + 1, 1)); R counts pairs of tile rows and G must be 1.
  *
+ *   wgGrad(src, R, G, rowB, planeB, O, dst, ldB, xiB), wgGrad4: the weight gradient's transform of the
+ *     output gradient: each 2×2 tile dy of the plane at src + o·planeB (rows rowB apart) becomes
+ *     A·dy·Aᵀ, written to dst + ξ·xiB + o·ldB + t·4 (row-major [O × tiles] per ξ).
+ *   wgPackA(src, ldB, rows4, T, dst), wgPackB: rows 4q..4q+3 of a row-major [rows × T] matrix (rows
+ *     ldB apart) transposed into GEMM panels of width 4 (A) or 8 (B): element (r, t) goes to
+ *     dst + ((r div w)·T·w + t·w + r mod w)·4. T is a multiple of 4.
+ *
  *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]    Aᵀ = [1 1 1 0; 0 1 −1 −1]
  * A tile group's four columns 2t+j (t = 4g..4g+3) are the even and odd lanes of the 8 floats at
  * 8g + j − (j & 1), taken with two loads and one shuffle. Cost per group of 4 tiles and channel:
@@ -24,7 +33,7 @@
  */
 import { Code, I32, V128, type FuncDef, type ValType } from './wasm_emitter';
 
-export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut', 'wgIn4', 'wgOut4'] as const;
+export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut', 'wgIn4', 'wgOut4', 'wgGrad', 'wgGrad4', 'wgPackA', 'wgPackB'] as const;
 
 const f32Lanes = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
 const EVENS = f32Lanes([0, 2, 4, 6]);
@@ -36,7 +45,7 @@ const i32s = (n: number): ValType[] => Array<ValType>(n).fill(I32);
 
 /** The functions named in WINOGRAD_FUNCTIONS, in that order. */
 export function emitWinogradFunctions(): FuncDef[] {
-  return [emitIn(false), emitOut(false), emitIn(true), emitOut(true)];
+  return [emitIn(false), emitOut(false), emitIn(true), emitOut(true), emitGrad(false), emitGrad(true), emitPack(4), emitPack(8)];
 }
 
 /** a − b, a + b as one step on locals. */
@@ -49,8 +58,8 @@ function binop(c: Code, dst: number, a: number, b: number, sub: boolean): void {
 
 function emitIn(narrow: boolean): FuncDef {
   const c = new Code();
-  const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8;
-  let next = 9;
+  const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8, CHANB = 9;
+  let next = 10;
   const locals: ValType[] = [];
   const local = (t: ValType): number => {
     locals.push(t);
@@ -116,10 +125,10 @@ function emitIn(narrow: boolean): FuncDef {
   c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
   c.end();
   c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
-  c.localGet(DC).i32Const(32).i32Add().localSet(DC);
+  c.localGet(DC).localGet(CHANB).i32Add().localSet(DC);
   c.localGet(CI).i32Const(-1).i32Add().localTee(CI).brIf(0);
   c.end();
-  return { name: narrow ? 'wgIn4' : 'wgIn', params: i32s(9), results: [], locals, code: c };
+  return { name: narrow ? 'wgIn4' : 'wgIn', params: i32s(10), results: [], locals, code: c };
 }
 
 function emitOut(narrow: boolean): FuncDef {
@@ -187,4 +196,120 @@ function emitOut(narrow: boolean): FuncDef {
   c.localGet(OI).i32Const(-1).i32Add().localTee(OI).brIf(0);
   c.end();
   return { name: narrow ? 'wgOut4' : 'wgOut', params: i32s(10), results: [], locals, code: c };
+}
+
+function emitGrad(narrow: boolean): FuncDef {
+  const c = new Code();
+  const SRC = 0, R = 1, G = 2, ROWB = 3, PLANEB = 4, O = 5, DST = 6, LDB = 7, XIB = 8;
+  let next = 9;
+  const locals: ValType[] = [];
+  const local = (t: ValType): number => {
+    locals.push(t);
+    return next++;
+  };
+  const OI = local(I32), P = local(I32), D = local(I32), T = local(I32), RI = local(I32), ROW = local(I32);
+  const GI = local(I32), BASE = local(I32), A = local(I32), X = local(I32);
+  const LA = local(V128), LB = local(V128);
+  const d = [[local(V128), local(V128)], [local(V128), local(V128)]];
+  const p: number[][] = [];
+  for (let a = 0; a < 2; a++) p.push([local(V128), local(V128), local(V128), local(V128)]);
+  const V = local(V128);
+
+  c.localGet(SRC).localSet(P).localGet(DST).localSet(D).localGet(O).localSet(OI);
+  c.loop(); // output channels
+  c.i32Const(0).localSet(T).localGet(P).localSet(ROW).localGet(R).localSet(RI);
+  c.loop(); // tile rows (narrow: pairs of them)
+  c.localGet(ROW).localSet(BASE).localGet(G).localSet(GI);
+  c.loop(); // groups of 4 tiles
+  for (let a = 0; a < 2; a++) {
+    // Row a of the 4 tiles' 2×2 blocks: columns 0 and 1 are the even and odd lanes.
+    if (a === 0) c.localGet(BASE).localSet(A);
+    else c.localGet(BASE).localGet(ROWB).i32Add().localSet(A);
+    if (narrow) {
+      c.localGet(A).v128Load(0).localSet(LA);
+      c.localGet(A).localGet(ROWB).i32Add().localGet(ROWB).i32Add().v128Load(0).localSet(LB);
+    } else {
+      c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
+    }
+    c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(d[a][0]);
+    c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(d[a][1]);
+    // Along the row: dy·Aᵀ = [d0, d0 + d1, d0 − d1, −d1].
+    c.localGet(d[a][0]).localSet(p[a][0]);
+    binop(c, p[a][1], d[a][0], d[a][1], false);
+    binop(c, p[a][2], d[a][0], d[a][1], true);
+    c.localGet(d[a][1]).f32x4Neg().localSet(p[a][3]);
+  }
+  c.localGet(D).localGet(T).i32Const(4).i32Mul().i32Add().localSet(X);
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      // Down the column: A·(dy·Aᵀ).
+      if (i === 0) c.localGet(p[0][j]).localSet(V);
+      else if (i === 1) binop(c, V, p[0][j], p[1][j], false);
+      else if (i === 2) binop(c, V, p[0][j], p[1][j], true);
+      else c.localGet(p[1][j]).f32x4Neg().localSet(V);
+      c.localGet(X).localGet(V).v128Store(0);
+      if (i < 3 || j < 3) c.localGet(X).localGet(XIB).i32Add().localSet(X);
+    }
+  }
+  c.localGet(T).i32Const(4).i32Add().localSet(T);
+  c.localGet(BASE).i32Const(narrow ? 16 : 32).i32Add().localSet(BASE);
+  c.localGet(GI).i32Const(-1).i32Add().localTee(GI).brIf(0);
+  c.end();
+  c.localGet(ROW).localGet(ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(ROW);
+  c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
+  c.end();
+  c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
+  c.localGet(D).localGet(LDB).i32Add().localSet(D);
+  c.localGet(OI).i32Const(-1).i32Add().localTee(OI).brIf(0);
+  c.end();
+  return { name: narrow ? 'wgGrad4' : 'wgGrad', params: i32s(9), results: [], locals, code: c };
+}
+
+const LO_HALVES = f32Lanes([0, 1, 4, 5]);
+const HI_HALVES = f32Lanes([2, 3, 6, 7]);
+
+function emitPack(width: 4 | 8): FuncDef {
+  const c = new Code();
+  const SRC = 0, LDB = 1, ROWS4 = 2, T = 3, DST = 4;
+  let next = 5;
+  const locals: ValType[] = [];
+  const local = (t: ValType): number => {
+    locals.push(t);
+    return next++;
+  };
+  const Q = local(I32), S0 = local(I32), D = local(I32), TI = local(I32), A = local(I32), PANELB = local(I32), X = local(I32);
+  const r = [local(V128), local(V128), local(V128), local(V128)];
+  const h = [local(V128), local(V128), local(V128), local(V128)];
+
+  c.localGet(T).i32Const(width * 4).i32Mul().localSet(PANELB);
+  c.i32Const(0).localSet(Q).localGet(SRC).localSet(S0);
+  c.loop(); // groups of 4 rows
+  // D = dst + (q div (w/4))·T·w·4 + (q mod (w/4))·16
+  c.localGet(DST);
+  if (width === 8) c.localGet(Q).i32Const(1).i32ShrU().localGet(PANELB).i32Mul().i32Add().localGet(Q).i32Const(1).i32And().i32Const(16).i32Mul().i32Add();
+  else c.localGet(Q).localGet(PANELB).i32Mul().i32Add();
+  c.localSet(D);
+  c.localGet(S0).localSet(A).localGet(T).i32Const(2).i32ShrU().localSet(TI);
+  c.loop(); // 4 columns at a time
+  c.localGet(A).localSet(X);
+  for (let k = 0; k < 4; k++) {
+    c.localGet(X).v128Load(0).localSet(r[k]);
+    if (k < 3) c.localGet(X).localGet(LDB).i32Add().localSet(X);
+  }
+  c.localGet(r[0]).localGet(r[1]).i8x16Shuffle(LO_PAIRS).localSet(h[0]);
+  c.localGet(r[0]).localGet(r[1]).i8x16Shuffle(HI_PAIRS).localSet(h[1]);
+  c.localGet(r[2]).localGet(r[3]).i8x16Shuffle(LO_PAIRS).localSet(h[2]);
+  c.localGet(r[2]).localGet(r[3]).i8x16Shuffle(HI_PAIRS).localSet(h[3]);
+  c.localGet(D).localGet(h[0]).localGet(h[2]).i8x16Shuffle(LO_HALVES).v128Store(0);
+  c.localGet(D).localGet(h[0]).localGet(h[2]).i8x16Shuffle(HI_HALVES).v128Store(width * 4);
+  c.localGet(D).localGet(h[1]).localGet(h[3]).i8x16Shuffle(LO_HALVES).v128Store(width * 8);
+  c.localGet(D).localGet(h[1]).localGet(h[3]).i8x16Shuffle(HI_HALVES).v128Store(width * 12);
+  c.localGet(D).i32Const(width * 16).i32Add().localSet(D);
+  c.localGet(A).i32Const(16).i32Add().localSet(A);
+  c.localGet(TI).i32Const(-1).i32Add().localTee(TI).brIf(0);
+  c.end();
+  c.localGet(S0).localGet(LDB).i32Const(4).i32Mul().i32Add().localSet(S0);
+  c.localGet(Q).i32Const(1).i32Add().localTee(Q).localGet(ROWS4).i32LtU().brIf(0);
+  c.end();
+  return { name: width === 4 ? 'wgPackA' : 'wgPackB', params: i32s(5), results: [], locals, code: c };
 }

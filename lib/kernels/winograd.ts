@@ -49,9 +49,17 @@ export function getWinograd(): boolean {
   return enabled;
 }
 
-/** True when a conv of geometry g on `src` data runs through Winograd F(2×2, 3×3). */
+/**
+ * True when a conv of geometry g on `src` data runs through Winograd F(2×2, 3×3): a shape the
+ * transforms take, planes at least 8 wide, and at least twice as many tiles in the batch as the larger
+ * channel count. Below that the transformed weight (16·O·C floats, 1.8× the direct weight) is
+ * read more than the tiles are, and the direct GEMM was faster here: 512 channels on 4×4 maps
+ * (batch 32) took 115 ms against 54 for the forward, and 4-wide planes, whose blocks are a single
+ * image of 4 tiles (half of one B panel), lost at 128 channels too (batch 128: 14.5 against 12.6 ms).
+ */
 export function winogradApplies(g: WinogradGeometry, src: FloatArray): boolean {
-  return enabled && src instanceof Float32Array && winogradShape(g)
+  return enabled && src instanceof Float32Array && winogradShape(g) && g.OW >= 8
+    && (g.N * g.OH * g.OW) / 4 >= 2 * Math.max(g.C, g.O)
     && kernelFor('float32') === 'wasm' && wasmPackersOf(backendFor('float32', 'wasm')) !== null;
 }
 
@@ -216,7 +224,7 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
     }
     const nPanels = Math.ceil((rr * TW) / 8), ldc = nPanels * 8;
     const vXi = nPanels * C * 8 + XI_SKEW, mXi = Op * ldc + XI_SKEW;
-    wgIn((padOff + 2 * r0 * Wp) * 4, C, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4);
+    wgIn((padOff + 2 * r0 * Wp) * 4, C, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4, 32);
     for (let xi = 0; xi < 16; xi++) {
       // The macro-kernel reads all of its A panels for each B panel: in chunks of rows, U stays in L2.
       for (let i0 = 0; i0 < Op; i0 += chunk) {
@@ -235,4 +243,132 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
 
 registerTask('conv2d.winograd', (args: TaskArgs, start: number, end: number) => {
   runBlocks(args as unknown as WinogradArgs, start, end);
+});
+
+// ---- the weight gradient ----
+
+/**
+ * The weight gradient by the same algorithm, run backwards: the forward is linear in U, so
+ *   dU[ξ] (O × C) = Σ_tiles (A·dy·Aᵀ)[ξ] (O × tiles) · (Bᵀ·d·B)[ξ]ᵀ (tiles × C),   dw = Gᵀ·dU·G,
+ * 16 GEMMs whose sums run over every tile of every image (the macro-kernel accumulating in its C
+ * block, block after block of tiles in a fixed order), then one small transform per weight.
+ * Threads split the input channels by 8 (the GEMM's B panels): each stages and transforms only its
+ * channels of x, and all of gy. Every dw element is summed in the same order for any split.
+ */
+export function winogradWeightGrad(gy: Float32Array, x: Float32Array, g: WinogradGeometry): Float32Array {
+  checkGradCall(gy, x, g);
+  const gw = allocate('float32', g.O * g.C * 9) as Float32Array;
+  const units = winogradWeightGradUnits(g);
+  const flops = 2 * g.N * g.O * g.C * 9 * g.OH * g.OW;
+  const p = Math.max(1, Math.min(availableThreads(), units, Math.floor(flops / FLOPS_PER_THREAD)));
+  parallelFor('conv2d.winogradWeight', units, winogradWeightGradArgs(g, shareIf(p, gy), shareIf(p, x), gw), p);
+  return gw;
+}
+
+/** Thread-split units of the weight gradient: input channels in 8s. */
+export function winogradWeightGradUnits(g: WinogradGeometry): number {
+  return Math.ceil(g.C / 8);
+}
+
+/** The task arguments of 'conv2d.winogradWeight' (conv2d.ts defers it to a worker). */
+export function winogradWeightGradArgs(g: WinogradGeometry, gy: Float32Array, x: Float32Array, gw: Float32Array): TaskArgs {
+  return { ...winogradArgs(g), R: gradBlockRows(g), gy, x, gw };
+}
+
+/** The same on this thread alone, into gw. */
+export function winogradWeightGradInto(gy: Float32Array, x: Float32Array, g: WinogradGeometry, gw: Float32Array): void {
+  checkGradCall(gy, x, g);
+  if (gw.length !== g.O * g.C * 9) fail('conv2d.winogradWeight', `weight gradient has ${gw.length} elements, expected ${g.O * g.C * 9}`);
+  runWeightBlocks(winogradWeightGradArgs(g, gy, x, gw) as unknown as WeightGradArgs, 0, winogradWeightGradUnits(g));
+}
+
+function checkGradCall(gy: Float32Array, x: Float32Array, g: WinogradGeometry): void {
+  const op = 'conv2d.winogradWeight';
+  const shape = `input [${g.N},${g.C},${g.H},${g.W}], weight [${g.O},${g.C},${g.KH},${g.KW}], output ${g.OH}x${g.OW}`;
+  if (!winogradShape(g)) fail(op, `needs a geometry conv2d.winograd takes, got ${shape}, padding ${g.ph}x${g.pw}`);
+  if (x.length !== g.N * g.C * g.H * g.W) fail(op, `input has ${x.length} elements, expected ${g.N * g.C * g.H * g.W} (${shape})`);
+  if (gy.length !== g.N * g.O * g.OH * g.OW) fail(op, `output gradient has ${gy.length} elements, expected ${g.N * g.O * g.OH * g.OW} (${shape})`);
+}
+
+/** Tile rows per block of the weight gradient: about 16384 / (C + Op) tiles, at least 64 (the GEMMs' depth). */
+function gradBlockRows(g: WinogradGeometry): number {
+  const TW = g.OW / 2, TH = g.OH / 2;
+  const target = Math.max(64, Math.floor(16384 / (g.C + paddedRows(g.O))));
+  const R = Math.max(1, Math.min(TH, Math.floor(target / TW)));
+  return g.OW === 4 ? Math.max(2, R - (R % 2)) : R;
+}
+
+interface WeightGradArgs {
+  N: number; C: number; H: number; W: number; O: number; OH: number; OW: number; ph: number; pw: number; R: number;
+  gy: Float32Array; x: Float32Array; gw: Float32Array;
+}
+
+/** Channel panels [start, end) of a weight gradient on this thread (see winogradWeightGrad). */
+function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
+  const { N, C, H, W, O, OH, OW, ph, pw, R } = a;
+  const be = backendFor('float32', 'wasm');
+  const pk = wasmPackersOf(be);
+  if (pk === null) throw new Error('conv2d.winogradWeight: the float32 wasm backend has no transform functions');
+  const c0 = start * 8, c1 = Math.min(C, end * 8), Cw = c1 - c0, Cp = Math.ceil(Cw / 8) * 8;
+  const Op = paddedRows(O), TW = OW / 2, TH = OH / 2;
+  const narrow = OW === 4, G4 = narrow ? 1 : TW / 4;
+  const wgIn = narrow ? pk.wgIn4 : pk.wgIn, wgGrad = narrow ? pk.wgGrad4 : pk.wgGrad;
+  const bpi = Math.ceil(TH / R), Hp = H + 2 * ph, Wp = W + 2 * pw, nbMax = R * TW;
+  // Scratch (float32 elements): dU accumulators, staged x (raw, padded) and gy, V and dM row-major,
+  // and their packed panels.
+  const dXi = Op * Cp + XI_SKEW, duOff = 0;
+  const rawOff = duOff + 16 * dXi, padOff = rawOff + Cw * H * W + 1, gyOff = padOff + Cw * Hp * Wp + 8;
+  const vOff = gyOff + O * OH * OW + 9, mOff = vOff + 16 * (Cp * nbMax + XI_SKEW), aOff = mOff + 16 * (Op * nbMax + XI_SKEW);
+  const bOff = aOff + 16 * Op * nbMax, end_ = bOff + 16 * Cp * nbMax;
+  const S = be.reserve(end_) as Float32Array;
+  // Rows past Cw of V and past O of dM are never written: zero, so the GEMM's unused rows and
+  // columns stay ordinary numbers.
+  S.fill(0, vOff, aOff);
+  const CHW = C * H * W, OP = O * OH * OW;
+  let first = true;
+  for (let n = 0; n < N; n++) {
+    const xs = alignShift(S, rawOff, a.x, n * CHW + c0 * H * W);
+    S.set(a.x.subarray(n * CHW + c0 * H * W, n * CHW + c1 * H * W), rawOff + xs);
+    pk.pad(padOff * 4, (rawOff + xs) * 4, Cw, H, W, ph, pw);
+    const gs = gyOff + alignShift(S, gyOff, a.gy, n * OP);
+    S.set(a.gy.subarray(n * OP, (n + 1) * OP), gs);
+    for (let b = 0; b < bpi; b++) {
+      const r0 = b * R, rr = Math.min(R, TH - r0), T = rr * TW;
+      const vXi = Cp * T + XI_SKEW, mXi = Op * T + XI_SKEW;
+      wgIn((padOff + 2 * r0 * Wp) * 4, Cw, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, 32, vXi * 4, T * 4);
+      wgGrad((gs + 2 * r0 * OW) * 4, narrow ? rr / 2 : rr, G4, OW * 4, OH * OW * 4, O, mOff * 4, T * 4, mXi * 4);
+      for (let xi = 0; xi < 16; xi++) {
+        pk.wgPackA((mOff + xi * mXi) * 4, T * 4, Op / 4, T, (aOff + xi * Op * T) * 4);
+        pk.wgPackB((vOff + xi * vXi) * 4, T * 4, Cp / 4, T, (bOff + xi * Cp * T) * 4);
+      }
+      for (let xi = 0; xi < 16; xi++) {
+        be.macro(S, aOff + xi * Op * T, bOff + xi * Cp * T, duOff + xi * dXi, Cp, Op / 4, Cp / 8, T, !first);
+      }
+      first = false;
+    }
+  }
+  // dw = Gᵀ·dU·G per weight, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+  const u = new Float64Array(16), t = new Float64Array(12);
+  for (let o = 0; o < O; o++) {
+    for (let c = c0; c < c1; c++) {
+      for (let xi = 0; xi < 16; xi++) u[xi] = S[duOff + xi * dXi + o * Cp + c - c0];
+      for (let j = 0; j < 4; j++) {
+        const p0 = u[j], p1 = u[4 + j], p2 = u[8 + j], p3 = u[12 + j];
+        t[j] = p0 + (p1 + p2) / 2;
+        t[4 + j] = (p1 - p2) / 2;
+        t[8 + j] = (p1 + p2) / 2 + p3;
+      }
+      const d = (o * C + c) * 9;
+      for (let i = 0; i < 3; i++) {
+        const p0 = t[4 * i], p1 = t[4 * i + 1], p2 = t[4 * i + 2], p3 = t[4 * i + 3];
+        a.gw[d + 3 * i] = p0 + (p1 + p2) / 2;
+        a.gw[d + 3 * i + 1] = (p1 - p2) / 2;
+        a.gw[d + 3 * i + 2] = (p1 + p2) / 2 + p3;
+      }
+    }
+  }
+}
+
+registerTask('conv2d.winogradWeight', (args: TaskArgs, start: number, end: number) => {
+  runWeightBlocks(args as unknown as WeightGradArgs, start, end);
 });

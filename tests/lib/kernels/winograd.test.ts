@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { allocate, type FloatArray } from '../../../lib/core/dtype';
 import {
-  conv2dBackward, conv2dBackwardInput, conv2dBackwardInputReference, conv2dForward, conv2dForwardReference, conv2dGeometry,
-  type Conv2dGeometry,
+  conv2dBackward, conv2dBackwardInput, conv2dBackwardInputReference, conv2dBackwardWeight, conv2dBackwardWeightReference,
+  conv2dForward, conv2dForwardReference, conv2dGeometry, type Conv2dGeometry,
 } from '../../../lib/kernels/conv2d';
 import { setGemmKernel } from '../../../lib/kernels/gemm_backend';
 import {
-  flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeights,
+  flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightGrad,
+  winogradWeightGradInto, winogradWeights,
 } from '../../../lib/kernels/winograd';
 import { Random } from '../../../lib/random';
 import { useTwoThreads } from '../../support/kernel_modes';
@@ -45,52 +46,67 @@ interface Case {
   x: [number, number, number, number];
   O: number;
   padding: number;
+  /** Whether conv2d picks Winograd for it (4-wide planes and few tiles per channel it does not). */
+  used: boolean;
 }
 
 /**
  * Wide planes (groups of 4 tiles across), 4-wide ones (2 × 2 tiles), odd channel counts, padding
- * 0–2, several blocks per image with a shorter last one ([1, 100, 26, 24]: 13 tile rows in blocks of 3).
- * The input gradient runs through Winograd too where its own output (the input's size) qualifies.
+ * 0–2, several blocks per image with a shorter last one ([1, 100, 26, 24]: 13 tile rows in blocks of 3),
+ * U read in row chunks (210 channels), and cases conv2d leaves to the direct GEMM.
  */
 const CASES: Case[] = [
-  { x: [2, 3, 8, 8], O: 5, padding: 1 },
-  { x: [3, 16, 32, 32], O: 16, padding: 1 },
-  { x: [2, 7, 6, 16], O: 9, padding: 1 },
-  { x: [2, 40, 16, 16], O: 36, padding: 1 },
-  { x: [1, 100, 26, 24], O: 100, padding: 1 },
-  { x: [2, 6, 10, 18], O: 3, padding: 0 },
-  { x: [2, 3, 6, 6], O: 4, padding: 2 },
-  { x: [2, 8, 4, 4], O: 12, padding: 1 },
-  { x: [3, 5, 8, 4], O: 7, padding: 1 },
-  { x: [2, 6, 6, 6], O: 6, padding: 0 },
-  { x: [1, 130, 4, 4], O: 66, padding: 1 },
+  { x: [2, 3, 8, 8], O: 5, padding: 1, used: true },
+  { x: [3, 16, 32, 32], O: 16, padding: 1, used: true },
+  { x: [2, 7, 6, 16], O: 9, padding: 1, used: true },
+  { x: [2, 40, 16, 16], O: 36, padding: 1, used: true },
+  { x: [1, 100, 26, 24], O: 100, padding: 1, used: false },
+  { x: [2, 6, 10, 18], O: 3, padding: 0, used: true },
+  { x: [2, 3, 6, 6], O: 4, padding: 2, used: true },
+  { x: [2, 8, 4, 4], O: 12, padding: 1, used: false },
+  { x: [3, 5, 8, 4], O: 7, padding: 1, used: false },
+  { x: [2, 6, 6, 6], O: 6, padding: 0, used: false },
+  { x: [1, 130, 4, 4], O: 66, padding: 1, used: false },
+  { x: [2, 210, 8, 8], O: 210, padding: 1, used: false },
 ];
 
 function geometryOf(c: Case): Conv2dGeometry {
   return conv2dGeometry(c.x, [c.O, c.x[1], 3, 3], { padding: c.padding }, [c.O]);
 }
 
+/**
+ * Each case straight through the Winograd functions (forward, input gradient as the flipped conv,
+ * weight gradient) against the reference loops; where conv2d's dispatcher picks Winograd
+ * (winogradApplies), its passes must give the same bits.
+ */
 function runCases(): void {
   for (const c of CASES) {
     const g = geometryOf(c);
     const label = `input [${c.x}] -> ${c.O} channels, padding ${c.padding}`;
-    const x = filled(g.N * g.C * g.H * g.W), w = filled(g.O * g.C * 9), bias = filled(g.O);
-    const gy = filled(g.N * g.O * g.OH * g.OW);
-    expect(winogradApplies(g, x), label).to.equal(true);
+    const x = filled(g.N * g.C * g.H * g.W, true), w = filled(g.O * g.C * 9, true), bias = filled(g.O, true);
+    const gy = filled(g.N * g.O * g.OH * g.OW, true);
     const [x64, w64, b64, gy64] = [x, w, bias, gy].map((a) => Float64Array.from(a));
+    const used = winogradApplies(g, x);
+    expect(used, label).to.equal(c.used);
 
-    const y = conv2dForward(x, w, bias, g);
-    // conv2dForward takes the Winograd path: the same bits as calling it directly.
-    expect(Array.from(y)).to.deep.equal(Array.from(winogradConv(x, winogradWeights(w, g.O, g.C, false), bias, g)));
+    const y = winogradConv(x, winogradWeights(w, g.O, g.C, false), bias, g);
     expectClose(y, conv2dForwardReference(x64, w64, b64, g), conv2dForwardReference(abs64(x), abs64(w), abs64(bias), g), `forward ${label}`);
-    expectClose(conv2dForward(x, w, null, g), conv2dForwardReference(x64, w64, null, g),
-      conv2dForwardReference(abs64(x), abs64(w), null, g), `forward without bias ${label}`);
+    const y0 = winogradConv(x, winogradWeights(w, g.O, g.C, false), null, g);
+    expectClose(y0, conv2dForwardReference(x64, w64, null, g), conv2dForwardReference(abs64(x), abs64(w), null, g), `forward without bias ${label}`);
+    if (used) expect(Array.from(conv2dForward(x, w, bias, g)), `conv2dForward ${label}`).to.deep.equal(Array.from(y));
 
-    {
-      const both = g.H % 2 === 0 && (g.W % 8 === 0 || (g.W === 4 && g.H % 4 === 0));
-      expect(winogradApplies(flippedGeometry(g), gy), label).to.equal(both);
-      expectClose(conv2dBackwardInput(gy, w, g), conv2dBackwardInputReference(gy64, w64, g),
-        conv2dBackwardInputReference(abs64(gy), abs64(w), g), `input gradient ${label}`);
+    const gw = winogradWeightGrad(gy, x, g);
+    expectClose(gw, conv2dBackwardWeightReference(gy64, x64, g), conv2dBackwardWeightReference(abs64(gy), abs64(x), g), `weight gradient ${label}`);
+    if (used) expect(Array.from(conv2dBackwardWeight(gy, x, g)), `conv2dBackwardWeight ${label}`).to.deep.equal(Array.from(gw));
+
+    const fg = flippedGeometry(g);
+    const flippedOk = g.H % 2 === 0 && (g.W % 8 === 0 || (g.W === 4 && g.H % 4 === 0));
+    if (flippedOk) {
+      const gx = winogradConv(gy, winogradWeights(w, g.C, g.O, true), null, fg);
+      expectClose(gx, conv2dBackwardInputReference(gy64, w64, g), conv2dBackwardInputReference(abs64(gy), abs64(w), g), `input gradient ${label}`);
+      if (winogradApplies(fg, gy)) expect(Array.from(conv2dBackwardInput(gy, w, g)), `conv2dBackwardInput ${label}`).to.deep.equal(Array.from(gx));
+    } else {
+      expect(() => winogradConv(gy, winogradWeights(w, g.C, g.O, true), null, fg)).to.throw(/conv2d\.winograd: needs/);
     }
   }
 }
@@ -100,7 +116,9 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     const f32 = new Float32Array(1), f64 = new Float64Array(1);
     const g = (x: [number, number, number, number], p: object): Conv2dGeometry => conv2dGeometry(x, [4, x[1], 3, 3], p);
     expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f32)).to.equal(true);
-    expect(winogradApplies(g([2, 3, 4, 4], { padding: 1 }), f32)).to.equal(true);
+    expect(winogradApplies(g([2, 3, 4, 4], { padding: 1 }), f32), '4 wide').to.equal(false);
+    expect(winogradApplies(g([1, 64, 8, 8], { padding: 1 }), f32), '16 tiles, 64 channels').to.equal(false);
+    expect(winogradApplies(g([8, 64, 8, 8], { padding: 1 }), f32), '128 tiles, 64 channels').to.equal(true);
     expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f64), 'float64').to.equal(false);
     expect(winogradApplies(g([2, 3, 8, 8], { padding: 1, stride: 2 }), f32), 'stride 2').to.equal(false);
     expect(winogradApplies(g([2, 3, 8, 8], { padding: 2, dilation: 2 }), f32), 'dilation 2').to.equal(false);
@@ -124,7 +142,7 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     expect(getWinograd()).to.equal(true);
   });
 
-  it('matches the reference loops: forward (with and without bias) and input gradient', () => {
+  it('matches the reference loops: forward (with and without bias), input gradient and weight gradient', () => {
     runCases();
   });
 
@@ -169,13 +187,17 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     expect(() => winogradConv(filled(256), U.subarray(1), null, ok)).to.throw(/transformed weight has 255 elements/);
     expect(() => winogradConv(filled(256), U, filled(3), ok)).to.throw(/bias has 3 elements, expected 4/);
     expect(() => winogradConvInto(filled(256), U, null, ok, new Float32Array(5))).to.throw(/output has 5 elements, expected 256/);
+    expect(() => winogradWeightGrad(filled(4 * 8 * 6), x, g)).to.throw(/conv2d\.winogradWeight: needs .*input \[1,4,8,6\]/);
+    expect(() => winogradWeightGrad(filled(256), filled(7), ok)).to.throw(/conv2d\.winogradWeight: input has 7 elements, expected 256/);
+    expect(() => winogradWeightGrad(filled(9), filled(256), ok)).to.throw(/output gradient has 9 elements, expected 256/);
+    expect(() => winogradWeightGradInto(filled(256), filled(256), ok, new Float32Array(3))).to.throw(/weight gradient has 3 elements, expected 144/);
   });
 
   describe('with 2 threads', () => {
     useTwoThreads();
 
-    it('splits blocks of tile rows over both threads with bit-identical results; the backward pair computes the same input gradient', () => {
-      for (const c of [CASES[1], CASES[3], CASES[4], CASES[7], { x: [4, 64, 16, 16], O: 64, padding: 1 } as Case]) {
+    it('splits blocks of tile rows (weight gradient: channels) over both threads with bit-identical results; the backward pair computes the same gradients', () => {
+      for (const c of [...CASES.filter((k) => k.used), { x: [4, 64, 16, 16], O: 64, padding: 1, used: true } as Case]) {
         const g = geometryOf(c);
         expect(winogradUnits(g)).to.be.at.least(2);
         const x = filled(g.N * g.C * g.H * g.W, true), w = filled(g.O * g.C * 9, true), bias = filled(g.O, true);
@@ -184,11 +206,17 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
         const one = new Float32Array(g.N * g.O * g.OH * g.OW);
         winogradConvInto(x, U, bias, g, one);
         expect(Array.from(conv2dForward(x, w, bias, g)), `forward [${c.x}]`).to.deep.equal(Array.from(one));
-        const gxOne = new Float32Array(g.N * g.C * g.H * g.W);
-        winogradConvInto(gy, winogradWeights(w, g.C, g.O, true), null, flippedGeometry(g), gxOne);
-        expect(Array.from(conv2dBackwardInput(gy, w, g)), `input gradient [${c.x}]`).to.deep.equal(Array.from(gxOne));
+        const gwOne = new Float32Array(g.O * g.C * 9);
+        winogradWeightGradInto(gy, x, g, gwOne);
+        expect(Array.from(conv2dBackwardWeight(gy, x, g)), `weight gradient [${c.x}]`).to.deep.equal(Array.from(gwOne));
         const pair = conv2dBackward(gy, x, w, g, true, true);
-        expect(Array.from(pair.gx as Float32Array), `backward pair [${c.x}]`).to.deep.equal(Array.from(gxOne));
+        expect(Array.from(pair.gw as Float32Array), `backward pair, weight [${c.x}]`).to.deep.equal(Array.from(gwOne));
+        if (winogradApplies(flippedGeometry(g), gy)) {
+          const gxOne = new Float32Array(g.N * g.C * g.H * g.W);
+          winogradConvInto(gy, winogradWeights(w, g.C, g.O, true), null, flippedGeometry(g), gxOne);
+          expect(Array.from(conv2dBackwardInput(gy, w, g)), `input gradient [${c.x}]`).to.deep.equal(Array.from(gxOne));
+          expect(Array.from(pair.gx as Float32Array), `backward pair, input [${c.x}]`).to.deep.equal(Array.from(gxOne));
+        }
       }
     });
 

@@ -30,3 +30,4 @@ export { StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR } from '.
 export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint } from './lib/io/checkpoint';
 export { readSafetensors, writeSafetensors } from './lib/io/safetensors';
 export { setNumThreads, getNumThreads } from './lib/platform/threads';
+export { setWinograd, getWinograd } from './lib/kernels/winograd';

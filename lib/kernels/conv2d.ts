@@ -158,9 +158,11 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   const gt = cw.g;
   const fg = flippedGeometry(gt);
   if (winogradApplies(fg, gy)) return winogradConv(gy as Float32Array, flippedWinogradWeights(cw), null, fg);
-  const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const { split, units } = inputGradUnits(gt, gy);
+  // Threads are counted before allocating: a collection the allocation may set off (threads.ts)
+  // would otherwise give a deferred job time to finish and decide this split.
   const parts = partsFor(forwardFlops(gt), units);
+  const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const args = { ...geometryArgs(gt), gy: shareIf(parts, gy), w: shareIf(parts, cw.w), gx, kernel: kernelFor(dtypeOf(gy)) };
   if (split !== null) parallelFor('conv2d.backwardInput', units, { ...args, ...split }, parts);
   else parallelFor('conv2d.backwardInputCol2im', units, args, parts);

@@ -149,10 +149,11 @@ const FLOPS_PER_THREAD = 2e6;
  */
 export function winogradConv(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry): Float32Array {
   checkCall(x, U, bias, g);
-  const out = allocate('float32', g.N * g.O * g.OH * g.OW) as Float32Array;
   const units = winogradUnits(g);
   const flops = 2 * g.N * g.O * g.C * 9 * g.OH * g.OW;
+  // Threads are counted before allocating (see conv2dBackwardInput).
   const p = Math.max(1, Math.min(availableThreads(), units, Math.floor(flops / FLOPS_PER_THREAD)));
+  const out = allocate('float32', g.N * g.O * g.OH * g.OW) as Float32Array;
   parallelFor('conv2d.winograd', units, {
     ...winogradArgs(g), x: shareIf(p, x), U: shareIf(p, U), bias: shareIf(p, bias), out,
   }, p);

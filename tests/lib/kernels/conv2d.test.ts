@@ -324,7 +324,10 @@ describe('lib/kernels/conv2d', function () {
     });
 
     function checkSplitFirst(): void {
-      for (const s of [SPLIT[0], SPLIT[1], SPLIT[6]]) {
+      // The stride-2 case is SPLIT[1] with a weight gradient of ~6 ms: "worker busy" must outlast a
+      // collection that an allocation on the caller may set off (threads.ts) before it counts threads.
+      const strided: Spec = { x: [40, 24, 30, 26], w: [40, 24, 3, 3], p: { stride: 2, padding: 1 } };
+      for (const s of [SPLIT[0], strided, SPLIT[6]]) {
         const g = conv2dGeometry(s.x, s.w, s.p);
         const x = filled('float32', s.x.reduce((a, b) => a * b), true);
         const w = filled('float32', s.w.reduce((a, b) => a * b), true);
@@ -338,6 +341,10 @@ describe('lib/kernels/conv2d', function () {
         const cw = prepareConvWeight(w, g);
         for (const ahead of [1, 0]) {
           setOpsAhead(ahead);
+          // Once first, so the caller's path is compiled: a first call slow enough for the worker to
+          // finish the small weight gradient meanwhile would free it for the input gradient.
+          settleAll();
+          settle(conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true }).gw as FloatArray);
           const sent = threadStats().partsSent;
           const free = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
           expect(threadStats().partsSent - sent, `worker free, ${ahead} op(s) ahead ${JSON.stringify(s)}`).to.equal(ahead === 1 ? 2 : 1);

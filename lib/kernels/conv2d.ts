@@ -15,8 +15,8 @@ import {
 } from './parallel';
 import { keepShape } from './keep_shape';
 import {
-  flippedGeometry, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightGrad, winogradWeightGradArgs,
-  winogradWeightGradInto, winogradWeightGradUnits, winogradWeights,
+  flippedGeometry, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightApplies, winogradWeightGrad,
+  winogradWeightGradArgs, winogradWeightGradInto, winogradWeightGradUnits, winogradWeights,
 } from './winograd';
 
 /**
@@ -196,7 +196,7 @@ export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeo
     ['input', x, g.N * g.C * g.H * g.W]]);
   const t = trimDeadTaps(g);
   const gt = t === null ? g : t.g;
-  if (winogradApplies(gt, x)) return winogradWeightGrad(gy as Float32Array, x as Float32Array, gt);
+  if (winogradWeightApplies(gt, x)) return winogradWeightGrad(gy as Float32Array, x as Float32Array, gt);
   const gw = allocate(dtypeOf(gy), weightSize(g));
   const split = weightGradSplit(gt);
   const parts = partsFor(forwardFlops(gt), split.units);
@@ -263,7 +263,7 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
     // side by side as before: splitting first would leave the caller waiting for the weight gradient.
     const first = opsAheadOfCaller() > 0 && partsFor(forwardFlops(cw.g), inputGradUnits(cw.g, gy).units) >= 2
       ? conv2dBackwardInput(gy, cw, g) : null;
-    if (winogradApplies(cw.g, x)) {
+    if (winogradWeightApplies(cw.g, x)) {
       deferTask('conv2d.winogradWeight', winogradWeightGradUnits(cw.g),
         winogradWeightGradArgs(cw.g, sharedCopy(gy as Float32Array), sharedCopy(x as Float32Array), gw as Float32Array), [gw]);
     } else {
@@ -276,7 +276,7 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   const wino = winogradApplies(flippedGeometry(cw.g), gy) ? sharedInput(flippedWinogradWeights(cw)) : null;
   parallelFor('conv2d.backwardPair', 2, {
     ...geometryArgs(cw.g), ...spreadArgs(cw.g, cw.trim), gy: sharedInput(gy), x: sharedInput(x), w: sharedInput(cw.w),
-    gx, gw, wino, winoWeight: winogradApplies(cw.g, x), kernel: kernelFor(dtypeOf(gy)),
+    gx, gw, wino, winoWeight: winogradWeightApplies(cw.g, x), kernel: kernelFor(dtypeOf(gy)),
   }, 2);
   return { gx, gw };
 }

@@ -58,10 +58,12 @@ type PanelsFn = (dst: number, img: number, kTab: number, kc: number, desc: numbe
 type PadFn = (padded: number, raw: number, planes: number, H: number, W: number, ph: number, pw: number) => void;
 type Col2imFn = (cb: number, ld: number, rows: number, acc: number, tapTab: number, nPix: number, pixTab: number) => void;
 type WgInFn = (src: number, C: number, R: number, G: number, rowB: number, planeB: number, dst: number, panelB: number, xiB: number,
-  chanB: number) => void;
-type WgGradFn = (src: number, R: number, G: number, rowB: number, planeB: number, O: number, dst: number, ldB: number, xiB: number) => void;
+  chanB: number, K: number, imgB: number) => void;
+type WgGradFn = (src: number, R: number, G: number, rowB: number, planeB: number, O: number, dst: number, ldB: number, xiB: number,
+  K: number, imgB: number) => void;
 type WgPackFn = (src: number, ldB: number, rows4: number, T: number, dst: number) => void;
-type WgOutFn = (m: number, ldcB: number, xiB: number, O: number, R: number, G: number, bias: number, y: number, owB: number, ochB: number) => void;
+type WgOutFn = (m: number, ldcB: number, xiB: number, O: number, R: number, G: number, bias: number, y: number, owB: number, ochB: number,
+  K: number, yImgB: number) => void;
 
 /** The float32 backend's panel packers (wasm_pack.ts), for operands that stage images in its memory. */
 export interface WasmPackers {

@@ -4,23 +4,23 @@
  * macro-kernel. Each works on groups of 4 horizontally adjacent tiles at once, one tile per f32x4
  * lane. All addresses and strides are in bytes.
  *
- *   wgIn(src, C, R, G, rowB, planeB, dst, panelB, xiB, chanB)
- *     For each channel c < C and each of the R·4G tiles of R tile rows (G groups of 4 tiles each):
- *     the 4×4 input tile d (rows 2r..2r+3, columns 2t..2t+3 of a zero-padded plane at
- *     src + c·planeB, rows rowB apart) becomes V = Bᵀ·d·B, and its 16 values are written to
+ *   wgIn(src, C, R, G, rowB, planeB, dst, panelB, xiB, chanB, K, imgB)
+ *     For each channel c < C and each of the K·R·4G tiles of R tile rows (G groups of 4 tiles each)
+ *     of K images: the 4×4 input tile d (rows 2r..2r+3, columns 2t..2t+3 of a zero-padded plane at
+ *     src + k·imgB + c·planeB, rows rowB apart) becomes V = Bᵀ·d·B, and its 16 values are written to
  *     V[ξ] at dst + ξ·xiB + (t >> 3)·panelB + c·chanB + (t & 7)·4 for tile t of the block: the
  *     forward GEMM's B panels with panelB = 32·C, chanB = 32; a row-major [C × tiles] matrix with
  *     panelB = 32, chanB = 4·tiles (the weight gradient's).
- *   wgOut(m, ldcB, xiB, O, R, G, bias, y, owB, ochB)
+ *   wgOut(m, ldcB, xiB, O, R, G, bias, y, owB, ochB, K, yImgB)
  *     For each output channel o < O and each tile t: the 16 GEMM results m[ξ] at
  *     m + ξ·xiB + o·ldcB + t·4 become the 2×2 outputs Aᵀ·m·A + bias[o], written to row 2r (and 2r+1),
- *     columns 2t', 2t'+1 of y + o·ochB, rows owB apart.
+ *     columns 2t', 2t'+1 of y + k·yImgB + o·ochB (image k of the block), rows owB apart.
  *
  *   wgIn4, wgOut4: the same for planes 4 outputs wide (one tile group per pair of tile rows: tiles
  *     (r, 0), (r, 1), (r + 1, 0), (r + 1, 1)); R counts pairs of tile rows and G must be 1.
  *
- *   wgGrad(src, R, G, rowB, planeB, O, dst, ldB, xiB), wgGrad4: the weight gradient's transform of the
- *     output gradient: each 2×2 tile dy of the plane at src + o·planeB (rows rowB apart) becomes
+ *   wgGrad(src, R, G, rowB, planeB, O, dst, ldB, xiB, K, imgB), wgGrad4: the weight gradient's transform
+ *     of the output gradient: each 2×2 tile dy of the plane at src + k·imgB + o·planeB (rows rowB apart) becomes
  *     A·dy·Aᵀ, written to dst + ξ·xiB + o·ldB + t·4 (row-major [O × tiles] per ξ).
  *   wgPackA(src, ldB, rows4, T, dst), wgPackB: rows 4q..4q+3 of a row-major [rows × T] matrix (rows
  *     ldB apart) transposed into GEMM panels of width 4 (A) or 8 (B): element (r, t) goes to
@@ -58,8 +58,8 @@ function binop(c: Code, dst: number, a: number, b: number, sub: boolean): void {
 
 function emitIn(narrow: boolean): FuncDef {
   const c = new Code();
-  const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8, CHANB = 9;
-  let next = 10;
+  const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8, CHANB = 9, K = 10, IMGB = 11;
+  let next = 12;
   const locals: ValType[] = [];
   const local = (t: ValType): number => {
     locals.push(t);
@@ -72,10 +72,13 @@ function emitIn(narrow: boolean): FuncDef {
   const t: number[][] = [];
   for (let i = 0; i < 4; i++) t.push([local(V128), local(V128), local(V128), local(V128)]);
   const V = local(V128);
+  const IMG = local(I32), KI = local(I32);
 
   c.localGet(SRC).localSet(P).localGet(DST).localSet(DC).localGet(C).localSet(CI);
   c.loop(); // channels
-  c.i32Const(0).localSet(T).localGet(P).localSet(ROW).localGet(R).localSet(RI);
+  c.i32Const(0).localSet(T).localGet(P).localSet(IMG).localGet(K).localSet(KI);
+  c.loop(); // images
+  c.localGet(IMG).localSet(ROW).localGet(R).localSet(RI);
   c.loop(); // tile rows
   c.localGet(ROW).localSet(BASE).localGet(G).localSet(GI);
   c.loop(); // groups of 4 tiles
@@ -124,17 +127,20 @@ function emitIn(narrow: boolean): FuncDef {
   c.localGet(ROW).localGet(ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(ROW);
   c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
   c.end();
+  c.localGet(IMG).localGet(IMGB).i32Add().localSet(IMG);
+  c.localGet(KI).i32Const(-1).i32Add().localTee(KI).brIf(0);
+  c.end();
   c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
   c.localGet(DC).localGet(CHANB).i32Add().localSet(DC);
   c.localGet(CI).i32Const(-1).i32Add().localTee(CI).brIf(0);
   c.end();
-  return { name: narrow ? 'wgIn4' : 'wgIn', params: i32s(10), results: [], locals, code: c };
+  return { name: narrow ? 'wgIn4' : 'wgIn', params: i32s(12), results: [], locals, code: c };
 }
 
 function emitOut(narrow: boolean): FuncDef {
   const c = new Code();
-  const M = 0, LDCB = 1, XIB = 2, O = 3, R = 4, G = 5, BIAS = 6, Y = 7, OWB = 8, OCHB = 9;
-  let next = 10;
+  const M = 0, LDCB = 1, XIB = 2, O = 3, R = 4, G = 5, BIAS = 6, Y = 7, OWB = 8, OCHB = 9, K = 10, YIMGB = 11;
+  let next = 12;
   const locals: ValType[] = [];
   const local = (t: ValType): number => {
     locals.push(t);
@@ -143,6 +149,7 @@ function emitOut(narrow: boolean): FuncDef {
   const OI = local(I32), MROW = local(I32), YO = local(I32), BP = local(I32), MA = local(I32), YR = local(I32);
   const RI = local(I32), YA = local(I32), GI = local(I32), X = local(I32);
   const BV = local(V128);
+  const YIMG = local(I32), KI = local(I32);
   const m: number[] = [];
   for (let k = 0; k < 16; k++) m.push(local(V128));
   const s: number[][] = [[local(V128), local(V128), local(V128), local(V128)], [local(V128), local(V128), local(V128), local(V128)]];
@@ -151,7 +158,9 @@ function emitOut(narrow: boolean): FuncDef {
   c.localGet(M).localSet(MROW).localGet(Y).localSet(YO).localGet(BIAS).localSet(BP).localGet(O).localSet(OI);
   c.loop(); // output channels
   c.localGet(BP).v128Load32Splat(0).localSet(BV);
-  c.localGet(MROW).localSet(MA).localGet(YO).localSet(YR).localGet(R).localSet(RI);
+  c.localGet(MROW).localSet(MA).localGet(YO).localSet(YIMG).localGet(K).localSet(KI);
+  c.loop(); // images
+  c.localGet(YIMG).localSet(YR).localGet(R).localSet(RI);
   c.loop(); // tile rows
   c.localGet(YR).localSet(YA).localGet(G).localSet(GI);
   c.loop(); // groups of 4 tiles
@@ -190,18 +199,21 @@ function emitOut(narrow: boolean): FuncDef {
   c.localGet(YR).localGet(OWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(YR);
   c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
   c.end();
+  c.localGet(YIMG).localGet(YIMGB).i32Add().localSet(YIMG);
+  c.localGet(KI).i32Const(-1).i32Add().localTee(KI).brIf(0);
+  c.end();
   c.localGet(MROW).localGet(LDCB).i32Add().localSet(MROW);
   c.localGet(YO).localGet(OCHB).i32Add().localSet(YO);
   c.localGet(BP).i32Const(4).i32Add().localSet(BP);
   c.localGet(OI).i32Const(-1).i32Add().localTee(OI).brIf(0);
   c.end();
-  return { name: narrow ? 'wgOut4' : 'wgOut', params: i32s(10), results: [], locals, code: c };
+  return { name: narrow ? 'wgOut4' : 'wgOut', params: i32s(12), results: [], locals, code: c };
 }
 
 function emitGrad(narrow: boolean): FuncDef {
   const c = new Code();
-  const SRC = 0, R = 1, G = 2, ROWB = 3, PLANEB = 4, O = 5, DST = 6, LDB = 7, XIB = 8;
-  let next = 9;
+  const SRC = 0, R = 1, G = 2, ROWB = 3, PLANEB = 4, O = 5, DST = 6, LDB = 7, XIB = 8, K = 9, IMGB = 10;
+  let next = 11;
   const locals: ValType[] = [];
   const local = (t: ValType): number => {
     locals.push(t);
@@ -214,10 +226,13 @@ function emitGrad(narrow: boolean): FuncDef {
   const p: number[][] = [];
   for (let a = 0; a < 2; a++) p.push([local(V128), local(V128), local(V128), local(V128)]);
   const V = local(V128);
+  const IMG = local(I32), KI = local(I32);
 
   c.localGet(SRC).localSet(P).localGet(DST).localSet(D).localGet(O).localSet(OI);
   c.loop(); // output channels
-  c.i32Const(0).localSet(T).localGet(P).localSet(ROW).localGet(R).localSet(RI);
+  c.i32Const(0).localSet(T).localGet(P).localSet(IMG).localGet(K).localSet(KI);
+  c.loop(); // images
+  c.localGet(IMG).localSet(ROW).localGet(R).localSet(RI);
   c.loop(); // tile rows (narrow: pairs of them)
   c.localGet(ROW).localSet(BASE).localGet(G).localSet(GI);
   c.loop(); // groups of 4 tiles
@@ -258,11 +273,14 @@ function emitGrad(narrow: boolean): FuncDef {
   c.localGet(ROW).localGet(ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(ROW);
   c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
   c.end();
+  c.localGet(IMG).localGet(IMGB).i32Add().localSet(IMG);
+  c.localGet(KI).i32Const(-1).i32Add().localTee(KI).brIf(0);
+  c.end();
   c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
   c.localGet(D).localGet(LDB).i32Add().localSet(D);
   c.localGet(OI).i32Const(-1).i32Add().localTee(OI).brIf(0);
   c.end();
-  return { name: narrow ? 'wgGrad4' : 'wgGrad', params: i32s(9), results: [], locals, code: c };
+  return { name: narrow ? 'wgGrad4' : 'wgGrad', params: i32s(11), results: [], locals, code: c };
 }
 
 const LO_HALVES = f32Lanes([0, 1, 4, 5]);

@@ -50,17 +50,27 @@ export function getWinograd(): boolean {
 }
 
 /**
- * True when a conv of geometry g on `src` data runs through Winograd F(2×2, 3×3): a shape the
- * transforms take, planes at least 8 wide, and at least twice as many tiles in the batch as the larger
- * channel count. Below that the transformed weight (16·O·C floats, 1.8× the direct weight) is
- * read more than the tiles are, and the direct GEMM was faster here: 512 channels on 4×4 maps
- * (batch 32) took 115 ms against 54 for the forward, and 4-wide planes, whose blocks are a single
- * image of 4 tiles (half of one B panel), lost at 128 channels too (batch 128: 14.5 against 12.6 ms).
+ * True when the forward (and, for the flipped geometry, the input gradient) of a conv of geometry g
+ * on `src` data runs through Winograd F(2×2, 3×3): a shape the transforms take, and at least twice
+ * as many tiles in the batch as the larger channel count. Below that the transformed weight
+ * (16·O·C floats, 1.8× the direct weight) is read more than the tiles are, and the direct GEMM was
+ * faster here (steady state, 2 threads): 512 channels on 4×4 maps, batch 32 (0.3 tiles per channel),
+ * 44.6 against 81.4 ms; 128 channels on 4×4 maps, batch 32 (1 tile per channel), 3.4 against 5.9 ms.
  */
 export function winogradApplies(g: WinogradGeometry, src: FloatArray): boolean {
-  return enabled && src instanceof Float32Array && winogradShape(g) && g.OW >= 8
+  return enabled && src instanceof Float32Array && winogradShape(g)
     && (g.N * g.OH * g.OW) / 4 >= 2 * Math.max(g.C, g.O)
     && kernelFor('float32') === 'wasm' && wasmPackersOf(backendFor('float32', 'wasm')) !== null;
+}
+
+/**
+ * True when the weight gradient runs through Winograd too: winogradApplies, and planes at least 16
+ * wide or at least 32 input channels. Its fixed costs per call (staging every image, the
+ * accumulators, threads splitting only 8 channels at a time) made it slower for 16 channels on
+ * 8×8 maps (batch 64: 1.36 against 2.10 ms at 1 thread, 1.07 against 3.53 at 2).
+ */
+export function winogradWeightApplies(g: WinogradGeometry, src: FloatArray): boolean {
+  return winogradApplies(g, src) && (g.OW >= 16 || g.C >= 32);
 }
 
 /** The geometries the transforms handle (see the header). */
@@ -93,45 +103,72 @@ function paddedRows(O: number): number {
 export function winogradWeights(w: Float32Array, Oc: number, Ci: number, flip: boolean): Float32Array {
   const Op = paddedRows(Oc);
   const U = new Float32Array(16 * Op * Ci);
-  const k = new Float64Array(9), t = new Float64Array(12);
+  const xs = Op * Ci;
   for (let o = 0; o < Oc; o++) {
-    for (let c = 0; c < Ci; c++) {
+    let dst = (o >> 2) * Ci * 4 + (o & 3);
+    for (let c = 0; c < Ci; c++, dst += 4) {
       const base = flip ? (c * Oc + o) * 9 : (o * Ci + c) * 9;
-      for (let q = 0; q < 9; q++) k[q] = w[base + (flip ? 8 - q : q)];
-      // t = G·k (4×3)
-      for (let j = 0; j < 3; j++) {
-        const a = k[j], b = k[3 + j], d = k[6 + j];
-        t[j] = a;
-        t[3 + j] = (a + b + d) / 2;
-        t[6 + j] = (a - b + d) / 2;
-        t[9 + j] = d;
+      // k[i][j]: the 3×3 kernel (flipped: read backwards).
+      let k00, k01, k02, k10, k11, k12, k20, k21, k22;
+      if (flip) {
+        k00 = w[base + 8]; k01 = w[base + 7]; k02 = w[base + 6]; k10 = w[base + 5]; k11 = w[base + 4];
+        k12 = w[base + 3]; k20 = w[base + 2]; k21 = w[base + 1]; k22 = w[base];
+      } else {
+        k00 = w[base]; k01 = w[base + 1]; k02 = w[base + 2]; k10 = w[base + 3]; k11 = w[base + 4];
+        k12 = w[base + 5]; k20 = w[base + 6]; k21 = w[base + 7]; k22 = w[base + 8];
       }
-      // u = t·Gᵀ (4×4)
-      const dst = ((o >> 2) * Ci + c) * 4 + (o & 3), xiStride = Op * Ci;
-      for (let i = 0; i < 4; i++) {
-        const a = t[3 * i], b = t[3 * i + 1], d = t[3 * i + 2];
-        U[dst + (4 * i) * xiStride] = a;
-        U[dst + (4 * i + 1) * xiStride] = (a + b + d) / 2;
-        U[dst + (4 * i + 2) * xiStride] = (a - b + d) / 2;
-        U[dst + (4 * i + 3) * xiStride] = d;
-      }
+      // t = G·k (4×3), row by row.
+      const t10 = (k00 + k10 + k20) / 2, t11 = (k01 + k11 + k21) / 2, t12 = (k02 + k12 + k22) / 2;
+      const t20 = (k00 - k10 + k20) / 2, t21 = (k01 - k11 + k21) / 2, t22 = (k02 - k12 + k22) / 2;
+      // u = t·Gᵀ (4×4): row i is [t_i0, (t_i0 + t_i1 + t_i2)/2, (t_i0 − t_i1 + t_i2)/2, t_i2].
+      U[dst] = k00; U[dst + xs] = (k00 + k01 + k02) / 2; U[dst + 2 * xs] = (k00 - k01 + k02) / 2; U[dst + 3 * xs] = k02;
+      U[dst + 4 * xs] = t10; U[dst + 5 * xs] = (t10 + t11 + t12) / 2; U[dst + 6 * xs] = (t10 - t11 + t12) / 2; U[dst + 7 * xs] = t12;
+      U[dst + 8 * xs] = t20; U[dst + 9 * xs] = (t20 + t21 + t22) / 2; U[dst + 10 * xs] = (t20 - t21 + t22) / 2; U[dst + 11 * xs] = t22;
+      U[dst + 12 * xs] = k20; U[dst + 13 * xs] = (k20 + k21 + k22) / 2; U[dst + 14 * xs] = (k20 - k21 + k22) / 2; U[dst + 15 * xs] = k22;
     }
   }
   return U;
 }
 
-/** Tile rows per block: about 8192 / (C + Op) tiles, so one block's V and M (16·(C + Op)·tiles floats) stay near 512 KB. */
-function blockRows(g: WinogradGeometry): number {
-  const TW = g.OW / 2, TH = g.OH / 2;
-  const target = Math.max(8, Math.floor(8192 / (g.C + paddedRows(g.O))));
-  const R = Math.max(1, Math.min(TH, Math.floor(target / TW)));
-  // 4 wide: tile groups span two tile rows (TH is even then).
-  return g.OW === 4 ? Math.max(2, R - (R % 2)) : R;
+/**
+ * How a pass cuts the batch into blocks: R tile rows of one image (K = 1, bpi blocks per image), or
+ * K whole images (R = all tile rows) when one image has fewer tiles than a block should hold.
+ */
+interface BlockPlan {
+  K: number;
+  R: number;
+  bpi: number;
+  units: number;
 }
 
-/** Thread-split units of a Winograd conv: blocks of tile rows, whole images apart. */
+function blockPlan(g: WinogradGeometry, targetTiles: number): BlockPlan {
+  const TW = g.OW / 2, TH = g.OH / 2;
+  if (TH * TW < targetTiles && g.N > 1) {
+    const K = Math.max(1, Math.min(g.N, Math.floor(targetTiles / (TH * TW))));
+    return { K, R: TH, bpi: 1, units: Math.ceil(g.N / K) };
+  }
+  let R = Math.max(1, Math.min(TH, Math.floor(targetTiles / TW)));
+  // 4 wide: tile groups span two tile rows (TH is even then).
+  if (g.OW === 4) R = Math.max(2, R - (R % 2));
+  const bpi = Math.ceil(TH / R);
+  return { K: 1, R, bpi, units: g.N * bpi };
+}
+
+/** Forward blocks: about 8192 / (C + Op) tiles, so one block's V and M (16·(C + Op)·tiles floats) stay near 512 KB. */
+function forwardPlan(g: WinogradGeometry): BlockPlan {
+  return blockPlan(g, Math.max(8, Math.floor(8192 / (g.C + paddedRows(g.O)))));
+}
+
+/** Thread-split units of a Winograd conv: blocks of tile rows or of whole images. */
 export function winogradUnits(g: WinogradGeometry): number {
-  return g.N * Math.ceil(g.OH / 2 / blockRows(g));
+  return forwardPlan(g).units;
+}
+
+/** The images and tile rows of unit u. */
+function unitBlock(p: BlockPlan, N: number, TH: number, u: number): { n0: number; kk: number; r0: number; rr: number } {
+  if (p.K > 1) return { n0: u * p.K, kk: Math.min(p.K, N - u * p.K), r0: 0, rr: TH };
+  const n0 = Math.floor(u / p.bpi), r0 = (u - n0 * p.bpi) * p.R;
+  return { n0, kk: 1, r0, rr: Math.min(p.R, TH - r0) };
 }
 
 /**
@@ -180,52 +217,54 @@ function checkCall(x: Float32Array, U: Float32Array, bias: Float32Array | null, 
 }
 
 function winogradArgs(g: WinogradGeometry): Omit<WinogradArgs, 'x' | 'U' | 'bias' | 'out'> {
-  return { N: g.N, C: g.C, H: g.H, W: g.W, O: g.O, OH: g.OH, OW: g.OW, ph: g.ph, pw: g.pw, R: blockRows(g) };
+  const p = forwardPlan(g);
+  return { N: g.N, C: g.C, H: g.H, W: g.W, O: g.O, OH: g.OH, OW: g.OW, ph: g.ph, pw: g.pw, K: p.K, R: p.R };
 }
 
 interface WinogradArgs {
-  N: number; C: number; H: number; W: number; O: number; OH: number; OW: number; ph: number; pw: number; R: number;
+  N: number; C: number; H: number; W: number; O: number; OH: number; OW: number; ph: number; pw: number; K: number; R: number;
   x: Float32Array; U: Float32Array; bias: Float32Array | null; out: Float32Array;
 }
 
 /** Blocks [start, end) of a Winograd conv on this thread; see the header for the steps. */
 function runBlocks(a: WinogradArgs, start: number, end: number): void {
-  const { C, H, W, O, OH, OW, ph, pw, R } = a;
+  const { N, C, H, W, O, OH, OW, ph, pw, K, R } = a;
   const be = backendFor('float32', 'wasm');
   const pk = wasmPackersOf(be);
   if (pk === null) throw new Error('conv2d.winograd: the float32 wasm backend has no transform functions');
   const Op = paddedRows(O), TW = OW / 2, TH = OH / 2;
   // Groups of 4 tiles: 4 across a tile row, or (4 wide) 2 across each of two tile rows.
   const narrow = OW === 4, G4 = narrow ? 1 : TW / 4, wgIn = narrow ? pk.wgIn4 : pk.wgIn, wgOut = narrow ? pk.wgOut4 : pk.wgOut;
-  const bpi = Math.ceil(TH / R);
+  const plan: BlockPlan = { K, R, bpi: K > 1 ? 1 : Math.ceil(TH / R), units: 0 };
+  const Hp = H + 2 * ph, Wp = W + 2 * pw;
+  const nbMax = Math.ceil((K * R * TW) / 8) * 8;
   // Rows of U per macro call: at most 128 KB of it.
   const chunk = Math.max(4, Math.floor(32768 / C / 4) * 4);
-  const Hp = H + 2 * ph, Wp = W + 2 * pw;
-  const nbMax = Math.ceil((R * TW) / 8) * 8;
-  // Scratch (float32 elements): U, bias, raw image (+1 for alignment), padded image (+8 slack),
-  // V (16·C·nbMax), M (16·Op·nbMax), Y (O·2R·OW, +1 for alignment).
-  const uOff = 0, bOff = uOff + 16 * Op * C, rawOff = bOff + Op, padOff = rawOff + C * H * W + 1;
-  const vOff = padOff + C * Hp * Wp + 8, mOff = vOff + 16 * (C * nbMax + XI_SKEW), yOff = mOff + 16 * (Op * nbMax + XI_SKEW);
-  const S = be.reserve(yOff + O * 2 * R * OW + 2) as Float32Array;
+  // Scratch (float32 elements): U, bias, raw images (+1 for alignment), padded images (+8 slack),
+  // V (16·C·nbMax), M (16·Op·nbMax), Y (K·O·2R·OW, +1 for alignment).
+  const uOff = 0, bOff = uOff + 16 * Op * C, rawOff = bOff + Op, padOff = rawOff + K * C * H * W + 1;
+  const vOff = padOff + K * C * Hp * Wp + 8, mOff = vOff + 16 * (C * nbMax + XI_SKEW), yOff = mOff + 16 * (Op * nbMax + XI_SKEW);
+  const S = be.reserve(yOff + K * O * 2 * R * OW + 2) as Float32Array;
   S.set(a.U, uOff);
   if (a.bias !== null) S.set(a.bias, bOff);
   S.fill(0, a.bias !== null ? bOff + O : bOff, bOff + Op);
   // Tiles past a block's end in its last B panel are computed and never read; zeroing V once
   // keeps them ordinary numbers.
   S.fill(0, vOff, mOff);
-  const CHW = C * H * W;
+  const CHW = C * H * W, OP = O * OH * OW;
   let staged = -1;
   for (let u = start; u < end; u++) {
-    const n = Math.floor(u / bpi), r0 = (u - n * bpi) * R, rr = Math.min(R, TH - r0);
-    if (n !== staged) {
-      const shift = alignShift(S, rawOff, a.x, n * CHW);
-      S.set(a.x.subarray(n * CHW, (n + 1) * CHW), rawOff + shift);
-      pk.pad(padOff * 4, (rawOff + shift) * 4, C, H, W, ph, pw);
-      staged = n;
+    const { n0, kk, r0, rr } = unitBlock(plan, N, TH, u);
+    if (n0 !== staged || kk > 1) {
+      const shift = alignShift(S, rawOff, a.x, n0 * CHW);
+      S.set(a.x.subarray(n0 * CHW, (n0 + kk) * CHW), rawOff + shift);
+      pk.pad(padOff * 4, (rawOff + shift) * 4, kk * C, H, W, ph, pw);
+      staged = n0;
     }
-    const nPanels = Math.ceil((rr * TW) / 8), ldc = nPanels * 8;
+    const rows = narrow ? rr / 2 : rr;
+    const nPanels = Math.ceil((kk * rr * TW) / 8), ldc = nPanels * 8;
     const vXi = nPanels * C * 8 + XI_SKEW, mXi = Op * ldc + XI_SKEW;
-    wgIn((padOff + 2 * r0 * Wp) * 4, C, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4, 32);
+    wgIn((padOff + 2 * r0 * Wp) * 4, C, rows, G4, Wp * 4, Hp * Wp * 4, vOff * 4, C * 32, vXi * 4, 32, kk, C * Hp * Wp * 4);
     for (let xi = 0; xi < 16; xi++) {
       // The macro-kernel reads all of its A panels for each B panel: in chunks of rows, U stays in L2.
       for (let i0 = 0; i0 < Op; i0 += chunk) {
@@ -233,11 +272,11 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
           Math.min(chunk, Op - i0) / 4, nPanels, C, false);
       }
     }
-    const rowLen = 2 * rr * OW, d0 = ((n * O) * OH + 2 * r0) * OW;
+    const rowLen = 2 * rr * OW, d0 = (n0 * O * OH + 2 * r0) * OW;
     const y0 = yOff + alignShift(S, yOff, a.out, d0);
-    wgOut(mOff * 4, ldc * 4, mXi * 4, O, narrow ? rr / 2 : rr, G4, bOff * 4, y0 * 4, OW * 4, rowLen * 4);
-    // A block of whole images is one run of the output; otherwise each channel's rows are.
-    if (rr === TH) a.out.set(S.subarray(y0, y0 + O * rowLen), d0);
+    wgOut(mOff * 4, ldc * 4, mXi * 4, O, rows, G4, bOff * 4, y0 * 4, OW * 4, rowLen * 4, kk, O * rowLen * 4);
+    // Blocks of whole images are one run of the output; otherwise each channel's rows are.
+    if (rr === TH) a.out.set(S.subarray(y0, y0 + kk * OP), d0);
     else for (let o = 0; o < O; o++) a.out.set(S.subarray(y0 + o * rowLen, y0 + (o + 1) * rowLen), d0 + o * OH * OW);
   }
 }
@@ -273,7 +312,8 @@ export function winogradWeightGradUnits(g: WinogradGeometry): number {
 
 /** The task arguments of 'conv2d.winogradWeight' (conv2d.ts defers it to a worker). */
 export function winogradWeightGradArgs(g: WinogradGeometry, gy: Float32Array, x: Float32Array, gw: Float32Array): TaskArgs {
-  return { ...winogradArgs(g), R: gradBlockRows(g), gy, x, gw };
+  const p = gradPlan(g);
+  return { ...winogradArgs(g), K: p.K, R: p.R, gy, x, gw };
 }
 
 /** The same on this thread alone, into gw. */
@@ -291,22 +331,19 @@ function checkGradCall(gy: Float32Array, x: Float32Array, g: WinogradGeometry): 
   if (gy.length !== g.N * g.O * g.OH * g.OW) fail(op, `output gradient has ${gy.length} elements, expected ${g.N * g.O * g.OH * g.OW} (${shape})`);
 }
 
-/** Tile rows per block of the weight gradient: about 16384 / (C + Op) tiles, at least 64 (the GEMMs' depth). */
-function gradBlockRows(g: WinogradGeometry): number {
-  const TW = g.OW / 2, TH = g.OH / 2;
-  const target = Math.max(64, Math.floor(16384 / (g.C + paddedRows(g.O))));
-  const R = Math.max(1, Math.min(TH, Math.floor(target / TW)));
-  return g.OW === 4 ? Math.max(2, R - (R % 2)) : R;
+/** Weight-gradient blocks: about 16384 / (C + Op) tiles, at least 64 (the GEMMs' depth). */
+function gradPlan(g: WinogradGeometry): BlockPlan {
+  return blockPlan(g, Math.max(64, Math.floor(16384 / (g.C + paddedRows(g.O)))));
 }
 
 interface WeightGradArgs {
-  N: number; C: number; H: number; W: number; O: number; OH: number; OW: number; ph: number; pw: number; R: number;
+  N: number; C: number; H: number; W: number; O: number; OH: number; OW: number; ph: number; pw: number; K: number; R: number;
   gy: Float32Array; x: Float32Array; gw: Float32Array;
 }
 
 /** Channel panels [start, end) of a weight gradient on this thread (see winogradWeightGrad). */
 function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
-  const { N, C, H, W, O, OH, OW, ph, pw, R } = a;
+  const { N, C, H, W, O, OH, OW, ph, pw, K, R } = a;
   const be = backendFor('float32', 'wasm');
   const pk = wasmPackersOf(be);
   if (pk === null) throw new Error('conv2d.winogradWeight: the float32 wasm backend has no transform functions');
@@ -314,39 +351,46 @@ function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
   const Op = paddedRows(O), TW = OW / 2, TH = OH / 2;
   const narrow = OW === 4, G4 = narrow ? 1 : TW / 4;
   const wgIn = narrow ? pk.wgIn4 : pk.wgIn, wgGrad = narrow ? pk.wgGrad4 : pk.wgGrad;
-  const bpi = Math.ceil(TH / R), Hp = H + 2 * ph, Wp = W + 2 * pw, nbMax = R * TW;
+  const plan: BlockPlan = { K, R, bpi: K > 1 ? 1 : Math.ceil(TH / R), units: 0 };
+  const blocks = K > 1 ? Math.ceil(N / K) : N * plan.bpi;
+  const Hp = H + 2 * ph, Wp = W + 2 * pw, nbMax = K * R * TW;
   // Scratch (float32 elements): dU accumulators, staged x (raw, padded) and gy, V and dM row-major,
   // and their packed panels.
-  const dXi = Op * Cp + XI_SKEW, duOff = 0;
-  const rawOff = duOff + 16 * dXi, padOff = rawOff + Cw * H * W + 1, gyOff = padOff + Cw * Hp * Wp + 8;
-  const vOff = gyOff + O * OH * OW + 9, mOff = vOff + 16 * (Cp * nbMax + XI_SKEW), aOff = mOff + 16 * (Op * nbMax + XI_SKEW);
+  const dXi = Op * Cp + XI_SKEW, duOff = 0, rawLen = Cw * H * W + 1;
+  const rawOff = duOff + 16 * dXi, padOff = rawOff + K * rawLen, gyOff = padOff + K * Cw * Hp * Wp + 8;
+  const vOff = gyOff + K * O * OH * OW + 9, mOff = vOff + 16 * (Cp * nbMax + XI_SKEW), aOff = mOff + 16 * (Op * nbMax + XI_SKEW);
   const bOff = aOff + 16 * Op * nbMax, end_ = bOff + 16 * Cp * nbMax;
   const S = be.reserve(end_) as Float32Array;
   // Rows past Cw of V and past O of dM are never written: zero, so the GEMM's unused rows and
   // columns stay ordinary numbers.
   S.fill(0, vOff, aOff);
   const CHW = C * H * W, OP = O * OH * OW;
-  let first = true;
-  for (let n = 0; n < N; n++) {
-    const xs = alignShift(S, rawOff, a.x, n * CHW + c0 * H * W);
-    S.set(a.x.subarray(n * CHW + c0 * H * W, n * CHW + c1 * H * W), rawOff + xs);
-    pk.pad(padOff * 4, (rawOff + xs) * 4, Cw, H, W, ph, pw);
-    const gs = gyOff + alignShift(S, gyOff, a.gy, n * OP);
-    S.set(a.gy.subarray(n * OP, (n + 1) * OP), gs);
-    for (let b = 0; b < bpi; b++) {
-      const r0 = b * R, rr = Math.min(R, TH - r0), T = rr * TW;
-      const vXi = Cp * T + XI_SKEW, mXi = Op * T + XI_SKEW;
-      wgIn((padOff + 2 * r0 * Wp) * 4, Cw, narrow ? rr / 2 : rr, G4, Wp * 4, Hp * Wp * 4, vOff * 4, 32, vXi * 4, T * 4);
-      wgGrad((gs + 2 * r0 * OW) * 4, narrow ? rr / 2 : rr, G4, OW * 4, OH * OW * 4, O, mOff * 4, T * 4, mXi * 4);
-      for (let xi = 0; xi < 16; xi++) {
-        pk.wgPackA((mOff + xi * mXi) * 4, T * 4, Op / 4, T, (aOff + xi * Op * T) * 4);
-        pk.wgPackB((vOff + xi * vXi) * 4, T * 4, Cp / 4, T, (bOff + xi * Cp * T) * 4);
+  let first = true, staged = -1, gs = gyOff;
+  for (let u = 0; u < blocks; u++) {
+    const { n0, kk, r0, rr } = unitBlock(plan, N, TH, u);
+    if (n0 !== staged || kk > 1) {
+      // This thread's channels of each image, padded one image after another.
+      for (let k = 0; k < kk; k++) {
+        const src = (n0 + k) * CHW + c0 * H * W, raw = rawOff + k * rawLen, xs = alignShift(S, raw, a.x, src);
+        S.set(a.x.subarray(src, src + Cw * H * W), raw + xs);
+        pk.pad((padOff + k * Cw * Hp * Wp) * 4, (raw + xs) * 4, Cw, H, W, ph, pw);
       }
-      for (let xi = 0; xi < 16; xi++) {
-        be.macro(S, aOff + xi * Op * T, bOff + xi * Cp * T, duOff + xi * dXi, Cp, Op / 4, Cp / 8, T, !first);
-      }
-      first = false;
+      gs = gyOff + alignShift(S, gyOff, a.gy, n0 * OP);
+      S.set(a.gy.subarray(n0 * OP, (n0 + kk) * OP), gs);
+      staged = n0;
     }
+    const rows = narrow ? rr / 2 : rr, T = kk * rr * TW;
+    const vXi = Cp * T + XI_SKEW, mXi = Op * T + XI_SKEW;
+    wgIn((padOff + 2 * r0 * Wp) * 4, Cw, rows, G4, Wp * 4, Hp * Wp * 4, vOff * 4, 32, vXi * 4, T * 4, kk, Cw * Hp * Wp * 4);
+    wgGrad((gs + 2 * r0 * OW) * 4, rows, G4, OW * 4, OH * OW * 4, O, mOff * 4, T * 4, mXi * 4, kk, OP * 4);
+    for (let xi = 0; xi < 16; xi++) {
+      pk.wgPackA((mOff + xi * mXi) * 4, T * 4, Op / 4, T, (aOff + xi * Op * T) * 4);
+      pk.wgPackB((vOff + xi * vXi) * 4, T * 4, Cp / 4, T, (bOff + xi * Cp * T) * 4);
+    }
+    for (let xi = 0; xi < 16; xi++) {
+      be.macro(S, aOff + xi * Op * T, bOff + xi * Cp * T, duOff + xi * dXi, Cp, Op / 4, Cp / 8, T, !first);
+    }
+    first = false;
   }
   // dw = Gᵀ·dU·G per weight, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
   const u = new Float64Array(16), t = new Float64Array(12);

@@ -6,8 +6,8 @@ import {
 } from '../../../lib/kernels/conv2d';
 import { setGemmKernel } from '../../../lib/kernels/gemm_backend';
 import {
-  flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightGrad,
-  winogradWeightGradInto, winogradWeights,
+  flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightApplies,
+  winogradWeightGrad, winogradWeightGradInto, winogradWeights,
 } from '../../../lib/kernels/winograd';
 import { Random } from '../../../lib/random';
 import { useTwoThreads } from '../../support/kernel_modes';
@@ -53,7 +53,8 @@ interface Case {
 /**
  * Wide planes (groups of 4 tiles across), 4-wide ones (2 × 2 tiles), odd channel counts, padding
  * 0–2, several blocks per image with a shorter last one ([1, 100, 26, 24]: 13 tile rows in blocks of 3),
- * U read in row chunks (210 channels), and cases conv2d leaves to the direct GEMM.
+ * blocks of several whole images (small planes), U read in row chunks (210 channels), and cases conv2d
+ * leaves to the direct GEMM.
  */
 const CASES: Case[] = [
   { x: [2, 3, 8, 8], O: 5, padding: 1, used: true },
@@ -64,10 +65,16 @@ const CASES: Case[] = [
   { x: [2, 6, 10, 18], O: 3, padding: 0, used: true },
   { x: [2, 3, 6, 6], O: 4, padding: 2, used: true },
   { x: [2, 8, 4, 4], O: 12, padding: 1, used: false },
-  { x: [3, 5, 8, 4], O: 7, padding: 1, used: false },
+  { x: [3, 5, 8, 4], O: 7, padding: 1, used: true },
   { x: [2, 6, 6, 6], O: 6, padding: 0, used: false },
   { x: [1, 130, 4, 4], O: 66, padding: 1, used: false },
   { x: [2, 210, 8, 8], O: 210, padding: 1, used: false },
+];
+
+/** More cases for the thread splits: blocks of 16 whole 8×8 images (4 units), and of tile rows. */
+const TWO_THREADS: Case[] = [
+  { x: [64, 16, 8, 8], O: 16, padding: 1, used: true },
+  { x: [4, 64, 16, 16], O: 64, padding: 1, used: true },
 ];
 
 function geometryOf(c: Case): Conv2dGeometry {
@@ -97,7 +104,7 @@ function runCases(): void {
 
     const gw = winogradWeightGrad(gy, x, g);
     expectClose(gw, conv2dBackwardWeightReference(gy64, x64, g), conv2dBackwardWeightReference(abs64(gy), abs64(x), g), `weight gradient ${label}`);
-    if (used) expect(Array.from(conv2dBackwardWeight(gy, x, g)), `conv2dBackwardWeight ${label}`).to.deep.equal(Array.from(gw));
+    if (winogradWeightApplies(g, x)) expect(Array.from(conv2dBackwardWeight(gy, x, g)), `conv2dBackwardWeight ${label}`).to.deep.equal(Array.from(gw));
 
     const fg = flippedGeometry(g);
     const flippedOk = g.H % 2 === 0 && (g.W % 8 === 0 || (g.W === 4 && g.H % 4 === 0));
@@ -116,7 +123,11 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     const f32 = new Float32Array(1), f64 = new Float64Array(1);
     const g = (x: [number, number, number, number], p: object): Conv2dGeometry => conv2dGeometry(x, [4, x[1], 3, 3], p);
     expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f32)).to.equal(true);
-    expect(winogradApplies(g([2, 3, 4, 4], { padding: 1 }), f32), '4 wide').to.equal(false);
+    expect(winogradApplies(g([2, 3, 4, 4], { padding: 1 }), f32), '4 wide').to.equal(true);
+    expect(winogradApplies(g([1, 3, 4, 4], { padding: 1 }), f32), '4 tiles, 4 channels').to.equal(false);
+    expect(winogradWeightApplies(g([2, 3, 8, 8], { padding: 1 }), f32), 'weight gradient, 8 wide, 3 channels').to.equal(false);
+    expect(winogradWeightApplies(g([2, 3, 8, 16], { padding: 1 }), f32), 'weight gradient, 16 wide').to.equal(true);
+    expect(winogradWeightApplies(conv2dGeometry([8, 32, 8, 8], [8, 32, 3, 3], { padding: 1 }), f32), 'weight gradient, 32 channels').to.equal(true);
     expect(winogradApplies(g([1, 64, 8, 8], { padding: 1 }), f32), '16 tiles, 64 channels').to.equal(false);
     expect(winogradApplies(g([8, 64, 8, 8], { padding: 1 }), f32), '128 tiles, 64 channels').to.equal(true);
     expect(winogradApplies(g([2, 3, 8, 8], { padding: 1 }), f64), 'float64').to.equal(false);
@@ -197,9 +208,10 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     useTwoThreads();
 
     it('splits blocks of tile rows (weight gradient: channels) over both threads with bit-identical results; the backward pair computes the same gradients', () => {
-      for (const c of [...CASES.filter((k) => k.used), { x: [4, 64, 16, 16], O: 64, padding: 1, used: true } as Case]) {
+      let split = 0, weights = 0;
+      for (const c of [...CASES.filter((k) => k.used), ...TWO_THREADS]) {
         const g = geometryOf(c);
-        expect(winogradUnits(g)).to.be.at.least(2);
+        if (winogradUnits(g) >= 2) split++;
         const x = filled(g.N * g.C * g.H * g.W, true), w = filled(g.O * g.C * 9, true), bias = filled(g.O, true);
         const gy = filled(g.N * g.O * g.OH * g.OW, true);
         const U = winogradWeights(w, g.O, g.C, false);
@@ -208,9 +220,13 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
         expect(Array.from(conv2dForward(x, w, bias, g)), `forward [${c.x}]`).to.deep.equal(Array.from(one));
         const gwOne = new Float32Array(g.O * g.C * 9);
         winogradWeightGradInto(gy, x, g, gwOne);
-        expect(Array.from(conv2dBackwardWeight(gy, x, g)), `weight gradient [${c.x}]`).to.deep.equal(Array.from(gwOne));
+        expect(Array.from(winogradWeightGrad(gy, x, g)), `weight gradient [${c.x}]`).to.deep.equal(Array.from(gwOne));
         const pair = conv2dBackward(gy, x, w, g, true, true);
-        expect(Array.from(pair.gw as Float32Array), `backward pair, weight [${c.x}]`).to.deep.equal(Array.from(gwOne));
+        if (winogradWeightApplies(g, x)) {
+          weights++;
+          expect(Array.from(conv2dBackwardWeight(gy, x, g)), `conv2dBackwardWeight [${c.x}]`).to.deep.equal(Array.from(gwOne));
+          expect(Array.from(pair.gw as Float32Array), `backward pair, weight [${c.x}]`).to.deep.equal(Array.from(gwOne));
+        }
         if (winogradApplies(flippedGeometry(g), gy)) {
           const gxOne = new Float32Array(g.N * g.C * g.H * g.W);
           winogradConvInto(gy, winogradWeights(w, g.C, g.O, true), null, flippedGeometry(g), gxOne);
@@ -218,6 +234,8 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
           expect(Array.from(pair.gx as Float32Array), `backward pair, input [${c.x}]`).to.deep.equal(Array.from(gxOne));
         }
       }
+      expect(split, 'cases whose forward splits over threads').to.be.at.least(4);
+      expect(weights, 'cases whose weight gradient conv2d takes through Winograd').to.be.at.least(3);
     });
 
     it('matches the reference loops', () => {

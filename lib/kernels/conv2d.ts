@@ -157,7 +157,7 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
     ['weight', cw.w, weightSize(cw.g)]]);
   const gt = cw.g;
   const fg = flippedGeometry(gt);
-  if (winogradApplies(fg, gy)) return winogradConv(gy as Float32Array, flippedWinogradWeights(cw), null, fg);
+  if (winogradInputGrad(gt, gy)) return winogradConv(gy as Float32Array, flippedWinogradWeights(cw), null, fg);
   const { split, units } = inputGradUnits(gt, gy);
   // Threads are counted before allocating: a collection the allocation may set off (threads.ts)
   // would otherwise give a deferred job time to finish and decide this split.
@@ -167,6 +167,11 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   if (split !== null) parallelFor('conv2d.backwardInput', units, { ...args, ...split }, parts);
   else parallelFor('conv2d.backwardInputCol2im', units, args, parts);
   return gx;
+}
+
+/** True when a conv's input gradient runs through Winograd: a stride-1 conv whose flipped conv qualifies. */
+function winogradInputGrad(gt: Conv2dGeometry, gy: FloatArray): boolean {
+  return useFlippedBackwardInput(gt) && winogradApplies(flippedGeometry(gt), gy);
 }
 
 /** The input-gradient conv's Winograd weights: U of the flipped, transposed weight (winograd.ts). */
@@ -180,7 +185,7 @@ function flippedWinogradWeights(cw: ConvWeight): Float32Array {
  */
 function inputGradUnits(gt: Conv2dGeometry, gy: FloatArray): { split: OutputSplit | null; units: number } {
   const fg = flippedGeometry(gt);
-  if (winogradApplies(fg, gy)) return { split: null, units: winogradUnits(fg) };
+  if (winogradInputGrad(gt, gy)) return { split: null, units: winogradUnits(fg) };
   const split = useFlippedBackwardInput(gt) ? splitOutput(gt.C / gt.groups, gt.N * gt.H * gt.W, gt.groups, stagesWeightRows(gy)) : null;
   return { split, units: split !== null ? split.units : gt.N };
 }
@@ -273,7 +278,7 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   }
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const gw = allocate(dtypeOf(gy), weightSize(g));
-  const wino = winogradApplies(flippedGeometry(cw.g), gy) ? sharedInput(flippedWinogradWeights(cw)) : null;
+  const wino = winogradInputGrad(cw.g, gy) ? sharedInput(flippedWinogradWeights(cw)) : null;
   parallelFor('conv2d.backwardPair', 2, {
     ...geometryArgs(cw.g), ...spreadArgs(cw.g, cw.trim), gy: sharedInput(gy), x: sharedInput(x), w: sharedInput(cw.w),
     gx, gw, wino, winoWeight: winogradWeightApplies(cw.g, x), kernel: kernelFor(dtypeOf(gy)),

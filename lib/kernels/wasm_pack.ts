@@ -29,13 +29,13 @@ const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 export const PACK_FUNCTIONS = ['col2im', 'gather', 'rows1', 'rows2', 'panels', 'gatherA', 'pad', 'unpad', 'gatherT', 'gatherTA'] as const;
 
 /** i8x16.shuffle lane bytes picking f32 lanes `l` of the 8-lane concatenation of two vectors. */
-const f32Lanes = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
-const LO_PAIRS = f32Lanes([0, 4, 1, 5]);
-const HI_PAIRS = f32Lanes([2, 6, 3, 7]);
-const LO_HALVES = f32Lanes([0, 1, 4, 5]);
-const HI_HALVES = f32Lanes([2, 3, 6, 7]);
+export const f32Lanes = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
+export const LO_PAIRS = f32Lanes([0, 4, 1, 5]);
+export const HI_PAIRS = f32Lanes([2, 6, 3, 7]);
+export const LO_HALVES = f32Lanes([0, 1, 4, 5]);
+export const HI_HALVES = f32Lanes([2, 3, 6, 7]);
 
-const i32s = (n: number): ValType[] => Array<ValType>(n).fill(I32);
+export const i32s = (n: number): ValType[] => Array<ValType>(n).fill(I32);
 
 /** The functions named in PACK_FUNCTIONS, in that order; `first` is the module index of col2im. */
 export function emitPackFunctions(nr: number, mr: number, first: number): FuncDef[] {

@@ -32,16 +32,12 @@
  * 16 loads, 16 shuffles, 32 adds and 16 stores in; 16 loads, 20 adds, 4 shuffles and 4 stores out.
  */
 import { Code, I32, V128, type FuncDef, type ValType } from './wasm_emitter';
+import { f32Lanes, HI_HALVES, HI_PAIRS, i32s, LO_HALVES, LO_PAIRS } from './wasm_pack';
 
 export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut', 'wgIn4', 'wgOut4', 'wgGrad', 'wgGrad4', 'wgPackA', 'wgPackB'] as const;
 
-const f32Lanes = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
 const EVENS = f32Lanes([0, 2, 4, 6]);
 const ODDS = f32Lanes([1, 3, 5, 7]);
-const LO_PAIRS = f32Lanes([0, 4, 1, 5]);
-const HI_PAIRS = f32Lanes([2, 6, 3, 7]);
-
-const i32s = (n: number): ValType[] => Array<ValType>(n).fill(I32);
 
 /** The functions named in WINOGRAD_FUNCTIONS, in that order. */
 export function emitWinogradFunctions(): FuncDef[] {
@@ -282,9 +278,6 @@ function emitGrad(narrow: boolean): FuncDef {
   c.end();
   return { name: narrow ? 'wgGrad4' : 'wgGrad', params: i32s(11), results: [], locals, code: c };
 }
-
-const LO_HALVES = f32Lanes([0, 1, 4, 5]);
-const HI_HALVES = f32Lanes([2, 3, 6, 7]);
 
 function emitPack(width: 4 | 8): FuncDef {
   const c = new Code();

@@ -22,6 +22,7 @@
  * one thread in a fixed order, so results are bit-identical for any thread count.
  */
 import type { FloatArray } from '../core/dtype';
+import type { Conv2dGeometry } from './conv2d';
 import { allocate } from '../core/dtype';
 import { fail } from '../core/errors';
 import { alignShift } from './im2col_wasm';
@@ -29,14 +30,8 @@ import { availableThreads, parallelFor, registerTask, shareIf, type TaskArgs } f
 import { backendFor, kernelFor } from './gemm_backend';
 import { wasmPackersOf } from './wasm_gemm';
 
-/** The conv geometry fields this file reads (conv2d.ts's Conv2dGeometry has them all). */
-export interface WinogradGeometry {
-  N: number; C: number; H: number; W: number;
-  O: number; KH: number; KW: number;
-  OH: number; OW: number;
-  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
-  groups: number;
-}
+/** A conv's geometry (conv2d.ts; a type-only import, so no module cycle at run time). */
+export type WinogradGeometry = Conv2dGeometry;
 
 let enabled = true;
 

@@ -52,15 +52,60 @@ function binop(c: Code, dst: number, a: number, b: number, sub: boolean): void {
   c.localSet(dst);
 }
 
-function emitIn(narrow: boolean): FuncDef {
-  const c = new Code();
-  const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8, CHANB = 9, K = 10, IMGB = 11;
-  let next = 12;
+/** Numbers a function's locals after its `first` params, in the order asked for. */
+function localsFrom(first: number): { locals: ValType[]; local: (t: ValType) => number } {
   const locals: ValType[] = [];
+  let next = first;
   const local = (t: ValType): number => {
     locals.push(t);
     return next++;
   };
+  return { locals, local };
+}
+
+/** Params and locals of the loop nest wgIn and wgGrad share. */
+interface PlaneLoops {
+  /** Params: first plane, plane count, plane stride, destination, its step per plane, rows, groups, row stride, images, image stride. */
+  SRC: number; COUNT: number; PLANEB: number; DST: number; DSTB: number; R: number; G: number; ROWB: number; K: number; IMGB: number;
+  /** Locals: plane pointer, destination, counters and the tile index T. */
+  P: number; D: number; PI: number; T: number; IMG: number; KI: number; ROW: number; RI: number; BASE: number; GI: number;
+}
+
+/**
+ * For each plane, each of K images, each tile row (narrow: pair of rows) and each group of 4 tiles:
+ * body() with BASE at the group's first input element, D at the plane's destination and T the tile
+ * index within the block (counting on across images); groups are `baseStep` bytes apart.
+ */
+function planeLoops(c: Code, v: PlaneLoops, narrow: boolean, baseStep: number, body: () => void): void {
+  c.localGet(v.SRC).localSet(v.P).localGet(v.DST).localSet(v.D).localGet(v.COUNT).localSet(v.PI);
+  c.loop(); // planes
+  c.i32Const(0).localSet(v.T).localGet(v.P).localSet(v.IMG).localGet(v.K).localSet(v.KI);
+  c.loop(); // images
+  c.localGet(v.IMG).localSet(v.ROW).localGet(v.R).localSet(v.RI);
+  c.loop(); // tile rows (narrow: pairs of them)
+  c.localGet(v.ROW).localSet(v.BASE).localGet(v.G).localSet(v.GI);
+  c.loop(); // groups of 4 tiles
+  body();
+  c.localGet(v.T).i32Const(4).i32Add().localSet(v.T);
+  c.localGet(v.BASE).i32Const(baseStep).i32Add().localSet(v.BASE);
+  c.localGet(v.GI).i32Const(-1).i32Add().localTee(v.GI).brIf(0);
+  c.end();
+  c.localGet(v.ROW).localGet(v.ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(v.ROW);
+  c.localGet(v.RI).i32Const(-1).i32Add().localTee(v.RI).brIf(0);
+  c.end();
+  c.localGet(v.IMG).localGet(v.IMGB).i32Add().localSet(v.IMG);
+  c.localGet(v.KI).i32Const(-1).i32Add().localTee(v.KI).brIf(0);
+  c.end();
+  c.localGet(v.P).localGet(v.PLANEB).i32Add().localSet(v.P);
+  c.localGet(v.D).localGet(v.DSTB).i32Add().localSet(v.D);
+  c.localGet(v.PI).i32Const(-1).i32Add().localTee(v.PI).brIf(0);
+  c.end();
+}
+
+function emitIn(narrow: boolean): FuncDef {
+  const c = new Code();
+  const SRC = 0, C = 1, R = 2, G = 3, ROWB = 4, PLANEB = 5, DST = 6, PANELB = 7, XIB = 8, CHANB = 9, K = 10, IMGB = 11;
+  const { locals, local } = localsFrom(12);
   const CI = local(I32), P = local(I32), DC = local(I32), T = local(I32), RI = local(I32), ROW = local(I32);
   const GI = local(I32), BASE = local(I32), A = local(I32), X = local(I32);
   const LA = local(V128), LB = local(V128);
@@ -70,78 +115,56 @@ function emitIn(narrow: boolean): FuncDef {
   const V = local(V128);
   const IMG = local(I32), KI = local(I32);
 
-  c.localGet(SRC).localSet(P).localGet(DST).localSet(DC).localGet(C).localSet(CI);
-  c.loop(); // channels
-  c.i32Const(0).localSet(T).localGet(P).localSet(IMG).localGet(K).localSet(KI);
-  c.loop(); // images
-  c.localGet(IMG).localSet(ROW).localGet(R).localSet(RI);
-  c.loop(); // tile rows
-  c.localGet(ROW).localSet(BASE).localGet(G).localSet(GI);
-  c.loop(); // groups of 4 tiles
-  for (let i = 0; i < 4; i++) {
-    if (i === 0) c.localGet(BASE).localSet(A);
-    else c.localGet(A).localGet(ROWB).i32Add().localSet(A);
-    if (narrow) {
-      // Tiles (r, 0), (r, 1), (r + 1, 0), (r + 1, 1): column j of each is lane 0 or 2 of the
-      // 4 floats at column j of rows 2r + i and 2r + 2 + i.
-      c.localGet(A).localGet(ROWB).i32Add().localGet(ROWB).i32Add().localSet(X);
-      for (let j = 0; j < 4; j++) {
-        c.localGet(A).v128Load(4 * j).localGet(X).v128Load(4 * j).i8x16Shuffle(EVENS).localSet(e[j]);
+  const loops: PlaneLoops = {
+    SRC, COUNT: C, PLANEB, DST, DSTB: CHANB, R, G, ROWB, K, IMGB, P, D: DC, PI: CI, T, IMG, KI, ROW, RI, BASE, GI,
+  };
+  planeLoops(c, loops, narrow, 32, () => {
+    for (let i = 0; i < 4; i++) {
+      if (i === 0) c.localGet(BASE).localSet(A);
+      else c.localGet(A).localGet(ROWB).i32Add().localSet(A);
+      if (narrow) {
+        // Tiles (r, 0), (r, 1), (r + 1, 0), (r + 1, 1): column j of each is lane 0 or 2 of the
+        // 4 floats at column j of rows 2r + i and 2r + 2 + i.
+        c.localGet(A).localGet(ROWB).i32Add().localGet(ROWB).i32Add().localSet(X);
+        for (let j = 0; j < 4; j++) {
+          c.localGet(A).v128Load(4 * j).localGet(X).v128Load(4 * j).i8x16Shuffle(EVENS).localSet(e[j]);
+        }
+      } else {
+        c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
+        c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[0]);
+        c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[1]);
+        c.localGet(A).v128Load(8).localSet(LA).localGet(A).v128Load(24).localSet(LB);
+        c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[2]);
+        c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[3]);
       }
-    } else {
-      c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
-      c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[0]);
-      c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[1]);
-      c.localGet(A).v128Load(8).localSet(LA).localGet(A).v128Load(24).localSet(LB);
-      c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(e[2]);
-      c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(e[3]);
+      // Along the row: d·B.
+      binop(c, t[i][0], e[0], e[2], true);
+      binop(c, t[i][1], e[1], e[2], false);
+      binop(c, t[i][2], e[2], e[1], true);
+      binop(c, t[i][3], e[1], e[3], true);
     }
-    // Along the row: d·B.
-    binop(c, t[i][0], e[0], e[2], true);
-    binop(c, t[i][1], e[1], e[2], false);
-    binop(c, t[i][2], e[2], e[1], true);
-    binop(c, t[i][3], e[1], e[3], true);
-  }
-  // X = DC + (T >> 3)·panelB + (T & 4)·4
-  c.localGet(DC).localGet(T).i32Const(3).i32ShrU().localGet(PANELB).i32Mul().i32Add()
-    .localGet(T).i32Const(4).i32And().i32Const(4).i32Mul().i32Add().localSet(X);
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
-      // Down the column: Bᵀ·(d·B).
-      if (i === 0) binop(c, V, t[0][j], t[2][j], true);
-      else if (i === 1) binop(c, V, t[1][j], t[2][j], false);
-      else if (i === 2) binop(c, V, t[2][j], t[1][j], true);
-      else binop(c, V, t[1][j], t[3][j], true);
-      c.localGet(X).localGet(V).v128Store(0);
-      if (i < 3 || j < 3) c.localGet(X).localGet(XIB).i32Add().localSet(X);
+    // X = DC + (T >> 3)·panelB + (T & 4)·4
+    c.localGet(DC).localGet(T).i32Const(3).i32ShrU().localGet(PANELB).i32Mul().i32Add()
+      .localGet(T).i32Const(4).i32And().i32Const(4).i32Mul().i32Add().localSet(X);
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 4; j++) {
+        // Down the column: Bᵀ·(d·B).
+        if (i === 0) binop(c, V, t[0][j], t[2][j], true);
+        else if (i === 1) binop(c, V, t[1][j], t[2][j], false);
+        else if (i === 2) binop(c, V, t[2][j], t[1][j], true);
+        else binop(c, V, t[1][j], t[3][j], true);
+        c.localGet(X).localGet(V).v128Store(0);
+        if (i < 3 || j < 3) c.localGet(X).localGet(XIB).i32Add().localSet(X);
+      }
     }
-  }
-  c.localGet(T).i32Const(4).i32Add().localSet(T);
-  c.localGet(BASE).i32Const(32).i32Add().localSet(BASE);
-  c.localGet(GI).i32Const(-1).i32Add().localTee(GI).brIf(0);
-  c.end();
-  c.localGet(ROW).localGet(ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(ROW);
-  c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
-  c.end();
-  c.localGet(IMG).localGet(IMGB).i32Add().localSet(IMG);
-  c.localGet(KI).i32Const(-1).i32Add().localTee(KI).brIf(0);
-  c.end();
-  c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
-  c.localGet(DC).localGet(CHANB).i32Add().localSet(DC);
-  c.localGet(CI).i32Const(-1).i32Add().localTee(CI).brIf(0);
-  c.end();
+  });
   return { name: narrow ? 'wgIn4' : 'wgIn', params: i32s(12), results: [], locals, code: c };
 }
 
 function emitOut(narrow: boolean): FuncDef {
   const c = new Code();
   const M = 0, LDCB = 1, XIB = 2, O = 3, R = 4, G = 5, BIAS = 6, Y = 7, OWB = 8, OCHB = 9, K = 10, YIMGB = 11;
-  let next = 12;
-  const locals: ValType[] = [];
-  const local = (t: ValType): number => {
-    locals.push(t);
-    return next++;
-  };
+  const { locals, local } = localsFrom(12);
   const OI = local(I32), MROW = local(I32), YO = local(I32), BP = local(I32), MA = local(I32), YR = local(I32);
   const RI = local(I32), YA = local(I32), GI = local(I32), X = local(I32);
   const BV = local(V128);
@@ -209,12 +232,7 @@ function emitOut(narrow: boolean): FuncDef {
 function emitGrad(narrow: boolean): FuncDef {
   const c = new Code();
   const SRC = 0, R = 1, G = 2, ROWB = 3, PLANEB = 4, O = 5, DST = 6, LDB = 7, XIB = 8, K = 9, IMGB = 10;
-  let next = 11;
-  const locals: ValType[] = [];
-  const local = (t: ValType): number => {
-    locals.push(t);
-    return next++;
-  };
+  const { locals, local } = localsFrom(11);
   const OI = local(I32), P = local(I32), D = local(I32), T = local(I32), RI = local(I32), ROW = local(I32);
   const GI = local(I32), BASE = local(I32), A = local(I32), X = local(I32);
   const LA = local(V128), LB = local(V128);
@@ -224,70 +242,48 @@ function emitGrad(narrow: boolean): FuncDef {
   const V = local(V128);
   const IMG = local(I32), KI = local(I32);
 
-  c.localGet(SRC).localSet(P).localGet(DST).localSet(D).localGet(O).localSet(OI);
-  c.loop(); // output channels
-  c.i32Const(0).localSet(T).localGet(P).localSet(IMG).localGet(K).localSet(KI);
-  c.loop(); // images
-  c.localGet(IMG).localSet(ROW).localGet(R).localSet(RI);
-  c.loop(); // tile rows (narrow: pairs of them)
-  c.localGet(ROW).localSet(BASE).localGet(G).localSet(GI);
-  c.loop(); // groups of 4 tiles
-  for (let a = 0; a < 2; a++) {
-    // Row a of the 4 tiles' 2×2 blocks: columns 0 and 1 are the even and odd lanes.
-    if (a === 0) c.localGet(BASE).localSet(A);
-    else c.localGet(BASE).localGet(ROWB).i32Add().localSet(A);
-    if (narrow) {
-      c.localGet(A).v128Load(0).localSet(LA);
-      c.localGet(A).localGet(ROWB).i32Add().localGet(ROWB).i32Add().v128Load(0).localSet(LB);
-    } else {
-      c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
+  const loops: PlaneLoops = {
+    SRC, COUNT: O, PLANEB, DST, DSTB: LDB, R, G, ROWB, K, IMGB, P, D, PI: OI, T, IMG, KI, ROW, RI, BASE, GI,
+  };
+  planeLoops(c, loops, narrow, narrow ? 16 : 32, () => {
+    for (let a = 0; a < 2; a++) {
+      // Row a of the 4 tiles' 2×2 blocks: columns 0 and 1 are the even and odd lanes.
+      if (a === 0) c.localGet(BASE).localSet(A);
+      else c.localGet(BASE).localGet(ROWB).i32Add().localSet(A);
+      if (narrow) {
+        c.localGet(A).v128Load(0).localSet(LA);
+        c.localGet(A).localGet(ROWB).i32Add().localGet(ROWB).i32Add().v128Load(0).localSet(LB);
+      } else {
+        c.localGet(A).v128Load(0).localSet(LA).localGet(A).v128Load(16).localSet(LB);
+      }
+      c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(d[a][0]);
+      c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(d[a][1]);
+      // Along the row: dy·Aᵀ = [d0, d0 + d1, d0 − d1, −d1].
+      c.localGet(d[a][0]).localSet(p[a][0]);
+      binop(c, p[a][1], d[a][0], d[a][1], false);
+      binop(c, p[a][2], d[a][0], d[a][1], true);
+      c.localGet(d[a][1]).f32x4Neg().localSet(p[a][3]);
     }
-    c.localGet(LA).localGet(LB).i8x16Shuffle(EVENS).localSet(d[a][0]);
-    c.localGet(LA).localGet(LB).i8x16Shuffle(ODDS).localSet(d[a][1]);
-    // Along the row: dy·Aᵀ = [d0, d0 + d1, d0 − d1, −d1].
-    c.localGet(d[a][0]).localSet(p[a][0]);
-    binop(c, p[a][1], d[a][0], d[a][1], false);
-    binop(c, p[a][2], d[a][0], d[a][1], true);
-    c.localGet(d[a][1]).f32x4Neg().localSet(p[a][3]);
-  }
-  c.localGet(D).localGet(T).i32Const(4).i32Mul().i32Add().localSet(X);
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
-      // Down the column: A·(dy·Aᵀ).
-      if (i === 0) c.localGet(p[0][j]).localSet(V);
-      else if (i === 1) binop(c, V, p[0][j], p[1][j], false);
-      else if (i === 2) binop(c, V, p[0][j], p[1][j], true);
-      else c.localGet(p[1][j]).f32x4Neg().localSet(V);
-      c.localGet(X).localGet(V).v128Store(0);
-      if (i < 3 || j < 3) c.localGet(X).localGet(XIB).i32Add().localSet(X);
+    c.localGet(D).localGet(T).i32Const(4).i32Mul().i32Add().localSet(X);
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 4; j++) {
+        // Down the column: A·(dy·Aᵀ).
+        if (i === 0) c.localGet(p[0][j]).localSet(V);
+        else if (i === 1) binop(c, V, p[0][j], p[1][j], false);
+        else if (i === 2) binop(c, V, p[0][j], p[1][j], true);
+        else c.localGet(p[1][j]).f32x4Neg().localSet(V);
+        c.localGet(X).localGet(V).v128Store(0);
+        if (i < 3 || j < 3) c.localGet(X).localGet(XIB).i32Add().localSet(X);
+      }
     }
-  }
-  c.localGet(T).i32Const(4).i32Add().localSet(T);
-  c.localGet(BASE).i32Const(narrow ? 16 : 32).i32Add().localSet(BASE);
-  c.localGet(GI).i32Const(-1).i32Add().localTee(GI).brIf(0);
-  c.end();
-  c.localGet(ROW).localGet(ROWB).i32Const(narrow ? 4 : 2).i32Mul().i32Add().localSet(ROW);
-  c.localGet(RI).i32Const(-1).i32Add().localTee(RI).brIf(0);
-  c.end();
-  c.localGet(IMG).localGet(IMGB).i32Add().localSet(IMG);
-  c.localGet(KI).i32Const(-1).i32Add().localTee(KI).brIf(0);
-  c.end();
-  c.localGet(P).localGet(PLANEB).i32Add().localSet(P);
-  c.localGet(D).localGet(LDB).i32Add().localSet(D);
-  c.localGet(OI).i32Const(-1).i32Add().localTee(OI).brIf(0);
-  c.end();
+  });
   return { name: narrow ? 'wgGrad4' : 'wgGrad', params: i32s(11), results: [], locals, code: c };
 }
 
 function emitPack(width: 4 | 8): FuncDef {
   const c = new Code();
   const SRC = 0, LDB = 1, ROWS4 = 2, T = 3, DST = 4;
-  let next = 5;
-  const locals: ValType[] = [];
-  const local = (t: ValType): number => {
-    locals.push(t);
-    return next++;
-  };
+  const { locals, local } = localsFrom(5);
   const Q = local(I32), S0 = local(I32), D = local(I32), TI = local(I32), A = local(I32), PANELB = local(I32), X = local(I32);
   const r = [local(V128), local(V128), local(V128), local(V128)];
   const h = [local(V128), local(V128), local(V128), local(V128)];

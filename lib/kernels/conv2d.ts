@@ -16,7 +16,7 @@ import {
 import { keepShape } from './keep_shape';
 import {
   flippedGeometry, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightApplies, winogradWeightGrad,
-  winogradWeightGradArgs, winogradWeightGradInto, winogradWeightGradUnits, winogradWeights,
+  winogradWeightGradArgs, winogradWeightGradInto, winogradWeightGradUnits,
 } from './winograd';
 
 /**
@@ -132,7 +132,7 @@ export function conv2dForward(x: FloatArray, w: FloatArray | ConvWeight, bias: F
 
 function forwardPass(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
   if (winogradApplies(g, x)) {
-    return winogradConv(x as Float32Array, winogradWeights(w as Float32Array, g.O, g.C, false), bias as Float32Array | null, g);
+    return winogradConv(x as Float32Array, w as Float32Array, false, bias as Float32Array | null, g);
   }
   const out = allocate(dtypeOf(x), g.N * g.O * g.OH * g.OW);
   const split = splitOutput(g.O / g.groups, g.N * g.OH * g.OW, g.groups, stagesWeightRows(x));
@@ -157,7 +157,7 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
     ['weight', cw.w, weightSize(cw.g)]]);
   const gt = cw.g;
   const fg = flippedGeometry(gt);
-  if (winogradInputGrad(gt, gy)) return winogradConv(gy as Float32Array, flippedWinogradWeights(cw), null, fg);
+  if (winogradInputGrad(gt, gy)) return winogradConv(gy as Float32Array, cw.w as Float32Array, true, null, fg);
   const { split, units } = inputGradUnits(gt, gy);
   // Threads are counted before allocating: a collection the allocation may set off (threads.ts)
   // would otherwise give a deferred job time to finish and decide this split.
@@ -172,11 +172,6 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
 /** True when a conv's input gradient runs through Winograd: a stride-1 conv whose flipped conv qualifies. */
 function winogradInputGrad(gt: Conv2dGeometry, gy: FloatArray): boolean {
   return useFlippedBackwardInput(gt) && winogradApplies(flippedGeometry(gt), gy);
-}
-
-/** The input-gradient conv's Winograd weights: U of the flipped, transposed weight (winograd.ts). */
-function flippedWinogradWeights(cw: ConvWeight): Float32Array {
-  return winogradWeights(cw.w as Float32Array, cw.g.C, cw.g.O, true);
 }
 
 /**
@@ -278,7 +273,7 @@ export function conv2dBackward(gy: FloatArray, x: FloatArray, w: FloatArray | Co
   }
   const gx = allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const gw = allocate(dtypeOf(gy), weightSize(g));
-  const wino = winogradInputGrad(cw.g, gy) ? sharedInput(flippedWinogradWeights(cw)) : null;
+  const wino = winogradInputGrad(cw.g, gy);
   parallelFor('conv2d.backwardPair', 2, {
     ...geometryArgs(cw.g), ...spreadArgs(cw.g, cw.trim), gy: sharedInput(gy), x: sharedInput(x), w: sharedInput(cw.w),
     gx, gw, wino, winoWeight: winogradWeightApplies(cw.g, x), kernel: kernelFor(dtypeOf(gy)),
@@ -902,19 +897,19 @@ registerTask('conv2d.backwardWeight', (args: TaskArgs, start: number, end: numbe
 });
 
 /**
- * Unit 0: the whole input gradient (through Winograd when `wino` holds its weights); unit 1: the
+ * Unit 0: the whole input gradient (through Winograd, of the flipped weight, when `wino`); unit 1: the
  * whole weight gradient (through Winograd when `winoWeight`; see conv2dBackward).
  */
 registerTask('conv2d.backwardPair', (args: TaskArgs, start: number, end: number) => {
   const a = args as unknown as ConvTaskArgs & SpreadArgs & {
-    gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray; wino: Float32Array | null; winoWeight: boolean;
+    gy: FloatArray; x: FloatArray; w: FloatArray; gx: FloatArray; gw: FloatArray; wino: boolean; winoWeight: boolean;
   };
   const g = geometryOf(a);
   const be = backendFor(dtypeOf(a.gx), a.kernel);
   const full = spreadOf(a);
   for (let u = start; u < end; u++) {
-    if (u === 0 && a.wino !== null) {
-      winogradConvInto(a.gy as Float32Array, a.wino, null, flippedGeometry(g), a.gx as Float32Array);
+    if (u === 0 && a.wino) {
+      winogradConvInto(a.gy as Float32Array, a.w as Float32Array, true, null, flippedGeometry(g), a.gx as Float32Array);
       continue;
     }
     if (u === 1 && a.winoWeight) {

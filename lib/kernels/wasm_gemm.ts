@@ -62,6 +62,7 @@ type WgInFn = (src: number, C: number, R: number, G: number, rowB: number, plane
 type WgGradFn = (src: number, R: number, G: number, rowB: number, planeB: number, O: number, dst: number, ldB: number, xiB: number,
   K: number, imgB: number) => void;
 type WgPackFn = (src: number, ldB: number, rows4: number, T: number, dst: number) => void;
+type WgUFn = (src: number, Oc: number, Ci: number, soB: number, scB: number, dst: number, xsB: number) => void;
 type WgOutFn = (m: number, ldcB: number, xiB: number, O: number, R: number, G: number, bias: number, y: number, owB: number, ochB: number,
   K: number, yImgB: number) => void;
 
@@ -86,6 +87,8 @@ export interface WasmPackers {
   readonly wgGrad4: WgGradFn;
   readonly wgPackA: WgPackFn;
   readonly wgPackB: WgPackFn;
+  readonly wgU: WgUFn;
+  readonly wgUFlip: WgUFn;
 }
 
 export function wasmPackersOf(be: MicroBackend): WasmPackers | null {
@@ -303,6 +306,8 @@ class WasmBackend implements MicroBackend {
       wgGrad4: instance.exports.wgGrad4 as WgGradFn,
       wgPackA: instance.exports.wgPackA as WgPackFn,
       wgPackB: instance.exports.wgPackB as WgPackFn,
+      wgU: instance.exports.wgU as WgUFn,
+      wgUFlip: instance.exports.wgUFlip as WgUFn,
     } : null;
     this.view = this.makeView();
   }

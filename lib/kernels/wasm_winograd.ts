@@ -26,6 +26,12 @@
  *     ldB apart) transposed into GEMM panels of width 4 (A) or 8 (B): element (r, t) goes to
  *     dst + ((r div w)·T·w + t·w + r mod w)·4. T is a multiple of 4.
  *
+ *   wgU(src, Oc, Ci, soB, scB, dst, xsB), wgUFlip: the weight transform U = G·k·Gᵀ of winograd.ts
+ *     winogradWeights, bit for bit (float64 arithmetic in the same order, one rounding to float32):
+ *     kernel (o, c) has its 9 taps at src + o·soB + c·scB (wgUFlip: read backwards), and U[ξ] of it
+ *     goes to dst + ξ·xsB + ((o >> 2)·Ci·4 + c·4 + (o & 3))·4. Two output channels per f64x2; rows
+ *     past Oc in the last panel of 4 are not written.
+ *
  *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]    Aᵀ = [1 1 1 0; 0 1 −1 −1]
  * A tile group's four columns 2t+j (t = 4g..4g+3) are the even and odd lanes of the 8 floats at
  * 8g + j − (j & 1), taken with two loads and one shuffle. Cost per group of 4 tiles and channel:
@@ -33,15 +39,17 @@
  */
 import { Code, I32, V128, type FuncDef, type ValType } from './wasm_emitter';
 import { f32Lanes, HI_HALVES, HI_PAIRS, i32s, LO_HALVES, LO_PAIRS } from './wasm_pack';
+import { Asm } from './wasm_simd';
 
-export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut', 'wgIn4', 'wgOut4', 'wgGrad', 'wgGrad4', 'wgPackA', 'wgPackB'] as const;
+export const WINOGRAD_FUNCTIONS = ['wgIn', 'wgOut', 'wgIn4', 'wgOut4', 'wgGrad', 'wgGrad4', 'wgPackA', 'wgPackB', 'wgU', 'wgUFlip'] as const;
 
 const EVENS = f32Lanes([0, 2, 4, 6]);
 const ODDS = f32Lanes([1, 3, 5, 7]);
 
 /** The functions named in WINOGRAD_FUNCTIONS, in that order. */
 export function emitWinogradFunctions(): FuncDef[] {
-  return [emitIn(false), emitOut(false), emitIn(true), emitOut(true), emitGrad(false), emitGrad(true), emitPack(4), emitPack(8)];
+  return [emitIn(false), emitOut(false), emitIn(true), emitOut(true), emitGrad(false), emitGrad(true), emitPack(4), emitPack(8),
+    emitWeights(false), emitWeights(true)];
 }
 
 /** a − b, a + b as one step on locals. */
@@ -319,4 +327,92 @@ function emitPack(width: 4 | 8): FuncDef {
   c.localGet(Q).i32Const(1).i32Add().localTee(Q).localGet(ROWS4).i32LtU().brIf(0);
   c.end();
   return { name: width === 4 ? 'wgPackA' : 'wgPackB', params: i32s(5), results: [], locals, code: c };
+}
+
+/**
+ * wgU / wgUFlip (see the header): for each pair of output channels (a last odd one alone, both lanes
+ * reading it and one stored) and each input channel, U = G·k·Gᵀ with
+ *   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+ * as winogradWeights computes it: t = G·k row by row, then u = t·Gᵀ, each sum left to right, halved.
+ */
+function emitWeights(flip: boolean): FuncDef {
+  const c = new Asm();
+  const SRC = 0, OC = 1, CI = 2, SOB = 3, SCB = 4, DST = 5, XSB = 6;
+  const { locals, local } = localsFrom(7);
+  const Q = local(I32), NQ = local(I32), A = local(I32), B = local(I32), D = local(I32), X = local(I32), CL = local(I32);
+  const HALF = local(V128);
+  const k: number[] = [];
+  for (let i = 0; i < 9; i++) k.push(local(V128));
+  const t1 = [local(V128), local(V128), local(V128)], t2 = [local(V128), local(V128), local(V128)];
+
+  /** ((a ± b) + d) · ½ on the stack. */
+  const row = (a: number, b: number, d: number, minus: boolean): void => {
+    c.localGet(a).localGet(b);
+    if (minus) c.f64x2Sub();
+    else c.f64x2Add();
+    c.localGet(d).f64x2Add().localGet(HALF).f64x2Mul();
+  };
+  /** Stores the f64x2 on the stack at X (both lanes, or lane 0 alone), then X += xsB. */
+  const store = (single: boolean, value: () => void): void => {
+    c.localGet(X);
+    value();
+    c.f32x4DemoteF64x2Zero();
+    if (single) c.v128Store32Lane(0);
+    else c.v128Store64Lane(0);
+    c.localGet(X).localGet(XSB).i32Add().localSet(X);
+  };
+  /** Over the input channels, from A (lane 0), B (lane 1) and D. */
+  const channels = (single: boolean): void => {
+    c.localGet(CI).localSet(CL);
+    c.loop();
+    for (let i = 0; i < 9; i++) {
+      const off = 4 * (flip ? 8 - i : i);
+      c.localGet(B).localGet(A).v128Load32Zero(off).v128Load32Lane(1, off).f64x2PromoteLowF32x4().localSet(k[i]);
+    }
+    for (let j = 0; j < 3; j++) {
+      row(k[j], k[3 + j], k[6 + j], false);
+      c.localSet(t1[j]);
+      row(k[j], k[3 + j], k[6 + j], true);
+      c.localSet(t2[j]);
+    }
+    c.localGet(D).localSet(X);
+    for (const r of [[k[0], k[1], k[2]], t1, t2, [k[6], k[7], k[8]]]) {
+      store(single, () => c.localGet(r[0]));
+      store(single, () => row(r[0], r[1], r[2], false));
+      store(single, () => row(r[0], r[1], r[2], true));
+      store(single, () => c.localGet(r[2]));
+    }
+    c.localGet(A).localGet(SCB).i32Add().localSet(A);
+    c.localGet(B).localGet(SCB).i32Add().localSet(B);
+    c.localGet(D).i32Const(16).i32Add().localSet(D);
+    c.localGet(CL).i32Const(-1).i32Add().localTee(CL).brIf(0);
+    c.end();
+  };
+  /** A = src + 2q·soB, B = A + soB (single: A), D = dst + (q >> 1)·Ci·16 + (q & 1)·8 for pair q. */
+  const start = (single: boolean): void => {
+    c.localGet(SRC).localGet(Q).i32Const(2).i32Mul().localGet(SOB).i32Mul().i32Add().localSet(A);
+    c.localGet(A);
+    if (!single) c.localGet(SOB).i32Add();
+    c.localSet(B);
+    c.localGet(DST).localGet(Q).i32Const(1).i32ShrU().localGet(CI).i32Mul().i32Const(16).i32Mul().i32Add()
+      .localGet(Q).i32Const(1).i32And().i32Const(8).i32Mul().i32Add().localSet(D);
+  };
+
+  c.f64Const(0.5).f64x2Splat().localSet(HALF);
+  c.localGet(OC).i32Const(1).i32ShrU().localSet(NQ);
+  c.i32Const(0).localSet(Q);
+  c.block();
+  c.loop(); // pairs of output channels
+  c.localGet(Q).localGet(NQ).i32GeU().brIf(1);
+  start(false);
+  channels(false);
+  c.localGet(Q).i32Const(1).i32Add().localSet(Q);
+  c.br(0);
+  c.end();
+  c.end();
+  c.localGet(OC).i32Const(1).i32And().if(); // a last, odd output channel (Q = NQ)
+  start(true);
+  channels(true);
+  c.end();
+  return { name: flip ? 'wgUFlip' : 'wgU', params: i32s(7), results: [], locals, code: c };
 }

@@ -7,8 +7,8 @@
  * where d_c is the 4×4 input patch under the tile in channel c. So per tile and channel pair the
  * 3·3·4 = 36 multiply-adds of the direct conv become 16, and the sum over channels is 16 GEMMs,
  * one per position ξ of the 4×4 transformed tile:  M[ξ] (O × tiles) = U[ξ] (O × C) · V[ξ] (C × tiles),
- * with U = G·w·Gᵀ (the weight, transformed once per call) and V = Bᵀ·d·B (the input, transformed
- * block by block). The GEMMs run on the float32 macro-kernel (wasm_gemm.ts); the transforms are the
+ * with U = G·w·Gᵀ (the weight, transformed by each thread into its scratch, once per call) and
+ * V = Bᵀ·d·B (the input, transformed block by block). The GEMMs run on the float32 macro-kernel (wasm_gemm.ts); the transforms are the
  * wasm functions of wasm_winograd.ts, in the same linear memory, so a block of tiles goes
  * input → V → M → output without leaving the thread's scratch (no 4× larger intermediate tensors).
  *
@@ -92,7 +92,8 @@ function paddedRows(O: number): number {
  * U[ξ] = G·w·Gᵀ for every (output, input) channel pair, laid out as the macro-kernel's A panels:
  * U[((ξ·Op/4 + o/4)·Ci + c)·4 + o%4], zero for the padding rows o ≥ Oc. `flip`: the weight of the
  * input-gradient conv, w'[c, o, i, j] = w[o, c, 2 − i, 2 − j] (w is [Ci, Oc, 3, 3] then).
- * Computed in float64 and rounded once.
+ * Computed in float64 and rounded once. The reference for the wasm wgU / wgUFlip, which the passes
+ * run (tests hold them equal bit for bit).
  *   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
  */
 export function winogradWeights(w: Float32Array, Oc: number, Ci: number, flip: boolean): Float32Array {
@@ -176,49 +177,50 @@ const XI_SKEW = 16;
 const FLOPS_PER_THREAD = 2e6;
 
 /**
- * out = conv(x, w) + bias through Winograd, for a geometry winogradApplies accepts; U from
- * winogradWeights, split over the threads by blocks.
+ * out = conv(x, w) + bias through Winograd, for a geometry winogradApplies accepts, split over the
+ * threads by blocks. w is the [g.O, g.C, 3, 3] weight, or with `flip` the weight [g.C, g.O, 3, 3] of
+ * the conv whose input gradient this is (see winogradWeights).
  */
-export function winogradConv(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry): Float32Array {
-  checkCall(x, U, bias, g);
+export function winogradConv(x: Float32Array, w: Float32Array, flip: boolean, bias: Float32Array | null, g: WinogradGeometry): Float32Array {
+  checkCall(x, w, bias, g);
   const units = winogradUnits(g);
   const flops = 2 * g.N * g.O * g.C * 9 * g.OH * g.OW;
   // Threads are counted before allocating (see conv2dBackwardInput).
   const p = Math.max(1, Math.min(availableThreads(), units, Math.floor(flops / FLOPS_PER_THREAD)));
   const out = allocate('float32', g.N * g.O * g.OH * g.OW) as Float32Array;
   parallelFor('conv2d.winograd', units, {
-    ...winogradArgs(g), x: shareIf(p, x), U: shareIf(p, U), bias: shareIf(p, bias), out,
+    ...winogradArgs(g), x: shareIf(p, x), w: shareIf(p, w), flip, bias: shareIf(p, bias), out,
   }, p);
   return out;
 }
 
 /** The same on this thread alone, into `out` (a task that computes a whole pass: conv2d's backward pair). */
-export function winogradConvInto(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry,
+export function winogradConvInto(x: Float32Array, w: Float32Array, flip: boolean, bias: Float32Array | null, g: WinogradGeometry,
   out: Float32Array): void {
-  checkCall(x, U, bias, g);
+  checkCall(x, w, bias, g);
   if (out.length !== g.N * g.O * g.OH * g.OW) fail('conv2d.winograd', `output has ${out.length} elements, expected ${g.N * g.O * g.OH * g.OW}`);
-  runBlocks({ ...winogradArgs(g), x, U, bias, out }, 0, winogradUnits(g));
+  runBlocks({ ...winogradArgs(g), x, w, flip, bias, out }, 0, winogradUnits(g));
 }
 
-function checkCall(x: Float32Array, U: Float32Array, bias: Float32Array | null, g: WinogradGeometry): void {
+function checkCall(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: WinogradGeometry): void {
   const op = 'conv2d.winograd';
   const shape = `input [${g.N},${g.C},${g.H},${g.W}], weight [${g.O},${g.C},${g.KH},${g.KW}], output ${g.OH}x${g.OW}`;
   if (!winogradShape(g)) {
     fail(op, `needs a 3x3 stride-1 conv whose output is an even height by a multiple of 8 wide (or 4 wide and a multiple of 4 high), got ${shape}, padding ${g.ph}x${g.pw}`);
   }
   if (x.length !== g.N * g.C * g.H * g.W) fail(op, `input has ${x.length} elements, expected ${g.N * g.C * g.H * g.W} (${shape})`);
-  if (U.length !== 16 * paddedRows(g.O) * g.C) fail(op, `transformed weight has ${U.length} elements, expected ${16 * paddedRows(g.O) * g.C} (${shape})`);
+  if (w.length !== g.O * g.C * 9) fail(op, `weight has ${w.length} elements, expected ${g.O * g.C * 9} (${shape})`);
   if (bias !== null && bias.length !== g.O) fail(op, `bias has ${bias.length} elements, expected ${g.O} (${shape})`);
 }
 
-function winogradArgs(g: WinogradGeometry): Omit<WinogradArgs, 'x' | 'U' | 'bias' | 'out'> {
+function winogradArgs(g: WinogradGeometry): Omit<WinogradArgs, 'x' | 'w' | 'flip' | 'bias' | 'out'> {
   const p = forwardPlan(g);
   return { N: g.N, C: g.C, H: g.H, W: g.W, O: g.O, OH: g.OH, OW: g.OW, ph: g.ph, pw: g.pw, K: p.K, R: p.R };
 }
 
 interface WinogradArgs {
   N: number; C: number; H: number; W: number; O: number; OH: number; OW: number; ph: number; pw: number; K: number; R: number;
-  x: Float32Array; U: Float32Array; bias: Float32Array | null; out: Float32Array;
+  x: Float32Array; w: Float32Array; flip: boolean; bias: Float32Array | null; out: Float32Array;
 }
 
 /** Blocks [start, end) of a Winograd conv on this thread; see the header for the steps. */
@@ -236,11 +238,18 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
   // Rows of U per macro call: at most 128 KB of it.
   const chunk = Math.max(4, Math.floor(32768 / C / 4) * 4);
   // Scratch (float32 elements): U, bias, raw images (+1 for alignment), padded images (+8 slack),
-  // V (16·C·nbMax), M (16·Op·nbMax), Y (K·O·2R·OW, +1 for alignment).
+  // V (16·C·nbMax), M (16·Op·nbMax), Y (K·O·2R·OW, +1 for alignment), the raw weight (O·C·9).
   const uOff = 0, bOff = uOff + 16 * Op * C, rawOff = bOff + Op, padOff = rawOff + K * C * H * W + 1;
   const vOff = padOff + K * C * Hp * Wp + 8, mOff = vOff + 16 * (C * nbMax + XI_SKEW), yOff = mOff + 16 * (Op * nbMax + XI_SKEW);
-  const S = be.reserve(yOff + K * O * 2 * R * OW + 2) as Float32Array;
-  S.set(a.U, uOff);
+  const wOff = yOff + K * O * 2 * R * OW + 2;
+  const S = be.reserve(wOff + O * C * 9) as Float32Array;
+  // U = G·w·Gᵀ (winogradWeights' arithmetic, in wasm), each thread its own; the padding rows of the
+  // last panel of 4 are zero.
+  S.set(a.w, wOff);
+  const xs = Op * C;
+  if (Op > O) for (let xi = 0; xi < 16; xi++) S.fill(0, uOff + xi * xs + (Op - 4) * C, uOff + (xi + 1) * xs);
+  if (a.flip) pk.wgUFlip(wOff * 4, O, C, 36, O * 36, uOff * 4, xs * 4);
+  else pk.wgU(wOff * 4, O, C, C * 36, 36, uOff * 4, xs * 4);
   if (a.bias !== null) S.set(a.bias, bOff);
   S.fill(0, a.bias !== null ? bOff + O : bOff, bOff + Op);
   // Tiles past a block's end in its last B panel are computed and never read; zeroing V once

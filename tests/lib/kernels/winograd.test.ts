@@ -4,7 +4,8 @@ import {
   conv2dBackward, conv2dBackwardInput, conv2dBackwardInputReference, conv2dBackwardWeight, conv2dBackwardWeightReference,
   conv2dForward, conv2dForwardReference, conv2dGeometry, type Conv2dGeometry,
 } from '../../../lib/kernels/conv2d';
-import { setGemmKernel } from '../../../lib/kernels/gemm_backend';
+import { backendFor, setGemmKernel } from '../../../lib/kernels/gemm_backend';
+import { wasmPackersOf } from '../../../lib/kernels/wasm_gemm';
 import {
   flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightApplies,
   winogradWeightGrad, winogradWeightGradInto, winogradWeights,
@@ -96,9 +97,9 @@ function runCases(): void {
     const used = winogradApplies(g, x);
     expect(used, label).to.equal(c.used);
 
-    const y = winogradConv(x, winogradWeights(w, g.O, g.C, false), bias, g);
+    const y = winogradConv(x, w, false, bias, g);
     expectClose(y, conv2dForwardReference(x64, w64, b64, g), conv2dForwardReference(abs64(x), abs64(w), abs64(bias), g), `forward ${label}`);
-    const y0 = winogradConv(x, winogradWeights(w, g.O, g.C, false), null, g);
+    const y0 = winogradConv(x, w, false, null, g);
     expectClose(y0, conv2dForwardReference(x64, w64, null, g), conv2dForwardReference(abs64(x), abs64(w), null, g), `forward without bias ${label}`);
     if (used) expect(Array.from(conv2dForward(x, w, bias, g)), `conv2dForward ${label}`).to.deep.equal(Array.from(y));
 
@@ -109,11 +110,11 @@ function runCases(): void {
     const fg = flippedGeometry(g);
     const flippedOk = g.H % 2 === 0 && (g.W % 8 === 0 || (g.W === 4 && g.H % 4 === 0));
     if (flippedOk) {
-      const gx = winogradConv(gy, winogradWeights(w, g.C, g.O, true), null, fg);
+      const gx = winogradConv(gy, w, true, null, fg);
       expectClose(gx, conv2dBackwardInputReference(gy64, w64, g), conv2dBackwardInputReference(abs64(gy), abs64(w), g), `input gradient ${label}`);
       if (winogradApplies(fg, gy)) expect(Array.from(conv2dBackwardInput(gy, w, g)), `conv2dBackwardInput ${label}`).to.deep.equal(Array.from(gx));
     } else {
-      expect(() => winogradConv(gy, winogradWeights(w, g.C, g.O, true), null, fg)).to.throw(/conv2d\.winograd: needs/);
+      expect(() => winogradConv(gy, w, true, null, fg)).to.throw(/conv2d\.winograd: needs/);
     }
   }
 }
@@ -189,15 +190,39 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     }
   });
 
+  it('computes the weight transform in wasm (wgU, wgUFlip) bit for bit as winogradWeights does', () => {
+    const be = backendFor('float32', 'wasm');
+    const pk = wasmPackersOf(be);
+    expect(pk, 'the float32 wasm backend has the transforms').to.not.equal(null);
+    let compared = 0;
+    for (const [Oc, Ci] of [[1, 1], [2, 3], [3, 5], [4, 4], [5, 7], [7, 2], [13, 9], [16, 16], [40, 24]]) {
+      for (const flip of [false, true]) {
+        // Tiny and huge magnitudes too: the float64 sums must round exactly as the JS loop's.
+        const w = Float32Array.from(filled(Oc * Ci * 9), (v, i) => (i % 5 === 0 ? v * 1e-38 : i % 7 === 0 ? v * 1e30 : v));
+        const ref = winogradWeights(w, Oc, Ci, flip);
+        const xs = Math.ceil(Oc / 4) * 4 * Ci, wOff = 0, uOff = w.length + 3;
+        const S = be.reserve(uOff + 16 * xs) as Float32Array;
+        S.set(w, wOff);
+        S.fill(0, uOff, uOff + 16 * xs);
+        if (flip) pk!.wgUFlip(wOff * 4, Oc, Ci, 36, Oc * 36, uOff * 4, xs * 4);
+        else pk!.wgU(wOff * 4, Oc, Ci, Ci * 36, 36, uOff * 4, xs * 4);
+        const got = Array.from(S.subarray(uOff, uOff + 16 * xs));
+        expect(got, `${Oc} x ${Ci}, flip ${flip}`).to.deep.equal(Array.from(ref));
+        compared += ref.length;
+      }
+    }
+    expect(compared).to.be.greaterThan(10000);
+  });
+
   it('rejects a geometry or arrays it cannot take, naming conv2d.winograd and the shapes', () => {
     const g = conv2dGeometry([1, 4, 8, 6], [4, 4, 3, 3], { padding: 1 });
-    const x = filled(4 * 8 * 6), U = winogradWeights(filled(4 * 4 * 9), 4, 4, false);
-    expect(() => winogradConv(x, U, null, g)).to.throw(/conv2d\.winograd: .*input \[1,4,8,6\].*output 8x6/);
+    const x = filled(4 * 8 * 6), w = filled(4 * 4 * 9);
+    expect(() => winogradConv(x, w, false, null, g)).to.throw(/conv2d\.winograd: .*input \[1,4,8,6\].*output 8x6/);
     const ok = conv2dGeometry([1, 4, 8, 8], [4, 4, 3, 3], { padding: 1 });
-    expect(() => winogradConv(filled(10), U, null, ok)).to.throw(/conv2d\.winograd: input has 10 elements, expected 256/);
-    expect(() => winogradConv(filled(256), U.subarray(1), null, ok)).to.throw(/transformed weight has 255 elements/);
-    expect(() => winogradConv(filled(256), U, filled(3), ok)).to.throw(/bias has 3 elements, expected 4/);
-    expect(() => winogradConvInto(filled(256), U, null, ok, new Float32Array(5))).to.throw(/output has 5 elements, expected 256/);
+    expect(() => winogradConv(filled(10), w, false, null, ok)).to.throw(/conv2d\.winograd: input has 10 elements, expected 256/);
+    expect(() => winogradConv(filled(256), w.subarray(1), false, null, ok)).to.throw(/conv2d\.winograd: weight has 143 elements, expected 144/);
+    expect(() => winogradConv(filled(256), w, false, filled(3), ok)).to.throw(/bias has 3 elements, expected 4/);
+    expect(() => winogradConvInto(filled(256), w, false, null, ok, new Float32Array(5))).to.throw(/output has 5 elements, expected 256/);
     expect(() => winogradWeightGrad(filled(4 * 8 * 6), x, g)).to.throw(/conv2d\.winogradWeight: needs .*input \[1,4,8,6\]/);
     expect(() => winogradWeightGrad(filled(256), filled(7), ok)).to.throw(/conv2d\.winogradWeight: input has 7 elements, expected 256/);
     expect(() => winogradWeightGrad(filled(9), filled(256), ok)).to.throw(/output gradient has 9 elements, expected 256/);
@@ -214,9 +239,8 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
         if (winogradUnits(g) >= 2) split++;
         const x = filled(g.N * g.C * g.H * g.W, true), w = filled(g.O * g.C * 9, true), bias = filled(g.O, true);
         const gy = filled(g.N * g.O * g.OH * g.OW, true);
-        const U = winogradWeights(w, g.O, g.C, false);
         const one = new Float32Array(g.N * g.O * g.OH * g.OW);
-        winogradConvInto(x, U, bias, g, one);
+        winogradConvInto(x, w, false, bias, g, one);
         expect(Array.from(conv2dForward(x, w, bias, g)), `forward [${c.x}]`).to.deep.equal(Array.from(one));
         const gwOne = new Float32Array(g.O * g.C * 9);
         winogradWeightGradInto(gy, x, g, gwOne);
@@ -229,7 +253,7 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
         }
         if (winogradApplies(flippedGeometry(g), gy)) {
           const gxOne = new Float32Array(g.N * g.C * g.H * g.W);
-          winogradConvInto(gy, winogradWeights(w, g.C, g.O, true), null, flippedGeometry(g), gxOne);
+          winogradConvInto(gy, w, true, null, flippedGeometry(g), gxOne);
           expect(Array.from(conv2dBackwardInput(gy, w, g)), `input gradient [${c.x}]`).to.deep.equal(Array.from(gxOne));
           expect(Array.from(pair.gx as Float32Array), `backward pair, input [${c.x}]`).to.deep.equal(Array.from(gxOne));
         }

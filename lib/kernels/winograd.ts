@@ -8,9 +8,10 @@
  * 3·3·4 = 36 multiply-adds of the direct conv become 16, and the sum over channels is 16 GEMMs,
  * one per position ξ of the 4×4 transformed tile:  M[ξ] (O × tiles) = U[ξ] (O × C) · V[ξ] (C × tiles),
  * with U = G·w·Gᵀ (the weight, transformed by each thread into its scratch, once per call) and
- * V = Bᵀ·d·B (the input, transformed block by block). The GEMMs run on the float32 macro-kernel (wasm_gemm.ts); the transforms are the
- * wasm functions of wasm_winograd.ts, in the same linear memory, so a block of tiles goes
- * input → V → M → output without leaving the thread's scratch (no 4× larger intermediate tensors).
+ * V = Bᵀ·d·B (the input, transformed block by block). The GEMMs run on the float32 macro-kernel
+ * (wasm_gemm.ts); the transforms are the wasm functions of wasm_winograd.ts, in the same linear
+ * memory, so a block of tiles goes input → V → M → output without leaving the thread's scratch (no
+ * 4× larger intermediate tensors).
  *
  * Used for the forward pass and, as the stride-1 conv with the flipped transposed weight, the input
  * gradient, of convs with a 3×3 kernel, stride and dilation 1, one group and an output whose height

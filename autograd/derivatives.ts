@@ -512,7 +512,9 @@ type BatchNormExtra = { mean: Float64Array; invstd: Float64Array } | null;
 
 function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs, BatchNormAttrs, BatchNormExtra> {
   return defineOp<BatchNormInputs, BatchNormAttrs, BatchNormExtra>({
-    saveInputs: ['input', 'weight'],
+    // Without a residual, the bias too: with it the backward's WebAssembly path rebuilds the fused
+    // relu's mask from the input instead of copying the output in (batchNormTrainBackward's reluBias).
+    saveInputs: relu && !withResidual ? ['input', 'weight', 'bias'] : ['input', 'weight'],
     // The fused relu's backward needs the output (where it is > 0).
     saveOutput: relu,
     forward: ({ input, weight, bias, residual }, a) => {
@@ -534,7 +536,7 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
       }
       return { out: fromData(r.out, input.shape), extra: { mean: r.mean, invstd: r.invstd } };
     },
-    backward: (grad, { inputs: { input, weight }, attrs: a, extra, needs, out }) => {
+    backward: (grad, { inputs: { input, weight, bias }, attrs: a, extra, needs, out }) => {
       const { N, C, S } = bnDims(input!.shape);
       const w = weight ? dense(weight) : null;
       const reluOut = relu ? dense(out!) : null;
@@ -543,7 +545,8 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
       let gSum: FloatArray | null = null;
       if (extra) {
         gSum = withResidual && needs.residual ? allocate(grad.dtype, grad.numel()) : null;
-        r = bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S, reluOut, gSum);
+        const reluBias = relu && !withResidual ? (bias ? dense(bias) : null) : undefined;
+        r = bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S, reluOut, gSum, reluBias);
       } else {
         let g = dense(grad);
         if (reluOut !== null) {

@@ -25,7 +25,9 @@ import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm
  * block before it is copied out, with relu's own loops and wasm function, so the bits are those of
  * the relu op after batch norm), and the train backward takes `reluOut`, that output, to apply
  * relu's backward to gy as it is staged. ResNet's conv-bn-relu then writes one tensor instead of two
- * and skips a pass and an allocation each way.
+ * and skips a pass and an allocation each way. Given the forward's bias too (reluBias: no residual),
+ * the WebAssembly backward rebuilds the mask from the staged x instead of copying reluOut in, one
+ * copy of three fewer (for ResNet's first batch norm of each block and the stem's).
  *
  * Fused residual: the forwards also take `residual`, an array shaped like x added to the batch norm's
  * (rounded) output before the relu, out = relu(batch norm + residual), with the add's own float32
@@ -210,11 +212,16 @@ function reluSegments(out: FloatArray, N: number, C: number, S: number, c0: numb
 
 function checkTrainBackward(
   op: string, gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  reluOut: FloatArray | null = null, gResidual: FloatArray | null = null,
+  reluOut: FloatArray | null = null, gResidual: FloatArray | null = null, reluBias?: FloatArray | null,
 ): void {
   checkDims(op, N, C, S);
   checkTrainable(op, N, C, S);
   const what = `input ${shapeStr(N, C, S)}`;
+  if (reluBias !== undefined) {
+    if (reluOut === null) fail(op, 'reluBias is given without reluOut (it describes the forward that made reluOut)');
+    if (gResidual !== null) fail(op, 'reluBias is given with gResidual, but a forward with a residual cannot rebuild relu\'s mask from x');
+    checkArray(op, 'reluBias', reluBias, C, `${C} channels`, true);
+  }
   checkArray(op, 'gy', gy, N * C * S, what);
   checkArray(op, 'x', x, N * C * S, what);
   checkArray(op, 'mean', mean, C, `${C} channels`);
@@ -240,19 +247,24 @@ function checkGrads(op: string, res: BatchNormGrads, N: number, C: number, S: nu
  * reluOut > 0 and 0 elsewhere: the gradient of the fused batch norm + relu. gResidual, when given,
  * receives that (masked) gy: the gradient of a residual added before the relu (fused forward's
  * `residual`).
+ * reluBias, when given (an array, or null for none), says reluOut is relu(batch norm of x) made with
+ * this bias, the same weight and these mean and invstd, and no residual. The WebAssembly path then
+ * rebuilds relu's mask from x, whose block it copies in anyway, recomputing the forward's float32
+ * output before relu bit for bit, instead of copying reluOut in too; results are the same.
  */
 export function batchNormTrainBackward(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
-  reluOut: FloatArray | null = null, gResidual: FloatArray | null = null,
+  reluOut: FloatArray | null = null, gResidual: FloatArray | null = null, reluBias?: FloatArray | null,
 ): BatchNormGrads {
-  checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S, reluOut, gResidual);
+  checkTrainBackward('batchNormTrainBackward', gy, x, mean, invstd, weight, N, C, S, reluOut, gResidual, reluBias);
   const dt = dtypeOf(x);
   const res: BatchNormGrads = { gx: allocate(dt, N * C * S), gweight: allocate(dt, C), gbias: allocate(dt, C) };
   const parts = channelParts(N, C, S);
   parallelFor('batchNorm.trainBackward', C, {
     ...dims(N, C, S), gy: shareIf(parts, gy), x: shareIf(parts, x), mean: shareIf(parts, mean), invstd: shareIf(parts, invstd),
     weight: shareIf(parts, weight), ...res,
-    reluOut: shareIf(parts, reluOut), gResidual, wasm: wasmElementwiseEnabled(),
+    reluOut: shareIf(parts, reluOut), gResidual, maskFromX: reluBias !== undefined, reluBias: shareIf(parts, reluBias ?? null),
+    wasm: wasmElementwiseEnabled(),
   }, parts);
   return res;
 }
@@ -261,12 +273,14 @@ export function batchNormTrainBackward(
 export function batchNormTrainBackwardRange(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
   res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null = null, gResidual: FloatArray | null = null,
+  reluBias?: FloatArray | null,
 ): void {
   const op = 'batchNormTrainBackwardRange';
-  checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S, reluOut, gResidual);
+  checkTrainBackward(op, gy, x, mean, invstd, weight, N, C, S, reluOut, gResidual, reluBias);
   checkGrads(op, res, N, C, S);
   checkRange(op, c0, c1, C);
-  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, gResidual, wasmElementwiseEnabled());
+  batchNormTrainBackwardImpl(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, gResidual, wasmElementwiseEnabled(),
+    reluBias !== undefined, reluBias ?? null);
 }
 
 function batchNormTrainBackwardJs(
@@ -575,11 +589,12 @@ function addStaged(w: EwWasm, X: number, R: number, residual: Float32Array, N: n
 function batchNormTrainBackwardImpl(
   gy: FloatArray, x: FloatArray, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null, N: number, C: number, S: number,
   res: BatchNormGrads, c0: number, c1: number, reluOut: FloatArray | null, gResidual: FloatArray | null, wasm: boolean,
+  maskFromX = false, reluBias: FloatArray | null = null,
 ): void {
   const w = wasmFor(wasm, N * (c1 - c0) * S, gy, x, res.gx, reluOut, gResidual);
   if (w !== null) {
     batchNormTrainBackwardWasm(w, gy as Float32Array, x as Float32Array, mean, invstd, weight, N, C, S, res, c0, c1,
-      reluOut as Float32Array | null, gResidual as Float32Array | null);
+      reluOut as Float32Array | null, gResidual as Float32Array | null, maskFromX, reluBias);
   } else {
     batchNormTrainBackwardJs(gy, x, mean, invstd, weight, N, C, S, res, c0, c1, reluOut, gResidual);
   }
@@ -587,12 +602,13 @@ function batchNormTrainBackwardImpl(
 
 /**
  * The JS loops' arithmetic, staged like the forward: gy and x in (with reluOut, that too, and relu's
- * backward applied to the staged gy in place), two sums, gx in place over gy, out.
+ * backward applied to the staged gy in place; with maskFromX, relu's mask rebuilt from the staged x
+ * instead), two sums, gx in place over gy, out.
  */
 function batchNormTrainBackwardWasm(
   w: EwWasm, gy: Float32Array, x: Float32Array, mean: FloatArray, invstd: FloatArray, weight: FloatArray | null,
   N: number, C: number, S: number, res: BatchNormGrads, c0: number, c1: number, reluOut: Float32Array | null,
-  gResidual: Float32Array | null,
+  gResidual: Float32Array | null, maskFromX: boolean, reluBias: FloatArray | null,
 ): void {
   const { gweight, gbias } = res;
   const gx = res.gx as Float32Array;
@@ -600,7 +616,9 @@ function batchNormTrainBackwardWasm(
   const mc = blockChannels(c1 - c0, cnt);
   const vec = align16(mc * 8), block = stagedBytes(mc, N, S);
   const SG = 0, SGX = vec, MEAN = 2 * vec, KG = 3 * vec, AX = 4 * vec, B0 = 5 * vec, G = 6 * vec, X = G + block, R = X + block;
-  w.reserve(reluOut === null ? R : R + block);
+  // (A float32 invstd holds a rounding of the forward's scale factor, so the mask is read then.)
+  const stageRelu = reluOut !== null && !(maskFromX && invstd instanceof Float64Array);
+  w.reserve(stageRelu ? R + block : R);
   const f32 = w.f32, f64 = w.f64;
   const sg = SG / 8, sgx = SGX / 8, mu = MEAN / 8, kg = KG / 8, ax = AX / 8, b0 = B0 / 8, gs = G / 4, xs = X / 4, rs = R / 4;
   for (let ca = c0; ca < c1; ca += mc) {
@@ -609,9 +627,19 @@ function batchNormTrainBackwardWasm(
       stageIn(f32, gs + n * row, gy, (n * C + ca) * S, row);
       stageIn(f32, xs + n * row, x, (n * C + ca) * S, row);
     }
-    if (reluOut !== null) {
-      for (let n = 0; n < N; n++) stageIn(f32, rs + n * row, reluOut, (n * C + ca) * S, row);
+    if (stageRelu) {
+      for (let n = 0; n < N; n++) stageIn(f32, rs + n * row, reluOut as Float32Array, (n * C + ca) * S, row);
       w.reluBwd(G, R, G, (N * row + 3) >> 2);
+    } else if (reluOut !== null) {
+      // The forward's scale and shift (batchNormTrainForwardWasm), in the KG and AX slots that the
+      // gradient's constants overwrite below.
+      for (let k = 0; k < m; k++) {
+        const c = ca + k;
+        f64[mu + k] = mean[c];
+        f64[kg + k] = (weight ? weight[c] : 1) * invstd[c];
+        f64[ax + k] = reluBias ? reluBias[c] : 0;
+      }
+      w.chReluMask(G, X, N, m, S, MEAN, KG, AX);
     }
     if (gResidual !== null) for (let n = 0; n < N; n++) stageOut(f32, gs + n * row, gResidual, (n * C + ca) * S, row);
     f64.fill(0, sg, sg + m);
@@ -687,7 +715,8 @@ registerTask('batchNorm.trainForward', (a: TaskArgs, c0: number, c1: number) => 
 registerTask('batchNorm.trainBackward', (a: TaskArgs, c0: number, c1: number) => {
   const res = { gx: a.gx as Arr, gweight: a.gweight as Arr, gbias: a.gbias as Arr };
   batchNormTrainBackwardImpl(a.gy as Arr, a.x as Arr, a.mean as Arr, a.invstd as Arr, a.weight as OptArr,
-    a.N as number, a.C as number, a.S as number, res, c0, c1, a.reluOut as OptArr, a.gResidual as OptArr, a.wasm as boolean);
+    a.N as number, a.C as number, a.S as number, res, c0, c1, a.reluOut as OptArr, a.gResidual as OptArr, a.wasm as boolean,
+    a.maskFromX as boolean, a.reluBias as OptArr);
 });
 
 registerTask('batchNorm.evalForward', (a: TaskArgs, c0: number, c1: number) => {

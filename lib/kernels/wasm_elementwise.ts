@@ -327,6 +327,23 @@ function emitModule(): Uint8Array {
       else c.f64x2Sub().localGet(cst[1]).f64x2Mul().localGet(cst[2]).f64x2Add();
     },
   }));
+  // relu's backward with its mask recomputed from x: y = float32((x − mean)·scale + shift), the
+  // forward's output before relu bit for bit; gy = y > 0 ? gy + 0 : +0, in place over gy
+  // (inputs: gy, x; consts: mean, scale, shift). y > 0 is false for NaN, as relu's output is then NaN.
+  mb.addFunction(emitChannelMap({
+    name: 'chReluMask', inputs: 2, consts: 3,
+    compute: (c, vs, cst, scalar) => {
+      if (scalar) {
+        c.localGet(vs[0]).f64Const(0).f64Add().f64Const(0);
+        c.localGet(vs[1]).localGet(cst[0]).f64Sub().localGet(cst[1]).f64Mul().localGet(cst[2]).f64Add();
+        c.f32DemoteF64().f64PromoteF32().f64Const(0).f64Gt().select();
+      } else {
+        c.localGet(vs[1]).localGet(cst[0]).f64x2Sub().localGet(cst[1]).f64x2Mul().localGet(cst[2]).f64x2Add();
+        c.f32x4DemoteF64x2Zero().f64x2PromoteLowF32x4().v128Zero().f64x2Gt();
+        c.localGet(vs[0]).v128And().v128Zero().f64x2Add();
+      }
+    },
+  }));
   // gx = k·gy − a·(x − mean) − b, in place over gy   (inputs: gy, x; consts: mean, k, a, b)
   mb.addFunction(emitChannelMap({
     name: 'chGradInput', inputs: 2, consts: 4,
@@ -364,6 +381,7 @@ export class EwWasm extends KernelInstance {
   readonly chSqDev = this.fn<FnN>(WHAT, 'chSqDev');
   readonly chGradSums = this.fn<FnN>(WHAT, 'chGradSums');
   readonly chAffine = this.fn<FnN>(WHAT, 'chAffine');
+  readonly chReluMask = this.fn<FnN>(WHAT, 'chReluMask');
   readonly chGradInput = this.fn<FnN>(WHAT, 'chGradInput');
 
   constructor(api: WasmApi, module: object) {

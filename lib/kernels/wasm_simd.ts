@@ -32,6 +32,9 @@ export class Asm extends Code {
   f64Mul(): this { return this.op(0xa2); }
   f64Div(): this { return this.op(0xa3); }
   f64Neg(): this { return this.op(0x9a); }
+  f64Gt(): this { return this.op(0x64); }
+  /** select: [a, b, cond] -> cond != 0 ? a : b. */
+  select(): this { return this.op(0x1b); }
   f64PromoteF32(): this { return this.op(0xbb); }
   f32DemoteF64(): this { return this.op(0xb6); }
 

@@ -420,10 +420,11 @@ describe('lib/kernels/batchnorm', () => {
       return [out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, eo];
     }
 
+    /** With maskFromX, the backward is told the forward's bias (reluBias) and may rebuild relu's mask from x. */
     function fused(x: FloatArray, gy: FloatArray, N: number, C: number, S: number, w: FloatArray | null, b: FloatArray | null,
-      rm: FloatArray, rv: FloatArray): FloatArray[] {
+      rm: FloatArray, rv: FloatArray, maskFromX = false): FloatArray[] {
       const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5, true);
-      const g = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S, f.out);
+      const g = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S, f.out, null, maskFromX ? b : undefined);
       return [f.out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, batchNormEvalForward(x, N, C, S, rm, rv, w, b, 1e-5, true)];
     }
 
@@ -455,10 +456,13 @@ describe('lib/kernels/batchnorm', () => {
                 for (const affine of big ? [true] : [true, false]) {
                   const [x, gy, w, b, rm, rv] = inputs(rng, dt, N, C, S, special);
                   const wa = affine ? w : null, ba = affine ? b : null;
-                  const want = unfused(dt, x, gy, N, C, S, wa, ba, rm, rv), got = fused(x, gy, N, C, S, wa, ba, rm, rv);
-                  const tag = `[${N},${C},${S}] ${special ? 'special values' : 'random'} ${affine ? 'affine' : 'no affine'}`;
-                  // (With special values a NaN can fill a whole channel, C = 1 included.)
-                  expectFusedResults(got, want, NAMES, tag, !special);
+                  const want = unfused(dt, x, gy, N, C, S, wa, ba, rm, rv);
+                  for (const maskFromX of [false, true]) {
+                    const got = fused(x, gy, N, C, S, wa, ba, rm, rv, maskFromX);
+                    const tag = `[${N},${C},${S}] ${special ? 'special values' : 'random'} ${affine ? 'affine' : 'no affine'}${maskFromX ? ', mask from x' : ''}`;
+                    // (With special values a NaN can fill a whole channel, C = 1 included.)
+                    expectFusedResults(got, want, NAMES, tag, !special);
+                  }
                 }
               }
             }
@@ -481,6 +485,55 @@ describe('lib/kernels/batchnorm', () => {
       }
       for (const [c0, c1] of [[0, 4], [4, 6]]) batchNormTrainBackwardRange(gy, x, f.mean, f.invstd, w, N, C, S, g, c0, c1, f.out);
       [f.out, f.mean, f.invstd, f.varUnbiased, g.gx, g.gweight, g.gbias, e].forEach((a, i) => expectSame(a, whole[i], NAMES[i]));
+      g.gx.fill(NaN);
+      for (const [c0, c1] of [[0, 1], [1, 6]]) batchNormTrainBackwardRange(gy, x, f.mean, f.invstd, w, N, C, S, g, c0, c1, f.out, null, b);
+      expectSame(g.gx, whole[4], 'gx with reluBias');
+    });
+
+    it('rebuilds the mask from x only with float64 statistics: a float32 invstd rounds the forward\'s scale', () => {
+      withWasm(true, () => {
+        const rng = new Random(37);
+        const [N, C, S] = [8, 5, 300], n = N * C * S;
+        const [x, gy, w] = inputs(rng, 'float32', N, C, S, false);
+        // A float64 bias that puts element (0, c, 0) halfway between the forward's x̂·w·invstd and the
+        // one with invstd rounded to float32: the two see opposite signs there, so a mask rebuilt
+        // with the rounded invstd would disagree with the forward's relu.
+        const stats = batchNormTrainForward(x, N, C, S, w, null, 1e-5);
+        const b = new Float64Array(C);
+        for (let c = 0; c < C; c++) {
+          const d = (x[c * S] - stats.mean[c]) * w[c];
+          const t = d * stats.invstd[c], t32 = d * Math.fround(stats.invstd[c]);
+          expect(t, `channel ${c}: the rounded invstd moves x̂·w`).to.not.equal(t32);
+          b[c] = -(t + t32) / 2;
+        }
+        const f64: BatchNormTrainResult = { out: allocate('float32', n), mean: new Float64Array(C), invstd: new Float64Array(C), varUnbiased: new Float64Array(C) };
+        const f32: BatchNormTrainResult = { ...f64, out: allocate('float32', n), invstd: new Float32Array(C) as unknown as Float64Array };
+        batchNormTrainForwardRange(x, N, C, S, w, b, 1e-5, f64, 0, C, true);
+        batchNormTrainForwardRange(x, N, C, S, w, b, 1e-5, f32, 0, C, true);
+        for (const r of [f64, f32]) {
+          const want = batchNormTrainBackward(gy, x, r.mean, r.invstd, w, N, C, S, r.out);
+          const got = batchNormTrainBackward(gy, x, r.mean, r.invstd, w, N, C, S, r.out, null, b);
+          expectSame(got.gx, want.gx, `gx, invstd ${r.invstd.constructor.name}`);
+          expectSame(got.gweight, want.gweight, `gweight, invstd ${r.invstd.constructor.name}`);
+        }
+      });
+    });
+
+    it('rebuilds the mask from the float32 output before relu: a positive double that rounds to 0 is cut', () => {
+      withWasm(true, () => {
+        // Mean exactly 0 (pairs ±v summed in order), so where x = 0 the output before relu is the
+        // bias: 1e-50 rounds to +0 in float32 and -1e-50 to -0, both cut by relu.
+        const [N, C, S] = [4, 2, 64], n = N * C * S;
+        const pattern = [0, 1, -1, 0.5, -0.5, 0, 2, -2];
+        const x = new Float32Array(n).map((_, i) => pattern[i % 8]);
+        const gy = new Float32Array(n).map((_, i) => 1 + (i % 3));
+        const b = Float64Array.of(1e-50, -1e-50), w = Float32Array.of(1.5, 0.75);
+        const f = batchNormTrainForward(x, N, C, S, w, b, 1e-5, true);
+        expect(Array.from(f.mean)).to.deep.equal([0, 0]);
+        const want = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S, f.out);
+        const got = batchNormTrainBackward(gy, x, f.mean, f.invstd, w, N, C, S, f.out, null, b);
+        [got.gx, got.gweight, got.gbias].forEach((a, i) => expectSame(a, [want.gx, want.gweight, want.gbias][i], ['gx', 'gweight', 'gbias'][i]));
+      });
     });
 
     it('names the op and the mismatch for a bad reluOut', () => {
@@ -490,6 +543,12 @@ describe('lib/kernels/batchnorm', () => {
         .to.throw(/batchNormTrainBackward: reluOut has 5 elements, expected 24 for input \[2,3,4\]/);
       expect(() => batchNormTrainBackward(x, x, f.mean, f.invstd, null, N, C, S, new Float64Array(24)))
         .to.throw(/batchNormTrainBackward: reluOut is Float64Array but gy is Float32Array/);
+      expect(() => batchNormTrainBackward(x, x, f.mean, f.invstd, null, N, C, S, null, null, null))
+        .to.throw(/batchNormTrainBackward: reluBias is given without reluOut/);
+      expect(() => batchNormTrainBackward(x, x, f.mean, f.invstd, null, N, C, S, f.out, new Float32Array(24), null))
+        .to.throw(/batchNormTrainBackward: reluBias is given with gResidual/);
+      expect(() => batchNormTrainBackward(x, x, f.mean, f.invstd, null, N, C, S, f.out, null, new Float32Array(2)))
+        .to.throw(/batchNormTrainBackward: reluBias has 2 elements, expected 3 for 3 channels/);
     });
 
     describe('with 2 threads', () => {
@@ -503,10 +562,12 @@ describe('lib/kernels/batchnorm', () => {
             setNumThreads(1);
             const one = fused(x, gy, N, C, S, w, b, rm, rv);
             setNumThreads(2);
-            const sent = threadStats().partsSent;
-            const two = fused(x, gy, N, C, S, w, b, rm, rv);
-            expect(threadStats().partsSent - sent, 'a worker took part in all three kernels').to.equal(3);
-            two.forEach((a, i) => expectSame(a, one[i], NAMES[i]));
+            for (const maskFromX of [false, true]) {
+              const sent = threadStats().partsSent;
+              const two = fused(x, gy, N, C, S, w, b, rm, rv, maskFromX);
+              expect(threadStats().partsSent - sent, 'a worker took part in all three kernels').to.equal(3);
+              two.forEach((a, i) => expectSame(a, one[i], `${NAMES[i]}${maskFromX ? ' (mask from x)' : ''}`));
+            }
           });
         });
       }

@@ -298,7 +298,10 @@ registerTask('conv2d.winograd', (args: TaskArgs, start: number, end: number) => 
  * 16 GEMMs whose sums run over every tile of every image (the macro-kernel accumulating in its C
  * block, block after block of tiles in a fixed order), then one small transform per weight.
  * Threads split the input channels by 8 (the GEMM's B panels): each stages and transforms only its
- * channels of x, and all of gy. Every dw element is summed in the same order for any split.
+ * channels of x, and all of gy. With a single panel (3 channels in: a network's first conv, which
+ * runs last in the backward pass while the other thread may be idle) they split the output channels
+ * in two instead: each then transforms all of x and only its channels of gy. Every dw element is
+ * summed in the same order for any split.
  */
 export function winogradWeightGrad(gy: Float32Array, x: Float32Array, g: WinogradGeometry): Float32Array {
   checkGradCall(gy, x, g);
@@ -310,9 +313,29 @@ export function winogradWeightGrad(gy: Float32Array, x: Float32Array, g: Winogra
   return gw;
 }
 
-/** Thread-split units of the weight gradient: input channels in 8s. */
+/**
+ * Thread-split units of the weight gradient: input channels in 8s, times the blocks of output
+ * channels (weightGradOutputBlocks), input panels varying fastest.
+ */
 export function winogradWeightGradUnits(g: WinogradGeometry): number {
-  return Math.ceil(g.C / 8);
+  return Math.ceil(g.C / 8) * weightGradOutputBlocks(g);
+}
+
+/**
+ * Blocks the output channels of a weight gradient are cut into: 2 when the input channels are a
+ * single panel of 8 (a network's first conv, 3 channels in), so both threads can take part; else 1.
+ * A block computes its rows of dU over every tile exactly as the whole would (rows of a GEMM are
+ * independent), so the cut never changes a bit; it costs each block the input's transform again.
+ */
+function weightGradOutputBlocks(g: { C: number; O: number }): number {
+  return g.C <= 8 && g.O >= 8 ? 2 : 1;
+}
+
+/** Output channels [o0, o1) of block b: whole panels of 4 (the macro-kernel's MR). */
+function outputBlock(g: { C: number; O: number }, b: number): [number, number] {
+  const blocks = weightGradOutputBlocks(g);
+  const per = Math.ceil(g.O / blocks / 4) * 4;
+  return [Math.min(g.O, b * per), Math.min(g.O, (b + 1) * per)];
 }
 
 /** The task arguments of 'conv2d.winogradWeight' (conv2d.ts defers it to a worker). */
@@ -346,9 +369,21 @@ interface WeightGradArgs {
   gy: Float32Array; x: Float32Array; gw: Float32Array;
 }
 
-/** Channel panels [start, end) of a weight gradient on this thread (see winogradWeightGrad). */
+/** Units [start, end) of a weight gradient on this thread (see winogradWeightGradUnits). */
 function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
-  const { N, C, H, W, O, OH, OW, ph, pw, K, R } = a;
+  const panels = Math.ceil(a.C / 8);
+  for (let u = start; u < end;) {
+    const b = Math.floor(u / panels), p0 = u - b * panels, p1 = Math.min(panels, p0 + end - u);
+    const [o0, o1] = outputBlock(a, b);
+    runWeightPanels(a, p0, p1, o0, o1);
+    u += p1 - p0;
+  }
+}
+
+/** Input-channel panels [start, end) × output channels [o0, o1) of a weight gradient. */
+function runWeightPanels(a: WeightGradArgs, start: number, end: number, o0: number, o1: number): void {
+  const { N, C, H, W, OH, OW, ph, pw, K, R } = a;
+  const O = o1 - o0, Ofull = a.O;
   const be = backendFor('float32', 'wasm');
   const pk = wasmPackersOf(be);
   if (pk === null) throw new Error('conv2d.winogradWeight: the float32 wasm backend has no transform functions');
@@ -369,7 +404,7 @@ function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
   // Rows past Cw of V and past O of dM are never written: zero, so the GEMM's unused rows and
   // columns stay ordinary numbers.
   S.fill(0, vOff, aOff);
-  const CHW = C * H * W, OP = O * OH * OW;
+  const CHW = C * H * W, OP = Ofull * OH * OW;
   let first = true, staged = -1, gs = gyOff;
   for (let u = 0; u < blocks; u++) {
     const { n0, kk, r0, rr } = unitBlock(plan, N, TH, u);
@@ -380,14 +415,17 @@ function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
         S.set(a.x.subarray(src, src + Cw * H * W), raw + xs);
         pk.pad((padOff + k * Cw * Hp * Wp) * 4, (raw + xs) * 4, Cw, H, W, ph, pw);
       }
-      gs = gyOff + alignShift(S, gyOff, a.gy, n0 * OP);
-      S.set(a.gy.subarray(n0 * OP, (n0 + kk) * OP), gs);
+      // This block's output channels of each image: one run when it has them all.
+      const src = n0 * OP + o0 * OH * OW;
+      gs = gyOff + alignShift(S, gyOff, a.gy, src);
+      if (O === Ofull) S.set(a.gy.subarray(src, src + kk * OP), gs);
+      else for (let k = 0; k < kk; k++) S.set(a.gy.subarray(src + k * OP, src + k * OP + O * OH * OW), gs + k * O * OH * OW);
       staged = n0;
     }
     const rows = narrow ? rr / 2 : rr, T = kk * rr * TW;
     const vXi = Cp * T + XI_SKEW, mXi = Op * T + XI_SKEW;
     wgIn((padOff + 2 * r0 * Wp) * 4, Cw, rows, G4, Wp * 4, Hp * Wp * 4, vOff * 4, 32, vXi * 4, T * 4, kk, Cw * Hp * Wp * 4);
-    wgGrad((gs + 2 * r0 * OW) * 4, rows, G4, OW * 4, OH * OW * 4, O, mOff * 4, T * 4, mXi * 4, kk, OP * 4);
+    wgGrad((gs + 2 * r0 * OW) * 4, rows, G4, OW * 4, OH * OW * 4, O, mOff * 4, T * 4, mXi * 4, kk, O * OH * OW * 4);
     for (let xi = 0; xi < 16; xi++) {
       pk.wgPackA((mOff + xi * mXi) * 4, T * 4, Op / 4, T, (aOff + xi * Op * T) * 4);
       pk.wgPackB((vOff + xi * vXi) * 4, T * 4, Cp / 4, T, (bOff + xi * Cp * T) * 4);
@@ -408,7 +446,7 @@ function runWeightBlocks(a: WeightGradArgs, start: number, end: number): void {
         t[4 + j] = (p1 - p2) / 2;
         t[8 + j] = (p1 + p2) / 2 + p3;
       }
-      const d = (o * C + c) * 9;
+      const d = ((o0 + o) * C + c) * 9;
       for (let i = 0; i < 3; i++) {
         const p0 = t[4 * i], p1 = t[4 * i + 1], p2 = t[4 * i + 2], p3 = t[4 * i + 3];
         a.gw[d + 3 * i] = p0 + (p1 + p2) / 2;

@@ -8,7 +8,7 @@ import { backendFor, setGemmKernel } from '../../../lib/kernels/gemm_backend';
 import { wasmPackersOf } from '../../../lib/kernels/wasm_gemm';
 import {
   flippedGeometry, getWinograd, setWinograd, winogradApplies, winogradConv, winogradConvInto, winogradUnits, winogradWeightApplies,
-  winogradWeightGrad, winogradWeightGradInto, winogradWeights,
+  winogradWeightGrad, winogradWeightGradInto, winogradWeightGradUnits, winogradWeights,
 } from '../../../lib/kernels/winograd';
 import { Random } from '../../../lib/random';
 import { useTwoThreads } from '../../support/kernel_modes';
@@ -75,6 +75,8 @@ const CASES: Case[] = [
 /** More cases for the thread splits: blocks of 16 whole 8×8 images (4 units), and of tile rows. */
 const TWO_THREADS: Case[] = [
   { x: [64, 16, 8, 8], O: 16, padding: 1, used: true },
+  // A first conv (3 channels in): its weight gradient is cut by output channels instead.
+  { x: [16, 3, 16, 16], O: 16, padding: 1, used: true },
   { x: [4, 64, 16, 16], O: 64, padding: 1, used: true },
 ];
 
@@ -212,6 +214,29 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
       }
     }
     expect(compared).to.be.greaterThan(10000);
+  });
+
+  it('cuts a weight gradient with one panel of input channels by output channels, without changing a bit', () => {
+    // 3 and 8 channels in: two blocks of output channels. The same gradient computed 4 output
+    // channels at a time (one block each) must give every row the same bits.
+    for (const [N, C, H, O] of [[6, 3, 16, 16], [3, 8, 8, 10], [2, 5, 4, 13]]) {
+      const g = conv2dGeometry([N, C, H, H], [O, C, 3, 3], { padding: 1 });
+      expect(winogradWeightGradUnits(g), `units of [${N},${C},${H},${H}] -> ${O}`).to.equal(2);
+      const x = filled(N * C * H * H), gy = filled(N * O * H * H);
+      const whole = new Float32Array(O * C * 9);
+      winogradWeightGradInto(gy, x, g, whole);
+      for (let o0 = 0; o0 < O; o0 += 4) {
+        const o1 = Math.min(O, o0 + 4), Oq = o1 - o0;
+        const gq = conv2dGeometry([N, C, H, H], [Oq, C, 3, 3], { padding: 1 });
+        expect(winogradWeightGradUnits(gq)).to.equal(1);
+        const gyq = new Float32Array(N * Oq * H * H);
+        for (let n = 0; n < N; n++) gyq.set(gy.subarray((n * O + o0) * H * H, (n * O + o1) * H * H), n * Oq * H * H);
+        const part = new Float32Array(Oq * C * 9);
+        winogradWeightGradInto(gyq, x, gq, part);
+        expect(Array.from(whole.subarray(o0 * C * 9, o1 * C * 9)), `[${N},${C},${H},${H}] -> ${O}, rows ${o0}..${o1 - 1}`)
+          .to.deep.equal(Array.from(part));
+      }
+    }
   });
 
   it('rejects a geometry or arrays it cannot take, naming conv2d.winograd and the shapes', () => {

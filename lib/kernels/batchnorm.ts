@@ -627,6 +627,7 @@ function batchNormTrainBackwardWasm(
       stageIn(f32, gs + n * row, gy, (n * C + ca) * S, row);
       stageIn(f32, xs + n * row, x, (n * C + ca) * S, row);
     }
+    for (let k = 0; k < m; k++) f64[mu + k] = mean[ca + k];
     if (stageRelu) {
       for (let n = 0; n < N; n++) stageIn(f32, rs + n * row, reluOut as Float32Array, (n * C + ca) * S, row);
       w.reluBwd(G, R, G, (N * row + 3) >> 2);
@@ -635,7 +636,6 @@ function batchNormTrainBackwardWasm(
       // gradient's constants overwrite below.
       for (let k = 0; k < m; k++) {
         const c = ca + k;
-        f64[mu + k] = mean[c];
         f64[kg + k] = (weight ? weight[c] : 1) * invstd[c];
         f64[ax + k] = reluBias ? reluBias[c] : 0;
       }
@@ -644,7 +644,6 @@ function batchNormTrainBackwardWasm(
     if (gResidual !== null) for (let n = 0; n < N; n++) stageOut(f32, gs + n * row, gResidual, (n * C + ca) * S, row);
     f64.fill(0, sg, sg + m);
     f64.fill(0, sgx, sgx + m);
-    for (let k = 0; k < m; k++) f64[mu + k] = mean[ca + k];
     w.chGradSums(G, X, N, m, S, MEAN, SG, SGX);
     for (let k = 0; k < m; k++) {
       const c = ca + k, is = invstd[c];

@@ -10,7 +10,7 @@ export interface WasmMemoryLike {
 }
 
 export interface WasmApi {
-  Memory: new (desc: { initial: number }) => WasmMemoryLike;
+  Memory: new (desc: { initial: number; maximum?: number; shared?: boolean }) => WasmMemoryLike;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
 }
@@ -29,6 +29,38 @@ export function reserveMemory(memory: WasmMemoryLike, bytes: number): boolean {
   if (bytes <= have) return false;
   memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
   return true;
+}
+
+/** The pages a shared kernel memory may grow to: 4 GiB, all a 32-bit memory can address. */
+export const MAX_PAGES = 65536;
+
+let sharedMemory: boolean | undefined;
+
+/**
+ * Whether this engine makes shared WebAssembly memories (buffers that are SharedArrayBuffers): it
+ * has SharedArrayBuffer and constructs one (not on a page without cross-origin isolation). A module
+ * built for a shared memory (ModuleBuilder's `shared`) must be given one, so both follow this answer.
+ */
+export function sharedMemoryAvailable(): boolean {
+  if (sharedMemory === undefined) {
+    sharedMemory = false;
+    const api = wasmApi();
+    if (api !== undefined && typeof SharedArrayBuffer !== 'undefined') {
+      try {
+        sharedMemory = new api.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }).buffer instanceof SharedArrayBuffer;
+      } catch {
+        sharedMemory = false;
+      }
+    }
+  }
+  return sharedMemory;
+}
+
+/** A new kernel memory of `initialPages`, shared (growing to MAX_PAGES at most) or not. */
+export function newKernelMemory(api: WasmApi, initialPages: number, shared: boolean): WasmMemoryLike {
+  return shared
+    ? new api.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true })
+    : new api.Memory({ initial: initialPages });
 }
 
 /**
@@ -85,8 +117,9 @@ export class KernelInstance {
   i32: Int32Array;
   f64: Float64Array;
 
-  constructor(api: WasmApi, module: object, initialPages: number) {
-    this.memory = new api.Memory({ initial: initialPages });
+  /** `shared` must match the module's memory import (ModuleBuilder's `shared`). */
+  constructor(api: WasmApi, module: object, initialPages: number, shared = false) {
+    this.memory = newKernelMemory(api, initialPages, shared);
     this.exports = new api.Instance(module, { env: { mem: this.memory } }).exports;
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);

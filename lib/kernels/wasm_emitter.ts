@@ -6,6 +6,8 @@
  * Encoding follows the WebAssembly core spec 2.0 (binary format, §5) and the SIMD proposal opcodes.
  */
 
+import { MAX_PAGES } from './wasm_api';
+
 export const I32 = 0x7f;
 export const F32 = 0x7d;
 export const F64 = 0x7c;
@@ -135,11 +137,11 @@ export interface FuncDef {
   code: Code;
 }
 
-/** A module importing one memory as env.mem and exporting its functions by name. */
+/** A module importing one memory as env.mem (a shared one if `shared`) and exporting its functions by name. */
 export class ModuleBuilder {
   private readonly funcs: FuncDef[] = [];
 
-  constructor(private readonly memMinPages: number) {}
+  constructor(private readonly memMinPages: number, private readonly shared = false) {}
 
   /** Adds a function; its locals are numbered after its params, in the order given. */
   addFunction(def: FuncDef): void {
@@ -169,8 +171,15 @@ export class ModuleBuilder {
     uleb(imports, 1);
     name(imports, 'env');
     name(imports, 'mem');
-    imports.push(0x02, 0x00);
-    uleb(imports, this.memMinPages);
+    // Memory limits: flags 0 (minimum only) or 3 (shared, with a maximum; see newKernelMemory).
+    if (this.shared) {
+      imports.push(0x02, 0x03);
+      uleb(imports, this.memMinPages);
+      uleb(imports, MAX_PAGES);
+    } else {
+      imports.push(0x02, 0x00);
+      uleb(imports, this.memMinPages);
+    }
     section(2, imports);
 
     const fsec: number[] = [];

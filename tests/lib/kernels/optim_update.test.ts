@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { allocate, DTYPES, isShared, type DType, type FloatArray } from '../../../lib/core/dtype';
 import {
   adamUpdate, adamUpdateMany, sgdUpdate, sgdUpdateMany, type AdamStep, type SgdStep,
@@ -10,6 +12,7 @@ import { setNumThreads, threadStats } from '../../../lib/platform/threads';
 import { Random } from '../../../lib/random';
 import { useTwoThreads, withWasm } from '../../support/kernel_modes';
 
+const ROOT = path.resolve(__dirname, '../../..');
 const rng = new Random(123);
 const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 1e-45, 3e38];
 
@@ -150,6 +153,34 @@ describe('lib/kernels/optim_update', () => {
         ['x', 'm', 'v', 'vmax'].forEach((k, i) => expect(wa[i], `${JSON.stringify(h)} n=${n} ${k}`).to.deep.equal(js[i]));
       }
     }
+  });
+
+  it('without shared memory (no SharedArrayBuffer) the optimizer kernels run over an unshared memory, bit for bit the same', function () {
+    this.timeout(60000);
+    // A fresh process, since this one has built its modules for a shared memory already.
+    const script = `
+      delete globalThis.SharedArrayBuffer;
+      const { sharedMemoryAvailable } = require('./lib/kernels/wasm_api');
+      const { optimWasm } = require('./lib/kernels/wasm_optim');
+      const { adamUpdate, sgdUpdate } = require('./lib/kernels/optim_update');
+      const { setWasmElementwise } = require('./lib/kernels/wasm_elementwise');
+      const n = 10003, x = new Float32Array(n), g = new Float32Array(n), m = new Float32Array(n), v = new Float32Array(n);
+      for (let i = 0; i < n; i++) { x[i] = Math.sin(i); g[i] = Math.cos(3 * i); m[i] = Math.sin(7 * i) / 5; v[i] = Math.abs(Math.cos(i)) / 9; }
+      const run = (wasm) => {
+        setWasmElementwise(wasm);
+        const a = [x.slice(), g.slice(), m.slice(), x.slice(), v.slice(), m.slice()];
+        sgdUpdate(a[0], a[1], a[2], false, { lr: 0.01, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 5e-4, maximize: false });
+        adamUpdate(a[3], a[1], a[5], a[4], null, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, decoupled: true, step: 3 });
+        return a.map((t) => Array.from(t));
+      };
+      const js = run(false), wa = run(true);
+      console.log(JSON.stringify({ available: sharedMemoryAvailable(), wasm: optimWasm() !== null,
+        shared: optimWasm().f32.buffer.constructor.name, same: JSON.stringify(js) === JSON.stringify(wa),
+        moved: js[0].some((t, i) => t !== x[i]) }));
+    `;
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, encoding: 'utf-8' });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).to.deep.equal({ available: false, wasm: true, shared: 'ArrayBuffer', same: true, moved: true });
   });
 
   it('the optimizers give the same parameters over several steps with the WebAssembly kernels on or off', () => {

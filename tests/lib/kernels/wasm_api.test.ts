@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 // The thread pool's module sets the engine flags (relaxed SIMD) before any kernel is compiled.
 import '../../../lib/platform/threads';
-import { engineRejected, lazyInstance, WasmUnavailable, wasmApi } from '../../../lib/kernels/wasm_api';
+import { engineRejected, lazyInstance, MAX_PAGES, newKernelMemory, sharedMemoryAvailable, WasmUnavailable, wasmApi } from '../../../lib/kernels/wasm_api';
+import { Code, F32, ModuleBuilder } from '../../../lib/kernels/wasm_emitter';
 import { ewWasm } from '../../../lib/kernels/wasm_elementwise';
 import { wasmF32Backend, wasmF32MultiplyAdd, wasmF64Backend, wasmPackersOf, wasmSimdAvailable } from '../../../lib/kernels/wasm_gemm';
 import { optimWasm } from '../../../lib/kernels/wasm_optim';
@@ -63,5 +64,38 @@ describe('lib/kernels/wasm_api', () => {
     expect(engineRejected(new RangeError('Maximum call stack size exceeded'))).to.equal(false);
     expect(engineRejected(new Error('CompileError'))).to.equal(false);
     expect(engineRejected('CompileError')).to.equal(false);
+  });
+
+  it('a shared-memory module takes only a shared memory, and an unshared one only an unshared memory', () => {
+    expect(sharedMemoryAvailable(), 'Node 20 makes shared memories').to.equal(true);
+    const api = wasmApi()!;
+    const build = (shared: boolean): object => {
+      const mb = new ModuleBuilder(1, shared);
+      // put(v): stores v at byte 8 of the imported memory.
+      mb.addFunction({ name: 'put', params: [F32], results: [], locals: [], code: new Code().i32Const(8).localGet(0).f32Store() });
+      return new api.Module(mb.build());
+    };
+    for (const shared of [false, true]) {
+      const memory = newKernelMemory(api, 2, shared);
+      expect(memory.buffer instanceof SharedArrayBuffer, `shared ${shared}`).to.equal(shared);
+      const inst = new api.Instance(build(shared), { env: { mem: memory } });
+      (inst.exports.put as (v: number) => void)(1.5);
+      expect(new Float32Array(memory.buffer)[2]).to.equal(1.5);
+      expect(() => new api.Instance(build(!shared), { env: { mem: memory } }), `shared ${shared} memory, module for ${!shared}`)
+        .to.throw(/LinkError|memory|shared/i);
+    }
+    expect(MAX_PAGES).to.equal(65536);
+  });
+
+  it("the optimizer's memory is shared and the other kernel memories are not", () => {
+    expect(optimWasm()!.f32.buffer instanceof SharedArrayBuffer, 'optimizer').to.equal(true);
+    expect(ewWasm()!.f32.buffer instanceof SharedArrayBuffer, 'elementwise').to.equal(false);
+    expect(poolWasm()!.f32.buffer instanceof SharedArrayBuffer, 'pooling').to.equal(false);
+    // Growing a shared memory hands out a longer buffer; the views follow it.
+    const w = optimWasm()!;
+    const before = w.f32.length;
+    w.reserve(4 * before + 65536);
+    expect(w.f32.length).to.be.greaterThan(before);
+    expect(w.f32.buffer instanceof SharedArrayBuffer).to.equal(true);
   });
 });

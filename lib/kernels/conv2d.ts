@@ -371,16 +371,32 @@ const SLICE_PER_THREAD = 1 << 18;
 registerTask('conv2d.sliceTaps', (args: TaskArgs, start: number, end: number) => {
   const { KH, KW, kh, kw, th, tw } = args as unknown as { KH: number; KW: number; kh: number; kw: number; th: number; tw: number };
   const w = args.w as FloatArray, out = args.out as FloatArray;
-  if (kh === 1 && kw === 1) {
-    // One tap left (a 1×1 map): a plain strided gather.
-    const KK = KH * KW, s0 = th * KW + tw;
-    for (let f = start; f < end; f++) out[f] = w[f * KK + s0];
-    return;
-  }
-  for (let f = start, d = start * kh * kw; f < end; f++) {
-    for (let i = 0; i < kh; i++) {
-      const s = (f * KH + i + th) * KW + tw;
-      for (let j = 0; j < kw; j++) out[d++] = w[s + j];
+  // Each filter's kept taps sit at the same offsets from its start: gather those. The counts met on
+  // small maps (1, 2 and 4 taps: 1×1, 1×2 and 2×2 maps) get unrolled loops; a nested loop over
+  // 2×2 taps took 4.4 ms for ResNet18's layer4 entry conv (512×256 filters), this one about 1 ms.
+  const KK = KH * KW, k = kh * kw;
+  const offs = new Int32Array(k);
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offs[i * kw + j] = (i + th) * KW + tw + j;
+  if (k === 1) {
+    const o0 = offs[0];
+    for (let f = start, s = start * KK; f < end; f++, s += KK) out[f] = w[s + o0];
+  } else if (k === 2) {
+    const o0 = offs[0], o1 = offs[1];
+    for (let f = start, d = start * 2, s = start * KK; f < end; f++, d += 2, s += KK) {
+      out[d] = w[s + o0];
+      out[d + 1] = w[s + o1];
+    }
+  } else if (k === 4) {
+    const o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3];
+    for (let f = start, d = start * 4, s = start * KK; f < end; f++, d += 4, s += KK) {
+      out[d] = w[s + o0];
+      out[d + 1] = w[s + o1];
+      out[d + 2] = w[s + o2];
+      out[d + 3] = w[s + o3];
+    }
+  } else {
+    for (let f = start, d = start * k, s = start * KK; f < end; f++, s += KK) {
+      for (let t = 0; t < k; t++) out[d++] = w[s + offs[t]];
     }
   }
 });

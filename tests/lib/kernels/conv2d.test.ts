@@ -174,6 +174,28 @@ describe('lib/kernels/conv2d', function () {
     expect(trimDeadTaps(conv2dGeometry([1, 1, 3, 3], [1, 1, 3, 3], { padding: 1 }))).to.equal(null);
   });
 
+  it('keeps exactly the live taps of every filter when it slices a trimmed weight', () => {
+    // One trimmed geometry per gather the slice has (1, 2, 4 and any other number of taps).
+    const cases: Array<[number[], number[], Conv2dParams, number]> = [
+      [[2, 3, 1, 1], [4, 3, 3, 3], { padding: 1 }, 1],
+      [[2, 3, 1, 3], [4, 3, 2, 2], { stride: 2, padding: 2 }, 2],
+      [[2, 3, 2, 2], [5, 3, 3, 3], { stride: 2, padding: 1 }, 4],
+      [[2, 3, 2, 6], [4, 3, 3, 3], { padding: 2, dilation: 2 }, 3],
+      [[2, 4, 2, 2], [3, 4, 5, 5], { padding: 2 }, 9],
+    ];
+    for (const [xs, ws, p, taps] of cases) {
+      const g = conv2dGeometry(xs, ws, p);
+      const t = trimDeadTaps(g)!;
+      expect(t.g.KH * t.g.KW, `taps kept for ${JSON.stringify([xs, ws, p])}`).to.equal(taps);
+      const w = Float64Array.from({ length: ws.reduce((a, b) => a * b) }, (_, i) => i + 0.5);
+      const want: number[] = [];
+      for (let f = 0; f < ws[0] * ws[1]; f++) {
+        for (let i = 0; i < t.g.KH; i++) for (let j = 0; j < t.g.KW; j++) want.push(w[(f * ws[2] + i + t.th) * ws[3] + t.tw + j]);
+      }
+      expect(Array.from(prepareConvWeight(w, g).w), `slice of ${JSON.stringify([xs, ws, p])}`).to.deep.equal(want);
+    }
+  });
+
   it('gives the dropped taps an exact zero weight gradient and ignores their weights', () => {
     const g = conv2dGeometry([3, 4, 1, 1], [5, 4, 3, 3], { padding: 1 });
     const x = filled('float64', 12), w = filled('float64', 180), gy = filled('float64', 15);

@@ -160,6 +160,42 @@ describe('kernels/winograd: F(2x2, 3x3) convolution', () => {
     runCases();
   });
 
+  it('gives non-finite results exactly where the direct sum does, NaN in place of some infinities', () => {
+    // Winograd's transforms subtract inputs, so an infinite input turns into NaN (∞ − ∞) in some of the
+    // outputs where the direct sum gives ±∞ (README, Performance). Where the direct sum is finite
+    // the result must be too, and NaN inputs give NaN in the same outputs.
+    const g = conv2dGeometry([8, 32, 8, 8], [32, 32, 3, 3], { padding: 1 });
+    const pattern = (a: FloatArray): string => Array.from(a, (v) => (Number.isNaN(v) ? 'n' : Number.isFinite(v) ? '.' : 'i')).join('');
+    const finite = (a: FloatArray): string => pattern(a).replace(/[ni]/g, 'x');
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      for (const where of ['input', 'weight', 'gradient'] as const) {
+        const x = filled(g.N * g.C * g.H * g.W), w = filled(g.O * g.C * 9), gy = filled(g.N * g.O * g.OH * g.OW);
+        if (where === 'input') x[3 * 64 + 2 * 8 + 5] = bad;
+        else if (where === 'weight') w[5 * 32 * 9 + 7 * 9 + 4] = bad;
+        else gy[(g.O + 9) * 64 + 7 * 8] = bad;
+        expect(winogradApplies(g, x) && winogradApplies(flippedGeometry(g), gy) && winogradWeightApplies(g, x)).to.equal(true);
+        const passes = (): FloatArray[] => [conv2dForward(x, w, null, g), conv2dBackwardInput(gy, w, g), conv2dBackwardWeight(gy, x, g)];
+        const wino = passes();
+        setWinograd(false);
+        let direct: FloatArray[];
+        try {
+          direct = passes();
+        } finally {
+          setWinograd(true);
+        }
+        ['forward', 'input gradient', 'weight gradient'].forEach((pass, i) => {
+          const label = `${pass}, ${bad} in the ${where}`;
+          expect(finite(wino[i]), label).to.equal(finite(direct[i]));
+          if (Number.isNaN(bad)) expect(pattern(wino[i]), label).to.equal(pattern(direct[i]));
+        });
+        // The case is not vacuous: the bad value reaches some output of each pass that reads it.
+        if (where !== 'gradient') expect(finite(direct[0]), `forward, ${bad} in the ${where}`).to.include('x');
+        if (where !== 'input') expect(finite(direct[1]), `input gradient, ${bad} in the ${where}`).to.include('x');
+        if (where !== 'weight') expect(finite(direct[2]), `weight gradient, ${bad} in the ${where}`).to.include('x');
+      }
+    }
+  });
+
   it('transforms the weight as G·w·Gᵀ into the macro-kernel\'s A panels, and the flipped transposed weight for the input gradient', () => {
     const O = 5, C = 3, w = filled(O * C * 9);
     const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];

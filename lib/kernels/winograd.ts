@@ -240,11 +240,13 @@ function runBlocks(a: WinogradArgs, start: number, end: number): void {
   // Rows of U per macro call: at most 128 KB of it.
   const chunk = Math.max(4, Math.floor(32768 / C / 4) * 4);
   // Scratch (float32 elements): U, bias, raw images (+1 for alignment), padded images (+8 slack),
-  // V (16·C·nbMax), M (16·Op·nbMax), Y (K·O·2R·OW, +1 for alignment), the raw weight (O·C·9).
+  // V (16·C·nbMax), M (16·Op·nbMax), Y (K·O·2R·OW, +1 for alignment), the raw weight (O·C·9, +1 for
+  // alignment: V8 copies shared memory byte by byte when source and destination differ mod 8, 7× slower).
   const uOff = 0, bOff = uOff + 16 * Op * C, rawOff = bOff + Op, padOff = rawOff + K * C * H * W + 1;
   const vOff = padOff + K * C * Hp * Wp + 8, mOff = vOff + 16 * (C * nbMax + XI_SKEW), yOff = mOff + 16 * (Op * nbMax + XI_SKEW);
-  const wOff = yOff + K * O * 2 * R * OW + 2;
-  const S = be.reserve(wOff + O * C * 9) as Float32Array;
+  const wBase = yOff + K * O * 2 * R * OW + 2;
+  const S = be.reserve(wBase + O * C * 9 + 1) as Float32Array;
+  const wOff = wBase + alignShift(S, wBase, a.w, 0);
   // U = G·w·Gᵀ (winogradWeights' arithmetic, in wasm), each thread its own; the padding rows of the
   // last panel of 4 are zero.
   S.set(a.w, wOff);

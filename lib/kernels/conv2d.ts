@@ -372,8 +372,9 @@ registerTask('conv2d.sliceTaps', (args: TaskArgs, start: number, end: number) =>
   const { KH, KW, kh, kw, th, tw } = args as unknown as { KH: number; KW: number; kh: number; kw: number; th: number; tw: number };
   const w = args.w as FloatArray, out = args.out as FloatArray;
   // Each filter's kept taps sit at the same offsets from its start: gather those. The counts met on
-  // small maps (1, 2 and 4 taps: 1×1, 1×2 and 2×2 maps) get unrolled loops; a nested loop over
-  // 2×2 taps took 4.4 ms for ResNet18's layer4 entry conv (512×256 filters), this one about 1 ms.
+  // small maps (1, 2 and 4 taps: 1×1, 1×2 and 2×2 maps) get unrolled loops. For the 2×2 taps of
+  // ResNet18's layer4 entry conv (512×256 filters) at one thread: 4.4 ms with a nested loop over rows
+  // and columns, 2.9–3.1 ms with this one (docs/PERFORMANCE.md).
   const KK = KH * KW, k = kh * kw;
   const offs = new Int32Array(k);
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offs[i * kw + j] = (i + th) * KW + tw + j;

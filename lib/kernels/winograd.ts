@@ -20,8 +20,9 @@
  * keeps the direct GEMM, so the gradient checks compare exact sums. The result differs from the
  * direct sum by rounding only (the transforms are exact in real arithmetic); tests hold it to the
  * reference loop. Non-finite values reach the same outputs as in the direct sum, but where that sum
- * gives ±∞ the transforms' differences often give NaN (∞ − ∞). Threads split whole blocks of tile rows, and each output element is computed by
- * one thread in a fixed order, so results are bit-identical for any thread count.
+ * gives ±∞ the transforms' differences often give NaN (∞ − ∞). Threads split whole blocks of tile
+ * rows, and each output element is computed by one thread in a fixed order, so results are
+ * bit-identical for any thread count.
  */
 import type { FloatArray } from '../core/dtype';
 import type { Conv2dGeometry } from './conv2d';

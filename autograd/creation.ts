@@ -3,7 +3,7 @@
  * their own, so manualSeed(n) reproduces every draw.
  */
 import { allocate, isDType, type DType, type FloatArray } from '../lib/core/dtype';
-import { fail, fmtShape } from '../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { numel, validateShape } from '../lib/core/shape';
 import { globalRng, type Random } from '../lib/random';
 import { Tensor, type NestedArray } from './tensor';
@@ -136,7 +136,7 @@ export function fullLike(x: Tensor, value: number, options: TensorOptions = {}):
 /** start, start+step, ... up to (excluding) end; arange(n) is 0..n-1. */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
   const [s, e] = end === undefined ? [0, start] : [start, end];
-  if (![s, e, step].every(Number.isFinite)) fail('arange', `start, end and step must be finite, got ${s}, ${e}, ${step}`);
+  if (![s, e, step].every(Number.isFinite)) fail('arange', `start, end and step must be finite, got ${fmtValue(s)}, ${fmtValue(e)}, ${fmtValue(step)}`);
   if (step === 0) fail('arange', 'step must be non-zero');
   if ((e - s) / step < 0) fail('arange', `upper bound and step sign are inconsistent: start ${s}, end ${e}, step ${step}`);
   const n = Math.ceil((e - s) / step);

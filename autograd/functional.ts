@@ -4,7 +4,7 @@
  * Every validation error names the op and the offending shapes or values.
  */
 import { allocate, isDType, type DType } from '../lib/core/dtype';
-import { fail, fmtShape } from '../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis } from '../lib/kernels/reduce';
@@ -335,11 +335,11 @@ export function slice(x: Tensor, dim: number, start?: number, end?: number, step
   requireTensor('slice', 'input', x);
   if (x.ndim === 0) fail('slice', 'cannot slice a 0-d tensor');
   const d = normalizeAxis('slice', dim, x.ndim);
-  if (!Number.isInteger(step) || step < 1) fail('slice', `step must be a positive integer, got ${step}`);
+  if (!Number.isInteger(step) || step < 1) fail('slice', `step must be a positive integer, got ${fmtValue(step)}`);
   const n = x.shape[d];
   const norm = (v: number | undefined, dflt: number, name: string): number => {
     if (v === undefined) return dflt;
-    if (!Number.isInteger(v)) fail('slice', `${name} must be an integer, got ${v}`);
+    if (!Number.isInteger(v)) fail('slice', `${name} must be an integer, got ${fmtValue(v)}`);
     const w = v < 0 ? v + n : v;
     return Math.min(Math.max(w, 0), n);
   };
@@ -532,8 +532,8 @@ export function batchNorm(
   check('bias', bias);
   if (!training && (!runningMean || !runningVar)) fail(op, 'eval mode (training: false) needs runningMean and runningVar');
   if ((runningMean === null) !== (runningVar === null)) fail(op, 'runningMean and runningVar must be given together');
-  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) fail(op, `momentum must be in [0, 1], got ${momentum}`);
-  if (typeof eps !== 'number' || !(eps >= 0)) fail(op, `eps must be a non-negative number, got ${eps}`);
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) fail(op, `momentum must be in [0, 1], got ${fmtValue(momentum)}`);
+  if (typeof eps !== 'number' || !(eps >= 0)) fail(op, `eps must be a non-negative number, got ${fmtValue(eps)}`);
   const relu = options.relu ?? false;
   if (typeof relu !== 'boolean') fail(op, `relu must be a boolean, got ${String(relu)}`);
   if (training) {
@@ -584,7 +584,7 @@ export interface AvgPool2dOptions {
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   requireTensor('avgPool2d', 'input', x);
   if (options.divisorOverride !== undefined && !(Number.isInteger(options.divisorOverride) && options.divisorOverride > 0)) {
-    fail('avgPool2d', `divisorOverride must be a positive integer, got ${options.divisorOverride}`);
+    fail('avgPool2d', `divisorOverride must be a positive integer, got ${fmtValue(options.divisorOverride)}`);
   }
   const geometry = pool2dGeometry('avgPool2d', x.shape, { kernelSize: options.kernelSize, stride: options.stride, padding: options.padding, ceilMode: options.ceilMode });
   return apply('avgPool2d', { x }, { geometry, options: { countIncludePad: options.countIncludePad ?? true, divisorOverride: options.divisorOverride } });
@@ -625,7 +625,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
  */
 export function dropout(x: Tensor, p = 0.5, training = true, generator: Random = globalRng()): Tensor {
   requireTensor('dropout', 'input', x);
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('dropout', `p must be in [0, 1], got ${p}`);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('dropout', `p must be in [0, 1], got ${fmtValue(p)}`);
   if (!training || p === 0) return x;
   const mask = Tensor.empty(x.shape, x.dtype);
   const m = mask.storage;
@@ -673,7 +673,7 @@ export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>,
   const reduction = options.reduction ?? 'mean';
   if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
   const labelSmoothing = options.labelSmoothing ?? 0;
-  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${fmtValue(labelSmoothing)}`);
   const weight = options.weight ?? null;
   if (weight) {
     requireTensor(op, 'weight', weight);

@@ -5,6 +5,7 @@
  * Its whole state can be saved and restored, which is how a resumed training run continues
  * with the same draws an uninterrupted one would have made.
  */
+import { fmtValue } from './core/errors';
 export interface RandomState {
   s: [number, number, number, number];
   /** The second Box-Muller normal, kept so normal() draws come in the same order after a restore. */
@@ -23,7 +24,7 @@ export class Random {
   }
 
   seed(seed: number): void {
-    if (!Number.isFinite(seed)) throw new Error(`manualSeed: seed must be a finite number, got ${seed}`);
+    if (!Number.isFinite(seed)) throw new Error(`manualSeed: seed must be a finite number, got ${fmtValue(seed)}`);
     // splitmix32 over the low and high 32 bits so seeds above 2^32 still differ.
     let x = (Math.floor(seed) >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x9e3779b9);
     const next = (): number => {
@@ -103,7 +104,7 @@ export class Random {
 
   /** A uniformly random permutation of 0..n-1 (Fisher-Yates). */
   permutation(n: number): Int32Array {
-    if (!Number.isInteger(n) || n < 0) throw new Error(`randperm: n must be a non-negative integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`randperm: n must be a non-negative integer, got ${fmtValue(n)}`);
     const p = new Int32Array(n);
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {

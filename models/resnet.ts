@@ -9,7 +9,7 @@
  * for studying what the shortcuts do to gradient flow.
  */
 import type { DType } from '../lib/core/dtype';
-import { fail } from '../lib/core/errors';
+import { fail, fmtValue } from '../lib/core/errors';
 import * as F from '../autograd/functional';
 import type { Tensor } from '../autograd/tensor';
 import { BatchNorm2d } from './nn/batchnorm';
@@ -125,8 +125,8 @@ export class ResNet extends Module {
     const width = options.width ?? 64;
     const variant = options.variant ?? 'imagenet';
     const dtype = options.dtype ?? 'float32';
-    if (!Number.isInteger(numClasses) || numClasses < 1) fail('ResNet', `numClasses must be a positive integer, got ${numClasses}`);
-    if (!Number.isInteger(width) || width < 1) fail('ResNet', `width must be a positive integer, got ${width}`);
+    if (!Number.isInteger(numClasses) || numClasses < 1) fail('ResNet', `numClasses must be a positive integer, got ${fmtValue(numClasses)}`);
+    if (!Number.isInteger(width) || width < 1) fail('ResNet', `width must be a positive integer, got ${fmtValue(width)}`);
     if (variant !== 'imagenet' && variant !== 'cifar') fail('ResNet', `variant must be 'imagenet' or 'cifar', got ${JSON.stringify(variant)}`);
     if (layers.length !== 4 || !layers.every((n) => Number.isInteger(n) && n >= 1)) {
       fail('ResNet', `layers must be 4 positive block counts, got ${JSON.stringify(layers)}`);

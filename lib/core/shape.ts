@@ -1,4 +1,4 @@
-import { fail, fmtShape } from './errors';
+import { fail, fmtShape, fmtValue } from './errors';
 
 export type Shape = readonly number[];
 
@@ -56,7 +56,7 @@ export function broadcastShape(op: string, a: Shape, b: Shape): number[] {
 
 /** Normalizes a possibly negative axis against `ndim`, PyTorch style (-1 is the last). */
 export function normalizeAxis(op: string, axis: number, ndim: number): number {
-  if (!Number.isInteger(axis)) fail(op, `dim must be an integer, got ${axis}`);
+  if (!Number.isInteger(axis)) fail(op, `dim must be an integer, got ${fmtValue(axis)}`);
   const lo = ndim === 0 ? -1 : -ndim;
   const hi = ndim === 0 ? 0 : ndim - 1;
   if (axis < lo || axis > hi) fail(op, `dim ${axis} out of range for a ${ndim}-d tensor (expected in [${lo}, ${hi}])`);

@@ -3,6 +3,7 @@
  * DataLoader: 8-bit pixels kept as they arrive (a 50,000-image split is 150 MB as bytes and would
  * be 600 MB as float32), converted to floats one batch at a time by the loader.
  */
+import { fmtValue } from '../core/errors';
 
 export const CHANNELS = 3;
 export const HEIGHT = 32;
@@ -29,7 +30,7 @@ export interface ImageDataset {
 export function validateImageDataset(ds: ImageDataset, op: string): void {
   if (ds === null || typeof ds !== 'object') throw new Error(`${op}: dataset must be an ImageDataset object, got ${String(ds)}`);
   const { images, labels, count, classNames } = ds;
-  if (!Number.isInteger(count) || count < 0) throw new Error(`${op}: dataset count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 0) throw new Error(`${op}: dataset count must be a non-negative integer, got ${fmtValue(count)}`);
   if (ds.channels !== CHANNELS || ds.height !== HEIGHT || ds.width !== WIDTH) {
     throw new Error(`${op}: dataset images must be 3×32×32, got ${ds.channels}×${ds.height}×${ds.width}`);
   }

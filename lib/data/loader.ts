@@ -14,6 +14,7 @@ import { Random, RandomState } from '../random';
 import { IMAGE_BYTES, ImageDataset, validateImageDataset } from './dataset';
 import { NdView, view } from './ndarray_view';
 import { CropFlip, PixelTable, bytesToFloats, mapPixels, normalizeTable, sampleCropFlip, scaleTable } from './transforms';
+import { fmtValue } from '../core/errors';
 
 export interface DataLoaderOptions {
   batchSize: number;
@@ -153,7 +154,7 @@ export class DataLoader implements Iterable<Batch> {
       const desc = mismatch.map((k) => `${k} ${String(state[k])} vs ${String(k === 'datasetSize' ? this.dataset.count : this[k])}`);
       throw new Error(`DataLoader.setState: state was saved from a different loader (${desc.join(', ')})`);
     }
-    if (!Number.isInteger(state.epoch) || state.epoch < 0) throw new Error(`DataLoader.setState: epoch must be a non-negative integer, got ${state.epoch}`);
+    if (!Number.isInteger(state.epoch) || state.epoch < 0) throw new Error(`DataLoader.setState: epoch must be a non-negative integer, got ${fmtValue(state.epoch)}`);
     if (!Number.isInteger(state.position) || state.position < 0 || state.position > this.length) {
       throw new Error(`DataLoader.setState: position ${state.position} is outside 0..${this.length}`);
     }

@@ -10,6 +10,7 @@
  */
 import ndarray from 'ndarray';
 import * as ops from 'ndarray-ops';
+import { fmtValue } from '../core/errors';
 
 /** The element storages the data pipeline views: raw bytes and float batches. */
 export type ViewData = Uint8Array | Float32Array | Float64Array;
@@ -200,7 +201,7 @@ export function view<D extends ViewData>(
     }
     st = stride.slice();
   }
-  if (!Number.isInteger(offset)) throw new Error(`view: offset must be an integer, got ${offset}`);
+  if (!Number.isInteger(offset)) throw new Error(`view: offset must be an integer, got ${fmtValue(offset)}`);
   if (data.length > MAX_INDEX) throw new Error(`view: data has ${data.length} elements, more than ndarray can index`);
   const empty = shape.some((s) => s === 0);
   if (!empty) {

@@ -12,6 +12,7 @@ import { FloatArray } from '../core/dtype';
 import { Random } from '../random';
 import { CHANNELS, HEIGHT, IMAGE_BYTES, WIDTH } from './dataset';
 import { NdView, ViewData, assign, view } from './ndarray_view';
+import { fmtValue } from '../core/errors';
 
 /** Per-channel (R, G, B) mean of the CIFAR-10 training images, on the [0,1] scale. */
 export const CIFAR10_MEAN: readonly [number, number, number] = [0.4914, 0.4822, 0.4465];
@@ -40,7 +41,7 @@ export interface CropFlipParams {
 /** Draws crop corner and flip from `rng`, in that order (top, left, flip), so seeds reproduce. */
 export function sampleCropFlip(rng: Random, padding = CROP_PADDING): CropFlipParams {
   if (!(rng instanceof Random)) throw new Error('sampleCropFlip: rng must be a Random');
-  if (!Number.isInteger(padding) || padding < 0) throw new Error(`sampleCropFlip: padding must be a non-negative integer, got ${padding}`);
+  if (!Number.isInteger(padding) || padding < 0) throw new Error(`sampleCropFlip: padding must be a non-negative integer, got ${fmtValue(padding)}`);
   const top = rng.integer(0, 2 * padding + 1);
   const left = rng.integer(0, 2 * padding + 1);
   const flip = rng.bernoulli(0.5);
@@ -62,7 +63,7 @@ export class CropFlip {
 
   constructor(padding = CROP_PADDING) {
     if (!Number.isInteger(padding) || padding < 0 || padding > 32) {
-      throw new Error(`CropFlip: padding must be an integer in [0, 32], got ${padding}`);
+      throw new Error(`CropFlip: padding must be an integer in [0, 32], got ${fmtValue(padding)}`);
     }
     this.padding = padding;
     const ph = HEIGHT + 2 * padding;

@@ -1,5 +1,5 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
-import { fail } from '../core/errors';
+import { fail, fmtValue } from '../core/errors';
 import { availableThreads, parallelFor, registerTask, shareIf, type TaskArgs } from './parallel';
 import { reluBackwardJs, reluJs } from './elementwise';
 import { align16, ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm } from './wasm_elementwise';
@@ -73,7 +73,7 @@ function checkArray(op: string, name: string, a: FloatArray | null, n: number, w
 }
 
 function checkEps(op: string, eps: number): void {
-  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) fail(op, `eps must be a finite number >= 0, got ${eps}`);
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) fail(op, `eps must be a finite number >= 0, got ${fmtValue(eps)}`);
 }
 
 function checkRange(op: string, c0: number, c1: number, C: number): void {

@@ -1,5 +1,5 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
-import { fail, fmtShape } from '../core/errors';
+import { fail, fmtShape, fmtValue } from '../core/errors';
 import { pair } from '../core/shape';
 import { backendFor, kernelFor, type GemmKernel } from './gemm_backend';
 import { packDenseA, runPackedGemm, storeDenseC, type GemmOperands, type InPlaceB, type MicroBackend } from './packed_gemm';
@@ -56,7 +56,7 @@ export function conv2dGeometry(
   const [ph, pw] = pair(op, 'padding', params.padding ?? 0, 0);
   const [dh, dw] = pair(op, 'dilation', params.dilation ?? 1, 1);
   const groups = params.groups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1) fail(op, `groups must be a positive integer, got ${groups}`);
+  if (!Number.isInteger(groups) || groups < 1) fail(op, `groups must be a positive integer, got ${fmtValue(groups)}`);
   const [N, C, H, W] = xShape;
   const [O, Cg, KH, KW] = wShape;
   if (C % groups !== 0) fail(op, `input channels ${C} not divisible by groups ${groups} (input ${fmtShape(xShape)})`);

@@ -1,5 +1,5 @@
 import { dtypeOf, type FloatArray } from '../core/dtype';
-import { fail } from '../core/errors';
+import { fail, fmtValue } from '../core/errors';
 import { backendFor, kernelFor, type GemmKernel } from './gemm_backend';
 import { DenseOperands, runPackedGemm } from './packed_gemm';
 import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
@@ -120,7 +120,7 @@ function validateGemm(
 ): void {
   const op = 'gemm';
   for (const [nm, v] of [['M', M], ['N', N], ['K', K], ['aOff', aOff], ['bOff', bOff], ['cOff', cOff]] as const) {
-    if (!Number.isInteger(v) || v < 0) fail(op, `${nm} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0) fail(op, `${nm} must be a non-negative integer, got ${fmtValue(v)}`);
   }
   if (A.constructor !== C.constructor || B.constructor !== C.constructor) {
     fail(op, `A, B and C must share one element type, got ${A.constructor.name}, ${B.constructor.name}, ${C.constructor.name}`);

@@ -1,5 +1,5 @@
 import { allocate, dtypeOf, sharedStorageEnabled, type FloatArray } from '../core/dtype';
-import { fail, fmtShape } from '../core/errors';
+import { fail, fmtShape, fmtValue } from '../core/errors';
 import { pair } from '../core/shape';
 import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
 import { align16, wasmElementwiseEnabled } from './wasm_elementwise';
@@ -348,7 +348,7 @@ function avgOptions(op: string, g: Pool2dGeometry, opts: AvgPool2dOptions | unde
   const countIncludePad = o.countIncludePad ?? true;
   if (typeof countIncludePad !== 'boolean') fail(op, `countIncludePad must be a boolean, got ${String(countIncludePad)}`);
   const d = o.divisorOverride;
-  if (d !== undefined && (!Number.isInteger(d) || d === 0)) fail(op, `divisorOverride must be a non-zero integer, got ${d}`);
+  if (d !== undefined && (!Number.isInteger(d) || d === 0)) fail(op, `divisorOverride must be a non-zero integer, got ${fmtValue(d)}`);
   return { countIncludePad, divisor: d ?? 0 };
 }
 
@@ -477,7 +477,7 @@ function checkAdaptive(op: string, N: number, C: number, H: number, W: number, O
   const dims = { N, C, H, W, OH, OW };
   for (const [k, v] of Object.entries(dims)) {
     if (!Number.isInteger(v) || v < (k === 'N' ? 0 : 1)) {
-      fail(op, `${k} must be ${k === 'N' ? 'a non-negative' : 'a positive'} integer, got ${v} (input [${N},${C},${H},${W}], output size ${OH}x${OW})`);
+      fail(op, `${k} must be ${k === 'N' ? 'a non-negative' : 'a positive'} integer, got ${fmtValue(v)} (input [${N},${C},${H},${W}], output size ${OH}x${OW})`);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
-import { fail, fmtShape } from '../core/errors';
+import { fail, fmtShape, fmtValue } from '../core/errors';
 
 /**
  * Softmax, log-softmax and the fused cross-entropy loss, over row-major data viewed as
@@ -312,9 +312,9 @@ function resolveOptions(op: string, C: number, o: CrossEntropyOptions | undefine
   const reduction = opts.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
   const eps = opts.labelSmoothing ?? 0;
-  if (typeof eps !== 'number' || !(eps >= 0 && eps <= 1)) fail(op, `labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
+  if (typeof eps !== 'number' || !(eps >= 0 && eps <= 1)) fail(op, `labelSmoothing must be between 0.0 and 1.0, got ${fmtValue(eps)}`);
   const ignoreIndex = opts.ignoreIndex ?? -100;
-  if (!Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${ignoreIndex}`);
+  if (!Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
   const weight = opts.weight ?? null;
   if (weight !== null) {
     if (!(weight instanceof Float32Array || weight instanceof Float64Array)) fail(op, `weight must be a Float32Array or Float64Array, got ${String(weight)}`);

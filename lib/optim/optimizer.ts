@@ -7,7 +7,9 @@
  * storage, `grad` a Tensor or null). Updates write into `param.data` in place.
  */
 import { allocate, dtypeOf, FloatArray } from '../core/dtype';
-import { fail } from '../core/errors';
+import { fail, fmtValue } from '../core/errors';
+
+export { fmtValue };
 
 /** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
 export interface Parameter {
@@ -349,18 +351,6 @@ export function isFloatArray(x: unknown): x is FloatArray {
 
 export function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !isFloatArray(x);
-}
-
-/** Formats an offending value for an error message. */
-export function fmtValue(v: unknown): string {
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === null || v === undefined) return String(v);
-  if (typeof v === 'function') return 'a function';
-  if (isFloatArray(v)) return `${v.constructor.name}(${v.length})`;
-  if (Array.isArray(v)) return v.length <= 8 ? `[${v.map(fmtValue).join(', ')}]` : `an array of length ${v.length}`;
-  const ctor = (v as { constructor?: { name?: string } }).constructor;
-  return ctor && ctor.name && ctor.name !== 'Object' ? `a ${ctor.name}` : 'an object';
 }
 
 function isFiniteNumber(v: unknown): v is number {

@@ -25,6 +25,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'worker_threads';
 import { setSharedAllocationObserver, setSharedBufferSource, setSharedStorage } from '../core/dtype';
+import { fmtValue } from '../core/errors';
 import { getTask, partRange, setParallelBackend, type ParallelBackend, type TaskArgs } from '../kernels/parallel';
 import { BufferSupply, type SupplyStats } from './buffer_supply';
 import { exposeGc, SHARED_GC_BYTES } from './gc';
@@ -62,7 +63,7 @@ let lastParts: number[] = [];
 
 /** Sets how many threads kernels use (the calling thread included); 1 disables the workers. */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`setNumThreads: expected a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setNumThreads: expected a positive integer, got ${fmtValue(n)}`);
   numThreads = n;
   throttledUntil = 0;
   starvedInARow = 0;

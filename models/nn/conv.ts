@@ -1,5 +1,5 @@
 import { allocate, type DType } from '../../lib/core/dtype';
-import { fail } from '../../lib/core/errors';
+import { fail, fmtValue } from '../../lib/core/errors';
 import { pair } from '../../lib/core/shape';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
@@ -29,8 +29,8 @@ export class Conv2d extends Module {
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: Conv2dOptions = {}) {
     super();
     const op = 'Conv2d';
-    if (!Number.isInteger(inChannels) || inChannels < 1) fail(op, `inChannels must be a positive integer, got ${inChannels}`);
-    if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${outChannels}`);
+    if (!Number.isInteger(inChannels) || inChannels < 1) fail(op, `inChannels must be a positive integer, got ${fmtValue(inChannels)}`);
+    if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${fmtValue(outChannels)}`);
     this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);
     this.stride = pair(op, 'stride', options.stride ?? 1, 1);
     this.padding = pair(op, 'padding', options.padding ?? 0, 0);

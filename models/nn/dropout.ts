@@ -1,4 +1,4 @@
-import { fail } from '../../lib/core/errors';
+import { fail, fmtValue } from '../../lib/core/errors';
 import * as F from '../../autograd/functional';
 import type { Tensor } from '../../autograd/tensor';
 import { Module } from './module';
@@ -8,7 +8,7 @@ import { pyFloat } from './repr';
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
-    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('Dropout', `p must be in [0, 1], got ${p}`);
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('Dropout', `p must be in [0, 1], got ${fmtValue(p)}`);
   }
 
   forward(x: Tensor): Tensor {

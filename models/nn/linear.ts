@@ -1,5 +1,5 @@
 import { allocate, type DType } from '../../lib/core/dtype';
-import { fail } from '../../lib/core/errors';
+import { fail, fmtValue } from '../../lib/core/errors';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { defaultLayerInit_ } from './init';
@@ -13,8 +13,8 @@ export class Linear extends Module {
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean; dtype?: DType } = {}) {
     super();
-    if (!Number.isInteger(inFeatures) || inFeatures < 1) fail('Linear', `inFeatures must be a positive integer, got ${inFeatures}`);
-    if (!Number.isInteger(outFeatures) || outFeatures < 1) fail('Linear', `outFeatures must be a positive integer, got ${outFeatures}`);
+    if (!Number.isInteger(inFeatures) || inFeatures < 1) fail('Linear', `inFeatures must be a positive integer, got ${fmtValue(inFeatures)}`);
+    if (!Number.isInteger(outFeatures) || outFeatures < 1) fail('Linear', `outFeatures must be a positive integer, got ${fmtValue(outFeatures)}`);
     const dtype = options.dtype ?? 'float32';
     this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, outFeatures * inFeatures), [outFeatures, inFeatures])));
     this.bias = this.registerParameter('bias', options.bias ?? true ? new Parameter(new Tensor(allocate(dtype, outFeatures), [outFeatures])) : null);

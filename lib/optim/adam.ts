@@ -22,10 +22,10 @@
  * kernel run (adamUpdateMany), with the same per-element arithmetic.
  */
 import {
-  BaseHyperParams, checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireInRange,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireInRange,
   requireNonNegative, StateLayout, type ParamState,
 } from './optimizer';
-import { fail } from '../core/errors';
+import { fail, fmtValue } from '../core/errors';
 import type { FloatArray } from '../core/dtype';
 import { adamUpdateMany } from '../kernels/optim_update';
 

@@ -3,8 +3,8 @@
  * Both scale or clamp `param.grad.data` in place and skip parameters whose grad is null.
  */
 import { FloatArray } from '../core/dtype';
-import { fail } from '../core/errors';
-import { fmtValue, isFloatArray, isRecord, Parameter, requireBoolean } from './optimizer';
+import { fail, fmtValue } from '../core/errors';
+import { isFloatArray, isRecord, Parameter, requireBoolean } from './optimizer';
 
 export interface ClipGradNormOptions {
   /** Throw when the total norm is NaN or ±Infinity instead of scaling by it (default false). */

@@ -17,9 +17,9 @@
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
  * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter.
  */
-import { fail } from '../core/errors';
+import { fail, fmtValue } from '../core/errors';
 import {
-  BaseHyperParams, checkKnownKeys, fmtValue, isRecord, Optimizer, ParamGroup, requireBoolean, requireInRange,
+  BaseHyperParams, checkKnownKeys, isRecord, Optimizer, ParamGroup, requireBoolean, requireInRange,
   requireNonNegative, requireNonNegativeInt, requirePositive, requirePositiveInt,
 } from './optimizer';
 

@@ -9,8 +9,6 @@
 import { allocate, dtypeOf, FloatArray } from '../core/dtype';
 import { fail, fmtValue } from '../core/errors';
 
-export { fmtValue };
-
 /** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
 export interface Parameter {
   readonly data: FloatArray;

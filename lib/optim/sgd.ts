@@ -13,10 +13,10 @@
  * group's tensors as one threaded kernel run (sgdUpdateMany), with the same per-element arithmetic.
  */
 import {
-  checkKnownKeys, fmtValue, Optimizer, ParamsArg, requireBoolean, requireFinite,
+  checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireFinite,
   requireNonNegative, StateLayout, BaseHyperParams,
 } from './optimizer';
-import { fail } from '../core/errors';
+import { fail, fmtValue } from '../core/errors';
 import type { FloatArray } from '../core/dtype';
 import { sgdUpdateMany, type SgdStep } from '../kernels/optim_update';
 

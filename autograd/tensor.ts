@@ -7,7 +7,7 @@
  * in tape.ts, the op table in derivatives.ts, and the methods below delegate to functional.ts.
  */
 import ndarray from 'ndarray';
-import { allocate, dtypeOf, isDType, type DType, type FloatArray } from '../lib/core/dtype';
+import { allocate, allocateShared, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
 import { fail, fmtShape } from '../lib/core/errors';
 import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
 import { copyStrided } from '../lib/kernels/elementwise';
@@ -67,6 +67,33 @@ export class Tensor {
     next.set(this._storage);
     this._storage = next;
     this.grad = null;
+  }
+
+  /**
+   * Moves this tensor's storage into shared memory (a SharedArrayBuffer) that the worker threads
+   * can read, keeping the values and the tensor's identity (Module.shareMemory uses it; PyTorch's
+   * share_memory_()). Only for tensors that own their whole contiguous storage; .grad moves too.
+   * Views made of the tensor before the move keep the old storage. Nothing to do when the storage
+   * is already shared or the platform has no shared memory.
+   */
+  _shareStorage(): void {
+    if (typeof SharedArrayBuffer === 'undefined') return;
+    if (!isShared(this._storage)) {
+      const n = this.numel();
+      if (!this.isContiguous() || this.offset !== 0 || this._storage.length !== n) {
+        fail('shareMemory', `can only move a tensor that owns its contiguous storage (shape ${fmtShape(this.shape)})`);
+      }
+      const next = allocateShared(this.dtype, n);
+      next.set(this._storage);
+      this._storage = next;
+    }
+    const g = this.grad;
+    if (g !== null && !isShared(g._storage)) {
+      // A gradient may be a view of a larger buffer: it moves as a contiguous copy.
+      const copy = new Tensor(allocateShared(g.dtype, g.numel()), g.shape);
+      copyStrided(g.shape, g, copy);
+      this.grad = copy;
+    }
   }
 
   /** A fresh zero-filled contiguous tensor. */

@@ -6,7 +6,7 @@
  * Tensor class: a Tensor satisfies `Parameter` structurally (`data` is its live contiguous
  * storage, `grad` a Tensor or null). Updates write into `param.data` in place.
  */
-import { allocate, dtypeOf, FloatArray } from '../core/dtype';
+import { allocate, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
 import { fail, fmtValue } from '../core/errors';
 
 /** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
@@ -316,7 +316,9 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   protected stateBuffer(st: ParamState, key: Exclude<ParamStateKey, 'step'>, p: Parameter, gi: number, k: number): FloatArray {
     const buf = st[key];
     if (buf === undefined) {
-      const fresh = allocate(dtypeOf(p.data), p.data.length);
+      // State lives where its parameter lives: in shared memory when the thread pool can see the
+      // parameter, so the update can be split over the threads.
+      const fresh = isShared(p.data) ? allocateShared(dtypeOf(p.data), p.data.length) : allocate(dtypeOf(p.data), p.data.length);
       st[key] = fresh;
       return fresh;
     }
@@ -326,6 +328,13 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
         `the ${key} of parameter ${k} in param group ${gi} is ${dtypeOf(buf)}[${buf.length}] but the parameter is ` +
           `${dtypeOf(p.data)}[${p.data.length}] (was the parameter's storage replaced?)`,
       );
+    }
+    if (isShared(p.data) && !isShared(buf)) {
+      // The parameter moved to shared memory (Module.shareMemory) after this state was made.
+      const moved = allocateShared(dtypeOf(buf), buf.length);
+      moved.set(buf);
+      st[key] = moved;
+      return moved;
     }
     return buf;
   }

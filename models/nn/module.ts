@@ -226,6 +226,19 @@ export abstract class Module {
     return this;
   }
 
+  /**
+   * Moves every parameter, gradient and buffer into shared memory in place (PyTorch's
+   * share_memory()). Tensors are made in shared memory while more than one thread is set
+   * (setNumThreads), so this is only needed for a model built while one thread was set and then
+   * run with more: without it, the thread pool cannot see its parameters, so every convolution
+   * copies its weight each call and the optimizer updates on one thread. An optimizer's state
+   * follows its parameters at its next step.
+   */
+  shareMemory(): this {
+    for (const t of [...this.parameters(), ...this.buffers()]) t._shareStorage();
+    return this;
+  }
+
   double(): this {
     return this.to('float64');
   }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DType } from '../../../lib/core/dtype';
+import { allocateShared, dtypeOf, isShared, type DType, type FloatArray } from '../../../lib/core/dtype';
 import { Adam, AdamW } from '../../../lib/optim/adam';
 import { Optimizer, OptimizerStateDict, Parameter, BaseHyperParams } from '../../../lib/optim/optimizer';
 import { SGD, SGDHyperParams } from '../../../lib/optim/sgd';
@@ -28,7 +28,60 @@ function makeParams(dtype: DType): Parameter[] {
   return [param(dtype, [1, -2, 0.5]), param(dtype, [0.3, 0.7])];
 }
 
+/** Moves p's storage into shared memory, as Tensor._shareStorage (Module.shareMemory) does. */
+function moveToShared(p: Parameter): void {
+  const shared = allocateShared(dtypeOf(p.data), p.data.length);
+  shared.set(p.data);
+  (p as { data: FloatArray }).data = shared;
+}
+
+function stateBuffers(o: Optimizer<BaseHyperParams>): FloatArray[] {
+  const out: FloatArray[] = [];
+  for (const st of o.state.values()) for (const v of Object.values(st)) if (ArrayBuffer.isView(v)) out.push(v as FloatArray);
+  return out;
+}
+
 describe('lib/optim/optimizer', () => {
+  describe('state follows its parameter into shared memory', () => {
+    for (const dtype of DTYPES) {
+      for (const [label, make] of Object.entries(FACTORIES)) {
+        it(`${label} (${dtype}): moves its buffers at the next step and continues bit for bit`, () => {
+          const ps = makeParams(dtype);
+          const qs = ps.map(clone);
+          const a = make(ps);
+          const b = make(qs);
+          for (let t = 1; t <= 3; t++) {
+            feedGrads(ps, t);
+            feedGrads(qs, t);
+            a.step();
+            b.step();
+          }
+          expect(ps.every((p) => !isShared(p.data))).to.equal(true);
+          expect(stateBuffers(a).length).to.be.greaterThan(0);
+          expect(stateBuffers(a).every((v) => !isShared(v))).to.equal(true);
+          ps.forEach(moveToShared);
+          for (let t = 4; t <= 6; t++) {
+            feedGrads(ps, t);
+            feedGrads(qs, t);
+            a.step();
+            b.step();
+          }
+          expect(stateBuffers(a).every((v) => isShared(v))).to.equal(true);
+          expect(stateBuffers(b).every((v) => !isShared(v))).to.equal(true);
+          ps.forEach((p, j) => expect(Array.from(p.data), `param ${j}`).to.deep.equal(Array.from(qs[j].data)));
+          // A parameter made in shared memory gets its state there from the first step.
+          const rs = makeParams(dtype);
+          rs.forEach(moveToShared);
+          const c = make(rs);
+          feedGrads(rs, 1);
+          c.step();
+          expect(stateBuffers(c).length).to.be.greaterThan(0);
+          expect(stateBuffers(c).every((v) => isShared(v))).to.equal(true);
+        });
+      }
+    }
+  });
+
   describe('stateDict / loadStateDict', () => {
     for (const dtype of DTYPES) {
       for (const [label, make] of Object.entries(FACTORIES)) {

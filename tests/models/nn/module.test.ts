@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { randn, tensor, zeros } from '../../../autograd/creation';
 import * as F from '../../../autograd/functional';
 import { Tensor } from '../../../autograd/tensor';
+import { isShared, setSharedStorage, sharedStorageEnabled } from '../../../lib/core/dtype';
+import { SGD } from '../../../lib/optim/sgd';
+import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 import { manualSeed } from '../../../lib/random';
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential,
@@ -98,6 +101,85 @@ describe('models/nn/module', () => {
     expect(Array.from(w.data)).to.deep.equal(before);
     expect(m.bn.runningMean!.dtype).to.equal('float64');
     expect(m.forward(randn([4, 3], { dtype: 'float64' })).dtype).to.equal('float64');
+  });
+
+  it('shareMemory moves parameters, gradients and buffers into shared memory in place', () => {
+    // Built with plain storage, as while one thread is set.
+    const was = sharedStorageEnabled();
+    setSharedStorage(false);
+    let m: Tiny;
+    const x = randn([4, 3]);
+    try {
+      m = new Tiny();
+      m.forward(x).sum().backward();
+    } finally {
+      setSharedStorage(was);
+    }
+    const w = m.fc1.weight;
+    const grad = w.grad!;
+    const values = m.parameters().map((p) => Array.from(p.data));
+    const grads = m.parameters().map((p) => Array.from(p.grad!.data));
+    const y = Array.from(m.forward(x).data); // (train mode: updates the running statistics)
+    const buffers = m.buffers().map((b) => Array.from(b.data));
+    expect(isShared(w.data)).to.equal(false);
+    expect(isShared(grad.data)).to.equal(false);
+    expect(isShared(m.bn.runningMean!.data)).to.equal(false);
+
+    expect(m.shareMemory()).to.equal(m);
+    expect(m.fc1.weight).to.equal(w);
+    for (const p of m.parameters()) {
+      expect(isShared(p.data)).to.equal(true);
+      expect(isShared(p.grad!.data)).to.equal(true);
+    }
+    for (const b of m.buffers()) expect(isShared(b.data)).to.equal(true);
+    expect(m.parameters().map((p) => Array.from(p.data))).to.deep.equal(values);
+    expect(m.parameters().map((p) => Array.from(p.grad!.data))).to.deep.equal(grads);
+    expect(m.buffers().map((b) => Array.from(b.data))).to.deep.equal(buffers);
+    expect(Array.from(m.forward(x).data)).to.deep.equal(y);
+    // Already shared: nothing moves.
+    const storage = w.storage;
+    m.shareMemory();
+    expect(w.storage).to.equal(storage);
+  });
+
+  it('after shareMemory, a model built at one thread has its optimizer update split over two', () => {
+    const saved = getNumThreads();
+    try {
+      setNumThreads(1);
+      const m = new Sequential(new Linear(512, 256), new ReLU(), new Linear(256, 10));
+      const opt = new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 });
+      const x = randn([8, 512]);
+      const trainStep = (): number => {
+        opt.zeroGrad();
+        m.forward(x).square().sum().backward();
+        const sent = threadStats().partsSent;
+        opt.step();
+        return threadStats().partsSent - sent;
+      };
+      expect(trainStep()).to.equal(0);
+      setNumThreads(2);
+      waitForThreads();
+      // Plain parameters and momentum buffers: the pool cannot see them, so the update runs inline.
+      expect(trainStep()).to.equal(0);
+      m.shareMemory();
+      expect(trainStep()).to.be.greaterThan(0);
+      expect(opt.state.size).to.equal(4);
+      for (const st of opt.state.values()) expect(isShared(st.momentumBuffer!)).to.equal(true);
+    } finally {
+      setNumThreads(saved);
+    }
+  });
+
+  it('shareMemory refuses a parameter that is a view into a larger storage', () => {
+    const was = sharedStorageEnabled();
+    setSharedStorage(false);
+    let p: Parameter;
+    try {
+      p = new Parameter(zeros([4, 3]).narrow(0, 1, 2));
+    } finally {
+      setSharedStorage(was);
+    }
+    expect(() => p._shareStorage()).to.throw(/shareMemory: can only move a tensor that owns its contiguous storage \(shape \[2,3\]\)/);
   });
 
   it('prints the module tree like print(model) in PyTorch', () => {

@@ -57,7 +57,11 @@ export function sharedStorageEnabled(): boolean {
 /** A zero-filled array of `n` elements of `dtype`. */
 export function allocate(dtype: DType, n: number): FloatArray {
   if (!Number.isInteger(n) || n < 0) throw new Error(`allocate: invalid length ${n}`);
-  if (useShared) return allocateShared(dtype, n);
+  return useShared ? allocateShared(dtype, n) : allocatePlain(dtype, n);
+}
+
+/** A zero-filled array over a plain ArrayBuffer whatever the storage setting. */
+export function allocatePlain(dtype: DType, n: number): FloatArray {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 

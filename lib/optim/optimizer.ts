@@ -6,7 +6,7 @@
  * Tensor class: a Tensor satisfies `Parameter` structurally (`data` is its live contiguous
  * storage, `grad` a Tensor or null). Updates write into `param.data` in place.
  */
-import { allocate, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
+import { allocate, allocatePlain, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
 import { fail, fmtValue } from '../core/errors';
 
 /** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
@@ -317,8 +317,9 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     const buf = st[key];
     if (buf === undefined) {
       // State lives where its parameter lives: in shared memory when the thread pool can see the
-      // parameter, so the update can be split over the threads.
-      const fresh = isShared(p.data) ? allocateShared(dtypeOf(p.data), p.data.length) : allocate(dtypeOf(p.data), p.data.length);
+      // parameter, so the update can be split over the threads; else in plain memory, since an
+      // update with a plain parameter runs on the calling thread anyway.
+      const fresh = isShared(p.data) ? allocateShared(dtypeOf(p.data), p.data.length) : allocatePlain(dtypeOf(p.data), p.data.length);
       st[key] = fresh;
       return fresh;
     }

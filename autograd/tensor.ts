@@ -8,6 +8,7 @@
  */
 import ndarray from 'ndarray';
 import { allocate, allocateShared, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
+import { sharedCopy } from '../lib/kernels/parallel';
 import { fail, fmtShape } from '../lib/core/errors';
 import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
 import { copyStrided } from '../lib/kernels/elementwise';
@@ -83,9 +84,7 @@ export class Tensor {
       if (!this.isContiguous() || this.offset !== 0 || this._storage.length !== n) {
         fail('shareMemory', `can only move a tensor that owns its contiguous storage (shape ${fmtShape(this.shape)})`);
       }
-      const next = allocateShared(this.dtype, n);
-      next.set(this._storage);
-      this._storage = next;
+      this._storage = sharedCopy(this._storage);
     }
     const g = this.grad;
     if (g !== null && !isShared(g._storage)) {

@@ -8,6 +8,7 @@
  */
 import { allocate, allocatePlain, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
 import { fail, fmtValue } from '../core/errors';
+import { sharedCopy } from '../kernels/parallel';
 
 /** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
 export interface Parameter {
@@ -332,8 +333,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     }
     if (isShared(p.data) && !isShared(buf)) {
       // The parameter moved to shared memory (Module.shareMemory) after this state was made.
-      const moved = allocateShared(dtypeOf(buf), buf.length);
-      moved.set(buf);
+      const moved = sharedCopy(buf);
       st[key] = moved;
       return moved;
     }

@@ -21,7 +21,7 @@ import { conv2d, crossEntropy, manualSeed, noGrad, randn, randint, resnet18, SGD
 import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
-import { getNumThreads, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
+import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   const only = values.only ? values.only.split(',') : [...WORKLOADS];
   for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) fail(`unknown workload ${w} (expected some of ${WORKLOADS.join(',')})`);
   const threads = values.threads ? values.threads.split(',').map(Number) : [os.availableParallelism()];
-  for (const t of threads) if (!Number.isInteger(t) || t < 1) fail(`--threads must be positive integers, got ${values.threads}`);
+  for (const t of threads) if (!Number.isInteger(t) || t < 1 || t > MAX_THREADS) fail(`--threads must be integers from 1 to ${MAX_THREADS}, got ${values.threads}`);
   const reps = values.reps === undefined ? null : Number(values.reps);
   if (reps !== null && (!Number.isInteger(reps) || reps < 1)) fail(`--reps must be a positive integer, got ${values.reps}`);
   const steps = Number(values.steps);

@@ -4,10 +4,11 @@
  * on come from the checkpoint's saved config, so a checkpoint is all it needs; --data points it
  * at CIFAR-10 instead (or at a moved copy).
  */
+import * as path from 'path';
 import { parseArgs } from 'util';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { DataLoader } from '../lib/data/loader';
-import { getNumThreads, setNumThreads } from '../lib/platform/threads';
+import { getNumThreads, MAX_THREADS, setNumThreads } from '../lib/platform/threads';
 import { loadSplits } from './train/data';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, TextSink, UsageError } from './train/errors';
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
@@ -106,7 +107,7 @@ function parse(argv: readonly string[]): Options | 'help' {
     split,
     limit: positiveInt('--limit', values.limit as string | undefined, 100000),
     batchSize: positiveInt('--batch-size', values['batch-size'] as string | undefined, 65536),
-    threads: positiveInt('--threads', values.threads as string | undefined, 256),
+    threads: positiveInt('--threads', values.threads as string | undefined, MAX_THREADS),
     json: (values.json as string | undefined) ?? null,
   };
 }
@@ -123,6 +124,12 @@ export async function main(argv: readonly string[], io: EvaluateIo): Promise<num
     }
     if (!fileExists(opts.checkpoint)) {
       throw new UsageError(`--checkpoint ${opts.checkpoint}: ${dirExists(opts.checkpoint) ? 'is a directory; pass the checkpoint.safetensors inside it' : 'no such file'}`);
+    }
+    if (opts.json !== null) {
+      // Checked before the evaluation, so a typo costs no run; writing can still fail later (permissions).
+      const parent = path.dirname(path.resolve(opts.json));
+      if (opts.json === '' || dirExists(opts.json)) throw new UsageError(`--json ${JSON.stringify(opts.json)}: need a file name, not a directory`);
+      if (!dirExists(parent)) throw new UsageError(`--json ${opts.json}: the directory ${parent} does not exist`);
     }
     const ck = openCheckpoint(opts.checkpoint, '--checkpoint');
     const config = ck.config;

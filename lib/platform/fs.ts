@@ -46,12 +46,42 @@ export function readTextFile(file: string, op = 'readFile'): string {
   return new TextDecoder('utf-8').decode(readFileBytes(file, op));
 }
 
+/**
+ * Creates `dir` and any missing parents, one level at a time. Not `mkdirSync(dir, { recursive:
+ * true })`: on a file system that refuses new entries while reporting the parent as present (Linux's
+ * /proc), Node's recursive mkdir retries forever (ENOENT for the child, EEXIST for the parent), and
+ * the caller hangs in a synchronous loop that no signal handler can interrupt.
+ */
 export function makeDir(dir: string, op = 'makeDir'): void {
   checkPath(dir, op);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new Error(`${op}: cannot create directory ${dir}: ${(e as Error).message}`);
+  const missing: string[] = [];
+  let cur = path.resolve(dir);
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(cur);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new Error(`${op}: cannot create directory ${dir}: ${(e as Error).message}`);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new Error(`${op}: cannot create directory ${dir}: ${cur} exists and is not a directory`);
+      break;
+    }
+    missing.push(cur);
+    const parent = path.dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i]);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      // Someone else made it in the meantime: fine if it is a directory now.
+      if (err.code === 'EEXIST' && dirExists(missing[i])) continue;
+      throw new Error(`${op}: cannot create directory ${dir}: ${err.message}`);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 import { parseArgs } from 'util';
 import type { DType } from '../../lib/core/dtype';
 import type { Variant } from '../../models/resnet';
+import { MAX_THREADS } from '../../lib/platform/threads';
 import { UsageError } from './errors';
 
 export type ModelName = 'resnet18' | 'plain18';
@@ -150,7 +151,7 @@ const SPECS: readonly OptionSpec[] = [
     defaultText: 'runs/<timestamp>, or the checkpoint\'s directory with --resume', help: 'where metrics.jsonl, curves.svg, config.json and checkpoints go' },
   { flag: 'resume', key: 'resume', target: 'run', kind: 'string', group: 'Run', valueName: 'CHECKPOINT', def: null,
     defaultText: 'off', help: 'continue the run saved in CHECKPOINT (its configuration is used)' },
-  { flag: 'threads', key: 'threads', target: 'run', kind: 'int', group: 'Run', valueName: 'N', min: 1, max: 256, def: null,
+  { flag: 'threads', key: 'threads', target: 'run', kind: 'int', group: 'Run', valueName: 'N', min: 1, max: MAX_THREADS, def: null,
     defaultText: 'one per core', help: 'threads used by the kernels' },
   { flag: 'log-every', key: 'logEvery', target: 'run', kind: 'int', group: 'Run', valueName: 'N', min: 1, def: 10,
     help: 'write a metrics record (and, without a terminal, a progress line) every N steps; a resumed run keeps its own' },

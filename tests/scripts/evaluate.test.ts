@@ -109,12 +109,16 @@ describe('scripts/evaluate', function () {
       [['--checkpoint', checkpoint, '--limit', '0'], 'evaluate: --limit must be between 1 and 100000, got 0'],
       [['--checkpoint', checkpoint, '--data', path.join(dir, 'nowhere')], `evaluate: --data ${path.join(dir, 'nowhere')}: no such directory`],
       [['--checkpoint', checkpoint, '--bogus'], 'evaluate: unknown option --bogus'],
+      // --json is checked before the evaluation runs (the output must also be empty: no tables printed).
+      [['--checkpoint', checkpoint, '--json', path.join(dir, 'nowhere', 'r.json')], `evaluate: --json ${path.join(dir, 'nowhere', 'r.json')}: the directory ${path.join(dir, 'nowhere')} does not exist`],
+      [['--checkpoint', checkpoint, '--json', dir], `evaluate: --json ${JSON.stringify(dir)}: need a file name, not a directory`],
     ];
     for (const [args, start] of cases) {
       const r = await runEvaluate(args);
       expect(r.code, args.join(' ')).to.equal(2);
       expect(r.err.startsWith(start), r.err).to.equal(true);
       expect(r.err.split('\n')).to.have.length(2);
+      if (args.includes('--json')) expect(r.out, 'nothing evaluated before the --json check').to.equal('');
     }
   });
 

@@ -187,5 +187,19 @@ describe('scripts/train-cifar command line', function () {
       expect(expectOneLine(r.stderr)).to.equal('train-cifar: --epochs must be an integer, got "many"');
       expect(r.stdout).to.equal('');
     });
+
+    it('exits 2 naming --out when the directory cannot be made, even under /proc', function () {
+      if (!fs.existsSync('/proc/self')) {
+        this.skip(); // not Linux: no /proc to refuse the mkdir
+      }
+      // SIGKILL after a minute: the script handles SIGTERM itself, and Node's recursive mkdir used to
+      // spin here forever.
+      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', SCRIPT, '--out', '/proc/tsgrad-nope'], {
+        cwd: ROOT, encoding: 'utf-8', timeout: 60_000, killSignal: 'SIGKILL',
+      });
+      expect(r.signal, 'killed by the time limit').to.equal(null);
+      expect(r.status).to.equal(2);
+      expect(expectOneLine(r.stderr)).to.include('train-cifar: --out /proc/tsgrad-nope: cannot create or write the directory');
+    });
   });
 });

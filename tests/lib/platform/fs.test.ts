@@ -2,9 +2,11 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import {
   AtomicWriteIo,
   listDir,
+  makeDir,
   nodeAtomicWriteIo,
   readFileBytes,
   readTextFile,
@@ -131,6 +133,40 @@ describe('lib/platform/fs', () => {
         `writeFileAtomic: data for ${file} must be a Uint8Array or a string, got Array`,
       );
       expect(listDir(dir)).to.deep.equal([]);
+    });
+  });
+
+  describe('makeDir', () => {
+    it('creates missing parents and accepts a directory that already exists', () => {
+      const deep = path.join(dir, 'a', 'b', 'c');
+      makeDir(deep);
+      expect(fs.statSync(deep).isDirectory()).to.equal(true);
+      makeDir(deep);
+      makeDir(path.join(dir, 'a'));
+      expect(listDir(path.join(dir, 'a'))).to.deep.equal(['b']);
+    });
+
+    it('names the path when a file stands where a directory should', () => {
+      fs.writeFileSync(path.join(dir, 'f'), 'x');
+      const target = path.join(dir, 'f', 'sub');
+      expect(() => makeDir(target, '--out')).to.throw(
+        Error, `--out: cannot create directory ${target}: ${path.join(dir, 'f')} exists and is not a directory`,
+      );
+    });
+
+    it('fails with a message, instead of looping forever, where the parent refuses new entries (/proc)', function () {
+      if (!fs.existsSync('/proc/self')) {
+        this.skip(); // no /proc on this platform: nothing to refuse the mkdir
+      }
+      // In a child process with a time limit, so a regression (Node's recursive mkdir spins here in
+      // a synchronous loop) fails this test instead of hanging the suite.
+      const code = `require(${JSON.stringify(path.resolve(__dirname, '../../../lib/platform/fs'))}).makeDir('/proc/tsgrad-nope/run', '--out')`;
+      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', code], {
+        encoding: 'utf-8', timeout: 60_000,
+      });
+      expect(r.signal, 'the child was killed by the time limit: makeDir looped').to.equal(null);
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.contain('--out: cannot create directory /proc/tsgrad-nope/run: ENOENT');
     });
   });
 

@@ -41,8 +41,11 @@ describe('lib/platform/threads', function () {
   after(() => setNumThreads(saved));
 
   it('validates setNumThreads and switches shared tensor storage with it', () => {
-    expect(() => setNumThreads(0)).to.throw(/setNumThreads: expected a positive integer, got 0/);
-    expect(() => setNumThreads(1.5)).to.throw(/setNumThreads/);
+    expect(() => setNumThreads(0)).to.throw('setNumThreads: expected an integer from 1 to 256, got 0');
+    expect(() => setNumThreads(1.5)).to.throw('setNumThreads: expected an integer from 1 to 256, got 1.5');
+    // Every worker is an isolate: a huge count used to be accepted and then exhaust memory starting them.
+    expect(() => setNumThreads(1e9)).to.throw('setNumThreads: expected an integer from 1 to 256, got 1000000000');
+    expect(() => setNumThreads(257)).to.throw('setNumThreads: expected an integer from 1 to 256, got 257');
     setNumThreads(1);
     expect(getNumThreads()).to.equal(1);
     expect(availableThreads()).to.equal(1);

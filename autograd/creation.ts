@@ -2,11 +2,11 @@
  * Factories. Random ones draw from the global seeded generator (lib/random.ts) unless given
  * their own, so manualSeed(n) reproduces every draw.
  */
-import { allocate, isDType, type DType, type FloatArray } from '../lib/core/dtype';
+import { isDType, type DType, type FloatArray } from '../lib/core/dtype';
 import { fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { numel, validateShape } from '../lib/core/shape';
 import { globalRng, type Random } from '../lib/random';
-import { Tensor, type NestedArray } from './tensor';
+import { allocateFor, Tensor, type NestedArray } from './tensor';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -71,7 +71,7 @@ export function tensor(
   if ((dtype === 'float32' && flat instanceof Float32Array) || (dtype === 'float64' && flat instanceof Float64Array)) {
     storage = flat;
   } else {
-    storage = allocate(dtype, flat.length);
+    storage = allocateFor(op, dtype, shape);
     for (let i = 0; i < flat.length; i++) {
       const v = flat[i];
       if (typeof v !== 'number') fail(op, `element ${i} is not a number: ${String(v)}`);
@@ -106,17 +106,22 @@ function inferNested(values: NestedArray[]): { flat: number[]; shape: number[] }
 
 export function zeros(shape: readonly number[] | number, options: TensorOptions = {}): Tensor {
   const s = shapeArg('zeros', shape);
-  return finish(new Tensor(allocate(checkDtype('zeros', options.dtype), numel(s)), s), options);
+  return finish(new Tensor(allocateFor('zeros', checkDtype('zeros', options.dtype), s), s), options);
 }
 
 export function ones(shape: readonly number[] | number, options: TensorOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return filled('ones', shape, 1, options);
 }
 
 export function full(shape: readonly number[] | number, value: number, options: TensorOptions = {}): Tensor {
-  const s = shapeArg('full', shape);
-  if (typeof value !== 'number') fail('full', `fill value must be a number, got ${typeof value}`);
-  const data = allocate(checkDtype('full', options.dtype), numel(s));
+  return filled('full', shape, value, options);
+}
+
+/** full() under the name of the public op that called it, for its error messages. */
+function filled(op: string, shape: readonly number[] | number, value: number, options: TensorOptions): Tensor {
+  const s = shapeArg(op, shape);
+  if (typeof value !== 'number') fail(op, `fill value must be a number, got ${typeof value}`);
+  const data = allocateFor(op, checkDtype(op, options.dtype), s);
   data.fill(value);
   return finish(new Tensor(data, s), options);
 }
@@ -140,7 +145,7 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   if (step === 0) fail('arange', 'step must be non-zero');
   if ((e - s) / step < 0) fail('arange', `upper bound and step sign are inconsistent: start ${s}, end ${e}, step ${step}`);
   const n = Math.ceil((e - s) / step);
-  const data = allocate(checkDtype('arange', options.dtype), n);
+  const data = allocateFor('arange', checkDtype('arange', options.dtype), [n]);
   for (let i = 0; i < n; i++) data[i] = s + i * step;
   return finish(new Tensor(data, [n]), options);
 }
@@ -149,7 +154,7 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
 export function rand(shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
   const s = shapeArg('rand', shape);
   const g = options.generator ?? globalRng();
-  const data = allocate(checkDtype('rand', options.dtype), numel(s));
+  const data = allocateFor('rand', checkDtype('rand', options.dtype), s);
   for (let i = 0; i < data.length; i++) data[i] = g.uniform();
   return finish(new Tensor(data, s), options);
 }
@@ -158,7 +163,7 @@ export function rand(shape: readonly number[] | number, options: RandomOptions =
 export function randn(shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
   const s = shapeArg('randn', shape);
   const g = options.generator ?? globalRng();
-  const data = allocate(checkDtype('randn', options.dtype), numel(s));
+  const data = allocateFor('randn', checkDtype('randn', options.dtype), s);
   for (let i = 0; i < data.length; i++) data[i] = g.normal();
   return finish(new Tensor(data, s), options);
 }
@@ -170,7 +175,7 @@ export function randint(low: number, high: number, shape: readonly number[] | nu
     fail('randint', `need integers low < high, got low=${low}, high=${high}`);
   }
   const g = options.generator ?? globalRng();
-  const data = allocate(checkDtype('randint', options.dtype), numel(s));
+  const data = allocateFor('randint', checkDtype('randint', options.dtype), s);
   for (let i = 0; i < data.length; i++) data[i] = g.integer(low, high);
   return finish(new Tensor(data, s), options);
 }

@@ -98,14 +98,16 @@ function gemmOperand(t: Tensor): { trans: boolean; ld: number } | null {
 }
 
 function matmulForward(a0: Tensor, b0: Tensor): Tensor {
+  const na = a0.shape.length, nb = b0.shape.length;
+  const M = a0.shape[na - 2], K = a0.shape[na - 1], N = b0.shape[nb - 1];
+  const batch = broadcastShape('matmul', a0.shape.slice(0, -2), b0.shape.slice(0, -2));
+  const outShape = [...batch, M, N];
+  const out = allocate(a0.dtype, numel(outShape));
+  // An empty sum (K = 0) is zeros, as in PyTorch; an [R, 0] operand has no gemm layout to describe.
+  if (K === 0 || out.length === 0) return fromData(out, outShape);
   const a = gemmOperand(a0) ? a0 : copyOf(a0);
   const b = gemmOperand(b0) ? b0 : copyOf(b0);
   const oa = gemmOperand(a)!, ob = gemmOperand(b)!;
-  const na = a.shape.length, nb = b.shape.length;
-  const M = a.shape[na - 2], K = a.shape[na - 1], N = b.shape[nb - 1];
-  const batch = broadcastShape('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const outShape = [...batch, M, N];
-  const out = allocate(a.dtype, numel(outShape));
   const nBatch = numel(batch);
   const av = broadcastView(a, [...batch, M, K]);
   const bv = broadcastView(b, [...batch, K, N]);
@@ -518,6 +520,9 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
     // The fused relu's backward needs the output (where it is > 0).
     saveOutput: relu,
     forward: ({ input, weight, bias, residual }, a) => {
+      // No elements (no channels, or no images in eval): an empty result and no statistics to
+      // update, as in PyTorch. F.batchNorm rejects training on fewer than 2 values per channel.
+      if (input.numel() === 0) return { out: Tensor.empty(input.shape, input.dtype), extra: null };
       const { N, C, S } = bnDims(input.shape);
       const x = dense(input);
       const w = weight ? dense(weight) : null, b = bias ? dense(bias) : null;
@@ -528,16 +533,26 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
       }
       const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps, relu, res);
       if (a.runningMean && a.runningVar) {
-        const rm = a.runningMean.data, rv = a.runningVar.data, m = a.momentum;
+        // Through storage and stride, so a strided view (which .data would copy) is updated in place.
+        const rm = a.runningMean.storage, rv = a.runningVar.storage, m = a.momentum;
+        const om = a.runningMean.offset, sm = a.runningMean.strides[0], ov = a.runningVar.offset, sv = a.runningVar.strides[0];
         for (let c = 0; c < C; c++) {
-          rm[c] = (1 - m) * rm[c] + m * r.mean[c];
-          rv[c] = (1 - m) * rv[c] + m * r.varUnbiased[c];
+          rm[om + c * sm] = (1 - m) * rm[om + c * sm] + m * r.mean[c];
+          rv[ov + c * sv] = (1 - m) * rv[ov + c * sv] + m * r.varUnbiased[c];
         }
       }
       return { out: fromData(r.out, input.shape), extra: { mean: r.mean, invstd: r.invstd } };
     },
     backward: (grad, { inputs: { input, weight, bias }, attrs: a, extra, needs, out }) => {
       const { N, C, S } = bnDims(input!.shape);
+      if (input!.numel() === 0) {
+        return {
+          input: needs.input ? Tensor.empty(input!.shape, grad.dtype) : undefined,
+          weight: needs.weight ? Tensor.empty([C], grad.dtype) : undefined,
+          bias: needs.bias ? Tensor.empty([C], grad.dtype) : undefined,
+          residual: withResidual && needs.residual ? Tensor.empty(input!.shape, grad.dtype) : undefined,
+        };
+      }
       const w = weight ? dense(weight) : null;
       const reluOut = relu ? dense(out!) : null;
       let r: bn.BatchNormGrads;

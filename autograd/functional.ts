@@ -42,6 +42,21 @@ function scalarLike(v: number, like: Tensor): Tensor {
   return t;
 }
 
+/** An optional options argument: null counts as omitted (as undefined); anything else must be an object. */
+function optionsObject<O extends object>(op: string, options: O | null | undefined): O | Record<string, never> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') fail(op, `options must be an object, got ${fmtValue(options)}`);
+  return options;
+}
+
+/** `v` if it is a plain array of numbers or a typed array of numbers (not BigInt64Array), else an Error naming what it is. */
+function numberArray(op: string, name: string, v: unknown): ArrayLike<number> {
+  const typed = ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
+  const plain = Array.isArray(v) && v.every((e) => typeof e === 'number');
+  if (!typed && !plain) fail(op, `${name} must be a Tensor or an array of numbers, got ${fmtValue(v)}`);
+  return v as ArrayLike<number>;
+}
+
 function checkBroadcast(op: string, a: Tensor, b: Tensor): void {
   broadcastShape(op, a.shape, b.shape);
 }
@@ -478,11 +493,11 @@ export interface Conv2dOptions {
 }
 
 /** 2-D convolution of NCHW input with an [out, in/groups, kh, kw] weight (PyTorch's F.conv2d). */
-export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions | null): Tensor {
   requireTensor('conv2d', 'input', input);
   requireTensor('conv2d', 'weight', weight);
   if (bias !== undefined && bias !== null) requireTensor('conv2d', 'bias', bias);
-  const geometry = conv2dGeometry(input.shape, weight.shape, options, bias ? bias.shape : undefined);
+  const geometry = conv2dGeometry(input.shape, weight.shape, optionsObject('conv2d', options), bias ? bias.shape : undefined);
   return apply('conv2d', bias ? { input, weight, bias } : { input, weight }, { geometry });
 }
 
@@ -511,10 +526,11 @@ export interface BatchNormOptions {
  */
 export function batchNorm(
   input: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
-  weight?: Tensor | null, bias?: Tensor | null, options: BatchNormOptions = {},
+  weight?: Tensor | null, bias?: Tensor | null, opts?: BatchNormOptions | null,
 ): Tensor {
   const op = 'batchNorm';
   requireTensor(op, 'input', input);
+  const options = optionsObject(op, opts);
   const training = options.training ?? false;
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
@@ -528,6 +544,14 @@ export function batchNorm(
   };
   check('runningMean', runningMean);
   check('runningVar', runningVar);
+  if (training) {
+    // Training updates them in place: an expanded tensor has one memory location for every element.
+    for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+      if (t && C > 1 && t.strides[0] === 0) {
+        fail(op, `${name} is updated in place when training, but it is an expanded tensor (shape ${fmtShape(t.shape)}, strides ${fmtShape(t.strides)}) whose elements share one memory location; pass a tensor with its own storage, e.g. ${name}.clone()`);
+      }
+    }
+  }
   check('weight', weight);
   check('bias', bias);
   if (!training && (!runningMean || !runningVar)) fail(op, 'eval mode (training: false) needs runningMean and runningVar');
@@ -583,6 +607,7 @@ export interface AvgPool2dOptions {
 
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   requireTensor('avgPool2d', 'input', x);
+  if (options === null || typeof options !== 'object') fail('avgPool2d', `options must be an object with a kernelSize, got ${fmtValue(options)}`);
   if (options.divisorOverride !== undefined && !(Number.isInteger(options.divisorOverride) && options.divisorOverride > 0)) {
     fail('avgPool2d', `divisorOverride must be a positive integer, got ${fmtValue(options.divisorOverride)}`);
   }
@@ -595,6 +620,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly (numb
   const op = 'adaptiveAvgPool2d';
   requireTensor(op, 'input', x);
   if (x.ndim !== 4) fail(op, `expected a 4-d NCHW input, got shape ${fmtShape(x.shape)}`);
+  if (typeof outputSize !== 'number' && !Array.isArray(outputSize)) fail(op, `outputSize must be an integer or a pair, got ${fmtValue(outputSize)}`);
   const pairv: (number | null)[] = typeof outputSize === 'number' ? [outputSize, outputSize] : [...outputSize];
   if (pairv.length !== 2) fail(op, `outputSize must be an integer or a pair, got ${JSON.stringify(outputSize)}`);
   const out = pairv.map((v, i) => (v === null ? x.shape[2 + i] : v));
@@ -655,10 +681,11 @@ export interface CrossEntropyOptions {
 }
 
 /** Cross-entropy of logits [N, C] against integer class indices (PyTorch's F.cross_entropy). */
-export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>, options: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>, opts?: CrossEntropyOptions | null): Tensor {
   const op = 'crossEntropy';
   requireTensor(op, 'input', logits);
-  const t = target instanceof Tensor ? target.data : target;
+  const options = optionsObject(op, opts);
+  const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
   crossEntropyGeometry(logits.shape, tShape);
   const idx = new Int32Array(t.length);

@@ -7,7 +7,7 @@
  * in tape.ts, the op table in derivatives.ts, and the methods below delegate to functional.ts.
  */
 import ndarray from 'ndarray';
-import { allocate, allocateShared, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
+import { allocate, allocateShared, bytesPerElement, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
 import { sharedCopy } from '../lib/kernels/parallel';
 import { fail, fmtShape } from '../lib/core/errors';
 import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
@@ -98,7 +98,7 @@ export class Tensor {
   /** A fresh zero-filled contiguous tensor. */
   static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
     if (!isDType(dtype)) fail('empty', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
-    return new Tensor(allocate(dtype, shapeNumel(shape)), shape);
+    return new Tensor(allocateFor('empty', dtype, shape), shape);
   }
 
   get requiresGrad(): boolean {
@@ -303,6 +303,21 @@ export class Tensor {
   to(dtype: DType): Tensor { return F.toDtype(this, dtype); }
   float(): Tensor { return F.toDtype(this, 'float32'); }
   double(): Tensor { return F.toDtype(this, 'float64'); }
+}
+
+/**
+ * Zero-filled storage for a new tensor of `shape`. A size the platform cannot allocate is an Error
+ * naming `op`, the shape and the bytes asked for, not a bare RangeError.
+ */
+export function allocateFor(op: string, dtype: DType, shape: readonly number[]): FloatArray {
+  const n = shapeNumel(shape);
+  try {
+    return allocate(dtype, n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const bytes = n * bytesPerElement(dtype);
+    return fail(op, `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${n} elements, ${bytes} bytes (${(bytes / 2 ** 30).toFixed(1)} GiB): ${e.message}`);
+  }
 }
 
 function flatArgs(args: number[] | [readonly number[]]): number[] {

@@ -158,6 +158,8 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'both bounds', make: () => ({ inputs: { x: r([3, 4], (u) => (Math.abs(Math.abs(u) - 0.5) < 0.05 ? u + 0.2 : u)) }, attrs: { min: -0.5, max: 0.5 } }) },
     { desc: 'min only', make: () => ({ inputs: { x: r([5], awayFromZero) }, attrs: { min: 0, max: null } }) },
     { desc: 'max only', make: () => ({ inputs: { x: r([5], awayFromZero) }, attrs: { min: null, max: 0 } }) },
+    // torch.clamp with min > max is max everywhere, so no gradient passes.
+    { desc: 'min > max', make: () => ({ inputs: { x: r([5]) }, attrs: { min: 0.5, max: -0.5 } }) },
   ] },
   sum: { samples: [
     { desc: 'all', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [0, 1, 2], keepdim: false } }) },
@@ -169,6 +171,8 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'all', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0, 1], keepdim: false } }) },
     { desc: 'dim 0 keepdim', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0], keepdim: true } }) },
     { desc: 'dims [1,2]', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [1, 2], keepdim: false } }) },
+    // A 0-d input has no axes: the max is the value itself, its gradient 1.
+    { desc: '0-d', make: () => ({ inputs: { x: r([]) }, attrs: { axes: [], keepdim: false } }) },
   ] },
   reshape: { samples: [
     { desc: '[2,3,4] -> [6,4]', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { shape: [6, 4] } }) },

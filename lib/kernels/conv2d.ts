@@ -127,7 +127,27 @@ export function conv2dForward(x: FloatArray, w: FloatArray | ConvWeight, bias: F
   const cw = prepared('conv2dForward', w, g);
   checkArrays('conv2dForward', g, [['input', x, g.N * g.C * g.H * g.W], ['weight', cw.w, weightSize(cw.g)],
     ['bias', bias, g.O]]);
+  if (emptySum(g)) return biasPlanes(x, bias, g);
   return forwardPass(x, cw.w, bias, cw.g);
+}
+
+/**
+ * True when a pass has nothing to sum or nothing to write: no images, no input or no output
+ * channels. The packed GEMM needs K > 0, so the passes answer these with exact zeros (the forward
+ * with its bias), as PyTorch does.
+ */
+function emptySum(g: Conv2dGeometry): boolean {
+  return g.N === 0 || g.C === 0 || g.O === 0;
+}
+
+/** The forward of a conv with an empty sum (x's dtype): each output plane is its channel's bias, or 0. */
+function biasPlanes(x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
+  const P = g.OH * g.OW;
+  const out = allocate(dtypeOf(x), g.N * g.O * P);
+  if (bias !== null) {
+    for (let n = 0; n < g.N; n++) for (let o = 0; o < g.O; o++) out.fill(bias[o], (n * g.O + o) * P, (n * g.O + o + 1) * P);
+  }
+  return out;
 }
 
 function forwardPass(x: FloatArray, w: FloatArray, bias: FloatArray | null, g: Conv2dGeometry): FloatArray {
@@ -155,6 +175,7 @@ export function conv2dBackwardInput(gy: FloatArray, w: FloatArray | ConvWeight, 
   const cw = prepared('conv2dBackwardInput', w, g);
   checkArrays('conv2dBackwardInput', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
     ['weight', cw.w, weightSize(cw.g)]]);
+  if (emptySum(g)) return allocate(dtypeOf(gy), g.N * g.C * g.H * g.W);
   const gt = cw.g;
   const fg = flippedGeometry(gt);
   if (winogradInputGrad(gt, gy)) return winogradConv(gy as Float32Array, cw.w as Float32Array, true, null, fg);
@@ -194,6 +215,7 @@ function inputGradUnits(gt: Conv2dGeometry, gy: FloatArray): { split: OutputSpli
 export function conv2dBackwardWeight(gy: FloatArray, x: FloatArray, g: Conv2dGeometry): FloatArray {
   checkArrays('conv2dBackwardWeight', g, [['output gradient', gy, g.N * g.O * g.OH * g.OW],
     ['input', x, g.N * g.C * g.H * g.W]]);
+  if (emptySum(g)) return allocate(dtypeOf(gy), weightSize(g));
   const t = trimDeadTaps(g);
   const gt = t === null ? g : t.g;
   if (winogradWeightApplies(gt, x)) return winogradWeightGrad(gy as Float32Array, x as Float32Array, gt);

@@ -174,9 +174,12 @@ export function unary(op: UnaryOp, x: FloatArray, xOff: number, out: FloatArray,
   }
 }
 
-/** out[i] = min(max(x[i], lo), hi); either bound may be absent. NaN stays NaN. */
+/**
+ * out[i] = min(max(x[i], lo), hi); either bound may be absent. NaN stays NaN. With lo > hi every
+ * element becomes hi (torch.clamp), which is the loop below with lo lowered to hi.
+ */
 export function clamp(x: FloatArray, xOff: number, out: FloatArray, n: number, lo: number | null, hi: number | null): void {
-  const l = lo ?? -Infinity, h = hi ?? Infinity;
+  const h = hi ?? Infinity, l = Math.min(lo ?? -Infinity, h);
   for (let i = 0; i < n; i++) {
     const v = x[xOff + i];
     out[i] = v < l ? l : v > h ? h : v;

@@ -476,8 +476,10 @@ function avgPool2dBackwardImpl(
 function checkAdaptive(op: string, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
   const dims = { N, C, H, W, OH, OW };
   for (const [k, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < (k === 'N' ? 0 : 1)) {
-      fail(op, `${k} must be ${k === 'N' ? 'a non-negative' : 'a positive'} integer, got ${fmtValue(v)} (input [${N},${C},${H},${W}], output size ${OH}x${OW})`);
+    // No images or no channels is an empty result, as in PyTorch (which requires only H and W).
+    const empty = k === 'N' || k === 'C';
+    if (!Number.isInteger(v) || v < (empty ? 0 : 1)) {
+      fail(op, `${k} must be ${empty ? 'a non-negative' : 'a positive'} integer, got ${fmtValue(v)} (input [${N},${C},${H},${W}], output size ${OH}x${OW})`);
     }
   }
 }

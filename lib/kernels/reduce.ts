@@ -109,6 +109,11 @@ export function extremeAxes(x: FloatArray, shape: readonly number[], axes: reado
   let total = 1;
   for (const d of shape) total *= d;
   if (total === 0) return out;
+  if (axes.length === 0) {
+    // Nothing reduced (a 0-d input has no axes): each element is its own extreme.
+    out.set(x.subarray(0, total));
+    return out;
+  }
   const cur = new ReduceCursor(shape, strides);
   const { n, step } = cur;
   for (let r = 0; r < cur.rows; r++, cur.next()) {

@@ -184,6 +184,179 @@ describe('autograd/functional: forward values against reference loops', () => {
   });
 });
 
+describe('autograd/functional: edge cases as PyTorch defines them', () => {
+  it('max, min, sum, mean and argmax of a 0-d tensor give its value, over dim 0 or -1 too', () => {
+    for (const v of [5, -3, 0.25]) {
+      const x = tensor(v, { dtype: 'float64' });
+      for (const [name, f] of [['max', F.max], ['min', F.min], ['sum', F.sum], ['mean', F.mean]] as const) {
+        for (const [dim, keepdim] of [[undefined, false], [0, false], [-1, false], [0, true], [-1, true]] as const) {
+          const y = f(x, dim, keepdim);
+          expect(y.shape, `${name}(${dim}, ${keepdim}) of ${v}`).to.deep.equal([]);
+          expect(y.item(), `${name}(${dim}, ${keepdim}) of ${v}`).to.equal(v);
+        }
+      }
+      expect(F.argmax(x).item()).to.equal(0);
+      expect(F.argmax(x, 0).item()).to.equal(0);
+    }
+    // A 0-d tensor made by a full reduction reduces again to itself.
+    expect(tensor([1, 2]).sum().max().item()).to.equal(3);
+    expect(tensor([1, 2]).sum().min().item()).to.equal(3);
+  });
+
+  it('max and min of a 0-d tensor pass the gradient through whole (d max(x)/dx = 1)', () => {
+    for (const [name, f] of [['max', (t: Tensor) => F.max(t)], ['min', (t: Tensor) => F.min(t)], ['max dim 0 keepdim', (t: Tensor) => F.max(t, 0, true)]] as const) {
+      const x = tensor(5, { requiresGrad: true });
+      f(x).backward();
+      expect(x.grad!.item(), name).to.equal(1);
+    }
+  });
+
+  it('clamp is min(max(x, min), max): with min > max every element becomes max, and no gradient passes', () => {
+    const vals = [-1, 0.5, 1, 1.5, 2, 5, NaN];
+    const bounds: Array<[number | null, number | null]> = [[2, 1], [1, 2], [1, 1], [0.75, null], [null, 0.75], [5, -1]];
+    for (const [lo, hi] of bounds) {
+      const x = tensor(vals, { dtype: 'float64', requiresGrad: true });
+      const y = F.clamp(x, lo, hi);
+      // torch.clamp's forward, and its backward grad * ((x >= min) & (x <= max)).
+      close(y.data, vals.map((v) => Math.min(Math.max(v, lo ?? -Infinity), hi ?? Infinity)));
+      y.backward(tensor(vals.map((_, i) => i + 1), { dtype: 'float64' }));
+      close(x.grad!.data, vals.map((v, i) => (v >= (lo ?? -Infinity) && v <= (hi ?? Infinity) ? i + 1 : 0)));
+    }
+    expect(tensor([-1, 0.5, 5]).clamp(2, 1).toArray()).to.deep.equal([1, 1, 1]);
+  });
+
+  it('matmul over an empty inner dim gives zeros, and gradients of the inputs\' (empty) shapes', () => {
+    const cases: Array<[number[], number[], number[]]> = [
+      [[2, 0], [0, 3], [2, 3]], [[2, 2, 0], [2, 0, 3], [2, 2, 3]], [[2, 0], [2, 0, 3], [2, 2, 3]],
+      [[0], [0], []], [[0], [0, 3], [3]], [[2, 0], [0], [2]], [[2, 3], [3, 0], [2, 0]], [[0, 3], [3, 2], [0, 2]],
+    ];
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const [sa, sb, so] of cases) {
+        const label = `${dtype} ${JSON.stringify(sa)} @ ${JSON.stringify(sb)}`;
+        const a = randomTensor(rng, sa, dtype).requiresGrad_(), b = randomTensor(rng, sb, dtype).requiresGrad_();
+        const y = F.matmul(a, b);
+        expect(y.shape, label).to.deep.equal(so);
+        // Every output element is a sum over k of a[i,k]·b[k,j]: over nothing when K is 0.
+        expect(Array.from(y.data), label).to.deep.equal(new Array(y.numel()).fill(0));
+        y.backward(randomTensor(rng, so, dtype));
+        expect(a.grad!.shape, label).to.deep.equal(sa);
+        expect(b.grad!.shape, label).to.deep.equal(sb);
+        // Each gradient element sums over the output's other (empty) dim, or there are none.
+        expect(Array.from(a.grad!.data), label).to.deep.equal(new Array(a.numel()).fill(0));
+        expect(Array.from(b.grad!.data), label).to.deep.equal(new Array(b.numel()).fill(0));
+      }
+    }
+    // Transposed views of the empty operands too.
+    expect(F.matmul(zeros([0, 2]).T, zeros([3, 0]).T).shape).to.deep.equal([2, 3]);
+    // linear with no input features is its bias.
+    expect(F.linear(ones([2, 0]), ones([3, 0]), tensor([1, 2, 3])).toArray()).to.deep.equal([[1, 2, 3], [1, 2, 3]]);
+  });
+
+  it('conv2d with an empty sum: zeros plus bias forward, zero weight and bias gradients for an empty batch', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // No input channels: every output is its channel's bias (or 0).
+      expect(F.conv2d(zeros([1, 0, 4, 4], { dtype }), zeros([2, 0, 3, 3], { dtype })).toArray())
+        .to.deep.equal([[[[0, 0], [0, 0]], [[0, 0], [0, 0]]]]);
+      expect(F.conv2d(zeros([1, 0, 4, 4], { dtype }), zeros([2, 0, 3, 3], { dtype }), tensor([1, 2], { dtype })).toArray())
+        .to.deep.equal([[[[1, 1], [1, 1]], [[2, 2], [2, 2]]]]);
+      // No images: the weight and bias gradients sum over nothing.
+      const x = zeros([0, 2, 5, 5], { dtype, requiresGrad: true });
+      const w = randomTensor(rng, [3, 2, 3, 3], dtype).requiresGrad_(), b = randomTensor(rng, [3], dtype).requiresGrad_();
+      const y = F.conv2d(x, w, b, { padding: 1 });
+      expect(y.shape).to.deep.equal([0, 3, 5, 5]);
+      y.sum().backward();
+      expect(x.grad!.shape).to.deep.equal([0, 2, 5, 5]);
+      expect(Array.from(w.grad!.data)).to.deep.equal(new Array(54).fill(0));
+      expect(Array.from(b.grad!.data)).to.deep.equal([0, 0, 0]);
+      // No output channels: nothing flows back to the input.
+      const x2 = randomTensor(rng, [1, 2, 4, 4], dtype).requiresGrad_();
+      const y2 = F.conv2d(x2, zeros([0, 2, 3, 3], { dtype, requiresGrad: true }));
+      expect(y2.shape).to.deep.equal([1, 0, 2, 2]);
+      y2.sum().backward();
+      expect(Array.from(x2.grad!.data)).to.deep.equal(new Array(32).fill(0));
+    }
+  });
+
+  it('null options count as omitted (conv2d, batchNorm, crossEntropy)', () => {
+    const x = randomTensor(rng, [1, 2, 4, 4]), w = randomTensor(rng, [3, 2, 3, 3]);
+    expect(F.conv2d(x, w, null, null).toArray()).to.deep.equal(F.conv2d(x, w).toArray());
+    const v = randomTensor(rng, [3, 2]);
+    const stats = (): [Tensor, Tensor] => [tensor([0.5, -1], { dtype: 'float64' }), tensor([2, 3], { dtype: 'float64' })];
+    expect(F.batchNorm(v, ...stats(), null, null, null).toArray()).to.deep.equal(F.batchNorm(v, ...stats()).toArray());
+    const logits = randomTensor(rng, [2, 3]);
+    expect(F.crossEntropy(logits, [0, 2], null).item()).to.equal(F.crossEntropy(logits, [0, 2]).item());
+  });
+
+  it('batchNorm updates strided running statistics in place, as it does contiguous ones', () => {
+    const x = tensor([[1, 2], [3, 6], [5, 10]]);
+    // Batch mean [3, 6], unbiased variance [4, 16]: running = 0.9·running + 0.1·batch.
+    const want = { mean: [0.3, 0.6], var: [0.9 + 0.4, 0.9 + 1.6] };
+    const rm = tensor([0, 0]), rv = tensor([1, 1]);
+    F.batchNorm(x, rm, rv, null, null, { training: true });
+    close(rm.data, want.mean, 1e-6);
+    close(rv.data, want.var, 1e-6);
+    // Every other element from offset 0 and from offset 1, and a column of a matrix (a view made by
+    // hand, stride 2): the elements between stay as they were.
+    const views: Array<[number[], number[], (t: Tensor) => Tensor]> = [
+      [[0, 9, 0, 9], [1, 9, 1, 9], (t) => t.slice(0, 0, 4, 2)],
+      [[9, 0, 9, 0, 9], [9, 1, 9, 1, 9], (t) => t.slice(0, 1, 4, 2)],
+      [[7, 0, 7, 0], [7, 1, 7, 1], (t) => new Tensor(t.storage, [2], [2], 1)],
+    ];
+    for (const [m0, v0, view] of views) {
+      const mBase = tensor(m0), vBase = tensor(v0);
+      const m = view(mBase), vv = view(vBase);
+      expect(m.isContiguous()).to.equal(false);
+      F.batchNorm(x, m, vv, null, null, { training: true });
+      const at = m0.indexOf(0);
+      const wantM = m0.slice(), wantV = v0.slice();
+      [wantM[at], wantM[at + 2]] = want.mean;
+      [wantV[at], wantV[at + 2]] = want.var;
+      close(mBase.data, wantM, 1e-6);
+      close(vBase.data, wantV, 1e-6);
+    }
+  });
+
+  it('batchNorm refuses to update expanded running statistics (one memory location for every element) but reads them in eval', () => {
+    const x = tensor([[1, 2], [3, 6], [5, 10]]);
+    const rm = zeros([1]).expand([2]), rv = ones([1]).expand([2]);
+    expect(() => F.batchNorm(x, rm, rv, null, null, { training: true }))
+      .to.throw('batchNorm: runningMean is updated in place when training, but it is an expanded tensor (shape [2], strides [0]) whose elements share one memory location');
+    expect(() => F.batchNorm(x, zeros([2]), rv, null, null, { training: true })).to.throw(/^batchNorm: runningVar is updated in place when training/);
+    expect(rm.toArray()).to.deep.equal([0, 0]);
+    // Eval reads them: (x − 0) / sqrt(1 + eps).
+    close(F.batchNorm(x, rm, rv).data, [1, 2, 3, 6, 5, 10].map((v) => v / Math.sqrt(1 + 1e-5)), 1e-6);
+  });
+
+  it('empty batches and channels: pooling and batch norm give empty results where PyTorch does', () => {
+    const a = zeros([1, 0, 4, 4], { requiresGrad: true });
+    const pooled = F.adaptiveAvgPool2d(a, 1);
+    expect(pooled.shape).to.deep.equal([1, 0, 1, 1]);
+    pooled.sum().backward();
+    expect(a.grad!.shape).to.deep.equal([1, 0, 4, 4]);
+    expect(F.adaptiveAvgPool2d(zeros([0, 2, 4, 4]), [2, 3]).shape).to.deep.equal([0, 2, 2, 3]);
+    expect(F.maxPool2d(zeros([0, 2, 4, 4]), { kernelSize: 2 }).shape).to.deep.equal([0, 2, 2, 2]);
+    expect(F.avgPool2d(zeros([0, 2, 4, 4]), { kernelSize: 2 }).shape).to.deep.equal([0, 2, 2, 2]);
+    // No channels: an empty result, in training too (N·S values per channel, but no channel).
+    for (const training of [true, false]) {
+      const x = zeros([4, 0, 3], { requiresGrad: true }), w = ones([0], { requiresGrad: true });
+      const y = F.batchNorm(x, zeros([0]), ones([0]), w, zeros([0]), { training, relu: true });
+      expect(y.shape).to.deep.equal([4, 0, 3]);
+      y.sum().backward();
+      expect(x.grad!.shape).to.deep.equal([4, 0, 3]);
+      expect(w.grad!.shape).to.deep.equal([0]);
+    }
+    // No images in eval: empty output, zero weight and bias gradients; the running statistics untouched.
+    const x = zeros([0, 2, 3], { requiresGrad: true }), w = ones([2], { requiresGrad: true }), b = zeros([2], { requiresGrad: true });
+    const rm = tensor([0.5, 1]), rv = tensor([2, 3]);
+    const y = F.batchNorm(x, rm, rv, w, b, { residual: zeros([0, 2, 3]) });
+    expect(y.shape).to.deep.equal([0, 2, 3]);
+    y.sum().backward();
+    expect(w.grad!.toArray()).to.deep.equal([0, 0]);
+    expect(b.grad!.toArray()).to.deep.equal([0, 0]);
+    expect([rm.toArray(), rv.toArray()]).to.deep.equal([[0.5, 1], [2, 3]]);
+  });
+});
+
 describe('autograd/functional: bad input gets an Error naming the op and the shapes', () => {
   const cases: Array<[string, () => unknown, string]> = [
     ['add broadcast', () => F.add(ones([2, 3]), ones([4])), 'add: cannot broadcast [2,3] with [4]'],
@@ -214,6 +387,15 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['not a tensor', () => F.exp([1, 2] as never), 'exp: input must be a Tensor, got object'],
     ['transpose range', () => ones([2, 2]).transpose(0, 2), 'transpose: dim 2 out of range for a 2-d tensor (expected in [-2, 1])'],
     ['batchNorm relu option', () => F.batchNorm(ones([2, 3]), null, null, null, null, { training: true, relu: 'yes' as never }), 'batchNorm: relu must be a boolean, got yes'],
+    ['batchNorm training without images', () => F.batchNorm(zeros([0, 2, 3]), zeros([2]), ones([2]), null, null, { training: true }), 'batchNorm: expected more than 1 value per channel when training, got input [0,2,3]'],
+    ['crossEntropy null target', () => F.crossEntropy(ones([2, 3]), null as never), 'crossEntropy: target must be a Tensor or an array of numbers, got null'],
+    ['crossEntropy BigInt64Array target', () => F.crossEntropy(ones([2, 3]), new BigInt64Array([1n, 2n]) as never), 'crossEntropy: target must be a Tensor or an array of numbers, got BigInt64Array(2)'],
+    ['crossEntropy string target', () => F.crossEntropy(ones([2, 3]), ['1', '2'] as never), 'crossEntropy: target must be a Tensor or an array of numbers, got ["1", "2"]'],
+    ['crossEntropy number options', () => F.crossEntropy(ones([2, 3]), [1, 2], 5 as never), 'crossEntropy: options must be an object, got 5'],
+    ['conv2d string options', () => F.conv2d(ones([1, 1, 3, 3]), ones([1, 1, 3, 3]), null, 'same' as never), 'conv2d: options must be an object, got "same"'],
+    ['avgPool2d null options', () => F.avgPool2d(ones([1, 1, 4, 4]), null as never), 'avgPool2d: options must be an object with a kernelSize, got null'],
+    ['adaptiveAvgPool2d null outputSize', () => F.adaptiveAvgPool2d(ones([1, 1, 4, 4]), null as never), 'adaptiveAvgPool2d: outputSize must be an integer or a pair, got null'],
+    ['maxPool2d null options', () => F.maxPool2d(ones([1, 1, 4, 4]), null as never), 'maxPool2d: params must be an object with a kernelSize, got null'],
   ];
   for (const [name, f, msg] of cases) {
     it(name, () => expect(f).to.throw(msg));

@@ -32,6 +32,27 @@ describe('autograd/tensor', () => {
       expect(() => zeros([2], { dtype: 'int8' as never })).to.throw('zeros: unknown dtype int8 (expected float32 or float64)');
     });
 
+    it('names the factory, the shape and the bytes when the storage cannot be allocated', () => {
+      // 10^12 elements: more than any typed array or machine holds, whatever the storage setting.
+      const big = [1e6, 1e6];
+      const cases: Array<[string, () => unknown, string]> = [
+        ['zeros', () => zeros(big), 'float32 tensor of shape [1000000,1000000]: 1000000000000 elements, 4000000000000 bytes'],
+        ['ones', () => ones(big, { dtype: 'float64' }), 'float64 tensor of shape [1000000,1000000]: 1000000000000 elements, 8000000000000 bytes'],
+        ['full', () => full(big, 2), 'float32 tensor of shape [1000000,1000000]'],
+        ['rand', () => rand(big), 'float32 tensor of shape [1000000,1000000]'],
+        ['randn', () => randn(big), 'float32 tensor of shape [1000000,1000000]'],
+        ['randint', () => randint(0, 2, big), 'float32 tensor of shape [1000000,1000000]'],
+        ['empty', () => Tensor.empty(big, 'float64'), 'float64 tensor of shape [1000000,1000000]'],
+      ];
+      for (const [op, f, detail] of cases) {
+        let err: unknown = null;
+        try { f(); } catch (e) { err = e; }
+        expect(err, op).to.be.instanceOf(Error);
+        expect(err, op).to.not.be.instanceOf(RangeError);
+        expect((err as Error).message, op).to.contain(`${op}: cannot allocate a ${detail}`);
+      }
+    });
+
     it('zeros, ones, full, *Like, arange', () => {
       expect(Array.from(zeros([3]).data)).to.deep.equal([0, 0, 0]);
       expect(Array.from(ones([2]).data)).to.deep.equal([1, 1]);

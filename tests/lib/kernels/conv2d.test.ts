@@ -9,6 +9,7 @@ import { getGemmKernel, setGemmKernel, type GemmKernel } from '../../../lib/kern
 import { deferTask, pendingOutputs, setOpsAhead, settle, settleAll } from '../../../lib/kernels/parallel';
 import { Random } from '../../../lib/random';
 import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
+import { getWinograd, setWinograd } from '../../../lib/kernels/winograd';
 
 const rng = new Random(99);
 
@@ -213,6 +214,63 @@ describe('lib/kernels/conv2d', function () {
     const gb = conv2dBackwardBias(gy, g);
     // o=0: images give 0+1+2+3 and 12+13+14+15.
     expect(Array.from(gb)).to.deep.equal([60, 92, 124]);
+  });
+
+  describe('empty sums: no images, no input channels or no output channels', () => {
+    // PyTorch gives zeros (the forward: its bias) where a pass sums over nothing; the packed GEMM
+    // needs K > 0, so each pass must answer these itself, on every path that could otherwise run.
+    const EMPTY: Spec[] = [
+      { x: [2, 0, 5, 5], w: [3, 0, 3, 3], p: { padding: 1 } },
+      { x: [0, 2, 5, 5], w: [3, 2, 3, 3], p: {} },
+      { x: [2, 2, 5, 5], w: [0, 2, 3, 3], p: { stride: 2 } },
+      { x: [1, 0, 4, 4], w: [2, 0, 3, 3], p: { groups: 2 } },
+      // Dead taps trimmed (1x1 maps) with no channels to slice.
+      { x: [2, 0, 1, 1], w: [3, 0, 3, 3], p: { padding: 1 } },
+      // Enough tiles for Winograd F(2x2, 3x3) when it is on (float32, wasm).
+      { x: [8, 0, 16, 16], w: [4, 0, 3, 3], p: { padding: 1 } },
+      { x: [8, 4, 16, 16], w: [0, 4, 3, 3], p: { padding: 1 } },
+      { x: [0, 4, 16, 16], w: [4, 4, 3, 3], p: { padding: 1 } },
+    ];
+    const savedWinograd = getWinograd();
+    after(() => {
+      setWinograd(savedWinograd);
+      setNumThreads(1);
+    });
+    for (const kernel of ['js', 'wasm'] as GemmKernel[]) {
+      for (const dtype of ['float32', 'float64'] as DType[]) {
+        it(`${kernel} ${dtype}: every pass matches the reference loops at 1 and 2 threads, Winograd on and off`, () => {
+          setGemmKernel(kernel);
+          for (const threads of [1, 2]) {
+            setNumThreads(threads);
+            waitForThreads();
+            for (const wino of [false, true]) {
+              setWinograd(wino);
+              for (const s of EMPTY) {
+                const label = `${JSON.stringify(s)}, ${threads} thread(s), Winograd ${wino}`;
+                const g = conv2dGeometry(s.x, s.w, s.p, [s.w[0]]);
+                const x = filled(dtype, s.x.reduce((a, b) => a * b), true);
+                const w = filled(dtype, s.w.reduce((a, b) => a * b), true);
+                const bias = filled(dtype, s.w[0], true);
+                const gy = filled(dtype, g.N * g.O * g.OH * g.OW, true);
+                const fwd = conv2dForwardReference(x, w, bias, g), gxRef = conv2dBackwardInputReference(gy, w, g);
+                const gwRef = conv2dBackwardWeightReference(gy, x, g);
+                expect(Array.from(conv2dForward(x, w, bias, g)), `forward ${label}`).to.deep.equal(Array.from(fwd));
+                expect(Array.from(conv2dForward(x, prepareConvWeight(w, g), null, g)), `forward no bias ${label}`)
+                  .to.deep.equal(Array.from(conv2dForwardReference(x, w, null, g)));
+                expect(Array.from(conv2dBackwardInput(gy, w, g)), `backward input ${label}`).to.deep.equal(Array.from(gxRef));
+                expect(Array.from(conv2dBackwardWeight(gy, x, g)), `backward weight ${label}`).to.deep.equal(Array.from(gwRef));
+                for (const deferWeight of [false, true]) {
+                  const both = conv2dBackward(gy, x, w, g, true, true, { deferWeight });
+                  settleAll();
+                  expect(Array.from(both.gx as FloatArray), `paired input gradient ${label}`).to.deep.equal(Array.from(gxRef));
+                  expect(Array.from(both.gw as FloatArray), `paired weight gradient ${label}`).to.deep.equal(Array.from(gwRef));
+                }
+              }
+            }
+          }
+        });
+      }
+    }
   });
 
   it('rejects arrays that do not match the geometry or each other', () => {

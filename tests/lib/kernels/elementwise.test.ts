@@ -95,6 +95,11 @@ describe('lib/kernels/elementwise against reference loops', () => {
     const out = new Float64Array(50);
     clamp(x, 0, out, 50, -1, 0.5);
     for (let i = 0; i < 50; i++) expect(out[i]).to.equal(Math.min(Math.max(x[i], -1), 0.5));
+    // min > max: torch.clamp's min(max(x, min), max) is max for every element, NaN stays NaN.
+    const y = Float64Array.from([-2, 0, 0.25, 0.5, 1, NaN]);
+    const o = new Float64Array(6);
+    clamp(y, 0, o, 6, 0.5, 0.25);
+    for (let i = 0; i < 6; i++) expect(o[i], `clamp(${y[i]}, 0.5, 0.25)`).to.deep.equal(Math.min(Math.max(y[i], 0.5), 0.25));
   });
 
   it('reluBackward and addInto match their definitions', () => {

@@ -369,6 +369,17 @@ describe('lib/kernels/pool', () => {
       expectClose(adaptiveAvgPool2dBackward(gy, 2, 3, 7, 5, 3, 4), num, 1e-6, 1e-8);
     });
 
+    it('gives empty results for no images or no channels (PyTorch requires only H and W)', () => {
+      for (const [N, C] of [[0, 3], [2, 0], [0, 0]]) {
+        expect(adaptiveAvgPool2dForward(new Float32Array(0), N, C, 4, 5, 2, 3).length).to.equal(0);
+        expect(adaptiveAvgPool2dBackward(new Float64Array(0), N, C, 4, 5, 2, 3).length).to.equal(0);
+        const out = new Float32Array(0);
+        adaptiveAvgPool2dForwardRange(new Float32Array(0), N, C, 4, 5, 1, 1, out, 0, 0);
+        adaptiveAvgPool2dBackwardRange(new Float32Array(0), N, C, 4, 5, 1, 1, out, 0, 0);
+      }
+      expect(() => adaptiveAvgPool2dForward(new Float32Array(0), 1, 1, 0, 2, 1, 1)).to.throw('adaptiveAvgPool2dForward: H must be a positive integer, got 0');
+    });
+
     it('validates sizes and lengths', () => {
       expect(() => adaptiveAvgPool2dForward(new Float32Array(4), 1, 1, 2, 2, 0, 1))
         .to.throw('adaptiveAvgPool2dForward: OH must be a positive integer, got 0 (input [1,1,2,2], output size 0x1)');

@@ -10,6 +10,7 @@
  */
 import type { DType } from '../lib/core/dtype';
 import { fail, fmtValue } from '../lib/core/errors';
+import { checkKnownKeys } from '../lib/optim/optimizer';
 import * as F from '../autograd/functional';
 import type { Tensor } from '../autograd/tensor';
 import { BatchNorm2d } from './nn/batchnorm';
@@ -102,6 +103,8 @@ export interface ResNetOptions {
   dtype?: DType;
 }
 
+const RESNET_KEYS = ['numClasses', 'width', 'variant', 'zeroInitResidual', 'dtype'] as const;
+
 type BlockClass = typeof BasicBlock | typeof PlainBlock;
 
 export class ResNet extends Module {
@@ -121,6 +124,7 @@ export class ResNet extends Module {
 
   constructor(block: BlockClass, layers: readonly number[], options: ResNetOptions = {}) {
     super();
+    checkKnownKeys('ResNet', options, RESNET_KEYS);
     const numClasses = options.numClasses ?? 1000;
     const width = options.width ?? 64;
     const variant = options.variant ?? 'imagenet';

@@ -13,7 +13,10 @@
  * Typed arrays inside the state (an optimizer's momentum buffers) are moved into the tensor
  * section under `state.<json path>` and replaced in the JSON by `{ "$array": name }`, so the
  * buffers are stored as exact binary data and the JSON stays small. Numbers must be finite:
- * JSON would silently turn NaN or Infinity into null, so they are refused with the path.
+ * JSON would silently turn NaN or Infinity into null, so they are refused with the path, as are
+ * `undefined` array elements and cycles. An object property whose value is `undefined` is left out,
+ * as JSON.stringify does: it reads back as `undefined` (an absent optional field), so nothing is
+ * lost. Everything is checked before anything is written.
  */
 import type { FloatArray } from '../core/dtype';
 import { writeFileAtomic } from '../platform/fs';
@@ -44,7 +47,8 @@ export interface CheckpointContents {
   /**
    * A JSON object, possibly with typed-array leaves. Typed `unknown` so that interfaces such as
    * an optimizer's state dict can be passed as they are; every value is checked when saving and
-   * the error names the path of the first one that cannot be stored.
+   * the error names the path of the first one that cannot be stored. Properties set to `undefined`
+   * are left out (see above); `undefined` in an array, which JSON would turn into null, is refused.
    */
   state: Readonly<Record<string, unknown>>;
 }
@@ -79,12 +83,19 @@ export function saveCheckpoint(file: string, contents: CheckpointContents, optio
   const op = 'saveCheckpoint';
   if (typeof file !== 'string' || file.length === 0) throw new Error(`${op}: file must be a non-empty string, got ${String(file)}`);
   if (contents === null || typeof contents !== 'object') throw new Error(`${op}: ${file}: contents must be { tensors, state }`);
+  if (options === null || typeof options !== 'object') throw new Error(`${op}: ${file}: options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (key !== 'jsonFile') throw new Error(`${op}: ${file}: unknown option '${key}'`);
+  }
+  if (options.jsonFile !== undefined && (typeof options.jsonFile !== 'string' || options.jsonFile.length === 0)) {
+    throw new Error(`${op}: ${file}: jsonFile must be a non-empty string, got ${describe(options.jsonFile)}`);
+  }
   const out = new Map<string, SafetensorsTensor>();
   for (const [name, t] of Object.entries(contents.tensors ?? {})) {
     out.set(name, toStored(op, file, name, t));
   }
   const mirror: { [key: string]: unknown } = {};
-  const packed = packObject(op, file, contents.state, '', out, mirror);
+  const packed = packObject(op, file, contents.state, '', out, mirror, new Map());
   const metadata: Record<string, string> = {
     [META_FORMAT]: CHECKPOINT_FORMAT,
     [META_VERSION]: CHECKPOINT_VERSION,
@@ -236,6 +247,7 @@ function pack(
   v: unknown,
   path: string,
   tensors: Map<string, SafetensorsTensor>,
+  open: Map<object, string>,
 ): { value: unknown; mirror: unknown } {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return { value: v, mirror: v };
   if (typeof v === 'number') {
@@ -250,19 +262,21 @@ function pack(
     return { value: { [ARRAY_REF]: name }, mirror: { [ARRAY_REF]: name, dtype, length: v.length } };
   }
   if (Array.isArray(v)) {
+    enter(op, file, v, path, open);
     const value: unknown[] = [];
     const mirror: unknown[] = [];
     v.forEach((x: unknown, i) => {
       if (x === undefined) throw new Error(`${op}: ${file}: state value at ${pathName(path, i)} is undefined`);
-      const p = pack(op, file, x, pathName(path, i), tensors);
+      const p = pack(op, file, x, pathName(path, i), tensors, open);
       value.push(p.value);
       mirror.push(p.mirror);
     });
+    open.delete(v);
     return { value, mirror };
   }
   if (isPlainObject(v)) {
     const mirror: { [key: string]: unknown } = {};
-    const value = packObject(op, file, v, path, tensors, mirror);
+    const value = packObject(op, file, v, path, tensors, mirror, open);
     return { value, mirror };
   }
   throw new Error(`${op}: ${file}: state value at ${path || '<root>'} is ${describe(v)}; only JSON values and Float32Array/Float64Array can be stored`);
@@ -275,17 +289,34 @@ function packObject(
   path: string,
   tensors: Map<string, SafetensorsTensor>,
   mirror: { [key: string]: unknown },
+  open: Map<object, string>,
 ): { [key: string]: unknown } {
   if (!isPlainObject(obj)) throw new Error(`${op}: ${file}: state at ${path || '<root>'} must be a plain object, got ${describe(obj)}`);
+  enter(op, file, obj, path, open);
   const out: { [key: string]: unknown } = {};
   for (const [k, x] of Object.entries(obj)) {
-    if (x === undefined) continue; // as JSON.stringify: an absent optional field
+    // As JSON.stringify: an absent optional field, which reads back as undefined. Refusing it would
+    // make a training run fail at its checkpoint over a field that carries no value.
+    if (x === undefined) continue;
     if (k === ARRAY_REF) throw new Error(`${op}: ${file}: state key ${pathName(path, k)} is reserved for array references`);
-    const p = pack(op, file, x, pathName(path, k), tensors);
+    const p = pack(op, file, x, pathName(path, k), tensors, open);
     out[k] = p.value;
     mirror[k] = p.mirror;
   }
+  open.delete(obj);
   return out;
+}
+
+/**
+ * Marks `v` as being packed at `path`; `open` holds the objects and arrays on the way down to it,
+ * so meeting one of them again is a cycle (the same object in two branches is fine: stored twice).
+ */
+function enter(op: string, file: string, v: object, path: string, open: Map<object, string>): void {
+  const at = open.get(v);
+  if (at !== undefined) {
+    throw new Error(`${op}: ${file}: state value at ${path} refers back to the object at ${at || '<root>'}, which contains it (a cycle)`);
+  }
+  open.set(v, path);
 }
 
 function unpack(
@@ -296,7 +327,9 @@ function unpack(
   tensors: ReadonlyMap<string, SafetensorsTensor>,
   used: Set<string>,
 ): CheckpointValue {
-  if (v === null || typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number') return v;
+  // Separate tests: without strictNullChecks `v === null` does not narrow an unknown.
+  if (v === null) return null;
+  if (typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number') return v;
   if (Array.isArray(v)) return v.map((x: unknown, i) => unpack(op, file, x, pathName(path, i), tensors, used));
   if (isPlainObject(v)) {
     if (ARRAY_REF in v) {

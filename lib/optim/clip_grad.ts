@@ -4,7 +4,7 @@
  */
 import { FloatArray } from '../core/dtype';
 import { fail, fmtValue } from '../core/errors';
-import { isFloatArray, isRecord, Parameter, requireBoolean } from './optimizer';
+import { isFloatArray, isRecord, liveGradData, Parameter, requireBoolean } from './optimizer';
 
 export interface ClipGradNormOptions {
   /** Throw when the total norm is NaN or ±Infinity instead of scaling by it (default false). */
@@ -22,7 +22,7 @@ function collectGrads(op: string, params: Iterable<Parameter>): FloatArray[] {
     const g = p.grad;
     if (g !== null && g !== undefined) {
       if (!isFloatArray(g.data)) fail(op, `the grad of parameter ${k} has no Float32Array/Float64Array data`);
-      grads.push(g.data);
+      grads.push(liveGradData(op, g, `parameter ${k}`));
     }
     k++;
   }

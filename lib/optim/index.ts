@@ -1,6 +1,6 @@
 export { Optimizer } from './optimizer';
 export type {
-  Parameter, BaseHyperParams, ParamGroup, ParamGroupSpec, ParamsArg, ParamState, ParamStateKey, SavedParamGroup,
+  Parameter, Gradient, BaseHyperParams, ParamGroup, ParamGroupSpec, ParamsArg, ParamState, ParamStateKey, SavedParamGroup,
   OptimizerStateDict,
 } from './optimizer';
 export { SGD } from './sgd';

@@ -7,13 +7,28 @@
  * storage, `grad` a Tensor or null). Updates write into `param.data` in place.
  */
 import { allocate, allocatePlain, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
-import { fail, fmtValue } from '../core/errors';
+import { fail, fmtShape, fmtValue } from '../core/errors';
 import { sharedCopy } from '../kernels/parallel';
 
-/** Anything an optimizer can update: live storage plus an optional gradient of the same length. */
+/**
+ * Anything an optimizer can update: live storage plus an optional gradient of the same length.
+ * The optional members are a Tensor's; when present they are checked, since an update or a clip
+ * written into a tensor's `data` is lost unless `data` is its live storage.
+ */
 export interface Parameter {
   readonly data: FloatArray;
-  grad: { readonly data: FloatArray } | null;
+  grad: Gradient | null;
+  /** False for the output of an op, which cannot be optimized (only leaves can). */
+  readonly isLeaf?: boolean;
+  /** What `data` must be, identically: a view reads part of it (or a copy, if not contiguous). */
+  readonly storage?: FloatArray;
+  readonly shape?: readonly number[];
+}
+
+/** A parameter's gradient; `isContiguous` is a Tensor's (a non-contiguous one's `data` is a copy). */
+export interface Gradient {
+  readonly data: FloatArray;
+  isContiguous?(): boolean;
 }
 
 /** The hyper-parameters every optimizer has; schedulers only rely on these. */
@@ -131,6 +146,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
       if (!isRecord(p) || !isFloatArray(p.data)) {
         fail(this.name, `parameter ${k} must have a Float32Array or Float64Array data, got ${fmtValue(p)}${where}`);
       }
+      checkUpdatableInPlace(this.name, p as unknown as Parameter, k, where);
     });
 
     const merged: Record<string, unknown> = {};
@@ -166,6 +182,12 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
    */
   zeroGrad(setToNone = true): void {
     if (typeof setToNone !== 'boolean') fail(this.name, `zeroGrad: setToNone must be a boolean, got ${fmtValue(setToNone)}`);
+    // All checks first, so a bad grad leaves every grad as it was.
+    if (!setToNone) {
+      this.paramGroups.forEach((g, gi) => g.params.forEach((p, k) => {
+        if (p.grad) liveGradData(`${this.name}: zeroGrad`, p.grad, `parameter ${k} in param group ${gi}`);
+      }));
+    }
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (setToNone) p.grad = null;
@@ -359,6 +381,37 @@ export function isFloatArray(x: unknown): x is FloatArray {
 
 export function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !isFloatArray(x);
+}
+
+/**
+ * Rejects what an in-place update would silently miss: the output of an op (torch: "can't optimize
+ * a non-leaf Tensor"), and a view, whose `data` is a copy (not contiguous) or a window on a larger
+ * storage that Module.to / shareMemory would later move away from.
+ */
+function checkUpdatableInPlace(op: string, p: Parameter, k: number, where: string): void {
+  const desc = `parameter ${k}${Array.isArray(p.shape) ? ` of shape ${fmtShape(p.shape)}` : ''}${where}`;
+  if (p.isLeaf === false) {
+    fail(op, `can't optimize a non-leaf tensor: ${desc} is the result of an op; pass the leaf tensors it was computed from`);
+  }
+  const storage = p.storage;
+  if (storage === undefined) return;
+  const data = p.data;
+  if (data === storage) return;
+  const why = data.buffer === storage.buffer
+    ? 'a view of part of a larger storage, which Module.to() or shareMemory() on the tensor it views would leave behind'
+    : 'a non-contiguous view, whose data is a copy, so an update in place would be lost';
+  fail(op, `can't optimize a view: ${desc} is ${why}; pass the tensor it is a view of, or a copy that owns its storage (t.detach().clone().requiresGrad_())`);
+}
+
+/**
+ * The gradient's data, checked to be its live storage: a non-contiguous gradient's `data` is a
+ * copy, and scaling or zeroing that copy would change nothing. `whose` names the parameter.
+ */
+export function liveGradData(op: string, g: Gradient, whose: string): FloatArray {
+  if (typeof g.isContiguous === 'function' && !g.isContiguous()) {
+    fail(op, `the grad of ${whose} is a non-contiguous view, which cannot be changed in place; set a contiguous grad (g.contiguous())`);
+  }
+  return g.data;
 }
 
 function isFiniteNumber(v: unknown): v is number {

@@ -1,5 +1,6 @@
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
+import { checkKnownKeys } from '../../lib/optim/optimizer';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { Module, Parameter } from './module';
@@ -30,6 +31,7 @@ abstract class BatchNormBase extends Module {
   constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
     super();
     const op = this.constructor.name;
+    checkKnownKeys(op, options, ['eps', 'momentum', 'affine', 'trackRunningStats', 'dtype']);
     if (!Number.isInteger(numFeatures) || numFeatures < 1) fail(op, `numFeatures must be a positive integer, got ${fmtValue(numFeatures)}`);
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;

@@ -1,5 +1,6 @@
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtValue } from '../../lib/core/errors';
+import { checkKnownKeys } from '../../lib/optim/optimizer';
 import { pair } from '../../lib/core/shape';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
@@ -29,6 +30,7 @@ export class Conv2d extends Module {
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: Conv2dOptions = {}) {
     super();
     const op = 'Conv2d';
+    checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
     if (!Number.isInteger(inChannels) || inChannels < 1) fail(op, `inChannels must be a positive integer, got ${fmtValue(inChannels)}`);
     if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${fmtValue(outChannels)}`);
     this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);

@@ -3,6 +3,7 @@
  */
 import { fail, fmtShape } from '../../lib/core/errors';
 import { globalRng, type Random } from '../../lib/random';
+import { checkKnownKeys } from '../../lib/optim/optimizer';
 import type { Tensor } from '../../autograd/tensor';
 import { noGrad } from '../../autograd/tape';
 
@@ -62,8 +63,11 @@ export interface KaimingOptions {
   generator?: Random;
 }
 
+const KAIMING_KEYS = ['a', 'mode', 'nonlinearity', 'generator'] as const;
+
 /** U(−b, b) with b = gain·√(3/fan). */
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  checkKnownKeys('kaimingUniform_', options, KAIMING_KEYS);
   const { fanIn, fanOut } = calculateFanInAndFanOut(t);
   const fan = (options.mode ?? 'fan_in') === 'fan_in' ? fanIn : fanOut;
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
@@ -73,6 +77,7 @@ export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor
 
 /** N(0, std²) with std = gain/√fan. */
 export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  checkKnownKeys('kaimingNormal_', options, KAIMING_KEYS);
   const { fanIn, fanOut } = calculateFanInAndFanOut(t);
   const fan = (options.mode ?? 'fan_in') === 'fan_in' ? fanIn : fanOut;
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);

@@ -1,5 +1,6 @@
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtValue } from '../../lib/core/errors';
+import { checkKnownKeys } from '../../lib/optim/optimizer';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { defaultLayerInit_ } from './init';
@@ -13,6 +14,7 @@ export class Linear extends Module {
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean; dtype?: DType } = {}) {
     super();
+    checkKnownKeys('Linear', options, ['bias', 'dtype']);
     if (!Number.isInteger(inFeatures) || inFeatures < 1) fail('Linear', `inFeatures must be a positive integer, got ${fmtValue(inFeatures)}`);
     if (!Number.isInteger(outFeatures) || outFeatures < 1) fail('Linear', `outFeatures must be a positive integer, got ${fmtValue(outFeatures)}`);
     const dtype = options.dtype ?? 'float32';

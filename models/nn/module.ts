@@ -3,8 +3,9 @@
  * so stateDict() keys read like PyTorch's (`layer1.0.conv1.weight`, `bn1.running_mean`).
  * Subclasses register what they own in their constructor and implement forward().
  */
-import { fail, fmtShape } from '../../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
 import type { DType } from '../../lib/core/dtype';
+import { checkKnownKeys } from '../../lib/optim/optimizer';
 import { Tensor } from '../../autograd/tensor';
 import { noGrad } from '../../autograd/tape';
 
@@ -186,26 +187,39 @@ export abstract class Module {
 
   /**
    * Copies values from `sd` into this module's parameters and buffers (converting dtype if needed).
-   * Every shape mismatch is an error; with strict (the default) so is every missing or unexpected
-   * key. All problems are reported together, by name.
+   * Every shape mismatch and every tensor whose data does not fill its shape with numbers is an
+   * error; with strict (the default) so is every missing or unexpected key. All problems are
+   * reported together, by name, before anything is copied.
    */
   loadStateDict(sd: Record<string, TensorData> | Map<string, TensorData>, options: { strict?: boolean } = {}): LoadResult {
+    const op = 'loadStateDict';
+    if (sd === null || typeof sd !== 'object' || Array.isArray(sd) || ArrayBuffer.isView(sd)) {
+      fail(op, `expected a state dict (an object or Map from names to tensors) for ${this.constructor.name}, got ${fmtValue(sd)}`);
+    }
+    checkKnownKeys(op, options, ['strict']);
     const strict = options.strict ?? true;
+    if (typeof strict !== 'boolean') fail(op, `strict must be a boolean, got ${fmtValue(strict)}`);
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
+    const integers = this.integerStateKeys();
     const missingKeys = Object.keys(own).filter((k) => !src.has(k));
     const unexpectedKeys = [...src.keys()].filter((k) => !(k in own));
     const mismatched: string[] = [];
+    const invalid: string[] = [];
     for (const [k, t] of Object.entries(own)) {
       const s = src.get(k);
       if (s === undefined) continue;
       if (typeof s !== 'object' || s === null || !Array.isArray(s.shape) || s.data === undefined) mismatched.push(`${k}: expected a tensor, got ${typeof s}`);
       else if (s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) {
         mismatched.push(`${k}: checkpoint has shape ${fmtShape(s.shape)}, model has ${fmtShape(t.shape)}`);
+      } else {
+        const problem = dataProblem(s.data, t.shape, integers.has(k));
+        if (problem !== null) invalid.push(`${k}: ${problem}`);
       }
     }
     const problems: string[] = [];
     if (mismatched.length) problems.push(`size mismatch for ${mismatched.join('; ')}`);
+    if (invalid.length) problems.push(`invalid data for ${invalid.join('; ')}`);
     if (strict && missingKeys.length) problems.push(`missing keys: ${missingKeys.join(', ')}`);
     if (strict && unexpectedKeys.length) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
     if (problems.length) fail('loadStateDict', `error(s) loading state dict into ${this.constructor.name}:\n  ${problems.join('\n  ')}`);
@@ -266,4 +280,23 @@ export abstract class Module {
     const head = extra ? [`  ${extra}`] : [];
     return `${this.constructor.name}(\n${[...head, ...lines].join('\n')}\n)`;
   }
+}
+
+/**
+ * Why `data` cannot fill a tensor of `shape`, or null. NaN and ±Infinity are float values like
+ * any other; an integer buffer (num_batches_tracked, int64 in PyTorch) takes non-negative integers.
+ */
+function dataProblem(data: unknown, shape: readonly number[], integer: boolean): string | null {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const length = data !== null && typeof data === 'object' ? (data as { length?: unknown }).length : undefined;
+  if (typeof length !== 'number') return `data must be an array or a typed array of numbers, got ${fmtValue(data)}`;
+  if (length !== n) return `data has ${length} elements but shape ${fmtShape(shape)} holds ${n}`;
+  if (!integer && (data instanceof Float32Array || data instanceof Float64Array)) return null;
+  const d = data as ArrayLike<unknown>;
+  for (let i = 0; i < n; i++) {
+    const v = d[i];
+    if (typeof v !== 'number') return `element ${i} is ${fmtValue(v)}, not a number`;
+    if (integer && !(Number.isSafeInteger(v) && v >= 0)) return `element ${i} is ${fmtValue(v)}, but it must be a non-negative integer (PyTorch stores it as int64)`;
+  }
+  return null;
 }

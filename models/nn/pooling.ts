@@ -1,6 +1,7 @@
 import * as F from '../../autograd/functional';
 import type { Tensor } from '../../autograd/tensor';
 import { pair } from '../../lib/core/shape';
+import { checkKnownKeys } from '../../lib/optim/optimizer';
 import { Module } from './module';
 import { pyBool, pyTuple } from './repr';
 
@@ -16,6 +17,7 @@ export class MaxPool2d extends Module {
 
   constructor(kernelSize: IntOrPair, options: { stride?: IntOrPair; padding?: IntOrPair; dilation?: IntOrPair; ceilMode?: boolean } = {}) {
     super();
+    checkKnownKeys('MaxPool2d', options, ['stride', 'padding', 'dilation', 'ceilMode']);
     pair('MaxPool2d', 'kernelSize', kernelSize, 1);
     this.kernelSize = kernelSize;
     this.stride = options.stride ?? kernelSize;
@@ -43,6 +45,7 @@ export class AvgPool2d extends Module {
 
   constructor(kernelSize: IntOrPair, options: { stride?: IntOrPair; padding?: IntOrPair; ceilMode?: boolean; countIncludePad?: boolean; divisorOverride?: number } = {}) {
     super();
+    checkKnownKeys('AvgPool2d', options, ['stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride']);
     pair('AvgPool2d', 'kernelSize', kernelSize, 1);
     this.kernelSize = kernelSize;
     this.stride = options.stride ?? kernelSize;

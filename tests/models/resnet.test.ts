@@ -8,7 +8,7 @@ import { noGrad } from '../../autograd/tape';
 import type { Tensor } from '../../autograd/tensor';
 import { manualSeed } from '../../lib/random';
 import { BatchNorm2d, Conv2d, Sequential } from '../../models/nn/index';
-import { BasicBlock, conv1x1, plain18, resnet18, resnet34 } from '../../models/resnet';
+import { BasicBlock, conv1x1, plain18, plain34, ResNet, resnet18, resnet34, type ResNetOptions } from '../../models/resnet';
 import { SHARED_DIR, sharedAvailable } from '../helpers';
 
 const TOL = { atol: 1e-7, rtol: 1e-6 };
@@ -84,6 +84,21 @@ describe('models/resnet', () => {
     const p = plain18({ width: 8 });
     expect(Object.keys(p.stateDict()).some((k) => k.includes('downsample'))).to.equal(false);
     expect(p.numParameters()).to.be.below(resnet18({ width: 8 }).numParameters());
+  });
+
+  it('rejects unknown options (a typo would otherwise build the full-width model) and a non-object', () => {
+    for (const [name, make] of Object.entries({ resnet18, resnet34, plain18, plain34 })) {
+      expect(() => make({ widht: 8 } as ResNetOptions), name).to.throw(Error, "ResNet: unknown option 'widht'");
+      expect(() => make({ width: 2, num_classes: 10 } as ResNetOptions), name).to.throw(
+        Error, "ResNet: unknown option 'num_classes' (did you mean 'numClasses'?)",
+      );
+    }
+    expect(() => new ResNet(BasicBlock, [1, 1, 1, 1], { width: 2, zero_init_residual: true } as ResNetOptions)).to.throw(
+      "ResNet: unknown option 'zero_init_residual' (did you mean 'zeroInitResidual'?)",
+    );
+    expect(() => resnet18(null as unknown as ResNetOptions)).to.throw('ResNet: options must be an object, got null');
+    const m = resnet18({ numClasses: 3, width: 2, variant: 'cifar', zeroInitResidual: true, dtype: 'float64' });
+    expect(m.fc.outFeatures).to.equal(3);
   });
 });
 

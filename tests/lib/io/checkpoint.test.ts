@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as ts from 'typescript';
 import {
   loadCheckpoint, loadStateDict, saveCheckpoint, saveStateDict, tensorsWithPrefix,
 } from '../../../lib/io/checkpoint';
@@ -135,6 +136,65 @@ describe('lib/io/checkpoint', () => {
         .to.throw(Error, 'integer tensor "c" holds 0.5 at index 0');
       expect(fs.readFileSync(file).equals(before)).to.equal(true);
       expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
+    });
+
+    it('refuses a cyclic state with the path of the cycle instead of overflowing the stack, leaving the previous checkpoint intact', () => {
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, { tensors: { a: { shape: [2], data: new Float32Array([1, 2]) } }, state: { epoch: 1 } });
+      const before = fs.readFileSync(file);
+      const root: Record<string, unknown> = { epoch: 2 };
+      root.self = root;
+      const inner: { y: unknown[] } = { y: [1] };
+      inner.y.push({ back: inner });
+      const list: unknown[] = [1];
+      list.push([list]);
+      const bad: [Record<string, unknown>, string][] = [
+        [root, 'state value at self refers back to the object at <root>, which contains it (a cycle)'],
+        [{ x: inner }, 'state value at x.y.1.back refers back to the object at x, which contains it (a cycle)'],
+        [{ list }, 'state value at list.1.0 refers back to the object at list, which contains it (a cycle)'],
+      ];
+      for (const [state, msg] of bad) {
+        expect(() => saveCheckpoint(file, { tensors: {}, state }, { jsonFile: path.join(dir, 'c.json') }), msg)
+          .to.throw(Error, `saveCheckpoint: ${file}: ${msg}`);
+      }
+      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+      expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
+
+      // The same object in two branches is not a cycle: it is stored twice.
+      const shared = { k: 1, m: new Float32Array([3]) };
+      saveCheckpoint(file, { tensors: {}, state: { a: shared, b: [shared] } });
+      const s = loadCheckpoint(file).state as { a: { k: number; m: Float32Array }; b: { k: number; m: Float32Array }[] };
+      expect([s.a.k, s.b[0].k, s.a.m[0], s.b[0].m[0]]).to.deep.equal([1, 1, 3, 3]);
+    });
+
+    it('checks its options before writing anything', () => {
+      const file = path.join(dir, 'c.safetensors');
+      saveCheckpoint(file, { tensors: {}, state: { epoch: 1 } });
+      const before = fs.readFileSync(file);
+      const contents = { tensors: {}, state: { epoch: 2 } };
+      expect(() => saveCheckpoint(file, contents, { json_file: 'x.json' } as unknown as { jsonFile: string }))
+        .to.throw(Error, `saveCheckpoint: ${file}: unknown option 'json_file'`);
+      expect(() => saveCheckpoint(file, contents, { jsonFile: 7 as unknown as string }))
+        .to.throw(Error, `saveCheckpoint: ${file}: jsonFile must be a non-empty string, got number 7`);
+      expect(() => saveCheckpoint(file, contents, null as unknown as { jsonFile: string }))
+        .to.throw(Error, `saveCheckpoint: ${file}: options must be an object, got null`);
+      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+      expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
+    });
+
+    it('type-checks in a consumer project with strict: false (the package main is TypeScript)', function () {
+      this.timeout(60000);
+      const root = path.join(__dirname, '..', '..', '..');
+      const program = ts.createProgram([path.join(root, 'lib', 'io', 'checkpoint.ts')], {
+        strict: false, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
+        moduleResolution: ts.ModuleResolutionKind.Node10, lib: ['lib.es2022.d.ts'], types: ['node'], skipLibCheck: true,
+        esModuleInterop: true, typeRoots: [path.join(root, 'node_modules', '@types')],
+      });
+      const errors = ts.getPreEmitDiagnostics(program).map((d) => {
+        const where = d.file && d.start !== undefined ? `${path.relative(root, d.file.fileName)}(${d.file.getLineAndCharacterOfPosition(d.start).line + 1}) ` : '';
+        return `${where}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      });
+      expect(errors).to.deep.equal([]);
     });
 
     it('replaces the previous checkpoint only as a whole', () => {

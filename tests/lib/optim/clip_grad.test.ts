@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { clipGradNorm, clipGradValue } from '../../../lib/optim/clip_grad';
 import { Parameter } from '../../../lib/optim/optimizer';
 import { DTYPES, expectClose, expectScalarClose, param } from '../../support/optim_helpers';
+import { tensor } from '../../../index';
 
 const gradOf = (p: Parameter): number[] => Array.from(p.grad?.data ?? []);
 
@@ -92,5 +93,20 @@ describe('lib/optim/clip_grad', () => {
     );
     expect(() => clipGradNorm(null as unknown as Parameter[], 1)).to.throw('clipGradNorm: params must be an array (or iterable) of parameters, got null');
     expect(() => clipGradValue([a], -0.5)).to.throw('clipGradValue: clipValue must be a non-negative number, got -0.5');
+  });
+
+  it('rejects a non-contiguous grad, whose data is a copy that clipping in place would not change', () => {
+    const a = tensor([3, 4], { requiresGrad: true });
+    const b = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+    a.grad = tensor([30, 40]);
+    b.grad = tensor([[10, 20], [30, 40]]).t();
+    expect(() => clipGradNorm([a, b], 1)).to.throw(
+      'clipGradNorm: the grad of parameter 1 is a non-contiguous view, which cannot be changed in place',
+    );
+    expect(() => clipGradValue([a, b], 1)).to.throw('clipGradValue: the grad of parameter 1 is a non-contiguous view');
+    expect(Array.from(a.grad.data)).to.deep.equal([30, 40]);
+    b.grad = b.grad.contiguous();
+    expectScalarClose(clipGradNorm([a, b], 1), Math.sqrt(30 * 30 + 40 * 40 + 100 + 400 + 900 + 1600));
+    expect(Math.abs(a.grad.data[1])).to.be.below(1);
   });
 });

@@ -4,6 +4,8 @@ import { Adam, AdamW } from '../../../lib/optim/adam';
 import { Optimizer, OptimizerStateDict, Parameter, BaseHyperParams } from '../../../lib/optim/optimizer';
 import { SGD, SGDHyperParams } from '../../../lib/optim/sgd';
 import { DTYPES, param, setGrad } from '../../support/optim_helpers';
+import { Tensor } from '../../../autograd/tensor';
+import { tensor, zeros } from '../../../index';
 
 /** A gradient that depends on the parameter and the step, so state really matters. */
 function feedGrads(ps: readonly Parameter[], t: number): void {
@@ -212,6 +214,80 @@ describe('lib/optim/optimizer', () => {
         expect(target.paramGroups.map((g) => g.lr)).to.deep.equal([0.5, 0.5]);
         expect(target.state.size).to.equal(0);
       });
+    });
+  });
+
+  describe('parameters must be updatable in place (leaf tensors that own their storage)', () => {
+    const makers: Record<string, (ps: Tensor[]) => Optimizer<BaseHyperParams>> = {
+      SGD: (ps) => new SGD(ps, { lr: 1 }),
+      Adam: (ps) => new Adam(ps),
+      AdamW: (ps) => new AdamW(ps),
+    };
+    for (const [name, make] of Object.entries(makers)) {
+      it(`${name} rejects a non-leaf tensor, naming its position and shape`, () => {
+        const a = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+        const ok = tensor([5], { requiresGrad: true });
+        expect(() => make([ok, a.mul(2)])).to.throw(
+          `${name}: can't optimize a non-leaf tensor: parameter 1 of shape [2,2] (param group 0) is the result of an op`,
+        );
+      });
+
+      it(`${name} rejects a view instead of updating a copy: a transposed tensor and a slice`, () => {
+        const a = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+        const v = a.t();
+        v.retainGrad();
+        v.sum().backward();
+        // a.t() is recorded, so it is a non-leaf; detached it is a leaf whose data is a copy.
+        expect(() => make([v])).to.throw(`${name}: can't optimize a non-leaf tensor: parameter 0 of shape [2,2] (param group 0)`);
+        expect(() => make([a.detach().t().requiresGrad_()])).to.throw(
+          `${name}: can't optimize a view: parameter 0 of shape [2,2] (param group 0) is a non-contiguous view, whose data is a copy`,
+        );
+        expect(() => make([zeros([6]).narrow(0, 1, 2).requiresGrad_()])).to.throw(
+          `${name}: can't optimize a view: parameter 0 of shape [2] (param group 0) is a view of part of a larger storage`,
+        );
+        expect(Array.from(a.data)).to.deep.equal([1, 2, 3, 4]);
+      });
+    }
+
+    it('accepts leaves that own their storage (a reshape covering all of it included) and updates them in place', () => {
+      const a = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+      const b = zeros([2, 3]).reshape([6]).requiresGrad_();
+      const opt = new SGD([a, b], { lr: 1 });
+      a.sum().backward();
+      b.sum().backward();
+      opt.step();
+      expect(Array.from(a.data)).to.deep.equal([0, 1, 2, 3]);
+      expect(Array.from(b.data)).to.deep.equal([-1, -1, -1, -1, -1, -1]);
+    });
+
+    it('addParamGroup applies the same checks and leaves the optimizer unchanged on failure', () => {
+      const a = tensor([1, 2], { requiresGrad: true });
+      const opt = new SGD([a], { lr: 0.1 });
+      const b = tensor([3, 4, 5], { requiresGrad: true });
+      expect(() => opt.addParamGroup({ params: [b, b.mul(3)] })).to.throw(
+        "SGD: can't optimize a non-leaf tensor: parameter 1 of shape [3] (param group 1) is the result of an op",
+      );
+      expect(() => opt.addParamGroup({ params: [zeros([2, 2]).t().requiresGrad_()] })).to.throw(
+        "SGD: can't optimize a view: parameter 0 of shape [2,2] (param group 1)",
+      );
+      expect(opt.paramGroups.length).to.equal(1);
+      opt.addParamGroup({ params: [b] }); // b was not registered by the failed call
+      expect(opt.paramGroups.length).to.equal(2);
+    });
+
+    it('zeroGrad(false) rejects a non-contiguous grad (zero-filling its copy would change nothing), changing no grad', () => {
+      const a = tensor([1, 2], { requiresGrad: true });
+      const b = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+      const opt = new SGD([a, b], { lr: 0.1 });
+      a.grad = tensor([7, 8]);
+      b.grad = tensor([[1, 2], [3, 4]]).t();
+      expect(() => opt.zeroGrad(false)).to.throw(
+        'SGD: zeroGrad: the grad of parameter 1 in param group 0 is a non-contiguous view, which cannot be changed in place',
+      );
+      expect(Array.from(a.grad.data)).to.deep.equal([7, 8]);
+      b.grad = b.grad.contiguous();
+      opt.zeroGrad(false);
+      expect(Array.from(b.grad.data)).to.deep.equal([0, 0, 0, 0]);
     });
   });
 });

@@ -5,10 +5,11 @@ import { Tensor } from '../../../autograd/tensor';
 import { isShared, setSharedStorage, sharedStorageEnabled } from '../../../lib/core/dtype';
 import { SGD } from '../../../lib/optim/sgd';
 import { getNumThreads, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
-import { manualSeed } from '../../../lib/random';
+import { manualSeed, Random } from '../../../lib/random';
 import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential,
+  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, init, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential,
 } from '../../../models/nn/index';
+import type { TensorData } from '../../../models/nn/module';
 
 class Tiny extends Module {
   readonly fc1: Linear;
@@ -77,6 +78,47 @@ describe('models/nn/module', () => {
     const bad = a.stateDict();
     bad['fc1.bias'] = zeros([5]);
     expect(() => b.loadStateDict(bad, { strict: false })).to.throw('size mismatch for fc1.bias');
+  });
+
+  it('loadStateDict checks the data as well as the shape, changing nothing on failure', () => {
+    const m = new Tiny();
+    const before = m.stateDict();
+    const keep = Object.fromEntries(Object.entries(before).map(([k, t]) => [k, Array.from(t.data)]));
+    const withKey = (k: string, v: unknown): Record<string, TensorData> => ({ ...m.stateDict(), [k]: v as TensorData });
+    const messageOf = (sd: Record<string, TensorData>): string => {
+      try { m.loadStateDict(sd); } catch (e) { return (e as Error).message; }
+      return 'no error';
+    };
+    const head = 'loadStateDict: error(s) loading state dict into Tiny:\n  invalid data for ';
+    expect(messageOf(withKey('fc1.bias', { shape: [4], data: [1] }))).to.equal(`${head}fc1.bias: data has 1 elements but shape [4] holds 4`);
+    expect(messageOf(withKey('fc1.bias', { shape: [4], data: new Float32Array(5) }))).to.equal(`${head}fc1.bias: data has 5 elements but shape [4] holds 4`);
+    expect(messageOf(withKey('fc1.bias', { shape: [4], data: ['a', 'b', 'c', 'd'] }))).to.equal(`${head}fc1.bias: element 0 is "a", not a number`);
+    expect(messageOf(withKey('fc1.bias', { shape: [4], data: [1, 2, null, 4] }))).to.equal(`${head}fc1.bias: element 2 is null, not a number`);
+    expect(messageOf(withKey('fc1.bias', { shape: [4], data: 7 }))).to.equal(`${head}fc1.bias: data must be an array or a typed array of numbers, got 7`);
+    for (const bad of [2.5, -1, 2 ** 53, NaN]) {
+      expect(messageOf(withKey('bn.num_batches_tracked', tensor(bad, { dtype: 'float64' })))).to.equal(
+        `${head}bn.num_batches_tracked: element 0 is ${bad}, but it must be a non-negative integer (PyTorch stores it as int64)`,
+      );
+    }
+    for (const [k, t] of Object.entries(m.stateDict())) expect(Array.from(t.data), k).to.deep.equal(keep[k]);
+    expect(m.bn.numBatchesTracked).to.equal(0);
+
+    // NaN and ±Infinity are float values like any other; integer counters load as integers.
+    m.loadStateDict({ ...m.stateDict(), 'fc1.bias': { shape: [4], data: [NaN, Infinity, -Infinity, 0.5] }, 'bn.num_batches_tracked': tensor(3) });
+    expect(Array.from(m.fc1.bias!.data)).to.deep.equal([NaN, Infinity, -Infinity, 0.5]);
+    expect(m.bn.numBatchesTracked).to.equal(3);
+  });
+
+  it('loadStateDict rejects a state dict or options that are not objects with a named error', () => {
+    const l = new Linear(2, 2);
+    for (const bad of [null, undefined, 3, 'weights', [1, 2]]) {
+      expect(() => l.loadStateDict(bad as unknown as Record<string, TensorData>)).to.throw(
+        Error, `loadStateDict: expected a state dict (an object or Map from names to tensors) for Linear, got ${bad === undefined ? 'undefined' : JSON.stringify(bad).replace(/,/g, ', ')}`,
+      );
+    }
+    expect(() => l.loadStateDict(l.stateDict(), null as unknown as { strict: boolean })).to.throw('loadStateDict: options must be an object, got null');
+    expect(() => l.loadStateDict(l.stateDict(), { strcit: false } as unknown as { strict: boolean })).to.throw("loadStateDict: unknown option 'strcit'");
+    expect(() => l.loadStateDict(l.stateDict(), { strict: 0 as unknown as boolean })).to.throw('loadStateDict: strict must be a boolean, got 0');
   });
 
   it('train()/eval() reach every submodule; zeroGrad clears every parameter gradient', () => {
@@ -337,5 +379,29 @@ describe('models/nn layers', () => {
     expect(() => new Linear(3, 4).forward(randn([2, 5]))).to.throw('linear: input has 5 features but weight expects 3 (input [2,5], weight [4,3])');
     expect(() => new Dropout(1.5)).to.throw('Dropout: p must be in [0, 1], got 1.5');
     expect(() => new MaxPool2d(2).forward(randn([2, 8]))).to.throw('maxPool2d: expected a 4-d NCHW input, got shape [2,8]');
+  });
+
+  it('layers and init functions reject unknown options instead of ignoring them', () => {
+    const bad = <T>(o: Record<string, unknown>): T => o as T;
+    expect(() => new Linear(2, 2, bad({ bais: false }))).to.throw(Error, "Linear: unknown option 'bais'");
+    expect(() => new Conv2d(2, 2, 3, bad({ padd: 1 }))).to.throw(Error, "Conv2d: unknown option 'padd'");
+    expect(() => new BatchNorm2d(2, bad({ track_running_stats: false }))).to.throw(
+      Error, "BatchNorm2d: unknown option 'track_running_stats' (did you mean 'trackRunningStats'?)",
+    );
+    expect(() => new BatchNorm1d(2, bad({ moment: 0.2 }))).to.throw(Error, "BatchNorm1d: unknown option 'moment'");
+    expect(() => new MaxPool2d(2, bad({ ceil_mode: true }))).to.throw(Error, "MaxPool2d: unknown option 'ceil_mode' (did you mean 'ceilMode'?)");
+    expect(() => new AvgPool2d(2, bad({ count_include_pad: false }))).to.throw(
+      Error, "AvgPool2d: unknown option 'count_include_pad' (did you mean 'countIncludePad'?)",
+    );
+    expect(() => new Linear(2, 2, null as unknown as { bias: boolean })).to.throw(Error, 'Linear: options must be an object, got null');
+    expect(() => init.kaimingNormal_(zeros([2, 2]), bad({ nonlinerity: 'relu' }))).to.throw(Error, "kaimingNormal_: unknown option 'nonlinerity'");
+    expect(() => init.kaimingUniform_(zeros([2, 2]), bad({ fan_mode: 'fan_out' }))).to.throw(Error, "kaimingUniform_: unknown option 'fan_mode'");
+    // Every documented option is still accepted.
+    new Linear(2, 2, { bias: false, dtype: 'float64' });
+    new Conv2d(2, 2, 3, { stride: 1, padding: 1, dilation: 1, groups: 2, bias: false, dtype: 'float64' });
+    new BatchNorm2d(2, { eps: 1e-3, momentum: null, affine: false, trackRunningStats: false, dtype: 'float64' });
+    new MaxPool2d(2, { stride: 2, padding: 0, dilation: 1, ceilMode: true });
+    new AvgPool2d(2, { stride: 2, padding: 0, ceilMode: true, countIncludePad: false, divisorOverride: 3 });
+    init.kaimingNormal_(zeros([2, 2]), { a: 0, mode: 'fan_out', nonlinearity: 'relu', generator: new Random(1) });
   });
 });

@@ -7,7 +7,7 @@
  * in tape.ts, the op table in derivatives.ts, and the methods below delegate to functional.ts.
  */
 import ndarray from 'ndarray';
-import { allocate, allocateShared, bytesPerElement, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
+import { allocate, AllocationError, allocateShared, bytesPerElement, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
 import { sharedCopy } from '../lib/kernels/parallel';
 import { fail, fmtShape } from '../lib/core/errors';
 import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
@@ -314,9 +314,9 @@ export function allocateFor(op: string, dtype: DType, shape: readonly number[]):
   try {
     return allocate(dtype, n);
   } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
+    if (!(e instanceof AllocationError)) throw e;
     const bytes = n * bytesPerElement(dtype);
-    return fail(op, `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${n} elements, ${bytes} bytes (${(bytes / 2 ** 30).toFixed(1)} GiB): ${e.message}`);
+    return fail(op, `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${n} elements, ${bytes} bytes (${(bytes / 2 ** 30).toFixed(1)} GiB): ${e.reason}`);
   }
 }
 

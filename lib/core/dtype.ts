@@ -57,7 +57,23 @@ export function sharedStorageEnabled(): boolean {
 /** A zero-filled array of `n` elements of `dtype`. */
 export function allocate(dtype: DType, n: number): FloatArray {
   if (!Number.isInteger(n) || n < 0) throw new Error(`allocate: invalid length ${n}`);
-  return useShared ? allocateShared(dtype, n) : allocatePlain(dtype, n);
+  try {
+    return useShared ? allocateShared(dtype, n) : allocatePlain(dtype, n);
+  } catch (e) {
+    // An op's output too large for the platform: say how large, not just V8's RangeError. (The
+    // tensor factories catch this earlier and add their op name and shape: autograd/tensor.ts.)
+    if (!(e instanceof RangeError)) throw e;
+    const bytes = n * bytesPerElement(dtype);
+    throw new AllocationError(`allocate: cannot allocate ${n} ${dtype} elements (${bytes} bytes, ${(bytes / 2 ** 30).toFixed(1)} GiB) for a tensor: ${e.message}`, e.message);
+  }
+}
+
+/** Storage the platform could not allocate; `reason` is the platform's own message. */
+export class AllocationError extends Error {
+  constructor(message: string, readonly reason: string) {
+    super(message);
+    this.name = 'AllocationError';
+  }
 }
 
 /** A zero-filled array over a plain ArrayBuffer whatever the storage setting. */

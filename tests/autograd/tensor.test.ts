@@ -53,6 +53,12 @@ describe('autograd/tensor', () => {
       }
     });
 
+    it('names the size when an op\'s output cannot be allocated', () => {
+      // An expanded view costs nothing; adding to it materialises 10^12 elements.
+      const huge = zeros([1, 1]).expand(1e6, 1e6);
+      expect(() => huge.add(1)).to.throw(Error, /^allocate: cannot allocate 1000000000000 float32 elements \(4000000000000 bytes, 3725\.3 GiB\) for a tensor: /);
+    });
+
     it('zeros, ones, full, *Like, arange', () => {
       expect(Array.from(zeros([3]).data)).to.deep.equal([0, 0, 0]);
       expect(Array.from(ones([2]).data)).to.deep.equal([1, 1]);

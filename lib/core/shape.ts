@@ -64,11 +64,12 @@ export function normalizeAxis(op: string, axis: number, ndim: number): number {
 }
 
 /**
- * The sorted, de-duplicated axes a reduction runs over. `undefined` means all axes.
- * A repeated axis is an error, as in PyTorch.
+ * The sorted, de-duplicated axes a reduction runs over. `undefined` means all axes, and so does an
+ * empty list, as in PyTorch (`x.sum(dim=[])` sums everything; NumPy's `axis=()` would reduce
+ * nothing). A repeated axis is an error, as in PyTorch.
  */
 export function reductionAxes(op: string, dims: number | readonly number[] | undefined, ndim: number): number[] {
-  if (dims === undefined) return Array.from({ length: ndim }, (_, i) => i);
+  if (dims === undefined || (Array.isArray(dims) && dims.length === 0)) return Array.from({ length: ndim }, (_, i) => i);
   const list = typeof dims === 'number' ? [dims] : dims;
   const seen = new Set<number>();
   for (const d of list) {

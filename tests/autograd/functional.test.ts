@@ -100,6 +100,8 @@ describe('autograd/functional: forward values against reference loops', () => {
     const sumf = (v: number[]): number => v.reduce((a, b) => a + b, 0);
     const cases: Array<[number | number[] | undefined, number[], boolean]> = [
       [undefined, [0, 1, 2], false], [1, [1], false], [-1, [2], true], [[0, 2], [0, 2], false], [[-3, -2], [0, 1], true],
+      // An empty dim list reduces every dim, as torch.sum(x, dim=[]) does.
+      [[], [0, 1, 2], false], [[], [0, 1, 2], true],
     ];
     for (const [dim, axes, keepdim] of cases) {
       const s = ref(sumf, axes, keepdim);

@@ -175,8 +175,9 @@ export abstract class LRScheduler {
     const n = this.optimizer.paramGroups.length;
     const lastEpoch = sd.lastEpoch;
     const stepCount = sd.stepCount;
-    if (typeof lastEpoch !== 'number' || !Number.isSafeInteger(lastEpoch) || lastEpoch < 0) {
-      throw new Error(`${op} lastEpoch must be a non-negative integer, got ${fmtValue(lastEpoch)}`);
+    // −1: not started yet (a SequentialLR's later schedulers before their milestone, as in torch).
+    if (typeof lastEpoch !== 'number' || !Number.isSafeInteger(lastEpoch) || lastEpoch < -1) {
+      throw new Error(`${op} lastEpoch must be an integer >= -1, got ${fmtValue(lastEpoch)}`);
     }
     if (typeof stepCount !== 'number' || !Number.isSafeInteger(stepCount) || stepCount < 0) {
       throw new Error(`${op} stepCount must be a non-negative integer, got ${fmtValue(stepCount)}`);
@@ -744,7 +745,19 @@ export class SequentialLR extends LRScheduler {
     if (!Array.isArray(states) || states.length !== this.schedulers.length) {
       fail(this.name, `schedulers must be an array of ${this.schedulers.length} state dicts${where}, got ${fmtValue(states)}`);
     }
-    this.schedulers.forEach((s, i) => s.loadStateDict(states[i] as SchedulerStateDict));
+    // All or nothing: a child that rejects its state must not leave the ones before it (and the
+    // optimizer's lrs, which each load writes) changed.
+    const before = this.schedulers.map((s) => s.stateDict());
+    const lrs = this.groups.map((g) => g.lr);
+    try {
+      this.schedulers.forEach((s, i) => s.loadStateDict(states[i] as SchedulerStateDict));
+    } catch (e) {
+      this.schedulers.forEach((s, i) => s.loadStateDict(before[i]));
+      this.groups.forEach((g, i) => {
+        g.lr = lrs[i];
+      });
+      throw e;
+    }
     this.milestones = milestones;
   }
 }

@@ -253,12 +253,14 @@ describe('lib/optim/lr_scheduler', () => {
       },
     };
 
+    // Saved at step 0 and 2 as well as 4: before SequentialLR's milestone its later schedulers have
+    // not started (lastEpoch −1, as in torch), and such a state must load too.
     for (const [label, setup] of Object.entries(setups)) {
-      for (const schedulerFirst of [true, false]) {
-        it(`${label}: resuming from saved state continues bit for bit (scheduler loaded ${schedulerFirst ? 'first' : 'last'})`, () => {
+      for (const [schedulerFirst, savedAt] of [[true, 4], [false, 4], [true, 0], [false, 2]] as const) {
+        it(`${label}: resuming from state saved after ${savedAt} steps continues bit for bit (scheduler loaded ${schedulerFirst ? 'first' : 'last'})`, () => {
           const ps = [param('float64', [1, -2]), param('float64', [0.5])];
           const a = setup(ps);
-          for (let t = 1; t <= 4; t++) {
+          for (let t = 1; t <= savedAt; t++) {
             gradsFor(ps, t);
             a.opt.step();
             a.sched.step();
@@ -277,7 +279,7 @@ describe('lib/optim/lr_scheduler', () => {
           }
           expect(b.sched.getLastLr()).to.deep.equal(a.sched.getLastLr());
           expect(b.sched.lastEpoch).to.equal(a.sched.lastEpoch);
-          for (let t = 5; t <= 10; t++) {
+          for (let t = savedAt + 1; t <= 10; t++) {
             gradsFor(ps, t);
             gradsFor(qs, t);
             a.opt.step();
@@ -310,6 +312,29 @@ describe('lib/optim/lr_scheduler', () => {
       expect(() => new StepLR(new SGD([p()], { lr: 1 }), { stepSize: 2 }).loadStateDict(sd)).to.throw(
         'StepLR: stepSize must be a positive integer, got 0 (state dict)',
       );
+      expect(() => new StepLR(new SGD([p()], { lr: 1 }), { stepSize: 2 }).loadStateDict({ ...step.stateDict(), lastEpoch: -2 })).to.throw(
+        'StepLR: loadStateDict: lastEpoch must be an integer >= -1, got -2',
+      );
+    });
+
+    it('SequentialLR loads all of its schedulers or none, leaving the optimizer\'s lr as it was', () => {
+      const make = (): { opt: SGD; warm: LinearLR; cos: CosineAnnealingLR; seq: SequentialLR } => {
+        const opt = new SGD([p()], { lr: 1, momentum: 0.9 });
+        const warm = new LinearLR(opt, { startFactor: 0.1, totalIters: 5 });
+        const cos = new CosineAnnealingLR(opt, { tMax: 10 });
+        return { opt, warm, cos, seq: new SequentialLR(opt, { schedulers: [warm, cos], milestones: [5] }) };
+      };
+      const a = make();
+      for (let t = 0; t < 3; t++) a.seq.step();
+      const bad = JSON.parse(JSON.stringify(a.seq.stateDict())) as SchedulerStateDict & { schedulers: SchedulerStateDict[] };
+      bad.schedulers[1].tMax = 0; // the second child's state is invalid; the first one's is fine
+      const b = make();
+      b.seq.step();
+      const states = [b.warm.stateDict(), b.cos.stateDict(), b.seq.stateDict()];
+      const lr = b.opt.paramGroups[0].lr;
+      expect(() => b.seq.loadStateDict(bad)).to.throw('CosineAnnealingLR: tMax must be a positive integer, got 0 (state dict)');
+      expect([b.warm.stateDict(), b.cos.stateDict(), b.seq.stateDict()]).to.deep.equal(states);
+      expect(b.opt.paramGroups[0].lr).to.equal(lr);
     });
   });
 

@@ -94,9 +94,11 @@ describe('scripts/train-cifar: resume and interruption', function () {
   });
 
   describe('in-process (cifar stem, width 4, AdamW, warm-up + cosine, label smoothing, augmentation)', () => {
-    // 128 images in batches of 32: 4 steps an epoch, 12 in all.
+    // 128 images in batches of 32: 4 steps an epoch, 12 in all. Two warm-up epochs, so the end-of-epoch-1
+    // checkpoint is taken inside the warm-up (SequentialLR before its milestone) and the mid-epoch-2 one
+    // too; the warm-up ends at step 8.
     const CONFIG = ['--variant', 'cifar', '--width', '4', '--synthetic-train', '128', '--synthetic-test', '64', '--batch-size', '32',
-      '--eval-batch-size', '64', '--epochs', '3', '--optimizer', 'adamw', '--lr', '0.003', '--schedule', 'cosine', '--warmup-epochs', '1',
+      '--eval-batch-size', '64', '--epochs', '3', '--optimizer', 'adamw', '--lr', '0.003', '--schedule', 'cosine', '--warmup-epochs', '2',
       '--label-smoothing', '0.1', '--seed', '11', '--log-every', '3'];
     let ref: string;
     let epoch1: string;

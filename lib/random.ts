@@ -125,8 +125,13 @@ export class Random {
     if (!Array.isArray(s) || s.length !== 4 || !s.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
       throw new Error(`Random.setState: expected { s: [4 unsigned 32-bit integers], spare }, got ${JSON.stringify(state)}`);
     }
-    if (state.spare !== null && typeof state.spare !== 'number') {
-      throw new Error(`Random.setState: spare must be a number or null, got ${JSON.stringify(state.spare)}`);
+    // xoshiro's one fixed point: from an all-zero state it returns 0 forever.
+    if (s.every((v) => v === 0)) {
+      throw new Error('Random.setState: the state [0,0,0,0] is not one a generator can reach (it would return 0 forever)');
+    }
+    // A cached normal draw is finite (JSON turns NaN and ±Infinity into null anyway).
+    if (state.spare !== null && !(typeof state.spare === 'number' && Number.isFinite(state.spare))) {
+      throw new Error(`Random.setState: spare must be a finite number or null, got ${fmtValue(state.spare)}`);
     }
     this.s0 = s[0] | 0;
     this.s1 = s[1] | 0;

@@ -60,5 +60,13 @@ describe('lib/random', () => {
     expect(() => new Random(1).permutation(-1)).to.throw('randperm: n must be a non-negative integer, got -1');
     expect(() => manualSeed(NaN)).to.throw('manualSeed: seed must be a finite number, got NaN');
     expect(() => new Random(1).setState({ s: [1, 2, 3] as never, spare: null })).to.throw('Random.setState');
+    // The all-zero state is xoshiro's fixed point (zeros forever); a NaN spare would be drawn as is.
+    expect(() => new Random(1).setState({ s: [0, 0, 0, 0], spare: null })).to.throw(
+      'Random.setState: the state [0,0,0,0] is not one a generator can reach (it would return 0 forever)',
+    );
+    expect(() => new Random(1).setState({ s: [1, 2, 3, 4], spare: NaN })).to.throw('Random.setState: spare must be a finite number or null, got NaN');
+    const r = new Random(1);
+    r.setState({ s: [1, 2, 3, 4], spare: 0.5 });
+    expect(r.normal()).to.equal(0.5);
   });
 });

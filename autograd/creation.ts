@@ -3,7 +3,7 @@
  * their own, so manualSeed(n) reproduces every draw.
  */
 import { isDType, type DType, type FloatArray } from '../lib/core/dtype';
-import { fail, fmtShape, fmtValue } from '../lib/core/errors';
+import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { numel, validateShape } from '../lib/core/shape';
 import { globalRng, type Random } from '../lib/random';
 import { allocateFor, Tensor, type NestedArray } from './tensor';
@@ -15,6 +15,28 @@ export interface TensorOptions {
 
 export interface RandomOptions extends TensorOptions {
   generator?: Random;
+}
+
+const TENSOR_KEYS: readonly string[] = ['dtype', 'requiresGrad'];
+const RANDOM_KEYS: readonly string[] = [...TENSOR_KEYS, 'generator'];
+
+/**
+ * Rejects an options argument that is not an object (`zeros(2, 3)` would otherwise take the 3 as
+ * options and make a [2] tensor; `usage` then shows the call with the shape as an array) and
+ * options keys outside `allowed` (`requires_grad` would otherwise be ignored).
+ */
+function checkOptions(op: string, options: unknown, allowed: readonly string[], usage?: () => string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options)) {
+    const hint = usage !== undefined && typeof options === 'number' ? `; pass the shape as an array: ${usage()}` : '';
+    fail(op, `options must be an object, got ${fmtValue(options)}${hint}`);
+  }
+  checkKnownKeys(op, options, allowed);
+}
+
+/** `op(...before, [shape, extra], ...after)` when the shape was given as a number, for checkOptions' hint. */
+function shapeUsage(op: string, shape: unknown, extra: unknown, before: unknown[] = [], after: unknown[] = []): (() => string) | undefined {
+  if (typeof shape !== 'number') return undefined;
+  return () => `${op}(${[...before, `[${shape}, ${fmtValue(extra)}]`, ...after].map((a) => (typeof a === 'string' ? a : fmtValue(a))).join(', ')})`;
 }
 
 function checkDtype(op: string, dtype: unknown): DType {
@@ -44,6 +66,7 @@ export function tensor(
   options: TensorOptions & { shape?: readonly number[] } = {},
 ): Tensor {
   const op = 'tensor';
+  checkOptions(op, options, [...TENSOR_KEYS, 'shape']);
   let dtype: DType;
   if (options.dtype !== undefined) dtype = checkDtype(op, options.dtype);
   else dtype = values instanceof Float64Array ? 'float64' : 'float32';
@@ -105,15 +128,18 @@ function inferNested(values: NestedArray[]): { flat: number[]; shape: number[] }
 }
 
 export function zeros(shape: readonly number[] | number, options: TensorOptions = {}): Tensor {
+  checkOptions('zeros', options, TENSOR_KEYS, shapeUsage('zeros', shape, options));
   const s = shapeArg('zeros', shape);
   return finish(new Tensor(allocateFor('zeros', checkDtype('zeros', options.dtype), s), s), options);
 }
 
 export function ones(shape: readonly number[] | number, options: TensorOptions = {}): Tensor {
+  checkOptions('ones', options, TENSOR_KEYS, shapeUsage('ones', shape, options));
   return filled('ones', shape, 1, options);
 }
 
 export function full(shape: readonly number[] | number, value: number, options: TensorOptions = {}): Tensor {
+  checkOptions('full', options, TENSOR_KEYS, shapeUsage('full', shape, value, [], [options]));
   return filled('full', shape, value, options);
 }
 
@@ -127,19 +153,23 @@ function filled(op: string, shape: readonly number[] | number, value: number, op
 }
 
 export function zerosLike(x: Tensor, options: TensorOptions = {}): Tensor {
+  checkOptions('zerosLike', options, TENSOR_KEYS);
   return zeros(x.shape, { dtype: x.dtype, ...options });
 }
 
 export function onesLike(x: Tensor, options: TensorOptions = {}): Tensor {
+  checkOptions('onesLike', options, TENSOR_KEYS);
   return ones(x.shape, { dtype: x.dtype, ...options });
 }
 
 export function fullLike(x: Tensor, value: number, options: TensorOptions = {}): Tensor {
+  checkOptions('fullLike', options, TENSOR_KEYS);
   return full(x.shape, value, { dtype: x.dtype, ...options });
 }
 
 /** start, start+step, ... up to (excluding) end; arange(n) is 0..n-1. */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  checkOptions('arange', options, TENSOR_KEYS);
   const [s, e] = end === undefined ? [0, start] : [start, end];
   if (![s, e, step].every(Number.isFinite)) fail('arange', `start, end and step must be finite, got ${fmtValue(s)}, ${fmtValue(e)}, ${fmtValue(step)}`);
   if (step === 0) fail('arange', 'step must be non-zero');
@@ -152,6 +182,7 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
 
 /** Uniform on [0, 1). */
 export function rand(shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
+  checkOptions('rand', options, RANDOM_KEYS, shapeUsage('rand', shape, options));
   const s = shapeArg('rand', shape);
   const g = options.generator ?? globalRng();
   const data = allocateFor('rand', checkDtype('rand', options.dtype), s);
@@ -161,6 +192,7 @@ export function rand(shape: readonly number[] | number, options: RandomOptions =
 
 /** Standard normal. */
 export function randn(shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
+  checkOptions('randn', options, RANDOM_KEYS, shapeUsage('randn', shape, options));
   const s = shapeArg('randn', shape);
   const g = options.generator ?? globalRng();
   const data = allocateFor('randn', checkDtype('randn', options.dtype), s);
@@ -170,6 +202,7 @@ export function randn(shape: readonly number[] | number, options: RandomOptions 
 
 /** Integers uniform on [low, high), stored in a float tensor (this project has float dtypes only). */
 export function randint(low: number, high: number, shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
+  checkOptions('randint', options, RANDOM_KEYS, shapeUsage('randint', shape, options, [low, high]));
   const s = shapeArg('randint', shape);
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
     fail('randint', `need integers low < high, got low=${low}, high=${high}`);

@@ -4,7 +4,7 @@
  * Every validation error names the op and the offending shapes or values.
  */
 import { allocate, isDType, type DType } from '../lib/core/dtype';
-import { fail, fmtShape, fmtValue } from '../lib/core/errors';
+import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis } from '../lib/kernels/reduce';
@@ -42,10 +42,14 @@ function scalarLike(v: number, like: Tensor): Tensor {
   return t;
 }
 
-/** An optional options argument: null counts as omitted (as undefined); anything else must be an object. */
-function optionsObject<O extends object>(op: string, options: O | null | undefined): O | Record<string, never> {
+/**
+ * An optional options argument: null counts as omitted (as undefined); anything else must be an
+ * object whose keys are all in `allowed` (a misspelt option is an error, not silently ignored).
+ */
+function optionsObject<O extends object>(op: string, options: O | null | undefined, allowed: readonly string[]): O | Record<string, never> {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object') fail(op, `options must be an object, got ${fmtValue(options)}`);
+  checkKnownKeys(op, options, allowed);
   return options;
 }
 
@@ -497,7 +501,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
   requireTensor('conv2d', 'input', input);
   requireTensor('conv2d', 'weight', weight);
   if (bias !== undefined && bias !== null) requireTensor('conv2d', 'bias', bias);
-  const geometry = conv2dGeometry(input.shape, weight.shape, optionsObject('conv2d', options), bias ? bias.shape : undefined);
+  const geometry = conv2dGeometry(input.shape, weight.shape, optionsObject('conv2d', options, ['stride', 'padding', 'dilation', 'groups']), bias ? bias.shape : undefined);
   return apply('conv2d', bias ? { input, weight, bias } : { input, weight }, { geometry });
 }
 
@@ -530,7 +534,7 @@ export function batchNorm(
 ): Tensor {
   const op = 'batchNorm';
   requireTensor(op, 'input', input);
-  const options = optionsObject(op, opts);
+  const options = optionsObject(op, opts, ['training', 'momentum', 'eps', 'relu', 'residual']);
   const training = options.training ?? false;
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
@@ -592,6 +596,7 @@ export interface MaxPool2dOptions {
 
 export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   requireTensor('maxPool2d', 'input', x);
+  if (options !== null && typeof options === 'object') checkKnownKeys('maxPool2d', options, ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode']);
   const geometry = pool2dGeometry('maxPool2d', x.shape, options);
   return apply('maxPool2d', { x }, { geometry });
 }
@@ -608,6 +613,7 @@ export interface AvgPool2dOptions {
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   requireTensor('avgPool2d', 'input', x);
   if (options === null || typeof options !== 'object') fail('avgPool2d', `options must be an object with a kernelSize, got ${fmtValue(options)}`);
+  checkKnownKeys('avgPool2d', options, ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride']);
   if (options.divisorOverride !== undefined && !(Number.isInteger(options.divisorOverride) && options.divisorOverride > 0)) {
     fail('avgPool2d', `divisorOverride must be a positive integer, got ${fmtValue(options.divisorOverride)}`);
   }
@@ -684,7 +690,7 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>, opts?: CrossEntropyOptions | null): Tensor {
   const op = 'crossEntropy';
   requireTensor(op, 'input', logits);
-  const options = optionsObject(op, opts);
+  const options = optionsObject(op, opts, ['reduction', 'labelSmoothing', 'ignoreIndex', 'weight']);
   const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
   crossEntropyGeometry(logits.shape, tShape);

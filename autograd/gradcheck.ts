@@ -4,7 +4,7 @@
  * element); large ones random projections vᵀJu, which catch a wrong gradient with probability 1
  * while costing one backward and two forwards per projection.
  */
-import { fail, fmtShape } from '../lib/core/errors';
+import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { Random } from '../lib/random';
 import { noGrad } from './tape';
 import { Tensor } from './tensor';
@@ -56,7 +56,27 @@ function storageIndex(t: Tensor, k: number): number {
   return idx;
 }
 
+/**
+ * Whether two logical elements of t share a storage location (a stride-0 dim of an expand(), or
+ * an as_strided view whose windows overlap): perturbing one would perturb the other too.
+ */
+function hasOverlap(t: Tensor): boolean {
+  const n = t.numel();
+  if (t.isContiguous() || n <= 1) return false;
+  const seen = new Uint8Array(t.storage.length);
+  for (let k = 0; k < n; k++) {
+    const s = storageIndex(t, k);
+    if (seen[s]) return true;
+    seen[s] = 1;
+  }
+  return false;
+}
+
+const GRADCHECK_KEYS: readonly string[] = ['eps', 'atol', 'rtol', 'maxFullOutputs', 'maxFullInputs', 'projections', 'seed'];
+
 export function gradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckOptions = {}): GradcheckReport {
+  const op = 'gradcheck';
+  checkKnownKeys(op, options, GRADCHECK_KEYS);
   const eps = options.eps ?? 1e-6;
   const atol = options.atol ?? 1e-5;
   const rtol = options.rtol ?? 1e-3;
@@ -64,19 +84,43 @@ export function gradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckO
   const maxFullInputs = options.maxFullInputs ?? 2048;
   const projections = options.projections ?? 3;
   const rng = new Random(options.seed ?? 1234);
-  if (typeof fn !== 'function') fail('gradcheck', 'fn must be a function');
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) fail(op, `eps must be a finite number > 0, got ${fmtValue(eps)}`);
+  for (const [name, v] of [['atol', atol], ['rtol', rtol]] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(op, `${name} must be a finite number >= 0, got ${fmtValue(v)}`);
+  }
+  if (!Number.isInteger(projections) || projections < 1) fail(op, `projections must be an integer >= 1, got ${fmtValue(projections)}`);
+  if (typeof fn !== 'function') fail(op, `fn must be a function, got ${fmtValue(fn)}`);
+  if (!Array.isArray(inputs)) fail(op, `inputs must be an array of Tensors, got ${fmtValue(inputs)}`);
   inputs.forEach((t, i) => {
-    if (!(t instanceof Tensor)) fail('gradcheck', `inputs[${i}] must be a Tensor`);
+    if (!(t instanceof Tensor)) fail(op, `inputs[${i}] must be a Tensor, got ${fmtValue(t)}`);
     if (t.requiresGrad && t.dtype !== 'float64') {
-      fail('gradcheck', `inputs[${i}] (shape ${fmtShape(t.shape)}) is ${t.dtype}; finite differences need float64 inputs`);
+      fail(op, `inputs[${i}] (shape ${fmtShape(t.shape)}) is ${t.dtype}; finite differences need float64 inputs`);
     }
-    if (t.requiresGrad && !t.isLeaf) fail('gradcheck', `inputs[${i}] must be a leaf tensor (use .detach().requiresGrad_())`);
+    if (t.requiresGrad && !t.isLeaf) fail(op, `inputs[${i}] must be a leaf tensor (use .detach().requiresGrad_())`);
+    if (t.requiresGrad && hasOverlap(t)) {
+      fail(op, `input ${i} of shape ${fmtShape(t.shape)} has overlapping memory (strides ${fmtShape(t.strides)}); pass a contiguous copy (x.contiguous())`);
+    }
   });
   const diff = inputs.map((t, i) => ({ t, i })).filter(({ t }) => t.requiresGrad);
-  if (diff.length === 0) fail('gradcheck', 'no input requires grad');
+  if (diff.length === 0) fail(op, 'no input requires grad');
+  // The check runs backward itself; the inputs' own .grad is put back afterwards, as torch leaves it alone.
+  const savedGrads = diff.map(({ t }) => t.grad);
+  try {
+    return compareAll(fn, inputs, diff, { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng });
+  } finally {
+    diff.forEach(({ t }, k) => { t.grad = savedGrads[k]; });
+  }
+}
 
+interface Resolved {
+  eps: number; atol: number; rtol: number; maxFullOutputs: number; maxFullInputs: number; projections: number; rng: Random;
+}
+
+function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: number }[], o: Resolved): GradcheckReport {
+  const { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng } = o;
   const evalOut = (): Float64Array => Float64Array.from(noGrad(() => fn(...inputs)).data);
-  const y = fn(...inputs);
+  const y: unknown = fn(...inputs);
+  if (!(y instanceof Tensor)) fail('gradcheck', `fn must return a Tensor, got ${fmtValue(y)}`);
   if (y.dtype !== 'float64') fail('gradcheck', `fn returned a ${y.dtype} tensor; finite differences need float64`);
   if (!y.requiresGrad) fail('gradcheck', 'fn output does not require grad (is it connected to the inputs?)');
   const m = y.numel();
@@ -155,7 +199,6 @@ export function gradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckO
     }
     reports.push(rep);
   });
-  for (const { t } of diff) t.grad = null;
   return { passed: reports.every((r) => r.passed), inputs: reports };
 }
 

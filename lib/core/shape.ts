@@ -98,6 +98,9 @@ function isIntAtLeast(x: number, min: number): boolean {
 
 /** Parses an int or an [h, w] pair, as PyTorch accepts for stride/padding/kernel sizes. */
 export function pair(op: string, name: string, v: number | readonly number[], min = 0): [number, number] {
+  if (typeof v !== 'number' && !Array.isArray(v) && !ArrayBuffer.isView(v)) {
+    fail(op, `${name} must be an integer >= ${min} or a pair of them, got ${fmtValue(v)}`);
+  }
   const p: number[] = typeof v === 'number' ? [v, v] : [...v];
   if (p.length !== 2 || !isIntAtLeast(p[0], min) || !isIntAtLeast(p[1], min)) {
     fail(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);

@@ -4,6 +4,7 @@
  * rest of the project uses, so a record's pixels are copied as one block.
  */
 import { dirExists, fileExists, fileSize, joinPath, readFileRange, readTextFile } from '../platform/fs';
+import { checkKnownKeys } from '../core/errors';
 import { CHANNELS, HEIGHT, IMAGE_BYTES, ImageDataset, WIDTH } from './dataset';
 
 export const CIFAR10_RECORD_BYTES = 1 + IMAGE_BYTES;
@@ -37,6 +38,7 @@ const OP = 'loadCifar10';
 export function loadCifar10(dir: string, options: Cifar10Options): ImageDataset {
   if (typeof dir !== 'string' || dir.length === 0) throw new Error(`${OP}: dir must be a non-empty string, got ${String(dir)}`);
   if (options === null || typeof options !== 'object') throw new Error(`${OP}: options must be { split, limit? }, got ${String(options)}`);
+  checkKnownKeys(OP, options, ['split', 'limit']);
   const { split, limit } = options;
   if (split !== 'train' && split !== 'test') {
     throw new Error(`${OP}: split must be 'train' or 'test', got ${JSON.stringify(split)}`);

@@ -14,7 +14,7 @@ import { Random, RandomState } from '../random';
 import { IMAGE_BYTES, ImageDataset, validateImageDataset } from './dataset';
 import { NdView, view } from './ndarray_view';
 import { CropFlip, PixelTable, bytesToFloats, mapPixels, normalizeTable, sampleCropFlip, scaleTable } from './transforms';
-import { fmtValue } from '../core/errors';
+import { checkKnownKeys, fmtValue } from '../core/errors';
 
 export interface DataLoaderOptions {
   batchSize: number;
@@ -86,6 +86,7 @@ export class DataLoader implements Iterable<Batch> {
   constructor(dataset: ImageDataset, options: DataLoaderOptions) {
     validateImageDataset(dataset, 'DataLoader');
     if (options === null || typeof options !== 'object') throw new Error(`DataLoader: options must be an object, got ${String(options)}`);
+    checkKnownKeys('DataLoader', options, ['batchSize', 'shuffle', 'dropLast', 'augment', 'normalize', 'dtype', 'seed']);
     const { batchSize, shuffle = false, dropLast = false, augment = false, normalize = true, dtype = 'float32', seed = 0 } = options;
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize <= 0) {
       throw new Error(`DataLoader: batchSize must be a positive integer, got ${String(batchSize)}`);

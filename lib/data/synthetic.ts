@@ -12,6 +12,7 @@
  * Cost: one pass over the 1,024 pixels per image for the mask and one over the 3,072 bytes for
  * colour and noise (four noise samples per 32-bit draw): about 40 µs an image, 10,000 in ~0.4 s.
  */
+import { checkKnownKeys } from '../core/errors';
 import { Random } from '../random';
 import { CHANNELS, HEIGHT, IMAGE_BYTES, ImageDataset, WIDTH } from './dataset';
 
@@ -50,6 +51,7 @@ export function makeSyntheticDataset(options: SyntheticOptions): { train: ImageD
   if (options === null || typeof options !== 'object') {
     throw new Error(`makeSyntheticDataset: options must be { seed, trainSize, testSize }, got ${String(options)}`);
   }
+  checkKnownKeys('makeSyntheticDataset', options, ['seed', 'trainSize', 'testSize']);
   const { seed, trainSize, testSize } = options;
   if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`makeSyntheticDataset: seed must be a finite number, got ${String(seed)}`);
   for (const [name, n] of [['trainSize', trainSize], ['testSize', testSize]] as const) {

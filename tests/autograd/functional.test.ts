@@ -398,6 +398,16 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['avgPool2d null options', () => F.avgPool2d(ones([1, 1, 4, 4]), null as never), 'avgPool2d: options must be an object with a kernelSize, got null'],
     ['adaptiveAvgPool2d null outputSize', () => F.adaptiveAvgPool2d(ones([1, 1, 4, 4]), null as never), 'adaptiveAvgPool2d: outputSize must be an integer or a pair, got null'],
     ['maxPool2d null options', () => F.maxPool2d(ones([1, 1, 4, 4]), null as never), 'maxPool2d: params must be an object with a kernelSize, got null'],
+    // Misspelt options are errors, not silently ignored (crossEntropy would otherwise train without smoothing).
+    ['crossEntropy snake_case option', () => F.crossEntropy(ones([1, 3]), [0], { label_smoothing: 0.5 } as never), "crossEntropy: unknown option 'label_smoothing' (did you mean 'labelSmoothing'?)"],
+    ['crossEntropy unknown option', () => F.crossEntropy(ones([1, 3]), [0], { smoothing: 0.5 } as never), "crossEntropy: unknown option 'smoothing'"],
+    ['conv2d misspelt option', () => F.conv2d(ones([1, 1, 3, 3]), ones([1, 1, 3, 3]), null, { paddin: 1 } as never), "conv2d: unknown option 'paddin' (did you mean 'padding'?)"],
+    ['maxPool2d misspelt option', () => F.maxPool2d(ones([1, 1, 4, 4]), { kernelSize: 2, strid: 1 } as never), "maxPool2d: unknown option 'strid' (did you mean 'stride'?)"],
+    ['avgPool2d snake_case option', () => F.avgPool2d(ones([1, 1, 4, 4]), { kernelSize: 2, count_include_pad: false } as never), "avgPool2d: unknown option 'count_include_pad' (did you mean 'countIncludePad'?)"],
+    ['batchNorm misspelt option', () => F.batchNorm(ones([2, 3]), null, null, null, null, { training: true, momentun: 0.5 } as never), "batchNorm: unknown option 'momentun' (did you mean 'momentum'?)"],
+    // A missing or non-numeric size is named, not a TypeError from spreading it.
+    ['maxPool2d without kernelSize', () => F.maxPool2d(ones([1, 1, 4, 4]), {} as never), 'maxPool2d: kernelSize must be an integer >= 1 or a pair of them, got undefined'],
+    ['conv2d object padding', () => F.conv2d(ones([1, 1, 3, 3]), ones([1, 1, 3, 3]), null, { padding: { a: 1 } } as never), 'conv2d: padding must be an integer >= 0 or a pair of them, got an object'],
   ];
   for (const [name, f, msg] of cases) {
     it(name, () => expect(f).to.throw(msg));

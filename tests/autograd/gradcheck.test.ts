@@ -52,4 +52,44 @@ describe('autograd/gradcheck', () => {
     expect(() => gradcheck((a) => a.detach(), [x])).to.throw('gradcheck: fn output does not require grad (is it connected to the inputs?)');
     expect(() => gradcheck((a) => a, [tensor([1], { dtype: 'float64' })])).to.throw('gradcheck: no input requires grad');
   });
+
+  it('leaves the inputs\' existing .grad as it was (torch does not touch it)', () => {
+    const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
+    const w = tensor([0.5, -1, 2], { dtype: 'float64', requiresGrad: true });
+    const g = tensor([7, 8, 9], { dtype: 'float64' });
+    x.grad = g;
+    expect(gradcheck((a, b) => F.mul(a, b), [x, w]).passed).to.equal(true);
+    expect(x.grad).to.equal(g);
+    expect(x.grad!.toArray()).to.deep.equal([7, 8, 9]);
+    expect(w.grad).to.equal(null);
+    // ... also when the check throws part-way.
+    expect(() => gradcheck(() => undefined as unknown as Tensor, [x])).to.throw(Error);
+    expect(x.grad).to.equal(g);
+  });
+
+  it('refuses inputs whose elements share memory (stride 0), which finite differences cannot perturb one at a time', () => {
+    const x = tensor([1, 2], { dtype: 'float64' }).expand(3, 2).detach().requiresGrad_();
+    expect(() => gradcheck((a) => F.mul(a, a), [x])).to.throw(
+      Error, 'gradcheck: input 0 of shape [3,2] has overlapping memory (strides [0,1]); pass a contiguous copy (x.contiguous())',
+    );
+    const ok = x.contiguous().detach().requiresGrad_();
+    expect(gradcheck((a) => F.mul(a, a), [ok]).passed).to.equal(true);
+  });
+
+  it('validates fn, inputs, options and what fn returns, naming the offending value', () => {
+    const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+    const f = (a: Tensor): Tensor => F.exp(a);
+    expect(() => gradcheck(f, x as unknown as Tensor[])).to.throw(Error, 'gradcheck: inputs must be an array of Tensors, got a Tensor of shape [2]');
+    expect(() => gradcheck(f, [x, 3 as unknown as Tensor])).to.throw(Error, 'gradcheck: inputs[1] must be a Tensor, got 3');
+    expect(() => gradcheck(f, [x], { tol: 1 } as never)).to.throw(Error, "gradcheck: unknown option 'tol'");
+    expect(() => gradcheck(f, [x], { max_full_inputs: 1 } as never)).to.throw(Error, "gradcheck: unknown option 'max_full_inputs' (did you mean 'maxFullInputs'?)");
+    for (const eps of [0, -1e-6, NaN, Infinity]) {
+      expect(() => gradcheck(f, [x], { eps })).to.throw(Error, `gradcheck: eps must be a finite number > 0, got ${eps}`);
+    }
+    expect(() => gradcheck(f, [x], { atol: -1 })).to.throw(Error, 'gradcheck: atol must be a finite number >= 0, got -1');
+    expect(() => gradcheck(f, [x], { rtol: NaN })).to.throw(Error, 'gradcheck: rtol must be a finite number >= 0, got NaN');
+    expect(() => gradcheck(f, [x], { projections: 0 })).to.throw(Error, 'gradcheck: projections must be an integer >= 1, got 0');
+    expect(() => gradcheck((() => undefined) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor, got undefined');
+    expect(() => gradcheck((() => [1]) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor, got [1]');
+  });
 });

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CIFAR10_RECORD_BYTES, loadCifar10 } from '../../../lib/data/cifar10';
+import { CIFAR10_RECORD_BYTES, loadCifar10, type Cifar10Options } from '../../../lib/data/cifar10';
 import { readFileRange } from '../../../lib/platform/fs';
 
 const REAL_DIR = path.resolve(__dirname, '../../../../shared/data/cifar-10-batches-bin');
@@ -160,6 +160,11 @@ describe('lib/data/cifar10', () => {
     }
     expect(() => loadCifar10(dir, { split: 'val' as 'train' })).to.throw(`loadCifar10: split must be 'train' or 'test', got "val"`);
     expect(() => loadCifar10('', { split: 'train' })).to.throw(/^loadCifar10: dir must be a non-empty string/);
+  });
+
+  it('rejects an unknown option instead of ignoring it (a misspelt limit would read the whole split)', () => {
+    expect(() => loadCifar10(dir, { split: 'test', limt: 5 } as Cifar10Options)).to.throw(Error, "loadCifar10: unknown option 'limt' (did you mean 'limit'?)");
+    expect(() => loadCifar10(dir, { split: 'test', max_images: 5 } as Cifar10Options)).to.throw(Error, "loadCifar10: unknown option 'max_images'");
   });
 
   describe('the real CIFAR-10 files', function () {

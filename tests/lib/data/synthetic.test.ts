@@ -261,5 +261,7 @@ describe('lib/data/synthetic', () => {
     expect(() => makeSyntheticDataset({ seed: 1, trainSize: -1, testSize: 1 })).to.throw(/^makeSyntheticDataset: trainSize must be an integer in \[0, \d+\], got -1/);
     expect(() => makeSyntheticDataset({ seed: 1, trainSize: 10, testSize: 2.5 })).to.throw(/^makeSyntheticDataset: testSize must be an integer in \[0, \d+\], got 2.5/);
     expect(() => makeSyntheticDataset(null as unknown as { seed: number; trainSize: number; testSize: number })).to.throw(/^makeSyntheticDataset: options must be/);
+    expect(() => makeSyntheticDataset({ seed: 1, trainSize: 4, testSize: 1, train_size: 100 } as { seed: number; trainSize: number; testSize: number }))
+      .to.throw(Error, "makeSyntheticDataset: unknown option 'train_size' (did you mean 'trainSize'?)");
   });
 });

@@ -32,7 +32,14 @@ export function apply<K extends OpName>(name: K, inputs: OpInputs<K>, attrs: OpA
   }
   if (edges.size === 0) return out;
   const saved: Record<string, Tensor | undefined> = {};
-  for (const k of def.saveInputs ?? []) saved[k] = (inputs as Record<string, Tensor | undefined>)[k];
+  // Versions of what is saved, in Node.checkSavedVersions' order: backward refuses a changed one.
+  const versions: number[] = [];
+  for (const k of def.saveInputs ?? []) {
+    const t = (inputs as Record<string, Tensor | undefined>)[k];
+    saved[k] = t;
+    if (t !== undefined) versions.push(t._version);
+  }
+  if (def.saveOutput) versions.push(out._version);
   const shapes: Record<string, readonly number[]> = {};
   const needs: Record<string, boolean> = {};
   for (const [k, t] of entries) {
@@ -49,6 +56,6 @@ export function apply<K extends OpName>(name: K, inputs: OpInputs<K>, attrs: OpA
     needs,
   };
   out.requiresGrad = true;
-  out.gradFn = new Node(name, def.backward, edges, ctx);
+  out.gradFn = new Node(name, def.backward, edges, ctx, versions);
   return out;
 }

@@ -4,16 +4,19 @@
  * graph topologically from the output and walks it in reverse, summing the gradients of tensors
  * used more than once (a skip connection gets the sum of both paths). Unless retainGraph is set,
  * the walk then frees each node's saved tensors and edges, so memory does not grow step over step
- * and a second backward through the same graph fails with a clear message. A gradient may come
+ * and a second backward through the same graph fails with a clear message. Each saved tensor's
+ * version is recorded (tensor.ts), and backward refuses to start if one changed in place since (an
+ * optimizer step between forward and backward would otherwise give a wrong gradient). A gradient may come
  * back still being written by a worker (a convolution's weight gradient, deferred: see
  * lib/kernels/parallel.ts); the walk settles each gradient before it reads it, and all of them
  * before backward returns, so no caller ever sees one unfinished.
  */
-import { fail, fmtShape } from '../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../lib/core/errors';
 import type { FloatArray } from '../lib/core/dtype';
 import { shapesEqual } from '../lib/core/shape';
 import { accumulate, addInto } from '../lib/kernels/elementwise';
 import { setOpsAhead, settle, settleAll } from '../lib/kernels/parallel';
+import { checkKnownKeys } from '../lib/core/errors';
 import { Tensor } from './tensor';
 
 // ---- grad mode ----
@@ -25,6 +28,7 @@ export function isGradEnabled(): boolean {
 }
 
 export function setGradEnabled(on: boolean): void {
+  if (typeof on !== 'boolean') fail('setGradEnabled', `mode must be a boolean, got ${fmtValue(on)}`);
   gradEnabled = on;
 }
 
@@ -82,9 +86,35 @@ export class Node {
     readonly backwardFn: (grad: Tensor, ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>) => GradMap<Record<string, Tensor | undefined>>,
     edges: Map<string, Tensor>,
     ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>,
+    /** The _version of each saved tensor when it was saved: ctx.inputs in order, then ctx.out. */
+    readonly savedVersions: readonly number[] = [],
   ) {
     this.edges = edges;
     this.ctx = ctx;
+  }
+
+  /**
+   * Throws if a saved tensor was modified in place since it was saved (PyTorch's "one of the
+   * variables needed for gradient computation has been modified by an inplace operation").
+   */
+  checkSavedVersions(ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>): void {
+    const versions = this.savedVersions;
+    if (versions.length === 0) return;
+    let i = 0;
+    for (const k in ctx.inputs) {
+      const t = ctx.inputs[k];
+      if (t === undefined) continue;
+      this.checkVersion(t, `input '${k}'`, versions[i++]);
+    }
+    if (ctx.out !== undefined && i < versions.length) this.checkVersion(ctx.out, 'output', versions[i]);
+  }
+
+  private checkVersion(t: Tensor, what: string, expected: number): void {
+    const v = t._version;
+    if (v === expected) return;
+    fail('backward', `a tensor of shape ${fmtShape(t.shape)} (the ${what}) saved by ${this.op} for the gradient was modified in place ` +
+      `(by an optimizer step or loadStateDict) after it was saved: version ${v}, expected ${expected}; ` +
+      'compute the loss again after the update');
   }
 
   /** PyTorch-style name for printing: grad_fn=<AddBackward>. */
@@ -105,6 +135,10 @@ export function backward(root: Tensor, grad?: Tensor | number, options: Backward
   if (!root.requiresGrad) {
     fail('backward', `tensor of shape ${fmtShape(root.shape)} does not require grad and has no grad_fn`);
   }
+  checkKnownKeys('backward', options, ['retainGraph']);
+  if (options.retainGraph !== undefined && typeof options.retainGraph !== 'boolean') {
+    fail('backward', `retainGraph must be a boolean, got ${fmtValue(options.retainGraph)}`);
+  }
   let seed: Tensor;
   if (grad === undefined) {
     if (root.numel() !== 1) {
@@ -116,6 +150,8 @@ export function backward(root: Tensor, grad?: Tensor | number, options: Backward
     if (root.numel() !== 1) fail('backward', `a number gradient needs a one-element output; got shape ${fmtShape(root.shape)}`);
     seed = Tensor.empty(root.shape, root.dtype);
     seed.storage.fill(grad);
+  } else if (!(grad instanceof Tensor)) {
+    fail('backward', `gradient must be a Tensor (or a number, or omitted, for a one-element output), got ${fmtValue(grad)}`);
   } else {
     if (!shapesEqual(grad.shape, root.shape)) {
       fail('backward', `gradient has shape ${fmtShape(grad.shape)} but the output has shape ${fmtShape(root.shape)}`);
@@ -148,6 +184,11 @@ function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
     return;
   }
   const { order, uses } = topologicalOrder(root);
+  // Every saved tensor checked before any gradient moves, so a stale graph leaves .grad as it was.
+  for (let i = 0; i < order.length; i++) {
+    const node = order[i].gradFn as Node;
+    if (node.ctx !== null) node.checkSavedVersions(node.ctx);
+  }
   const grads = new Map<Tensor, Tensor>();
   // Gradients in `grads` that this backward made and nobody else holds: a second path into the same
   // tensor adds into one of them in place instead of into a new tensor (PyTorch's InputBuffer does

@@ -24,6 +24,15 @@ export type TensorLike = Tensor | number;
 /** A nested array of numbers, e.g. [[1, 2], [3, 4]]. */
 export type NestedArray = number | NestedArray[];
 
+/**
+ * Version counters, one per storage, so a tensor and every view of it share one (PyTorch keeps
+ * its counter per storage too). Every in-place change the library makes through the public API
+ * bumps it (an optimizer step, Module.loadStateDict); the tape records the version of each tensor
+ * it saves and backward refuses a saved tensor whose version moved. A storage never bumped has no
+ * entry: version 0, and no cost for the intermediate tensors of a forward pass.
+ */
+const versions = new WeakMap<FloatArray, { v: number }>();
+
 export class Tensor {
   private _storage: FloatArray;
   readonly shape: readonly number[];
@@ -49,6 +58,22 @@ export class Tensor {
     return this._storage;
   }
 
+  /**
+   * How many times this tensor's storage has been modified in place (PyTorch's _version); shared
+   * with every view of the storage.
+   */
+  get _version(): number {
+    const c = versions.get(this._storage);
+    return c === undefined ? 0 : c.v;
+  }
+
+  /** Records an in-place modification of this tensor's storage (its views see it too). */
+  _bumpVersion(): void {
+    const c = versions.get(this._storage);
+    if (c === undefined) versions.set(this._storage, { v: 1 });
+    else c.v++;
+  }
+
   get dtype(): DType {
     return dtypeOf(this._storage);
   }
@@ -66,6 +91,8 @@ export class Tensor {
     }
     const next = allocate(dtype, n);
     next.set(this._storage);
+    // A change of values for whoever saved this tensor; views of the old storage keep theirs.
+    versions.set(next, { v: this._version + 1 });
     this._storage = next;
     this.grad = null;
   }
@@ -84,7 +111,11 @@ export class Tensor {
       if (!this.isContiguous() || this.offset !== 0 || this._storage.length !== n) {
         fail('shareMemory', `can only move a tensor that owns its contiguous storage (shape ${fmtShape(this.shape)})`);
       }
-      this._storage = sharedCopy(this._storage);
+      const moved = sharedCopy(this._storage);
+      // Same values: the new storage keeps counting where the old one was.
+      const c = versions.get(this._storage);
+      if (c !== undefined) versions.set(moved, c);
+      this._storage = moved;
     }
     const g = this.grad;
     if (g !== null && !isShared(g._storage)) {

@@ -22,7 +22,7 @@
  * kernel run (adamUpdateMany), with the same per-element arithmetic.
  */
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireInRange,
+  BaseHyperParams, checkKnownKeys, Optimizer, Parameter, ParamsArg, requireBoolean, requireInRange,
   requireNonNegative, StateLayout, type ParamState,
 } from './optimizer';
 import { fail, fmtValue } from '../core/errors';
@@ -101,12 +101,13 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
       // Every check first, then the group's parameters in one kernel run (adamUpdateMany); step
       // counts advance once it has run.
       const xs: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [];
-      const vmaxs: Array<FloatArray | null> = [], steps: number[] = [], states: ParamState[] = [];
+      const vmaxs: Array<FloatArray | null> = [], steps: number[] = [], states: ParamState[] = [], ps: Parameter[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
         const g = this.gradOf(p, gi, k);
         if (!g) continue;
         const st = this.stateOf(p);
+        ps.push(p);
         xs.push(p.data);
         gs.push(g);
         ms.push(this.stateBuffer(st, 'expAvg', p, gi, k));
@@ -116,6 +117,7 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
         steps.push((st.step ?? 0) + 1);
         states.push(st);
       }
+      for (let k = 0; k < ps.length; k++) ps[k]._bumpVersion?.(); // graphs that saved them are stale
       adamUpdateMany(xs, gs, ms, vs, vmaxs, steps,
         { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled, step: 0 });
       for (let k = 0; k < states.length; k++) states[k].step = steps[k];

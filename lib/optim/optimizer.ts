@@ -7,7 +7,7 @@
  * storage, `grad` a Tensor or null). Updates write into `param.data` in place.
  */
 import { allocate, allocatePlain, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
-import { fail, fmtShape, fmtValue } from '../core/errors';
+import { checkKnownKeys, fail, fmtShape, fmtValue } from '../core/errors';
 import { sharedCopy } from '../kernels/parallel';
 
 /**
@@ -23,12 +23,19 @@ export interface Parameter {
   /** What `data` must be, identically: a view reads part of it (or a copy, if not contiguous). */
   readonly storage?: FloatArray;
   readonly shape?: readonly number[];
+  /**
+   * A Tensor's: records that `data` was changed in place, so a backward through a graph that
+   * saved the old values fails instead of giving a wrong gradient. Called by every update.
+   */
+  _bumpVersion?(): void;
 }
 
 /** A parameter's gradient; `isContiguous` is a Tensor's (a non-contiguous one's `data` is a copy). */
 export interface Gradient {
   readonly data: FloatArray;
   isContiguous?(): boolean;
+  /** A Tensor's: records that `data` was changed in place (see Parameter). */
+  _bumpVersion?(): void;
 }
 
 /** The hyper-parameters every optimizer has; schedulers only rely on these. */
@@ -191,7 +198,10 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (setToNone) p.grad = null;
-        else if (p.grad) p.grad.data.fill(0);
+        else if (p.grad) {
+          p.grad.data.fill(0);
+          p.grad._bumpVersion?.();
+        }
       }
     }
   }
@@ -455,16 +465,8 @@ export function requireInRange(
   }
 }
 
-/** Requires `obj` to be an options object and rejects keys outside `allowed` (catches snake_case). */
-export function checkKnownKeys(op: string, obj: unknown, allowed: readonly string[], where = ''): void {
-  if (!isRecord(obj)) fail(op, `options must be an object, got ${fmtValue(obj)}${where}`);
-  for (const key of Object.keys(obj)) {
-    if (allowed.includes(key)) continue;
-    const camel = key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-    const hint = camel !== key && allowed.includes(camel) ? ` (did you mean '${camel}'?)` : '';
-    fail(op, `unknown option '${key}'${hint}${where}`);
-  }
-}
+/** Unknown option keys are an Error naming the op (lib/core/errors.ts; re-exported for the optimizers' callers). */
+export { checkKnownKeys };
 
 function copyHyper(src: object, keys: readonly string[]): Record<string, unknown> & BaseHyperParams {
   const rec = src as Record<string, unknown>;

@@ -13,7 +13,7 @@
  * group's tensors as one threaded kernel run (sgdUpdateMany), with the same per-element arithmetic.
  */
 import {
-  checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireFinite,
+  checkKnownKeys, Optimizer, Parameter, ParamsArg, requireBoolean, requireFinite,
   requireNonNegative, StateLayout, BaseHyperParams,
 } from './optimizer';
 import { fail, fmtValue } from '../core/errors';
@@ -75,11 +75,12 @@ export class SGD extends Optimizer<SGDHyperParams> {
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
       // Every check first, then the group's parameters in one kernel run (sgdUpdateMany).
-      const xs: FloatArray[] = [], gs: FloatArray[] = [], bufs: Array<FloatArray | null> = [], firsts: boolean[] = [];
+      const ps: Parameter[] = [], xs: FloatArray[] = [], gs: FloatArray[] = [], bufs: Array<FloatArray | null> = [], firsts: boolean[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
         const g = this.gradOf(p, gi, k);
         if (!g) continue;
+        ps.push(p);
         xs.push(p.data);
         gs.push(g);
         if (momentum === 0) {
@@ -91,6 +92,7 @@ export class SGD extends Optimizer<SGDHyperParams> {
         firsts.push(st.momentumBuffer === undefined);
         bufs.push(this.stateBuffer(st, 'momentumBuffer', p, gi, k));
       }
+      for (let k = 0; k < ps.length; k++) ps[k]._bumpVersion?.(); // graphs that saved them are stale
       sgdUpdateMany(xs, gs, bufs, firsts, { lr, momentum, dampening, nesterov, weightDecay, maximize });
     }
   }

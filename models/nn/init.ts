@@ -3,7 +3,7 @@
  */
 import { fail, fmtShape } from '../../lib/core/errors';
 import { globalRng, type Random } from '../../lib/random';
-import { checkKnownKeys } from '../../lib/optim/optimizer';
+import { checkKnownKeys } from '../../lib/core/errors';
 import type { Tensor } from '../../autograd/tensor';
 import { noGrad } from '../../autograd/tape';
 
@@ -37,6 +37,7 @@ function fill(t: Tensor, draw: () => number): Tensor {
     const d = t.data;
     for (let i = 0; i < d.length; i++) d[i] = draw();
   });
+  t._bumpVersion(); // new values: a backward that saved t must not use them
   return t;
 }
 

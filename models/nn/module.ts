@@ -5,7 +5,7 @@
  */
 import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
 import type { DType } from '../../lib/core/dtype';
-import { checkKnownKeys } from '../../lib/optim/optimizer';
+import { checkKnownKeys } from '../../lib/core/errors';
 import { Tensor } from '../../autograd/tensor';
 import { noGrad } from '../../autograd/tape';
 
@@ -139,6 +139,7 @@ export abstract class Module {
   // ---- modes and gradients ----
 
   train(mode = true): this {
+    if (typeof mode !== 'boolean') fail('train', `training mode is expected to be a boolean, got ${fmtValue(mode)}`);
     for (const m of this.modules()) m.training = mode;
     return this;
   }
@@ -229,6 +230,7 @@ export abstract class Module {
         if (s === undefined) continue;
         const d = t.data;
         for (let i = 0; i < d.length; i++) d[i] = s.data[i];
+        t._bumpVersion(); // shared with the module's tensor: a graph that saved it is stale
       }
     });
     return { missingKeys, unexpectedKeys };

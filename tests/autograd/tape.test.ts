@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { tensor, ones, randn } from '../../autograd/creation';
-import { enableGrad, isGradEnabled, noGrad, Node } from '../../autograd/tape';
+import { enableGrad, isGradEnabled, noGrad, Node, setGradEnabled } from '../../autograd/tape';
+import { SGD } from '../../lib/optim/sgd';
+import { Adam } from '../../lib/optim/adam';
+import { BatchNorm1d, Linear, Sequential, ReLU } from '../../models/nn';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
@@ -119,6 +122,127 @@ describe('autograd/tape', () => {
     z.requiresGrad = true;
     z.gradFn = new Node('bogus', () => ({ x: ones([2], { dtype: 'float64' }) }), new Map([['x', x]]), { inputs: {}, shapes: { x: [2] }, out: undefined, attrs: {}, extra: undefined, needs: { x: true } });
     expect(() => z.backward(ones([2]))).to.throw("backward: gradient for input 'x' of bogus has dtype float64 but the input has dtype float32");
+  });
+
+  describe('saved tensors modified in place after they were saved (version counters)', () => {
+    it('refuses a backward whose saved parameter an optimizer step changed, leaving .grad as it was', () => {
+      const w = tensor([1, 2]).requiresGrad_();
+      const opt = new SGD([w], { lr: 1 });
+      w.grad = tensor([1, 1]);
+      const loss = w.mul(w).sum();
+      opt.step();
+      expect(() => loss.backward()).to.throw(
+        "backward: a tensor of shape [2] (the input 'a') saved by mul for the gradient was modified in place " +
+        '(by an optimizer step or loadStateDict) after it was saved: version 1, expected 0; compute the loss again after the update');
+      expect(Array.from(w.grad!.data)).to.deep.equal([1, 1]);
+      // Computed again after the update, the loss backpropagates with the new values.
+      w.grad = null;
+      w.mul(w).sum().backward();
+      expect(Array.from(w.grad!.data)).to.deep.equal([0, 2]);
+    });
+
+    it('sees a change through any view of the storage (reshape, detach) and in a saved output', () => {
+      const w = tensor([1, 2, 3, 4]).requiresGrad_();
+      const opt = new Adam([w], { lr: 0.1 });
+      const viaView = w.reshape([2, 2]).mul(3).exp().sum();
+      const viaDetach = w.detach().mul(w).sum();
+      w.grad = ones([4]);
+      opt.step();
+      expect(() => viaDetach.backward()).to.throw(/saved by mul .* version 1, expected 0/);
+      // exp saves its output, which is new storage: only the view saved by mul trips.
+      expect(() => viaView.backward()).to.throw(/backward: a tensor of shape \[2,2\] \(the input 'a'\) saved by mul/);
+      const y = F.exp(tensor([0, 1], { requiresGrad: true }));
+      const z = y.sum();
+      y._bumpVersion();
+      expect(() => z.backward()).to.throw('backward: a tensor of shape [2] (the output) saved by exp for the gradient was modified in place');
+    });
+
+    it('refuses the second backward of a retained graph after a step', () => {
+      const w = tensor([1, 2], { requiresGrad: true });
+      const opt = new SGD([w], { lr: 0.5 });
+      const loss = F.mul(w, w).sum();
+      loss.backward(undefined, { retainGraph: true });
+      opt.step();
+      expect(() => loss.backward()).to.throw(/modified in place .* version 1, expected 0/);
+    });
+
+    it('refuses a backward after loadStateDict copied new values into a saved parameter', () => {
+      manualSeed(0);
+      const lin = new Linear(3, 2);
+      const loss = lin.forward(randn([4, 3])).sum();
+      const v = lin.weight._version;
+      expect(v, 'the in-place initialisation counts as a change').to.equal(1);
+      lin.loadStateDict(lin.stateDict());
+      expect(lin.weight._version).to.equal(v + 1);
+      expect(() => loss.backward()).to.throw(new RegExp(`saved by .* was modified in place .* version ${v + 1}, expected ${v}`));
+    });
+
+    it('lets normal training run: forward, backward, step, repeat, and two backwards accumulated before a step', () => {
+      manualSeed(0);
+      const model = new Sequential(new Linear(3, 4), new BatchNorm1d(4), new ReLU(), new Linear(4, 1));
+      const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+      const x = randn([8, 3]);
+      for (let step = 0; step < 3; step++) {
+        opt.zeroGrad();
+        model.forward(x).sum().backward();
+        opt.step();
+      }
+      opt.zeroGrad();
+      const l1 = model.forward(x).square().mean();
+      const l2 = model.forward(x).square().mean();
+      l1.backward();
+      l2.backward();
+      opt.step();
+      expect(() => model.forward(x).sum().backward()).to.not.throw();
+    });
+
+    it('does not count requiresGrad_, zeroGrad or a backward as changes of the data', () => {
+      const w = tensor([1, 2]);
+      w.requiresGrad_();
+      const loss = F.mul(w, w).sum();
+      loss.backward(undefined, { retainGraph: true });
+      w.zeroGrad();
+      w.requiresGrad_(true);
+      expect(w._version).to.equal(0);
+      loss.backward();
+      expect(Array.from(w.grad!.data)).to.deep.equal([2, 4]);
+    });
+  });
+
+  describe('argument checks', () => {
+    it('rejects a gradient that is not a Tensor or a number', () => {
+      const x = tensor([1, 2], { requiresGrad: true });
+      expect(() => F.mul(x, 2).backward([1, 1] as unknown as Tensor))
+        .to.throw('backward: gradient must be a Tensor (or a number, or omitted, for a one-element output), got [1, 1]');
+      expect(() => x.sum().backward(null as unknown as Tensor))
+        .to.throw('backward: gradient must be a Tensor (or a number, or omitted, for a one-element output), got null');
+      expect(() => x.sum().backward('1' as unknown as number)).to.throw('backward: gradient must be a Tensor');
+      x.sum().backward(2);
+      expect(Array.from(x.grad!.data)).to.deep.equal([2, 2]);
+    });
+
+    it('rejects unknown backward options and a non-boolean retainGraph', () => {
+      const x = tensor([1, 2], { requiresGrad: true });
+      const y = F.mul(x, x).sum();
+      expect(() => y.backward(undefined, { retain_graph: true } as unknown as { retainGraph: boolean }))
+        .to.throw("backward: unknown option 'retain_graph' (did you mean 'retainGraph'?)");
+      expect(() => y.backward(undefined, { retainGraph: 1 } as unknown as { retainGraph: boolean }))
+        .to.throw('backward: retainGraph must be a boolean, got 1');
+      expect(() => y.backward(undefined, null as unknown as { retainGraph: boolean })).to.throw('backward: options must be an object, got null');
+      expect(x.grad).to.equal(null);
+      y.backward(undefined, { retainGraph: true });
+      y.backward();
+      expect(Array.from(x.grad!.data)).to.deep.equal([4, 8]);
+    });
+
+    it('setGradEnabled requires a boolean', () => {
+      expect(() => setGradEnabled('x' as unknown as boolean)).to.throw('setGradEnabled: mode must be a boolean, got "x"');
+      expect(isGradEnabled()).to.equal(true);
+      setGradEnabled(false);
+      expect(isGradEnabled()).to.equal(false);
+      setGradEnabled(true);
+      expect(isGradEnabled()).to.equal(true);
+    });
   });
 
   it('handles deep graphs without overflowing the stack', () => {

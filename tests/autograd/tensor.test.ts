@@ -6,6 +6,33 @@ import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
 
 describe('autograd/tensor', () => {
+  describe('version counter (_version)', () => {
+    it('starts at 0 and is shared by the tensor and every view of its storage', () => {
+      const t = tensor([[1, 2], [3, 4]]);
+      const views = [t.reshape([4]), t.t(), t.slice(0, 1), t.detach(), Tensor.fromNdarray(t.toNdarray())];
+      expect(t._version).to.equal(0);
+      views[1]._bumpVersion();
+      t._bumpVersion();
+      for (const v of [t, ...views]) expect(v._version).to.equal(2);
+      expect(t.clone()._version).to.equal(0);
+      expect(tensor([1, 2, 3, 4])._version).to.equal(0);
+    });
+
+    it('is not moved by requiresGrad_, and follows the storage when it moves or is converted', () => {
+      const t = tensor([1, 2]);
+      t.requiresGrad_();
+      t.requiresGrad_(false);
+      expect(t._version).to.equal(0);
+      t._bumpVersion();
+      t._shareStorage(); // same values in new storage: same version
+      expect(t._version).to.equal(1);
+      const old = t.detach();
+      t._convertStorage('float64'); // new values: a change for whoever saved t
+      expect(t._version).to.equal(2);
+      expect(old._version).to.equal(1);
+    });
+  });
+
   describe('factories', () => {
     it('builds from nested arrays, flat arrays with a shape, and typed arrays', () => {
       const a = tensor([[1, 2, 3], [4, 5, 6]]);

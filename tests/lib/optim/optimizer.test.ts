@@ -44,6 +44,33 @@ function stateBuffers(o: Optimizer<BaseHyperParams>): FloatArray[] {
 }
 
 describe('lib/optim/optimizer', () => {
+  describe('a step bumps the version of every parameter it updates (so stale graphs are refused)', () => {
+    for (const [name, make] of Object.entries(FACTORIES)) {
+      it(`${name} bumps each updated tensor once per step and leaves a parameter without grad alone`, () => {
+        const a = tensor([1, -2, 0.5], { requiresGrad: true });
+        const b = tensor([0.3, 0.7], { requiresGrad: true });
+        const opt = make([a, b]);
+        a.grad = tensor([0.1, 0.2, 0.3]);
+        opt.step();
+        expect([a._version, b._version]).to.deep.equal([1, 0]);
+        b.grad = tensor([1, 1]);
+        opt.step();
+        expect([a._version, b._version]).to.deep.equal([2, 1]);
+      });
+    }
+
+    it('zeroGrad(false) bumps the version of each gradient it zero-fills; plain { data } parameters need no hook', () => {
+      const a = tensor([1, 2], { requiresGrad: true });
+      const opt = new SGD([a, param('float32', [1], [1])], { lr: 0.1 });
+      a.grad = tensor([3, 4]);
+      opt.zeroGrad(false);
+      expect(a.grad._version).to.equal(1);
+      expect(a._version).to.equal(0);
+      opt.step();
+      expect(a._version).to.equal(1);
+    });
+  });
+
   describe('state follows its parameter into shared memory', () => {
     for (const dtype of DTYPES) {
       for (const [label, make] of Object.entries(FACTORIES)) {

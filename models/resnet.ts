@@ -10,7 +10,7 @@
  */
 import type { DType } from '../lib/core/dtype';
 import { fail, fmtValue } from '../lib/core/errors';
-import { checkKnownKeys } from '../lib/optim/optimizer';
+import { checkKnownKeys } from '../lib/core/errors';
 import * as F from '../autograd/functional';
 import type { Tensor } from '../autograd/tensor';
 import { BatchNorm2d } from './nn/batchnorm';

@@ -1,6 +1,6 @@
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
-import { checkKnownKeys } from '../../lib/optim/optimizer';
+import { checkKnownKeys } from '../../lib/core/errors';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { Module, Parameter } from './module';
@@ -35,6 +35,11 @@ abstract class BatchNormBase extends Module {
     if (!Number.isInteger(numFeatures) || numFeatures < 1) fail(op, `numFeatures must be a positive integer, got ${fmtValue(numFeatures)}`);
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    // The same ranges F.batchNorm checks, here at construction rather than at the first forward.
+    if (this.momentum !== null && (typeof this.momentum !== 'number' || !(this.momentum >= 0 && this.momentum <= 1))) {
+      fail(op, `momentum must be in [0, 1] or null (a cumulative average), got ${fmtValue(this.momentum)}`);
+    }
+    if (typeof this.eps !== 'number' || !(this.eps >= 0) || this.eps === Infinity) fail(op, `eps must be a finite non-negative number, got ${fmtValue(this.eps)}`);
     this.affine = options.affine ?? true;
     this.trackRunningStats = options.trackRunningStats ?? true;
     const dtype = options.dtype ?? 'float32';

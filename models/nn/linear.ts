@@ -1,6 +1,6 @@
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtValue } from '../../lib/core/errors';
-import { checkKnownKeys } from '../../lib/optim/optimizer';
+import { checkKnownKeys } from '../../lib/core/errors';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { defaultLayerInit_ } from './init';

@@ -1,7 +1,7 @@
 import * as F from '../../autograd/functional';
 import type { Tensor } from '../../autograd/tensor';
 import { pair } from '../../lib/core/shape';
-import { checkKnownKeys } from '../../lib/optim/optimizer';
+import { checkKnownKeys } from '../../lib/core/errors';
 import { Module } from './module';
 import { pyBool, pyTuple } from './repr';
 

@@ -133,6 +133,16 @@ describe('models/nn/module', () => {
     expect(m.parameters().every((p) => p.grad === null)).to.equal(true);
   });
 
+  it('train(mode) requires a boolean, as torch does, and leaves the modes unchanged otherwise', () => {
+    const m = new Tiny();
+    for (const bad of ['no', 0, null]) {
+      expect(() => m.train(bad as unknown as boolean)).to.throw(Error, `train: training mode is expected to be a boolean, got ${bad === 'no' ? '"no"' : String(bad)}`);
+    }
+    expect([...m.modules()].every((x) => x.training === true)).to.equal(true);
+    expect(m.train(false)).to.equal(m);
+    expect([...m.modules()].every((x) => x.training === false)).to.equal(true);
+  });
+
   it('to(float64) converts parameters and buffers in place, keeping their identity', () => {
     const m = new Tiny();
     const w = m.fc1.weight;
@@ -378,6 +388,10 @@ describe('models/nn layers', () => {
     expect(() => new Conv2d(3, 4, 3).forward(randn([1, 4, 8, 8]))).to.throw('conv2d: input has 4 channels but weight expects 3 (input [1,4,8,8], weight [4,3,3,3], groups 1)');
     expect(() => new Linear(3, 4).forward(randn([2, 5]))).to.throw('linear: input has 5 features but weight expects 3 (input [2,5], weight [4,3])');
     expect(() => new Dropout(1.5)).to.throw('Dropout: p must be in [0, 1], got 1.5');
+    // Checked when the layer is built, not first at its forward.
+    expect(() => new BatchNorm2d(2, { momentum: 5 })).to.throw('BatchNorm2d: momentum must be in [0, 1] or null (a cumulative average), got 5');
+    expect(() => new BatchNorm1d(2, { eps: -1 })).to.throw('BatchNorm1d: eps must be a finite non-negative number, got -1');
+    expect(new BatchNorm2d(2, { momentum: null, eps: 0 }).momentum).to.equal(null);
     expect(() => new MaxPool2d(2).forward(randn([2, 8]))).to.throw('maxPool2d: expected a 4-d NCHW input, got shape [2,8]');
   });
 

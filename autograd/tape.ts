@@ -32,23 +32,31 @@ export function setGradEnabled(on: boolean): void {
   gradEnabled = on;
 }
 
-/** Runs fn with recording off (PyTorch's torch.no_grad()), restoring the previous mode after. */
+/**
+ * Runs fn with recording off (PyTorch's torch.no_grad()), restoring the previous mode after. fn must
+ * be synchronous: the mode is restored when fn returns, so the code after an `await` inside an async
+ * fn would run with recording back on; a returned Promise is therefore an error.
+ */
 export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = prev;
-  }
+  return withGradMode('noGrad', false, fn);
 }
 
-/** Runs fn with recording on, even inside noGrad (PyTorch's torch.enable_grad()). */
+/** Runs fn with recording on, even inside noGrad (PyTorch's torch.enable_grad()); fn must be synchronous. */
 export function enableGrad<T>(fn: () => T): T {
+  return withGradMode('enableGrad', true, fn);
+}
+
+function withGradMode<T>(op: string, mode: boolean, fn: () => T): T {
+  if (typeof fn !== 'function') fail(op, `expected a function, got ${fmtValue(fn)}`);
   const prev = gradEnabled;
-  gradEnabled = true;
+  gradEnabled = mode;
   try {
-    return fn();
+    const r = fn();
+    if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+      fail(op, 'fn returned a Promise: the grad mode is restored when fn returns, before the code after its first await runs, ' +
+        'so that code would run in the previous mode; wrap the synchronous parts instead');
+    }
+    return r;
   } finally {
     gradEnabled = prev;
   }

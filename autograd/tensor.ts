@@ -9,7 +9,7 @@
 import ndarray from 'ndarray';
 import { allocate, AllocationError, allocateShared, bytesPerElement, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
 import { sharedCopy } from '../lib/kernels/parallel';
-import { fail, fmtShape } from '../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
 import { copyStrided } from '../lib/kernels/elementwise';
 import { formatTensor } from './format';
@@ -38,8 +38,7 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
-  /** The accumulated gradient of a leaf (or of a non-leaf after retainGrad()), or null. */
-  grad: Tensor | null = null;
+  private _grad: Tensor | null = null;
   /** The recorded operation that produced this tensor; null for leaves. */
   gradFn: Node | null = null;
   private _requiresGrad = false;
@@ -72,6 +71,27 @@ export class Tensor {
     const c = versions.get(this._storage);
     if (c === undefined) versions.set(this._storage, { v: 1 });
     else c.v++;
+  }
+
+  /** The accumulated gradient of a leaf (or of a non-leaf after retainGrad()), or null. */
+  get grad(): Tensor | null {
+    return this._grad;
+  }
+
+  /**
+   * Assigning a gradient checks it as PyTorch does: a Tensor (or null) of this tensor's shape and
+   * dtype, since the optimizers and the next backward's accumulation write into it as this one's.
+   */
+  set grad(g: Tensor | null) {
+    if (g !== null) {
+      if (!(g instanceof Tensor)) fail('grad', `assigned grad must be a Tensor or null, got ${fmtValue(g)}`);
+      if (g.dtype !== this.dtype) fail('grad', `assigned grad has dtype ${g.dtype} but the tensor is ${this.dtype} (shape ${fmtShape(this.shape)})`);
+      const s = this.shape, gs = g.shape;
+      if (gs.length !== s.length || gs.some((d, i) => d !== s[i])) {
+        fail('grad', `assigned grad has shape ${fmtShape(gs)} but the tensor has shape ${fmtShape(s)}`);
+      }
+    }
+    this._grad = g;
   }
 
   get dtype(): DType {

@@ -235,6 +235,33 @@ describe('autograd/tape', () => {
       expect(Array.from(x.grad!.data)).to.deep.equal([4, 8]);
     });
 
+    it('noGrad and enableGrad refuse an async fn, whose code after an await would record in the wrong mode', async () => {
+      for (const [name, f] of [['noGrad', noGrad], ['enableGrad', enableGrad]] as const) {
+        let after: Promise<unknown> = Promise.resolve();
+        expect(() => f(() => {
+          after = (async () => { await null; })();
+          return after;
+        })).to.throw(`${name}: fn returned a Promise: the grad mode is restored when fn returns`);
+        await after;
+        expect(isGradEnabled(), `${name} restored the mode`).to.equal(true);
+        expect(() => f(42 as unknown as () => void)).to.throw(`${name}: expected a function, got 42`);
+      }
+      expect(noGrad(() => isGradEnabled())).to.equal(false);
+    });
+
+    it('an assigned .grad must be a Tensor of the same shape and dtype, or null', () => {
+      const w = tensor([1, 2], { requiresGrad: true });
+      expect(() => { w.grad = tensor([1, 2], { dtype: 'float64' }); }).to.throw('grad: assigned grad has dtype float64 but the tensor is float32 (shape [2])');
+      expect(() => { w.grad = tensor([1, 2, 3]); }).to.throw('grad: assigned grad has shape [3] but the tensor has shape [2]');
+      expect(() => { w.grad = [1, 2] as unknown as Tensor; }).to.throw('grad: assigned grad must be a Tensor or null, got [1, 2]');
+      expect(w.grad).to.equal(null);
+      const g = tensor([3, 4]);
+      w.grad = g;
+      expect(w.grad).to.equal(g);
+      w.grad = null;
+      expect(w.grad).to.equal(null);
+    });
+
     it('setGradEnabled requires a boolean', () => {
       expect(() => setGradEnabled('x' as unknown as boolean)).to.throw('setGradEnabled: mode must be a boolean, got "x"');
       expect(isGradEnabled()).to.equal(true);

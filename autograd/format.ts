@@ -21,7 +21,9 @@ export function formatTensor(t: Tensor): string {
   if (shape.length === 0) body = fmt(data[0]);
   else if (data.length === 0) body = '[]';
   else {
-    const width = Math.max(...values.map((v) => fmt(v).length));
+    // As torch's _Formatter: the column width comes from the nonzero finite values only, so nan, ±inf
+    // and -0 are printed as they are and never widen the columns.
+    const width = Math.max(1, ...values.filter((v) => v !== 0 && Number.isFinite(v)).map((v) => fmt(v).length));
     body = formatDim(data, shape, 0, 0, fmt, width, prefix.length, summarize);
   }
   const suffix: string[] = [];
@@ -54,6 +56,9 @@ function range(a: number, b: number): number[] {
 function chooseFormat(values: number[]): (v: number) => string {
   const finite = values.filter((v) => Number.isFinite(v));
   const special = (v: number): string | null => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : null);
+  // JS drops the sign of -0 in toFixed/toExponential; Python's format (and so torch) keeps it.
+  const signed = (v: number, s: string): string => (Object.is(v, -0) ? `-${s}` : s);
+  const sci = (v: number): string => special(v) ?? signed(v, v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2'));
   if (finite.length === 0) return (v) => special(v) ?? String(v);
   const abs = finite.map(Math.abs);
   const maxA = Math.max(...abs);
@@ -61,13 +66,11 @@ function chooseFormat(values: number[]): (v: number) => string {
   const minA = nonzero.length ? Math.min(...nonzero) : 0;
   const allInt = finite.every((v) => Number.isInteger(v));
   if (allInt) {
-    if (maxA > 1e8 || (minA !== 0 && maxA / minA > 1000)) return (v) => special(v) ?? v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
-    return (v) => special(v) ?? `${v.toFixed(0)}.`;
+    if (maxA > 1e8 || (minA !== 0 && maxA / minA > 1000)) return sci;
+    return (v) => special(v) ?? signed(v, `${v.toFixed(0)}.`);
   }
-  if (maxA > 1e8 || (minA !== 0 && minA < 1e-4) || (minA !== 0 && maxA / minA > 1000)) {
-    return (v) => special(v) ?? v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
-  }
-  return (v) => special(v) ?? v.toFixed(4);
+  if (maxA > 1e8 || (minA !== 0 && minA < 1e-4) || (minA !== 0 && maxA / minA > 1000)) return sci;
+  return (v) => special(v) ?? signed(v, v.toFixed(4));
 }
 
 function formatDim(

@@ -176,6 +176,12 @@ describe('autograd/tensor', () => {
       expect(y.toString()).to.equal('tensor([3.], grad_fn=<MulBackward>)');
       expect(tensor(2.5).toString()).to.equal('tensor(2.5000)');
       expect(tensor([NaN, Infinity, 1.5]).toString()).to.equal('tensor([   nan,    inf, 1.5000])');
+      // torch's _Formatter sizes the columns from the nonzero finite values only, and Python keeps -0's sign.
+      expect(tensor([1, NaN, Infinity, -Infinity]).toString()).to.equal('tensor([1., nan, inf, -inf])');
+      expect(tensor([100, Infinity]).toString()).to.equal('tensor([100.,  inf])');
+      expect(tensor([-0, 1.5]).toString()).to.equal('tensor([-0.0000, 1.5000])');
+      expect(tensor(-0).toString()).to.equal('tensor(-0.)');
+      expect(tensor([-0, 1e-5]).toString()).to.equal('tensor([-0.0000e+00, 1.0000e-05])');
       expect(zeros([0]).toString()).to.equal('tensor([])');
     });
 

@@ -86,18 +86,35 @@ export abstract class Module {
 
   // ---- traversal ----
 
+  // A module registered twice (Sequential(lin, relu, lin)) is visited once, under its first name,
+  // by every traversal below, as in torch; stateDict and loadStateDict list it under every name.
+
+  /** The direct submodules by name, each module once. */
   *namedChildren(): Generator<[string, Module]> {
-    yield* this._modules.entries();
+    const seen = new Set<Module>();
+    for (const [name, m] of this._modules) {
+      if (seen.has(m)) continue;
+      seen.add(m);
+      yield [name, m];
+    }
   }
 
   *children(): Generator<Module> {
-    yield* this._modules.values();
+    for (const [, m] of this.namedChildren()) yield m;
   }
 
-  /** This module and all below it, depth first, with dotted names ('' for this one). */
-  *namedModules(prefix = ''): Generator<[string, Module]> {
+  /** This module and all below it, depth first, with dotted names ('' for this one); each module once. */
+  *namedModules(prefix = '', memo: Set<Module> = new Set()): Generator<[string, Module]> {
+    if (memo.has(this)) return;
+    memo.add(this);
     yield [prefix, this];
-    for (const [name, m] of this._modules) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+    for (const [name, m] of this._modules) yield* m.namedModules(prefix ? `${prefix}.${name}` : name, memo);
+  }
+
+  /** Every path to every module, repeats included: the names stateDict uses. */
+  private *namedModulePaths(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, m] of this._modules) yield* m.namedModulePaths(prefix ? `${prefix}.${name}` : name);
   }
 
   *modules(): Generator<Module> {
@@ -121,9 +138,14 @@ export abstract class Module {
   }
 
   *namedBuffers(prefix = '', recurse = true): Generator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
     const mods: Iterable<[string, Module]> = recurse ? this.namedModules(prefix) : [[prefix, this]];
     for (const [mp, m] of mods) {
-      for (const [name, b] of m._buffers) yield [mp ? `${mp}.${name}` : name, b.tensor];
+      for (const [name, b] of m._buffers) {
+        if (seen.has(b.tensor)) continue;
+        seen.add(b.tensor);
+        yield [mp ? `${mp}.${name}` : name, b.tensor];
+      }
     }
   }
 
@@ -155,7 +177,7 @@ export abstract class Module {
 
   /** Calls fn on every module (children first, then this one), as torch's Module.apply. */
   apply(fn: (m: Module) => void): this {
-    for (const c of this._modules.values()) c.apply(fn);
+    for (const c of this.children()) c.apply(fn);
     fn(this);
     return this;
   }
@@ -180,7 +202,7 @@ export abstract class Module {
   /** Names of persistent buffers PyTorch stores as int64 (num_batches_tracked). */
   integerStateKeys(): Set<string> {
     const keys = new Set<string>();
-    for (const [mp, m] of this.namedModules()) {
+    for (const [mp, m] of this.namedModulePaths()) {
       for (const [name, b] of m._buffers) if (b.persistent && b.integer) keys.add(mp ? `${mp}.${name}` : name);
     }
     return keys;

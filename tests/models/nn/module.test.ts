@@ -31,6 +31,26 @@ class Tiny extends Module {
 describe('models/nn/module', () => {
   beforeEach(() => manualSeed(0));
 
+  it('visits a module registered twice once, as torch does; stateDict still lists every name', () => {
+    const lin = new Linear(2, 2);
+    const seq = new Sequential(lin, new ReLU(), lin);
+    expect([...seq.namedModules()].map(([n]) => n)).to.deep.equal(['', '0', '1']);
+    expect([...seq.children()]).to.have.length(2);
+    expect(seq.parameters()).to.have.length(2);
+    let linearCalls = 0;
+    seq.apply((m) => { if (m instanceof Linear) linearCalls++; });
+    expect(linearCalls, 'apply reaches the shared Linear once').to.equal(1);
+    const bn = new BatchNorm1d(2);
+    const twice = new Sequential(bn, bn);
+    expect(twice.buffers()).to.have.length(3);
+    expect(Object.keys(twice.stateDict())).to.deep.equal([
+      '0.weight', '0.bias', '0.running_mean', '0.running_var', '0.num_batches_tracked',
+      '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked',
+    ]);
+    expect([...twice.integerStateKeys()]).to.deep.equal(['0.num_batches_tracked', '1.num_batches_tracked']);
+    twice.loadStateDict(twice.stateDict()); // both names load (strict)
+  });
+
   it('registers parameters, buffers and children by name, in order', () => {
     const m = new Tiny();
     expect([...m.namedParameters()].map(([k]) => k)).to.deep.equal(['scale', 'fc1.weight', 'fc1.bias', 'bn.weight', 'bn.bias', 'fc2.weight']);

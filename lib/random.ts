@@ -24,7 +24,9 @@ export class Random {
   }
 
   seed(seed: number): void {
-    if (!Number.isFinite(seed)) throw new Error(`manualSeed: seed must be a finite number, got ${fmtValue(seed)}`);
+    // An integer JS holds exactly: a fraction would be floored and a larger value would collide with
+    // a smaller one (2^64 seeds like 0), where torch raises.
+    if (!Number.isSafeInteger(seed)) throw new Error(`manualSeed: seed must be an integer between -(2^53 - 1) and 2^53 - 1, got ${fmtValue(seed)}`);
     // splitmix32 over the low and high 32 bits so seeds above 2^32 still differ.
     let x = (Math.floor(seed) >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x9e3779b9);
     const next = (): number => {

@@ -95,7 +95,7 @@ export class DataLoader implements Iterable<Batch> {
       if (typeof v !== 'boolean') throw new Error(`DataLoader: ${name} must be a boolean, got ${String(v)}`);
     }
     if (!isDType(dtype)) throw new Error(`DataLoader: dtype must be 'float32' or 'float64', got ${JSON.stringify(dtype)}`);
-    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`DataLoader: seed must be a finite number, got ${String(seed)}`);
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new Error(`DataLoader: seed must be a safe integer, got ${String(seed)}`);
     if (dataset.count === 0) throw new Error('DataLoader: the dataset is empty');
     const length = dropLast ? Math.floor(dataset.count / batchSize) : Math.ceil(dataset.count / batchSize);
     if (length === 0) {

@@ -53,7 +53,7 @@ export function makeSyntheticDataset(options: SyntheticOptions): { train: ImageD
   }
   checkKnownKeys('makeSyntheticDataset', options, ['seed', 'trainSize', 'testSize']);
   const { seed, trainSize, testSize } = options;
-  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`makeSyntheticDataset: seed must be a finite number, got ${String(seed)}`);
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new Error(`makeSyntheticDataset: seed must be a safe integer, got ${String(seed)}`);
   for (const [name, n] of [['trainSize', trainSize], ['testSize', testSize]] as const) {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_IMAGES) {
       throw new Error(`makeSyntheticDataset: ${name} must be an integer in [0, ${MAX_IMAGES}], got ${String(n)}`);

@@ -58,7 +58,10 @@ describe('lib/random', () => {
   it('rejects bad arguments with the op named', () => {
     expect(() => new Random(1).integer(5, 5)).to.throw('randint: need integers low < high, got low=5, high=5');
     expect(() => new Random(1).permutation(-1)).to.throw('randperm: n must be a non-negative integer, got -1');
-    expect(() => manualSeed(NaN)).to.throw('manualSeed: seed must be a finite number, got NaN');
+    expect(() => manualSeed(NaN)).to.throw('manualSeed: seed must be an integer between -(2^53 - 1) and 2^53 - 1, got NaN');
+    // 2^64 would wrap onto seed 0, a fraction onto its floor: both refused (torch raises for them too).
+    expect(() => manualSeed(2 ** 64)).to.throw('manualSeed: seed must be an integer between -(2^53 - 1) and 2^53 - 1, got 18446744073709552000');
+    expect(() => manualSeed(1.5)).to.throw('manualSeed: seed must be an integer between -(2^53 - 1) and 2^53 - 1, got 1.5');
     expect(() => new Random(1).setState({ s: [1, 2, 3] as never, spare: null })).to.throw('Random.setState');
     // The all-zero state is xoshiro's fixed point (zeros forever); a NaN spare would be drawn as is.
     expect(() => new Random(1).setState({ s: [0, 0, 0, 0], spare: null })).to.throw(

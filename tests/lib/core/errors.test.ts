@@ -61,7 +61,7 @@ describe('validation messages name a wrong-typed argument briefly', () => {
   });
 
   it('manualSeed and arange: non-numbers', () => {
-    expect(messageOf(() => manualSeed('7'.repeat(200) as unknown as number))).to.equal('manualSeed: seed must be a finite number, got a string of length 200');
+    expect(messageOf(() => manualSeed('7'.repeat(200) as unknown as number))).to.equal('manualSeed: seed must be an integer between -(2^53 - 1) and 2^53 - 1, got a string of length 200');
     expect(messageOf(() => arange(0, new Float32Array(5) as unknown as number))).to.equal('arange: start, end and step must be finite, got 0, Float32Array(5), 1');
   });
 });

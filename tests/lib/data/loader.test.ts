@@ -234,7 +234,7 @@ describe('lib/data/loader', () => {
     expect(bad({ shuffle: 'yes' as unknown as boolean })).to.throw('DataLoader: shuffle must be a boolean, got yes');
     expect(bad({ augment: 1 as unknown as boolean })).to.throw('DataLoader: augment must be a boolean, got 1');
     expect(bad({ dtype: 'int8' as unknown as 'float32' })).to.throw(`DataLoader: dtype must be 'float32' or 'float64', got "int8"`);
-    expect(bad({ seed: NaN })).to.throw('DataLoader: seed must be a finite number, got NaN');
+    expect(bad({ seed: NaN })).to.throw('DataLoader: seed must be a safe integer, got NaN');
     expect(bad({ batchSize: 3, suffle: true } as Partial<DataLoaderOptions>)).to.throw(Error, "DataLoader: unknown option 'suffle' (did you mean 'shuffle'?)");
     expect(bad({ drop_last: true } as Partial<DataLoaderOptions>)).to.throw(Error, "DataLoader: unknown option 'drop_last' (did you mean 'dropLast'?)");
     expect(bad({ batchSize: 6, dropLast: true })).to.throw('DataLoader: dropLast with batchSize 6 larger than the 5-image dataset leaves no batches');

@@ -257,7 +257,7 @@ describe('lib/data/synthetic', () => {
   });
 
   it('rejects bad options with the offending value named', () => {
-    expect(() => makeSyntheticDataset({ seed: NaN, trainSize: 1, testSize: 1 })).to.throw('makeSyntheticDataset: seed must be a finite number, got NaN');
+    expect(() => makeSyntheticDataset({ seed: NaN, trainSize: 1, testSize: 1 })).to.throw('makeSyntheticDataset: seed must be a safe integer, got NaN');
     expect(() => makeSyntheticDataset({ seed: 1, trainSize: -1, testSize: 1 })).to.throw(/^makeSyntheticDataset: trainSize must be an integer in \[0, \d+\], got -1/);
     expect(() => makeSyntheticDataset({ seed: 1, trainSize: 10, testSize: 2.5 })).to.throw(/^makeSyntheticDataset: testSize must be an integer in \[0, \d+\], got 2.5/);
     expect(() => makeSyntheticDataset(null as unknown as { seed: number; trainSize: number; testSize: number })).to.throw(/^makeSyntheticDataset: options must be/);

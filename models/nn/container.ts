@@ -26,6 +26,11 @@ export class Sequential extends Module {
     return m;
   }
 
+  /** The layers in order, as `for (const m of seq)` iterates a torch nn.Sequential. */
+  [Symbol.iterator](): Iterator<Module> {
+    return this.layers[Symbol.iterator]();
+  }
+
   forward(x: Tensor): Tensor {
     for (const m of this.layers) x = m.forward(x);
     return x;

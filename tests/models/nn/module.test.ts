@@ -36,6 +36,7 @@ describe('models/nn/module', () => {
     const seq = new Sequential(lin, new ReLU(), lin);
     expect([...seq.namedModules()].map(([n]) => n)).to.deep.equal(['', '0', '1']);
     expect([...seq.children()]).to.have.length(2);
+    expect([...seq], 'iterating a Sequential gives its layers, repeats included').to.deep.equal([lin, seq.at(1), lin]);
     expect(seq.parameters()).to.have.length(2);
     let linearCalls = 0;
     seq.apply((m) => { if (m instanceof Linear) linearCalls++; });

@@ -181,7 +181,10 @@ export function loadStateDict(
   try {
     return module.loadStateDict(sd, options);
   } catch (e) {
-    throw new Error(`${op}: ${file}: ${(e as Error).message}`);
+    // Module.loadStateDict already names the op: add the file after it, not a second prefix.
+    const msg = (e as Error).message;
+    const rest = msg.startsWith(`${op}: `) ? msg.slice(op.length + 2) : msg;
+    throw new Error(`${op}: ${file}: ${rest}`);
   }
 }
 

@@ -307,7 +307,8 @@ describe('lib/io/checkpoint', () => {
         weight: { dtype: 'F32', shape: [3], data: new Float32Array([1, 2, 3]) },
         extra: { dtype: 'F32', shape: [1], data: new Float32Array([0]) },
       });
-      expect(() => loadStateDict(bn, file)).to.throw(Error, `loadStateDict: ${file}:`).and.to.match(/missing keys: bias, running_mean, running_var, num_batches_tracked/);
+      expect(() => loadStateDict(bn, file)).to.throw(Error, `loadStateDict: ${file}: error(s) loading state dict into BatchNorm2d:`)
+        .and.to.match(/missing keys: bias, running_mean, running_var, num_batches_tracked/);
       const r = loadStateDict(bn, file, { strict: false });
       expect(r.unexpectedKeys).to.deep.equal(['extra']);
       expect(r.missingKeys).to.deep.equal(['bias', 'running_mean', 'running_var', 'num_batches_tracked']);

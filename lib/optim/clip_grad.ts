@@ -11,7 +11,9 @@ export interface ClipGradNormOptions {
   errorIfNonfinite?: boolean;
 }
 
-function collectGrads(op: string, params: Iterable<Parameter>): FloatArray[] {
+function collectGrads(op: string, params: Iterable<Parameter> | Parameter): FloatArray[] {
+  // One tensor stands for itself, as torch's clip_grad_*_ accept a single Tensor.
+  if (isRecord(params) && !(Symbol.iterator in params) && 'data' in params && 'grad' in params) params = [params as Parameter];
   if (params === null || typeof params !== 'object' || !(Symbol.iterator in params)) {
     fail(op, `params must be an array (or iterable) of parameters, got ${fmtValue(params)}`);
   }
@@ -64,7 +66,7 @@ function vectorNorm(g: ArrayLike<number>, p: number): number {
  * float32 in double too, then round the result to float32). Cost: two passes over the grads.
  */
 export function clipGradNorm(
-  params: Iterable<Parameter>,
+  params: Iterable<Parameter> | Parameter,
   maxNorm: number,
   normType = 2,
   options: ClipGradNormOptions = {},
@@ -107,7 +109,7 @@ export function clipGradNorm(
 }
 
 /** torch.nn.utils.clip_grad_value_: clamps every grad element to [−clipValue, clipValue]; NaN stays NaN. */
-export function clipGradValue(params: Iterable<Parameter>, clipValue: number): void {
+export function clipGradValue(params: Iterable<Parameter> | Parameter, clipValue: number): void {
   const op = 'clipGradValue';
   if (typeof clipValue !== 'number' || Number.isNaN(clipValue) || clipValue < 0) {
     fail(op, `clipValue must be a non-negative number, got ${fmtValue(clipValue)}`);

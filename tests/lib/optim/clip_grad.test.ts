@@ -83,6 +83,17 @@ describe('lib/optim/clip_grad', () => {
     expect(Number.isNaN(clipGradNorm([d], 1, Infinity))).to.equal(true);
   });
 
+  it('takes a single tensor as well as a list, as torch does', () => {
+    const a = tensor([3, 4], { requiresGrad: true });
+    a.grad = tensor([3, 4]);
+    expect(clipGradNorm(a, 1)).to.equal(5);
+    const g = Array.from(a.grad.data);
+    expect(g[0]).to.be.closeTo(0.6, 1e-6);
+    expect(g[1]).to.be.closeTo(0.8, 1e-6);
+    clipGradValue(a, 0.7);
+    expect(Array.from(a.grad.data)[1]).to.be.closeTo(0.7, 1e-6);
+  });
+
   it('validates its arguments', () => {
     const a = param('float64', [0], [1]);
     expect(() => clipGradNorm([a], -1)).to.throw('clipGradNorm: maxNorm must be a non-negative number, got -1');

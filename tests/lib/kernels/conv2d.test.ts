@@ -425,13 +425,24 @@ describe('lib/kernels/conv2d', function () {
           // finish the small weight gradient meanwhile would free it for the input gradient.
           settleAll();
           settle(conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true }).gw as FloatArray);
-          const sent = threadStats().partsSent;
-          const free = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
-          expect(threadStats().partsSent - sent, `worker free, ${ahead} op(s) ahead ${JSON.stringify(s)}`).to.equal(ahead === 1 ? 2 : 1);
-          expect(pendingOutputs()).to.equal(1);
-          settle(free.gw as FloatArray);
-          expect(free.gx, `input gradient ${JSON.stringify(s)}`).to.deep.equal(gx1);
-          expect(free.gw, `weight gradient ${JSON.stringify(s)}`).to.deep.equal(gw1);
+          // With nothing ahead the weight gradient is posted first and the input gradient then runs
+          // on the caller, which splits it too if the worker is already free again: a pause of the
+          // caller in between (a collection its output's allocation sets off, the OS) lets a small
+          // weight gradient finish first. So up to 5 tries, of which one must show the order; every
+          // try's results must be exact.
+          const counts: number[] = [];
+          for (let attempt = 0; attempt < (ahead === 1 ? 1 : 5); attempt++) {
+            const sent = threadStats().partsSent;
+            const free = conv2dBackward(gy, x, cw, g, true, true, { deferWeight: true });
+            counts.push(threadStats().partsSent - sent);
+            expect(pendingOutputs()).to.equal(1);
+            settle(free.gw as FloatArray);
+            expect(free.gx, `input gradient ${JSON.stringify(s)}`).to.deep.equal(gx1);
+            expect(free.gw, `weight gradient ${JSON.stringify(s)}`).to.deep.equal(gw1);
+            if (counts[counts.length - 1] === (ahead === 1 ? 2 : 1)) break;
+          }
+          expect(counts[counts.length - 1], `worker free, ${ahead} op(s) ahead ${JSON.stringify(s)}: parts posted per try ${counts.join(', ')}`)
+            .to.equal(ahead === 1 ? 2 : 1);
         }
 
         const gate = new Int32Array(new SharedArrayBuffer(4));

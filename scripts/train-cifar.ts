@@ -17,12 +17,12 @@ import {
   EXIT_DIVERGED, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, oneLine, TextSink, UsageError,
 } from './train/errors';
 import { MetricsLog } from './train/metrics';
-import { flagOf, helpText, parseCommandLine, ParsedCommandLine, TrainConfig } from './train/options';
+import { checkCombinations, flagOf, helpText, parseCommandLine, ParsedCommandLine, TrainConfig } from './train/options';
 import { createProgress } from './train/progress';
 import { buildParts, warmupSteps } from './train/setup';
 import { installStopHandlers, tolerateClosedPipe, yieldToEventLoop } from './train/signals';
 import {
-  CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, freshLoopState, LoopState, METRICS_FILE, MODEL_FILE, openCheckpoint,
+  CHECKPOINT_FILE, CHECKPOINT_JSON, CONFIG_FILE, CURVES_FILE, freshLoopState, LoopState, METRICS_FILE, MODEL_FILE, openCheckpoint,
   OpenedCheckpoint, restoreTraining, runLoop, StopState,
 } from './train/trainer';
 
@@ -43,6 +43,32 @@ interface Plan {
   config: TrainConfig;
   outDir: string;
   resume: OpenedCheckpoint | null;
+}
+
+/** Every file a run writes into its --out directory; a directory holding any of them is a run's. */
+export const RUN_FILES: readonly string[] = [METRICS_FILE, CURVES_FILE, CONFIG_FILE, CHECKPOINT_FILE, CHECKPOINT_JSON, MODEL_FILE];
+
+/** The run files `dir` already holds (none when it does not exist). */
+function runFilesIn(dir: string): string[] {
+  return RUN_FILES.filter((f) => fs.existsSync(joinPath(dir, f)));
+}
+
+/** The resolved real path of `file` (or its resolved path when it does not exist). */
+function realPath(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return path.resolve(file);
+  }
+}
+
+/** `p` as a shell word: quoted when it holds anything but safe characters. */
+export function shellQuote(p: string): string {
+  return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function timestamp(d = new Date()): string {
@@ -76,17 +102,27 @@ function plan(argv: readonly string[]): Plan | 'help' {
       }
     }
     config = { ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data };
+    // The dependent options ("--gamma applies to --schedule step only") against the checkpoint's settings.
+    checkCombinations(config, parsed.explicit);
   }
   if (config.data !== null) checkCifarDir(config.data);
 
   const outDir = run.out ?? (resume ? path.dirname(resume.file) : joinPath('runs', timestamp()));
   if (fs.existsSync(outDir) && !dirExists(outDir)) throw new UsageError(`--out ${outDir}: exists and is not a directory`);
-  const sameDir = resume !== null && path.resolve(path.dirname(resume.file)) === path.resolve(outDir);
-  if (!sameDir) {
-    for (const f of [CHECKPOINT_FILE, METRICS_FILE]) {
-      if (fileExists(joinPath(outDir, f))) {
-        throw new UsageError(`--out ${outDir} already holds a run (${f}); continue it with --resume ${joinPath(outDir, CHECKPOINT_FILE)} or choose another --out`);
+  // Only a directory's own checkpoint.safetensors continues the run in it; anything else would
+  // overwrite (or cut back) files already there, so it needs a directory without them.
+  const ownCheckpoint = resume !== null && realPath(resume.file) === realPath(joinPath(outDir, CHECKPOINT_FILE));
+  if (!ownCheckpoint) {
+    const found = runFilesIn(outDir);
+    if (found.length > 0) {
+      const held = `${outDir} already holds ${found.join(', ')}`;
+      if (resume !== null) {
+        throw new UsageError(`--resume ${resume.file} is not ${joinPath(outDir, CHECKPOINT_FILE)} and ${run.out === null ? 'its directory ' : `--out `}${held}, ` +
+          'which resuming would overwrite; pass --out NEWDIR to continue it in a new directory');
       }
+      const hint = found.includes(CHECKPOINT_FILE) ? `continue it with --resume ${shellQuote(joinPath(outDir, CHECKPOINT_FILE))} or ` : '';
+      const what = found.includes(CHECKPOINT_FILE) || found.includes(METRICS_FILE) ? 'a run' : 'files a run writes';
+      throw new UsageError(`--out ${outDir} already holds ${what} (${found.join(', ')}), which a new run would overwrite; ${hint}choose another --out`);
     }
   }
   try {
@@ -104,7 +140,7 @@ function describeRun(config: TrainConfig, splits: Splits, params: number, stepsP
   return [
     `${config.model} (${config.variant} stem, width ${config.width}, ${config.dtype}, ${params.toLocaleString('en-US')} parameters)`,
     `data: ${splits.description}: ${splits.train.count} train / ${splits.test.count} test images, ${config.augment ? 'crop+flip augmentation' : 'no augmentation'}`,
-    `${config.epochs} epochs x ${stepsPerEpoch} steps of ${config.batchSize}; ${config.optimizer} lr ${config.lr}` +
+    `${plural(config.epochs, 'epoch')} x ${plural(stepsPerEpoch, 'step')} of ${config.batchSize}; ${config.optimizer} lr ${config.lr}` +
       `${config.optimizer === 'sgd' ? ` momentum ${config.momentum}${config.nesterov ? ' (nesterov)' : ''}` : ''}, weight decay ${config.weightDecay}, ` +
       `${sched}${warm > 0 ? ` with ${warm} warm-up steps` : ''}${config.labelSmoothing > 0 ? `, label smoothing ${config.labelSmoothing}` : ''}; ` +
       `seed ${config.seed}; ${threads} thread${threads === 1 ? '' : 's'}`,
@@ -195,7 +231,7 @@ export async function main(argv: readonly string[], io: TrainIo): Promise<number
         const where = l.stepInEpoch > 0
           ? `at epoch ${l.epoch + 1}, step ${l.stepInEpoch}/${parts.stepsPerEpoch} (global step ${l.globalStep})`
           : `after epoch ${l.epoch} (global step ${l.globalStep})`;
-        err(`stopped by ${outcome.signal} ${where}; checkpoint written to ${outcome.checkpoint}; continue with --resume ${outcome.checkpoint}`);
+        err(`stopped by ${outcome.signal} ${where}; checkpoint written to ${outcome.checkpoint}; continue with --resume ${shellQuote(outcome.checkpoint)}`);
         return EXIT_INTERRUPTED;
       }
       case 'completed': {

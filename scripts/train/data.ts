@@ -27,7 +27,7 @@ export interface Splits {
 
 /** Checks that `dir` looks like the CIFAR-10 binary release, naming the first missing piece. */
 export function checkCifarDir(dir: string, flag = '--data'): void {
-  if (!dirExists(dir)) throw new UsageError(`${flag} ${dir}: no such directory`);
+  if (!dirExists(dir)) throw new UsageError(`${flag} ${dir}: ${fileExists(dir) ? 'is a file, not a directory' : 'no such directory'}`);
   for (const name of [...CIFAR10_TRAIN_FILES, ...CIFAR10_TEST_FILES, CIFAR10_META_FILE]) {
     if (!fileExists(joinPath(dir, name))) {
       throw new UsageError(`${flag} ${dir}: missing ${name} (expected the CIFAR-10 binary release: ${[...CIFAR10_TRAIN_FILES, ...CIFAR10_TEST_FILES, CIFAR10_META_FILE].join(', ')})`);

@@ -242,12 +242,17 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   if (cfg.lr === null) cfg.lr = DEFAULT_LR[cfg.optimizer];
   if (cfg.stepEpochs === null) cfg.stepEpochs = Math.max(1, Math.floor(cfg.epochs / 3));
   const out: ParsedCommandLine = { help, config: cfg, run: run as unknown as RunOptions, explicit, explicitRun };
-  if (!help) checkCombinations(out);
+  // With --resume the dependent options are checked against the checkpoint's configuration
+  // (the caller does it once the checkpoint is read), not against the defaults.
+  if (!help && out.run.resume === null) checkCombinations(out.config, explicit);
   return out;
 }
 
-function checkCombinations(p: ParsedCommandLine): void {
-  const { config: c, explicit } = p;
+/**
+ * Cross-option checks ("--gamma applies to --schedule step only", ...) of a resolved config and
+ * the options given explicitly. For a resumed run `c` is the checkpoint's configuration.
+ */
+export function checkCombinations(c: TrainConfig, explicit: ReadonlySet<keyof TrainConfig>): void {
   if (c.optimizer !== 'sgd') {
     if (explicit.has('momentum')) fail(`--momentum applies to --optimizer sgd only, not ${c.optimizer} (Adam's betas are fixed at 0.9, 0.999)`);
     if (explicit.has('nesterov')) fail(`--nesterov applies to --optimizer sgd only, not ${c.optimizer}`);

@@ -174,6 +174,118 @@ describe('scripts/train-cifar command line', function () {
     expect(expectOneLine(r.err)).to.include("--epochs 5 differs from the checkpoint's 2");
   });
 
+  const SMALL = ['--synthetic-train', '64', '--synthetic-test', '20', '--width', '2', '--epochs', '2', '--batch-size', '32', '--log-every', '100'];
+  const snapshot = (d: string): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const f of fs.readdirSync(d).sort()) out[f] = fs.readFileSync(path.join(d, f)).toString('base64');
+    return out;
+  };
+
+  it('refuses an --out holding any file a run writes, and names it', async () => {
+    for (const f of ['model.safetensors', 'config.json', 'curves.svg', 'checkpoint.json']) {
+      const out = fresh();
+      fs.mkdirSync(out);
+      fs.writeFileSync(path.join(out, f), 'the user\'s own file');
+      const before = snapshot(out);
+      const r = await run([...SMALL, '--out', out]);
+      expect(r.code, `${f}: ${r.err}`).to.equal(2);
+      const line = expectOneLine(r.err);
+      expect(line).to.include(`--out ${out} already holds`).and.to.include(f);
+      expect(r.out).to.equal('');
+      expect(snapshot(out), f).to.deep.equal(before);
+    }
+  });
+
+  it('accepts an --out that is empty or holds only unrelated files', async () => {
+    const out = fresh();
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
+    const r = await run([...SMALL, '--out', out]);
+    expect(r.code, r.err).to.equal(0);
+    expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf-8')).to.equal('mine');
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).to.equal(true);
+    const empty = fresh();
+    fs.mkdirSync(empty);
+    const r2 = await run([...SMALL, '--out', empty]);
+    expect(r2.code, r2.err).to.equal(0);
+  });
+
+  it('refuses to resume another checkpoint into a directory that holds a run, keeping every file', async () => {
+    const r0 = fresh();
+    fs.cpSync(path.join(dir, 'run'), r0, { recursive: true });
+    const old = path.join(r0, 'old.safetensors');
+    fs.copyFileSync(checkpoint, old);
+    const before = snapshot(r0);
+    let r = await run(['--resume', old]);
+    expect(r.code, r.err).to.equal(2);
+    let line = expectOneLine(r.err);
+    expect(line).to.include(`--resume ${old}`).and.to.include('--out NEWDIR').and.to.include('metrics.jsonl');
+    expect(r.out).to.equal('');
+    expect(snapshot(r0)).to.deep.equal(before);
+    // The same with --out naming the run directory, and from a checkpoint elsewhere.
+    r = await run(['--resume', old, '--out', r0]);
+    expect(r.code, r.err).to.equal(2);
+    expect(expectOneLine(r.err)).to.include('--out NEWDIR');
+    r = await run(['--resume', checkpoint, '--out', r0]);
+    expect(r.code, r.err).to.equal(2);
+    line = expectOneLine(r.err);
+    expect(line).to.include(`--out ${r0} already holds`).and.to.include('--out NEWDIR');
+    expect(snapshot(r0)).to.deep.equal(before);
+    // Into a new directory it works; so does the directory's own checkpoint, by any spelling.
+    const elsewhere = fresh();
+    r = await run(['--resume', old, '--out', elsewhere]);
+    expect(r.code, r.err).to.equal(0);
+    r = await run(['--resume', path.join(r0, '.', 'checkpoint.safetensors')]);
+    expect(r.code, r.err).to.equal(0);
+  });
+
+  it('checks dependent options against the checkpoint being resumed, not the defaults', async () => {
+    const sgd = fresh();
+    let r = await run([...SMALL, '--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.8', '--nesterov', '--schedule', 'step', '--gamma', '0.5',
+      '--step-epochs', '1', '--out', sgd]);
+    expect(r.code, r.err).to.equal(0);
+    const ck = path.join(sgd, 'checkpoint.safetensors');
+    r = await run(['--resume', ck, '--gamma', '0.5', '--step-epochs', '1', '--momentum', '0.8', '--nesterov', '--out', fresh()]);
+    expect(r.code, r.err).to.equal(0);
+    r = await run(['--resume', ck, '--gamma', '0.25', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.include("--gamma 0.25 differs from the checkpoint's 0.5");
+    r = await run(['--resume', ck, '--momentum', '0.5', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.include("--momentum 0.5 differs from the checkpoint's 0.8");
+    // The before() run uses adam and onecycle: these still do not apply to it.
+    r = await run(['--resume', checkpoint, '--momentum', '0.9', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.include('--momentum applies to --optimizer sgd only, not adam');
+    r = await run(['--resume', checkpoint, '--gamma', '0.1', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.include('--gamma applies to --schedule step only, not onecycle');
+  });
+
+  it('says a --data that is a file is not a directory', async () => {
+    const file = path.join(dir, 'README.md');
+    fs.writeFileSync(file, '# not data');
+    const r = await run(['--data', file, '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.include(`--data ${file}: is a file, not a directory`);
+  });
+
+  it('pluralises the start-up line and quotes a resume hint path with spaces', async () => {
+    const out = path.join(dir, 'my run');
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const stop: { requested: string | null } = { requested: null };
+    const code = await main(['--synthetic-train', '32', '--synthetic-test', '20', '--width', '2', '--epochs', '2', '--batch-size', '32', '--out', out], {
+      stdout, stderr, stop, onStep: () => { stop.requested = 'SIGINT'; },
+    });
+    expect(code, stderr.text).to.equal(130);
+    expect(stdout.text).to.include('2 epochs x 1 step of 32;');
+    expect(expectOneLine(stderr.text)).to.include(`continue with --resume '${path.join(out, 'checkpoint.safetensors')}'`);
+    const r = await run(['--synthetic-train', '32', '--synthetic-test', '20', '--width', '2', '--epochs', '1', '--batch-size', '16', '--out', fresh()]);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.include('1 epoch x 2 steps of 16;');
+  });
+
   describe('as a process', function () {
     it('prints --help and exits 0', () => {
       const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', SCRIPT, '--help'], { cwd: ROOT, encoding: 'utf-8' });

@@ -22,6 +22,7 @@ import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
 import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
+import { oneLine, UsageError } from './train/errors';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -56,8 +57,11 @@ function usage(): string {
   --reps N         timed runs per workload after warm-up (default: the peers' plan,
                    W1 9, W2 7, W3 5, W4 7, W5 5, after 2, 2, 1, 2, 1 warm-up runs)
   --json           one JSON object per line instead of a table
-  --steps N        W4/W5 only: run N training steps and report RSS at steps 10, N/4, N/2, 3N/4, N
-                   and its growth from step 10 to N and from N/2 to N`;
+  --steps N        W4/W5 only: run N (> 10) training steps and report RSS at steps 10, N/4, N/2,
+                   3N/4, N and its growth from step 10 to N and from N/2 to N
+                   (default 0: off, the timed runs above; without --only, runs W4 and W5)
+  --help           show this help and exit
+Bad options print one line and exit with code 2, before anything runs.`;
 }
 
 function fail(msg: string): never {
@@ -192,48 +196,151 @@ function fmtRow(r: BenchResult): string {
     + `(min ${r.min_ms.toFixed(1)}, max ${r.max_ms.toFixed(1)})  ${r.gflops.toFixed(2).padStart(7)} GFLOP/s  ${ips.padStart(12)}  peak RSS ${r.peak_rss_mb.toFixed(0)} MB${growth}`;
 }
 
-async function main(): Promise<void> {
-  let values;
+export interface BenchOptions {
+  only: Workload[];
+  threads: number[];
+  reps: number | null;
+  json: boolean;
+  /** 0: the timed runs; N > 10: N training steps of W4/W5 with RSS samples. */
+  steps: number;
+  /** Internal: run this one workload in this process (the parent spawns one child per workload and thread count). */
+  child: Workload | null;
+}
+
+/** parseArgs's error as one line naming the flag (its own messages span several lines). */
+function rewordParseError(e: unknown): string {
+  const msg = oneLine(e);
+  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
+  switch ((e as { code?: string }).code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${flag ?? msg} (see --help)`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
+      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
+      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
+      if (flag) return `${flag} needs a value`;
+      return msg;
+    default:
+      return msg;
+  }
+}
+
+function isWorkload(w: string): w is Workload {
+  return (WORKLOADS as readonly string[]).includes(w);
+}
+
+/** A comma-separated list with no empty or repeated item. */
+function list(flag: string, raw: string): string[] {
+  const items = raw.split(',');
+  if (raw === '' || items.some((x) => x === '')) throw new UsageError(`${flag} needs a comma-separated list with no empty item, got ${JSON.stringify(raw)}`);
+  const dup = items.find((x, i) => items.indexOf(x) !== i);
+  if (dup !== undefined) throw new UsageError(`${flag} lists ${dup} more than once, got ${JSON.stringify(raw)}`);
+  return items;
+}
+
+/** The command line, checked before any work; bad input throws a UsageError whose message is the whole line. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
+  let parsed;
   try {
-    values = parseArgs({
+    parsed = parseArgs({
+      args: [...argv],
       options: {
         only: { type: 'string' }, threads: { type: 'string' }, reps: { type: 'string' },
-        json: { type: 'boolean', default: false }, steps: { type: 'string', default: '0' },
-        child: { type: 'string' }, help: { type: 'boolean', default: false },
+        json: { type: 'boolean' }, steps: { type: 'string' },
+        child: { type: 'string' }, help: { type: 'boolean' },
       },
-    }).values;
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+    });
   } catch (e) {
-    fail((e as Error).message);
+    throw new UsageError(rewordParseError(e));
   }
-  if (values.help) {
+  const seen = new Set<string>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
+    seen.add(t.name);
+  }
+  const values = parsed.values;
+  if (values.help) return 'help';
+
+  let only: Workload[] = [...WORKLOADS];
+  if (values.only !== undefined) {
+    only = list('--only', values.only).map((w) => {
+      if (!isWorkload(w)) throw new UsageError(`--only: unknown workload ${JSON.stringify(w)} (expected some of ${WORKLOADS.join(',')})`);
+      return w;
+    });
+  }
+  let threads = [os.availableParallelism()];
+  if (values.threads !== undefined) {
+    threads = list('--threads', values.threads).map((t) => {
+      const n = /^\d+$/.test(t) ? Number(t) : NaN;
+      if (!(n >= 1 && n <= MAX_THREADS)) throw new UsageError(`--threads must be integers from 1 to ${MAX_THREADS}, got ${JSON.stringify(values.threads)}`);
+      return n;
+    });
+  }
+  let reps: number | null = null;
+  if (values.reps !== undefined) {
+    reps = /^\d+$/.test(values.reps) ? Number(values.reps) : NaN;
+    if (!(reps >= 1 && Number.isSafeInteger(reps))) throw new UsageError(`--reps must be a positive integer, got ${JSON.stringify(values.reps)}`);
+  }
+  let steps = 0;
+  if (values.steps !== undefined) {
+    steps = /^\d+$/.test(values.steps) ? Number(values.steps) : NaN;
+    if (!(Number.isSafeInteger(steps) && (steps === 0 || steps > 10))) throw new UsageError(`--steps must be 0 (off) or an integer > 10, got ${JSON.stringify(values.steps)}`);
+  }
+  let child: Workload | null = null;
+  if (values.child !== undefined) {
+    if (!isWorkload(values.child)) throw new UsageError(`--child: unknown workload ${JSON.stringify(values.child)} (expected one of ${WORKLOADS.join(',')})`);
+    child = values.child;
+  }
+  if (steps > 0) {
+    if (values.only === undefined) {
+      only = ['W4', 'W5'];
+    } else {
+      const other = only.filter((w) => w !== 'W4' && w !== 'W5');
+      if (other.length > 0) {
+        throw new UsageError(`--steps ${steps} applies to W4 and W5 only, but --only ${values.only} lists ${other.join(',')} (run those without --steps)`);
+      }
+    }
+    if (child !== null && child !== 'W4' && child !== 'W5') throw new UsageError(`--steps ${steps} applies to W4 and W5 only, got --child ${child}`);
+  }
+  return { only, threads, reps, json: values.json === true, steps, child };
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  let opts: BenchOptions | 'help';
+  try {
+    opts = parseBenchArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    fail(oneLine(e));
+  }
+  if (opts === 'help') {
     console.log(usage());
     return;
   }
-  const only = values.only ? values.only.split(',') : [...WORKLOADS];
-  for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) fail(`unknown workload ${w} (expected some of ${WORKLOADS.join(',')})`);
-  const threads = values.threads ? values.threads.split(',').map(Number) : [os.availableParallelism()];
-  for (const t of threads) if (!Number.isInteger(t) || t < 1 || t > MAX_THREADS) fail(`--threads must be integers from 1 to ${MAX_THREADS}, got ${values.threads}`);
-  const reps = values.reps === undefined ? null : Number(values.reps);
-  if (reps !== null && (!Number.isInteger(reps) || reps < 1)) fail(`--reps must be a positive integer, got ${values.reps}`);
-  const steps = Number(values.steps);
-  if (!Number.isInteger(steps) || steps < 0 || (steps > 0 && steps < 11)) fail(`--steps must be 0 or an integer > 10, got ${values.steps}`);
+  const { only, threads, reps, steps, child, json } = opts;
 
-  if (values.child) {
+  if (child !== null) {
     // Child process: one workload, one thread count, one JSON line.
     setNumThreads(threads[0]);
     // Workers compile their TypeScript on start; time the kernels, not the start-up.
     if (threads[0] > 1) waitForThreads();
-    const r = runWorkload(values.child as Workload, reps, steps);
+    const r = runWorkload(child, reps, steps);
     console.log(JSON.stringify(r));
     await shutdownThreads();
     return;
   }
-  if (!values.json) {
+  if (!json) {
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
     console.log(`tsgrad benchmarks: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; float32; median of ${reps ?? 'the peers\' number of'} runs after warm-up`);
   }
   for (const w of only) {
-    if (steps > 0 && w !== 'W4' && w !== 'W5') continue;
     for (const t of threads) {
       // The child runs the same build as this process: dist/*.js after `npm run build`, or the .ts under ts-node.
       const loader = path.extname(__filename) === '.ts' ? ['-r', 'ts-node/register/transpile-only'] : [];
@@ -243,12 +350,14 @@ async function main(): Promise<void> {
       ], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       const line = out.trim().split('\n').pop()!;
       const r = JSON.parse(line) as BenchResult;
-      console.log(values.json ? JSON.stringify(r) : fmtRow(r));
+      console.log(json ? JSON.stringify(r) : fmtRow(r));
     }
   }
 }
 
-main().catch((e) => {
-  console.error(`bench: ${(e as Error).message}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e) => {
+    console.error(`bench: ${oneLine(e)}`);
+    process.exit(1);
+  });
+}

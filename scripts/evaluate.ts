@@ -4,6 +4,7 @@
  * on come from the checkpoint's saved config, so a checkpoint is all it needs; --data points it
  * at CIFAR-10 instead (or at a moved copy).
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
@@ -60,7 +61,8 @@ export function helpText(): string {
     '  --limit N               only the first N images [default: the run\'s --limit-test / --limit-train]',
     '  --batch-size N          evaluation batch size [default: the run\'s --eval-batch-size]',
     '  --threads N             threads used by the kernels [default: one per core]',
-    '  --json FILE             also write the results as JSON to FILE',
+    '  --json FILE             also write the results as JSON to FILE (replaces an earlier .json',
+    '                          report; never another existing file)',
     '  --help                  show this help and exit',
     '',
     'Exit codes: 0 done, 1 failure, 2 bad option or path.',
@@ -76,10 +78,32 @@ function positiveInt(flag: string, raw: string | undefined, max: number): number
   return v;
 }
 
+/** parseArgs's error as one line naming the flag (its own messages span several lines). */
+function rewordParseError(e: unknown): string {
+  const msg = oneLine(e);
+  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
+  switch ((e as { code?: string }).code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${flag ?? msg} (see --help)`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
+      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
+      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
+      if (flag) return `${flag} needs a value`;
+      return msg;
+    default:
+      return msg;
+  }
+}
+
 function parse(argv: readonly string[]): Options | 'help' {
   let values: Record<string, string | boolean | undefined>;
+  let tokens: ReturnType<typeof parseArgs>['tokens'];
   try {
-    ({ values } = parseArgs({
+    ({ values, tokens } = parseArgs({
       args: [...argv],
       options: {
         checkpoint: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, limit: { type: 'string' },
@@ -87,14 +111,17 @@ function parse(argv: readonly string[]): Options | 'help' {
       },
       strict: true,
       allowPositionals: false,
+      tokens: true,
     }));
   } catch (e) {
-    const msg = oneLine(e);
-    const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-    const code = (e as { code?: string }).code;
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${flag} (see --help)`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) throw new UsageError(`${flag} needs a value`);
-    throw new UsageError(msg);
+    throw new UsageError(rewordParseError(e));
+  }
+  // parseArgs keeps the last of repeated options; a repeated flag is more likely a mistake than an override.
+  const seen = new Set<string>();
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
+    seen.add(t.name);
   }
   if (values.help) return 'help';
   const checkpoint = values.checkpoint as string | undefined;
@@ -110,6 +137,17 @@ function parse(argv: readonly string[]): Options | 'help' {
     threads: positiveInt('--threads', values.threads as string | undefined, MAX_THREADS),
     json: (values.json as string | undefined) ?? null,
   };
+}
+
+/** True when both paths name the same file (through symlinks, hard links or different spellings). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return path.resolve(a) === path.resolve(b);
+  }
 }
 
 export async function main(argv: readonly string[], io: EvaluateIo): Promise<number> {
@@ -130,6 +168,13 @@ export async function main(argv: readonly string[], io: EvaluateIo): Promise<num
       const parent = path.dirname(path.resolve(opts.json));
       if (opts.json === '' || dirExists(opts.json)) throw new UsageError(`--json ${JSON.stringify(opts.json)}: need a file name, not a directory`);
       if (!dirExists(parent)) throw new UsageError(`--json ${opts.json}: the directory ${parent} does not exist`);
+      // The report replaces the file atomically: never let it replace the checkpoint or any other saved model.
+      if (fileExists(opts.json)) {
+        if (sameFile(opts.json, opts.checkpoint)) throw new UsageError(`--json ${opts.json}: is the checkpoint being evaluated; give the report another name`);
+        if (/\.safetensors$/i.test(opts.json)) throw new UsageError(`--json ${opts.json}: would overwrite a saved .safetensors file; give the report a .json name`);
+        // Only an earlier report is replaced; any other existing file (metrics.jsonl, notes) is the user's.
+        if (!/\.json$/i.test(opts.json)) throw new UsageError(`--json ${opts.json}: exists and is not a .json report; give the report a new name`);
+      }
     }
     const ck = openCheckpoint(opts.checkpoint, '--checkpoint');
     const config = ck.config;

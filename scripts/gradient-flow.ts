@@ -4,46 +4,101 @@
  * keep gradients from vanishing, measured. Prints a table and writes an SVG chart.
  *   npm run gradient-flow [-- --width 16 --variant cifar --batch 32 --out gradient-flow.svg]
  */
+import * as path from 'path';
 import { parseArgs } from 'util';
 import { crossEntropy, manualSeed, plain18, plain34, resnet18, resnet34, tensor, type ResNet } from '../index';
 import { makeSyntheticDataset } from '../lib/data/synthetic';
 import { bytesToFloats, normalizeTable } from '../lib/data/transforms';
-import { writeFileAtomic } from '../lib/platform/fs';
+import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { Conv2d } from '../models/nn/conv';
 import { PALETTE, renderPanels, type PanelSpec } from './lib/svg_chart';
+import { EXIT_FAILURE, EXIT_USAGE, oneLine, UsageError } from './train/errors';
 
 const USAGE = `usage: npm run gradient-flow -- [options]
   --width N         channels of the first stage (default 16)
   --variant V       imagenet | cifar (default cifar)
   --batch N         images in the batch (default 32)
   --seed N          seed for initialisation and data (default 0)
-  --out FILE        SVG chart to write (default gradient-flow.svg)`;
+  --out FILE        SVG chart to write (default gradient-flow.svg); an existing file is
+                    replaced only if its name ends in .svg
+Bad options print one line and exit with code 2, before anything is computed.`;
 
-function parse(): { width: number; variant: 'imagenet' | 'cifar'; batch: number; seed: number; out: string } {
-  let values;
+export interface GradientFlowOptions {
+  width: number;
+  variant: 'imagenet' | 'cifar';
+  batch: number;
+  seed: number;
+  out: string;
+}
+
+/** parseArgs's error as one line naming the flag (its own messages span several lines). */
+function rewordParseError(e: unknown): string {
+  const msg = oneLine(e);
+  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
+  switch ((e as { code?: string }).code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${flag ?? msg} (see --help)`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
+      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
+      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
+      if (flag) return `${flag} needs a value`;
+      return msg;
+    default:
+      return msg;
+  }
+}
+
+/**
+ * The command line, checked before any model is built (including --out's directory, so a typo
+ * costs no computation); bad input throws a UsageError whose message is the whole line.
+ */
+export function parseGradientFlowArgs(argv: readonly string[]): GradientFlowOptions | 'help' {
+  let parsed;
   try {
-    values = parseArgs({
+    parsed = parseArgs({
+      args: [...argv],
       options: {
         width: { type: 'string', default: '16' }, variant: { type: 'string', default: 'cifar' },
         batch: { type: 'string', default: '32' }, seed: { type: 'string', default: '0' },
         out: { type: 'string', default: 'gradient-flow.svg' }, help: { type: 'boolean', default: false },
       },
-    }).values;
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+    });
   } catch (e) {
-    console.error(`gradient-flow: ${(e as Error).message}`);
-    process.exit(2);
+    throw new UsageError(rewordParseError(e));
   }
-  if (values.help) { console.log(USAGE); process.exit(0); }
+  const seen = new Set<string>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
+    seen.add(t.name);
+  }
+  const values = parsed.values;
+  if (values.help) return 'help';
   const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) { console.error(`gradient-flow: --${name} must be an integer >= ${min}, got ${v}`); process.exit(2); }
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}${name === 'seed' ? ' and < 2^53' : ''}, got ${JSON.stringify(v)}`);
     return n;
   };
+  const width = int('width', values.width!, 1);
   if (values.variant !== 'imagenet' && values.variant !== 'cifar') {
-    console.error(`gradient-flow: --variant must be imagenet or cifar, got ${values.variant}`);
-    process.exit(2);
+    throw new UsageError(`--variant must be imagenet or cifar, got ${JSON.stringify(values.variant)}`);
   }
-  return { width: int('width', values.width!, 1), variant: values.variant, batch: int('batch', values.batch!, 2), seed: int('seed', values.seed!, 0), out: values.out! };
+  const batch = int('batch', values.batch!, 2);
+  const seed = int('seed', values.seed!, 0);
+  const out = values.out!;
+  if (out === '' || dirExists(out)) throw new UsageError(`--out ${JSON.stringify(out)}: need a file name, not a directory`);
+  const parent = path.dirname(path.resolve(out));
+  if (!dirExists(parent)) throw new UsageError(`--out ${out}: the directory ${parent} does not exist`);
+  // The chart replaces --out: an earlier chart may go, nothing else a user saved.
+  if (fileExists(out) && !/\.svg$/i.test(out)) throw new UsageError(`--out ${out}: exists and is not an .svg chart; refusing to overwrite it`);
+  return { width, variant: values.variant, batch, seed, out };
 }
 
 /** Gradient L2 norm of every conv weight, from the stem to the last block, plus the fc layer. */
@@ -66,8 +121,20 @@ function layerGradNorms(model: ResNet, images: Float32Array, labels: number[], b
   return rows;
 }
 
-function main(): void {
-  const o = parse();
+function main(argv: readonly string[]): void {
+  let parsed: GradientFlowOptions | 'help';
+  try {
+    parsed = parseGradientFlowArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`gradient-flow: ${oneLine(e)}`);
+    process.exit(EXIT_USAGE);
+  }
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const o = parsed;
   const data = makeSyntheticDataset({ seed: o.seed, trainSize: o.batch, testSize: 10 }).train;
   const images = new Float32Array(o.batch * 3072);
   const table = normalizeTable();
@@ -97,8 +164,15 @@ function main(): void {
   });
   const svg = renderPanels([panel('resnet18', 'plain18'), panel('resnet34', 'plain34')],
     `Gradient flow at initialisation (width ${o.width}, ${o.variant}, batch ${o.batch})`);
-  writeFileAtomic(o.out, svg, 'gradient-flow');
+  writeFileAtomic(o.out, svg, '--out');
   console.log(`\nchart written to ${o.out}`);
 }
 
-main();
+if (require.main === module) {
+  try {
+    main(process.argv.slice(2));
+  } catch (e) {
+    console.error(`gradient-flow: error: ${oneLine(e)}`);
+    process.exitCode = EXIT_FAILURE;
+  }
+}

@@ -122,6 +122,63 @@ describe('scripts/evaluate', function () {
     }
   });
 
+  it('refuses a --json path that is the checkpoint or another .safetensors file, and leaves it intact', async () => {
+    const before = fs.readFileSync(checkpoint);
+    const other = path.join(dir, 'other.safetensors');
+    writeSafetensors(other, { w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
+    const otherBefore = fs.readFileSync(other);
+    const metricsFile = path.join(dir, 'my-metrics.jsonl');
+    fs.writeFileSync(metricsFile, '{"type":"step"}\n');
+    const link = path.join(dir, 'link.json');
+    fs.symlinkSync(checkpoint, link);
+    // The checkpoint spelled another way (a relative path, a symlink) is the same file.
+    const relative = path.relative(process.cwd(), checkpoint);
+    const cases: [string[], string][] = [
+      [['--checkpoint', checkpoint, '--json', checkpoint], `evaluate: --json ${checkpoint}: is the checkpoint being evaluated`],
+      [['--checkpoint', checkpoint, '--json', relative], `evaluate: --json ${relative}: is the checkpoint being evaluated`],
+      [['--checkpoint', checkpoint, '--json', link], `evaluate: --json ${link}: is the checkpoint being evaluated`],
+      [['--checkpoint', checkpoint, '--json', other], `evaluate: --json ${other}: would overwrite a saved .safetensors file`],
+      [['--checkpoint', checkpoint, '--json', metricsFile], `evaluate: --json ${metricsFile}: exists and is not a .json report`],
+    ];
+    for (const [args, start] of cases) {
+      const r = await runEvaluate(args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.err.startsWith(start), r.err).to.equal(true);
+      expect(r.err.split('\n')).to.have.length(2);
+      expect(r.out, 'nothing evaluated').to.equal('');
+    }
+    expect(fs.readFileSync(checkpoint).equals(before), 'checkpoint unchanged').to.equal(true);
+    expect(fs.lstatSync(link).isSymbolicLink()).to.equal(true);
+    expect(fs.readFileSync(other).equals(otherBefore), 'other .safetensors unchanged').to.equal(true);
+    expect(fs.readFileSync(metricsFile, 'utf-8'), 'metrics file unchanged').to.equal('{"type":"step"}\n');
+  });
+
+  it('overwrites an earlier .json report', async () => {
+    const json = path.join(dir, 'again.json');
+    fs.writeFileSync(json, '{"old": true}\n');
+    const r = await runEvaluate(['--checkpoint', checkpoint, '--limit', '10', '--json', json]);
+    expect(r.code, r.err).to.equal(0);
+    expect((JSON.parse(fs.readFileSync(json, 'utf-8')) as EvaluationReport).images).to.equal(10);
+  });
+
+  it('refuses a flag given more than once, and reports parse errors on one line', async () => {
+    const cases: [string[], string][] = [
+      [['--checkpoint', checkpoint, '--split', 'test', '--split', 'train'], 'evaluate: --split is given more than once'],
+      [['--checkpoint', checkpoint, '--checkpoint', checkpoint], 'evaluate: --checkpoint is given more than once'],
+      [['--checkpoint', checkpoint, '--limit=5', '--limit', '5'], 'evaluate: --limit is given more than once'],
+      [['--checkpoint', checkpoint, 'extra'], 'evaluate: unexpected argument "extra"'],
+      [['--checkpoint', checkpoint, '--help=yes'], 'evaluate: --help is a switch and takes no value'],
+      [['--checkpoint', checkpoint, '--limit', '-5'], 'evaluate: --limit needs a value; to give one that starts with a dash write --limit=VALUE'],
+    ];
+    for (const [args, start] of cases) {
+      const r = await runEvaluate(args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.err.startsWith(start), r.err).to.equal(true);
+      expect(r.err.split('\n')).to.have.length(2);
+      expect(r.out).to.equal('');
+    }
+  });
+
   it('runs as a process (scripts/evaluate.ts) and prints the tables', () => {
     const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'evaluate.ts'), '--checkpoint', checkpoint],
       { cwd: ROOT, encoding: 'utf-8' });

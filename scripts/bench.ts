@@ -22,7 +22,7 @@ import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
 import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
-import { oneLine, UsageError } from './train/errors';
+import { oneLine, rewordParseError, UsageError } from './train/errors';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -205,27 +205,6 @@ export interface BenchOptions {
   steps: number;
   /** Internal: run this one workload in this process (the parent spawns one child per workload and thread count). */
   child: Workload | null;
-}
-
-/** parseArgs's error as one line naming the flag (its own messages span several lines). */
-function rewordParseError(e: unknown): string {
-  const msg = oneLine(e);
-  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-  switch ((e as { code?: string }).code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${flag ?? msg} (see --help)`;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
-      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
-    }
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
-      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
-      if (flag) return `${flag} needs a value`;
-      return msg;
-    default:
-      return msg;
-  }
 }
 
 function isWorkload(w: string): w is Workload {

@@ -11,7 +11,7 @@ import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { DataLoader } from '../lib/data/loader';
 import { getNumThreads, MAX_THREADS, setNumThreads } from '../lib/platform/threads';
 import { loadSplits } from './train/data';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, TextSink, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, rewordParseError, TextSink, UsageError } from './train/errors';
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
 import { buildModel } from './train/setup';
 import { tolerateClosedPipe, yieldToEventLoop } from './train/signals';
@@ -76,27 +76,6 @@ function positiveInt(flag: string, raw: string | undefined, max: number): number
   const v = Number(raw);
   if (v < 1 || v > max) throw new UsageError(`${flag} must be between 1 and ${max}, got ${raw}`);
   return v;
-}
-
-/** parseArgs's error as one line naming the flag (its own messages span several lines). */
-function rewordParseError(e: unknown): string {
-  const msg = oneLine(e);
-  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-  switch ((e as { code?: string }).code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${flag ?? msg} (see --help)`;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
-      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
-    }
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
-      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
-      if (flag) return `${flag} needs a value`;
-      return msg;
-    default:
-      return msg;
-  }
 }
 
 function parse(argv: readonly string[]): Options | 'help' {

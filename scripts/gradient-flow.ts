@@ -12,7 +12,7 @@ import { bytesToFloats, normalizeTable } from '../lib/data/transforms';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { Conv2d } from '../models/nn/conv';
 import { PALETTE, renderPanels, type PanelSpec } from './lib/svg_chart';
-import { EXIT_FAILURE, EXIT_USAGE, oneLine, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_USAGE, oneLine, rewordParseError, UsageError } from './train/errors';
 
 const USAGE = `usage: npm run gradient-flow -- [options]
   --width N         channels of the first stage (default 16)
@@ -29,27 +29,6 @@ export interface GradientFlowOptions {
   batch: number;
   seed: number;
   out: string;
-}
-
-/** parseArgs's error as one line naming the flag (its own messages span several lines). */
-function rewordParseError(e: unknown): string {
-  const msg = oneLine(e);
-  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-  switch ((e as { code?: string }).code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${flag ?? msg} (see --help)`;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
-      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
-    }
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
-      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
-      if (flag) return `${flag} needs a value`;
-      return msg;
-    default:
-      return msg;
-  }
 }
 
 /**

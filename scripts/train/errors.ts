@@ -33,3 +33,24 @@ export function oneLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0).join('; ');
 }
+
+/** parseArgs's error as one line naming the flag (its own messages span several lines). */
+export function rewordParseError(e: unknown): string {
+  const msg = oneLine(e);
+  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
+  switch ((e as { code?: string }).code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${flag ?? msg} (see --help)`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
+      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (flag && /ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
+      if (flag && /does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
+      if (flag) return `${flag} needs a value`;
+      return msg;
+    default:
+      return msg;
+  }
+}

@@ -11,7 +11,7 @@ import { parseArgs } from 'util';
 import type { DType } from '../../lib/core/dtype';
 import type { Variant } from '../../models/resnet';
 import { MAX_THREADS } from '../../lib/platform/threads';
-import { UsageError } from './errors';
+import { rewordParseError, UsageError } from './errors';
 
 export type ModelName = 'resnet18' | 'plain18';
 export type OptimizerName = 'sgd' | 'adam' | 'adamw';
@@ -269,27 +269,6 @@ export function checkCombinations(c: TrainConfig, explicit: ReadonlySet<keyof Tr
   }
   const train = Math.min(c.data === null ? c.syntheticTrain : 50000, c.limitTrain ?? Infinity);
   if (c.batchSize > train) fail(`--batch-size ${c.batchSize} is larger than the ${train} training images (the incomplete batch is dropped, so no step would run)`);
-}
-
-function rewordParseError(e: unknown): string {
-  const err = e as { code?: string; message?: string };
-  const msg = String(err.message ?? e);
-  const flag = /'(-[^' ]*)/.exec(msg)?.[1];
-  switch (err.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${flag ?? msg} (see --help)`;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? msg;
-      return `unexpected argument ${JSON.stringify(arg)}: every option is --name VALUE (see --help)`;
-    }
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (/ambiguous/.test(msg)) return `${flag} needs a value; to give one that starts with a dash write ${flag}=VALUE`;
-      if (/does not take an argument/.test(msg)) return `${flag} is a switch and takes no value`;
-      if (/argument missing/.test(msg)) return `${flag} needs a value`;
-      return msg.split('\n')[0];
-    default:
-      return msg.split('\n')[0];
-  }
 }
 
 const HELP_WIDTH = 100;

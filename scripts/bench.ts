@@ -22,7 +22,7 @@ import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
 import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
-import { oneLine, rewordParseError, UsageError } from './train/errors';
+import { oneLine, rejectRepeatedFlags, rewordParseError, UsageError } from './train/errors';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -238,12 +238,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   } catch (e) {
     throw new UsageError(rewordParseError(e));
   }
-  const seen = new Set<string>();
-  for (const t of parsed.tokens ?? []) {
-    if (t.kind !== 'option') continue;
-    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
-    seen.add(t.name);
-  }
+  rejectRepeatedFlags(parsed.tokens);
   const values = parsed.values;
   if (values.help) return 'help';
 

@@ -11,7 +11,7 @@ import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { DataLoader } from '../lib/data/loader';
 import { getNumThreads, MAX_THREADS, setNumThreads } from '../lib/platform/threads';
 import { loadSplits } from './train/data';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, rewordParseError, TextSink, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, rejectRepeatedFlags, rewordParseError, TextSink, UsageError } from './train/errors';
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
 import { buildModel } from './train/setup';
 import { tolerateClosedPipe, yieldToEventLoop } from './train/signals';
@@ -95,13 +95,7 @@ function parse(argv: readonly string[]): Options | 'help' {
   } catch (e) {
     throw new UsageError(rewordParseError(e));
   }
-  // parseArgs keeps the last of repeated options; a repeated flag is more likely a mistake than an override.
-  const seen = new Set<string>();
-  for (const t of tokens ?? []) {
-    if (t.kind !== 'option') continue;
-    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
-    seen.add(t.name);
-  }
+  rejectRepeatedFlags(tokens);
   if (values.help) return 'help';
   const checkpoint = values.checkpoint as string | undefined;
   if (checkpoint === undefined || checkpoint === '') throw new UsageError('--checkpoint FILE is required (a checkpoint.safetensors written by train-cifar)');

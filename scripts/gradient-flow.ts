@@ -12,7 +12,7 @@ import { bytesToFloats, normalizeTable } from '../lib/data/transforms';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { Conv2d } from '../models/nn/conv';
 import { PALETTE, renderPanels, type PanelSpec } from './lib/svg_chart';
-import { EXIT_FAILURE, EXIT_USAGE, oneLine, rewordParseError, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_USAGE, oneLine, rejectRepeatedFlags, rewordParseError, UsageError } from './train/errors';
 
 const USAGE = `usage: npm run gradient-flow -- [options]
   --width N         channels of the first stage (default 16)
@@ -52,12 +52,7 @@ export function parseGradientFlowArgs(argv: readonly string[]): GradientFlowOpti
   } catch (e) {
     throw new UsageError(rewordParseError(e));
   }
-  const seen = new Set<string>();
-  for (const t of parsed.tokens ?? []) {
-    if (t.kind !== 'option') continue;
-    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
-    seen.add(t.name);
-  }
+  rejectRepeatedFlags(parsed.tokens);
   const values = parsed.values;
   if (values.help) return 'help';
   const int = (name: string, v: string, min: number): number => {

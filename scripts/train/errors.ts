@@ -54,3 +54,16 @@ export function rewordParseError(e: unknown): string {
       return msg;
   }
 }
+
+/**
+ * parseArgs keeps the last of a repeated option; a flag given twice is more likely a mistake than an
+ * override, so it is a UsageError. `tokens` are parseArgs's (run with `tokens: true`).
+ */
+export function rejectRepeatedFlags(tokens: readonly { kind: string; name?: string }[] | undefined): void {
+  const seen = new Set<string>();
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
+    seen.add(t.name);
+  }
+}

@@ -11,7 +11,7 @@ import { parseArgs } from 'util';
 import type { DType } from '../../lib/core/dtype';
 import type { Variant } from '../../models/resnet';
 import { MAX_THREADS } from '../../lib/platform/threads';
-import { rewordParseError, UsageError } from './errors';
+import { rejectRepeatedFlags, rewordParseError, UsageError } from './errors';
 
 export type ModelName = 'resnet18' | 'plain18';
 export type OptimizerName = 'sgd' | 'adam' | 'adamw';
@@ -208,12 +208,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   } catch (e) {
     fail(rewordParseError(e));
   }
-  const seen = new Set<string>();
-  for (const t of parsed.tokens ?? []) {
-    if (t.kind !== 'option') continue;
-    if (seen.has(t.name)) fail(`--${t.name} is given more than once`);
-    seen.add(t.name);
-  }
+  rejectRepeatedFlags(parsed.tokens);
 
   const config: Record<string, unknown> = {};
   const run: Record<string, unknown> = {};

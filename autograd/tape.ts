@@ -11,12 +11,11 @@
  * lib/kernels/parallel.ts); the walk settles each gradient before it reads it, and all of them
  * before backward returns, so no caller ever sees one unfinished.
  */
-import { fail, fmtShape, fmtValue } from '../lib/core/errors';
+import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import type { FloatArray } from '../lib/core/dtype';
 import { shapesEqual } from '../lib/core/shape';
 import { accumulate, addInto } from '../lib/kernels/elementwise';
 import { setOpsAhead, settle, settleAll } from '../lib/kernels/parallel';
-import { checkKnownKeys } from '../lib/core/errors';
 import { Tensor } from './tensor';
 
 // ---- grad mode ----

@@ -6,22 +6,12 @@ import { expect } from 'chai';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { parseBenchArgs } from '../../scripts/bench';
-import { UsageError } from '../../scripts/train/errors';
+import { usageErrorOf } from '../support/cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'bench.ts');
 
-function usageError(args: string[]): string {
-  try {
-    parseBenchArgs(args);
-  } catch (e) {
-    expect(e, args.join(' ')).to.be.instanceOf(UsageError);
-    const msg = (e as Error).message;
-    expect(msg, args.join(' ')).to.not.include('\n');
-    return msg;
-  }
-  throw new Error(`accepted: ${args.join(' ')}`);
-}
+const usageError = (args: string[]): string => usageErrorOf(parseBenchArgs, args);
 
 describe('scripts/bench command line', function () {
   it('rejects bad input with a one-line message naming the flag and the value', () => {

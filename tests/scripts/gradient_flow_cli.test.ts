@@ -9,22 +9,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseGradientFlowArgs } from '../../scripts/gradient-flow';
-import { UsageError } from '../../scripts/train/errors';
+import { usageErrorOf } from '../support/cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'gradient-flow.ts');
 
-function usageError(args: string[]): string {
-  try {
-    parseGradientFlowArgs(args);
-  } catch (e) {
-    expect(e, args.join(' ')).to.be.instanceOf(UsageError);
-    const msg = (e as Error).message;
-    expect(msg, args.join(' ')).to.not.include('\n');
-    return msg;
-  }
-  throw new Error(`accepted: ${args.join(' ')}`);
-}
+const usageError = (args: string[]): string => usageErrorOf(parseGradientFlowArgs, args);
 
 describe('scripts/gradient-flow command line', function () {
   let dir: string;

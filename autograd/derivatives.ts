@@ -76,6 +76,22 @@ export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
   return fromData(data, shape);
 }
 
+/**
+ * Gradients of maximum (loses = lt) or minimum (loses = gt), as PyTorch's derivatives.yaml:
+ * a: where(a == b, g/2, g).masked_fill_(loses(a, b), 0), b likewise with the comparison reversed.
+ * A NaN on either side makes every comparison false, so both inputs get the whole gradient.
+ */
+function extremumGrads(
+  g: Tensor, a: Tensor, b: Tensor, needs: { a?: boolean; b?: boolean },
+  loses: (x: Tensor, y: Tensor) => Tensor, wins: (x: Tensor, y: Tensor) => Tensor,
+): { a: Tensor | undefined; b: Tensor | undefined } {
+  const split = F.where(F.eq(a, b), F.mul(g, 0.5), g);
+  return {
+    a: needs.a ? sumToShape(F.where(loses(a, b), 0, split), a.shape) : undefined,
+    b: needs.b ? sumToShape(F.where(wins(a, b), 0, split), b.shape) : undefined,
+  };
+}
+
 /** Strided-view result sharing x's storage. */
 function viewOf(x: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
   return new Tensor(x.storage, shape, strides, offset);
@@ -179,25 +195,14 @@ export const derivatives = {
   maximum: defineOp<AB>({
     saveInputs: ['a', 'b'],
     forward: ({ a, b }) => binaryForward('maximum', a, b),
-    // Ties split the gradient evenly between a and b, as torch.maximum does.
-    backward: (g, { inputs: { a, b }, needs }) => {
-      const wa = F.add(F.gt(a!, b!), F.mul(F.eq(a!, b!), 0.5));
-      return {
-        a: needs.a ? sumToShape(F.mul(g, wa), a!.shape) : undefined,
-        b: needs.b ? sumToShape(F.mul(g, F.sub(1, wa)), b!.shape) : undefined,
-      };
-    },
+    // Ties split the gradient evenly between a and b, as torch.maximum does; a side gets nothing
+    // only where it is strictly smaller, so where either is NaN (no order) both get all of it.
+    backward: (g, { inputs: { a, b }, needs }) => extremumGrads(g, a!, b!, needs, F.lt, F.gt),
   }),
   minimum: defineOp<AB>({
     saveInputs: ['a', 'b'],
     forward: ({ a, b }) => binaryForward('minimum', a, b),
-    backward: (g, { inputs: { a, b }, needs }) => {
-      const wa = F.add(F.lt(a!, b!), F.mul(F.eq(a!, b!), 0.5));
-      return {
-        a: needs.a ? sumToShape(F.mul(g, wa), a!.shape) : undefined,
-        b: needs.b ? sumToShape(F.mul(g, F.sub(1, wa)), b!.shape) : undefined,
-      };
-    },
+    backward: (g, { inputs: { a, b }, needs }) => extremumGrads(g, a!, b!, needs, F.gt, F.lt),
   }),
 
   // Unary ops; where the derivative is a function of the output, the output is what is saved.

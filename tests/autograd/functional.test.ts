@@ -213,6 +213,23 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     }
   });
 
+  it('maximum and minimum gradients: ties split, and where either side is NaN both sides get the whole gradient', () => {
+    // derivatives.yaml: self: where(self == other, grad / 2, grad).masked_fill_(self < other, 0) (maximum),
+    // other likewise with self > other; minimum swaps the comparisons. NaN compares false every way.
+    const av = [NaN, 1, 2, 5, 1, NaN], bv = [1, NaN, 2, 3, 4, NaN];
+    const gv = [1, 2, 3, 4, 5, 6];
+    for (const [name, f, aWins] of [['maximum', F.maximum, (x: number, y: number) => x > y], ['minimum', F.minimum, (x: number, y: number) => x < y]] as const) {
+      const a = tensor(av, { dtype: 'float64', requiresGrad: true });
+      const b = tensor(bv, { dtype: 'float64', requiresGrad: true });
+      f(a, b).backward(tensor(gv, { dtype: 'float64' }));
+      const share = (x: number, y: number, g: number): number => (aWins(y, x) ? 0 : x === y ? g / 2 : g);
+      expect(Array.from(a.grad!.data), name).to.deep.equal(av.map((x, i) => share(x, bv[i], gv[i])));
+      expect(Array.from(b.grad!.data), name).to.deep.equal(bv.map((y, i) => share(y, av[i], gv[i])));
+      expect(Array.from(a.grad!.data).slice(0, 2), `${name}: NaN on either side`).to.deep.equal([1, 2]);
+      expect(Array.from(b.grad!.data).slice(0, 2), `${name}: NaN on either side`).to.deep.equal([1, 2]);
+    }
+  });
+
   it('clamp is min(max(x, min), max): with min > max every element becomes max, and no gradient passes', () => {
     const vals = [-1, 0.5, 1, 1.5, 2, 5, NaN];
     const bounds: Array<[number | null, number | null]> = [[2, 1], [1, 2], [1, 1], [0.75, null], [null, 0.75], [5, -1]];

@@ -279,17 +279,21 @@ export const derivatives = {
       return { x: F.expand(F.reshape(g, keptShape(inShape, axes, true)), inShape) };
     },
   }),
-  // amax semantics: among tied maxima the gradient is split evenly.
-  max: defineOp<X, { axes: number[]; keepdim: boolean }>({
+  // amax semantics: among tied maxima the gradient is split evenly. With `all` (torch.max(x), no
+  // dim: PyTorch's evenly_distribute_backward) a NaN result's gradient is split among the NaNs.
+  max: defineOp<X, { axes: number[]; keepdim: boolean; all?: boolean }>({
     saveInputs: ['x'],
     saveOutput: true,
     forward: ({ x }, { axes, keepdim }) => {
       const data = extremeAxes(dense(x), x.shape, axes, 'max');
       return fromData(data, keptShape(x.shape, axes, keepdim));
     },
-    backward: (g, { inputs: { x }, out, attrs: { axes } }) => {
+    backward: (g, { inputs: { x }, out, attrs: { axes, all } }) => {
       const kept = keptShape(x!.shape, axes, true);
-      const mask = F.eq(x!, F.reshape(out!, kept));
+      const m = F.reshape(out!, kept);
+      let mask = F.eq(x!, m);
+      // NaN never equals NaN: where the result is NaN, the NaNs of x are the maxima.
+      if (all === true) mask = F.add(mask, F.mul(F.ne(x!, x!), F.ne(m, m)));
       const count = F.sum(mask, axes, true);
       return { x: F.div(F.mul(F.reshape(g, kept), mask), count) };
     },

@@ -230,6 +230,20 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     }
   });
 
+  it('max() and min() without dim send a NaN result\'s gradient to the NaNs, split evenly (torch.max(x))', () => {
+    // evenly_distribute_backward: the mask is isnan(input) when the result is NaN, input == result otherwise.
+    for (const [name, f] of [['max', (t: Tensor) => F.max(t)], ['min', (t: Tensor) => F.min(t)]] as const) {
+      const x = tensor([[NaN, 1], [-2, NaN]], { dtype: 'float64', requiresGrad: true });
+      const y = f(x);
+      expect(y.item(), name).to.be.NaN;
+      y.backward(4);
+      expect(x.grad!.toArray(), name).to.deep.equal([[2, 0], [0, 2]]);
+    }
+    const t = tensor([3, -1, 3], { dtype: 'float64', requiresGrad: true });
+    F.max(t).backward();
+    expect(t.grad!.toArray()).to.deep.equal([0.5, 0, 0.5]);
+  });
+
   it('clamp is min(max(x, min), max): with min > max every element becomes max, and no gradient passes', () => {
     const vals = [-1, 0.5, 1, 1.5, 2, 5, NaN];
     const bounds: Array<[number | null, number | null]> = [[2, 1], [1, 2], [1, 1], [0.75, null], [null, 0.75], [5, -1]];

@@ -132,7 +132,14 @@ const BINARY_INNER: Record<BinaryOp, BinaryInner> = {
   sub: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] - B[ib]; },
   mul: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] * B[ib]; },
   div: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = A[ia] / B[ib]; },
-  pow: (A, ia, da, B, ib, db, O, io, n) => { for (let i = 0; i < n; i++, ia += da, ib += db) O[io + i] = Math.pow(A[ia], B[ib]); },
+  pow: (A, ia, da, B, ib, db, O, io, n) => {
+    for (let i = 0; i < n; i++, ia += da, ib += db) {
+      const x = A[ia], y = B[ib], r = Math.pow(x, y);
+      // C's pow (and so torch.pow) gives 1 for pow(1, y) with any y, NaN included, and for
+      // pow(−1, ±∞); JavaScript's Math.pow gives NaN for those.
+      O[io + i] = r === r || !(x === 1 || (x === -1 && (y === Infinity || y === -Infinity))) ? r : 1;
+    }
+  },
   // NaN propagates as in torch.maximum / torch.minimum.
   maximum: (A, ia, da, B, ib, db, O, io, n) => {
     for (let i = 0; i < n; i++, ia += da, ib += db) { const x = A[ia], y = B[ib]; O[io + i] = x !== x || y !== y ? NaN : x > y ? x : y; }

@@ -244,6 +244,21 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(t.grad!.toArray()).to.deep.equal([0.5, 0, 0.5]);
   });
 
+  it('pow follows C\'s pow where Math.pow differs: 1^y = 1 for any y, (-1)^(±inf) = 1', () => {
+    const a = tensor([1, 1, 1, -1, -1, -1, 2, NaN], { dtype: 'float64', requiresGrad: true });
+    const b = tensor([NaN, Infinity, -Infinity, Infinity, -Infinity, NaN, NaN, 0], { dtype: 'float64', requiresGrad: true });
+    const y = F.pow(a, b);
+    const out = Array.from(y.data);
+    expect(out.slice(0, 5)).to.deep.equal([1, 1, 1, 1, 1]);
+    expect(out[5]).to.be.NaN; // (-1)^NaN
+    expect(out[6]).to.be.NaN; // 2^NaN
+    expect(out[7]).to.equal(1); // NaN^0
+    expect(Array.from(F.pow(tensor([1, 1]), tensor([NaN, -Infinity])).data)).to.deep.equal([1, 1]);
+    // d(a^b)/db = a^b·log(a): 1·log(1) = 0 at a = 1, whatever b.
+    y.backward(tensor(new Array(8).fill(1), { dtype: 'float64' }));
+    expect(Array.from(b.grad!.data).slice(0, 3)).to.deep.equal([0, 0, 0]);
+  });
+
   it('clamp is min(max(x, min), max): with min > max every element becomes max, and no gradient passes', () => {
     const vals = [-1, 0.5, 1, 1.5, 2, 5, NaN];
     const bounds: Array<[number | null, number | null]> = [[2, 1], [1, 2], [1, 1], [0.75, null], [null, 0.75], [5, -1]];

@@ -175,7 +175,8 @@ export function unary(op: UnaryOp, x: FloatArray, xOff: number, out: FloatArray,
       else { const e = Math.exp(v); out[i] = e / (1 + e); }
     } return;
     case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[xOff + i]); return;
-    case 'sign': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v > 0 ? 1 : v < 0 ? -1 : v; } return;
+    // torch.sign's (0 < v) − (v < 0): 0 for NaN and for −0 (abs's gradient is grad·sign(x)).
+    case 'sign': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v > 0 ? 1 : v < 0 ? -1 : 0; } return;
     case 'square': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v * v; } return;
     case 'reciprocal': for (let i = 0; i < n; i++) out[i] = 1 / x[xOff + i]; return;
   }

@@ -259,6 +259,13 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(Array.from(b.grad!.data).slice(0, 3)).to.deep.equal([0, 0, 0]);
   });
 
+  it('sign is (0 < x) - (x < 0) as torch.sign: 0 at NaN, so abs passes no gradient at NaN (grad * sgn(x))', () => {
+    expect(Array.from(F.sign(tensor([NaN, -0, 0, -2, 3])).data).map((v) => (Object.is(v, -0) ? '-0' : v))).to.deep.equal([0, 0, 0, -1, 1]);
+    const x = tensor([NaN, -2, 0, 3], { dtype: 'float64', requiresGrad: true });
+    F.abs(x).backward(tensor([5, 5, 5, 5], { dtype: 'float64' }));
+    expect(Array.from(x.grad!.data)).to.deep.equal([0, -5, 0, 5]);
+  });
+
   it('clamp is min(max(x, min), max): with min > max every element becomes max, and no gradient passes', () => {
     const vals = [-1, 0.5, 1, 1.5, 2, 5, NaN];
     const bounds: Array<[number | null, number | null]> = [[2, 1], [1, 2], [1, 1], [0.75, null], [null, 0.75], [5, -1]];

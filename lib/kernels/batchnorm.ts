@@ -243,9 +243,9 @@ function checkGrads(op: string, res: BatchNormGrads, N: number, C: number, S: nu
 /**
  * gx = w·invstd·(gy − mean(gy) − x̂·mean(gy·x̂)) with x̂ = (x − mean)·invstd, the gradient through the
  * batch statistics; gweight = Σ gy·x̂, gbias = Σ gy (computed even when weight is null). With
- * reluOut (the output of a forward with relu), gy is first replaced by relu's backward, gy where
- * reluOut > 0 and 0 elsewhere: the gradient of the fused batch norm + relu. gResidual, when given,
- * receives that (masked) gy: the gradient of a residual added before the relu (fused forward's
+ * reluOut (the output of a forward with relu), gy is first replaced by relu's backward, 0 where
+ * reluOut <= 0 and gy elsewhere (a NaN output passes gy): the gradient of the fused batch norm +
+ * relu. gResidual, when given, receives that (masked) gy: the gradient of a residual added before the relu (fused forward's
  * `residual`).
  * reluBias, when given (an array, or null for none), says reluOut is relu(batch norm of x) made with
  * this bias, the same weight and these mean and invstd, and no residual. The WebAssembly path then

@@ -280,9 +280,10 @@ export function reluJs(x: FloatArray, xOff: number, out: FloatArray, start: numb
 }
 
 /**
- * ReLU backward in one pass: gx[i] = gy[i] where out[i] > 0, else 0 (out is the forward result),
- * exactly PyTorch's select. Branch-free for float32 (see relu): gy·(out > 0) + 0, where "+ 0" turns
- * -0 into +0; the rare NaN product (gy NaN or infinite) falls back to the select.
+ * ReLU backward in one pass: gx[i] = 0 where out[i] <= 0, else gy[i] (out is the forward result),
+ * PyTorch's threshold_backward(gy, out, 0): a NaN out (relu of NaN) passes gy. Branch-free for
+ * float32 (see relu): gy·!(out <= 0) + 0, where "+ 0" turns -0 into +0; the rare NaN product (gy NaN
+ * or infinite) falls back to the select.
  */
 export function reluBackward(gy: FloatArray, out: FloatArray, gx: FloatArray, n: number): void {
   const parts = elementParts(n);
@@ -294,11 +295,11 @@ export function reluBackwardJs(gy: FloatArray, out: FloatArray, gx: FloatArray, 
   if (gy instanceof Float32Array && out instanceof Float32Array) {
     for (let i = start; i < end; i++) {
       const g = gy[i], o = out[i];
-      const r = g * +(o > 0) + 0;
-      gx[i] = r === r ? r : o > 0 ? g : 0;
+      const r = g * +!(o <= 0) + 0;
+      gx[i] = r === r ? r : o <= 0 ? 0 : g;
     }
   } else {
-    for (let i = start; i < end; i++) gx[i] = out[i] > 0 ? gy[i] : 0;
+    for (let i = start; i < end; i++) gx[i] = out[i] <= 0 ? 0 : gy[i];
   }
 }
 

@@ -61,7 +61,7 @@ function emitRelu(): FuncDef {
   return f.def();
 }
 
-/** reluBwd(gy, out, dst, nv): dst = out > 0 ? gy + 0 : +0 (the JS float32 loop's results). */
+/** reluBwd(gy, out, dst, nv): dst = out <= 0 ? +0 : gy + 0 (the JS float32 loop's results; a NaN out passes gy). */
 function emitReluBackward(): FuncDef {
   const f = new Fn('reluBwd', [I32, I32, I32, I32]);
   const [G, O, DST, NV] = [0, 1, 2, 3];
@@ -69,8 +69,8 @@ function emitReluBackward(): FuncDef {
   vectorLoop(c, NV, [G, O, DST], () => {
     c.localGet(DST);
     c.localGet(G).v128Load();
-    c.localGet(O).v128Load().v128Zero().f32x4Gt();
-    c.v128And();
+    c.localGet(O).v128Load().v128Zero().f32x4Le();
+    c.v128AndNot();
     c.v128Zero().f32x4Add();
     c.v128Store();
   });
@@ -328,19 +328,21 @@ function emitModule(): Uint8Array {
     },
   }));
   // relu's backward with its mask recomputed from x: y = float32((x − mean)·scale + shift), the
-  // forward's output before relu bit for bit; gy = y > 0 ? gy + 0 : +0, in place over gy
-  // (inputs: gy, x; consts: mean, scale, shift). y > 0 is false for NaN, as relu's output is then NaN.
+  // forward's output before relu bit for bit; gy = y <= 0 ? +0 : gy + 0, in place over gy
+  // (inputs: gy, x; consts: mean, scale, shift). A NaN y (relu's output is then NaN) passes gy, as
+  // PyTorch's threshold_backward does.
   mb.addFunction(emitChannelMap({
     name: 'chReluMask', inputs: 2, consts: 3,
     compute: (c, vs, cst, scalar) => {
       if (scalar) {
-        c.localGet(vs[0]).f64Const(0).f64Add().f64Const(0);
+        c.f64Const(0).localGet(vs[0]).f64Const(0).f64Add();
         c.localGet(vs[1]).localGet(cst[0]).f64Sub().localGet(cst[1]).f64Mul().localGet(cst[2]).f64Add();
-        c.f32DemoteF64().f64PromoteF32().f64Const(0).f64Gt().select();
+        c.f32DemoteF64().f64PromoteF32().f64Const(0).f64Le().select();
       } else {
+        c.localGet(vs[0]);
         c.localGet(vs[1]).localGet(cst[0]).f64x2Sub().localGet(cst[1]).f64x2Mul().localGet(cst[2]).f64x2Add();
-        c.f32x4DemoteF64x2Zero().f64x2PromoteLowF32x4().v128Zero().f64x2Gt();
-        c.localGet(vs[0]).v128And().v128Zero().f64x2Add();
+        c.f32x4DemoteF64x2Zero().f64x2PromoteLowF32x4().v128Zero().f64x2Le();
+        c.v128AndNot().v128Zero().f64x2Add();
       }
     },
   }));

@@ -33,6 +33,7 @@ export class Asm extends Code {
   f64Div(): this { return this.op(0xa3); }
   f64Neg(): this { return this.op(0x9a); }
   f64Gt(): this { return this.op(0x64); }
+  f64Le(): this { return this.op(0x65); }
   /** select: [a, b, cond] -> cond != 0 ? a : b. */
   select(): this { return this.op(0x1b); }
   f64PromoteF32(): this { return this.op(0xbb); }
@@ -52,9 +53,12 @@ export class Asm extends Code {
   f32x4Eq(): this { return this.simd(0x41); }
   f32x4Ne(): this { return this.simd(0x42); }
   f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Le(): this { return this.simd(0x45); }
   f64x2Ne(): this { return this.simd(0x48); }
   f64x2Gt(): this { return this.simd(0x4a); }
+  f64x2Le(): this { return this.simd(0x4b); }
   v128And(): this { return this.simd(0x4e); }
+  /** [a, b] -> a & ~b. */
   v128AndNot(): this { return this.simd(0x4f); }
   v128Or(): this { return this.simd(0x50); }
   v128Bitselect(): this { return this.simd(0x52); }

@@ -266,6 +266,48 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(Array.from(x.grad!.data)).to.deep.equal([0, -5, 0, 5]);
   });
 
+  it('relu passes the gradient where its output is NaN (threshold_backward: 0 only where out <= 0), in both dtypes and the wasm path', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // 1000 elements: float32 takes the WebAssembly loop; every 7th input is NaN.
+      const vals = Array.from({ length: 1000 }, (_, i) => (i % 7 === 0 ? NaN : rng.normal()));
+      const x = tensor(vals, { dtype, requiresGrad: true });
+      const g = Array.from({ length: 1000 }, () => rng.normal());
+      F.relu(x).backward(tensor(g, { dtype }));
+      const gx = x.grad!.data;
+      const round = dtype === 'float32' ? Math.fround : (v: number): number => v;
+      for (let i = 0; i < 1000; i++) {
+        const want = Number.isNaN(vals[i]) || vals[i] > 0 ? round(g[i]) : 0;
+        expect(gx[i], `${dtype} at ${i}: x ${vals[i]}, g ${g[i]}`).to.equal(want);
+      }
+    }
+  });
+
+  it('batch norm fused with relu passes the gradient of a NaN channel as relu after batch norm does', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const [N, C, H, W] = [4, 3, 8, 8];
+      const xs = Array.from({ length: N * C * H * W }, () => rng.normal());
+      xs[(0 * C + 1) * H * W + 5] = NaN; // channel 1's statistics, and so its whole output, become NaN
+      const g = tensor(Array.from({ length: xs.length }, () => rng.normal()), { dtype }).reshape([N, C, H, W]);
+      const run = (fused: boolean): { w: number[]; b: number[] } => {
+        const x = tensor(xs, { dtype }).reshape([N, C, H, W]);
+        const w = tensor([1.5, -0.5, 2], { dtype, requiresGrad: true });
+        const b = tensor([0.1, 0.2, -0.3], { dtype, requiresGrad: true });
+        const y = fused ? F.batchNorm(x, null, null, w, b, { training: true, relu: true })
+          : F.relu(F.batchNorm(x, null, null, w, b, { training: true }));
+        y.backward(g);
+        return { w: Array.from(w.grad!.data), b: Array.from(b.grad!.data) };
+      };
+      const fused = run(true), apart = run(false);
+      expect(fused.b, dtype).to.deep.equal(apart.b);
+      expect(fused.w.map(String), dtype).to.deep.equal(apart.w.map(String));
+      // The NaN channel's bias gradient is the sum of its upstream gradient (relu passed all of it).
+      let sum = 0;
+      for (let n = 0; n < N; n++) for (let s = 0; s < H * W; s++) sum += g.data[(n * C + 1) * H * W + s];
+      expect(fused.b[1], dtype).to.be.closeTo(sum, 1e-3);
+      expect(Number.isFinite(fused.b[0]) && Number.isFinite(fused.b[2])).to.equal(true);
+    }
+  });
+
   it('clamp is min(max(x, min), max): with min > max every element becomes max, and no gradient passes', () => {
     const vals = [-1, 0.5, 1, 1.5, 2, 5, NaN];
     const bounds: Array<[number | null, number | null]> = [[2, 1], [1, 2], [1, 1], [0.75, null], [null, 0.75], [5, -1]];

@@ -125,7 +125,7 @@ describe('lib/kernels/elementwise against reference loops', () => {
     const g = Float32Array.from(x.map((_, i) => [0.5, -1.25, NaN, Infinity, -Infinity][i % 5]));
     const gx = new Float32Array(x.length);
     reluBackward(g, out, gx, x.length);
-    out.forEach((o, i) => expect(Object.is(gx[i], o > 0 ? g[i] : 0), `at ${i}: grad ${g[i]}, out ${o} -> ${gx[i]}`).to.equal(true));
+    out.forEach((o, i) => expect(Object.is(gx[i], o <= 0 ? 0 : g[i]), `at ${i}: grad ${g[i]}, out ${o} -> ${gx[i]}`).to.equal(true));
     const big = Float32Array.from({ length: 1000 }, () => rng.normal());
     const bo = new Float32Array(1000);
     unary('relu', big, 0, bo, 1000);
@@ -233,8 +233,9 @@ describe('lib/kernels/elementwise fast paths (WebAssembly, threads)', () => {
       const gwa = withWasm(true, () => { const g = new Float32Array(n); reluBackward(gy, out, g, n); return g; });
       expect(gwa, `relu backward n=${n}`).to.deep.equal(gjs);
       for (let i = 0; i < n; i++) {
-        if (out[i] > 0 && Number.isNaN(gy[i])) expect(gwa[i]).to.be.NaN;
-        else expect(gwa[i]).to.equal(out[i] > 0 ? gy[i] : 0);
+        // threshold_backward: 0 where out <= 0, else gy (a NaN out passes gy).
+        if (!(out[i] <= 0) && Number.isNaN(gy[i])) expect(gwa[i]).to.be.NaN;
+        else expect(gwa[i]).to.equal(out[i] <= 0 ? 0 : gy[i]);
       }
     }
   });

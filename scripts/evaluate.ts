@@ -15,9 +15,11 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, rejectRepeatedFlags, reword
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
 import { buildModel } from './train/setup';
 import { tolerateClosedPipe, yieldToEventLoop } from './train/signals';
-import { loadModelWeights, openCheckpoint } from './train/trainer';
+import { CHECKPOINT_JSON, CONFIG_FILE, loadModelWeights, openCheckpoint } from './train/trainer';
 
 const SCRIPT = 'evaluate';
+/** The .json files train-cifar writes into a run directory; --json never replaces them. */
+const RUN_JSON_FILES: readonly string[] = [CONFIG_FILE, CHECKPOINT_JSON];
 
 export interface EvaluateIo {
   stdout: TextSink;
@@ -145,6 +147,10 @@ export async function main(argv: readonly string[], io: EvaluateIo): Promise<num
       if (fileExists(opts.json)) {
         if (sameFile(opts.json, opts.checkpoint)) throw new UsageError(`--json ${opts.json}: is the checkpoint being evaluated; give the report another name`);
         if (/\.safetensors$/i.test(opts.json)) throw new UsageError(`--json ${opts.json}: would overwrite a saved .safetensors file; give the report a .json name`);
+        // A run's own JSON files end in .json too, but they are records of the run, not reports.
+        if (RUN_JSON_FILES.includes(path.basename(opts.json))) {
+          throw new UsageError(`--json ${opts.json}: would overwrite a training run's ${path.basename(opts.json)}; give the report another name`);
+        }
         // Only an earlier report is replaced; any other existing file (metrics.jsonl, notes) is the user's.
         if (!/\.json$/i.test(opts.json)) throw new UsageError(`--json ${opts.json}: exists and is not a .json report; give the report a new name`);
       }

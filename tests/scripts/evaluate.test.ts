@@ -153,6 +153,19 @@ describe('scripts/evaluate', function () {
     expect(fs.readFileSync(metricsFile, 'utf-8'), 'metrics file unchanged').to.equal('{"type":"step"}\n');
   });
 
+  it("refuses to replace the run's own config.json or checkpoint.json, and leaves them intact", async () => {
+    const runDir = path.dirname(checkpoint);
+    for (const name of ['config.json', 'checkpoint.json']) {
+      const file = path.join(runDir, name);
+      const before = fs.readFileSync(file);
+      const r = await runEvaluate(['--checkpoint', checkpoint, '--limit', '10', '--json', file]);
+      expect(r.code, r.err).to.equal(2);
+      expect(r.err.startsWith(`evaluate: --json ${file}: would overwrite a training run's ${name}`), r.err).to.equal(true);
+      expect(r.out, 'nothing evaluated').to.equal('');
+      expect(fs.readFileSync(file).equals(before), `${name} unchanged`).to.equal(true);
+    }
+  });
+
   it('overwrites an earlier .json report', async () => {
     const json = path.join(dir, 'again.json');
     fs.writeFileSync(json, '{"old": true}\n');

@@ -43,6 +43,8 @@ interface Plan {
   config: TrainConfig;
   outDir: string;
   resume: OpenedCheckpoint | null;
+  /** Set when the checkpoint to resume has already trained every epoch: the line to print, and nothing is written. */
+  finished: string | null;
 }
 
 /** Every file a run writes into its --out directory; a directory holding any of them is a run's. */
@@ -125,13 +127,25 @@ function plan(argv: readonly string[]): Plan | 'help' {
       throw new UsageError(`--out ${outDir} already holds ${what} (${found.join(', ')}), which a new run would overwrite; ${hint}choose another --out`);
     }
   }
+  const finished = resume === null ? null : finishedRun(resume, config);
+  if (finished !== null) return { parsed, config, outDir, resume, finished };
   try {
     makeDir(outDir, '--out');
     fs.accessSync(outDir, fs.constants.W_OK);
   } catch (e) {
     throw new UsageError(`--out ${outDir}: cannot create or write the directory (${oneLine(e).replace(/^--out: /, '')})`);
   }
-  return { parsed, config, outDir, resume };
+  return { parsed, config, outDir, resume, finished: null };
+}
+
+/** What to say when `ck` has already trained all of config.epochs (then resuming has nothing to do), else null. */
+function finishedRun(ck: OpenedCheckpoint, config: TrainConfig): string | null {
+  const loop = ck.state.loop as Partial<LoopState> | undefined;
+  if (!loop || !Number.isInteger(loop.epoch) || (loop.epoch as number) < config.epochs || loop.stepInEpoch !== 0) return null;
+  const last = Array.isArray(loop.history) ? loop.history[loop.history.length - 1] : undefined;
+  const acc = last && typeof last.testAccuracy === 'number' ? ` (test accuracy ${(100 * last.testAccuracy).toFixed(2)}%)` : '';
+  return `${ck.file}: the run already finished its ${plural(config.epochs, 'epoch')}${acc}; nothing to train, nothing written. ` +
+    `Evaluate it with npm run evaluate -- --checkpoint ${shellQuote(ck.file)}, or start a new run.`;
 }
 
 function describeRun(config: TrainConfig, splits: Splits, params: number, stepsPerEpoch: number, threads: number): string {
@@ -164,6 +178,10 @@ export async function main(argv: readonly string[], io: TrainIo): Promise<number
   }
   if (p === 'help') {
     io.stdout.write(helpText());
+    return EXIT_OK;
+  }
+  if (p.finished !== null) {
+    io.stdout.write(`${p.finished}\n`);
     return EXIT_OK;
   }
   const { config, outDir, resume } = p;

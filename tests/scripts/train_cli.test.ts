@@ -239,6 +239,21 @@ describe('scripts/train-cifar command line', function () {
     expect(r.code, r.err).to.equal(0);
   });
 
+  it('resuming a run that already trained every epoch says so and writes nothing', async () => {
+    const runDir = path.join(dir, 'run');
+    const before = snapshot(runDir);
+    const r = await run(['--resume', checkpoint]);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.err).to.equal('');
+    expect(r.out).to.match(/already finished its 2 epochs \(test accuracy \d+\.\d\d%\); nothing to train/);
+    expect(r.out).to.include(`npm run evaluate -- --checkpoint ${checkpoint}`);
+    expect(snapshot(runDir)).to.deep.equal(before);
+    const elsewhere = fresh();
+    const r2 = await run(['--resume', checkpoint, '--out', elsewhere]);
+    expect(r2.code, r2.err).to.equal(0);
+    expect(fs.existsSync(elsewhere)).to.equal(false);
+  });
+
   it('checks dependent options against the checkpoint being resumed, not the defaults', async () => {
     const sgd = fresh();
     let r = await run([...SMALL, '--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.8', '--nesterov', '--schedule', 'step', '--gamma', '0.5',

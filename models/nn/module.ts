@@ -251,7 +251,9 @@ export abstract class Module {
         const s = src.get(k);
         if (s === undefined) continue;
         const d = t.data;
-        for (let i = 0; i < d.length; i++) d[i] = s.data[i];
+        // Once per tensor: a non-contiguous Tensor's `data` makes a full copy on every read.
+        const values = s.data;
+        for (let i = 0; i < d.length; i++) d[i] = values[i];
         t._bumpVersion(); // shared with the module's tensor: a graph that saved it is stale
       }
     });

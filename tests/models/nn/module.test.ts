@@ -130,6 +130,21 @@ describe('models/nn/module', () => {
     expect(m.bn.numBatchesTracked).to.equal(3);
   });
 
+  it('loadStateDict reads a non-contiguous source tensor once per key, not once per element', () => {
+    // A transposed tensor's `data` is a fresh row-major copy on every read: read per element, a
+    // 400×400 weight took minutes (n² copies). The values must still be the transposed ones.
+    const lin = new Linear(40, 30, { bias: false });
+    const src = randn([40, 30]).transpose(0, 1);
+    expect(src.isContiguous()).to.equal(false);
+    const getter = Object.getOwnPropertyDescriptor(Tensor.prototype, 'data')!.get!;
+    let reads = 0;
+    Object.defineProperty(src, 'data', { get(this: Tensor) { reads++; return getter.call(this); } });
+    lin.loadStateDict({ weight: src });
+    expect(reads).to.be.at.most(3); // validation and the copy: a few reads, not one per element
+    const rows = src.toArray() as number[][];
+    for (let i = 0; i < 30; i++) for (let j = 0; j < 40; j++) expect(lin.weight.data[i * 40 + j], `[${i}, ${j}]`).to.equal(rows[i][j]);
+  });
+
   it('loadStateDict rejects a state dict or options that are not objects with a named error', () => {
     const l = new Linear(2, 2);
     for (const bad of [null, undefined, 3, 'weights', [1, 2]]) {

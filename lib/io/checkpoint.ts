@@ -19,7 +19,7 @@
  * lost. Everything is checked before anything is written.
  */
 import type { FloatArray } from '../core/dtype';
-import { writeFileAtomic } from '../platform/fs';
+import { sameDirEntry, writeFileAtomic } from '../platform/fs';
 import {
   readSafetensors, SafetensorsDType, SafetensorsTensor, toFloatArray, writeSafetensors,
 } from './safetensors';
@@ -89,6 +89,10 @@ export function saveCheckpoint(file: string, contents: CheckpointContents, optio
   }
   if (options.jsonFile !== undefined && (typeof options.jsonFile !== 'string' || options.jsonFile.length === 0)) {
     throw new Error(`${op}: ${file}: jsonFile must be a non-empty string, got ${describe(options.jsonFile)}`);
+  }
+  if (options.jsonFile !== undefined && sameDirEntry(options.jsonFile, file)) {
+    // The mirror is written after the checkpoint, so it would replace the checkpoint just written.
+    throw new Error(`${op}: ${file}: jsonFile ${options.jsonFile} is the checkpoint file itself; the JSON copy would replace the checkpoint`);
   }
   const out = new Map<string, SafetensorsTensor>();
   for (const [name, t] of Object.entries(contents.tensors ?? {})) {

@@ -99,6 +99,22 @@ export function joinPath(...parts: string[]): string {
 }
 
 /**
+ * True when `a` and `b` name the same directory entry (the same directory, symbolic links in it
+ * resolved, and the same base name), so that writing one replaces the other.
+ */
+export function sameDirEntry(a: string, b: string): boolean {
+  const entry = (p: string): string => {
+    const abs = path.resolve(p);
+    let dir = path.dirname(abs);
+    try {
+      dir = fs.realpathSync(dir);
+    } catch { /* a directory that does not exist yet: compare the paths as given */ }
+    return path.join(dir, path.basename(abs));
+  };
+  return entry(a) === entry(b);
+}
+
+/**
  * The file primitives an atomic write is made of. Production code always uses Node's; tests
  * substitute one that fails at a chosen step to prove the cleanup path.
  */

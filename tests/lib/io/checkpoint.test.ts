@@ -182,6 +182,23 @@ describe('lib/io/checkpoint', () => {
       expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
     });
 
+    it('refuses a jsonFile that is the checkpoint file itself, which the mirror would overwrite', () => {
+      const file = path.join(dir, 'c.safetensors');
+      const m = new Float32Array([1, 2, 3]);
+      saveCheckpoint(file, { tensors: {}, state: { epoch: 1, m } });
+      const before = fs.readFileSync(file);
+      fs.mkdirSync(path.join(dir, 'sub'));
+      fs.symlinkSync(dir, path.join(dir, 'link'));
+      // The same entry spelt three ways: as given, through '..', through a symlinked directory.
+      for (const jsonFile of [file, path.join(dir, 'sub', '..', 'c.safetensors'), path.join(dir, 'link', 'c.safetensors')]) {
+        expect(() => saveCheckpoint(file, { tensors: {}, state: { epoch: 2, m } }, { jsonFile }), jsonFile)
+          .to.throw(Error, `saveCheckpoint: ${file}: jsonFile ${jsonFile} is the checkpoint file itself`);
+        expect(fs.readFileSync(file).equals(before), jsonFile).to.equal(true);
+      }
+      const loaded = loadCheckpoint(file).state as { epoch: number; m: Float32Array };
+      expect([loaded.epoch, ...Array.from(loaded.m)]).to.deep.equal([1, 1, 2, 3]);
+    });
+
     it('type-checks in a consumer project with strict: false (the package main is TypeScript)', function () {
       this.timeout(60000);
       const root = path.join(__dirname, '..', '..', '..');

@@ -125,6 +125,8 @@ export interface AtomicWriteIo {
   close(fd: number): void;
   rename(from: string, to: string): void;
   unlink(file: string): void;
+  /** Sets the permission bits of the open temporary file (those of the file it replaces). */
+  fchmod(fd: number, mode: number): void;
 }
 
 export const nodeAtomicWriteIo: AtomicWriteIo = {
@@ -134,6 +136,7 @@ export const nodeAtomicWriteIo: AtomicWriteIo = {
   close: (fd) => fs.closeSync(fd),
   rename: (from, to) => fs.renameSync(from, to),
   unlink: (file) => fs.unlinkSync(file),
+  fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
 };
 
 /**
@@ -158,11 +161,19 @@ export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8
     dir,
     `.${path.basename(file).slice(0, 100)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`,
   );
+  // A file being replaced keeps its permission bits: the temporary is created with the default
+  // mode (0666 less the umask), so renaming it over a 0600 file would make that file world-readable.
+  let mode: number | null = null;
+  try {
+    const st = fs.statSync(file);
+    if (st.isFile()) mode = st.mode & 0o7777;
+  } catch { /* no file there yet: the default mode is right */ }
   let fd: number | null = null;
   let created = false;
   try {
     fd = io.open(tmp);
     created = true;
+    if (mode !== null) io.fchmod(fd, mode);
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf-8') : data;
     let off = 0;
     while (off < bytes.byteLength) {

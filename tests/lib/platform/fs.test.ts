@@ -70,6 +70,23 @@ describe('lib/platform/fs', () => {
       expect(listDir(dir)).to.deep.equal(['state.json']);
     });
 
+    it("keeps the permission bits of the file it replaces (a private 0600 checkpoint stays private)", () => {
+      for (const mode of [0o600, 0o640, 0o755]) {
+        const file = path.join(dir, `m${mode.toString(8)}.bin`);
+        fs.writeFileSync(file, 'old');
+        fs.chmodSync(file, mode);
+        writeFileAtomic(file, new Uint8Array([7]));
+        expect([...readFileBytes(file)]).to.deep.equal([7]);
+        expect(fs.statSync(file).mode & 0o777, mode.toString(8)).to.equal(mode);
+      }
+      // A new file gets the process's default, as fs.writeFileSync gives it.
+      const fresh = path.join(dir, 'fresh.bin');
+      const reference = path.join(dir, 'reference.bin');
+      writeFileAtomic(fresh, 'x');
+      fs.writeFileSync(reference, 'x');
+      expect(fs.statSync(fresh).mode & 0o777).to.equal(fs.statSync(reference).mode & 0o777);
+    });
+
     it('writes only the viewed bytes of a Uint8Array that is a window on a larger buffer', () => {
       const file = path.join(dir, 'w.bin');
       const big = new Uint8Array([9, 9, 1, 2, 3, 9]);

@@ -66,11 +66,17 @@ export interface KaimingOptions {
 
 const KAIMING_KEYS = ['a', 'mode', 'nonlinearity', 'generator'] as const;
 
+/** torch's _calculate_correct_fan: an unknown mode is an error, not fan_out. */
+function correctFan(op: string, t: Tensor, mode: unknown): number {
+  if (mode !== 'fan_in' && mode !== 'fan_out') fail(op, `mode ${JSON.stringify(mode)} not supported, please use one of 'fan_in', 'fan_out'`);
+  const { fanIn, fanOut } = calculateFanInAndFanOut(t);
+  return mode === 'fan_in' ? fanIn : fanOut;
+}
+
 /** U(−b, b) with b = gain·√(3/fan). */
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
   checkKnownKeys('kaimingUniform_', options, KAIMING_KEYS);
-  const { fanIn, fanOut } = calculateFanInAndFanOut(t);
-  const fan = (options.mode ?? 'fan_in') === 'fan_in' ? fanIn : fanOut;
+  const fan = correctFan('kaimingUniform_', t, options.mode ?? 'fan_in');
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
   const bound = gain * Math.sqrt(3 / fan);
   return uniform_(t, -bound, bound, options.generator);
@@ -79,8 +85,7 @@ export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor
 /** N(0, std²) with std = gain/√fan. */
 export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
   checkKnownKeys('kaimingNormal_', options, KAIMING_KEYS);
-  const { fanIn, fanOut } = calculateFanInAndFanOut(t);
-  const fan = (options.mode ?? 'fan_in') === 'fan_in' ? fanIn : fanOut;
+  const fan = correctFan('kaimingNormal_', t, options.mode ?? 'fan_in');
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
   return normal_(t, 0, gain / Math.sqrt(fan), options.generator);
 }

@@ -446,6 +446,17 @@ describe('models/nn layers', () => {
     expect(() => new Linear(2, 2, null as unknown as { bias: boolean })).to.throw(Error, 'Linear: options must be an object, got null');
     expect(() => init.kaimingNormal_(zeros([2, 2]), bad({ nonlinerity: 'relu' }))).to.throw(Error, "kaimingNormal_: unknown option 'nonlinerity'");
     expect(() => init.kaimingUniform_(zeros([2, 2]), bad({ fan_mode: 'fan_out' }))).to.throw(Error, "kaimingUniform_: unknown option 'fan_mode'");
+    // A mode other than fan_in / fan_out is an error, as torch's _calculate_correct_fan raises, and
+    // leaves the tensor as it was (it used to draw with fan_out's std).
+    for (const [fn, name] of [[init.kaimingNormal_, 'kaimingNormal_'], [init.kaimingUniform_, 'kaimingUniform_']] as const) {
+      for (const mode of ['fan_avg', 'FAN_IN', 'fanIn']) {
+        const w = zeros([8, 2, 3, 3]);
+        expect(() => fn(w, bad({ mode })), `${name} ${mode}`).to.throw(
+          Error, `${name}: mode "${mode}" not supported, please use one of 'fan_in', 'fan_out'`,
+        );
+        expect(w.data.every((v) => v === 0), `${name} ${mode}`).to.equal(true);
+      }
+    }
     // Every documented option is still accepted.
     new Linear(2, 2, { bias: false, dtype: 'float64' });
     new Conv2d(2, 2, 3, { stride: 1, padding: 1, dilation: 1, groups: 2, bias: false, dtype: 'float64' });

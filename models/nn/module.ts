@@ -226,7 +226,8 @@ export abstract class Module {
     const own = this.stateDict();
     const integers = this.integerStateKeys();
     const missingKeys = Object.keys(own).filter((k) => !src.has(k));
-    const unexpectedKeys = [...src.keys()].filter((k) => !(k in own));
+    // Own keys only: `in` would also find Object.prototype's (a key 'constructor' was never unexpected).
+    const unexpectedKeys = [...src.keys()].filter((k) => !Object.prototype.hasOwnProperty.call(own, k));
     const mismatched: string[] = [];
     const invalid: string[] = [];
     for (const [k, t] of Object.entries(own)) {

@@ -101,6 +101,15 @@ describe('models/nn/module', () => {
     expect(() => b.loadStateDict(bad, { strict: false })).to.throw('size mismatch for fc1.bias');
   });
 
+  it("loadStateDict reports keys named like Object.prototype's members as unexpected", () => {
+    const lin = new Linear(2, 2);
+    const names = ['constructor', 'toString', 'hasOwnProperty', '__proto__'];
+    const sd = new Map<string, TensorData>(Object.entries(lin.stateDict()));
+    for (const k of names) sd.set(k, zeros([1]));
+    expect(() => lin.loadStateDict(sd)).to.throw(Error, `unexpected keys: ${names.join(', ')}`);
+    expect(lin.loadStateDict(sd, { strict: false })).to.deep.equal({ missingKeys: [], unexpectedKeys: names });
+  });
+
   it('loadStateDict checks the data as well as the shape, changing nothing on failure', () => {
     const m = new Tiny();
     const before = m.stateDict();

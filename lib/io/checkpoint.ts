@@ -180,7 +180,8 @@ export function loadStateDict(
   const op = 'loadStateDict';
   checkModule(op, module);
   const st = readSafetensors(file);
-  const sd: Record<string, LoadedTensor> = {};
+  // No prototype: a tensor named '__proto__' must be an entry (an unexpected key), not the prototype.
+  const sd: Record<string, LoadedTensor> = Object.create(null) as Record<string, LoadedTensor>;
   for (const [name, t] of st.tensors) sd[name] = fromStored(op, file, name, t);
   try {
     return module.loadStateDict(sd, options);

@@ -332,6 +332,21 @@ describe('lib/io/checkpoint', () => {
       expect(Array.from(bn.stateDict().weight.data)).to.deep.equal([1, 2, 3]);
     });
 
+    it("reports a tensor named '__proto__' as unexpected instead of dropping it", () => {
+      const bn = new BatchNorm2d(2);
+      const file = path.join(dir, 'proto.safetensors');
+      const tensors = new Map<string, SafetensorsTensor>();
+      for (const [k, t] of Object.entries(bn.stateDict())) {
+        tensors.set(k, k === 'num_batches_tracked'
+          ? { dtype: 'I64', shape: [], data: new BigInt64Array(1) }
+          : { dtype: 'F32', shape: t.shape.slice(), data: Float32Array.from(t.data) });
+      }
+      tensors.set('__proto__', { dtype: 'F32', shape: [2], data: new Float32Array([5, 6]) });
+      writeSafetensors(file, tensors);
+      expect(() => loadStateDict(bn, file)).to.throw(Error, 'unexpected keys: __proto__');
+      expect(loadStateDict(bn, file, { strict: false })).to.deep.equal({ missingKeys: [], unexpectedKeys: ['__proto__'] });
+    });
+
     it('rejects a wrong shape, naming the key and both shapes', () => {
       const bn = new BatchNorm2d(3);
       const file = path.join(dir, 'wrong.safetensors');

@@ -168,8 +168,9 @@ export const derivatives = {
     forward: ({ a, b }) => binaryForward('div', a, b),
     backward: (g, { inputs: { a, b }, out, needs }) => ({
       a: needs.a ? sumToShape(F.div(g, b!), a!.shape) : undefined,
-      // d(a/b)/db = -a/b² = -out/b
-      b: needs.b ? sumToShape(F.neg(F.div(F.mul(g, out!), b!)), b!.shape) : undefined,
+      // d(a/b)/db = -a/b² = -(out/b), times g in PyTorch's order (div_tensor_other_backward:
+      // -g·((a/b)/b)), so g·out cannot overflow where the gradient itself is finite.
+      b: needs.b ? sumToShape(F.neg(F.mul(g, F.div(out!, b!))), b!.shape) : undefined,
     }),
   }),
   pow: defineOp<AB>({

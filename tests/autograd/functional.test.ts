@@ -266,6 +266,17 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(Array.from(x.grad!.data)).to.deep.equal([0, -5, 0, 5]);
   });
 
+  it('div\'s gradient for the divisor is -g·((a/b)/b) as PyTorch orders it: finite where g·(a/b) alone overflows float32', () => {
+    const a = tensor([1e30, 6], { requiresGrad: true });
+    const b = tensor([1e10, 3], { requiresGrad: true });
+    F.div(a, b).backward(tensor([1e20, 2]));
+    const fr = Math.fround;
+    // (a/b)/b = 1e10 and 2/3 in float32, then times g and negated, each step rounded to float32.
+    const q0 = fr(fr(fr(1e30) / fr(1e10)) / fr(1e10)), q1 = fr(fr(6 / 3) / 3);
+    expect(Array.from(b.grad!.data)).to.deep.equal([-fr(fr(1e20) * q0), -fr(2 * q1)]);
+    expect(Number.isFinite(b.grad!.data[0])).to.equal(true);
+  });
+
   it('relu passes the gradient where its output is NaN (threshold_backward: 0 only where out <= 0), in both dtypes and the wasm path', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       // 1000 elements: float32 takes the WebAssembly loop; every 7th input is NaN.

@@ -103,15 +103,31 @@ export function joinPath(...parts: string[]): string {
  * resolved, and the same base name), so that writing one replaces the other.
  */
 export function sameDirEntry(a: string, b: string): boolean {
-  const entry = (p: string): string => {
-    const abs = path.resolve(p);
-    let dir = path.dirname(abs);
+  return writeTarget(a) === writeTarget(b);
+}
+
+/**
+ * The file a write to `file` lands in: `file` itself, or, when it is a symbolic link, the file the
+ * link points to (followed to its end, as open() does: saving over a link updates its target and
+ * keeps the link). Absolute, with symbolic links in the directory part resolved.
+ */
+export function writeTarget(file: string): string {
+  let p = path.resolve(file);
+  for (let hops = 0; hops < 40; hops++) {
+    let st: fs.Stats;
     try {
-      dir = fs.realpathSync(dir);
-    } catch { /* a directory that does not exist yet: compare the paths as given */ }
-    return path.join(dir, path.basename(abs));
-  };
-  return entry(a) === entry(b);
+      st = fs.lstatSync(p);
+    } catch {
+      break; // nothing there (yet): the path itself
+    }
+    if (!st.isSymbolicLink()) break;
+    p = path.resolve(path.dirname(p), fs.readlinkSync(p));
+  }
+  let dir = path.dirname(p);
+  try {
+    dir = fs.realpathSync(dir);
+  } catch { /* a directory that does not exist yet: the path as given */ }
+  return path.join(dir, path.basename(p));
 }
 
 /**
@@ -154,18 +170,20 @@ export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
     throw new Error(`${op}: data for ${file} must be a Uint8Array or a string, got ${describe(data)}`);
   }
-  const dir = path.dirname(path.resolve(file));
+  // A symbolic link is written through: its target is replaced, and the link stays.
+  const target = writeTarget(file);
+  const dir = path.dirname(target);
   // Same directory as the target, because rename is only atomic within one file system. The
   // base name is clipped so a long target name cannot push the temporary past NAME_MAX.
   const tmp = path.join(
     dir,
-    `.${path.basename(file).slice(0, 100)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`,
+    `.${path.basename(target).slice(0, 100)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`,
   );
   // A file being replaced keeps its permission bits: the temporary is created with the default
   // mode (0666 less the umask), so renaming it over a 0600 file would make that file world-readable.
   let mode: number | null = null;
   try {
-    const st = fs.statSync(file);
+    const st = fs.statSync(target);
     if (st.isFile()) mode = st.mode & 0o7777;
   } catch { /* no file there yet: the default mode is right */ }
   let fd: number | null = null;
@@ -185,7 +203,7 @@ export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8
     const closing = fd;
     fd = null;
     io.close(closing);
-    io.rename(tmp, file);
+    io.rename(tmp, target);
     created = false;
   } catch (e) {
     if (fd !== null) {

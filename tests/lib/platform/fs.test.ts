@@ -10,6 +10,7 @@ import {
   nodeAtomicWriteIo,
   readFileBytes,
   readTextFile,
+  sameDirEntry,
   writeFileAtomic,
   writeFileAtomicWith,
 } from '../../../lib/platform/fs';
@@ -85,6 +86,31 @@ describe('lib/platform/fs', () => {
       writeFileAtomic(fresh, 'x');
       fs.writeFileSync(reference, 'x');
       expect(fs.statSync(fresh).mode & 0o777).to.equal(fs.statSync(reference).mode & 0o777);
+    });
+
+    it('writes through a symbolic link: the target gets the bytes and the link stays a link, as open() would', () => {
+      const real = path.join(dir, 'store');
+      fs.mkdirSync(real);
+      const target = path.join(real, 'ckpt.bin');
+      fs.writeFileSync(target, 'old');
+      const link = path.join(dir, 'latest.bin');
+      fs.symlinkSync(path.join('store', 'ckpt.bin'), link); // relative, resolved from the link's directory
+      const chain = path.join(dir, 'chain.bin');
+      fs.symlinkSync(link, chain); // a link to a link
+      writeFileAtomic(chain, new Uint8Array([4, 2]));
+      expect(fs.lstatSync(link).isSymbolicLink()).to.equal(true);
+      expect(fs.lstatSync(chain).isSymbolicLink()).to.equal(true);
+      expect([...readFileBytes(target)]).to.deep.equal([4, 2]);
+      expect(listDir(real)).to.deep.equal(['ckpt.bin']);
+      // A dangling link: its target is created.
+      const dangling = path.join(dir, 'next.bin');
+      fs.symlinkSync(path.join(real, 'new.bin'), dangling);
+      writeFileAtomic(dangling, 'n');
+      expect(fs.readFileSync(path.join(real, 'new.bin'), 'utf-8')).to.equal('n');
+      expect(fs.lstatSync(dangling).isSymbolicLink()).to.equal(true);
+      // sameDirEntry sees through the links too.
+      expect(sameDirEntry(chain, target)).to.equal(true);
+      expect(sameDirEntry(dangling, target)).to.equal(false);
     });
 
     it('writes only the viewed bytes of a Uint8Array that is a window on a larger buffer', () => {

@@ -212,7 +212,8 @@ export abstract class Module {
    * Copies values from `sd` into this module's parameters and buffers (converting dtype if needed).
    * Every shape mismatch and every tensor whose data does not fill its shape with numbers is an
    * error; with strict (the default) so is every missing or unexpected key. All problems are
-   * reported together, by name, before anything is copied.
+   * reported together, by name, before anything is copied. As in PyTorch, a batch norm's
+   * num_batches_tracked that `sd` lacks (older state dicts) is set to 0, not reported missing.
    */
   loadStateDict(sd: Record<string, TensorData> | Map<string, TensorData>, options: { strict?: boolean } = {}): LoadResult {
     const op = 'loadStateDict';
@@ -225,7 +226,10 @@ export abstract class Module {
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
     const integers = this.integerStateKeys();
-    const missingKeys = Object.keys(own).filter((k) => !src.has(k));
+    // PyTorch's BatchNorm fills a num_batches_tracked missing from a state dict without version
+    // metadata (every safetensors file) with 0 instead of calling it missing (version-1 state dicts).
+    const zeroFilled = new Set(Object.keys(own).filter((k) => !src.has(k) && integers.has(k) && /(^|\.)num_batches_tracked$/.test(k)));
+    const missingKeys = Object.keys(own).filter((k) => !src.has(k) && !zeroFilled.has(k));
     // Own keys only: `in` would also find Object.prototype's (a key 'constructor' was never unexpected).
     const unexpectedKeys = [...src.keys()].filter((k) => !Object.prototype.hasOwnProperty.call(own, k));
     const mismatched: string[] = [];
@@ -250,7 +254,13 @@ export abstract class Module {
     noGrad(() => {
       for (const [k, t] of Object.entries(own)) {
         const s = src.get(k);
-        if (s === undefined) continue;
+        if (s === undefined) {
+          if (zeroFilled.has(k)) {
+            t.data.fill(0);
+            t._bumpVersion();
+          }
+          continue;
+        }
         const d = t.data;
         // Once per tensor: a non-contiguous Tensor's `data` makes a full copy on every read.
         const values = s.data;

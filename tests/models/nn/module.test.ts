@@ -101,6 +101,24 @@ describe('models/nn/module', () => {
     expect(() => b.loadStateDict(bad, { strict: false })).to.throw('size mismatch for fc1.bias');
   });
 
+  it('loadStateDict sets a batch norm\'s missing num_batches_tracked to 0, as PyTorch does for older state dicts', () => {
+    const a = new Tiny();
+    const b = new Tiny();
+    b.train();
+    b.forward(randn([3, 3]));
+    b.forward(randn([3, 3]));
+    expect(b.bn.numBatchesTracked).to.equal(2);
+    const sd = a.stateDict();
+    delete sd['bn.num_batches_tracked'];
+    const res = b.loadStateDict(sd);
+    expect(res).to.deep.equal({ missingKeys: [], unexpectedKeys: [] });
+    expect(b.bn.numBatchesTracked).to.equal(0);
+    expect(Array.from(b.bn.runningMean!.data)).to.deep.equal(Array.from(a.bn.runningMean!.data));
+    // Any other missing buffer is still missing.
+    delete sd['bn.running_mean'];
+    expect(() => b.loadStateDict(sd)).to.throw('missing keys: bn.running_mean');
+  });
+
   it("loadStateDict reports keys named like Object.prototype's members as unexpected", () => {
     const lin = new Linear(2, 2);
     const names = ['constructor', 'toString', 'hasOwnProperty', '__proto__'];

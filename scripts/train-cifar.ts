@@ -45,6 +45,8 @@ interface Plan {
   resume: OpenedCheckpoint | null;
   /** Set when the checkpoint to resume has already trained every epoch: the line to print, and nothing is written. */
   finished: string | null;
+  /** True when this run made the --out directory (then a run that fails before writing to it removes it). */
+  madeOut: boolean;
 }
 
 /** Every file a run writes into its --out directory; a directory holding any of them is a run's. */
@@ -128,14 +130,15 @@ function plan(argv: readonly string[]): Plan | 'help' {
     }
   }
   const finished = resume === null ? null : finishedRun(resume, config);
-  if (finished !== null) return { parsed, config, outDir, resume, finished };
+  if (finished !== null) return { parsed, config, outDir, resume, finished, madeOut: false };
+  const madeOut = !fs.existsSync(outDir);
   try {
     makeDir(outDir, '--out');
     fs.accessSync(outDir, fs.constants.W_OK);
   } catch (e) {
     throw new UsageError(`--out ${outDir}: cannot create or write the directory (${oneLine(e).replace(/^--out: /, '')})`);
   }
-  return { parsed, config, outDir, resume, finished: null };
+  return { parsed, config, outDir, resume, finished: null, madeOut };
 }
 
 /** What to say when `ck` has already trained all of config.epochs (then resuming has nothing to do), else null. */
@@ -193,6 +196,10 @@ export async function main(argv: readonly string[], io: TrainIo): Promise<number
     // THREADS: the one call site that sizes the kernels' thread pool.
     setNumThreads(run.threads ?? getNumThreads());
     const splits = loadSplits(config);
+    // The options check assumed 50,000 CIFAR-10 training images; a --data directory may hold fewer.
+    if (config.batchSize > splits.train.count) {
+      throw new UsageError(`--batch-size ${config.batchSize} is larger than the ${splits.train.count} training images in ${splits.description} (the incomplete batch is dropped, so no step would run)`);
+    }
     const parts = buildParts(config, splits);
     let loop: LoopState = freshLoopState();
     const metrics = new MetricsLog(joinPath(outDir, METRICS_FILE));
@@ -262,6 +269,12 @@ export async function main(argv: readonly string[], io: TrainIo): Promise<number
     }
   } catch (e) {
     err(e instanceof UsageError ? oneLine(e) : `error: ${oneLine(e)}`);
+    // A run that failed before writing anything (bad data, say) leaves no empty directory behind.
+    if (p.madeOut) {
+      try {
+        if (fs.readdirSync(outDir).length === 0) fs.rmdirSync(outDir);
+      } catch { /* the error above is the one to report */ }
+    }
     return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }

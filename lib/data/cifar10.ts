@@ -60,7 +60,7 @@ export function loadCifar10(dir: string, options: Cifar10Options): ImageDataset 
     if (bytes === 0 || bytes % CIFAR10_RECORD_BYTES !== 0) {
       throw new Error(
         `${OP}: ${file} has ${bytes} bytes, not a positive multiple of the ${CIFAR10_RECORD_BYTES}-byte record ` +
-          `(${bytes / CIFAR10_RECORD_BYTES} records)`,
+          `(${Math.floor(bytes / CIFAR10_RECORD_BYTES)} whole records and ${bytes % CIFAR10_RECORD_BYTES} bytes over)`,
       );
     }
     return { file, records: bytes / CIFAR10_RECORD_BYTES };

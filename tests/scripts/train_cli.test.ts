@@ -117,6 +117,42 @@ describe('scripts/train-cifar command line', function () {
     expect(expectOneLine(r.err)).to.include(`--data ${partial}: missing data_batch_2.bin`);
   });
 
+  it('checks --batch-size against the images a small --data holds, and a failed start leaves no empty --out', async () => {
+    const small = path.join(dir, 'small-cifar');
+    fs.mkdirSync(small);
+    const record = (label: number): Uint8Array => {
+      const r = new Uint8Array(3073);
+      r[0] = label;
+      return r;
+    };
+    const records = (n: number): Uint8Array => {
+      const out = new Uint8Array(n * 3073);
+      for (let i = 0; i < n; i++) out.set(record(i % 10), i * 3073);
+      return out;
+    };
+    for (let f = 1; f <= 5; f++) fs.writeFileSync(path.join(small, `data_batch_${f}.bin`), records(4)); // 20 images
+    fs.writeFileSync(path.join(small, 'test_batch.bin'), records(4));
+    fs.writeFileSync(path.join(small, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+    const out = fresh();
+    let r = await run(['--data', small, '--batch-size', '32', '--width', '2', '--epochs', '1', '--out', out]);
+    expect(r.code, r.err).to.equal(2);
+    expect(expectOneLine(r.err)).to.include('--batch-size 32 is larger than the 20 training images');
+    expect(fs.existsSync(out), 'the --out this run made is removed again').to.equal(false);
+    // A corrupt file: the same, naming the file.
+    const bad = records(4);
+    bad[3073] = 12; // the second record's label byte
+    fs.writeFileSync(path.join(small, 'data_batch_3.bin'), bad);
+    r = await run(['--data', small, '--batch-size', '8', '--width', '2', '--epochs', '1', '--out', out]);
+    expect(r.code, r.err).to.equal(2);
+    expect(expectOneLine(r.err)).to.include('data_batch_3.bin');
+    expect(fs.existsSync(out)).to.equal(false);
+    // An --out that existed before the run is kept, empty or not.
+    fs.mkdirSync(out);
+    r = await run(['--data', small, '--batch-size', '8', '--width', '2', '--epochs', '1', '--out', out]);
+    expect(r.code, r.err).to.equal(2);
+    expect(fs.existsSync(out)).to.equal(true);
+  });
+
   it('rejects an unusable --out', async () => {
     const file = path.join(dir, 'a-file');
     fs.writeFileSync(file, 'x');

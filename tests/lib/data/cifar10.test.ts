@@ -129,7 +129,7 @@ describe('lib/data/cifar10', () => {
   it('names a file whose size is not a whole number of records, even when limit would not reach it', () => {
     const file = path.join(dir, 'data_batch_4.bin');
     fs.writeFileSync(file, new Uint8Array(2 * CIFAR10_RECORD_BYTES + 5));
-    const msg = `loadCifar10: ${file} has 6151 bytes, not a positive multiple of the 3073-byte record`;
+    const msg = `loadCifar10: ${file} has 6151 bytes, not a positive multiple of the 3073-byte record (2 whole records and 5 bytes over)`;
     expect(() => loadCifar10(dir, { split: 'train' })).to.throw(msg);
     expect(() => loadCifar10(dir, { split: 'train', limit: 1 })).to.throw(msg);
     fs.writeFileSync(file, new Uint8Array(0));

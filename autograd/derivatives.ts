@@ -10,7 +10,7 @@
  */
 import { allocate, type DType, type FloatArray } from '../lib/core/dtype';
 import { fmtShape, fail } from '../lib/core/errors';
-import { broadcastShape, contiguousStrides, numel } from '../lib/core/shape';
+import { broadcastShape, contiguousStrides, numel, viewStrides } from '../lib/core/shape';
 import * as bn from '../lib/kernels/batchnorm';
 import { conv2dBackward, conv2dBackwardBias, conv2dForward, prepareConvWeight, type Conv2dGeometry, type ConvWeight } from '../lib/kernels/conv2d';
 import * as pool from '../lib/kernels/pool';
@@ -302,7 +302,11 @@ export const derivatives = {
 
   // Shape ops. reshape/permute/expand/slice return views sharing storage where possible.
   reshape: defineOp<X, { shape: number[] }>({
-    forward: ({ x }, { shape }) => (x.isContiguous() ? viewOf(x, shape, contiguousStrides(shape), x.offset) : fromData(dense(x), shape)),
+    // A view whenever the strides allow one (as torch.reshape), else a contiguous copy.
+    forward: ({ x }, { shape }) => {
+      const strides = x.isContiguous() ? contiguousStrides(shape) : viewStrides(x.shape, x.strides, shape);
+      return strides !== null ? viewOf(x, shape, strides, x.offset) : fromData(dense(x), shape);
+    },
     backward: (g, { shapes }) => ({ x: F.reshape(g, shapes.x!) }),
   }),
   permute: defineOp<X, { dims: number[] }>({

@@ -5,7 +5,7 @@
  */
 import { allocate, isDType, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
-import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual } from '../lib/core/shape';
+import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis } from '../lib/kernels/reduce';
 import { conv2dGeometry } from '../lib/kernels/conv2d';
@@ -268,12 +268,16 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return apply('reshape', { x }, { shape: s });
 }
 
-/** Like reshape, but never copies: the input must be contiguous. */
+/**
+ * Like reshape, but never copies: the new shape must be expressible with strides over x's memory
+ * (always for a contiguous x; for a strided one when no dim that is split or merged spans two
+ * separate runs of memory, as torch.view).
+ */
 export function view(x: Tensor, shape: readonly number[]): Tensor {
   requireTensor('view', 'input', x);
   const s = inferShape('view', x, shape);
-  if (!x.isContiguous()) {
-    fail('view', `input of shape ${fmtShape(x.shape)} with strides ${fmtShape(x.strides)} is not contiguous; use reshape() (which copies) or contiguous() first`);
+  if (!x.isContiguous() && viewStrides(x.shape, x.strides, s) === null) {
+    fail('view', `shape ${fmtShape(s)} is not compatible with the input's shape ${fmtShape(x.shape)} and strides ${fmtShape(x.strides)} (a dim to split or merge spans two separate runs of memory); use reshape() (which copies) or contiguous() first`);
   }
   return apply('reshape', { x }, { shape: s });
 }

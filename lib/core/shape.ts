@@ -28,6 +28,40 @@ export function isContiguous(shape: Shape, strides: readonly number[]): boolean 
   return true;
 }
 
+/**
+ * Strides that let a tensor of `oldShape` / `oldStrides` be seen as `newShape` without copying,
+ * or null when no such strides exist (ATen's computeStride, which torch.view and torch.reshape use:
+ * each run of dims that is contiguous within itself must be split or merged only inside that run).
+ */
+export function viewStrides(oldShape: Shape, oldStrides: readonly number[], newShape: Shape): number[] | null {
+  if (oldShape.length === 0) return newShape.map(() => 1);
+  const n = numel(oldShape);
+  if (n === 0) return shapesEqual(oldShape, newShape) ? oldStrides.slice() : contiguousStrides(newShape);
+  const out = new Array<number>(newShape.length);
+  let viewD = newShape.length - 1;
+  let chunkBase = oldStrides[oldStrides.length - 1];
+  let tensorNumel = 1;
+  let viewNumel = 1;
+  for (let d = oldShape.length - 1; d >= 0; d--) {
+    tensorNumel *= oldShape[d];
+    // The end of a chunk: dim d−1 does not continue dims d.. in memory.
+    if (d === 0 || (oldShape[d - 1] !== 1 && oldStrides[d - 1] !== tensorNumel * chunkBase)) {
+      while (viewD >= 0 && (viewNumel < tensorNumel || newShape[viewD] === 1)) {
+        out[viewD] = viewNumel * chunkBase;
+        viewNumel *= newShape[viewD];
+        viewD--;
+      }
+      if (viewNumel !== tensorNumel) return null;
+      if (d > 0) {
+        chunkBase = oldStrides[d - 1];
+        tensorNumel = 1;
+        viewNumel = 1;
+      }
+    }
+  }
+  return viewD === -1 ? out : null;
+}
+
 export function shapesEqual(a: Shape, b: Shape): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

@@ -155,7 +155,36 @@ describe('autograd/tensor', () => {
       const tr = x.permute(1, 0);
       expect(tr.reshape(6).storage).to.not.equal(x.storage);
       expect(Array.from(tr.reshape(6).data)).to.deep.equal([0, 3, 1, 4, 2, 5]);
-      expect(() => tr.view(6)).to.throw('view: input of shape [3,2] with strides [1,3] is not contiguous; use reshape() (which copies) or contiguous() first');
+      expect(() => tr.view(6)).to.throw("view: shape [6] is not compatible with the input's shape [3,2] and strides [1,3] (a dim to split or merge spans two separate runs of memory); use reshape() (which copies) or contiguous() first");
+    });
+
+    it('view and reshape of a strided tensor are views whenever its strides allow, as torch.view (computeStride)', () => {
+      const x = arange(24).reshape(4, 6);
+      // A column of a matrix: one run of stride 6, which view can split.
+      const col = x.slice(1, 2, 3).reshape(4); // [2, 8, 14, 20]
+      const v = col.view(2, 2);
+      expect(v.storage).to.equal(x.storage);
+      expect(v.strides).to.deep.equal([12, 6]);
+      expect(v.toArray()).to.deep.equal([[2, 8], [14, 20]]);
+      // Transposed: splitting a dim keeps the view; merging the two swapped dims cannot.
+      const t = x.reshape(2, 2, 6).permute(2, 0, 1); // shape [6, 2, 2], strides [1, 12, 6]
+      expect(t.view(3, 2, 4).strides).to.deep.equal([2, 1, 6]);
+      expect(t.view(3, 2, 4).toArray()).to.deep.equal(t.contiguous().view(3, 2, 4).toArray());
+      expect(() => t.view(12, 2)).to.throw('view: shape [12,2] is not compatible');
+      // Every split and merge of a random strided tensor: reshape's values always match a contiguous
+      // copy's, and reshape shares the storage exactly when view succeeds.
+      const base = arange(2 * 3 * 4 * 2).reshape(2, 3, 4, 2);
+      const layouts = [base.permute(1, 0, 3, 2), base.slice(2, 1, 4).slice(0, 1, 2), base.permute(3, 2, 1, 0).slice(1, 0, 4, 2)];
+      for (const s of layouts) {
+        const n = s.numel();
+        for (const shape of [[n], [1, n], [n, 1], ...s.shape.map((_, i) => [s.shape.slice(0, i + 1).reduce((p, d) => p * d, 1), n / s.shape.slice(0, i + 1).reduce((p, d) => p * d, 1)])]) {
+          const r = s.reshape(shape);
+          expect(r.toArray(), `${s.shape} -> ${shape}`).to.deep.equal(s.contiguous().reshape(shape).toArray());
+          let viewed = true;
+          try { s.view(shape); } catch { viewed = false; }
+          expect(r.storage === base.storage, `${s.shape}/${s.strides} -> ${shape}`).to.equal(viewed);
+        }
+      }
     });
 
     it('toArray, 0-d tensors and empty tensors', () => {

@@ -426,7 +426,10 @@ export const derivatives = {
   /** NCHW convolution; attrs carry the validated geometry (see lib/kernels/conv2d.ts). */
   /** The weight is prepared once (dead taps trimmed, see the kernel) and kept for backward. */
   conv2d: defineOp<{ input: Tensor; weight: Tensor; bias?: Tensor }, { geometry: Conv2dGeometry }, ConvWeight>({
-    saveInputs: ['input'],
+    // The weight too, though the backward reads the prepared one (extra): saving it records its
+    // version, so a backward after an in-place update (an optimizer step) is refused, not run with
+    // the new values (or, once taps were trimmed, a stale copy of the old ones).
+    saveInputs: ['input', 'weight'],
     forward: ({ input, weight, bias }, { geometry: g }) => {
       const w = prepareConvWeight(dense(weight), g, 'conv2d');
       return { out: fromData(conv2dForward(dense(input), w, bias ? dense(bias) : null, g), [g.N, g.O, g.OH, g.OW]), extra: w };

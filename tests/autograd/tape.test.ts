@@ -157,6 +157,20 @@ describe('autograd/tape', () => {
       expect(() => z.backward()).to.throw('backward: a tensor of shape [2] (the output) saved by exp for the gradient was modified in place');
     });
 
+    it('refuses a conv2d backward whose weight an optimizer step changed (trimmed taps or not)', () => {
+      // 4x4 maps use every tap; on a 1x1 map a padding-1 conv keeps only the centre tap (a copy).
+      for (const H of [4, 1]) {
+        const x = randn([1, 2, H, H]).requiresGrad_();
+        const w = randn([3, 2, 3, 3]).requiresGrad_();
+        const loss = F.conv2d(x, w, null, { padding: 1 }).sum();
+        w.grad = ones([3, 2, 3, 3]);
+        new SGD([w], { lr: 1 }).step();
+        expect(() => loss.backward(), `${H}x${H}`).to.throw(
+          "backward: a tensor of shape [3,2,3,3] (the input 'weight') saved by conv2d for the gradient was modified in place");
+        expect(x.grad, `${H}x${H}`).to.equal(null);
+      }
+    });
+
     it('refuses the second backward of a retained graph after a step', () => {
       const w = tensor([1, 2], { requiresGrad: true });
       const opt = new SGD([w], { lr: 0.5 });

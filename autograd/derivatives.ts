@@ -527,7 +527,12 @@ export { NONE as noAttrs };
 
 
 type BatchNormInputs = { input: Tensor; weight?: Tensor; bias?: Tensor; residual?: Tensor };
-type BatchNormExtra = { mean: Float64Array; invstd: Float64Array } | null;
+/**
+ * Training: the batch statistics. Eval: the running statistics' versions when the forward read them;
+ * the backward reads them again, so it refuses to run if they changed in place since (a training
+ * forward's update, loadStateDict), as PyTorch's batch norm, which saves them, does.
+ */
+type BatchNormExtra = { mean: Float64Array; invstd: Float64Array } | { runningVersions: readonly [number, number] } | null;
 
 function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs, BatchNormAttrs, BatchNormExtra> {
   return defineOp<BatchNormInputs, BatchNormAttrs, BatchNormExtra>({
@@ -546,7 +551,7 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
       const res = withResidual ? dense(residual!) : null;
       if (!a.training) {
         const out = bn.batchNormEvalForward(x, N, C, S, dense(a.runningMean!), dense(a.runningVar!), w, b, a.eps, relu, res);
-        return { out: fromData(out, input.shape), extra: null };
+        return { out: fromData(out, input.shape), extra: { runningVersions: [a.runningMean!._version, a.runningVar!._version] } };
       }
       const r = bn.batchNormTrainForward(x, N, C, S, w, b, a.eps, relu, res);
       if (a.runningMean && a.runningVar) {
@@ -557,6 +562,9 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
           rm[om + c * sm] = (1 - m) * rm[om + c * sm] + m * r.mean[c];
           rv[ov + c * sv] = (1 - m) * rv[ov + c * sv] + m * r.varUnbiased[c];
         }
+        // An in-place update (PyTorch's running_mean.mul_().add_()): an eval graph that read them is stale.
+        a.runningMean._bumpVersion();
+        a.runningVar._bumpVersion();
       }
       return { out: fromData(r.out, input.shape), extra: { mean: r.mean, invstd: r.invstd } };
     },
@@ -575,11 +583,18 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
       let r: bn.BatchNormGrads;
       // The gradient at batch norm's output (+ residual): the residual's gradient.
       let gSum: FloatArray | null = null;
-      if (extra) {
+      if (extra !== null && 'mean' in extra) {
         gSum = withResidual && needs.residual ? allocate(grad.dtype, grad.numel()) : null;
         const reluBias = relu && !withResidual ? (bias ? dense(bias) : null) : undefined;
         r = bn.batchNormTrainBackward(dense(grad), dense(input!), extra.mean, extra.invstd, w, N, C, S, reluOut, gSum, reluBias);
       } else {
+        const [vm, vv] = extra !== null ? extra.runningVersions : [0, 0];
+        for (const [name, t, v] of [['runningMean', a.runningMean!, vm], ['runningVar', a.runningVar!, vv]] as const) {
+          if (t._version !== v) {
+            fail('backward', `${name} (shape ${fmtShape(t.shape)}) read by ${relu || withResidual ? 'a fused ' : ''}batchNorm in eval mode was modified in place ` +
+              `(by a training forward's update or loadStateDict) after the forward: version ${t._version}, expected ${v}; compute the loss again after the update`);
+          }
+        }
         let g = dense(grad);
         if (reluOut !== null) {
           const masked = allocate(grad.dtype, g.length);

@@ -171,6 +171,24 @@ describe('autograd/tape', () => {
       }
     });
 
+    it('refuses an eval batch norm backward whose running statistics a training forward updated since', () => {
+      manualSeed(0);
+      const bn = new BatchNorm1d(2);
+      bn.eval();
+      const x = randn([4, 2]).requiresGrad_();
+      const loss = bn.forward(x).sum();
+      bn.train();
+      bn.forward(randn([4, 2]).mul(10));
+      expect(() => loss.backward()).to.throw(
+        'backward: runningMean (shape [2]) read by batchNorm in eval mode was modified in place');
+      expect(x.grad).to.equal(null);
+      // Unchanged statistics: the backward runs (gradient w·invstd with the default w = 1).
+      bn.eval();
+      bn.forward(x).sum().backward();
+      const invstd = 1 / Math.sqrt(bn.runningVar!.data[0] + 1e-5);
+      expect(x.grad!.data[0]).to.be.closeTo(invstd, 1e-6 * invstd);
+    });
+
     it('refuses the second backward of a retained graph after a step', () => {
       const w = tensor([1, 2], { requiresGrad: true });
       const opt = new SGD([w], { lr: 0.5 });

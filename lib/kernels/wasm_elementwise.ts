@@ -1,7 +1,7 @@
 /**
  * WebAssembly SIMD128 kernels for the float32 elementwise and batch-norm loops of a training step
  * (relu and its backward, same-shape add/sub/mul/div, batch-norm statistics, normalisation and
- * gradient), generated at module load with our emitter (wasm_emitter.ts, wasm_simd.ts).
+ * gradient), generated at first use with our emitter (wasm_emitter.ts, wasm_simd.ts).
  *
  * Each thread owns one instance and its linear memory. Callers copy their operands into that
  * memory with TypedArray.set (a memcpy, ~10 GB/s here), run a kernel, and copy the result out;

@@ -1,8 +1,8 @@
 /**
  * A small WebAssembly binary emitter: just the sections and instructions our generated kernels use
  * (functions over i32/v128 locals, one imported memory, SIMD128 loads, stores and float lanes).
- * Kernels are written as TypeScript loops that emit code, so the wasm is generated at module load
- * with no external toolchain and no opaque binary in the repository.
+ * Kernels are written as TypeScript loops that emit code, so the wasm is generated at run time (each
+ * module on first use) with no external toolchain and no opaque binary in the repository.
  * Encoding follows the WebAssembly core spec 2.0 (binary format, §5) and the SIMD proposal opcodes.
  */
 

@@ -1,5 +1,5 @@
 /**
- * WebAssembly SIMD128 macro-kernels for the packed GEMM (packed_gemm.ts), generated at module load
+ * WebAssembly SIMD128 macro-kernels for the packed GEMM (packed_gemm.ts), generated at first use
  * with our own emitter (wasm_emitter.ts). Each thread has its own instance and linear memory; JS
  * (or the wasm packers of wasm_pack.ts, in the same module) packs A and B panels into that memory,
  * the kernel runs every MR×NR tile of a block, and the finished C block is copied out (see

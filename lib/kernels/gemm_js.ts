@@ -1,6 +1,7 @@
 /**
- * Pure-JavaScript micro-kernel backend of the packed GEMM (see packed_gemm.ts): the fallback when
- * WebAssembly SIMD is missing and the float64 path.
+ * Pure-JavaScript micro-kernel backend of the packed GEMM (see packed_gemm.ts): the fallback, for
+ * both dtypes, when WebAssembly SIMD is missing or setGemmKernel('js') asks for it (float64 otherwise
+ * runs on the wasm 4×4 kernel, gemm_backend.ts).
  *
  * Layout: one Float64Array scratch holds packed A (panels of MR=4 rows, k-major: panel[k*4 + r]),
  * packed B (panels of NR=4 columns, k-major: panel[k*4 + c]) and a row-major C block. Packing into

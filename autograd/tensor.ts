@@ -1,7 +1,9 @@
 /**
- * Tensor: a typed-array storage seen through shape, strides and offset. Views (reshape of a
- * contiguous tensor, permute, transpose, expand, slice) share storage with their base; kernels
- * read contiguous data, so an op given a non-contiguous view first copies it.
+ * Tensor: a typed-array storage seen through shape, strides and offset. Views (view, and reshape
+ * whenever the strides allow one; permute, transpose, expand, slice) share storage with their base.
+ * The broadcasting elementwise ops, where, cat/slice/pad copies and matmul (a transposed operand)
+ * read strided views directly; the other kernels read contiguous data, so they first copy a
+ * non-contiguous view.
  *
  * The tape fields (gradFn, grad, requiresGrad) live here; the recording and the backward walk are
  * in tape.ts, the op table in derivatives.ts, and the methods below delegate to functional.ts.

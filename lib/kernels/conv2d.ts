@@ -26,7 +26,8 @@ import {
  *
  * All three passes run on the packed GEMM (packed_gemm.ts), one GEMM per group, with operands
  * that pack straight from the NCHW tensors (implicit im2col: im2col.ts in JS, im2col_wasm.ts
- * through wasm when the float32 SIMD kernel is in use) and C blocks stored straight into NCHW.
+ * through wasm when the float32 SIMD kernel is in use) and C blocks stored straight into NCHW;
+ * float32 3×3 stride-1 convs with enough tiles per channel run by Winograd instead (winograd.ts).
  * Work is split between threads by output blocks only, so results are bit-identical for any
  * thread count. The *Reference functions at the end are the slow loops the tests compare against.
  */

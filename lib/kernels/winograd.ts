@@ -13,16 +13,18 @@
  * memory, so a block of tiles goes input → V → M → output without leaving the thread's scratch (no
  * 4× larger intermediate tensors).
  *
- * Used for the forward pass and, as the stride-1 conv with the flipped transposed weight, the input
- * gradient, of convs with a 3×3 kernel, stride and dilation 1, one group and an output whose height
+ * Used for the forward pass, the input gradient (as the stride-1 conv with the flipped transposed
+ * weight) and the weight gradient (the algorithm run backwards, winogradWeightGrad below), of convs
+ * with a 3×3 kernel, stride and dilation 1, one group and an output whose height
  * is even and width a multiple of 8 (a tile group is 4 tiles across), or 4 wide and a multiple of 4
- * high (a tile group is 2 × 2 tiles), on float32 data. Float64
+ * high (a tile group is 2 × 2 tiles), on float32 data, when there are enough tiles per channel
+ * (winogradApplies, winogradWeightApplies). Float64
  * keeps the direct GEMM, so the gradient checks compare exact sums. The result differs from the
  * direct sum by rounding only (the transforms are exact in real arithmetic); tests hold it to the
  * reference loop. Non-finite values reach the same outputs as in the direct sum, but where that sum
  * gives ±∞ the transforms' differences often give NaN (∞ − ∞). Threads split whole blocks of tile
- * rows, and each output element is computed by one thread in a fixed order, so results are
- * bit-identical for any thread count.
+ * rows (the weight gradient: input channels in panels of 8), and each output element is computed by
+ * one thread in a fixed order, so results are bit-identical for any thread count.
  */
 import type { FloatArray } from '../core/dtype';
 import type { Conv2dGeometry } from './conv2d';

@@ -1,11 +1,11 @@
 /**
  * Micro-benchmark of the performance core: GEMM and conv2d passes at 1 and 2 threads.
  *
- *   npx ts-node scripts/bench_kernels.ts                      # W1, W2, W3 and ResNet18-cifar shapes
- *   npx ts-node scripts/bench_kernels.ts --only W1,W3 --threads 2 --kernel js --reps 7
- *   npx ts-node scripts/bench_kernels.ts --only resnet16,resnet64 --passes   # per-pass lines too
- *   npx ts-node scripts/bench_kernels.ts --only variants    # every micro-kernel tried, one thread
- *   npx ts-node scripts/bench_kernels.ts --raw              # contention guard off (see threads.ts)
+ *   npx ts-node scripts/bench-kernels.ts                      # W1, W2, W3 and ResNet18-cifar shapes
+ *   npx ts-node scripts/bench-kernels.ts --only W1,W3 --threads 2 --kernel js --reps 7
+ *   npx ts-node scripts/bench-kernels.ts --only resnet16,resnet64 --passes   # per-pass lines too
+ *   npx ts-node scripts/bench-kernels.ts --only variants    # every micro-kernel tried, one thread
+ *   npx ts-node scripts/bench-kernels.ts --raw              # contention guard off (see threads.ts)
  *
  * Each figure is the median of --reps timed runs (default 7) after warm-up runs; GFLOP/s counts
  * 2 flops per multiply-add of the GEMM the pass performs (the same count the peers use).
@@ -44,7 +44,7 @@ function parseOptions(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const next = (): string => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`bench_kernels: ${argv[i - 1]} needs a value`);
+      if (v === undefined) throw new Error(`bench-kernels: ${argv[i - 1]} needs a value`);
       return v;
     };
     switch (argv[i]) {
@@ -54,7 +54,7 @@ function parseOptions(argv: string[]): Options {
       case '--reps': opts.reps = Number(next()); break;
       case '--passes': opts.passes = true; break;
       case '--raw': opts.raw = true; break;
-      default: throw new Error(`bench_kernels: unknown option ${argv[i]}`);
+      default: throw new Error(`bench-kernels: unknown option ${argv[i]}`);
     }
   }
   return opts;

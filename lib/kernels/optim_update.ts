@@ -3,7 +3,8 @@
  * hyper-parameters and state; these are their inner loops over one parameter's typed arrays).
  *
  * Every element is independent, so a large parameter is split by element ranges over the thread
- * pool, and float32 parameters run through WebAssembly (wasm_optim.ts) in staged chunks: data is
+ * pool; the optimizers call the "many" forms (sgdUpdateMany, adamUpdateMany), which split a whole
+ * param group's elements in one run (see "many tensors at once" below). Float32 parameters run through WebAssembly (wasm_optim.ts) in staged chunks: data is
  * copied into the instance's memory, updated in f64x2 lanes, and copied back. Both paths compute
  * exactly the JS loops below, bit for bit, however the elements are split.
  * Cost: one pass over the parameter, its gradient and its state buffers.

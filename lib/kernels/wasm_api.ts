@@ -1,7 +1,7 @@
 /**
  * The slice of the engine's WebAssembly API our kernel modules use (memory, module, instance),
- * typed here because the project compiles without DOM typings. Shared by the GEMM, elementwise and
- * optimizer kernels, each of which owns one instance and one linear memory per thread.
+ * typed here because the project compiles without DOM typings. Shared by the GEMM, elementwise,
+ * optimizer and pooling kernels, each of which owns one instance and one linear memory per thread.
  */
 
 export interface WasmMemoryLike {

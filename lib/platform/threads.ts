@@ -61,7 +61,6 @@ let running = false;
 let partsSent = 0;
 let lastParts: number[] = [];
 
-/** Sets how many threads kernels use (the calling thread included); 1 disables the workers. */
 /**
  * The most threads setNumThreads accepts (the scripts' --threads too). Each worker is a V8 isolate
  * of its own (tens of MB), started on the first parallel kernel, so a runaway count would exhaust
@@ -69,6 +68,7 @@ let lastParts: number[] = [];
  */
 export const MAX_THREADS = 256;
 
+/** Sets how many threads kernels use (the calling thread included); 1 disables the workers. */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
     throw new Error(`setNumThreads: expected an integer from 1 to ${MAX_THREADS}, got ${fmtValue(n)}`);

@@ -91,11 +91,26 @@ export class BufferSupply {
     this.ports.push(port);
   }
 
-  /** Stops reading `port` (its worker is gone); buffers it already delivered stay in the pool. */
+  /**
+   * Stops reading `port` (its worker thread has ended); buffers it already delivered stay in the
+   * pool. A request its worker took but never delivered (terminated while making the buffer) would
+   * stay counted as requested for ever; once no port is left nothing more can arrive, so only the
+   * requests still waiting in the ring count (shutdownThreads used to leak up to 8 MB of the cap
+   * each time, until the supply asked for nothing more).
+   */
   removePort(port: MessagePort): void {
     this.drainPort(port);
     const i = this.ports.indexOf(port);
     if (i >= 0) this.ports.splice(i, 1);
+    if (this.ports.length === 0) this.counts.requestedBytes = this.ringBytes();
+  }
+
+  /** Bytes of the requests waiting in the ring, not yet taken by a worker. */
+  private ringBytes(): number {
+    let bytes = 0;
+    const head = Atomics.load(this.ring, HEAD), tail = Atomics.load(this.ring, TAIL);
+    for (let i = head; i !== tail; i = (i + 1) | 0) bytes += Atomics.load(this.ring, 2 + (i & (SLOTS - 1)));
+    return bytes;
   }
 
   /**

@@ -94,11 +94,12 @@ export async function shutdownThreads(): Promise<void> {
 
 /** Closes w's ports and terminates its thread (already out of the pool). */
 async function closeWorker(w: PoolWorker): Promise<void> {
-  supply.removePort(w.supply);
   w.jobs.close();
   w.replies.close();
-  w.supply.close();
   await w.worker.terminate();
+  // Only once the thread has ended can no more buffers arrive (see BufferSupply.removePort).
+  supply.removePort(w.supply);
+  w.supply.close();
 }
 
 /**

@@ -5,7 +5,7 @@ import {
   BufferSupply, serveSupplyRequest, SUPPLY_MAX_BYTES, SUPPLY_MIN_BYTES,
 } from '../../../lib/platform/buffer_supply';
 import {
-  bufferSupplyStats, getNumThreads, setBufferSupply, setNumThreads, waitForThreads,
+  bufferSupplyStats, getNumThreads, setBufferSupply, setNumThreads, shutdownThreads, waitForThreads,
 } from '../../../lib/platform/threads';
 
 const MB = 1024 * 1024;
@@ -121,6 +121,30 @@ describe('lib/platform/buffer_supply', () => {
     expect(s.take(MB)).to.not.equal(null);
   });
 
+  it('forgets requests taken by workers that are gone, so the cap does not fill up with them', () => {
+    const s = new BufferSupply(2 * MB);
+    const c = channel();
+    s.addPort(c.port1);
+    s.take(MB);
+    s.take(MB);
+    expect(s.stats().requestedBytes).to.equal(2 * MB);
+    // The worker takes one request and is terminated before it delivers the buffer (shutdownThreads).
+    const lost = channel();
+    expect(serveSupplyRequest(s.ring, lost.port2)).to.equal(MB);
+    s.removePort(c.port1);
+    expect(s.stats().requestedBytes).to.equal(MB, 'only the request still in the ring is outstanding');
+    // A new worker serves that request and the next ones: the supply keeps working.
+    const d = channel();
+    s.addPort(d.port1);
+    expect(serveAll(s, d.port2)).to.equal(MB);
+    expect(s.stats().requestedBytes).to.equal(0);
+    expect(s.take(MB)).to.not.equal(null);
+    expect(s.take(MB)).to.equal(null);
+    expect(s.wantsService()).to.equal(true, 'a miss still asks for a buffer');
+    expect(serveAll(s, d.port2)).to.equal(2 * MB);
+    expect(s.take(MB)).to.not.equal(null);
+  });
+
   it('serves a ring shared by two workers once per request', () => {
     const s = new BufferSupply(64 * MB);
     const a = channel(), b = channel();
@@ -158,6 +182,23 @@ describe('lib/platform/buffer_supply', () => {
         sleepMs(5); // the idle worker makes the next one meanwhile
       }
       expect(hits).to.be.at.least(3, 'the worker supplied buffers');
+    });
+
+    it('counts nothing as requested after shutdownThreads, however busy the worker was', async function () {
+      this.timeout(120000);
+      setNumThreads(2);
+      for (let round = 0; round < 4; round++) {
+        waitForThreads();
+        const keep: unknown[] = [];
+        for (let i = 0; i < 30; i++) keep.push(allocate('float32', (8 * MB) / 4)); // each miss asks for 8 MB
+        sleepMs(3); // the worker is making buffers
+        await shutdownThreads();
+        const st = bufferSupplyStats();
+        // A buffer being made when the worker was terminated never arrives; it used to stay counted,
+        // filling the 96 MB cap after a dozen shutdowns and stopping the supply for good.
+        expect(st.requestedBytes).to.equal(0, `round ${round}: ${JSON.stringify(st)}`);
+        expect(keep.length).to.equal(30);
+      }
     });
 
     it('supplies nothing at 1 thread or when turned off, and holds no pooled buffers at 1 thread', () => {

@@ -58,6 +58,12 @@ const workers: PoolWorker[] = [];
 /** Zero-filled buffers made by idle workers (see "buffers made ahead" below). */
 const supply = new BufferSupply();
 let running = false;
+/**
+ * Set when a worker failed before it was ready (its modules did not load, e.g. a bundle without
+ * thread_worker.js): every new worker would fail the same way, so none is started until
+ * setNumThreads or shutdownThreads asks again, and kernels run on the calling thread.
+ */
+let startFailed = false;
 let partsSent = 0;
 let lastParts: number[] = [];
 
@@ -74,6 +80,7 @@ export function setNumThreads(n: number): void {
     throw new Error(`setNumThreads: expected an integer from 1 to ${MAX_THREADS}, got ${fmtValue(n)}`);
   }
   numThreads = n;
+  startFailed = false;
   throttledUntil = 0;
   starvedInARow = 0;
   setSharedStorage(n > 1);
@@ -88,6 +95,7 @@ export function getNumThreads(): number {
 /** Terminates all workers; the next parallel kernel starts them again. */
 export async function shutdownThreads(): Promise<void> {
   const all = workers.splice(0, workers.length);
+  startFailed = false;
   await Promise.all(all.map(closeWorker));
   supply.setActive(false);
 }
@@ -117,7 +125,7 @@ export function threadStats(): {
 
 /** Starts the workers now instead of at the first parallel kernel (e.g. before timing). */
 export function startThreads(): void {
-  while (workers.length < numThreads - 1) workers.push(spawnWorker(workers.length + 1));
+  while (!startFailed && workers.length < numThreads - 1) workers.push(spawnWorker(workers.length + 1));
 }
 
 /** Blocks until every started worker is ready (tests and benchmarks; kernels never need this). */
@@ -167,9 +175,16 @@ function spawnWorker(index: number): PoolWorker {
   };
   worker.on('exit', forget);
   worker.on('error', (e) => {
-    // A worker dies only if its module fails to load; runs then fall back to the calling thread.
     forget();
-    process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); continuing with fewer threads`);
+    if (Atomics.load(ctrl, CTRL_READY) === 0) {
+      // Its modules failed to load: a new worker would fail again (and warn again) at every run.
+      if (startFailed) return;
+      startFailed = true;
+      process.emitWarning(`tsgrad thread pool: a worker failed to start (${e.message}); kernels run on the calling thread ` +
+        '(setNumThreads or shutdownThreads tries again)');
+    } else {
+      process.emitWarning(`tsgrad thread pool: a worker failed (${e.message}); the next run starts a new one`);
+    }
   });
   return {
     index, worker, ctrl, jobs: jobChannel.port1, replies: replyChannel.port1, supply: supplyChannel.port1, seq: 0, failuresSeen: 0,

@@ -217,6 +217,42 @@ describe('lib/platform/threads', function () {
     expect(Array.from(out)).to.deep.equal([0, 0, 0, 1, 1, 1]);
   });
 
+  it('stops starting workers after one fails to load, instead of starting (and warning about) a new one at every run', async () => {
+    // The worker's entry made unloadable (a bundle without thread_worker.js); the event loop runs
+    // between steps, as in a training loop awaiting its data.
+    const code = `
+      const wt = require('worker_threads');
+      const Original = wt.Worker;
+      let spawned = 0;
+      wt.Worker = class extends Original {
+        constructor(src, opts) {
+          spawned++;
+          super(src, { ...opts, workerData: { ...opts.workerData, entry: '/nonexistent/thread_worker.js' } });
+        }
+      };
+      let warnings = 0;
+      process.on('warning', () => { warnings++; });
+      const { setNumThreads } = require('./lib/platform/threads');
+      const { parallelFor } = require('./lib/kernels/parallel');
+      setNumThreads(3);
+      (async () => {
+        for (let step = 0; step < 8; step++) {
+          const out = new Int32Array(new SharedArrayBuffer(4 * 6)).fill(-1);
+          parallelFor('parallel.mark', 6, { out, failAt: -1 });
+          if (!out.every((t) => t === 0)) throw new Error('step ' + step + ': ' + Array.from(out));
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        console.log(JSON.stringify({ spawned, warnings }));
+      })();
+    `;
+    const { code: exitCode, out } = await runChild(code, 60000);
+    expect(exitCode, out).to.equal(0);
+    const r = JSON.parse(out.trim().split('\n').pop() as string) as { spawned: number; warnings: number };
+    expect(r.spawned, out).to.equal(2, 'the two workers of the first run, none after they failed');
+    expect(r.warnings, out).to.equal(1);
+    expect(out).to.match(/a worker failed to start \(Cannot find module/);
+  });
+
   it('lets a process that used 2 threads exit by itself, promptly, with code 0', async () => {
     const code = `
       const { getNumThreads, setNumThreads, waitForThreads, threadStats } = require('./lib/platform/threads');

@@ -542,8 +542,8 @@ function batchNormOp(relu: boolean, withResidual = false): OpDef<BatchNormInputs
     // The fused relu's backward needs the output (where it is > 0).
     saveOutput: relu,
     forward: ({ input, weight, bias, residual }, a) => {
-      // No elements (no channels, or no images in eval): an empty result and no statistics to
-      // update, as in PyTorch. F.batchNorm rejects training on fewer than 2 values per channel.
+      // No elements (no channels, or no images): an empty result and no statistics to update, as in
+      // PyTorch. F.batchNorm rejects training on exactly 1 value per channel.
       if (input.numel() === 0) return { out: Tensor.empty(input.shape, input.dtype), extra: null };
       const { N, C, S } = bnDims(input.shape);
       const x = dense(input);

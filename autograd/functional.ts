@@ -574,7 +574,9 @@ export function batchNorm(
   if (training) {
     let n = input.shape[0];
     for (let i = 2; i < input.ndim; i++) n *= input.shape[i];
-    if (n <= 1) fail(op, `expected more than 1 value per channel when training, got input ${fmtShape(input.shape)}`);
+    // As PyTorch: one value per channel has no variance to normalise by; none (an empty batch) is
+    // an empty result.
+    if (n === 1) fail(op, `expected more than 1 value per channel when training, got input ${fmtShape(input.shape)}`);
   }
   const residual = options.residual ?? null;
   if (residual !== null) {

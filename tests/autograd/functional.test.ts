@@ -453,15 +453,20 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
       expect(x.grad!.shape).to.deep.equal([4, 0, 3]);
       expect(w.grad!.shape).to.deep.equal([0]);
     }
-    // No images in eval: empty output, zero weight and bias gradients; the running statistics untouched.
-    const x = zeros([0, 2, 3], { requiresGrad: true }), w = ones([2], { requiresGrad: true }), b = zeros([2], { requiresGrad: true });
-    const rm = tensor([0.5, 1]), rv = tensor([2, 3]);
-    const y = F.batchNorm(x, rm, rv, w, b, { residual: zeros([0, 2, 3]) });
-    expect(y.shape).to.deep.equal([0, 2, 3]);
-    y.sum().backward();
-    expect(w.grad!.toArray()).to.deep.equal([0, 0]);
-    expect(b.grad!.toArray()).to.deep.equal([0, 0]);
-    expect([rm.toArray(), rv.toArray()]).to.deep.equal([[0.5, 1], [2, 3]]);
+    // No images, in eval and in training (PyTorch rejects only exactly one value per channel): empty
+    // output, zero weight and bias gradients; the running statistics untouched.
+    for (const training of [false, true]) {
+      const x = zeros([0, 2, 3], { requiresGrad: true }), w = ones([2], { requiresGrad: true }), b = zeros([2], { requiresGrad: true });
+      const rm = tensor([0.5, 1]), rv = tensor([2, 3]);
+      const y = F.batchNorm(x, rm, rv, w, b, { residual: zeros([0, 2, 3]), training });
+      expect(y.shape).to.deep.equal([0, 2, 3]);
+      y.sum().backward();
+      expect(w.grad!.toArray()).to.deep.equal([0, 0]);
+      expect(b.grad!.toArray()).to.deep.equal([0, 0]);
+      expect([rm.toArray(), rv.toArray()]).to.deep.equal([[0.5, 1], [2, 3]]);
+    }
+    expect(F.batchNorm(zeros([0, 3, 4, 4]), null, null, null, null, { training: true }).shape).to.deep.equal([0, 3, 4, 4]);
+    expect(() => F.batchNorm(zeros([1, 3]), null, null, null, null, { training: true })).to.throw('batchNorm: expected more than 1 value per channel when training, got input [1,3]');
   });
 });
 
@@ -495,7 +500,7 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['not a tensor', () => F.exp([1, 2] as never), 'exp: input must be a Tensor, got object'],
     ['transpose range', () => ones([2, 2]).transpose(0, 2), 'transpose: dim 2 out of range for a 2-d tensor (expected in [-2, 1])'],
     ['batchNorm relu option', () => F.batchNorm(ones([2, 3]), null, null, null, null, { training: true, relu: 'yes' as never }), 'batchNorm: relu must be a boolean, got yes'],
-    ['batchNorm training without images', () => F.batchNorm(zeros([0, 2, 3]), zeros([2]), ones([2]), null, null, { training: true }), 'batchNorm: expected more than 1 value per channel when training, got input [0,2,3]'],
+    ['batchNorm training on one value per channel', () => F.batchNorm(zeros([1, 2, 1]), zeros([2]), ones([2]), null, null, { training: true }), 'batchNorm: expected more than 1 value per channel when training, got input [1,2,1]'],
     ['crossEntropy null target', () => F.crossEntropy(ones([2, 3]), null as never), 'crossEntropy: target must be a Tensor or an array of numbers, got null'],
     ['crossEntropy BigInt64Array target', () => F.crossEntropy(ones([2, 3]), new BigInt64Array([1n, 2n]) as never), 'crossEntropy: target must be a Tensor or an array of numbers, got BigInt64Array(2)'],
     ['crossEntropy string target', () => F.crossEntropy(ones([2, 3]), ['1', '2'] as never), 'crossEntropy: target must be a Tensor or an array of numbers, got ["1", "2"]'],

@@ -90,6 +90,24 @@ export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor 
   return normal_(t, 0, gain / Math.sqrt(fan), options.generator);
 }
 
+/** Xavier/Glorot uniform (torch.nn.init.xavier_uniform_): U(−b, b) with b = gain·√(6/(fan_in + fan_out)). */
+export function xavierUniform_(t: Tensor, gain = 1, generator: Random = globalRng()): Tensor {
+  const bound = xavierStd('xavierUniform_', t, gain) * Math.sqrt(3);
+  return uniform_(t, -bound, bound, generator);
+}
+
+/** Xavier/Glorot normal (torch.nn.init.xavier_normal_): N(0, std²) with std = gain·√(2/(fan_in + fan_out)). */
+export function xavierNormal_(t: Tensor, gain = 1, generator: Random = globalRng()): Tensor {
+  return normal_(t, 0, xavierStd('xavierNormal_', t, gain), generator);
+}
+
+function xavierStd(op: string, t: Tensor, gain: unknown): number {
+  if (typeof gain !== 'number' || !Number.isFinite(gain)) fail(op, `gain must be a finite number, got ${String(gain)}`);
+  const { fanIn, fanOut } = calculateFanInAndFanOut(t);
+  if (fanIn + fanOut === 0) fail(op, `fan_in + fan_out is 0 for a tensor of shape ${fmtShape(t.shape)}`);
+  return gain * Math.sqrt(2 / (fanIn + fanOut));
+}
+
 /** PyTorch's default for Conv2d and Linear: weight kaiming_uniform(a=√5) = U(±1/√fan_in), bias U(±1/√fan_in). */
 export function defaultLayerInit_(weight: Tensor, bias: Tensor | null, generator: Random = globalRng()): void {
   kaimingUniform_(weight, { a: Math.sqrt(5), generator });

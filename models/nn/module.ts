@@ -170,9 +170,35 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Sets every parameter's .grad to null (PyTorch's default set_to_none=True). */
-  zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+  /**
+   * Clears every parameter's gradient: sets .grad to null (PyTorch's default set_to_none=True), or
+   * with setToNone = false fills each existing gradient with zeros in place.
+   */
+  zeroGrad(setToNone = true): void {
+    if (typeof setToNone !== 'boolean') fail('zeroGrad', `setToNone must be a boolean, got ${fmtValue(setToNone)}`);
+    const params = this.parameters();
+    if (!setToNone) {
+      // All checks first, so a bad gradient leaves every gradient as it was.
+      for (const [name, p] of this.namedParameters()) {
+        if (p.grad && !p.grad.isContiguous()) {
+          fail('zeroGrad', `the grad of ${name} is a non-contiguous view, which cannot be zeroed in place; set a contiguous grad (g.contiguous())`);
+        }
+      }
+    }
+    for (const p of params) {
+      if (setToNone) p.grad = null;
+      else if (p.grad) {
+        p.grad.data.fill(0);
+        p.grad._bumpVersion();
+      }
+    }
+  }
+
+  /** Sets requiresGrad on every parameter (torch's Module.requires_grad_), e.g. to freeze a backbone. */
+  requiresGrad_(requiresGrad = true): this {
+    if (typeof requiresGrad !== 'boolean') fail('requiresGrad_', `requiresGrad must be a boolean, got ${fmtValue(requiresGrad)}`);
+    for (const p of this.parameters()) p.requiresGrad = requiresGrad;
+    return this;
   }
 
   /** Calls fn on every module (children first, then this one), as torch's Module.apply. */

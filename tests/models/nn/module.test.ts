@@ -493,3 +493,54 @@ describe('models/nn layers', () => {
     init.kaimingNormal_(zeros([2, 2]), { a: 0, mode: 'fan_out', nonlinearity: 'relu', generator: new Random(1) });
   });
 });
+
+describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
+  it('xavierUniform_ and xavierNormal_ draw U(±gain·√(6/(fan_in+fan_out))) and N(0, gain²·2/(fan_in+fan_out)), as torch.nn.init', () => {
+    const shape = [16, 8, 3, 3]; // fan_in 72, fan_out 144
+    const bound = 1.5 * Math.sqrt(6 / (72 + 144)), std = 1.5 * Math.sqrt(2 / (72 + 144));
+    const a = init.xavierUniform_(zeros(shape), 1.5, new Random(7));
+    const b = init.uniform_(zeros(shape), -bound, bound, new Random(7));
+    expect(Array.from(a.data)).to.deep.equal(Array.from(b.data));
+    const c = init.xavierNormal_(zeros(shape, { dtype: 'float64' }), 1.5, new Random(8));
+    const d = init.normal_(zeros(shape, { dtype: 'float64' }), 0, std, new Random(8));
+    expect(Array.from(c.data)).to.deep.equal(Array.from(d.data));
+    // The default gain is 1 and the draws really have that spread (1152 draws: within 10%).
+    const e = init.xavierNormal_(zeros(shape, { dtype: 'float64' }));
+    const sd = Math.sqrt(Array.from(e.data).reduce((s, v) => s + v * v, 0) / e.numel());
+    expect(sd).to.be.closeTo(std / 1.5, 0.1 * std / 1.5);
+    expect(() => init.xavierUniform_(zeros([3]))).to.throw('calculateFanInAndFanOut: fan in and fan out need a tensor with at least 2 dims');
+    expect(() => init.xavierNormal_(zeros([2, 2]), NaN)).to.throw('xavierNormal_: gain must be a finite number, got NaN');
+  });
+
+  it('Module.zeroGrad(false) zero-fills the gradients in place; the default sets them to null', () => {
+    const m = new Linear(3, 2);
+    F.linear(randn([4, 3]), m.weight, m.bias).sum().backward();
+    const g = m.weight.grad!;
+    m.zeroGrad(false);
+    expect(m.weight.grad).to.equal(g);
+    expect(Array.from(g.data).every((v) => v === 0)).to.equal(true);
+    expect(Array.from(m.bias!.grad!.data)).to.deep.equal([0, 0]);
+    m.zeroGrad();
+    expect(m.weight.grad).to.equal(null);
+    m.weight.grad = randn([3, 2]).transpose(0, 1);
+    m.bias!.grad = tensor([1, 2]);
+    expect(() => m.zeroGrad(false)).to.throw('zeroGrad: the grad of weight is a non-contiguous view');
+    expect(Array.from(m.bias!.grad!.data)).to.deep.equal([1, 2]); // checked before anything changed
+    expect(() => m.zeroGrad('no' as never)).to.throw('zeroGrad: setToNone must be a boolean, got "no"');
+  });
+
+  it('Module.requiresGrad_(false) freezes every parameter (no gradients), and true thaws them', () => {
+    const m = new Sequential(new Linear(3, 4), new Linear(4, 2));
+    expect(m.requiresGrad_(false)).to.equal(m);
+    expect(m.parameters().every((p) => !p.requiresGrad)).to.equal(true);
+    expect(m.numParameters(true)).to.equal(0);
+    const x = randn([2, 3], { requiresGrad: true });
+    m.forward(x).sum().backward();
+    expect(m.parameters().every((p) => p.grad === null)).to.equal(true);
+    expect(x.grad).to.not.equal(null);
+    m.requiresGrad_();
+    m.forward(x).sum().backward();
+    expect(m.parameters().every((p) => p.grad !== null)).to.equal(true);
+    expect(() => m.requiresGrad_(1 as never)).to.throw('requiresGrad_: requiresGrad must be a boolean, got 1');
+  });
+});

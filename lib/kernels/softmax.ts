@@ -370,8 +370,30 @@ export function crossEntropyForward(
   let total = 0;
   for (let n = 0; n < N; n++) total += rowLoss[n];
   const loss = allocate(dt, 1);
-  loss[0] = o.reduction === 'sum' ? total : total / totalWeight(op, N, C, target, o);
+  if (o.reduction === 'sum') loss[0] = total;
+  else {
+    const W = totalWeight(op, N, C, target, o);
+    loss[0] = W === 0 ? zeroWeightMean(logProb, C, target, o, W) : total / W;
+  }
   return { loss, logProb };
+}
+
+/**
+ * 'mean' when Σ w[t_n] = 0 (every sample ignored, or the targets' class weights are 0 or cancel).
+ * PyTorch divides the nll sum and the smoothing sum by W separately and then forms
+ * (1 − ε)·nll + ε/C·smooth, so 0/0 in the nll part makes the loss NaN even where the combined sum
+ * over W would be ±∞.
+ */
+function zeroWeightMean(logProb: FloatArray, C: number, target: Int32Array, o: CeOpts, W: number): number {
+  const { eps, weight } = o;
+  let nll = 0, smooth = 0;
+  for (let n = 0; n < target.length; n++) {
+    const t = target[n], b = n * C;
+    if (t === o.ignoreIndex) continue;
+    nll -= (weight ? weight[t] : 1) * logProb[b + t];
+    if (eps > 0) for (let c = 0; c < C; c++) smooth -= (weight ? weight[c] : 1) * logProb[b + c];
+  }
+  return eps === 0 ? nll / W : (1 - eps) * (nll / W) + (smooth / W) * (eps / C);
 }
 
 /** Rows [r0, r1): writes their log-probabilities and their unreduced losses into rowLoss (0 if ignored). */
@@ -424,9 +446,10 @@ export function crossEntropyBackward(
   gLoss: number | FloatArray, logProb: FloatArray, N: number, C: number, target: Int32Array, options?: CrossEntropyOptions,
 ): FloatArray {
   const op = 'crossEntropyBackward';
-  const { o, g0 } = checkCeBackward(op, gLoss, logProb, N, C, target, options, 0, N);
+  const { o, g0, W } = checkCeBackward(op, gLoss, logProb, N, C, target, options, 0, N);
   const gLogits = allocate(dtypeOf(logProb), N * C);
-  crossEntropyBackwardImpl(gLoss, g0, logProb, C, target, o, gLogits, 0, N);
+  if (W === 0) zeroWeightMeanBackward(gLoss, W, logProb, C, target, o, gLogits, 0, N);
+  else crossEntropyBackwardImpl(gLoss, g0, logProb, C, target, o, gLogits, 0, N);
   return gLogits;
 }
 
@@ -436,16 +459,17 @@ export function crossEntropyBackwardRange(
   options: CrossEntropyOptions | undefined, gLogits: FloatArray, r0: number, r1: number,
 ): void {
   const op = 'crossEntropyBackwardRange';
-  const { o, g0 } = checkCeBackward(op, gLoss, logProb, N, C, target, options, r0, r1);
+  const { o, g0, W } = checkCeBackward(op, gLoss, logProb, N, C, target, options, r0, r1);
   checkArray(op, 'gLogits', gLogits, N * C, ceShape(N, C));
-  crossEntropyBackwardImpl(gLoss, g0, logProb, C, target, o, gLogits, r0, r1);
+  if (W === 0) zeroWeightMeanBackward(gLoss, W, logProb, C, target, o, gLogits, r0, r1);
+  else crossEntropyBackwardImpl(gLoss, g0, logProb, C, target, o, gLogits, r0, r1);
 }
 
 /** Validates the backward's arguments; returns the resolved options and the scale g0 shared by all rows ('mean'/'sum'). */
 function checkCeBackward(
   op: string, gLoss: number | FloatArray, logProb: FloatArray, N: number, C: number, target: Int32Array,
   options: CrossEntropyOptions | undefined, r0: number, r1: number,
-): { o: CeOpts; g0: number } {
+): { o: CeOpts; g0: number; W: number } {
   checkCe(op, N, C, target);
   const o = resolveOptions(op, C, options);
   checkArray(op, 'logProb', logProb, N * C, ceShape(N, C));
@@ -461,9 +485,10 @@ function checkCeBackward(
     if (gLoss.length !== want) fail(op, `gLoss has ${gLoss.length} elements, expected ${want} for reduction '${o.reduction}' and ${ceShape(N, C)}`);
     g0 = gLoss[0];
   }
-  if (o.reduction === 'mean') g0 /= totalWeight(op, N, C, target, o);
+  let W = NaN;
+  if (o.reduction === 'mean') W = totalWeight(op, N, C, target, o);
   else for (let n = r0; n < r1; n++) ignored(op, target, n, C, o.ignoreIndex);
-  return { o, g0 };
+  return { o, g0: o.reduction === 'mean' ? g0 / W : g0, W };
 }
 
 function crossEntropyBackwardImpl(
@@ -495,6 +520,33 @@ function crossEntropyBackwardImpl(
       for (let i = b; i < e; i++) gLogits[i] = g * (Math.exp(logProb[i]) - sC);
       gLogits[b + t] = g * (Math.exp(logProb[b + t]) - hit);
     }
+  }
+}
+
+/**
+ * The 'mean' gradient when Σ w[t_n] = 0, step by step as PyTorch's composite computes it (the fused
+ * form would turn its NaNs into ±∞): nll_loss_backward puts w[t]·(−(1 − ε)·g/W) at the target,
+ * the smoothing term adds −w[c]·(ε/C·g)/W to every class, then log_softmax_backward.
+ */
+function zeroWeightMeanBackward(
+  gLoss: number | FloatArray, W: number, logProb: FloatArray, C: number, target: Int32Array, o: CeOpts,
+  gLogits: FloatArray, r0: number, r1: number,
+): void {
+  const { eps, weight } = o;
+  const g = typeof gLoss === 'number' ? gLoss : gLoss[0];
+  const gNll = -((g * (1 - eps)) / W), gSmooth = (g * (eps / C)) / W;
+  const gLp = new Float64Array(C);
+  for (let n = r0; n < r1; n++) {
+    const b = n * C, t = target[n];
+    if (t === o.ignoreIndex) {
+      gLogits.fill(0, b, b + C);
+      continue;
+    }
+    for (let c = 0; c < C; c++) gLp[c] = eps > 0 ? -gSmooth * (weight ? weight[c] : 1) : 0;
+    gLp[t] += (weight ? weight[t] : 1) * gNll;
+    let s = 0;
+    for (let c = 0; c < C; c++) s += gLp[c];
+    for (let c = 0; c < C; c++) gLogits[b + c] = gLp[c] - Math.exp(logProb[b + c]) * s;
   }
 }
 

@@ -182,6 +182,39 @@ describe('lib/kernels/softmax', () => {
       expect(Array.from(crossEntropyBackward(1, logProb, 2, 2, t))).to.deep.equal([0, 0, 0, 0]);
     });
 
+    it("'mean' with zero total target weight follows PyTorch's separate nll and smoothing divisions", () => {
+      // PyTorch 1.13: loss = (1 − ε)·(Σ nll / W) + ε/C·(Σ smooth / W). With W = Σ w[t_n] = 0 the
+      // nll part is 0/0 = NaN when the targets' weights are 0, so the loss is NaN (not +∞), and
+      // nll_loss_backward writes w[t]·(−g/W) = 0·(−∞) = NaN, which log_softmax_backward spreads
+      // over each non-ignored row; ignored rows stay 0.
+      const logits = arr('float64', [...L, ...L, ...L]), weight = arr('float64', [0, 1]);
+      const t = Int32Array.from([0, 0, -100]);
+      for (const eps of [0, 0.2]) {
+        const opts = { weight, labelSmoothing: eps };
+        const { loss, logProb } = crossEntropyForward(logits, 3, 2, t, opts);
+        expect(Number.isNaN(loss[0]), `eps ${eps}: loss ${loss[0]}`).to.equal(true);
+        const g = Array.from(crossEntropyBackward(1, logProb, 3, 2, t, opts));
+        expect(g.slice(0, 4).every(Number.isNaN), `eps ${eps}: ${g}`).to.equal(true);
+        expect(g.slice(4)).to.deep.equal([0, 0]);
+      }
+      // Weights that cancel (1 − 1 = 0): Σ nll = −logp[0][0] + logp[1][1] = ln 4 + ln(3/4) = ln 3 and
+      // the smoothing sum Σ_n −(logp[n][0] − logp[n][1]) = 2·ln 3 are both positive, so the loss is
+      // +∞ with or without smoothing. Without smoothing the gradient is log_softmax_backward of
+      // gy = [−∞, 0] and [0, +∞]: row 0 [−∞ − ¼·(−∞), 0 − ¾·(−∞)] = [NaN, +∞], row 1 [−∞, NaN].
+      const t2 = Int32Array.from([0, 1]), w2 = arr('float64', [1, -1]);
+      const r2 = crossEntropyForward(logits.subarray(0, 4), 2, 2, t2, { weight: w2 });
+      expect(r2.loss[0]).to.equal(Infinity);
+      expect(crossEntropyForward(logits.subarray(0, 4), 2, 2, t2, { weight: w2, labelSmoothing: 0.2 }).loss[0]).to.equal(Infinity);
+      expect(Array.from(crossEntropyBackward(1, r2.logProb, 2, 2, t2, { weight: w2 }))).to.deep.equal([NaN, Infinity, -Infinity, NaN]);
+      // With smoothing each row's gy holds −∞ and +∞, so its sum and the whole gradient are NaN.
+      const g2 = crossEntropyBackward(1, r2.logProb, 2, 2, t2, { weight: w2, labelSmoothing: 0.2 });
+      expect(Array.from(g2).every(Number.isNaN)).to.equal(true);
+      // The row-range entry point agrees.
+      const gR = new Float64Array(4);
+      crossEntropyBackwardRange(1, r2.logProb, 2, 2, t2, { weight: w2 }, gR, 1, 2);
+      expect(Array.from(gR)).to.deep.equal([0, 0, -Infinity, NaN]);
+    });
+
     it('returns the log-softmax of the logits as logProb', () => {
       const { logProb } = crossEntropyForward(arr('float64', [...L, 1000, -1000]), 2, 2, Int32Array.from([0, 1]));
       expectClose(logProb, [ln(1 / 4), ln(3 / 4), 0, -2000], 1e-15, 0);

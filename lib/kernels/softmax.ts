@@ -506,7 +506,7 @@ function crossEntropyBackwardImpl(
   for (let n = r0; n < r1; n++) {
     const b = n * C, e = b + C, t = target[n];
     if (t === o.ignoreIndex) {
-      gLogits.fill(0, b, e);
+      ignoredRowGrad(logProb, gLogits, b, e);
       continue;
     }
     const g = perRow ? (gLoss as FloatArray)[n] : g0;
@@ -521,6 +521,15 @@ function crossEntropyBackwardImpl(
       gLogits[b + t] = g * (Math.exp(logProb[b + t]) - hit);
     }
   }
+}
+
+/**
+ * An ignored row's gradient: log_softmax_backward of a zero upstream gradient, 0 − exp(logp)·0,
+ * which is 0 except where the log-softmax is NaN (a NaN or +∞ logit, or a row all −∞): there
+ * PyTorch's gradient is NaN, not 0.
+ */
+function ignoredRowGrad(logProb: FloatArray, gLogits: FloatArray, b: number, e: number): void {
+  for (let i = b; i < e; i++) gLogits[i] = Number.isNaN(logProb[i]) ? NaN : 0;
 }
 
 /**
@@ -539,7 +548,7 @@ function zeroWeightMeanBackward(
   for (let n = r0; n < r1; n++) {
     const b = n * C, t = target[n];
     if (t === o.ignoreIndex) {
-      gLogits.fill(0, b, b + C);
+      ignoredRowGrad(logProb, gLogits, b, b + C);
       continue;
     }
     for (let c = 0; c < C; c++) gLp[c] = eps > 0 ? -gSmooth * (weight ? weight[c] : 1) : 0;

@@ -215,6 +215,28 @@ describe('lib/kernels/softmax', () => {
       expect(Array.from(gR)).to.deep.equal([0, 0, -Infinity, NaN]);
     });
 
+    it('an ignored row whose log-softmax is NaN gets a NaN gradient, as PyTorch', () => {
+      // PyTorch: nll_loss_backward leaves the ignored row's gy = 0, then log_softmax_backward gives
+      // gy − exp(logp)·Σ gy = 0 − NaN·0 = NaN for a row with a NaN or +∞ logit or all −∞; a
+      // finite or −∞ log-probability still gets 0.
+      const logits = arr('float64', [NaN, 0, Infinity, 1, -Infinity, -Infinity, -Infinity, 0, 0, ln(3)]);
+      const t = Int32Array.from([-100, -100, -100, -100, 1]);
+      for (const opts of [{}, { labelSmoothing: 0.2 }, { reduction: 'sum' as const }]) {
+        const { loss, logProb } = crossEntropyForward(logits, 5, 2, t, opts);
+        expect(Number.isFinite(loss[0]), JSON.stringify(opts)).to.equal(true); // ignored rows add 0
+        const g = Array.from(crossEntropyBackward(1, logProb, 5, 2, t, opts));
+        expect(g.slice(0, 6).every(Number.isNaN), `${JSON.stringify(opts)}: ${g}`).to.equal(true);
+        expect(g.slice(6, 8), JSON.stringify(opts)).to.deep.equal([0, 0]); // logp = [−∞, 0]
+        expect(g.slice(8).every(Number.isFinite)).to.equal(true);
+      }
+      // The zero-total-weight path (all samples ignored) agrees.
+      const all = Int32Array.from([-100, -100, -100, -100, -100]);
+      const { logProb } = crossEntropyForward(logits, 5, 2, all);
+      const g = Array.from(crossEntropyBackward(1, logProb, 5, 2, all));
+      expect(g.slice(0, 6).every(Number.isNaN)).to.equal(true);
+      expect(g.slice(6)).to.deep.equal([0, 0, 0, 0]);
+    });
+
     it('returns the log-softmax of the logits as logProb', () => {
       const { logProb } = crossEntropyForward(arr('float64', [...L, 1000, -1000]), 2, 2, Int32Array.from([0, 1]));
       expectClose(logProb, [ln(1 / 4), ln(3 / 4), 0, -2000], 1e-15, 0);

@@ -678,12 +678,16 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Random =
 export function logSoftmax(x: Tensor, dim: number): Tensor {
   requireTensor('logSoftmax', 'input', x);
   if (dim === undefined) fail('logSoftmax', 'dim is required');
-  const d = x.ndim === 0 ? 0 : normalizeAxis('logSoftmax', dim, x.ndim);
+  // A 0-d tensor takes dim 0 or -1 only, as PyTorch (normalizeAxis maps both to 0).
+  const d = normalizeAxis('logSoftmax', dim, x.ndim);
   return apply('logSoftmax', { x }, { dim: d });
 }
 
 /** softmax = exp(logSoftmax): stable, and its gradient comes from the two primitives. */
 export function softmax(x: Tensor, dim: number): Tensor {
+  requireTensor('softmax', 'input', x);
+  if (dim === undefined) fail('softmax', 'dim is required');
+  normalizeAxis('softmax', dim, x.ndim);
   return exp(logSoftmax(x, dim));
 }
 

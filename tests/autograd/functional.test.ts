@@ -498,6 +498,12 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['mean empty', () => F.mean(zeros([0, 2]), 0), 'mean: cannot take the mean over an empty dimension (shape [0,2])'],
     ['max empty', () => F.max(zeros([0])), 'max: cannot reduce over the empty dim 0 of shape [0]'],
     ['not a tensor', () => F.exp([1, 2] as never), 'exp: input must be a Tensor, got object'],
+    // PyTorch: a 0-d tensor accepts dim 0 or -1 only ("Dimension out of range (expected to be in range of [-1, 0], but got 5)").
+    ['logSoftmax 0-d dim', () => F.logSoftmax(ones([]), 5), 'logSoftmax: dim 5 out of range for a 0-d tensor (expected in [-1, 0])'],
+    ['logSoftmax 0-d dim -2', () => F.logSoftmax(ones([]), -2), 'logSoftmax: dim -2 out of range for a 0-d tensor (expected in [-1, 0])'],
+    ['softmax 0-d dim', () => F.softmax(ones([]), 1), 'softmax: dim 1 out of range for a 0-d tensor (expected in [-1, 0])'],
+    ['softmax dim range', () => F.softmax(ones([2, 3]), 2), 'softmax: dim 2 out of range for a 2-d tensor (expected in [-2, 1])'],
+    ['softmax no dim', () => F.softmax(ones([2, 3]), undefined as never), 'softmax: dim is required'],
     ['transpose range', () => ones([2, 2]).transpose(0, 2), 'transpose: dim 2 out of range for a 2-d tensor (expected in [-2, 1])'],
     ['batchNorm relu option', () => F.batchNorm(ones([2, 3]), null, null, null, null, { training: true, relu: 'yes' as never }), 'batchNorm: relu must be a boolean, got yes'],
     ['batchNorm training on one value per channel', () => F.batchNorm(zeros([1, 2, 1]), zeros([2]), ones([2]), null, null, { training: true }), 'batchNorm: expected more than 1 value per channel when training, got input [1,2,1]'],
@@ -523,4 +529,18 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
   for (const [name, f, msg] of cases) {
     it(name, () => expect(f).to.throw(msg));
   }
+});
+
+describe('autograd/functional: softmax and logSoftmax of a 0-d tensor', () => {
+  it('take dim 0 or -1: log-softmax 0, softmax 1, gradient 0 (a one-element softmax is constant)', () => {
+    for (const dim of [0, -1]) {
+      const x = tensor(3, { dtype: 'float64', requiresGrad: true });
+      const y = F.logSoftmax(x, dim);
+      expect(y.shape).to.deep.equal([]);
+      expect(y.item()).to.equal(0);
+      expect(F.softmax(x, dim).item()).to.equal(1);
+      y.backward();
+      expect(x.grad!.item()).to.equal(0);
+    }
+  });
 });

@@ -108,17 +108,17 @@ const RESNET_KEYS = ['numClasses', 'width', 'variant', 'zeroInitResidual', 'dtyp
 type BlockClass = typeof BasicBlock | typeof PlainBlock;
 
 export class ResNet extends Module {
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly relu: ReLU;
-  readonly maxpool: Module;
-  readonly layer1: Sequential;
-  readonly layer2: Sequential;
-  readonly layer3: Sequential;
-  readonly layer4: Sequential;
-  readonly avgpool: AdaptiveAvgPool2d;
-  readonly flatten: Flatten;
-  readonly fc: Linear;
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  maxpool: Module;
+  layer1: Sequential;
+  layer2: Sequential;
+  layer3: Sequential;
+  layer4: Sequential;
+  avgpool: AdaptiveAvgPool2d;
+  flatten: Flatten;
+  fc: Linear;
   readonly variant: Variant;
   private inPlanes: number;
 

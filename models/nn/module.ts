@@ -51,12 +51,22 @@ export abstract class Module {
   protected registerParameter<P extends Parameter | null>(name: string, p: P): P {
     this.checkName('registerParameter', name);
     this._parameters.set(name, p);
+    this.defineAttribute(name, () => this._parameters.get(name) ?? null, (v) => {
+      if (v !== null && !(v instanceof Parameter)) {
+        fail(this.constructor.name, `cannot assign ${fmtValue(v)} as parameter '${name}' (an nn.Parameter or null expected; wrap a tensor in new nn.Parameter(t))`);
+      }
+      this._parameters.set(name, v);
+    });
     return p;
   }
 
   protected registerBuffer(name: string, t: Tensor, options: { persistent?: boolean; integer?: boolean } = {}): Tensor {
     this.checkName('registerBuffer', name);
     this._buffers.set(name, { tensor: t, persistent: options.persistent ?? true, integer: options.integer ?? false });
+    this.defineAttribute(name, () => this.getBuffer(name), (v) => {
+      if (!(v instanceof Tensor)) fail(this.constructor.name, `cannot assign ${fmtValue(v)} as buffer '${name}' (a Tensor expected)`);
+      this.setBuffer(name, v);
+    });
     return t;
   }
 
@@ -64,7 +74,31 @@ export abstract class Module {
     this.checkName('registerModule', name);
     if (!(m instanceof Module)) fail('registerModule', `${name} is not a Module`);
     this._modules.set(name, m);
+    this.defineAttribute(name, () => this._modules.get(name), (v) => {
+      if (!(v instanceof Module)) {
+        fail(this.constructor.name, `cannot assign ${fmtValue(v)} as child module '${name}' (a Module expected; assign new nn.Identity() to drop a layer)`);
+      }
+      this._modules.set(name, v);
+    });
     return m;
+  }
+
+  /**
+   * Makes the property `name` read and write the registered entry, as torch's Module.__setattr__
+   * does: `model.fc = new Linear(512, 5)` replaces the child that parameters(), stateDict() and
+   * forward() all see (the map keeps its position). Without this, the assignment changed only the
+   * field that forward() reads, and parameters() kept returning the old layer's weights. A name
+   * that is already a method, a getter or an own property holding something else (`training`) is
+   * left alone.
+   */
+  private defineAttribute(name: string, get: () => unknown, set: (v: unknown) => void): void {
+    const own = Object.getOwnPropertyDescriptor(this, name);
+    if (own) {
+      if (own.get || own.set || !own.configurable) return;
+      const v: unknown = own.value;
+      if (v !== undefined && v !== null && !(v instanceof Module) && !(v instanceof Tensor)) return;
+    } else if (name in this) return;
+    Object.defineProperty(this, name, { get, set, enumerable: true, configurable: true });
   }
 
   private checkName(op: string, name: string): void {

@@ -7,7 +7,7 @@ import { assertGradcheck } from '../../autograd/gradcheck';
 import { noGrad } from '../../autograd/tape';
 import type { Tensor } from '../../autograd/tensor';
 import { manualSeed } from '../../lib/random';
-import { BatchNorm2d, Conv2d, Sequential } from '../../models/nn/index';
+import { BatchNorm2d, Conv2d, Linear, Sequential } from '../../models/nn/index';
 import { BasicBlock, conv1x1, plain18, plain34, ResNet, resnet18, resnet34, type ResNetOptions } from '../../models/resnet';
 import { SHARED_DIR, sharedAvailable } from '../helpers';
 
@@ -78,6 +78,20 @@ describe('models/resnet', () => {
     const z = resnet18({ width: 8, zeroInitResidual: true });
     expect(Array.from((z.layer2.at(0) as BasicBlock).bn2.weight!.data).every((v) => v === 0)).to.equal(true);
     expect(Array.from((z.layer2.at(0) as BasicBlock).bn1.weight!.data).every((v) => v === 1)).to.equal(true);
+  });
+
+  it("fine-tuning: model.fc = new Linear(…) replaces the head everywhere, as with torchvision's model.fc", () => {
+    const m = resnet18({ numClasses: 10, width: 4, variant: 'cifar' });
+    m.requiresGrad_(false);
+    m.fc = new Linear(32, 5);
+    const trainable = m.parameters().filter((p) => p.requiresGrad);
+    expect(trainable).to.deep.equal([m.fc.weight, m.fc.bias]);
+    expect(m.stateDict()['fc.weight'].shape).to.deep.equal([5, 32]);
+    expect(m.numParameters()).to.equal(resnet18({ numClasses: 5, width: 4, variant: 'cifar' }).numParameters());
+    const out = m.forward(randn([2, 3, 16, 16]));
+    expect(out.shape).to.deep.equal([2, 5]);
+    F.crossEntropy(out, randint(0, 5, [2])).backward();
+    expect(m.fc.weight.grad).to.not.equal(null);
   });
 
   it('plain18 has the same layers without shortcuts', () => {

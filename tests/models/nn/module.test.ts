@@ -543,4 +543,30 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     expect(m.parameters().every((p) => p.grad !== null)).to.equal(true);
     expect(() => m.requiresGrad_(1 as never)).to.throw('requiresGrad_: requiresGrad must be a boolean, got 1');
   });
+
+  it("assigning to a registered name replaces the child, parameter or buffer, as torch's __setattr__", () => {
+    const m = new Tiny();
+    const old = m.fc2;
+    const fresh = new Linear(4, 5);
+    (m as { fc2: Linear }).fc2 = fresh; // torchvision style: model.fc = nn.Linear(in, numClasses)
+    expect(m.fc2).to.equal(fresh);
+    expect(m.parameters()).to.include(fresh.weight).and.not.include(old.weight);
+    expect(Object.keys(m.stateDict())).to.deep.equal(['scale', 'fc1.weight', 'fc1.bias', 'bn.weight', 'bn.bias', 'bn.running_mean',
+      'bn.running_var', 'bn.num_batches_tracked', 'fc2.weight', 'fc2.bias']);
+    expect(m.stateDict()['fc2.weight'].shape).to.deep.equal([5, 4]);
+    expect(m.forward(randn([6, 3])).shape).to.deep.equal([6, 5]);
+    expect(m.toString()).to.contain('(fc2): Linear(in_features=4, out_features=5, bias=True)');
+
+    const p = new Parameter(tensor([3]));
+    (m as { scale: Parameter }).scale = p;
+    expect(m.parameters()[0]).to.equal(p);
+    expect(() => { (m as unknown as { scale: unknown }).scale = tensor([1]); }).to.throw(/cannot assign .* as parameter 'scale' \(an nn.Parameter or null expected/);
+    expect(() => { (m as unknown as { fc1: unknown }).fc1 = 3; }).to.throw(/cannot assign 3 as child module 'fc1'/);
+    expect(m.parameters()[0], 'a refused assignment changes nothing').to.equal(p);
+
+    const rm = tensor([1, 2, 3, 4]);
+    (m.bn as unknown as { running_mean: Tensor }).running_mean = rm;
+    expect(m.bn.runningMean).to.equal(rm);
+    expect(m.stateDict()['bn.running_mean'].data).to.equal(rm.data);
+  });
 });

@@ -7,6 +7,7 @@ export {
   tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, randint,
 } from './autograd/creation';
 export type { TensorOptions, RandomOptions } from './autograd/creation';
+export type { VarianceOptions, MseLossOptions } from './autograd/functional';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/tape';
 export type { BackwardOptions } from './autograd/tape';
 export { gradcheck, assertGradcheck } from './autograd/gradcheck';
@@ -16,10 +17,10 @@ export * as F from './autograd/functional';
 export {
   add, sub, mul, div, pow, neg, exp, log, sqrt, abs, relu, sigmoid, tanh, clamp, maximum, minimum,
   sum, mean, max, min, argmax, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
-  slice, narrow, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone,
+  slice, narrow, select, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone, variance, std,
 } from './autograd/functional';
 export {
-  conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy,
+  conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
 } from './autograd/functional';
 export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';

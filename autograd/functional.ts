@@ -195,6 +195,40 @@ export function mean(x: Tensor, dim?: number | readonly number[], keepdim = fals
   return div(sum(x, axes, keepdim), count);
 }
 
+export interface VarianceOptions {
+  /** Subtracted from the element count in the divisor: 1 (the default) is Bessel's correction, 0 the population variance. */
+  correction?: number;
+  keepdim?: boolean;
+}
+
+/**
+ * Variance over dims (all by default): Σ(x − mean)² / max(0, N − correction), torch.var(x, dim,
+ * correction=1, keepdim=False). One element with correction 1 gives NaN, as in torch. A composite
+ * of mean, sub, mul and sum, so differentiable. Named `variance` here since `var` is reserved;
+ * the Tensor method is `x.var()`.
+ */
+export function variance(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
+  const op = 'var';
+  requireTensor(op, 'input', x);
+  if (typeof options === 'boolean') fail(op, `the argument after dim is an options object { correction, keepdim }, got ${options} (torch's unbiased=False is { correction: 0 })`);
+  const o = optionsObject(op, options, ['correction', 'keepdim']);
+  const correction = o.correction ?? 1;
+  const keepdim = o.keepdim ?? false;
+  if (typeof correction !== 'number' || !Number.isFinite(correction) || correction < 0) fail(op, `correction must be a non-negative number, got ${fmtValue(correction)}`);
+  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)} (pass it in the options: x.var(dim, { keepdim: true }))`);
+  const axes = reductionAxes(op, dim, x.ndim);
+  let count = 1;
+  for (const a of axes) count *= x.shape[a];
+  if (count === 0) fail(op, `cannot take the variance over an empty dimension (shape ${fmtShape(x.shape)})`);
+  const centered = sub(x, mean(x, axes, true));
+  return div(sum(mul(centered, centered), axes, keepdim), Math.max(0, count - correction));
+}
+
+/** Standard deviation: sqrt(variance(x, dim, options)), torch.std. */
+export function std(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
+  return sqrt(variance(x, dim, options));
+}
+
 /**
  * Maximum over dims (all by default); among tied maxima the gradient is split evenly (torch.amax).
  * Without dim it is torch.max(x): a NaN result's gradient goes to the NaNs of x, split evenly.
@@ -386,6 +420,19 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
     fail('narrow', `start ${start} + length ${length} out of range for dim ${dim} of size ${n} (shape ${fmtShape(x.shape)})`);
   }
   return slice(x, d, s, s + length);
+}
+
+/** The slice at `index` along `dim`, with that dim removed (torch.select; x[:, i] is select(x, 1, i)). Negative index counts from the end. */
+export function select(x: Tensor, dim: number, index: number): Tensor {
+  requireTensor('select', 'input', x);
+  if (x.ndim === 0) fail('select', 'cannot select from a 0-d tensor');
+  const d = normalizeAxis('select', dim, x.ndim);
+  const n = x.shape[d];
+  if (!Number.isInteger(index) || index < -n || index >= n) {
+    fail('select', `index ${fmtValue(index)} out of range for dim ${dim} of size ${n} (shape ${fmtShape(x.shape)})`);
+  }
+  const i = index < 0 ? index + n : index;
+  return squeeze(slice(x, d, i, i + 1), d);
 }
 
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
@@ -689,6 +736,34 @@ export function softmax(x: Tensor, dim: number): Tensor {
   if (dim === undefined) fail('softmax', 'dim is required');
   normalizeAxis('softmax', dim, x.ndim);
   return exp(logSoftmax(x, dim));
+}
+
+export interface MseLossOptions {
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Mean squared error (torch's F.mse_loss): (input − target)², averaged over every element
+ * (default), summed, or kept ('none'). Unlike torch, which only warns, input and target must have
+ * the same shape: [N, 1] against [N] would broadcast to [N, N] and silently train on the wrong loss.
+ */
+export function mseLoss(input: Tensor, target: Tensor, opts?: MseLossOptions | null): Tensor {
+  const op = 'mseLoss';
+  requireTensor(op, 'input', input);
+  requireTensor(op, 'target', target);
+  const options = optionsObject(op, opts, ['reduction']);
+  const reduction = options.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+  if (!shapesEqual(input.shape, target.shape)) {
+    fail(op, `input ${fmtShape(input.shape)} and target ${fmtShape(target.shape)} must have the same shape (reshape one, e.g. target.reshape(input.shape))`);
+  }
+  if (input.dtype !== target.dtype) fail(op, `dtype mismatch: input is ${input.dtype} but target is ${target.dtype}; convert one with .to()`);
+  const d = sub(input, target);
+  const sq = mul(d, d);
+  if (reduction === 'none') return sq;
+  if (reduction === 'sum') return sum(sq);
+  if (sq.numel() === 0) fail(op, `cannot take the mean of an empty input (shape ${fmtShape(input.shape)}); use reduction 'sum'`);
+  return mean(sq);
 }
 
 export interface CrossEntropyOptions {

@@ -327,6 +327,8 @@ export class Tensor {
   max(dim?: number | number[], keepdim = false): Tensor { return F.max(this, dim, keepdim); }
   min(dim?: number | number[], keepdim = false): Tensor { return F.min(this, dim, keepdim); }
   argmax(dim?: number, keepdim = false): Tensor { return F.argmax(this, dim, keepdim); }
+  var(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.variance(this, dim, options); }
+  std(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.std(this, dim, options); }
   reshape(...shape: number[] | [readonly number[]]): Tensor { return F.reshape(this, flatArgs(shape)); }
   view(...shape: number[] | [readonly number[]]): Tensor { return F.view(this, flatArgs(shape)); }
   permute(...dims: number[] | [readonly number[]]): Tensor { return F.permute(this, flatArgs(dims)); }
@@ -343,6 +345,7 @@ export class Tensor {
   expand(...shape: number[] | [readonly number[]]): Tensor { return F.expand(this, flatArgs(shape)); }
   slice(dim: number, start?: number, end?: number, step = 1): Tensor { return F.slice(this, dim, start, end, step); }
   narrow(dim: number, start: number, length: number): Tensor { return F.narrow(this, dim, start, length); }
+  select(dim: number, index: number): Tensor { return F.select(this, dim, index); }
   contiguous(): Tensor { return F.contiguous(this); }
   clone(): Tensor { return F.clone(this); }
   matmul(other: Tensor): Tensor { return F.matmul(this, other); }

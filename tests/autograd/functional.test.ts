@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { arange, ones, tensor, zeros } from '../../autograd/creation';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
+import { assertGradcheck } from '../../autograd/gradcheck';
 import { Random } from '../../lib/random';
 import { at, broadcastIndex, randomTensor, randomTransposed, unravel } from '../helpers';
 
@@ -542,5 +543,53 @@ describe('autograd/functional: softmax and logSoftmax of a 0-d tensor', () => {
       y.backward();
       expect(x.grad!.item()).to.equal(0);
     }
+  });
+});
+
+describe('autograd/functional: mseLoss, variance/std and select', () => {
+  const f64 = (shape: number[]): Tensor => randomTensor(rng, shape, 'float64').requiresGrad_(true);
+
+  it('mseLoss: mean (default), sum and none of (input − target)², as F.mse_loss; gradcheck in float64 for both inputs', () => {
+    const x = tensor([[1, 2], [3, 4]], { dtype: 'float64' });
+    const y = tensor([[0, 2], [5, 1]], { dtype: 'float64' });
+    expect(F.mseLoss(x, y).item()).to.equal((1 + 0 + 4 + 9) / 4);
+    expect(F.mseLoss(x, y, { reduction: 'sum' }).item()).to.equal(14);
+    expect(F.mseLoss(x, y, { reduction: 'none' }).toArray()).to.deep.equal([[1, 0], [4, 9]]);
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      assertGradcheck((a, b) => F.mseLoss(a, b, { reduction }), [f64([3, 4]), f64([3, 4])]);
+    }
+    expect(() => F.mseLoss(tensor([[1], [2]]), tensor([1, 2]))).to.throw(/mseLoss: input \[2,1\] and target \[2\] must have the same shape/);
+    expect(() => F.mseLoss(x, y, { reduction: 'avg' as 'mean' })).to.throw(/mseLoss: reduction must be/);
+    expect(() => F.mseLoss(x, y, { reduce: 'mean' } as object)).to.throw(/mseLoss: unknown option 'reduce'/);
+  });
+
+  it('variance and std: Bessel-corrected by default, correction 0, dims and keepdim, as torch.var/std; gradcheck in float64', () => {
+    const v = tensor([1, 2, 3, 4], { dtype: 'float64' });
+    expect(v.var().item()).to.be.closeTo(5 / 3, 1e-15);
+    expect(v.var(0, { correction: 0 }).item()).to.be.closeTo(1.25, 1e-15);
+    expect(v.std().item()).to.be.closeTo(Math.sqrt(5 / 3), 1e-15);
+    const a = arange(6, undefined, 1, { dtype: 'float64' }).reshape(2, 3);
+    expect(a.var(1).toArray()).to.deep.equal([1, 1]);
+    expect(a.var(0, { keepdim: true }).toArray()).to.deep.equal([[4.5, 4.5, 4.5]]);
+    expect(a.std([0, 1]).item()).to.be.closeTo(Math.sqrt(3.5), 1e-15);
+    expect(Number.isNaN(tensor([5]).var().item()), 'one element, correction 1: NaN as torch').to.equal(true);
+    assertGradcheck((x) => F.variance(x), [f64([3, 4])]);
+    assertGradcheck((x) => F.variance(x, [0, 2], { keepdim: true, correction: 0 }), [f64([3, 2, 4])]);
+    assertGradcheck((x) => F.std(x, -1), [f64([3, 5])]);
+    expect(() => a.var(1, true as unknown as object)).to.throw(/var: the argument after dim is an options object/);
+    expect(() => a.var(2)).to.throw(/var/);
+  });
+
+  it('select(dim, index) is x[..., index, ...] with the dim removed (torch.select), negative index from the end; gradcheck', () => {
+    const a = arange(6).reshape(2, 3);
+    expect(a.select(1, 0).toArray()).to.deep.equal([0, 3]);
+    expect(a.select(-1, -1).toArray()).to.deep.equal([2, 5]);
+    expect(F.select(a, 0, 1).toArray()).to.deep.equal([3, 4, 5]);
+    expect(tensor([7, 8]).select(0, 1).shape).to.deep.equal([]);
+    assertGradcheck((x) => x.select(1, 2), [f64([2, 4, 3])]);
+    assertGradcheck((x) => x.select(-1, -2).mul(x.select(0, 0).sum()), [f64([2, 4])]);
+    expect(() => a.select(1, 3)).to.throw(/select: index 3 out of range for dim 1 of size 3/);
+    expect(() => a.select(1, 0.5)).to.throw(/select: index 0.5 out of range/);
+    expect(() => tensor(1).select(0, 0)).to.throw(/select: cannot select from a 0-d tensor/);
   });
 });

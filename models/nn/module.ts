@@ -118,6 +118,35 @@ export abstract class Module {
     return e.tensor;
   }
 
+  /**
+   * Refuses a Module or Parameter stored in a plain field without being registered
+   * (`this.fc = new Linear(…)`, the PyTorch habit): parameters() and stateDict() would leave it out
+   * and an optimizer would never train it, silently. A field that refers to a module or parameter
+   * registered elsewhere in the tree (an alias) is fine.
+   */
+  private checkRegistered(): void {
+    const mods = new Set<Module>();
+    const params = new Set<Tensor>();
+    for (const [, m] of this.namedModules()) {
+      mods.add(m);
+      for (const p of m._parameters.values()) if (p) params.add(p);
+    }
+    for (const [path, m] of this.namedModules()) {
+      for (const key of Object.keys(m)) {
+        const d = Object.getOwnPropertyDescriptor(m, key);
+        if (!d || d.get) continue;
+        const v: unknown = d.value;
+        const where = `${m.constructor.name}${path ? ` (${path})` : ''}.${key}`;
+        if (v instanceof Module && !mods.has(v)) {
+          fail(m.constructor.name, `${where} holds a ${v.constructor.name} that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerModule('${key}', …)`);
+        }
+        if (v instanceof Parameter && !params.has(v)) {
+          fail(m.constructor.name, `${where} holds a Parameter that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerParameter('${key}', …)`);
+        }
+      }
+    }
+  }
+
   // ---- traversal ----
 
   // A module registered twice (Sequential(lin, relu, lin)) is visited once, under its first name,
@@ -156,6 +185,7 @@ export abstract class Module {
   }
 
   *namedParameters(prefix = '', recurse = true): Generator<[string, Parameter]> {
+    this.checkRegistered();
     const seen = new Set<Tensor>();
     const mods: Iterable<[string, Module]> = recurse ? this.namedModules(prefix) : [[prefix, this]];
     for (const [mp, m] of mods) {
@@ -249,6 +279,7 @@ export abstract class Module {
    * parameters, then its buffers, then its children). Tensors share storage with the module.
    */
   stateDict(): StateDict {
+    this.checkRegistered();
     const sd: StateDict = {};
     const visit = (m: Module, prefix: string): void => {
       for (const [name, p] of m._parameters) if (p !== null) sd[prefix + name] = p.detach();

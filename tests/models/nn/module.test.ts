@@ -569,4 +569,39 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     expect(m.bn.runningMean).to.equal(rm);
     expect(m.stateDict()['bn.running_mean'].data).to.equal(rm.data);
   });
+
+  it('refuses a Module or Parameter kept in a plain field without registering it (the PyTorch habit), naming the fix', () => {
+    class Unregistered extends Module {
+      fc = new Linear(2, 1);
+      forward(x: Tensor): Tensor { return this.fc.forward(x); }
+    }
+    const bad = new Unregistered();
+    expect(() => bad.parameters()).to.throw(/Unregistered\.fc holds a Linear that was never registered, so parameters\(\) and stateDict\(\) would leave it out; register it in the constructor: this\.fc = this\.registerModule\('fc', …\)/);
+    expect(() => bad.stateDict()).to.throw(/never registered/);
+    class LooseParam extends Module {
+      readonly inner = new Sequential(new ReLU());
+      w = new Parameter(tensor([1]));
+      forward(x: Tensor): Tensor { return F.mul(x, this.w); }
+    }
+    class Outer extends Module {
+      readonly child: LooseParam;
+      constructor() { super(); this.child = this.registerModule('child', new LooseParam()); }
+      forward(x: Tensor): Tensor { return this.child.forward(x); }
+    }
+    expect(() => new Outer().parameters()).to.throw(/LooseParam \(child\)\.inner holds a Sequential that was never registered/);
+    // An alias of something registered elsewhere in the tree is fine (torch would share it too).
+    class Alias extends Module {
+      readonly seq: Sequential;
+      readonly last: Module;
+      readonly w: Parameter;
+      constructor() {
+        super();
+        this.seq = this.registerModule('seq', new Sequential(new Linear(2, 2)));
+        this.last = this.seq.at(-1);
+        this.w = (this.last as Linear).weight;
+      }
+      forward(x: Tensor): Tensor { return this.seq.forward(x); }
+    }
+    expect(new Alias().parameters()).to.have.length(2);
+  });
 });

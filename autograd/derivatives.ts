@@ -505,13 +505,19 @@ export const derivatives = {
     },
   }),
   /** Fused cross-entropy on logits [N, C] with class indices; its gradient is softmax − smoothed one-hot. */
-  crossEntropy: defineOp<{ input: Tensor }, CrossEntropyAttrs, FloatArrayOf>({
+  // The class weights (attrs.weight, also passed as an input so the tape records their version and
+  // whether they require grad) are constants: as in PyTorch, asking for their gradient is an error.
+  crossEntropy: defineOp<{ input: Tensor; weight?: Tensor }, CrossEntropyAttrs, FloatArrayOf>({
+    saveInputs: ['weight'],
     forward: ({ input }, a) => {
       const [N, C] = input.shape;
       const r = sm.crossEntropyForward(dense(input), N, C, a.target, ceOptions(a));
       return { out: fromData(r.loss, a.reduction === 'none' ? [N] : []), extra: r.logProb };
     },
-    backward: (grad, { shapes, attrs: a, extra }) => {
+    backward: (grad, { shapes, attrs: a, extra, needs }) => {
+      if (needs.weight) {
+        fail('backward', "crossEntropy: the derivative for 'weight' is not implemented (as in PyTorch: class weights are constants); pass weight.detach() or a weight that does not require grad");
+      }
       const [N, C] = shapes.input!;
       const g = a.reduction === 'none' ? dense(grad) : grad.item();
       return { input: fromData(sm.crossEntropyBackward(g, extra, N, C, a.target, ceOptions(a)), shapes.input!) };

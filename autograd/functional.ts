@@ -801,5 +801,5 @@ export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>,
     if (weight.ndim !== 1 || weight.shape[0] !== C) fail(op, `weight must have shape [${C}], got ${fmtShape(weight.shape)}`);
     if (weight.dtype !== logits.dtype) fail(op, `weight is ${weight.dtype} but logits are ${logits.dtype}`);
   }
-  return apply(op, { input: logits }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
+  return apply(op, weight ? { input: logits, weight } : { input: logits }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
 }

@@ -4,6 +4,7 @@ import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { assertGradcheck } from '../../autograd/gradcheck';
 import { Random } from '../../lib/random';
+import * as init from '../../models/nn/init';
 import { at, broadcastIndex, randomTensor, randomTransposed, unravel } from '../helpers';
 
 const rng = new Random(99);
@@ -276,6 +277,23 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     const q0 = fr(fr(fr(1e30) / fr(1e10)) / fr(1e10)), q1 = fr(fr(6 / 3) / 3);
     expect(Array.from(b.grad!.data)).to.deep.equal([-fr(fr(1e20) * q0), -fr(2 * q1)]);
     expect(Number.isFinite(b.grad!.data[0])).to.equal(true);
+  });
+
+  it('crossEntropy refuses a gradient for its class weights at backward, as PyTorch (not implemented), and checks their version', () => {
+    const logits = tensor([[1, 2, 0.5], [0.1, 0.2, 3]], { requiresGrad: true });
+    const w = tensor([1, 2, 3], { requiresGrad: true });
+    const loss = F.crossEntropy(logits, [2, 0], { weight: w });
+    expect(() => loss.backward()).to.throw("backward: crossEntropy: the derivative for 'weight' is not implemented");
+    // A constant weight (detached) works and gives logits their gradient.
+    const l2 = F.crossEntropy(logits, [2, 0], { weight: w.detach() });
+    l2.backward();
+    expect(logits.grad!.shape).to.deep.equal([2, 3]);
+    expect(w.grad).to.equal(null);
+    // Weights changed in place between forward and backward: refused, not used with the new values.
+    const wc = tensor([1, 2, 3]);
+    const l3 = F.crossEntropy(logits, [2, 0], { weight: wc });
+    init.constant_(wc, 5);
+    expect(() => l3.backward()).to.throw("saved by crossEntropy for the gradient was modified in place");
   });
 
   it('relu passes the gradient where its output is NaN (threshold_backward: 0 only where out <= 0), in both dtypes and the wasm path', () => {

@@ -8,7 +8,9 @@
  * The tape fields (gradFn, grad, requiresGrad) live here; the recording and the backward walk are
  * in tape.ts, the op table in derivatives.ts, and the methods below delegate to functional.ts.
  */
-import ndarray from 'ndarray';
+// `import = require`, not a default import: ndarray is a CommonJS `export =` module, and a default
+// import reads a `default` property, undefined in a consumer compiled without esModuleInterop.
+import ndarray = require('ndarray');
 import { allocate, AllocationError, allocateShared, bytesPerElement, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
 import { sharedCopy } from '../lib/kernels/parallel';
 import { fail, fmtShape, fmtValue } from '../lib/core/errors';

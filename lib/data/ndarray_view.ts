@@ -8,7 +8,9 @@
  * here validates its arguments so a wrong crop window fails loudly instead of copying garbage.
  * The checks cost a few comparisons per call; the copies they guard move thousands of elements.
  */
-import ndarray from 'ndarray';
+// `import = require`, not a default import: ndarray is a CommonJS `export =` module, and a default
+// import reads a `default` property, undefined in a consumer compiled without esModuleInterop.
+import ndarray = require('ndarray');
 import * as ops from 'ndarray-ops';
 import { fmtValue } from '../core/errors';
 

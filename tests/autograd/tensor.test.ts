@@ -1,5 +1,8 @@
 import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
 import ndarray from 'ndarray';
+import * as ts from 'typescript';
 import { arange, full, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
@@ -246,6 +249,19 @@ describe('autograd/tensor', () => {
       expect(F.sum(t, 1).toArray()).to.deep.equal([6, 15]);
       expect(() => Tensor.fromNdarray(ndarray([1, 2, 3], [3]))).to.throw('fromNdarray: expected ndarray data to be a Float32Array or Float64Array, got [object Array]');
       expect(() => Tensor.fromNdarray(ndarray(new Float32Array(4), [3, 2]))).to.throw('fromNdarray: view of shape [3,2] strides [2,1] offset 0 reaches outside its 4-element buffer');
+    });
+
+    it('does not need esModuleInterop: the sources compile to a plain require of ndarray', () => {
+      // A consumer's tsconfig compiles these sources (main is index.ts); without esModuleInterop a
+      // default import of the CommonJS ndarray became `ndarray_1.default`, undefined at run time.
+      for (const file of ['autograd/tensor.ts', 'lib/data/ndarray_view.ts']) {
+        const source = fs.readFileSync(path.join(__dirname, '../..', file), 'utf8');
+        const js = ts.transpileModule(source, {
+          compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: false },
+        }).outputText;
+        expect(js, file).to.match(/const ndarray = require\("ndarray"\);/);
+        expect(js, file).not.to.match(/ndarray_1\b/);
+      }
     });
   });
 

@@ -28,7 +28,11 @@ export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';
 export { SGD, Adam, AdamW, clipGradNorm } from './lib/optim/index';
 export { StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR } from './lib/optim/index';
-export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint } from './lib/io/checkpoint';
+export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint, tensorsWithPrefix } from './lib/io/checkpoint';
+export type {
+  CheckpointValue, CheckpointTensor, CheckpointContents, LoadedCheckpoint, LoadedTensor, SaveCheckpointOptions, StateDictModule,
+} from './lib/io/checkpoint';
 export { readSafetensors, writeSafetensors } from './lib/io/safetensors';
+export type { SafetensorsDType, SafetensorsData, SafetensorsTensor, SafetensorsTensors, SafetensorsFile } from './lib/io/safetensors';
 export { setNumThreads, getNumThreads } from './lib/platform/threads';
 export { setWinograd, getWinograd } from './lib/kernels/winograd';

@@ -18,6 +18,7 @@
  * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter.
  */
 import { fail, fmtValue } from '../core/errors';
+import type { CheckpointValue } from '../io/checkpoint';
 import {
   BaseHyperParams, checkKnownKeys, isRecord, Optimizer, ParamGroup, requireBoolean, requireInRange,
   requireNonNegative, requireNonNegativeInt, requirePositive, requirePositiveInt,
@@ -166,9 +167,10 @@ export abstract class LRScheduler {
 
   /**
    * Restores a state saved by stateDict of the same kind of scheduler (configuration included, as
-   * torch does) and writes the saved lr back into the optimizer's groups.
+   * torch does) and writes the saved lr back into the optimizer's groups. Takes the value
+   * loadCheckpoint read back (`ck.state.scheduler`) as it is: every field is checked here.
    */
-  loadStateDict(sd: SchedulerStateDict): void {
+  loadStateDict(sd: SchedulerStateDict | CheckpointValue | undefined): void {
     const op = `${this.name}: loadStateDict:`;
     if (!isRecord(sd)) throw new Error(`${op} expected a scheduler state dict, got ${fmtValue(sd)}`);
     if (sd.kind !== this.name) throw new Error(`${op} the state dict is from a ${fmtValue(sd.kind)}, not a ${this.name}`);
@@ -182,17 +184,20 @@ export abstract class LRScheduler {
     if (typeof stepCount !== 'number' || !Number.isSafeInteger(stepCount) || stepCount < 0) {
       throw new Error(`${op} stepCount must be a non-negative integer, got ${fmtValue(stepCount)}`);
     }
-    for (const key of ['baseLrs', 'lastLr'] as const) {
+    const checkLrs = (key: 'baseLrs' | 'lastLr'): number[] => {
       const v = sd[key];
       if (!isNumberArray(v) || v.length !== n) {
         throw new Error(`${op} ${key} must be an array of ${n} finite numbers (one per param group), got ${fmtValue(v)}`);
       }
-    }
+      return v;
+    };
+    const baseLrs = checkLrs('baseLrs');
+    const lastLr = checkLrs('lastLr');
     this.loadConfig(sd);
     this.epoch = lastEpoch;
     this.stepCount = stepCount;
-    this.bases = sd.baseLrs.slice();
-    this.applyLr(sd.lastLr, lastEpoch);
+    this.bases = baseLrs.slice();
+    this.applyLr(lastLr, lastEpoch);
   }
 }
 

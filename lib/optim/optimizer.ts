@@ -8,6 +8,7 @@
  */
 import { allocate, allocatePlain, allocateShared, dtypeOf, FloatArray, isShared } from '../core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../core/errors';
+import type { CheckpointValue } from '../io/checkpoint';
 import { sharedCopy } from '../kernels/parallel';
 
 /**
@@ -227,9 +228,11 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   /**
    * Replaces hyper-parameters and state with the saved ones. Parameters are matched by position
    * (group by group, as torch does); everything is validated before anything is changed, and
-   * buffers are copied in, so the state dict stays independent of the optimizer.
+   * buffers are copied in, so the state dict stays independent of the optimizer. Takes a state
+   * dict from stateDict() or the value loadCheckpoint read back (`ck.state.optimizer`, typed
+   * CheckpointValue | undefined) as it is: every field is checked here, so no cast is needed.
    */
-  loadStateDict(sd: OptimizerStateDict<H>): void {
+  loadStateDict(sd: OptimizerStateDict<H> | CheckpointValue | undefined): void {
     const op = `${this.name}: loadStateDict:`;
     if (!isRecord(sd) || !isRecord(sd.state) || !Array.isArray(sd.paramGroups)) {
       throw new Error(`${op} expected { state, paramGroups }, got ${fmtValue(sd)}`);

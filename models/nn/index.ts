@@ -1,6 +1,6 @@
 /** nn: modules and layers, PyTorch's names in camelCase. */
 export { Module, Parameter } from './module';
-export type { StateDict, LoadResult } from './module';
+export type { StateDict, LoadResult, TensorData } from './module';
 export { Conv2d } from './conv';
 export type { Conv2dOptions } from './conv';
 export { BatchNorm1d, BatchNorm2d } from './batchnorm';

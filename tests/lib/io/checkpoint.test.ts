@@ -12,6 +12,7 @@ import { Tensor } from '../../../autograd/tensor';
 import { resnet18 } from '../../../models/resnet';
 import { BatchNorm2d } from '../../../models/nn/batchnorm';
 import { manualSeed } from '../../../lib/random';
+import * as consumer from '../../support/consumer_checkpoint';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'torch');
 
@@ -208,6 +209,46 @@ describe('lib/io/checkpoint', () => {
         esModuleInterop: true, typeRoots: [path.join(root, 'node_modules', '@types')],
       });
       const errors = ts.getPreEmitDiagnostics(program).map((d) => {
+        const where = d.file && d.start !== undefined ? `${path.relative(root, d.file.fileName)}(${d.file.getLineAndCharacterOfPosition(d.start).line + 1}) ` : '';
+        return `${where}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      });
+      expect(errors).to.deep.equal([]);
+    });
+
+    it('resumes a model, optimizer and scheduler from what loadCheckpoint returns, with no casts', () => {
+      const file = path.join(dir, 'train.safetensors');
+      const a = consumer.makeTraining();
+      const seq = (n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+      const [x, y] = [new Tensor(seq(15), [5, 3]), new Tensor(seq(10), [5, 2])];
+      consumer.trainStep(a, x, y);
+      consumer.save(file, a, 1);
+      const b = consumer.makeTraining();
+      expect(consumer.resume(file, b)).to.equal(1);
+      expect(b.optimizer.stateDict()).to.deep.equal(a.optimizer.stateDict());
+      expect(b.scheduler.stateDict()).to.deep.equal(a.scheduler.stateDict());
+      expect(b.optimizer.paramGroups[0].lr).to.equal(0.05);
+      const wa = a.model.stateDict();
+      for (const [name, t] of Object.entries(b.model.stateDict())) expect(sameBits(t.data, wa[name].data), name).to.equal(true);
+      expect(consumer.trainStep(b, x, y)).to.equal(consumer.trainStep(a, x, y));
+      // What the file holds is checked, not trusted: a missing entry is an error naming the field.
+      saveCheckpoint(file, { tensors: {}, state: { epoch: 1 } });
+      const empty = loadCheckpoint(file).state;
+      expect(() => b.optimizer.loadStateDict(empty.optimizer)).to.throw('SGD: loadStateDict: expected { state, paramGroups }, got undefined');
+      expect(() => b.scheduler.loadStateDict(empty.scheduler)).to.throw('StepLR: loadStateDict: expected a scheduler state dict, got undefined');
+    });
+
+    it('type-checks that resume under a strict consumer\'s flags (exactOptionalPropertyTypes, noUncheckedIndexedAccess)', function () {
+      this.timeout(60000);
+      const root = path.join(__dirname, '..', '..', '..');
+      const consumerFile = path.join(root, 'tests', 'support', 'consumer_checkpoint.ts');
+      const program = ts.createProgram([consumerFile], {
+        strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noEmit: true,
+        target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10,
+        lib: ['lib.es2022.d.ts'], types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
+      });
+      // Only the consumer's own file: the library's sources do not compile under these two flags
+      // (the project's tsconfig does not enable them), which a consumer's build reports as well.
+      const errors = ts.getPreEmitDiagnostics(program, program.getSourceFile(consumerFile)).map((d) => {
         const where = d.file && d.start !== undefined ? `${path.relative(root, d.file.fileName)}(${d.file.getLineAndCharacterOfPosition(d.start).line + 1}) ` : '';
         return `${where}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
       });

@@ -5,7 +5,7 @@ import { Module } from './module';
 
 /** Runs its children in order; children are named 0, 1, 2, ... as in PyTorch. */
 export class Sequential extends Module {
-  private readonly layers: Module[];
+  private readonly count: number;
 
   constructor(...layers: Module[]) {
     super();
@@ -13,7 +13,15 @@ export class Sequential extends Module {
       if (!(m instanceof Module)) fail('Sequential', `argument ${i} is not a Module`);
       this.registerModule(String(i), m);
     });
-    this.layers = layers;
+    this.count = layers.length;
+  }
+
+  /**
+   * The registered children '0', '1', … read afresh, so `seq[0] = new Linear(…)` (which replaces
+   * the registered child) changes what forward() runs as well as what parameters() returns.
+   */
+  private get layers(): Module[] {
+    return Array.from({ length: this.count }, (_, i) => this.getModule(String(i)));
   }
 
   get length(): number {

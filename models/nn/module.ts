@@ -112,6 +112,13 @@ export abstract class Module {
     e.tensor = t;
   }
 
+  /** The child module registered as `name` (after any replacement by assignment). */
+  protected getModule(name: string): Module {
+    const m = this._modules.get(name);
+    if (!m) fail('getModule', `no child module named ${name}`);
+    return m;
+  }
+
   protected getBuffer(name: string): Tensor {
     const e = this._buffers.get(name);
     if (!e) fail('getBuffer', `no buffer named ${name}`);

@@ -604,4 +604,16 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     }
     expect(new Alias().parameters()).to.have.length(2);
   });
+
+  it("Sequential: seq[0] = new Linear(…) replaces the layer forward() runs, not only the one parameters() returns", () => {
+    const lin = new Linear(2, 2);
+    const seq = new Sequential(lin, new ReLU(), lin);
+    const fresh = new Linear(2, 3);
+    (seq as unknown as Record<string, Module>)[2] = fresh;
+    expect(seq.parameters()).to.deep.equal([lin.weight, lin.bias, fresh.weight, fresh.bias]);
+    expect(seq.at(-1)).to.equal(fresh);
+    expect([...seq]).to.deep.equal([lin, seq.at(1), fresh]);
+    expect(seq.length).to.equal(3);
+    expect(seq.forward(randn([4, 2])).shape).to.deep.equal([4, 3]);
+  });
 });

@@ -38,6 +38,9 @@ interface BufferEntry {
   integer: boolean;
 }
 
+/** Every Module and Parameter ever registered in some module: checkRegistered() accepts aliases of these. */
+const everRegistered = new WeakSet<object>();
+
 export abstract class Module {
   /** Train mode (the default) or eval mode; changes BatchNorm and Dropout. */
   training = true;
@@ -51,11 +54,13 @@ export abstract class Module {
   protected registerParameter<P extends Parameter | null>(name: string, p: P): P {
     this.checkName('registerParameter', name);
     this._parameters.set(name, p);
+    if (p) everRegistered.add(p);
     this.defineAttribute(name, () => this._parameters.get(name) ?? null, (v) => {
       if (v !== null && !(v instanceof Parameter)) {
         fail(this.constructor.name, `cannot assign ${fmtValue(v)} as parameter '${name}' (an nn.Parameter or null expected; wrap a tensor in new nn.Parameter(t))`);
       }
       this._parameters.set(name, v);
+      if (v) everRegistered.add(v);
     });
     return p;
   }
@@ -74,11 +79,13 @@ export abstract class Module {
     this.checkName('registerModule', name);
     if (!(m instanceof Module)) fail('registerModule', `${name} is not a Module`);
     this._modules.set(name, m);
+    everRegistered.add(m);
     this.defineAttribute(name, () => this._modules.get(name), (v) => {
       if (!(v instanceof Module)) {
         fail(this.constructor.name, `cannot assign ${fmtValue(v)} as child module '${name}' (a Module expected; assign new nn.Identity() to drop a layer)`);
       }
       this._modules.set(name, v);
+      everRegistered.add(v);
     });
     return m;
   }
@@ -126,28 +133,32 @@ export abstract class Module {
   }
 
   /**
-   * Refuses a Module or Parameter stored in a plain field without being registered
+   * Refuses a Module or Parameter stored in a plain field without ever being registered
    * (`this.fc = new Linear(…)`, the PyTorch habit): parameters() and stateDict() would leave it out
    * and an optimizer would never train it, silently. A field that refers to a module or parameter
-   * registered elsewhere in the tree (an alias) is fine.
+   * registered anywhere (an alias, tied weights, a layer of another model) is fine, so a submodule's
+   * own parameters() works when it refers to a sibling's layer. A model deliberately kept out (a
+   * frozen teacher) belongs in a #private field, which this check does not see. Also refuses a plain
+   * field that shadows a registered name with a different value: a class field initializer
+   * `fc = this.registerModule('fc', …)` compiled with useDefineForClassFields (the default from
+   * target ES2022) redefines the property after registerModule made it an accessor, so a later
+   * assignment `model.fc = …` changes only the field.
    */
   private checkRegistered(): void {
-    const mods = new Set<Module>();
-    const params = new Set<Tensor>();
-    for (const [, m] of this.namedModules()) {
-      mods.add(m);
-      for (const p of m._parameters.values()) if (p) params.add(p);
-    }
     for (const [path, m] of this.namedModules()) {
       for (const key of Object.keys(m)) {
         const d = Object.getOwnPropertyDescriptor(m, key);
         if (!d || d.get) continue;
         const v: unknown = d.value;
         const where = `${m.constructor.name}${path ? ` (${path})` : ''}.${key}`;
-        if (v instanceof Module && !mods.has(v)) {
-          fail(m.constructor.name, `${where} holds a ${v.constructor.name} that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerModule('${key}', …)`);
+        const registered = m._modules.has(key) ? m._modules.get(key) : m._parameters.has(key) ? m._parameters.get(key) : m._buffers.get(key)?.tensor;
+        if (registered !== undefined && v !== registered && (v === null || v instanceof Module || v instanceof Tensor)) {
+          fail(m.constructor.name, `${where} is a plain field that holds ${v === null ? 'null' : `a ${v.constructor.name}`} while '${key}' is registered as another ${registered === null ? 'value' : registered.constructor.name}, so the assignment did not replace the registered entry; a class field initializer (${key} = this.registerModule('${key}', …)) compiled with useDefineForClassFields (the default from target ES2022) replaces the accessor registration defines: declare the field (${key}!: T) and register it in the constructor body`);
         }
-        if (v instanceof Parameter && !params.has(v)) {
+        if (v instanceof Module && !everRegistered.has(v)) {
+          fail(m.constructor.name, `${where} holds a ${v.constructor.name} that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerModule('${key}', …), or, to keep a model deliberately out of this one (a frozen teacher), hold it in a #private field`);
+        }
+        if (v instanceof Parameter && !everRegistered.has(v)) {
           fail(m.constructor.name, `${where} holds a Parameter that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerParameter('${key}', …)`);
         }
       }

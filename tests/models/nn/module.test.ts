@@ -616,4 +616,64 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     expect(seq.length).to.equal(3);
     expect(seq.forward(randn([4, 2])).shape).to.deep.equal([4, 3]);
   });
+
+  it("checkRegistered accepts aliases registered anywhere: a submodule's own parameters() (param groups) with tied weights, a teacher's layer", () => {
+    class Decoder extends Module {
+      readonly tied: Parameter;
+      constructor(emb: Linear) { super(); this.tied = emb.weight; } // weight tying: an alias, not owned
+      forward(x: Tensor): Tensor { return F.linear(x, this.tied, null); }
+    }
+    class Net extends Module {
+      readonly enc: Linear;
+      readonly dec: Decoder;
+      readonly head: Linear;
+      constructor() {
+        super();
+        this.enc = this.registerModule('enc', new Linear(2, 2));
+        this.dec = this.registerModule('dec', new Decoder(this.enc));
+        this.head = this.registerModule('head', new Linear(2, 2));
+      }
+      forward(x: Tensor): Tensor { return this.head.forward(this.dec.forward(this.enc.forward(x))); }
+    }
+    const net = new Net();
+    expect(net.parameters()).to.have.length(4);
+    expect(net.dec.parameters(), 'a param group built from one submodule').to.deep.equal([]);
+    expect(net.dec.stateDict()).to.deep.equal({});
+
+    const teacher = new Sequential(new Linear(2, 2), new ReLU());
+    class Student extends Module {
+      readonly fc: Linear;
+      readonly teacherFeatures: Module;
+      readonly #teacher: Module; // deliberately not part of the student: a #private field
+      constructor(t: Sequential) {
+        super();
+        this.fc = this.registerModule('fc', new Linear(2, 2));
+        this.teacherFeatures = t.at(0);
+        this.#teacher = t;
+      }
+      forward(x: Tensor): Tensor { return this.fc.forward(this.#teacher.forward(x)); }
+    }
+    const st = new Student(teacher);
+    expect(st.parameters()).to.deep.equal([st.fc.weight, st.fc.bias]);
+    class PlainTeacherField extends Module {
+      readonly fc: Linear;
+      readonly teacher: Module;
+      constructor(t: Module) { super(); this.fc = this.registerModule('fc', new Linear(2, 2)); this.teacher = t; }
+      forward(x: Tensor): Tensor { return this.fc.forward(x); }
+    }
+    expect(() => new PlainTeacherField(teacher).parameters()).to.throw(/PlainTeacherField\.teacher holds a Sequential that was never registered.*a frozen teacher\), hold it in a #private field/);
+  });
+
+  it('a class field initializer that registers (define semantics) shadows the accessor: a replacement is refused by name, not called unregistered', () => {
+    class Head extends Module {
+      fc = this.registerModule('fc', new Linear(2, 2));
+      forward(x: Tensor): Tensor { return this.fc.forward(x); }
+    }
+    const m = new Head();
+    expect(Object.getOwnPropertyDescriptor(m, 'fc')!.get, 'tsconfig target ES2022: useDefineForClassFields').to.equal(undefined);
+    expect(m.parameters()).to.deep.equal([m.fc.weight, m.fc.bias]);
+    m.fc = new Linear(2, 3);
+    expect(() => m.parameters()).to.throw(/Head\.fc is a plain field that holds a Linear while 'fc' is registered as another Linear, so the assignment did not replace the registered entry; .*useDefineForClassFields.*declare the field \(fc!: T\) and register it in the constructor body/);
+    expect(() => m.stateDict()).to.throw(/is a plain field/);
+  });
 });

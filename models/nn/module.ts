@@ -50,8 +50,12 @@ export abstract class Module {
 
   abstract forward(...inputs: Tensor[]): Tensor;
 
-  /** Registers (or replaces) a parameter; null marks an absent optional parameter (bias=False). */
-  protected registerParameter<P extends Parameter | null>(name: string, p: P): P {
+  /**
+   * Registers (or replaces) a parameter; null marks an absent optional parameter (bias=False).
+   * Public, like registerBuffer and registerModule (torch's register_parameter, register_buffer,
+   * add_module), so a built model can be extended from outside, e.g. a downsample added to a block.
+   */
+  registerParameter<P extends Parameter | null>(name: string, p: P): P {
     this.checkName('registerParameter', name);
     this._parameters.set(name, p);
     if (p) everRegistered.add(p);
@@ -65,7 +69,7 @@ export abstract class Module {
     return p;
   }
 
-  protected registerBuffer(name: string, t: Tensor, options: { persistent?: boolean; integer?: boolean } = {}): Tensor {
+  registerBuffer(name: string, t: Tensor, options: { persistent?: boolean; integer?: boolean } = {}): Tensor {
     this.checkName('registerBuffer', name);
     this._buffers.set(name, { tensor: t, persistent: options.persistent ?? true, integer: options.integer ?? false });
     this.defineAttribute(name, () => this.getBuffer(name), (v) => {
@@ -75,7 +79,7 @@ export abstract class Module {
     return t;
   }
 
-  protected registerModule<M extends Module>(name: string, m: M): M {
+  registerModule<M extends Module>(name: string, m: M): M {
     this.checkName('registerModule', name);
     if (!(m instanceof Module)) fail('registerModule', `${name} is not a Module`);
     this._modules.set(name, m);

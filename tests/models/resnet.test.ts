@@ -116,6 +116,29 @@ describe('models/resnet', () => {
   });
 });
 
+describe('extending a built model from outside (public register methods, as torch)', () => {
+  it('a downsample registered on a block built without one joins parameters(), stateDict() and forward()', () => {
+    manualSeed(4);
+    const block = new BasicBlock(4, 4);
+    const x = randn([2, 4, 5, 5]);
+    const before = noGrad(() => block.forward(x)).toArray();
+    const count = block.parameters().length;
+    const ds = new Sequential(conv1x1(4, 4), new BatchNorm2d(4));
+    block.registerModule('downsample', ds);
+    expect(block.downsample).to.equal(ds);
+    expect(block.parameters().length).to.equal(count + 3); // the 1x1 conv's weight, the batch norm's weight and bias
+    expect(Object.keys(block.stateDict())).to.include('downsample.0.weight');
+    // The shortcut now runs through ds: the output changes, and equals the computation done by hand.
+    const after = noGrad(() => block.forward(x));
+    expect(after.toArray()).to.not.deep.equal(before);
+    const main = noGrad(() => block.bn2.forward(block.conv2.forward(block.bn1.forwardRelu(block.conv1.forward(x)))));
+    expect(after.toArray()).to.deep.equal(noGrad(() => F.relu(F.add(main, ds.forward(x)))).toArray());
+    // A buffer registered from outside is saved too.
+    block.registerBuffer('scale', randn([4]));
+    expect(Object.keys(block.stateDict())).to.include('scale');
+  });
+});
+
 describe('the residual path, proven in float64', () => {
   beforeEach(() => manualSeed(11));
   const x64 = (shape: number[]): Tensor => randn(shape, { dtype: 'float64', requiresGrad: true });

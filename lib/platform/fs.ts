@@ -155,6 +155,23 @@ export const nodeAtomicWriteIo: AtomicWriteIo = {
   fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
 };
 
+/** The most bytes handed to one write() call (Node's writeSync takes at most 2^31 - 1). */
+const MAX_WRITE_BYTES = 2 ** 30;
+
+/** The longest prefix of `name` whose UTF-8 encoding fits in `maxBytes`, never splitting a character. */
+function clipUtf8(name: string, maxBytes: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const ch of name) { // by code point: a surrogate pair stays whole
+    const cp = ch.codePointAt(0) as number;
+    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return name.slice(0, end);
+}
+
 /**
  * Writes `data` to `file` atomically: the bytes go to a temporary file in the same directory,
  * are flushed to disk, and the temporary file is renamed over `file`. A crash at any point
@@ -174,10 +191,12 @@ export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8
   const target = writeTarget(file);
   const dir = path.dirname(target);
   // Same directory as the target, because rename is only atomic within one file system. The
-  // base name is clipped so a long target name cannot push the temporary past NAME_MAX.
+  // base name is clipped to 100 bytes of UTF-8 (NAME_MAX, 255 on Linux, counts bytes: 100 UTF-16
+  // units of CJK are 300) at a character boundary, so a long target name cannot push the
+  // temporary past NAME_MAX.
   const tmp = path.join(
     dir,
-    `.${path.basename(target).slice(0, 100)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`,
+    `.${clipUtf8(path.basename(target), 100)}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`,
   );
   // A file being replaced keeps its permission bits: the temporary is created with the default
   // mode (0666 less the umask), so renaming it over a 0600 file would make that file world-readable.
@@ -195,7 +214,8 @@ export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf-8') : data;
     let off = 0;
     while (off < bytes.byteLength) {
-      const n = io.write(fd, bytes, off, bytes.byteLength - off);
+      // In pieces: Node's writeSync refuses a length above 2^31 - 1 (a file over 2 GiB).
+      const n = io.write(fd, bytes, off, Math.min(bytes.byteLength - off, MAX_WRITE_BYTES));
       if (!(n > 0)) throw new Error(`write made no progress at byte ${off} of ${bytes.byteLength}`);
       off += n;
     }

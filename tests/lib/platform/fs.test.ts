@@ -120,6 +120,52 @@ describe('lib/platform/fs', () => {
       expect([...readFileBytes(file)]).to.deep.equal([1, 2, 3]);
     });
 
+    it('replaces a file whose name is long in UTF-8 bytes (NAME_MAX counts bytes, not characters)', () => {
+      // 80 CJK characters + ".safetensors" = 252 bytes: a valid name (Linux allows 255 bytes). The
+      // temporary's name must fit too, or the open fails with ENAMETOOLONG and nothing can be saved.
+      const base = `${'模'.repeat(80)}.safetensors`;
+      expect(Buffer.byteLength(base)).to.equal(252);
+      const file = path.join(dir, base);
+      fs.writeFileSync(file, 'old');
+      writeFileAtomic(file, new Uint8Array([1, 2]));
+      expect([...readFileBytes(file)]).to.deep.equal([1, 2]);
+      expect(listDir(dir)).to.deep.equal([base]);
+      // Astral characters (two UTF-16 units each) are never cut in half in the temporary's name, and
+      // that name stays within 255 bytes however the target's name is made up.
+      for (const name of [`${'a'.repeat(99)}😀b.bin`, `${'😀'.repeat(62)}.bin`, `${'é'.repeat(120)}.x`, 'plain name with spaces.bin']) {
+        expect(Buffer.byteLength(name)).to.be.at.most(255);
+        const opened: string[] = [];
+        const io: AtomicWriteIo = { ...nodeAtomicWriteIo, open: (f) => { opened.push(f); return nodeAtomicWriteIo.open(f); } };
+        writeFileAtomicWith(io, path.join(dir, name), 'v');
+        expect(fs.readFileSync(path.join(dir, name), 'utf-8')).to.equal('v');
+        const tmp = path.basename(opened[0]);
+        expect(Buffer.byteLength(tmp), tmp).to.be.at.most(255);
+        expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(tmp), `lone surrogate in ${tmp}`).to.equal(false);
+        expect(tmp.startsWith('.') && tmp.endsWith('.tmp')).to.equal(true);
+      }
+    });
+
+    it('hands write() at most 2^31 - 1 bytes per call, so files over 2 GiB can be written (Node refuses longer writes)', () => {
+      // Node's fs.writeSync throws ERR_OUT_OF_RANGE for a length above 2^31 - 1. The array is only
+      // reserved (zero pages), and the injected write does not copy it, so this costs no memory.
+      const total = 2 ** 31 + 16;
+      const big = new Uint8Array(total);
+      const lengths: number[] = [];
+      const io: AtomicWriteIo = {
+        ...nodeAtomicWriteIo,
+        write: (_fd, bytes, offset, length) => {
+          expect(bytes).to.equal(big);
+          expect(offset).to.equal(lengths.reduce((a, b) => a + b, 0));
+          lengths.push(length);
+          return length;
+        },
+      };
+      writeFileAtomicWith(io, path.join(dir, 'big.safetensors'), big);
+      expect(lengths.reduce((a, b) => a + b, 0)).to.equal(total);
+      expect(Math.max(...lengths)).to.be.at.most(2 ** 31 - 1);
+      expect(listDir(dir)).to.deep.equal(['big.safetensors']);
+    });
+
     for (const step of ['open', 'write', 'fsync', 'close', 'rename'] as const) {
       it(`keeps the old file intact and removes the temporary when ${step} fails`, () => {
         const file = path.join(dir, 'model.safetensors');

@@ -196,7 +196,7 @@ export function loadStateDict(
 /** The tensors whose names start with `prefix`, renamed without it (a model's weights inside a checkpoint). */
 export function tensorsWithPrefix(tensors: ReadonlyMap<string, LoadedTensor>, prefix: string): Record<string, LoadedTensor> {
   const out: Record<string, LoadedTensor> = {};
-  for (const [name, t] of tensors) if (name.startsWith(prefix)) out[name.slice(prefix.length)] = t;
+  for (const [name, t] of tensors) if (name.startsWith(prefix)) setOwn(out, name.slice(prefix.length), t);
   return out;
 }
 
@@ -308,8 +308,8 @@ function packObject(
     if (x === undefined) continue;
     if (k === ARRAY_REF) throw new Error(`${op}: ${file}: state key ${pathName(path, k)} is reserved for array references`);
     const p = pack(op, file, x, pathName(path, k), tensors, open);
-    out[k] = p.value;
-    mirror[k] = p.mirror;
+    setOwn(out, k, p.value);
+    setOwn(mirror, k, p.mirror);
   }
   open.delete(obj);
   return out;
@@ -349,10 +349,18 @@ function unpack(
       return t.data as Float32Array | Float64Array;
     }
     const out: { [key: string]: CheckpointValue } = {};
-    for (const [k, x] of Object.entries(v)) out[k] = unpack(op, file, x, pathName(path, k), tensors, used);
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, unpack(op, file, x, pathName(path, k), tensors, used));
     return out;
   }
   throw new Error(`${op}: ${file}: unexpected state value at ${path}: ${describe(v)}`);
+}
+
+/**
+ * obj[key] = value as an own, enumerable property, also for the key '__proto__': plain assignment
+ * would set the prototype instead (or do nothing for a non-object value) and lose the entry.
+ */
+function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {

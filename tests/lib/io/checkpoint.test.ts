@@ -295,6 +295,36 @@ describe('lib/io/checkpoint', () => {
       });
       expect(Object.keys(tensorsWithPrefix(loadCheckpoint(file).tensors, 'model.'))).to.deep.equal(['a']);
     });
+
+    it("keeps a state key named '__proto__' as a key, on save and on load, instead of dropping it", () => {
+      // JSON.parse makes '__proto__' an own key (a vocabulary from a tokenizer file can have one);
+      // assigning out['__proto__'] = value would set the prototype instead, and lose the entry.
+      const file = path.join(dir, 'p.safetensors');
+      const vocab = JSON.parse('{"a": 1, "__proto__": 2, "nested": {"__proto__": {"x": 3}}}') as Record<string, unknown>;
+      saveCheckpoint(file, { tensors: {}, state: { vocab } });
+      const stored = JSON.parse(readSafetensors(file).metadata['tsgrad.state']) as { vocab: Record<string, unknown> };
+      expect(Object.keys(stored.vocab)).to.deep.equal(['a', '__proto__', 'nested']);
+      const back = loadCheckpoint(file).state.vocab as Record<string, unknown>;
+      expect(Object.keys(back)).to.deep.equal(['a', '__proto__', 'nested']);
+      expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).to.equal(2);
+      const nested = back.nested as Record<string, unknown>;
+      expect(Object.getOwnPropertyDescriptor(nested, '__proto__')?.value).to.deep.equal({ x: 3 });
+      expect(Object.getPrototypeOf(nested)).to.equal(Object.prototype);
+      expect((nested as { x?: unknown }).x).to.equal(undefined);
+    });
+
+    it("tensorsWithPrefix keeps a tensor named '<prefix>__proto__' as an entry, so loading reports it as unexpected", () => {
+      const file = path.join(dir, 'q.safetensors');
+      saveCheckpoint(file, {
+        tensors: { 'model.__proto__': { shape: [1], data: new Float32Array([1]) }, 'model.w': { shape: [1], data: new Float32Array([2]) } },
+        state: {},
+      });
+      const sd = tensorsWithPrefix(loadCheckpoint(file).tensors, 'model.');
+      expect(Object.keys(sd).sort()).to.deep.equal(['__proto__', 'w']);
+      expect(Object.getOwnPropertyDescriptor(sd, '__proto__')?.value.data[0]).to.equal(1);
+      const bn = new BatchNorm2d(1);
+      expect(bn.loadStateDict(sd, { strict: false }).unexpectedKeys).to.deep.equal(['__proto__', 'w']);
+    });
   });
 
   describe('saveStateDict / loadStateDict', () => {

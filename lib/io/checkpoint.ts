@@ -14,7 +14,8 @@
  * section under `state.<json path>` and replaced in the JSON by `{ "$array": name }`, so the
  * buffers are stored as exact binary data and the JSON stays small. Numbers must be finite:
  * JSON would silently turn NaN or Infinity into null, so they are refused with the path, as are
- * `undefined` array elements and cycles. An object property whose value is `undefined` is left out,
+ * `undefined` array elements, cycles and states nested deeper than MAX_STATE_DEPTH (256) levels
+ * (a loaded file's too, so a hostile one cannot overflow the stack). An object property whose value is `undefined` is left out,
  * as JSON.stringify does: it reads back as `undefined` (an absent optional field), so nothing is
  * lost. Everything is checked before anything is written.
  */
@@ -77,6 +78,12 @@ const META_VERSION = 'tsgrad.version';
 const META_STATE = 'tsgrad.state';
 const ARRAY_REF = '$array';
 const STATE_PREFIX = 'state.';
+/**
+ * Objects and arrays nested in a state, the root object counting as one. Real states nest a few
+ * levels; the limit keeps the recursive walks far from the stack's end (near 1500 levels), so a
+ * deep state, or a hostile file's, is a named Error and not a RangeError from nowhere.
+ */
+export const MAX_STATE_DEPTH = 256;
 
 /** Writes `contents` to `file` atomically; the file previously at `file` stays whole until the rename. */
 export function saveCheckpoint(file: string, contents: CheckpointContents, options: SaveCheckpointOptions = {}): void {
@@ -130,7 +137,7 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
   }
   if (!isPlainObject(raw)) throw new Error(`${op}: ${file}: the "${META_STATE}" metadata must be a JSON object`);
   const used = new Set<string>();
-  const state = unpack(op, file, raw, '', st.tensors, used) as { [key: string]: CheckpointValue };
+  const state = unpack(op, file, raw, '', st.tensors, used, 1) as { [key: string]: CheckpointValue };
   const tensors = new Map<string, LoadedTensor>();
   for (const [name, t] of st.tensors) {
     if (used.has(name)) continue;
@@ -324,7 +331,13 @@ function enter(op: string, file: string, v: object, path: string, open: Map<obje
   if (at !== undefined) {
     throw new Error(`${op}: ${file}: state value at ${path} refers back to the object at ${at || '<root>'}, which contains it (a cycle)`);
   }
+  if (open.size >= MAX_STATE_DEPTH) throw tooDeep(op, file, path);
   open.set(v, path);
+}
+
+function tooDeep(op: string, file: string, path: string): Error {
+  const where = path.length <= 600 ? path : `${path.slice(0, 600)}...`;
+  return new Error(`${op}: ${file}: state at ${where} nests deeper than ${MAX_STATE_DEPTH} levels of objects and arrays`);
 }
 
 function unpack(
@@ -334,11 +347,13 @@ function unpack(
   path: string,
   tensors: ReadonlyMap<string, SafetensorsTensor>,
   used: Set<string>,
+  depth: number,
 ): CheckpointValue {
   // Separate tests: without strictNullChecks `v === null` does not narrow an unknown.
   if (v === null) return null;
   if (typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number') return v;
-  if (Array.isArray(v)) return v.map((x: unknown, i) => unpack(op, file, x, pathName(path, i), tensors, used));
+  if (depth > MAX_STATE_DEPTH && (Array.isArray(v) || isPlainObject(v))) throw tooDeep(op, file, path);
+  if (Array.isArray(v)) return v.map((x: unknown, i) => unpack(op, file, x, pathName(path, i), tensors, used, depth + 1));
   if (isPlainObject(v)) {
     if (ARRAY_REF in v) {
       const name = v[ARRAY_REF];
@@ -349,7 +364,7 @@ function unpack(
       return t.data as Float32Array | Float64Array;
     }
     const out: { [key: string]: CheckpointValue } = {};
-    for (const [k, x] of Object.entries(v)) setOwn(out, k, unpack(op, file, x, pathName(path, k), tensors, used));
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, unpack(op, file, x, pathName(path, k), tensors, used, depth + 1));
     return out;
   }
   throw new Error(`${op}: ${file}: unexpected state value at ${path}: ${describe(v)}`);

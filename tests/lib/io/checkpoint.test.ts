@@ -168,6 +168,36 @@ describe('lib/io/checkpoint', () => {
       expect([s.a.k, s.b[0].k, s.a.m[0], s.b[0].m[0]]).to.deep.equal([1, 1, 3, 3]);
     });
 
+    it('refuses a state nested deeper than 256 levels with a named Error instead of a stack overflow, on save and on load', () => {
+      const file = path.join(dir, 'd.safetensors');
+      // Levels counted as containers from the root state object (level 1) down.
+      const nest = (levels: number): unknown => {
+        let v: unknown = [7];
+        for (let i = 1; i < levels; i++) v = [v];
+        return v;
+      };
+      saveCheckpoint(file, { tensors: {}, state: { a: nest(255) } });
+      let v = loadCheckpoint(file).state.a as unknown;
+      let levels = 1;
+      while (Array.isArray(v) && Array.isArray(v[0])) { v = v[0]; levels++; }
+      expect([levels + 1, (v as number[])[0]]).to.deep.equal([256, 7]);
+
+      const before = fs.readFileSync(file);
+      for (const deep of [257, 5000]) {
+        expect(() => saveCheckpoint(file, { tensors: {}, state: { a: nest(deep) } }))
+          .to.throw(Error, new RegExp(`^saveCheckpoint: ${file}: state at a(\\.0){255}.* nests deeper than 256 levels`));
+      }
+      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+      expect(fs.readdirSync(dir)).to.deep.equal(['d.safetensors']);
+
+      // A hand-made file whose state JSON nests 100000 deep: JSON.parse copes, the walk must not overflow.
+      const hostile = path.join(dir, 'hostile.safetensors');
+      const deepJson = `{"a":${'['.repeat(100000)}${']'.repeat(100000)}}`;
+      writeSafetensors(hostile, {}, { format: 'tsgrad-checkpoint', 'tsgrad.version': '1', 'tsgrad.state': deepJson });
+      expect(() => loadCheckpoint(hostile))
+        .to.throw(Error, new RegExp(`^loadCheckpoint: ${hostile}: state at a(\\.0){255}.* nests deeper than 256 levels`));
+    });
+
     it('checks its options before writing anything', () => {
       const file = path.join(dir, 'c.safetensors');
       saveCheckpoint(file, { tensors: {}, state: { epoch: 1 } });

@@ -301,9 +301,14 @@ function parseImpl(bytes: Uint8Array, source: string | undefined, op: string): S
   return { tensors, metadata };
 }
 
-/** Copies bytes [from, to) into a fresh, aligned typed array of `dtype`. */
+/**
+ * Copies bytes [from, to) into a fresh, aligned typed array of `dtype`. Not `bytes.slice`: a Node
+ * Buffer (what fs.readFileSync returns) is a Uint8Array whose slice() is a view, and the typed
+ * array would then cover the Buffer's whole backing store (Node's shared pool) from byte 0.
+ */
 function extract(bytes: Uint8Array, from: number, to: number, dtype: SafetensorsDType): SafetensorsData {
-  const copy = bytes.slice(from, to);
+  const copy = new Uint8Array(to - from);
+  copy.set(bytes.subarray(from, to));
   if (!HOST_LITTLE_ENDIAN) swapBytes(copy, ELEMENT_BYTES[dtype]);
   const buf = copy.buffer;
   switch (dtype) {

@@ -193,6 +193,27 @@ describe('lib/io/safetensors', () => {
       expect([...(parsed.tensors.get('w') as SafetensorsTensor).data]).to.deep.equal([1, 2]);
     });
 
+    it("is right and unaliased when the bytes come as a Node Buffer (fs.readFileSync's result), whose slice() is a view", () => {
+      const bytes = serializeSafetensors({
+        a: { dtype: 'U8', shape: [3], data: new Uint8Array([1, 2, 3]) },
+        b: { dtype: 'F32', shape: [2], data: new Float32Array([1.5, -2]) },
+        c: { dtype: 'F64', shape: [1], data: new Float64Array([0.25]) },
+      });
+      // A small Buffer.from copy lives in Node's shared pool; the second is a window at an odd offset.
+      const backing = new Uint8Array(bytes.length + 3).fill(0xee);
+      backing.set(bytes, 3);
+      for (const buf of [Buffer.from(bytes), Buffer.from(backing.buffer, 3, bytes.length)]) {
+        const parsed = parseSafetensors(buf, 'buf');
+        const [a, b, c] = ['a', 'b', 'c'].map((k) => parsed.tensors.get(k) as SafetensorsTensor);
+        expect([a.data.constructor, b.data.constructor, c.data.constructor]).to.deep.equal([Uint8Array, Float32Array, Float64Array]);
+        expect([...a.data]).to.deep.equal([1, 2, 3]);
+        expect([...b.data]).to.deep.equal([1.5, -2]);
+        expect([...c.data]).to.deep.equal([0.25]);
+        buf.fill(0xff);
+        expect([...a.data, ...b.data, ...c.data]).to.deep.equal([1, 2, 3, 1.5, -2, 0.25]);
+      }
+    });
+
     it('accepts a hand-written file with tensors listed out of offset order', () => {
       const data = new Uint8Array(new Float32Array([5, 6, 7]).buffer);
       const bytes = craft('{"z":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},"y":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}', data);

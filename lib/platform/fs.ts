@@ -155,6 +155,9 @@ export const nodeAtomicWriteIo: AtomicWriteIo = {
   fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
 };
 
+/** fchmod errors meaning "this file system has no permission bits", not an I/O failure. */
+const CHMOD_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /** The most bytes handed to one write() call (Node's writeSync takes at most 2^31 - 1). */
 const MAX_WRITE_BYTES = 2 ** 30;
 
@@ -210,7 +213,15 @@ export function writeFileAtomicWith(io: AtomicWriteIo, file: string, data: Uint8
   try {
     fd = io.open(tmp);
     created = true;
-    if (mode !== null) io.fchmod(fd, mode);
+    if (mode !== null) {
+      try {
+        io.fchmod(fd, mode);
+      } catch (e) {
+        // A file system without Unix permissions (CIFS, vfat, some FUSE mounts) refuses chmod;
+        // its files have no bits to keep, and refusing the save over it would lose the checkpoint.
+        if (!CHMOD_UNSUPPORTED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      }
+    }
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf-8') : data;
     let off = 0;
     while (off < bytes.byteLength) {

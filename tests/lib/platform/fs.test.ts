@@ -88,6 +88,26 @@ describe('lib/platform/fs', () => {
       expect(fs.statSync(fresh).mode & 0o777).to.equal(fs.statSync(reference).mode & 0o777);
     });
 
+    it('still replaces the file where the file system refuses chmod (EPERM on CIFS/vfat mounts), but fails on a real I/O error', () => {
+      const file = path.join(dir, 'ckpt.bin');
+      const refusing = (code: string): AtomicWriteIo => ({
+        ...nodeAtomicWriteIo,
+        fchmod: () => {
+          throw Object.assign(new Error(`${code}: simulated fchmod failure`), { code });
+        },
+      });
+      for (const code of ['EPERM', 'ENOTSUP', 'EOPNOTSUPP']) {
+        fs.writeFileSync(file, 'old'); // an existing file, so its mode is copied onto the temporary
+        writeFileAtomicWith(refusing(code), file, `new ${code}`);
+        expect(fs.readFileSync(file, 'utf-8')).to.equal(`new ${code}`);
+        expect(listDir(dir)).to.deep.equal(['ckpt.bin']);
+      }
+      fs.writeFileSync(file, 'old');
+      expect(() => writeFileAtomicWith(refusing('EIO'), file, 'new')).to.throw(Error, `writeFileAtomic: cannot write ${file}: EIO: simulated fchmod failure`);
+      expect(fs.readFileSync(file, 'utf-8')).to.equal('old');
+      expect(listDir(dir)).to.deep.equal(['ckpt.bin']);
+    });
+
     it('writes through a symbolic link: the target gets the bytes and the link stays a link, as open() would', () => {
       const real = path.join(dir, 'store');
       fs.mkdirSync(real);

@@ -64,6 +64,15 @@ export class Random {
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
+  /**
+   * Uniform on [0, 1) with 24 random bits (the top ones of one draw): every value is a float32, so
+   * storing it in a Float32Array cannot round it up to 1, as 53 bits within 2^-25 of 1 would. This
+   * is torch.rand's float32 draw (24 bits scaled by 2^-24).
+   */
+  uniformFloat32(): number {
+    return (this.nextUint32() >>> 8) / 16777216;
+  }
+
   /** Uniform on [low, high). */
   uniformRange(low: number, high: number): number {
     return low + (high - low) * this.uniform();

@@ -6,7 +6,7 @@ import * as ts from 'typescript';
 import { arange, full, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
-import { manualSeed } from '../../lib/random';
+import { manualSeed, Random } from '../../lib/random';
 
 describe('autograd/tensor', () => {
   describe('version counter (_version)', () => {
@@ -115,6 +115,29 @@ describe('autograd/tensor', () => {
       expect(Array.from(u.data).every((v) => v >= 0 && v < 1)).to.equal(true);
       expect(new Set(Array.from(k.data))).to.deep.equal(new Set([2, 3, 4]));
       expect(() => randint(3, 3, [2])).to.throw('randint: need integers low < high, got low=3, high=3');
+    });
+
+    it('rand stays below 1 in float32 even when the generator draws its largest value (torch.rand is [0, 1))', () => {
+      // A generator state whose next 32-bit output is 0xffffffff, built by inverting xoshiro128**'s
+      // output function rotl(s1 * 5, 7) * 9 (multiplication by 9 and 5 is invertible mod 2^32).
+      const inv = (a: number): number => {
+        let x = a;
+        for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(a, x));
+        return x >>> 0;
+      };
+      const r7 = Math.imul(0xffffffff, inv(9)) >>> 0;
+      const s1 = Math.imul(((r7 >>> 7) | (r7 << 25)) >>> 0, inv(5)) >>> 0;
+      const g = new Random(0);
+      g.setState({ s: [1, s1, 3, 4], spare: null });
+      expect(g.nextUint32()).to.equal(0xffffffff);
+      // 53 random bits this close to 1 round to 1 in float32; torch's float path draws 24 bits,
+      // so the largest float32 draw is 1 - 2^-24.
+      g.setState({ s: [1, s1, 3, 4], spare: null });
+      expect(rand([1], { generator: g }).data[0]).to.equal(1 - 2 ** -24);
+      g.setState({ s: [1, s1, 3, 4], spare: null });
+      const d = rand([1], { generator: g, dtype: 'float64' }).data[0];
+      expect(d).to.be.below(1);
+      expect(d).to.be.above(1 - 2 ** -26);
     });
   });
 

@@ -35,6 +35,16 @@ describe('lib/random', () => {
     expect(Math.abs(s2 / n - 1)).to.be.below(0.02);
   });
 
+  it('uniformFloat32 is the top 24 bits of one draw over 2^24: a float32 in [0, 1)', () => {
+    const a = new Random(9), b = new Random(9);
+    for (let i = 0; i < 1000; i++) {
+      const u = a.uniformFloat32();
+      expect(u).to.equal((b.nextUint32() >>> 8) / 2 ** 24);
+      expect(Math.fround(u)).to.equal(u);
+      expect(u).to.be.at.least(0).and.below(1);
+    }
+  });
+
   it('draws every integer of a range about equally often', () => {
     const r = new Random(5);
     const counts = new Array(7).fill(0);

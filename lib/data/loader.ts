@@ -10,7 +10,7 @@
  * The position lives in the loader, not the iterator, so run one iteration at a time.
  */
 import { DType, FloatArray, allocate, isDType } from '../core/dtype';
-import { Random, RandomState } from '../random';
+import { Random, RandomState, globalRng } from '../random';
 import { IMAGE_BYTES, ImageDataset, validateImageDataset } from './dataset';
 import { NdView, view } from './ndarray_view';
 import { CropFlip, PixelTable, bytesToFloats, mapPixels, normalizeTable, sampleCropFlip, scaleTable } from './transforms';
@@ -28,7 +28,12 @@ export interface DataLoaderOptions {
   normalize?: boolean;
   /** Element type of the image batches (default 'float32'). */
   dtype?: DType;
-  /** Seed of the loader's generator, which alone drives shuffling and augmentation (default 0). */
+  /**
+   * Seed of the loader's generator, which alone drives shuffling and augmentation. Without one, a
+   * loader that shuffles or augments draws its seed from the global generator when it is built, so
+   * manualSeed decides its order as torch.manual_seed decides a DataLoader's (one 32-bit draw; a
+   * loader that neither shuffles nor augments draws nothing).
+   */
   seed?: number;
 }
 
@@ -87,7 +92,7 @@ export class DataLoader implements Iterable<Batch> {
     validateImageDataset(dataset, 'DataLoader');
     if (options === null || typeof options !== 'object') throw new Error(`DataLoader: options must be an object, got ${String(options)}`);
     checkKnownKeys('DataLoader', options, ['batchSize', 'shuffle', 'dropLast', 'augment', 'normalize', 'dtype', 'seed']);
-    const { batchSize, shuffle = false, dropLast = false, augment = false, normalize = true, dtype = 'float32', seed = 0 } = options;
+    const { batchSize, shuffle = false, dropLast = false, augment = false, normalize = true, dtype = 'float32', seed } = options;
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize <= 0) {
       throw new Error(`DataLoader: batchSize must be a positive integer, got ${String(batchSize)}`);
     }
@@ -95,7 +100,7 @@ export class DataLoader implements Iterable<Batch> {
       if (typeof v !== 'boolean') throw new Error(`DataLoader: ${name} must be a boolean, got ${String(v)}`);
     }
     if (!isDType(dtype)) throw new Error(`DataLoader: dtype must be 'float32' or 'float64', got ${JSON.stringify(dtype)}`);
-    if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new Error(`DataLoader: seed must be a safe integer, got ${String(seed)}`);
+    if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed))) throw new Error(`DataLoader: seed must be a safe integer, got ${String(seed)}`);
     if (dataset.count === 0) throw new Error('DataLoader: the dataset is empty');
     const length = dropLast ? Math.floor(dataset.count / batchSize) : Math.ceil(dataset.count / batchSize);
     if (length === 0) {
@@ -109,7 +114,8 @@ export class DataLoader implements Iterable<Batch> {
     this.normalize = normalize;
     this.dtype = dtype;
     this.length = length;
-    this.rng = new Random(seed);
+    // Drawn last, so a loader that fails its checks leaves the global stream untouched.
+    this.rng = new Random(seed ?? (shuffle || augment ? globalRng().nextUint32() : 0));
     this.epochStartRng = this.rng.getState();
     this.table = normalize ? normalizeTable() : scaleTable();
     this.cropFlip = new CropFlip();

@@ -3,7 +3,7 @@ import { ImageDataset } from '../../../lib/data/dataset';
 import { Batch, DataLoader, DataLoaderOptions } from '../../../lib/data/loader';
 import { makeSyntheticDataset } from '../../../lib/data/synthetic';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../../../lib/data/transforms';
-import { Random } from '../../../lib/random';
+import { Random, globalRng, manualSeed } from '../../../lib/random';
 
 /**
  * `count` images where image i is recognisable: channel c, pixel p holds (i + 3c + p) mod 256,
@@ -111,6 +111,31 @@ describe('lib/data/loader', () => {
     expect(a[0]).to.not.deep.equal(Array.from({ length: 50 }, (_, i) => i));
     expect(orders(1)).to.deep.equal(a);
     expect(orders(2)[0]).to.not.deep.equal(a[0]);
+  });
+
+  it('without a seed, shuffling follows manualSeed, as torch.manual_seed drives a DataLoader; an unshuffled loader draws nothing', () => {
+    const ds = indexedDataset(40);
+    const firstEpoch = (): number[] => {
+      const loader = new DataLoader(ds, { batchSize: 40, shuffle: true, normalize: false });
+      const [b] = [...loader];
+      return Array.from({ length: 40 }, (_, s) => sourceIndex(b, s));
+    };
+    manualSeed(1);
+    const a = firstEpoch();
+    manualSeed(2);
+    const b = firstEpoch();
+    manualSeed(1);
+    expect(firstEpoch()).to.deep.equal(a);
+    expect(b).to.not.deep.equal(a);
+    expect([...b].sort((x, y) => x - y)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i));
+    // A plain loader (no shuffle, no augmentation) leaves the global stream where it was.
+    manualSeed(3);
+    const expected = globalRng().uniform();
+    manualSeed(3);
+    void [...new DataLoader(ds, { batchSize: 8 })];
+    // Nor does a shuffling loader whose options are refused.
+    expect(() => new DataLoader(ds, { batchSize: 0, shuffle: true })).to.throw('DataLoader: batchSize must be a positive integer, got 0');
+    expect(globalRng().uniform()).to.equal(expected);
   });
 
   it('augmentation turns each image into one of its 162 crop/flip variants, drawn from the seed', () => {

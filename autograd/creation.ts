@@ -201,15 +201,26 @@ export function randn(shape: readonly number[] | number, options: RandomOptions 
   return finish(new Tensor(data, s), options);
 }
 
-/** Integers uniform on [low, high), stored in a float tensor (this project has float dtypes only). */
+/**
+ * Integers uniform on [low, high), stored in a float tensor (this project has float dtypes only), so the
+ * range must be one the dtype holds exactly: within ±2^24 in float32, safe integers in float64.
+ */
 export function randint(low: number, high: number, shape: readonly number[] | number, options: RandomOptions = {}): Tensor {
   checkOptions('randint', options, RANDOM_KEYS, shapeUsage('randint', shape, options, [low, high]));
   const s = shapeArg('randint', shape);
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
     fail('randint', `need integers low < high, got low=${low}, high=${high}`);
   }
+  const dtype = checkDtype('randint', options.dtype);
+  // Every draw must be stored exactly: a rounded one could land on high (exclusive) or off the range.
+  if (dtype === 'float32' && (low < -16777216 || high - 1 > 16777216)) {
+    fail('randint', `float32 holds every integer only up to 2^24 in magnitude, got low=${low}, high=${high} (use dtype float64)`);
+  }
+  if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high) || !Number.isSafeInteger(high - low)) {
+    fail('randint', `low, high and high - low must be safe integers (below 2^53 in magnitude), got low=${low}, high=${high}`);
+  }
   const g = options.generator ?? globalRng();
-  const data = allocateFor('randint', checkDtype('randint', options.dtype), s);
+  const data = allocateFor('randint', dtype, s);
   for (let i = 0; i < data.length; i++) data[i] = g.integer(low, high);
   return finish(new Tensor(data, s), options);
 }

@@ -117,16 +117,22 @@ describe('autograd/tensor', () => {
       expect(() => randint(3, 3, [2])).to.throw('randint: need integers low < high, got low=3, high=3');
     });
 
-    it('rand stays below 1 in float32 even when the generator draws its largest value (torch.rand is [0, 1))', () => {
-      // A generator state whose next 32-bit output is 0xffffffff, built by inverting xoshiro128**'s
-      // output function rotl(s1 * 5, 7) * 9 (multiplication by 9 and 5 is invertible mod 2^32).
+    /**
+     * s1 of a generator state whose next 32-bit output is 0xffffffff, built by inverting xoshiro128**'s
+     * output function rotl(s1 * 5, 7) * 9 (multiplication by 9 and 5 is invertible mod 2^32).
+     */
+    const maxDrawS1 = (): number => {
       const inv = (a: number): number => {
         let x = a;
         for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(a, x));
         return x >>> 0;
       };
       const r7 = Math.imul(0xffffffff, inv(9)) >>> 0;
-      const s1 = Math.imul(((r7 >>> 7) | (r7 << 25)) >>> 0, inv(5)) >>> 0;
+      return Math.imul(((r7 >>> 7) | (r7 << 25)) >>> 0, inv(5)) >>> 0;
+    };
+
+    it('rand stays below 1 in float32 even when the generator draws its largest value (torch.rand is [0, 1))', () => {
+      const s1 = maxDrawS1();
       const g = new Random(0);
       g.setState({ s: [1, s1, 3, 4], spare: null });
       expect(g.nextUint32()).to.equal(0xffffffff);
@@ -138,6 +144,23 @@ describe('autograd/tensor', () => {
       const d = rand([1], { generator: g, dtype: 'float64' }).data[0];
       expect(d).to.be.below(1);
       expect(d).to.be.above(1 - 2 ** -26);
+    });
+
+    it('randint refuses a range whose integers float32 cannot all hold (high is exclusive)', () => {
+      const g = new Random(0);
+      g.setState({ s: [1, maxDrawS1(), 3, 4], spare: null });
+      // The largest draw of [0, 2^25) is 2^25 - 1, which float64 holds ...
+      expect(randint(0, 2 ** 25, [1], { generator: g, dtype: 'float64' }).data[0]).to.equal(2 ** 25 - 1);
+      // ... and float32 would round up to 2^25 = high, outside the range.
+      expect(Math.fround(2 ** 25 - 1)).to.equal(2 ** 25);
+      expect(() => randint(0, 2 ** 25, [1])).to.throw(
+        'randint: float32 holds every integer only up to 2^24 in magnitude, got low=0, high=33554432 (use dtype float64)',
+      );
+      expect(() => randint(-(2 ** 24) - 1, 0, [1])).to.throw('randint: float32 holds every integer only up to 2^24 in magnitude');
+      // The edges themselves are fine: [-2^24, 2^24] is exact in float32.
+      const k = randint(2 ** 24, 2 ** 24 + 1, [2]);
+      expect(Array.from(k.data)).to.deep.equal([2 ** 24, 2 ** 24]);
+      expect(Array.from(randint(-(2 ** 24), -(2 ** 24) + 1, [1]).data)).to.deep.equal([-(2 ** 24)]);
     });
   });
 

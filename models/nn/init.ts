@@ -1,7 +1,7 @@
 /**
  * Initialisation schemes (torch.nn.init), in place, drawing from the seeded generator.
  */
-import { fail, fmtShape } from '../../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
 import { globalRng, type Random } from '../../lib/random';
 import { checkKnownKeys } from '../../lib/core/errors';
 import type { Tensor } from '../../autograd/tensor';
@@ -41,11 +41,17 @@ function fill(t: Tensor, draw: () => number): Tensor {
   return t;
 }
 
+/** U(low, high); low > high (or NaN) is an error, as torch's "uniform_ expects to return a [from, to) range". */
 export function uniform_(t: Tensor, low = 0, high = 1, generator: Random = globalRng()): Tensor {
+  if (!(low <= high)) fail('uniform_', `expects a [low, high) range, got low=${fmtValue(low)} > high=${fmtValue(high)}`);
+  if (!Number.isFinite(high - low)) fail('uniform_', `low and high must be finite, got low=${fmtValue(low)}, high=${fmtValue(high)}`);
   return fill(t, () => generator.uniformRange(low, high));
 }
 
+/** N(mean, std²); a negative (or NaN) std is an error, as torch's "normal expects std >= 0.0". */
 export function normal_(t: Tensor, mean = 0, std = 1, generator: Random = globalRng()): Tensor {
+  if (!(std >= 0)) fail('normal_', `expects std >= 0, got std=${fmtValue(std)}`);
+  if (!Number.isFinite(mean) || !Number.isFinite(std)) fail('normal_', `mean and std must be finite, got mean=${fmtValue(mean)}, std=${fmtValue(std)}`);
   return fill(t, () => mean + std * generator.normal());
 }
 

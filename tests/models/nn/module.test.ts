@@ -512,6 +512,22 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     expect(() => init.xavierNormal_(zeros([2, 2]), NaN)).to.throw('xavierNormal_: gain must be a finite number, got NaN');
   });
 
+  it('uniform_ and normal_ refuse an empty range and a negative std, as torch.nn.init does, before writing', () => {
+    const t = tensor([5, 5, 5]);
+    // torch: "uniform_ expects to return a [from, to) range, but found from=1 > to=0"; silently U(0, 1] before.
+    expect(() => init.uniform_(t, 1, 0)).to.throw('uniform_: expects a [low, high) range, got low=1 > high=0');
+    expect(() => init.uniform_(t, 0, NaN)).to.throw('uniform_: expects a [low, high) range, got low=0 > high=NaN');
+    expect(() => init.uniform_(t, -Infinity, 0)).to.throw('uniform_: low and high must be finite, got low=-Infinity, high=0');
+    // torch: "normal expects std >= 0.0, but found std -1"; silently N(0, 1) mirrored before.
+    expect(() => init.normal_(t, 0, -1)).to.throw('normal_: expects std >= 0, got std=-1');
+    expect(() => init.normal_(t, NaN, 1)).to.throw('normal_: mean and std must be finite, got mean=NaN, std=1');
+    expect(() => init.normal_(t, 0, Infinity)).to.throw('normal_: mean and std must be finite, got mean=0, std=Infinity');
+    expect(Array.from(t.data)).to.deep.equal([5, 5, 5]);
+    // The degenerate but valid cases stay allowed: low == high fills low, std 0 fills mean.
+    expect(Array.from(init.uniform_(t, 2, 2).data)).to.deep.equal([2, 2, 2]);
+    expect(Array.from(init.normal_(t, 3, 0).data)).to.deep.equal([3, 3, 3]);
+  });
+
   it('Module.zeroGrad(false) zero-fills the gradients in place; the default sets them to null', () => {
     const m = new Linear(3, 2);
     F.linear(randn([4, 3]), m.weight, m.bias).sum().backward();

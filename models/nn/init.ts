@@ -82,6 +82,7 @@ function correctFan(op: string, t: Tensor, mode: unknown): number {
 /** U(−b, b) with b = gain·√(3/fan). */
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
   checkKnownKeys('kaimingUniform_', options, KAIMING_KEYS);
+  if (t.numel() === 0) return t; // torch: "Initializing zero-element tensors is a no-op" (its fan may be 0)
   const fan = correctFan('kaimingUniform_', t, options.mode ?? 'fan_in');
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
   const bound = gain * Math.sqrt(3 / fan);
@@ -91,6 +92,7 @@ export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor
 /** N(0, std²) with std = gain/√fan. */
 export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
   checkKnownKeys('kaimingNormal_', options, KAIMING_KEYS);
+  if (t.numel() === 0) return t; // torch: "Initializing zero-element tensors is a no-op" (its fan may be 0)
   const fan = correctFan('kaimingNormal_', t, options.mode ?? 'fan_in');
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
   return normal_(t, 0, gain / Math.sqrt(fan), options.generator);

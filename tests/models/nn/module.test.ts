@@ -526,6 +526,9 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     // The degenerate but valid cases stay allowed: low == high fills low, std 0 fills mean.
     expect(Array.from(init.uniform_(t, 2, 2).data)).to.deep.equal([2, 2, 2]);
     expect(Array.from(init.normal_(t, 3, 0).data)).to.deep.equal([3, 3, 3]);
+    // A zero-element tensor (fan_in 0, so an infinite bound) is left alone by kaiming, as torch does.
+    expect(init.kaimingUniform_(zeros([3, 0])).numel()).to.equal(0);
+    expect(init.kaimingNormal_(zeros([3, 0])).numel()).to.equal(0);
   });
 
   it('Module.zeroGrad(false) zero-fills the gradients in place; the default sets them to null', () => {

@@ -6,13 +6,12 @@
  * `getLastLr()` to read what was set. The first scheduler attached to an optimizer records each
  * group's `initialLr` (torch's `initial_lr`); `baseLrs` are read from it.
  *
- * Formulas: StepLR, MultiStepLR and LinearLR use torch's chainable (recursive) forms, which scale
- * the group's current lr, so they agree with torch bit for bit and respect outside lr changes;
- * when SequentialLR switches to one at a milestone it uses torch's closed form, as torch does.
- * CosineAnnealingLR always uses the closed form
- *   lr = etaMin + (baseLr − etaMin)·(1 + cos(π·t/tMax))/2
- * which torch's recursive form reproduces up to rounding (~1e-16 relative per step); unlike the
- * recursive form it ignores outside changes to `lr`. OneCycleLR is closed-form in torch too.
+ * Formulas: StepLR, MultiStepLR, LinearLR and CosineAnnealingLR use torch's chainable (recursive)
+ * forms, which scale the group's current lr, so they agree with torch bit for bit and respect
+ * outside lr changes (two schedulers stepped back to back stack, as in torch); when SequentialLR
+ * switches to one at a milestone it uses torch's closed form, as torch does. Left alone, the cosine
+ * follows lr = etaMin + (baseLr − etaMin)·(1 + cos(π·t/tMax))/2 up to rounding (~1e-16 relative
+ * per step). OneCycleLR is closed-form in torch too.
  *
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
  * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter.
@@ -305,8 +304,9 @@ export interface CosineAnnealingLROptions {
 }
 
 /**
- * Cosine annealing without restarts, closed form: etaMin + (baseLr − etaMin)(1 + cos(π·t/tMax))/2.
- * Past tMax the cosine continues (rising again), as in torch.
+ * Cosine annealing without restarts: etaMin + (baseLr − etaMin)(1 + cos(π·t/tMax))/2 when nothing
+ * else touches lr, computed with torch's chainable (recursive) form. Past tMax the cosine continues
+ * (rising again), as in torch.
  */
 export class CosineAnnealingLR extends LRScheduler {
   private tMax: number;
@@ -323,7 +323,22 @@ export class CosineAnnealingLR extends LRScheduler {
     this._initialStep();
   }
 
+  /**
+   * torch's chainable form: epoch 0 keeps the lr it finds; the step after a minimum (t = tMax + 1 +
+   * 2k·tMax) adds (base − etaMin)(1 − cos(π/tMax))/2; any other step scales lr − etaMin by the ratio
+   * of successive (1 + cos) terms. So it stacks with other schedulers and outside lr changes.
+   */
   protected override computeLr(epoch: number): number[] {
+    const { etaMin, tMax } = this;
+    if (epoch === 0) return this.groups.map((g) => g.lr);
+    if ((epoch - 1 - tMax) % (2 * tMax) === 0) {
+      return this.groups.map((g, i) => g.lr + ((this.bases[i] - etaMin) * (1 - Math.cos(Math.PI / tMax))) / 2);
+    }
+    const ratio = (1 + Math.cos((Math.PI * epoch) / tMax)) / (1 + Math.cos((Math.PI * (epoch - 1)) / tMax));
+    return this.groups.map((g) => ratio * (g.lr - etaMin) + etaMin);
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
     const { etaMin, tMax } = this;
     return this.bases.map((b) => etaMin + ((b - etaMin) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2);
   }

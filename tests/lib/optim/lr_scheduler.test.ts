@@ -79,6 +79,32 @@ describe('lib/optim/lr_scheduler', () => {
         expectScalarClose(got, cosAt(base, etaMin, t, T), 1e-15, `closed form t=${t}`);
       }
     });
+    it('is chainable as in torch: it scales the lr it finds, so it stacks with LinearLR warm-up and outside changes', () => {
+      // torch's get_lr is recursive (lr_t from the group's current lr): with etaMin = 0, LinearLR and
+      // CosineAnnealingLR stepped back to back multiply, lr_t = base·lin(t)·(1 + cos(πt/T))/2 for t ≤ T,
+      // with lin(t) = s + (e − s)·min(t, n)/n; the epoch-0 lr is LinearLR's base·s (cosine keeps what it finds).
+      const base = 0.4, s = 0.25, n = 3, T = 8;
+      const opt = new SGD([p()], { lr: base });
+      const warm = new LinearLR(opt, { startFactor: s, totalIters: n });
+      const cos = new CosineAnnealingLR(opt, { tMax: T });
+      const lin = (t: number): number => s + ((1 - s) * Math.min(t, n)) / n;
+      expectScalarClose(opt.paramGroups[0].lr, base * s, 1e-15, 'epoch 0');
+      for (let t = 1; t <= T - 1; t++) {
+        warm.step();
+        cos.step();
+        const expected = (base * lin(t) * (1 + Math.cos((Math.PI * t) / T))) / 2;
+        expectScalarClose(opt.paramGroups[0].lr, expected, 1e-13, `epoch ${t}`);
+        expect(cos.getLastLr()).to.deep.equal([opt.paramGroups[0].lr]);
+      }
+      // An outside change (halving the lr by hand) carries through, as with torch's recursive form.
+      const opt2 = new SGD([p()], { lr: 1 });
+      const c2 = new CosineAnnealingLR(opt2, { tMax: 4, etaMin: 0.1 });
+      c2.step();
+      opt2.paramGroups[0].lr /= 2;
+      c2.step();
+      const r1 = 0.1 + (0.9 * (1 + Math.SQRT1_2)) / 2;
+      expectScalarClose(opt2.paramGroups[0].lr, ((1 + 0) / (1 + Math.SQRT1_2)) * (r1 / 2 - 0.1) + 0.1, 1e-14, 'after halving');
+    });
   });
 
   describe('LinearLR', () => {

@@ -98,18 +98,24 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, eps, weightDecay, amsgrad, maximize } = group;
       const [beta1, beta2] = group.betas;
-      // Every check first, then the group's parameters in one kernel run (adamUpdateMany); step
-      // counts advance once it has run.
+      // Every check first (no state is made before all have passed), then the group's parameters
+      // in one kernel run (adamUpdateMany); step counts advance once it has run.
       const xs: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [];
       const vmaxs: Array<FloatArray | null> = [], steps: number[] = [], states: ParamState[] = [], ps: Parameter[] = [];
+      const ks: number[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
         const g = this.gradOf(p, gi, k);
         if (!g) continue;
-        const st = this.stateOf(p);
+        this.checkState(p, gi, k);
         ps.push(p);
+        ks.push(k);
         xs.push(p.data);
         gs.push(g);
+      }
+      for (let j = 0; j < ps.length; j++) {
+        const p = ps[j], k = ks[j];
+        const st = this.stateOf(p);
         ms.push(this.stateBuffer(st, 'expAvg', p, gi, k));
         vs.push(this.stateBuffer(st, 'expAvgSq', p, gi, k));
         // A state dict saved without amsgrad starts the running maximum from zero, i.e. from v.

@@ -348,6 +348,31 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     return gd;
   }
 
+  /**
+   * Checks the state buffers `p` already has against it, creating nothing. Steps call it with
+   * gradOf for every parameter of a group before making any state, so a step that fails leaves no
+   * half-made state (a buffer without its step count, or a momentum buffer that the next step
+   * would no longer start as a copy of the gradient).
+   */
+  protected checkState(p: Parameter, gi: number, k: number): void {
+    const st = this.paramState.get(p);
+    if (!st) return;
+    for (const key of BUFFER_KEYS) {
+      const buf = st[key];
+      if (buf !== undefined) this.checkBuffer(buf, key, p, gi, k);
+    }
+  }
+
+  private checkBuffer(buf: FloatArray, key: Exclude<ParamStateKey, 'step'>, p: Parameter, gi: number, k: number): void {
+    if (buf.length !== p.data.length || dtypeOf(buf) !== dtypeOf(p.data)) {
+      fail(
+        this.name,
+        `the ${key} of parameter ${k} in param group ${gi} is ${dtypeOf(buf)}[${buf.length}] but the parameter is ` +
+          `${dtypeOf(p.data)}[${p.data.length}] (was the parameter's storage replaced?)`,
+      );
+    }
+  }
+
   /** An existing state buffer checked against the parameter, or a new zero-filled one. */
   protected stateBuffer(st: ParamState, key: Exclude<ParamStateKey, 'step'>, p: Parameter, gi: number, k: number): FloatArray {
     const buf = st[key];
@@ -359,13 +384,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
       st[key] = fresh;
       return fresh;
     }
-    if (buf.length !== p.data.length || dtypeOf(buf) !== dtypeOf(p.data)) {
-      fail(
-        this.name,
-        `the ${key} of parameter ${k} in param group ${gi} is ${dtypeOf(buf)}[${buf.length}] but the parameter is ` +
-          `${dtypeOf(p.data)}[${p.data.length}] (was the parameter's storage replaced?)`,
-      );
-    }
+    this.checkBuffer(buf, key, p, gi, k);
     if (isShared(p.data) && !isShared(buf)) {
       // The parameter moved to shared memory (Module.shareMemory) after this state was made.
       const moved = sharedCopy(buf);
@@ -385,6 +404,8 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     return st;
   }
 }
+
+const BUFFER_KEYS = ['momentumBuffer', 'expAvg', 'expAvgSq', 'maxExpAvgSq'] as const;
 
 // ---- validation helpers shared by the optimizers and schedulers -------------------------------
 

@@ -74,23 +74,29 @@ export class SGD extends Optimizer<SGDHyperParams> {
       // Groups are writable (schedulers, users), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
-      // Every check first, then the group's parameters in one kernel run (sgdUpdateMany).
-      const ps: Parameter[] = [], xs: FloatArray[] = [], gs: FloatArray[] = [], bufs: Array<FloatArray | null> = [], firsts: boolean[] = [];
+      // Every check first (no state is made before all have passed), then the group's parameters
+      // in one kernel run (sgdUpdateMany).
+      const ps: Parameter[] = [], ks: number[] = [], xs: FloatArray[] = [], gs: FloatArray[] = [];
+      const bufs: Array<FloatArray | null> = [], firsts: boolean[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
         const g = this.gradOf(p, gi, k);
         if (!g) continue;
+        this.checkState(p, gi, k);
         ps.push(p);
+        ks.push(k);
         xs.push(p.data);
         gs.push(g);
+      }
+      for (let j = 0; j < ps.length; j++) {
         if (momentum === 0) {
           bufs.push(null);
           firsts.push(false);
           continue;
         }
-        const st = this.stateOf(p);
+        const st = this.stateOf(ps[j]);
         firsts.push(st.momentumBuffer === undefined);
-        bufs.push(this.stateBuffer(st, 'momentumBuffer', p, gi, k));
+        bufs.push(this.stateBuffer(st, 'momentumBuffer', ps[j], gi, ks[j]));
       }
       for (let k = 0; k < ps.length; k++) ps[k]._bumpVersion?.(); // graphs that saved them are stale
       sgdUpdateMany(xs, gs, bufs, firsts, { lr, momentum, dampening, nesterov, weightDecay, maximize });

@@ -238,6 +238,28 @@ describe('lib/optim/adam', () => {
       expect(opt.stateDict().state[1].step).to.equal(1);
     });
 
+    it('a failed step leaves no state behind, so a state dict saved after it loads back', () => {
+      for (const Opt of [Adam, AdamW]) {
+        const a = param('float64', [1, 2], [0.5, 0.5]), b = param('float64', [3], [7, 8]);
+        const opt = new Opt([a, b], { lr: 0.1, amsgrad: true });
+        expect(() => opt.step()).to.throw(`${Opt.name}: the grad of parameter 1 in param group 0 has 2 elements but the parameter has 1`);
+        expect(opt.state.size, `${Opt.name}: no state from the failed step`).to.equal(0);
+        const sd = opt.stateDict();
+        const fresh = new Opt([param('float64', [1, 2]), param('float64', [3])], { lr: 0.1, amsgrad: true });
+        fresh.loadStateDict(sd);
+        expect(fresh.state.size).to.equal(0);
+      }
+      // Same when the check that fails is on another parameter's existing state (its storage replaced).
+      const a = param('float64', [1, 2]), b = param('float64', [3], [1]);
+      const opt = new Adam([a, b], { lr: 0.1 });
+      opt.step();
+      (b as { data: Float64Array }).data = Float64Array.from([3, 4]);
+      b.grad = { data: Float64Array.from([1, 1]) };
+      a.grad = { data: Float64Array.from([0.5, 0.5]) };
+      expect(() => opt.step()).to.throw("Adam: the expAvg of parameter 1 in param group 0 is float64[1] but the parameter is float64[2] (was the parameter's storage replaced?)");
+      expect(opt.state.has(a), 'the parameter before it got no state').to.equal(false);
+    });
+
     it('re-checks betas written into a group (e.g. by a scheduler)', () => {
       const opt = new Adam([p()]);
       opt.paramGroups[0].betas = [1.5, 0.999];

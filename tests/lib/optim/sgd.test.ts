@@ -236,6 +236,19 @@ describe('lib/optim/sgd', () => {
         (buf: unknown) => buf === undefined || Array.from(buf as Float64Array).every((v) => v === 0));
     });
 
+    it('a failed step starts no momentum buffer: the next step still clones the gradient (no dampening on it)', () => {
+      const a = param('float64', [1, 2], [0.5, -0.25]), b = param('float64', [3], [7, 8]);
+      const opt = new SGD([a, b], { lr: 0.1, momentum: 0.9, dampening: 0.5 });
+      expect(() => opt.step()).to.throw('SGD: the grad of parameter 1 in param group 0 has 2 elements but the parameter has 1');
+      expect(opt.state.size, 'no state from the failed step').to.equal(0);
+      b.grad = { data: Float64Array.from([2]) };
+      opt.step();
+      // torch: buf = clone(g) on a parameter's first real step, so p − lr·g.
+      expect(Array.from(opt.state.get(a)!.momentumBuffer!)).to.deep.equal([0.5, -0.25]);
+      expectClose(a.data, [1 - 0.1 * 0.5, 2 + 0.1 * 0.25], 'float64');
+      expectClose(b.data, [3 - 0.1 * 2], 'float64');
+    });
+
     it('re-checks group hyper-parameters written after construction', () => {
       const opt = new SGD([p()], { lr: 0.1 });
       opt.paramGroups[0].lr = -0.5;

@@ -52,7 +52,7 @@ const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] a
 function adamDefaults(name: string, options: AdamOptions, defaultWeightDecay: number): AdamHyperParams {
   checkKnownKeys(name, options, ADAM_KEYS);
   const betas = options.betas ?? [0.9, 0.999];
-  if (!Array.isArray(betas)) fail(name, `betas must be a pair of numbers, got ${fmtValue(betas)}`);
+  if (!Array.isArray(betas) || betas.length !== 2) fail(name, `betas must be a pair of numbers, got ${fmtValue(betas)}`);
   return {
     lr: options.lr ?? 1e-3,
     betas: [betas[0], betas[1]],

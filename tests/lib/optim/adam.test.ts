@@ -220,6 +220,13 @@ describe('lib/optim/adam', () => {
       expect(() => new Adam([p()], { betas: 0.9 as unknown as [number, number] })).to.throw(
         'Adam: betas must be a pair of numbers, got 0.9',
       );
+      // Not silently cut to the first two, nor read as [0.9, undefined].
+      expect(() => new Adam([p()], { betas: [0.9, 0.999, 0.5] as unknown as [number, number] })).to.throw(
+        'Adam: betas must be a pair of numbers, got [0.9, 0.999, 0.5]',
+      );
+      expect(() => new AdamW([p()], { betas: [0.9] as unknown as [number, number] })).to.throw(
+        'AdamW: betas must be a pair of numbers, got [0.9]',
+      );
       expect(() => new AdamW([{ params: [p()], betas: [0.9] as unknown as [number, number] }])).to.throw(
         'AdamW: betas must be a pair of numbers, got [0.9] (param group 0)',
       );

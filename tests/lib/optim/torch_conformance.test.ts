@@ -43,8 +43,25 @@ function readF64Tensors(file: string): Map<string, Float64Array> {
   return out;
 }
 
+/** torch.optim arguments the runner maps, per type; any other key fails the case instead of being ignored. */
+const KNOWN_ARGS: Record<string, readonly string[]> = {
+  sgd: ['lr', 'momentum', 'dampening', 'weight_decay', 'nesterov', 'maximize'],
+  adam: ['lr', 'betas', 'eps', 'weight_decay', 'amsgrad', 'maximize'],
+  adamw: ['lr', 'betas', 'eps', 'weight_decay', 'amsgrad', 'maximize'],
+};
+/** torch arguments that pick an implementation, not the arithmetic of a CPU step. */
+const IMPLEMENTATION_ARGS = ['foreach', 'differentiable', 'capturable'];
+
 function makeOptimizer(params: Parameter[], cfg: Record<string, unknown>): Optimizer<BaseHyperParams> {
   const num = (k: string): number | undefined => (cfg[k] === undefined ? undefined : Number(cfg[k]));
+  const bool = (k: string): boolean | undefined => (cfg[k] === undefined ? undefined : Boolean(cfg[k]));
+  const known = KNOWN_ARGS[String(cfg.type)];
+  if (known === undefined) throw new Error(`unknown optimizer type ${String(cfg.type)}`);
+  for (const k of Object.keys(cfg)) {
+    if (k !== 'type' && !known.includes(k) && !IMPLEMENTATION_ARGS.includes(k)) {
+      throw new Error(`the runner does not map the ${String(cfg.type)} argument '${k}'`);
+    }
+  }
   switch (cfg.type) {
     case 'sgd':
       return new SGD(params, {
@@ -52,12 +69,15 @@ function makeOptimizer(params: Parameter[], cfg: Record<string, unknown>): Optim
         momentum: num('momentum'),
         dampening: num('dampening'),
         weightDecay: num('weight_decay'),
-        nesterov: cfg.nesterov === undefined ? undefined : Boolean(cfg.nesterov),
+        nesterov: bool('nesterov'),
+        maximize: bool('maximize'),
       });
     case 'adam':
     case 'adamw': {
       const betas = cfg.betas as [number, number] | undefined;
-      const opts = { lr: num('lr'), betas, eps: num('eps'), weightDecay: num('weight_decay'), amsgrad: cfg.amsgrad === true };
+      const opts = {
+        lr: num('lr'), betas, eps: num('eps'), weightDecay: num('weight_decay'), amsgrad: bool('amsgrad'), maximize: bool('maximize'),
+      };
       return cfg.type === 'adam' ? new Adam(params, opts) : new AdamW(params, opts);
     }
     default:

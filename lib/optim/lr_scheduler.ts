@@ -14,7 +14,9 @@
  * per step). OneCycleLR is closed-form in torch too.
  *
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
- * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter.
+ * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter. Two
+ * schedulers stepped back to back on one optimizer each saved the lr they set, the first one's before
+ * the second scaled it: load them in the order they are stepped (or load the optimizer after them).
  */
 import { fail, fmtValue } from '../core/errors';
 import type { CheckpointValue } from '../io/checkpoint';

@@ -322,6 +322,25 @@ describe('lib/optim/lr_scheduler', () => {
       }
     }
 
+    it('two schedulers stepped back to back resume bit for bit when loaded in the order they are stepped', () => {
+      const build = (): { opt: SGD; warm: LinearLR; cos: CosineAnnealingLR } => {
+        const opt = new SGD([p()], { lr: 0.3 });
+        return { opt, warm: new LinearLR(opt, { startFactor: 0.2, totalIters: 4 }), cos: new CosineAnnealingLR(opt, { tMax: 10, etaMin: 0.01 }) };
+      };
+      const a = build();
+      for (let t = 0; t < 3; t++) { a.warm.step(); a.cos.step(); }
+      const saved = JSON.parse(JSON.stringify({ warm: a.warm.stateDict(), cos: a.cos.stateDict() })) as Record<string, SchedulerStateDict>;
+      const b = build();
+      b.warm.loadStateDict(saved.warm);
+      b.cos.loadStateDict(saved.cos);
+      expect(b.opt.paramGroups[0].lr).to.equal(a.opt.paramGroups[0].lr);
+      for (let t = 0; t < 12; t++) {
+        a.warm.step(); a.cos.step();
+        b.warm.step(); b.cos.step();
+        expect(b.opt.paramGroups[0].lr, `step ${t}`).to.equal(a.opt.paramGroups[0].lr);
+      }
+    });
+
     it('rejects a state dict from another kind of scheduler or with the wrong group count', () => {
       const opt = new SGD([p()], { lr: 1 });
       const step = new StepLR(opt, { stepSize: 2 });

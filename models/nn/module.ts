@@ -246,9 +246,15 @@ export abstract class Module {
 
   // ---- modes and gradients ----
 
+  /**
+   * Sets this module's mode, then calls each child's own train(mode), as torch's Module.train: a
+   * subclass that overrides train() (batch norms kept frozen while fine-tuning) is obeyed wherever
+   * it sits in a model.
+   */
   train(mode = true): this {
     if (typeof mode !== 'boolean') fail('train', `training mode is expected to be a boolean, got ${fmtValue(mode)}`);
-    for (const m of this.modules()) m.training = mode;
+    this.training = mode;
+    for (const c of this.children()) c.train(mode);
     return this;
   }
 

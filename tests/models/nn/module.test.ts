@@ -206,6 +206,37 @@ describe('models/nn/module', () => {
     expect([...m.modules()].every((x) => x.training === false)).to.equal(true);
   });
 
+  it("train(mode) recurses through each child's own train(), so a subclass override (a frozen BN) holds inside a model, as in torch", () => {
+    // torch's Module.train: self.training = mode; for module in self.children(): module.train(mode).
+    // The common "keep the backbone's batch norms in eval while fine-tuning" override relies on it.
+    class FrozenBatchNorm extends BatchNorm1d {
+      override train(_mode = true): this {
+        return super.train(false);
+      }
+    }
+    const frozen = new FrozenBatchNorm(4);
+    const inner = new Sequential(new Linear(3, 4), frozen);
+    const m = new Sequential(inner, new ReLU(), new Linear(4, 2));
+    expect(frozen.training, 'built in train mode').to.equal(true);
+    expect(m.train()).to.equal(m);
+    expect(frozen.training, 'the override ran for the nested child').to.equal(false);
+    expect(inner.training).to.equal(true);
+    expect(m.at(2).training).to.equal(true);
+    m.eval();
+    expect([...m.modules()].every((x) => !x.training)).to.equal(true);
+    // Overrides are seen at every level, and the return value is still the module.
+    const calls: string[] = [];
+    class Spy extends Identity {
+      override train(mode = true): this {
+        calls.push(`train(${mode})`);
+        return super.train(mode);
+      }
+    }
+    const spyModel = new Sequential(new Sequential(new Spy()), new Spy());
+    expect(spyModel.train(false)).to.equal(spyModel);
+    expect(calls).to.deep.equal(['train(false)', 'train(false)']);
+  });
+
   it('to(float64) converts parameters and buffers in place, keeping their identity', () => {
     const m = new Tiny();
     const w = m.fc1.weight;

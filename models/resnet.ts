@@ -14,7 +14,7 @@ import { checkKnownKeys } from '../lib/core/errors';
 import * as F from '../autograd/functional';
 import type { Tensor } from '../autograd/tensor';
 import { BatchNorm2d } from './nn/batchnorm';
-import { Flatten, Identity, Sequential } from './nn/container';
+import { Identity, Sequential } from './nn/container';
 import { Conv2d } from './nn/conv';
 import { constant_, kaimingNormal_ } from './nn/init';
 import { Linear } from './nn/linear';
@@ -117,7 +117,6 @@ export class ResNet extends Module {
   layer3: Sequential;
   layer4: Sequential;
   avgpool: AdaptiveAvgPool2d;
-  flatten: Flatten;
   fc: Linear;
   readonly variant: Variant;
   private inPlanes: number;
@@ -148,7 +147,6 @@ export class ResNet extends Module {
     this.layer3 = this.registerModule('layer3', this.makeLayer(block, width * 4, layers[2], 2, dtype));
     this.layer4 = this.registerModule('layer4', this.makeLayer(block, width * 8, layers[3], 2, dtype));
     this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d([1, 1]));
-    this.flatten = this.registerModule('flatten', new Flatten(1));
     this.fc = this.registerModule('fc', new Linear(width * 8 * block.expansion, numClasses, { dtype }));
 
     for (const m of this.modules()) {
@@ -179,7 +177,8 @@ export class ResNet extends Module {
   features(x: Tensor): Tensor {
     let h = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     h = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(h))));
-    return this.flatten.forward(this.avgpool.forward(h));
+    // torch.flatten(x, 1) as torchvision's forward does: no module, so children() are torchvision's.
+    return F.flatten(this.avgpool.forward(h), 1);
   }
 
   forward(x: Tensor): Tensor {

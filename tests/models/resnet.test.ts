@@ -57,6 +57,27 @@ describe('models/resnet', () => {
     expect(resnet34().layer3.length).to.equal(6);
   });
 
+  it("children are torchvision's (no extra flatten module): list(model.children())[:-1] is the pooled feature extractor", () => {
+    // torchvision's ResNet registers conv1, bn1, relu, maxpool, layer1-4, avgpool, fc and flattens
+    // with torch.flatten in forward(), so Sequential(*list(m.children())[:-1]) gives [N, C, 1, 1].
+    const m = resnet18({ numClasses: 10, width: 4, variant: 'cifar' });
+    expect([...m.namedChildren()].map(([n]) => n)).to.deep.equal(
+      ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc'],
+    );
+    expect([...m.namedModules()].filter(([n]) => !n.includes('.')).map(([n]) => n)).to.deep.equal(
+      ['', 'conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc'],
+    );
+    const backbone = new Sequential(...[...m.children()].slice(0, -1));
+    const x = randn([2, 3, 8, 8]);
+    const feats = noGrad(() => backbone.eval().forward(x));
+    expect(feats.shape).to.deep.equal([2, 32, 1, 1]);
+    const y = noGrad(() => m.eval().forward(x));
+    expect(y.shape).to.deep.equal([2, 10]);
+    expect(m.toString().split('\n').filter((l) => /^ {2}\(/.test(l)).map((l) => l.slice(3, l.indexOf(')')))).to.deep.equal(
+      ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc'],
+    );
+  });
+
   it('cifar variant: 3x3 stride-1 stem, no max pool; width scales every stage', () => {
     const m = resnet18({ variant: 'cifar', width: 16, numClasses: 10 });
     expect(m.conv1.kernelSize).to.deep.equal([3, 3]);

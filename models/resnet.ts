@@ -30,14 +30,37 @@ export function conv1x1(inPlanes: number, outPlanes: number, stride = 1, dtype: 
   return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false, dtype });
 }
 
+/**
+ * The layers as registered are the stock BatchNorm2d and ReLU (forward not overridden on the class
+ * or the instance), so bn → relu (→ add → relu) may run as the fused op, which gives the same bits.
+ * After `block.relu = new Tanh()` or `block.bn2 = new Identity()` (assignment replaces the registered
+ * child, as torch's __setattr__) forward() runs the replacements, as torchvision's forward would.
+ */
+function fusable(bn: Module, relu: Module): bn is BatchNorm2d {
+  return bn instanceof BatchNorm2d && bn.forward === BatchNorm2d.prototype.forward
+    && bn.forwardRelu === BatchNorm2d.prototype.forwardRelu && bn.forwardAddRelu === BatchNorm2d.prototype.forwardAddRelu
+    && relu instanceof ReLU && relu.forward === ReLU.prototype.forward;
+}
+
+/** relu(bn(x)) through the modules registered as `bn` and `relu`. */
+function bnRelu(bn: Module, relu: Module, x: Tensor): Tensor {
+  return fusable(bn, relu) ? bn.forwardRelu(x) : relu.forward(bn.forward(x));
+}
+
+/** relu(bn(x) + residual) through the modules registered as `bn` and `relu`. */
+function bnAddRelu(bn: Module, relu: Module, x: Tensor, residual: Tensor): Tensor {
+  return fusable(bn, relu) ? bn.forwardAddRelu(x, residual) : relu.forward(F.add(bn.forward(x), residual));
+}
+
 /** conv3x3-BN-ReLU-conv3x3-BN: the residual branch f(x) shared by BasicBlock and PlainBlock. */
 abstract class TwoConvBlock extends Module {
   static readonly expansion = 1;
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly relu: ReLU;
-  readonly conv2: Conv2d;
-  readonly bn2: BatchNorm2d;
+  // Assignable, as ResNet's layers: `block.relu = new Tanh()` replaces the registered child.
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  conv2: Conv2d;
+  bn2: BatchNorm2d;
 
   constructor(inPlanes: number, planes: number, stride: number, dtype: DType) {
     super();
@@ -50,7 +73,7 @@ abstract class TwoConvBlock extends Module {
 
   /** The residual branch f(x): conv-bn-relu-conv-bn. */
   branch(x: Tensor): Tensor {
-    return this.bn2.forward(this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x))));
+    return this.bn2.forward(this.conv2.forward(bnRelu(this.bn1, this.relu, this.conv1.forward(x))));
   }
 }
 
@@ -73,10 +96,10 @@ export class BasicBlock extends TwoConvBlock {
     return this.downsample ? this.downsample.forward(x) : x;
   }
 
-  /** relu(branch(x) + shortcut(x)), with the last bn, the add and the relu as one fused op. */
+  /** relu(branch(x) + shortcut(x)), with the last bn, the add and the relu as one fused op (stock layers). */
   forward(x: Tensor): Tensor {
-    const h = this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
-    return this.bn2.forwardAddRelu(h, this.shortcut(x));
+    const h = this.conv2.forward(bnRelu(this.bn1, this.relu, this.conv1.forward(x)));
+    return bnAddRelu(this.bn2, this.relu, h, this.shortcut(x));
   }
 }
 
@@ -175,7 +198,7 @@ export class ResNet extends Module {
 
   /** Everything up to the pooled features [N, width·8]. */
   features(x: Tensor): Tensor {
-    let h = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
+    let h = this.maxpool.forward(bnRelu(this.bn1, this.relu, this.conv1.forward(x)));
     h = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(h))));
     // torch.flatten(x, 1) as torchvision's forward does: no module, so children() are torchvision's.
     return F.flatten(this.avgpool.forward(h), 1);

@@ -7,8 +7,8 @@ import { assertGradcheck } from '../../autograd/gradcheck';
 import { noGrad } from '../../autograd/tape';
 import type { Tensor } from '../../autograd/tensor';
 import { manualSeed } from '../../lib/random';
-import { BatchNorm2d, Conv2d, Linear, Sequential } from '../../models/nn/index';
-import { BasicBlock, conv1x1, plain18, plain34, ResNet, resnet18, resnet34, type ResNetOptions } from '../../models/resnet';
+import { BatchNorm2d, Conv2d, Identity, Linear, Module, ReLU, Sequential, Tanh } from '../../models/nn/index';
+import { BasicBlock, conv1x1, PlainBlock, plain18, plain34, ResNet, resnet18, resnet34, type ResNetOptions } from '../../models/resnet';
 import { SHARED_DIR, sharedAvailable } from '../helpers';
 
 const TOL = { atol: 1e-7, rtol: 1e-6 };
@@ -157,6 +157,54 @@ describe('extending a built model from outside (public register methods, as torc
     // A buffer registered from outside is saved too.
     block.registerBuffer('scale', randn([4]));
     expect(Object.keys(block.stateDict())).to.include('scale');
+  });
+});
+
+describe('swapping layers by assignment changes forward(), as with torchvision', () => {
+  // torchvision's BasicBlock.forward calls self.relu, self.bn1 and self.bn2, and ResNet's forward
+  // calls self.relu, so `block.relu = nn.Tanh()` or `block.bn2 = nn.Identity()` changes what runs.
+  const close = (got: Tensor, want: Tensor): void => {
+    expect(got.shape).to.deep.equal(want.shape);
+    const g = got.data, w = want.data;
+    for (let i = 0; i < w.length; i++) expect(g[i]).to.be.closeTo(w[i], 1e-12);
+  };
+
+  it('every ReLU module replaced by Tanh: the blocks and the stem run tanh, not a fused relu', () => {
+    manualSeed(5);
+    const m = resnet18({ width: 4, numClasses: 3, variant: 'cifar', dtype: 'float64' }).eval();
+    for (const mod of [...m.modules()]) {
+      for (const [name, child] of [...mod.namedChildren()]) {
+        if (child instanceof ReLU) (mod as unknown as Record<string, Module>)[name] = new Tanh();
+      }
+    }
+    expect([...m.modules()].some((mod) => mod instanceof ReLU)).to.equal(false);
+    // torchvision's BasicBlock.forward with self.relu = tanh, from the block's own layers.
+    const block = (b: BasicBlock, h: Tensor): Tensor => {
+      const out = b.bn2.forward(b.conv2.forward(F.tanh(b.bn1.forward(b.conv1.forward(h)))));
+      return F.tanh(F.add(out, b.downsample ? b.downsample.forward(h) : h));
+    };
+    const x = randn([2, 3, 8, 8], { dtype: 'float64' });
+    const b0 = m.layer2.at(0) as BasicBlock;
+    const h = randn([2, 4, 8, 8], { dtype: 'float64' });
+    close(noGrad(() => b0.forward(h)), noGrad(() => block(b0, h)));
+    const want = noGrad(() => {
+      let t = F.tanh(m.bn1.forward(m.conv1.forward(x)));
+      for (const stage of [m.layer1, m.layer2, m.layer3, m.layer4]) for (const b of stage) t = block(b as BasicBlock, t);
+      return m.fc.forward(F.flatten(m.avgpool.forward(t), 1));
+    });
+    close(noGrad(() => m.forward(x)), want);
+  });
+
+  it("a block's bn2 replaced by Identity (no batch norm before the add) runs relu(conv2(…) + x)", () => {
+    manualSeed(6);
+    const b = new BasicBlock(4, 4, 1, null, 'float64').eval();
+    b.bn2 = new Identity() as unknown as BatchNorm2d;
+    const x = randn([2, 4, 5, 5], { dtype: 'float64' });
+    const want = noGrad(() => F.relu(F.add(b.conv2.forward(F.relu(b.bn1.forward(b.conv1.forward(x)))), x)));
+    close(noGrad(() => b.forward(x)), want);
+    const p = new PlainBlock(4, 4, 1, null, 'float64').eval();
+    p.bn1 = new Identity() as unknown as BatchNorm2d;
+    close(noGrad(() => p.forward(x)), noGrad(() => F.relu(p.bn2.forward(p.conv2.forward(F.relu(p.conv1.forward(x)))))));
   });
 });
 

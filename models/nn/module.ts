@@ -390,9 +390,15 @@ export abstract class Module {
     return { missingKeys, unexpectedKeys };
   }
 
-  /** Converts every parameter and buffer to `dtype` in place (the tensors keep their identity). */
+  /**
+   * Converts every parameter and floating buffer to `dtype` in place (the tensors keep their
+   * identity). Integer buffers (num_batches_tracked, int64 in torch) keep their float64 storage, as
+   * torch's to(dtype) casts floating-point tensors only: in float32 the count would stop at 2^24.
+   */
   to(dtype: DType): this {
-    for (const t of [...this.parameters(), ...this.buffers()]) t._convertStorage(dtype);
+    const integer = new Set<Tensor>();
+    for (const m of this.modules()) for (const b of m._buffers.values()) if (b.integer) integer.add(b.tensor);
+    for (const t of [...this.parameters(), ...this.buffers()]) if (!integer.has(t)) t._convertStorage(dtype);
     return this;
   }
 

@@ -249,6 +249,22 @@ describe('models/nn/module', () => {
     expect(m.forward(randn([4, 3], { dtype: 'float64' })).dtype).to.equal('float64');
   });
 
+  it("float()/to() cast floating tensors only: num_batches_tracked (int64 in torch) keeps counting past 2^24", () => {
+    // torch's Module.to(dtype) casts only floating-point parameters and buffers; the int64 counter
+    // is left alone. Held in float32, 2^24 + 1 rounds back to 2^24 and the count stops.
+    const bn = new BatchNorm1d(2);
+    const sd = bn.stateDict();
+    bn.loadStateDict({ ...sd, num_batches_tracked: { shape: [], data: [2 ** 24] } });
+    bn.float();
+    expect(bn.runningMean!.dtype).to.equal('float32');
+    bn.forward(randn([4, 2]));
+    expect(bn.numBatchesTracked).to.equal(2 ** 24 + 1);
+    bn.double();
+    expect(bn.runningMean!.dtype).to.equal('float64');
+    bn.forward(randn([4, 2], { dtype: 'float64' }));
+    expect(bn.numBatchesTracked).to.equal(2 ** 24 + 2);
+  });
+
   it('shareMemory moves parameters, gradients and buffers into shared memory in place', () => {
     // Built with plain storage, as while one thread is set.
     const was = sharedStorageEnabled();

@@ -5,7 +5,7 @@
  */
 import { allocate, isDType, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
-import { broadcastShape, normalizeAxis, numel, reductionAxes, shapesEqual, viewStrides } from '../lib/core/shape';
+import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis } from '../lib/kernels/reduce';
 import { conv2dGeometry } from '../lib/kernels/conv2d';
@@ -545,9 +545,17 @@ export function zerosLike(x: Tensor): Tensor {
 
 export interface Conv2dOptions {
   stride?: number | readonly number[];
-  padding?: number | readonly number[];
+  /** Zero padding per side, or torch's strings: 'valid' (none) and 'same' (stride 1: output size = input size). */
+  padding?: number | readonly number[] | 'same' | 'valid';
   dilation?: number | readonly number[];
   groups?: number;
+}
+
+/** A padding string as torch's _ConvNd checks it: 'valid', or 'same' with stride 1 only. */
+export function checkPaddingString(op: string, padding: unknown, stride: number | readonly number[] | undefined): void {
+  if (padding !== 'same' && padding !== 'valid') fail(op, `invalid padding string ${JSON.stringify(padding)}, should be one of 'valid', 'same'`);
+  const [sh, sw] = pair(op, 'stride', stride ?? 1, 1);
+  if (padding === 'same' && (sh !== 1 || sw !== 1)) fail(op, "padding='same' is not supported for strided convolutions");
 }
 
 /** 2-D convolution of NCHW input with an [out, in/groups, kh, kw] weight (PyTorch's F.conv2d). */
@@ -555,7 +563,25 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
   requireTensor('conv2d', 'input', input);
   requireTensor('conv2d', 'weight', weight);
   if (bias !== undefined && bias !== null) requireTensor('conv2d', 'bias', bias);
-  const geometry = conv2dGeometry(input.shape, weight.shape, optionsObject('conv2d', options, ['stride', 'padding', 'dilation', 'groups']), bias ? bias.shape : undefined);
+  let opts: Conv2dOptions = optionsObject('conv2d', options, ['stride', 'padding', 'dilation', 'groups']);
+  if (typeof opts.padding === 'string') {
+    checkPaddingString('conv2d', opts.padding, opts.stride);
+    let padding: [number, number] = [0, 0];
+    if (opts.padding === 'same') {
+      // torch's _convolution_same: d·(k − 1) zeros per dim, floor half before and the rest after;
+      // an odd total pads the input by one more row/column at the bottom/right first.
+      if (weight.ndim !== 4) fail('conv2d', `expected a 4-d [out, in/groups, kh, kw] weight, got shape ${fmtShape(weight.shape)}`);
+      const [dh, dw] = pair('conv2d', 'dilation', opts.dilation ?? 1, 1);
+      const th = dh * (weight.shape[2] - 1), tw = dw * (weight.shape[3] - 1);
+      padding = [Math.floor(th / 2), Math.floor(tw / 2)];
+      if (th % 2 || tw % 2) {
+        if (input.ndim !== 4) fail('conv2d', `expected a 4-d NCHW input, got shape ${fmtShape(input.shape)}`);
+        input = pad(input, [0, tw % 2, 0, th % 2]);
+      }
+    }
+    opts = { ...opts, padding };
+  }
+  const geometry = conv2dGeometry(input.shape, weight.shape, opts as Parameters<typeof conv2dGeometry>[2], bias ? bias.shape : undefined);
   return apply('conv2d', bias ? { input, weight, bias } : { input, weight }, { geometry });
 }
 

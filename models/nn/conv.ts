@@ -3,6 +3,7 @@ import { fail, fmtValue } from '../../lib/core/errors';
 import { checkKnownKeys } from '../../lib/core/errors';
 import { pair } from '../../lib/core/shape';
 import * as F from '../../autograd/functional';
+import { checkPaddingString } from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { defaultLayerInit_ } from './init';
 import { Module, Parameter } from './module';
@@ -10,7 +11,8 @@ import { pyBool, pyTuple } from './repr';
 
 export interface Conv2dOptions {
   stride?: number | readonly number[];
-  padding?: number | readonly number[];
+  /** Zeros per side, or 'valid' (none) or 'same' (stride 1; output size = input size), as torch. */
+  padding?: number | readonly number[] | 'same' | 'valid';
   dilation?: number | readonly number[];
   groups?: number;
   bias?: boolean;
@@ -23,7 +25,8 @@ export class Conv2d extends Module {
   readonly bias: Parameter | null;
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
-  readonly padding: [number, number];
+  /** [h, w] zeros per side, or the string given ('same' pads as torch: any odd extra at the bottom/right). */
+  readonly padding: [number, number] | 'same' | 'valid';
   readonly dilation: [number, number];
   readonly groups: number;
 
@@ -35,7 +38,9 @@ export class Conv2d extends Module {
     if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${fmtValue(outChannels)}`);
     this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);
     this.stride = pair(op, 'stride', options.stride ?? 1, 1);
-    this.padding = pair(op, 'padding', options.padding ?? 0, 0);
+    const padding = options.padding ?? 0;
+    if (typeof padding === 'string') checkPaddingString(op, padding, options.stride);
+    this.padding = typeof padding === 'string' ? padding : pair(op, 'padding', padding, 0);
     this.dilation = pair(op, 'dilation', options.dilation ?? 1, 1);
     this.groups = options.groups ?? 1;
     if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups || outChannels % this.groups) {
@@ -54,7 +59,8 @@ export class Conv2d extends Module {
 
   override extraRepr(): string {
     let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${pyTuple(this.kernelSize)}, stride=${pyTuple(this.stride)}`;
-    if (this.padding.some((p) => p !== 0)) s += `, padding=${pyTuple(this.padding)}`;
+    if (typeof this.padding === 'string') s += `, padding=${this.padding}`;
+    else if (this.padding.some((p) => p !== 0)) s += `, padding=${pyTuple(this.padding)}`;
     if (this.dilation.some((d) => d !== 1)) s += `, dilation=${pyTuple(this.dilation)}`;
     if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (this.bias === null) s += `, bias=${pyBool(false)}`;

@@ -21,6 +21,7 @@ describe('module gradchecks in float64', () => {
 
   it('Conv2d (3x3, stride 2, padding 1, bias)', () => checkModule(new Conv2d(3, 4, 3, { stride: 2, padding: 1, dtype: 'float64' }), x([2, 3, 5, 5])));
   it('Conv2d (1x1 downsample, no bias)', () => checkModule(new Conv2d(4, 2, 1, { stride: 2, bias: false, dtype: 'float64' }), x([2, 4, 4, 4])));
+  it("Conv2d (padding 'same', even kernel span: asymmetric pad; groups 2)", () => checkModule(new Conv2d(4, 2, [2, 3], { padding: 'same', dilation: [1, 2], groups: 2, dtype: 'float64' }), x([2, 4, 4, 5])));
   it('BatchNorm2d in train mode', () => checkModule(new BatchNorm2d(3, { dtype: 'float64' }), x([3, 3, 2, 2])));
   it('BatchNorm2d in eval mode', () => {
     const bn = new BatchNorm2d(3, { dtype: 'float64' });

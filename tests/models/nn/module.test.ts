@@ -492,6 +492,52 @@ describe('models/nn layers', () => {
     expect(d.forward(x)).to.equal(x);
   });
 
+  it("Conv2d and F.conv2d take padding 'same' (extra pad at the bottom/right for even spans, as torch) and 'valid'", () => {
+    // Reference: torch's _convolution_same pads d·(k − 1) per dim, floor half before and the rest after.
+    const refConv = (x: Tensor, w: Tensor, b: Tensor, dil: [number, number]): number[] => {
+      const [N, C, H, W] = x.shape, [O, , KH, KW] = w.shape;
+      const top = Math.floor((dil[0] * (KH - 1)) / 2), left = Math.floor((dil[1] * (KW - 1)) / 2);
+      const xd = x.data, wd = w.data, out: number[] = [];
+      for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
+        let acc = b.data[o];
+        for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
+          const y = i - top + u * dil[0], z = j - left + v * dil[1];
+          if (y >= 0 && y < H && z >= 0 && z < W) acc += xd[((n * C + c) * H + y) * W + z] * wd[((o * C + c) * KH + u) * KW + v];
+        }
+        out.push(acc);
+      }
+      return out;
+    };
+    const x = randn([2, 3, 5, 6], { dtype: 'float64' });
+    for (const [k, dil] of [[[2, 4], [1, 1]], [[3, 2], [2, 1]], [[3, 3], [1, 1]], [[2, 3], [3, 2]]] as [[number, number], [number, number]][]) {
+      const conv = new Conv2d(3, 4, k, { padding: 'same', dilation: dil, dtype: 'float64' });
+      const y = conv.forward(x);
+      expect(y.shape, `kernel ${k} dilation ${dil}`).to.deep.equal([2, 4, 5, 6]);
+      const want = refConv(x, conv.weight, conv.bias!, dil);
+      Array.from(y.data).forEach((v, i) => expect(v, `kernel ${k} dilation ${dil} element ${i}`).to.be.closeTo(want[i], 1e-12));
+      const yf = F.conv2d(x, conv.weight, conv.bias, { padding: 'same', dilation: dil });
+      expect(Array.from(yf.data)).to.deep.equal(Array.from(y.data));
+    }
+    const even = new Conv2d(3, 2, [2, 2], { padding: 'same', dtype: 'float64' });
+    expect(even.toString()).to.equal('Conv2d(3, 2, kernel_size=(2, 2), stride=(1, 1), padding=same)');
+    const valid = new Conv2d(3, 2, 3, { padding: 'valid', dtype: 'float64' });
+    expect(valid.toString()).to.equal('Conv2d(3, 2, kernel_size=(3, 3), stride=(1, 1), padding=valid)');
+    expect(Array.from(valid.forward(x).data)).to.deep.equal(Array.from(F.conv2d(x, valid.weight, valid.bias).data));
+    expect(valid.forward(x).shape).to.deep.equal([2, 2, 3, 4]);
+    // The gradient flows through the asymmetric padding to the input's every element.
+    const xg = randn([1, 3, 4, 4], { dtype: 'float64', requiresGrad: true });
+    F.sum(even.forward(xg)).backward();
+    const gx = xg.grad!.data, wsum = (c: number): number => { let s = 0; for (let o = 0; o < 2; o++) for (let t = 0; t < 4; t++) s += even.weight.data[(o * 3 + c) * 4 + t]; return s; };
+    // The pad is after: element (0, 0) (top left) meets only tap (0, 0) of each filter, (3, 3) all four.
+    let tap00 = 0;
+    for (let o = 0; o < 2; o++) tap00 += even.weight.data[(o * 3 + 1) * 4];
+    expect(gx[(1 * 4 + 0) * 4 + 0]).to.be.closeTo(tap00, 1e-12);
+    expect(gx[(1 * 4 + 3) * 4 + 3]).to.be.closeTo(wsum(1), 1e-12);
+    expect(() => new Conv2d(3, 2, 3, { padding: 'same', stride: 2 })).to.throw("Conv2d: padding='same' is not supported for strided convolutions");
+    expect(() => F.conv2d(x, even.weight, null, { padding: 'same', stride: [1, 2] })).to.throw("conv2d: padding='same' is not supported for strided convolutions");
+    expect(() => new Conv2d(3, 2, 3, { padding: 'full' as never })).to.throw("Conv2d: invalid padding string \"full\", should be one of 'valid', 'same'");
+  });
+
   it('layers validate their arguments and inputs', () => {
     expect(() => new Conv2d(0, 4, 3)).to.throw('Conv2d: inChannels must be a positive integer, got 0');
     expect(() => new Conv2d(4, 6, 3, { groups: 4 })).to.throw('Conv2d: groups 4 must be a positive integer dividing inChannels 4 and outChannels 6');

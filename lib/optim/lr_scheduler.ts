@@ -735,7 +735,8 @@ export class SequentialLR extends LRScheduler {
       g.lr = g.initialLr as number;
     });
     for (const s of this.schedulers) s._undoStep();
-    const first = this.schedulers[bisectRight(this.milestones, 0)];
+    // torch takes the first scheduler's initial step whatever the milestones (even one at 0).
+    const first = this.schedulers[0];
     first._initialStep();
     this.applyLr(first.getLastLr(), 0);
   }

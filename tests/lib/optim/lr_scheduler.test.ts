@@ -144,6 +144,16 @@ describe('lib/optim/lr_scheduler', () => {
       const s = new SequentialLR(opt, { schedulers: [warm, step], milestones: [3] });
       expectTrace(trace(s, 7), [[0.5], [0.5 + 0.5 / 3], [0.5 + 1 / 3], [1], [1], [0.1], [0.1], [0.01]]);
     });
+
+    it('starts with the first scheduler even at a milestone of 0, as torch (the second then runs from its epoch 0 on)', () => {
+      // torch 1.13 always takes schedulers[0]'s initial step; at epoch 1 the milestone (0) is not the
+      // current epoch, so the StepLR steps chainably from its undone epoch: epoch 0 keeps lr, then ×0.1.
+      const opt = new SGD([p()], { lr: 1 });
+      const warm = new LinearLR(opt, { startFactor: 0.5, totalIters: 4 });
+      const step = new StepLR(opt, { stepSize: 1, gamma: 0.1 });
+      const s = new SequentialLR(opt, { schedulers: [warm, step], milestones: [0] });
+      expectTrace(trace(s, 3), [[0.5], [0.5], [0.05], [0.005]]);
+    });
   });
 
   describe('OneCycleLR', () => {

@@ -12,7 +12,6 @@
  * before backward returns, so no caller ever sees one unfinished.
  */
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
-import type { FloatArray } from '../lib/core/dtype';
 import { shapesEqual } from '../lib/core/shape';
 import { accumulate, addInto } from '../lib/kernels/elementwise';
 import { setOpsAhead, settle, settleAll } from '../lib/kernels/parallel';
@@ -324,37 +323,42 @@ function addGrads(a: Tensor, b: Tensor, aOwned: boolean, bOwned: boolean): Tenso
 /**
  * The gradients among `grads` that the backward just made and nobody else holds, which a leaf may
  * then take as its .grad without a copy (PyTorch's AccumulateGrad steals a gradient whose use count
- * is 1 the same way). A gradient qualifies when it exactly covers its own storage and that storage
- * is not the upstream gradient's, not any saved or input tensor's, and not another returned
- * gradient's (add's backward hands the same gy to both inputs; reshape's returns a view of gy).
+ * is 1 the same way). A gradient qualifies when its storage is a whole buffer that it exactly covers,
+ * and that buffer is not the upstream gradient's, not any saved or input tensor's, and not another
+ * returned gradient's (add's backward hands the same gy to both inputs; reshape's returns a view of
+ * gy). Buffers, not typed arrays, are compared: `.data` of a contiguous view at an offset is a
+ * subarray, a new typed array over the same memory (an eval batch norm hands its residual such a
+ * view of the gradient it was given, which cat's backward slices).
  */
 function ownedGrads(g: Tensor, ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>,
   edges: Map<string, Tensor>, grads: Record<string, Tensor | undefined>): Set<Tensor> {
   const owned = new Set<Tensor>();
-  const seen = new Map<FloatArray, number>();
+  const seen = new Map<ArrayBufferLike, number>();
   for (const k in grads) {
     const gi = grads[k];
-    if (gi !== undefined) seen.set(gi.storage, (seen.get(gi.storage) ?? 0) + 1);
+    if (gi !== undefined) seen.set(gi.storage.buffer, (seen.get(gi.storage.buffer) ?? 0) + 1);
   }
-  const known = new Set<FloatArray>([g.storage]);
-  for (const t of edges.values()) known.add(t.storage);
+  const known = new Set<ArrayBufferLike>([g.storage.buffer]);
+  for (const t of edges.values()) known.add(t.storage.buffer);
   for (const k in ctx.inputs) {
     const t = ctx.inputs[k];
-    if (t !== undefined) known.add(t.storage);
+    if (t !== undefined) known.add(t.storage.buffer);
   }
-  if (ctx.out !== undefined) known.add(ctx.out.storage);
+  if (ctx.out !== undefined) known.add(ctx.out.storage.buffer);
   const extra = ctx.extra;
-  if (ArrayBuffer.isView(extra)) known.add(extra as FloatArray);
+  if (ArrayBuffer.isView(extra)) known.add(extra.buffer);
   else if (extra !== null && typeof extra === 'object') {
     for (const v of Object.values(extra as Record<string, unknown>)) {
-      if (v instanceof Tensor) known.add(v.storage);
-      else if (ArrayBuffer.isView(v)) known.add(v as FloatArray);
+      if (v instanceof Tensor) known.add(v.storage.buffer);
+      else if (ArrayBuffer.isView(v)) known.add(v.buffer);
     }
   }
   for (const k in grads) {
     const gi = grads[k];
-    if (gi === undefined || seen.get(gi.storage) !== 1 || known.has(gi.storage)) continue;
-    if (gi.offset === 0 && gi.storage.length === gi.numel() && gi.isContiguous() && !gi.requiresGrad) owned.add(gi);
+    if (gi === undefined) continue;
+    const s = gi.storage;
+    if (seen.get(s.buffer) !== 1 || known.has(s.buffer) || s.byteOffset !== 0 || s.byteLength !== s.buffer.byteLength) continue;
+    if (gi.offset === 0 && s.length === gi.numel() && gi.isContiguous() && !gi.requiresGrad) owned.add(gi);
   }
   return owned;
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { tensor, ones, randn } from '../../autograd/creation';
+import { tensor, ones, randn, zeros } from '../../autograd/creation';
 import { enableGrad, isGradEnabled, noGrad, Node, setGradEnabled } from '../../autograd/tape';
 import { SGD } from '../../lib/optim/sgd';
 import { Adam } from '../../lib/optim/adam';
@@ -436,6 +436,31 @@ describe('autograd/tape', () => {
       const b = F.mul(z, 1);
       F.add(F.add(F.mul(b, 2), F.mul(b, 3)), F.mul(b, 4)).sum().backward();
       expect(Array.from(z.grad!.data)).to.deep.equal([9, 9]);
+    });
+
+    it('never takes a gradient that aliases another one through a subarray of the same buffer', () => {
+      // An eval batch norm with a residual hands the residual the gradient it was given; when that
+      // gradient is a contiguous view at an offset (cat's backward slices its gradient), `.data` of
+      // it is a subarray: a different typed array over the same memory, which must not count as new.
+      const o = { dtype: 'float64' as const };
+      const rm = zeros([2], o), rv = ones([2], o);
+      const r = tensor([1, 2, 3, 4], { ...o, shape: [2, 2, 1, 1], requiresGrad: true });
+      const v = tensor([1, 1, 1, 1], { ...o, shape: [2, 2, 1, 1], requiresGrad: true });
+      const out = F.batchNorm(F.mul(r, 2), rm, rv, null, null, { residual: r });
+      // add(w, out) hands the same gradient S = K[2:4] to out's node (visited first) and to w's.
+      const y = F.add(F.mul(v, 3), out);
+      const K = tensor([0, 0, 0, 0, 1, 2, 3, 4], { ...o, shape: [4, 2, 1, 1] });
+      F.mul(F.cat([zeros([2, 2, 1, 1], o), y], 0), K).sum().backward();
+      const s = 1 / Math.sqrt(1 + 1e-5); // d bn(x) / dx with running mean 0, variance 1
+      const k = [1, 2, 3, 4];
+      expect(Array.from(v.grad!.data)).to.deep.equal(k.map((ki) => 3 * ki));
+      Array.from(r.grad!.data).forEach((g, i) => expect(g).to.be.closeTo(k[i] * (1 + 2 * s), 1e-12));
+      // The caller's gradient given as such a view is copied too, so changing it later leaves .grad alone.
+      const r2 = zeros([2, 2, 1, 1], { ...o, requiresGrad: true });
+      const G = tensor([0, 1, 2, 3, 4, 5, 6, 7], { ...o, shape: [4, 2, 1, 1] });
+      F.batchNorm(tensor([1, 2, 3, 5], { ...o, shape: [2, 2, 1, 1] }), rm, rv, null, null, { residual: r2 }).backward(G.slice(0, 2, 4));
+      G.storage.fill(0);
+      expect(Array.from(r2.grad!.data)).to.deep.equal([4, 5, 6, 7]);
     });
   });
 

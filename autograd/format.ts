@@ -1,8 +1,9 @@
 /**
  * PyTorch-style printing: tensor([[1.0000, 2.5000], ...]) with one shared number format chosen
  * from all printed values (integers as "1.", fixed 4 decimals, or scientific when the magnitudes
- * span more than 1000× or leave [1e-4, 1e8)); tensors over 1000 elements are summarised with
- * "..." keeping 3 items at each edge, and long rows wrap at 80 columns.
+ * span more than 1000× or leave [1e-4, 1e8); exact ties rounded to even, as Python's format does);
+ * tensors over 1000 elements are summarised with "..." keeping 3 items at each edge, and long rows
+ * wrap at 80 columns.
  */
 import type { Tensor } from './tensor';
 
@@ -58,7 +59,7 @@ function chooseFormat(values: number[]): (v: number) => string {
   const special = (v: number): string | null => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : null);
   // JS drops the sign of -0 in toFixed/toExponential; Python's format (and so torch) keeps it.
   const signed = (v: number, s: string): string => (Object.is(v, -0) ? `-${s}` : s);
-  const sci = (v: number): string => special(v) ?? signed(v, v.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2'));
+  const sci = (v: number): string => special(v) ?? signed(v, exponential4(v).replace(/e([+-])(\d)$/, 'e$10$2'));
   if (finite.length === 0) return (v) => special(v) ?? String(v);
   const abs = finite.map(Math.abs);
   const maxA = Math.max(...abs);
@@ -70,7 +71,55 @@ function chooseFormat(values: number[]): (v: number) => string {
     return (v) => special(v) ?? signed(v, `${v.toFixed(0)}.`);
   }
   if (maxA > 1e8 || (minA !== 0 && minA < 1e-4) || (minA !== 0 && maxA / minA > 1000)) return sci;
-  return (v) => special(v) ?? signed(v, v.toFixed(4));
+  return (v) => special(v) ?? signed(v, fixed4(v));
+}
+
+// Python's format (and so torch's printing) rounds a value exactly halfway between two candidates
+// to the one with an even last digit; JS's toFixed and toExponential take the larger magnitude
+// ('{:.4f}'.format(0.03125) is 0.0312, (0.03125).toFixed(4) is 0.0313). These two redo such ties.
+
+/** v.toFixed(4) with Python's rounding of ties. */
+function fixed4(v: number): string {
+  const s = v.toFixed(4);
+  const digits = BigInt(s.replace(/^-/, '').replace('.', ''));
+  const even = halfEven(Math.abs(v), digits, -4);
+  if (even === digits) return s;
+  const d = even.toString().padStart(5, '0');
+  return `${v < 0 ? '-' : ''}${d.slice(0, -4)}.${d.slice(-4)}`;
+}
+
+/** v.toExponential(4) with Python's rounding of ties. */
+function exponential4(v: number): string {
+  const s = v.toExponential(4);
+  const [mantissa, exponent] = s.replace(/^-/, '').split('e');
+  const digits = BigInt(mantissa.replace('.', ''));
+  const even = halfEven(Math.abs(v), digits, Number(exponent) - 4);
+  if (even === digits) return s;
+  const d = even.toString();
+  return `${v < 0 ? '-' : ''}${d[0]}.${d.slice(1)}e${exponent}`;
+}
+
+/**
+ * The digits to print for a > 0 when JS printed `digits`·10^p: digits − 1 if a lies exactly halfway
+ * between that and (digits − 1)·10^p and digits is odd, else digits (a is compared exactly, as
+ * mantissa·2^exponent, so only true ties move).
+ */
+function halfEven(a: number, digits: bigint, p: number): bigint {
+  if (digits % 2n === 0n || a === 0) return digits;
+  const bits = new DataView(new ArrayBuffer(8));
+  bits.setFloat64(0, a);
+  const hi = bits.getUint32(0), biased = (hi >>> 20) & 0x7ff;
+  let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(bits.getUint32(4));
+  let e = -1074;
+  if (biased !== 0) {
+    m |= 1n << 52n;
+    e = biased - 1075;
+  }
+  // a == (digits − 1/2)·10^p  ⇔  2m·2^e·10^−p == 2·digits − 1
+  let lhs = 2n * m, rhs = 2n * digits - 1n;
+  if (e >= 0) lhs <<= BigInt(e); else rhs <<= BigInt(-e);
+  if (p <= 0) lhs *= 10n ** BigInt(-p); else rhs *= 10n ** BigInt(p);
+  return lhs === rhs ? digits - 1n : digits;
 }
 
 function formatDim(

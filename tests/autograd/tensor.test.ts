@@ -263,6 +263,21 @@ describe('autograd/tensor', () => {
       expect(zeros([0]).toString()).to.equal('tensor([])');
     });
 
+    it('rounds a value exactly halfway between two printed ones to the even one, as Python\'s format', () => {
+      // torch prints with '{:.4f}' / '{:.4e}', which round exact binary ties half to even: in Python,
+      // '{:.4f}'.format(0.03125) == '0.0312', '{:.4f}'.format(2.59375) == '2.5938',
+      // '{:.4e}'.format(123445.0) == '1.2344e+05', '{:.4e}'.format(1.03125) == '1.0312e+00'.
+      // JS's toFixed/toExponential round such ties up (0.0313, 1.2345e+05, 1.0313e+00).
+      expect(tensor([0.03125, 1]).toString()).to.equal('tensor([0.0312, 1.0000])');
+      expect(tensor([-0.03125, 2.59375]).toString()).to.equal('tensor([-0.0312,  2.5938])');
+      expect(tensor([1, 123445]).toString()).to.equal('tensor([1.0000e+00, 1.2344e+05])');
+      expect(tensor([1.03125, -1e-5], { dtype: 'float64' }).toString()).to.equal('tensor([ 1.0312e+00, -1.0000e-05], dtype=float64)');
+      expect(tensor(0.03125).toString()).to.equal('tensor(0.0312)');
+      // Not ties: the nearest value, whichever way.
+      expect(tensor([0.03126, 1], { dtype: 'float64' }).toString()).to.equal('tensor([0.0313, 1.0000], dtype=float64)');
+      expect(tensor([1, 123446]).toString()).to.equal('tensor([1.0000e+00, 1.2345e+05])');
+    });
+
     it('abbreviates tensors over 1000 elements with ... keeping 3 items per edge', () => {
       expect(full([2000], 3).toString()).to.equal('tensor([3., 3., 3.,  ..., 3., 3., 3.])');
       // 1999/1 > 1000: PyTorch switches integer-valued floats to scientific notation, and wraps at 80 columns.

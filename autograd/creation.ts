@@ -23,7 +23,8 @@ const RANDOM_KEYS: readonly string[] = [...TENSOR_KEYS, 'generator'];
 /**
  * Rejects an options argument that is not an object (`zeros(2, 3)` would otherwise take the 3 as
  * options and make a [2] tensor; `usage` then shows the call with the shape as an array) and
- * options keys outside `allowed` (`requires_grad` would otherwise be ignored).
+ * options keys outside `allowed` (`requires_grad` would otherwise be ignored), and a requiresGrad
+ * that is not a boolean (the string 'false' would otherwise turn gradients on).
  */
 function checkOptions(op: string, options: unknown, allowed: readonly string[], usage?: () => string): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options)) {
@@ -31,6 +32,8 @@ function checkOptions(op: string, options: unknown, allowed: readonly string[], 
     fail(op, `options must be an object, got ${fmtValue(options)}${hint}`);
   }
   checkKnownKeys(op, options, allowed);
+  const requiresGrad = (options as TensorOptions).requiresGrad;
+  if (requiresGrad !== undefined && typeof requiresGrad !== 'boolean') fail(op, `requiresGrad must be a boolean, got ${fmtValue(requiresGrad)}`);
 }
 
 /** `op(...before, [shape, extra], ...after)` when the shape was given as a number, for checkOptions' hint. */

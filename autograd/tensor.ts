@@ -161,6 +161,7 @@ export class Tensor {
   }
 
   set requiresGrad(v: boolean) {
+    if (typeof v !== 'boolean') fail('requiresGrad', `must be a boolean, got ${fmtValue(v)}`);
     if (!v && this.gradFn) {
       fail('requiresGrad', 'cannot turn off requiresGrad of a non-leaf tensor; use detach()');
     }

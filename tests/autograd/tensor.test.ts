@@ -175,6 +175,19 @@ describe('autograd/tensor', () => {
       expect(() => x.item()).to.throw('item: only one-element tensors can be converted to a number, got shape [2,3,4]');
     });
 
+    it('requiresGrad must be a boolean, as torch\'s "requires_grad must be a bool"', () => {
+      // A string from a config file ('false') would otherwise turn gradients on, and 'yes' would be
+      // stored as the flag itself.
+      expect(() => tensor([1], { requiresGrad: 'false' as unknown as boolean })).to.throw('tensor: requiresGrad must be a boolean, got "false"');
+      expect(() => zeros([2], { requiresGrad: 1 as unknown as boolean })).to.throw('zeros: requiresGrad must be a boolean, got 1');
+      const x = tensor([1, 2]);
+      expect(() => x.requiresGrad_('yes' as unknown as boolean)).to.throw('requiresGrad: must be a boolean, got "yes"');
+      expect(() => { x.requiresGrad = 0 as unknown as boolean; }).to.throw('requiresGrad: must be a boolean, got 0');
+      expect(x.requiresGrad).to.equal(false);
+      expect(tensor([1], { requiresGrad: false }).requiresGrad).to.equal(false);
+      expect(x.requiresGrad_().requiresGrad).to.equal(true);
+    });
+
     it('data is live for contiguous tensors and a copy for strided views; dataSync always copies', () => {
       const x = tensor([[1, 2, 3], [4, 5, 6]]);
       x.data[0] = 10;

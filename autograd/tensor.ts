@@ -84,11 +84,13 @@ export class Tensor {
 
   /**
    * Assigning a gradient checks it as PyTorch does: a Tensor (or null) of this tensor's shape and
-   * dtype, since the optimizers and the next backward's accumulation write into it as this one's.
+   * dtype, and not the tensor itself, since the optimizers and the next backward's accumulation
+   * write into it as this one's.
    */
   set grad(g: Tensor | null) {
     if (g !== null) {
       if (!(g instanceof Tensor)) fail('grad', `assigned grad must be a Tensor or null, got ${fmtValue(g)}`);
+      if (g === this) fail('grad', `can't assign a tensor as its own grad (shape ${fmtShape(this.shape)})`);
       if (g.dtype !== this.dtype) fail('grad', `assigned grad has dtype ${g.dtype} but the tensor is ${this.dtype} (shape ${fmtShape(this.shape)})`);
       const s = this.shape, gs = g.shape;
       if (gs.length !== s.length || gs.some((d, i) => d !== s[i])) {

@@ -292,6 +292,11 @@ describe('autograd/tape', () => {
       expect(w.grad).to.equal(g);
       w.grad = null;
       expect(w.grad).to.equal(null);
+      // torch: "can't assign Variable as its own grad"; the next backward would add into w's values.
+      expect(() => { w.grad = w; }).to.throw("grad: can't assign a tensor as its own grad (shape [2])");
+      expect(w.grad).to.equal(null);
+      F.mul(w, 2).sum().backward();
+      expect(Array.from(w.data)).to.deep.equal([1, 2]);
     });
 
     it('setGradEnabled requires a boolean', () => {

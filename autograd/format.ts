@@ -3,7 +3,7 @@
  * from all printed values (integers as "1.", fixed 4 decimals, or scientific when the magnitudes
  * span more than 1000× or leave [1e-4, 1e8); exact ties rounded to even, as Python's format does);
  * tensors over 1000 elements are summarised with "..." keeping 3 items at each edge, and long rows
- * wrap at 80 columns.
+ * wrap at 80 columns, as do the suffixes (dtype=, requires_grad=, grad_fn=).
  */
 import type { Tensor } from './tensor';
 
@@ -32,7 +32,27 @@ export function formatTensor(t: Tensor): string {
   if (t.dtype === 'float64') suffix.push('dtype=float64');
   if (t.gradFn) suffix.push(`grad_fn=<${t.gradFn.name}>`);
   else if (t.requiresGrad) suffix.push('requires_grad=True');
-  return `${prefix}${body}${suffix.length ? ', ' + suffix.join(', ') : ''})`;
+  return addSuffixes(prefix + body, suffix, prefix.length);
+}
+
+/**
+ * torch's _add_suffixes: each suffix goes after ', ' unless that would pass LINE_WIDTH, then on a
+ * line of its own indented to the opening bracket. Like torch, the last line counts 2 more than its
+ * length.
+ */
+function addSuffixes(s: string, suffixes: readonly string[], indent: number): string {
+  let out = s;
+  let lastLineLen = s.length - s.lastIndexOf('\n') + 1;
+  for (const suffix of suffixes) {
+    if (lastLineLen + suffix.length + 2 > LINE_WIDTH) {
+      out += `,\n${' '.repeat(indent)}${suffix}`;
+      lastLineLen = indent + suffix.length;
+    } else {
+      out += `, ${suffix}`;
+      lastLineLen += suffix.length + 2;
+    }
+  }
+  return `${out})`;
 }
 
 function collectShown(data: ArrayLike<number>, shape: readonly number[]): number[] {

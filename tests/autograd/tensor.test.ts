@@ -276,6 +276,28 @@ describe('autograd/tensor', () => {
       expect(zeros([0]).toString()).to.equal('tensor([])');
     });
 
+    it('moves a suffix that would pass 80 columns to its own line, as torch\'s _add_suffixes', () => {
+      // torch: the last line's length + 2, plus the suffix and its ', ', must stay within 80; else
+      // ',\n' + 7 spaces + suffix (a Linear's bias prints this way).
+      expect(full([8], 0.5, { requiresGrad: true }).toString())
+        .to.equal('tensor([0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000],\n       requires_grad=True)');
+      expect(full([3], 0.5, { requiresGrad: true }).toString()).to.equal('tensor([0.5000, 0.5000, 0.5000], requires_grad=True)');
+      // Last line 'tensor([1., …14…, 1.]' is 63 long: dtype fits (63 + 2 + 13 + 2 = 80), requires_grad then does not.
+      expect(ones([14], { dtype: 'float64', requiresGrad: true }).toString())
+        .to.equal(`tensor([${Array(14).fill('1.').join(', ')}], dtype=float64,\n       requires_grad=True)`);
+      expect(ones([15], { dtype: 'float64', requiresGrad: true }).toString())
+        .to.equal(`tensor([${Array(15).fill('1.').join(', ')}],\n       dtype=float64, requires_grad=True)`);
+      // Only the last line counts: a long last row moves the suffix, a short one keeps it beside it.
+      const m = F.mul(full([2, 8], 0.5, { requiresGrad: true }), 1).toString();
+      expect(m.split('\n')).to.deep.equal([
+        'tensor([[0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000],',
+        '        [0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000]],',
+        '       grad_fn=<MulBackward>)',
+      ]);
+      expect(F.mul(full([2, 2], 0.5, { requiresGrad: true }), 1).toString())
+        .to.equal('tensor([[0.5000, 0.5000],\n        [0.5000, 0.5000]], grad_fn=<MulBackward>)');
+    });
+
     it('rounds a value exactly halfway between two printed ones to the even one, as Python\'s format', () => {
       // torch prints with '{:.4f}' / '{:.4e}', which round exact binary ties half to even: in Python,
       // '{:.4f}'.format(0.03125) == '0.0312', '{:.4f}'.format(2.59375) == '2.5938',

@@ -106,7 +106,8 @@ export class Tensor {
 
   /**
    * Replaces this tensor's storage with a converted copy (Module.to(dtype) uses it so parameters
-   * keep their identity). Only for tensors that own their whole contiguous storage; drops .grad.
+   * keep their identity). Only for tensors that own their whole contiguous storage. .grad is
+   * converted too (in place when it owns its storage, else as a copy), as torch's Module._apply does.
    */
   _convertStorage(dtype: DType): void {
     if (!isDType(dtype)) fail('to', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
@@ -120,7 +121,16 @@ export class Tensor {
     // A change of values for whoever saved this tensor; views of the old storage keep theirs.
     versions.set(next, { v: this._version + 1 });
     this._storage = next;
-    this.grad = null;
+    const g = this._grad;
+    if (g !== null && g.dtype !== dtype) {
+      if (g.isContiguous() && g.offset === 0 && g._storage.length === g.numel()) {
+        g._convertStorage(dtype);
+      } else {
+        const copy = allocate(dtype, g.numel());
+        copy.set(g.data);
+        this._grad = new Tensor(copy, g.shape);
+      }
+    }
   }
 
   /**

@@ -34,6 +34,24 @@ describe('autograd/tensor', () => {
       expect(t._version).to.equal(2);
       expect(old._version).to.equal(1);
     });
+
+    it('converting the storage (Module.to) converts .grad too, as torch\'s Module._apply, instead of dropping it', () => {
+      const t = tensor([1, 2], { requiresGrad: true });
+      F.mul(t, tensor([0.5, 0.25])).sum().backward();
+      const g = t.grad!;
+      t._convertStorage('float64');
+      expect(t.grad).to.equal(g); // torch: param.grad.data = fn(param.grad), the same tensor
+      expect(g.dtype).to.equal('float64');
+      expect(Array.from(g.data)).to.deep.equal([0.5, 0.25]);
+      // A gradient that is a view (assigned by hand) is converted as a copy.
+      const u = tensor([1, 2, 3]);
+      u.grad = tensor([7, 8, 9, 10]).slice(0, 1);
+      u._convertStorage('float64');
+      expect(u.grad!.dtype).to.equal('float64');
+      expect(Array.from(u.grad!.data)).to.deep.equal([8, 9, 10]);
+      F.mul(u.requiresGrad_(), 2).sum().backward();
+      expect(Array.from(u.grad!.data)).to.deep.equal([10, 11, 12]);
+    });
   });
 
   describe('factories', () => {

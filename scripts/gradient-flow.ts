@@ -15,9 +15,9 @@ import { PALETTE, renderPanels, type PanelSpec } from './lib/svg_chart';
 import { EXIT_FAILURE, EXIT_USAGE, oneLine, rejectRepeatedFlags, rewordParseError, UsageError } from './train/errors';
 
 const USAGE = `usage: npm run gradient-flow -- [options]
-  --width N         channels of the first stage (default 16)
+  --width N         channels of the first stage, 1 to 512 (default 16)
   --variant V       imagenet | cifar (default cifar)
-  --batch N         images in the batch (default 32)
+  --batch N         images in the batch, 2 to 65536 (default 32)
   --seed N          seed for initialisation and data (default 0)
   --out FILE        SVG chart to write (default gradient-flow.svg); an existing file is
                     replaced only if its name ends in .svg
@@ -55,16 +55,20 @@ export function parseGradientFlowArgs(argv: readonly string[]): GradientFlowOpti
   rejectRepeatedFlags(parsed.tokens);
   const values = parsed.values;
   if (values.help) return 'help';
-  const int = (name: string, v: string, min: number): number => {
+  // --width and --batch have train-cifar's bounds: beyond them the run would die deep inside (an
+  // allocation, the synthetic set's size check) instead of naming the option.
+  const int = (name: string, v: string, min: number, max?: number): number => {
     const n = /^\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}${name === 'seed' ? ' and < 2^53' : ''}, got ${JSON.stringify(v)}`);
+    if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+      throw new UsageError(`--${name} must be an integer >= ${min}${max !== undefined ? ` and <= ${max}` : name === 'seed' ? ' and < 2^53' : ''}, got ${JSON.stringify(v)}`);
+    }
     return n;
   };
-  const width = int('width', values.width!, 1);
+  const width = int('width', values.width!, 1, 512);
   if (values.variant !== 'imagenet' && values.variant !== 'cifar') {
     throw new UsageError(`--variant must be imagenet or cifar, got ${JSON.stringify(values.variant)}`);
   }
-  const batch = int('batch', values.batch!, 2);
+  const batch = int('batch', values.batch!, 2, 65536);
   const seed = int('seed', values.seed!, 0);
   const out = values.out!;
   if (out === '' || dirExists(out)) throw new UsageError(`--out ${JSON.stringify(out)}: need a file name, not a directory`);

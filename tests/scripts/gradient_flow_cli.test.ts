@@ -41,8 +41,14 @@ describe('scripts/gradient-flow command line', function () {
       [['--seed', '9007199254740992'], '--seed must be an integer >= 0 and < 2^53, got "9007199254740992"'],
       [['--seed=-1'], '--seed must be an integer >= 0 and < 2^53, got "-1"'],
       [['--seed', '1.5'], '--seed must be an integer >= 0 and < 2^53, got "1.5"'],
-      [['--width', '0'], '--width must be an integer >= 1, got "0"'],
-      [['--batch', '0x10'], '--batch must be an integer >= 2, got "0x10"'],
+      [['--width', '0'], '--width must be an integer >= 1 and <= 512, got "0"'],
+      // As train-cifar's --width and --batch-size: past these the run dies deep inside (an allocation,
+      // or the synthetic set's size check naming its own parameter) with exit 1.
+      [['--width', '513'], '--width must be an integer >= 1 and <= 512, got "513"'],
+      [['--width', '100000'], '--width must be an integer >= 1 and <= 512, got "100000"'],
+      [['--batch', '0x10'], '--batch must be an integer >= 2 and <= 65536, got "0x10"'],
+      [['--batch', '65537'], '--batch must be an integer >= 2 and <= 65536, got "65537"'],
+      [['--batch', '100000000'], '--batch must be an integer >= 2 and <= 65536, got "100000000"'],
       [['--variant', 'x'], '--variant must be imagenet or cifar, got "x"'],
       [['--seed', '1', '--seed', '2'], '--seed is given more than once'],
       [['--seed', '-1'], '--seed needs a value; to give one that starts with a dash write --seed=VALUE'],
@@ -57,6 +63,8 @@ describe('scripts/gradient-flow command line', function () {
     fs.writeFileSync(svg, '<svg/>');
     expect(parseGradientFlowArgs(['--seed', '9007199254740991', '--out', svg])).to.deep.equal(
       { width: 16, variant: 'cifar', batch: 32, seed: 9007199254740991, out: svg });
+    expect(parseGradientFlowArgs(['--width', '512', '--batch', '65536', '--out', svg])).to.deep.equal(
+      { width: 512, variant: 'cifar', batch: 65536, seed: 0, out: svg });
     expect(parseGradientFlowArgs(['--help'])).to.equal('help');
   });
 

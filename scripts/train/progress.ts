@@ -3,6 +3,9 @@
  * accuracy, images/s, ETA), replaced by the epoch's summary line when the epoch ends. Anywhere
  * else (CI logs, `> file`, a pipe): a plain line every --log-every steps, because a bar's
  * carriage returns turn a log into one unreadable line.
+ *
+ * A bar hides the cursor and turns off line wrapping; runLoop closes it however the loop ends, and
+ * an exit with a bar shown (a second Ctrl-C) still gives the terminal both back.
  */
 import * as tty from 'tty';
 import { SingleBar } from 'cli-progress';
@@ -74,11 +77,17 @@ class LineProgress implements ProgressReporter {
 
 class BarProgress implements ProgressReporter {
   private bar: SingleBar | null = null;
+  /**
+   * While a bar is shown the terminal has no cursor and no line wrapping; an exit in the middle
+   * (a second Ctrl-C exits at once) must give both back, or the user's shell is left without them.
+   */
+  private readonly onExit = (): void => this.stopBar();
 
   constructor(private readonly out: tty.WriteStream) {}
 
   startEpoch(epoch: number, epochs: number, stepsPerEpoch: number, doneSteps: number): void {
     this.stopBar();
+    process.once('exit', this.onExit);
     this.bar = new SingleBar({
       stream: this.out,
       format: `epoch ${epoch}/${epochs} {bar} {value}/{total} | loss {loss} | acc {acc}% | {ips} img/s | ETA {etaText}`,
@@ -113,6 +122,7 @@ class BarProgress implements ProgressReporter {
   }
 
   private stopBar(): void {
+    process.off('exit', this.onExit);
     if (this.bar) {
       this.bar.stop();
       this.bar = null;

@@ -224,6 +224,16 @@ function currentLr(parts: TrainingParts): number {
 }
 
 export async function runLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext): Promise<LoopOutcome> {
+  // Whatever ends the loop (an outcome or a thrown error: a full disk, a deleted --out), the bar goes
+  // first: a terminal bar left running keeps the process alive forever and swallows the error line.
+  try {
+    return await trainLoop(parts, loop, ctx);
+  } finally {
+    ctx.progress.close();
+  }
+}
+
+async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext): Promise<LoopOutcome> {
   const { config, progress } = ctx;
   const { model, optimizer, scheduler, trainLoader, stepsPerEpoch } = parts;
   const params = model.parameters();

@@ -80,6 +80,32 @@ function timestamp(d = new Date()): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
 }
 
+/**
+ * The default --out: a directory under runs/ named after the time, made here and now so that no
+ * other run can have it. Two runs started in the same second (a loop over seeds) get
+ * runs/<timestamp> and runs/<timestamp>-2: mkdir either creates a directory or fails, so the
+ * second can never take the first's directory while the first is still loading its data.
+ */
+function claimRunDir(): string {
+  const base = joinPath('runs', timestamp());
+  const cannot = (e: unknown): UsageError => new UsageError(`--out ${base}: cannot create or write the directory (${oneLine(e).replace(/^--out: /, '')})`);
+  try {
+    makeDir('runs', '--out');
+  } catch (e) {
+    throw cannot(e);
+  }
+  for (let i = 1; i <= 1000; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cannot(e);
+    }
+  }
+  throw new UsageError(`--out ${base}: ${base} and ${base}-2 to -1000 all exist; choose an --out`);
+}
+
 /** Everything that can be checked before work starts: options, paths, the checkpoint to resume. */
 function plan(argv: readonly string[]): Plan | 'help' {
   const parsed = parseCommandLine(argv);
@@ -111,7 +137,9 @@ function plan(argv: readonly string[]): Plan | 'help' {
   }
   if (config.data !== null) checkCifarDir(config.data);
 
-  const outDir = run.out ?? (resume ? path.dirname(resume.file) : joinPath('runs', timestamp()));
+  // A new run without --out gets a directory of its own (made here); see claimRunDir.
+  const claimed = run.out === null && resume === null;
+  const outDir = run.out ?? (resume ? path.dirname(resume.file) : claimRunDir());
   if (fs.existsSync(outDir) && !dirExists(outDir)) throw new UsageError(`--out ${outDir}: exists and is not a directory`);
   // Only a directory's own checkpoint.safetensors continues the run in it; anything else would
   // overwrite (or cut back) files already there, so it needs a directory without them.
@@ -131,7 +159,7 @@ function plan(argv: readonly string[]): Plan | 'help' {
   }
   const finished = resume === null ? null : finishedRun(resume, config);
   if (finished !== null) return { parsed, config, outDir, resume, finished, madeOut: false };
-  const madeOut = !fs.existsSync(outDir);
+  const madeOut = claimed || !fs.existsSync(outDir);
   try {
     makeDir(outDir, '--out');
     fs.accessSync(outDir, fs.constants.W_OK);

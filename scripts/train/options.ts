@@ -148,7 +148,8 @@ const SPECS: readonly OptionSpec[] = [
     help: 'seeds initialisation, shuffling, augmentation and the synthetic set' },
 
   { flag: 'out', key: 'out', target: 'run', kind: 'string', group: 'Run', valueName: 'DIR', def: null,
-    defaultText: 'runs/<timestamp>, or the checkpoint\'s directory with --resume', help: 'where metrics.jsonl, curves.svg, config.json and checkpoints go' },
+    defaultText: 'runs/<timestamp>, or the checkpoint\'s directory with --resume',
+    help: 'where metrics.jsonl, curves.svg, config.json and checkpoints go (the default is a new directory: runs/<timestamp>-2 when another run started in the same second)' },
   { flag: 'resume', key: 'resume', target: 'run', kind: 'string', group: 'Run', valueName: 'CHECKPOINT', def: null,
     defaultText: 'off', help: 'continue the run saved in CHECKPOINT (its configuration is used)' },
   { flag: 'threads', key: 'threads', target: 'run', kind: 'int', group: 'Run', valueName: 'N', min: 1, max: MAX_THREADS, def: null,

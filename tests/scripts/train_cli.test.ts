@@ -246,6 +246,35 @@ describe('scripts/train-cifar command line', function () {
     expect(r2.code, r2.err).to.equal(0);
   });
 
+  it('without --out, never shares runs/<timestamp> with another run started in the same second', async () => {
+    // Two runs started together (a loop over seeds in a script) used to pick the same directory:
+    // the second found it empty, because the first was still loading its data, and both wrote there.
+    const home = fresh();
+    const p2 = (n: number): string => String(n).padStart(2, '0');
+    const stamp = (d: Date): string => `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}_${p2(d.getHours())}-${p2(d.getMinutes())}-${p2(d.getSeconds())}`;
+    // Another run has claimed the directory of this second and of the next minute, and has written nothing yet.
+    const taken = new Set<string>();
+    const now = Date.now();
+    for (let s = -1; s <= 60; s++) taken.add(stamp(new Date(now + 1000 * s)));
+    for (const t of taken) fs.mkdirSync(path.join(home, 'runs', t), { recursive: true });
+    const cwd = process.cwd();
+    process.chdir(home);
+    let r: { code: number; out: string; err: string };
+    try {
+      r = await run(SMALL);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(r.code, r.err).to.equal(0);
+    for (const t of taken) expect(fs.readdirSync(path.join(home, 'runs', t)), t).to.deep.equal([]);
+    const made = fs.readdirSync(path.join(home, 'runs')).filter((n) => !taken.has(n));
+    expect(made).to.have.length(1);
+    expect(made[0]).to.match(/^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-2$/);
+    expect(taken.has(made[0].slice(0, -2))).to.equal(true);
+    expect(r.out).to.include(`writing to ${path.join('runs', made[0])}\n`);
+    expect(fs.existsSync(path.join(home, 'runs', made[0], 'model.safetensors'))).to.equal(true);
+  });
+
   it('refuses to resume another checkpoint into a directory that holds a run, keeping every file', async () => {
     const r0 = fresh();
     fs.cpSync(path.join(dir, 'run'), r0, { recursive: true });

@@ -1,7 +1,8 @@
 /**
  * Ctrl-C / SIGTERM for a long job: the first signal asks the loop to stop after the current step
  * (it then writes a checkpoint and exits 130); a second one exits at once, which is safe because
- * every file is written atomically, so the previous checkpoint is whole either way.
+ * every file is written atomically, so the previous checkpoint is whole either way. The message
+ * names that checkpoint (stop.checkpoint, kept by the loop), or says there is none yet.
  */
 import type { StopState } from './trainer';
 import { EXIT_INTERRUPTED, TextSink } from './errors';
@@ -9,7 +10,9 @@ import { EXIT_INTERRUPTED, TextSink } from './errors';
 export function installStopHandlers(stop: StopState, stderr: TextSink, script: string): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     if (stop.requested !== null) {
-      stderr.write(`\n${script}: second ${signal}: exiting now without a new checkpoint (the last one is intact)\n`);
+      stderr.write(stop.checkpoint
+        ? `\n${script}: second ${signal}: exiting now without a new checkpoint; the last one, ${stop.checkpoint}, is intact\n`
+        : `\n${script}: second ${signal}: exiting now; no checkpoint has been written yet\n`);
       process.exit(EXIT_INTERRUPTED);
     }
     stop.requested = signal;

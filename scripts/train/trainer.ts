@@ -89,6 +89,11 @@ export interface TrainState {
 export interface StopState {
   /** The signal that asked the run to stop, or null. */
   requested: string | null;
+  /**
+   * The checkpoint a --resume can continue from right now (the one resumed, then each one written),
+   * or null/absent before there is one: what a second signal, which exits at once, reports.
+   */
+  checkpoint?: string | null;
 }
 
 export interface LoopContext {
@@ -241,6 +246,7 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
   let lastCheckpoint: { file: string; epoch: number; globalStep: number } | null = ctx.resumedFrom !== null
     ? { file: ctx.resumedFrom, epoch: loop.epoch, globalStep: loop.globalStep }
     : null;
+  ctx.stop.checkpoint = ctx.resumedFrom;
   model.train();
 
   while (loop.epoch < config.epochs) {
@@ -317,6 +323,7 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
             return { kind: 'diverged', loop, epoch: epochNo, step: loop.stepInEpoch, globalStep: loop.globalStep, what: `${bad} is not finite`, lastCheckpoint };
           }
           const file = writeCheckpoint(ctx, parts, loop, 'interrupt');
+          ctx.stop.checkpoint = file;
           progress.close();
           return { kind: 'interrupted', loop, checkpoint: file, signal: ctx.stop.requested };
         }
@@ -349,6 +356,7 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
     }
     const file = writeCheckpoint(ctx, parts, loop, 'epoch');
     lastCheckpoint = { file, epoch: loop.epoch, globalStep: loop.globalStep };
+    ctx.stop.checkpoint = file;
     writeFileAtomic(joinPath(ctx.outDir, CURVES_FILE), trainingCurvesSvg(loop.history, ctx.title), 'curves.svg');
     if (ctx.stop.requested !== null && loop.epoch < config.epochs) {
       progress.close();

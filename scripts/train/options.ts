@@ -139,7 +139,7 @@ const SPECS: readonly OptionSpec[] = [
   { flag: 'gamma', key: 'gamma', target: 'config', kind: 'number', group: 'Training', valueName: 'X', gt: 0, max: 1, def: 0.1,
     help: '--schedule step: the factor' },
   { flag: 'warmup-epochs', key: 'warmupEpochs', target: 'config', kind: 'number', group: 'Training', valueName: 'X', min: 0, def: 0,
-    help: 'linear warm-up from lr/(steps+1) to lr, then the schedule (with onecycle: the length of its rising phase)' },
+    help: 'linear warm-up from lr/(steps+1) to lr, then the schedule (with onecycle: the length of its rising phase, at least 2 steps; 0 leaves it at 30% of the run)' },
   { flag: 'label-smoothing', key: 'labelSmoothing', target: 'config', kind: 'number', group: 'Training', valueName: 'X', min: 0, lt: 1, def: 0,
     help: 'label smoothing of the training loss' },
   { flag: 'clip-grad-norm', key: 'clipGradNorm', target: 'config', kind: 'number', group: 'Training', valueName: 'X', gt: 0, def: null,

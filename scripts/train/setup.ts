@@ -52,10 +52,14 @@ export function buildOptimizer(config: TrainConfig, model: ResNet): Optimizer<Ba
   }
 }
 
-/** Steps of linear warm-up for a config (rounded; at least 2 with onecycle so its phases are not empty). */
+/**
+ * Steps of linear warm-up for a config (rounded; at least 2 with onecycle so its phases are not
+ * empty). With onecycle, 0 means "onecycle's own 30%", so any --warmup-epochs above 0 is at least
+ * 2 steps there, even one that rounds to 0: a short warm-up must not become 30% of the run.
+ */
 export function warmupSteps(config: TrainConfig, stepsPerEpoch: number): number {
   const w = Math.round(config.warmupEpochs * stepsPerEpoch);
-  return config.schedule === 'onecycle' && w > 0 ? Math.max(2, w) : w;
+  return config.schedule === 'onecycle' && config.warmupEpochs > 0 ? Math.max(2, w) : w;
 }
 
 /**

@@ -44,7 +44,8 @@ export interface CheckpointTensor {
 }
 
 export interface CheckpointContents {
-  tensors: Readonly<Record<string, CheckpointTensor>>;
+  /** By name: an object, or a Map such as the `tensors` loadCheckpoint returns (absent: none). */
+  tensors: Readonly<Record<string, CheckpointTensor>> | ReadonlyMap<string, CheckpointTensor>;
   /**
    * A JSON object, possibly with typed-array leaves. Typed `unknown` so that interfaces such as
    * an optimizer's state dict can be passed as they are; every value is checked when saving and
@@ -102,7 +103,7 @@ export function saveCheckpoint(file: string, contents: CheckpointContents, optio
     throw new Error(`${op}: ${file}: jsonFile ${options.jsonFile} is the checkpoint file itself; the JSON copy would replace the checkpoint`);
   }
   const out = new Map<string, SafetensorsTensor>();
-  for (const [name, t] of Object.entries(contents.tensors ?? {})) {
+  for (const [name, t] of tensorEntries(op, file, contents.tensors)) {
     out.set(name, toStored(op, file, name, t));
   }
   const mirror: { [key: string]: unknown } = {};
@@ -116,6 +117,19 @@ export function saveCheckpoint(file: string, contents: CheckpointContents, optio
   if (options.jsonFile !== undefined) {
     writeFileAtomic(options.jsonFile, `${JSON.stringify(mirror, null, 2)}\n`, op);
   }
+}
+
+/**
+ * The tensors to save as [name, tensor] pairs. A Map (loadCheckpoint's `tensors`, saved again) is
+ * read as a Map: Object.entries of one is empty, which silently wrote a checkpoint without weights.
+ */
+function tensorEntries(op: string, file: string, tensors: unknown): Array<[string, CheckpointTensor]> {
+  if (tensors === undefined || tensors === null) return [];
+  if (tensors instanceof Map) return [...(tensors as Map<string, CheckpointTensor>)];
+  if (!isPlainObject(tensors)) {
+    throw new Error(`${op}: ${file}: tensors must be an object or a Map of name to { shape, data }, got ${describe(tensors)}`);
+  }
+  return Object.entries(tensors) as Array<[string, CheckpointTensor]>;
 }
 
 /** Reads a file written by saveCheckpoint; every error names the file and what is wrong. */

@@ -295,6 +295,29 @@ describe('lib/io/checkpoint', () => {
       expect(fs.readdirSync(dir)).to.deep.equal(['c.safetensors']);
     });
 
+    it('saves the tensors of a loaded checkpoint (a Map) again, and refuses tensors given as anything but an object or a Map', () => {
+      const file = path.join(dir, 'c.safetensors');
+      const counter = new Float64Array([5]);
+      saveCheckpoint(file, { tensors: { w: { shape: [2, 2], data: new Float32Array([1, -2, 3.5, 4]) }, n: { shape: [], data: counter, integer: true } }, state: { epoch: 1 } });
+      const ck = loadCheckpoint(file);
+      const again = path.join(dir, 'again.safetensors');
+      saveCheckpoint(again, { tensors: ck.tensors, state: ck.state });
+      const back = loadCheckpoint(again);
+      expect([...back.tensors.keys()].sort()).to.deep.equal(['n', 'w']);
+      expect(back.tensors.get('w')!.shape).to.deep.equal([2, 2]);
+      expect(Array.from(back.tensors.get('w')!.data)).to.deep.equal([1, -2, 3.5, 4]);
+      expect(back.tensors.get('n')!.integer).to.equal(true);
+      expect(Array.from(back.tensors.get('n')!.data)).to.deep.equal([5]);
+      expect(back.state.epoch).to.equal(1);
+      const before = fs.readFileSync(again);
+      const bad = [[{ shape: [1], data: new Float32Array([1]) }], new Set([1]), 7];
+      for (const tensors of bad) {
+        expect(() => saveCheckpoint(again, { tensors: tensors as never, state: {} }), String(tensors))
+          .to.throw(`saveCheckpoint: ${again}: tensors must be an object or a Map of name to { shape, data }`);
+      }
+      expect(fs.readFileSync(again).equals(before)).to.equal(true);
+    });
+
     it('rejects files that are not tsgrad checkpoints, naming the file and the problem', () => {
       const plain = path.join(dir, 'plain.safetensors');
       writeSafetensors(plain, { a: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } });

@@ -231,6 +231,11 @@ export const derivatives = {
     forward: ({ x }) => unaryForward('abs', x),
     backward: (g, { inputs: { x } }) => ({ x: F.mul(g, F.sign(x!)) }),
   }),
+  sign: defineOp<X>({
+    forward: ({ x }) => unaryForward('sign', x),
+    // torch's sign_backward: zeros_like(grad).
+    backward: (g) => ({ x: fromData(allocate(g.dtype, g.numel()), g.shape) }),
+  }),
   relu: defineOp<X>({
     saveOutput: true,
     forward: ({ x }) => unaryForward('relu', x),

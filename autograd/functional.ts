@@ -139,12 +139,10 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   return apply('clamp', { x }, { min: lo, max: hi });
 }
 
-/** Sign of x (−1, 0, 1); its gradient is zero almost everywhere, so it is not recorded. */
+/** Sign of x (−1, 0, 1; 0 at NaN). Recorded as torch.sign is: its gradient is zero. */
 export function sign(x: Tensor): Tensor {
   requireTensor('sign', 'input', x);
-  const out = allocate(x.dtype, x.numel());
-  ew.unary('sign', dense(x), 0, out, x.numel());
-  return fromData(out, x.shape);
+  return apply('sign', { x }, {});
 }
 
 // ---- comparisons: masks of 0/1 in the inputs' dtype, never differentiable ----

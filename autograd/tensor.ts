@@ -332,6 +332,7 @@ export class Tensor {
   log(): Tensor { return F.log(this); }
   sqrt(): Tensor { return F.sqrt(this); }
   abs(): Tensor { return F.abs(this); }
+  sign(): Tensor { return F.sign(this); }
   relu(): Tensor { return F.relu(this); }
   sigmoid(): Tensor { return F.sigmoid(this); }
   tanh(): Tensor { return F.tanh(this); }

@@ -147,6 +147,8 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
   log: { samples: [{ desc: 'positive [5]', make: () => ({ inputs: { x: r([5], positive) }, attrs: {} }) }] },
   sqrt: { samples: [{ desc: 'positive [2,2]', make: () => ({ inputs: { x: r([2, 2], positive) }, attrs: {} }) }] },
   abs: { samples: [{ desc: 'away from 0', make: () => ({ inputs: { x: r([2, 3], awayFromZero) }, attrs: {} }) }] },
+  // Zero gradient: gradcheck compares it with central differences taken away from the jump at 0.
+  sign: { samples: [{ desc: 'away from 0', make: () => ({ inputs: { x: r([2, 3], awayFromZero) }, attrs: {} }) }] },
   relu: { samples: [
     { desc: 'away from 0', make: () => ({ inputs: { x: r([3, 4], awayFromZero) }, attrs: {} }) },
     { desc: 'non-contiguous', make: () => ({ inputs: { x: nc([2, 3], awayFromZero) }, attrs: {} }) },

@@ -3,6 +3,7 @@ import { arange, ones, tensor, zeros } from '../../autograd/creation';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { assertGradcheck } from '../../autograd/gradcheck';
+import { noGrad } from '../../autograd/tape';
 import { Random } from '../../lib/random';
 import * as init from '../../models/nn/init';
 import { at, broadcastIndex, randomTensor, randomTransposed, unravel } from '../helpers';
@@ -266,6 +267,16 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     const x = tensor([NaN, -2, 0, 3], { dtype: 'float64', requiresGrad: true });
     F.abs(x).backward(tensor([5, 5, 5, 5], { dtype: 'float64' }));
     expect(Array.from(x.grad!.data)).to.deep.equal([0, -5, 0, 5]);
+  });
+
+  it('sign is recorded with a zero gradient, as torch.sign (its output requires grad; backward through it gives zeros)', () => {
+    const x = tensor([-2, 0, 3, NaN], { dtype: 'float64', requiresGrad: true });
+    const s = F.sign(x);
+    expect(s.requiresGrad).to.equal(true);
+    expect(Array.from(s.data)).to.deep.equal([-1, 0, 1, 0]);
+    F.mul(s, 5).sum().backward();
+    expect(Array.from(x.grad!.data)).to.deep.equal([0, 0, 0, 0]);
+    expect(noGrad(() => F.sign(x)).requiresGrad).to.equal(false);
   });
 
   it('div\'s gradient for the divisor is -g·((a/b)/b) as PyTorch orders it: finite where g·(a/b) alone overflows float32', () => {

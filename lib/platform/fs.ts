@@ -2,6 +2,7 @@
  * The one place below scripts/ that touches the file system, so the rest of lib/, autograd/ and
  * models/ stays browser-safe. Every error names the operation and the file.
  */
+import * as buffer from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -30,16 +31,53 @@ export function fileSize(file: string, op = 'fileSize'): number {
   }
 }
 
-export function readFileBytes(file: string, op = 'readFile'): Uint8Array {
+/** The most bytes asked of one read() (Node's readSync, like readFileSync, stops at 2^31 − 1). */
+const MAX_READ_BYTES = 2 ** 30;
+
+/**
+ * A file's bytes. A regular file is read in pieces of at most `maxRead` bytes into one array, so
+ * files over 2 GiB (which writeFileAtomic writes, and readFileSync refuses) load too, up to the
+ * largest array Node makes (buffer.constants.MAX_LENGTH). `maxRead` is there for tests.
+ */
+export function readFileBytes(file: string, op = 'readFile', maxRead = MAX_READ_BYTES): Uint8Array {
   checkPath(file, op);
+  let fd: number;
   try {
-    const b = fs.readFileSync(file);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    fd = fs.openSync(file, 'r');
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new Error(`${op}: file not found: ${file}`);
-    throw new Error(`${op}: cannot read ${file}: ${err.message}`);
+    throw readError(op, file, e);
   }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      // A pipe or device: its size is not known ahead, so read it to its end.
+      const b = fs.readFileSync(fd);
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    }
+    const size = st.size;
+    if (size > buffer.constants.MAX_LENGTH) {
+      throw new Error(`${op}: cannot read ${file}: it has ${size} bytes, more than the ${buffer.constants.MAX_LENGTH} one array can hold`);
+    }
+    const out = new Uint8Array(size);
+    let off = 0;
+    while (off < size) {
+      const n = fs.readSync(fd, out, off, Math.min(size - off, maxRead), off);
+      if (n === 0) throw new Error(`${op}: cannot read ${file}: it ended at byte ${off} of ${size} (changed while being read?)`);
+      off += n;
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith(`${op}: `)) throw e;
+    throw readError(op, file, e);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readError(op: string, file: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') return new Error(`${op}: file not found: ${file}`);
+  return new Error(`${op}: cannot read ${file}: ${err.message}`);
 }
 
 export function readTextFile(file: string, op = 'readFile'): string {

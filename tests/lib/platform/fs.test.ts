@@ -280,6 +280,26 @@ describe('lib/platform/fs', () => {
   });
 
   describe('readFileBytes', () => {
+    it('reads a file in pieces into one array (files over 2 GiB, which readFileSync refuses, read the same way)', () => {
+      const file = path.join(dir, 'ten.bin');
+      const bytes = Buffer.from([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+      fs.writeFileSync(file, bytes);
+      for (const maxRead of [1, 3, 4, 10, 1 << 30]) {
+        const got = readFileBytes(file, 'readSafetensors', maxRead);
+        expect(got).to.be.instanceOf(Uint8Array);
+        expect([...got], `maxRead ${maxRead}`).to.deep.equal([...bytes]);
+        // A fresh array of its own, not a view into Node's shared pool.
+        expect(got.byteOffset).to.equal(0);
+        expect(got.buffer.byteLength).to.equal(10);
+      }
+      fs.writeFileSync(file, '');
+      expect(readFileBytes(file).length).to.equal(0);
+    });
+
+    it('names the file when it is a directory', () => {
+      expect(() => readFileBytes(dir, 'readSafetensors')).to.throw(Error, `readSafetensors: cannot read ${dir}: EISDIR`);
+    });
+
     it('names the missing file', () => {
       const file = path.join(dir, 'nope.bin');
       expect(() => readFileBytes(file, 'readSafetensors')).to.throw(Error, `readSafetensors: file not found: ${file}`);

@@ -166,7 +166,9 @@ export async function main(argv: readonly string[], io: EvaluateIo): Promise<num
     );
     const ds = opts.split === 'test' ? splits.test : splits.train;
     if (splits.classNames.length !== ck.state.classNames.length) {
-      throw new UsageError(`--data ${data}: has ${splits.classNames.length} classes but the checkpoint's model has ${ck.state.classNames.length}`);
+      // Without --data the data is the checkpoint's own (its folder, or its synthetic set).
+      const what = opts.data !== null ? `--data ${data}` : data !== null ? `the checkpoint's data ${data}` : "the checkpoint's synthetic data";
+      throw new UsageError(`${what}: has ${splits.classNames.length} classes but the checkpoint's model has ${ck.state.classNames.length}`);
     }
 
     // THREADS: the one call site that sizes the kernels' thread pool.

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { main as evaluate, EvaluationReport } from '../../scripts/evaluate';
 import { main as train } from '../../scripts/train-cifar';
 import { makeSyntheticDataset, SYNTHETIC_CLASS_NAMES } from '../../lib/data/synthetic';
+import { loadCheckpoint, saveCheckpoint } from '../../lib/io/checkpoint';
 import { writeSafetensors } from '../../lib/io/safetensors';
 import { Capture } from '../support/capture';
 
@@ -120,6 +121,15 @@ describe('scripts/evaluate', function () {
       expect(r.err.split('\n')).to.have.length(2);
       if (args.includes('--json')) expect(r.out, 'nothing evaluated before the --json check').to.equal('');
     }
+  });
+
+  it("names the checkpoint's own data, not a --data never given, when its classes disagree with the model's", async () => {
+    const edited = path.join(dir, 'edited.safetensors');
+    const ck = loadCheckpoint(checkpoint);
+    saveCheckpoint(edited, { tensors: ck.tensors, state: { ...ck.state, classNames: ['a', 'b', 'c'] } });
+    const r = await runEvaluate(['--checkpoint', edited]);
+    expect(r.code, r.err).to.equal(2);
+    expect(r.err).to.equal("evaluate: the checkpoint's synthetic data: has 10 classes but the checkpoint's model has 3\n");
   });
 
   it('refuses a --json path that is the checkpoint or another .safetensors file, and leaves it intact', async () => {

@@ -135,7 +135,19 @@ function plan(argv: readonly string[]): Plan | 'help' {
     // The dependent options ("--gamma applies to --schedule step only") against the checkpoint's settings.
     checkCombinations(config, parsed.explicit);
   }
-  if (config.data !== null) checkCifarDir(config.data);
+  if (config.data !== null) {
+    if (resume !== null && !parsed.explicit.has('data')) {
+      // The folder comes from the checkpoint: the user never typed a --data to blame.
+      try {
+        checkCifarDir(config.data, "the checkpoint's data folder");
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        throw new UsageError(`${e.message} (saved with the run; pass --data DIR if the data has moved)`);
+      }
+    } else {
+      checkCifarDir(config.data);
+    }
+  }
 
   // A new run without --out gets a directory of its own (made here); see claimRunDir.
   const claimed = run.out === null && resume === null;

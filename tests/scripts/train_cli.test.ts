@@ -153,6 +153,32 @@ describe('scripts/train-cifar command line', function () {
     expect(fs.existsSync(out)).to.equal(true);
   });
 
+  it("says a missing data folder came from the resumed checkpoint, not from a --data the user never gave", async () => {
+    const small = path.join(dir, 'moving-cifar');
+    fs.mkdirSync(small);
+    const records = new Uint8Array(4 * 3073);
+    for (let i = 0; i < 4; i++) records[i * 3073] = i;
+    for (let f = 1; f <= 5; f++) fs.writeFileSync(path.join(small, `data_batch_${f}.bin`), records);
+    fs.writeFileSync(path.join(small, 'test_batch.bin'), records);
+    fs.writeFileSync(path.join(small, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+    const out = fresh();
+    let r = await run(['--data', small, '--batch-size', '8', '--width', '2', '--epochs', '1', '--out', out]);
+    expect(r.code, r.err).to.equal(0);
+    const moved = `${small}-moved`;
+    fs.renameSync(small, moved);
+    const ck = path.join(out, 'checkpoint.safetensors');
+    r = await run(['--resume', ck]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.equal(`train-cifar: the checkpoint's data folder ${small}: no such directory (saved with the run; pass --data DIR if the data has moved)`);
+    // Given --data, the message is about --data, as before.
+    r = await run(['--resume', ck, '--data', small]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.equal(`train-cifar: --data ${small}: no such directory`);
+    r = await run(['--resume', ck, '--data', moved]);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.include('already finished');
+  });
+
   it('rejects an unusable --out', async () => {
     const file = path.join(dir, 'a-file');
     fs.writeFileSync(file, 'x');

@@ -263,9 +263,7 @@ function adamRange(
   start: number, end: number, wasm: boolean,
 ): void {
   const { lr, beta1, beta2, eps, weightDecay, maximize, decoupled, step } = h;
-  const w = 1 - beta1;
-  const smallWeight = Math.abs(w) < 0.5;
-  const oneMinusW = 1 - w;
+  const c1 = 1 - beta1;
   const c2 = 1 - beta2;
   const decay = 1 - lr * weightDecay;
   const l2 = !decoupled && weightDecay !== 0;
@@ -279,16 +277,16 @@ function adamRange(
     const kind: AdamDecay = l2 ? 'l2' : shrink ? 'decoupled' : 'none';
     const streams = vmax !== null ? [x, g, m, v, vmax] : [x, g, m, v];
     const outputs = vmax !== null ? [0, 2, 3, 4] : [0, 2, 3];
-    staged(ww, adamKernelName(kind, smallWeight, vmax !== null), streams as Float32Array[], outputs,
-      [maximize ? -1 : 1, decay, weightDecay, w, oneMinusW, beta2, c2, biasCorrection2Sqrt, eps, negStepSize], start, end);
+    staged(ww, adamKernelName(kind, vmax !== null), streams as Float32Array[], outputs,
+      [maximize ? -1 : 1, decay, weightDecay, beta1, c1, beta2, c2, biasCorrection2Sqrt, eps, negStepSize], start, end);
     return;
   }
   for (let i = start; i < end; i++) {
     if (shrink) x[i] = x[i] * decay;
     let gr = maximize ? -g[i] : g[i];
     if (l2) gr = gr + weightDecay * x[i];
-    const m0 = m[i];
-    m[i] = smallWeight ? m0 + w * (gr - m0) : gr - (gr - m0) * oneMinusW;
+    // torch 1.13: exp_avg.mul_(β1).add_(g, alpha=1 − β1) (lerp_ came in torch 2.1).
+    m[i] = m[i] * beta1 + c1 * gr;
     v[i] = v[i] * beta2 + c2 * gr * gr;
     let vhat = v[i];
     if (vmax) {

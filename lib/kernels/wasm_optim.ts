@@ -130,24 +130,24 @@ function emitSgd(weightDecay: boolean, mode: SgdMode, nesterov: boolean): FuncDe
 
 export type AdamDecay = 'none' | 'l2' | 'decoupled';
 
-export function adamKernelName(decay: AdamDecay, smallWeight: boolean, amsgrad: boolean): string {
-  return `adam_${decay}_${smallWeight ? 'small' : 'large'}${amsgrad ? '_amsgrad' : ''}`;
+export function adamKernelName(decay: AdamDecay, amsgrad: boolean): string {
+  return `adam_${decay}${amsgrad ? '_amsgrad' : ''}`;
 }
 
 /**
  * Adam/AdamW over streams x (0), g (1), m (2), v (3) and, with amsgrad, vmax (4); constants sign,
- * decay (1 − lr·wd), weightDecay, w (1 − β1), oneMinusW, β2, c2 (1 − β2), sqrt(bias2), eps,
+ * decay (1 − lr·wd), weightDecay, β1, c1 (1 − β1), β2, c2 (1 − β2), sqrt(bias2), eps,
  * negStepSize. Per element, as the JS loop (each stored value re-read rounded):
- *   [x = x·decay, stored]; gr = g·sign; [gr = gr + wd·x]; m = lerp(m, gr, w), stored;
+ *   [x = x·decay, stored]; gr = g·sign; [gr = gr + wd·x]; m = m·β1 + c1·gr, stored;
  *   v = v·β2 + c2·gr·gr, stored; [vmax = max(vmax, v), stored; v̂ = vmax]; denom = sqrt(v̂)/√bias2 + eps;
  *   x = x + (negStepSize·m)/denom.
  */
-function emitAdam(decay: AdamDecay, smallWeight: boolean, amsgrad: boolean): FuncDef {
+function emitAdam(decay: AdamDecay, amsgrad: boolean): FuncDef {
   const streams = amsgrad ? 5 : 4;
   const outputs = amsgrad ? [0, 2, 3, 4] : [0, 2, 3];
-  return emitMap4(adamKernelName(decay, smallWeight, amsgrad), streams, 10, outputs, ({ c, ins, ks, tmp, result }) => {
+  return emitMap4(adamKernelName(decay, amsgrad), streams, 10, outputs, ({ c, ins, ks, tmp, result }) => {
     const [X, G, M, V, VMAX] = ins;
-    const [SIGN, DECAY, WD, W, OMW, B2, C2, BC2, EPS, NEGSTEP] = ks;
+    const [SIGN, DECAY, WD, B1, C1, B2, C2, BC2, EPS, NEGSTEP] = ks;
     const x = tmp(0), gr = tmp(1), mNew = tmp(2), vNew = tmp(3), vhat = tmp(4), vmaxNew = tmp(5), denom = tmp(6), xNew = tmp(7), mR = tmp(8);
     if (decay === 'decoupled') {
       c.localGet(X).localGet(DECAY).f64x2Mul();
@@ -158,13 +158,8 @@ function emitAdam(decay: AdamDecay, smallWeight: boolean, amsgrad: boolean): Fun
     }
     c.localGet(G).localGet(SIGN).f64x2Mul().localSet(gr);
     if (decay === 'l2') c.localGet(gr).localGet(WD).localGet(x).f64x2Mul().f64x2Add().localSet(gr);
-    if (smallWeight) {
-      // m0 + w·(gr − m0)
-      c.localGet(M).localGet(W).localGet(gr).localGet(M).f64x2Sub().f64x2Mul().f64x2Add().localSet(mNew);
-    } else {
-      // gr − (gr − m0)·(1 − w)
-      c.localGet(gr).localGet(gr).localGet(M).f64x2Sub().localGet(OMW).f64x2Mul().f64x2Sub().localSet(mNew);
-    }
+    // m·β1 + c1·gr (torch 1.13's mul_ then add_)
+    c.localGet(M).localGet(B1).f64x2Mul().localGet(C1).localGet(gr).f64x2Mul().f64x2Add().localSet(mNew);
     result(2, mNew);
     c.localGet(mNew);
     round32(c);
@@ -212,7 +207,7 @@ function emitModule(): Uint8Array {
     for (const mode of ['first', 'next'] as const) for (const nesterov of [false, true]) mb.addFunction(emitSgd(wd, mode, nesterov));
   }
   for (const decay of ['none', 'l2', 'decoupled'] as const) {
-    for (const small of [false, true]) for (const ams of [false, true]) mb.addFunction(emitAdam(decay, small, ams));
+    for (const ams of [false, true]) mb.addFunction(emitAdam(decay, ams));
   }
   return mb.build();
 }

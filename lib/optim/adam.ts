@@ -5,8 +5,7 @@
  *   step += 1
  *   AdamW: p *= 1 − lr·weightDecay                (decoupled decay, before anything reads p)
  *   g = ±grad;  Adam: g = g + weightDecay·p         (L2 penalty added to the gradient)
- *   m = lerp(m, g, 1 − β1)                          (ATen's lerp: m + w·(g − m) when |w| < 0.5,
- *                                                    else g − (g − m)·(1 − w))
+ *   m = m·β1 + (1 − β1)·g                           (torch 1.13's mul_ then add_; lerp_ came in 2.1)
  *   v = v·β2 + (1 − β2)·g·g
  *   bias1 = 1 − β1^step, bias2 = 1 − β2^step, stepSize = lr / bias1
  *   amsgrad: vmax = max(vmax, v) and v̂ = vmax, else v̂ = v
@@ -15,7 +14,7 @@
  * Cost: one pass over each parameter and its two (three with amsgrad) buffers.
  *
  * Float64 parameters follow torch's double arithmetic operation by operation (torch's vectorised
- * lerp and add kernels fuse a multiply-add, so agreement is to an ulp or so per step). Float32
+ * add kernels fuse a multiply-add, so agreement is to an ulp or so per step). Float32
  * parameters are computed in double per element and rounded when stored, agreeing with torch's
  * float32 kernels to float32 rounding. The per-element loop is adamUpdate (lib/kernels/optim_update.ts):
  * WebAssembly for float32, same results; a step runs each param group's tensors as one threaded

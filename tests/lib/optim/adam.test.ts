@@ -94,7 +94,27 @@ describe('lib/optim/adam', () => {
         adamReference(p0, quad, 3, h).forEach((e, t) => expectClose(got[t], e, dtype, `step ${t + 1}`));
       });
 
-      it('uses the other lerp branch (weight 1 − β1 ≥ 0.5) when beta1 ≤ 0.5, to the same result', () => {
+      it('updates the first moment as torch 1.13 does: m·β1 + (1 − β1)·g (mul_ then add_, not 2.1\'s lerp_)', () => {
+        // Bit for bit in the storage dtype: m·β1 + (1 − β1)·g in double, rounded once when stored.
+        // lerp (m + w·(g − m)) rounds differently for some of these elements.
+        const n = 64;
+        const rng = (k: number): number => Math.sin(12.9898 * k + 78.233) * 43758.5453 % 1;
+        const g1 = Array.from({ length: n }, (_, i) => rng(i) * 3);
+        const g2 = Array.from({ length: n }, (_, i) => rng(i + 1000) * 2 - 0.3);
+        const p = param(dtype, Array.from({ length: n }, () => 1));
+        const opt = new Adam([p], { lr: 0.01, betas: [0.85, 0.99] });
+        setGrad(p, g1);
+        opt.step();
+        const m1 = Array.from(opt.state.get(p)!.expAvg as ArrayLike<number>);
+        setGrad(p, g2);
+        opt.step();
+        const store = dtype === 'float64' ? (v: number) => v : Math.fround;
+        const gs = g2.map(store);
+        const want = m1.map((m, i) => store(m * 0.85 + (1 - 0.85) * gs[i]));
+        expect(Array.from(opt.state.get(p)!.expAvg as ArrayLike<number>)).to.deep.equal(want);
+      });
+
+      it('follows the Adam formulas with beta1 ≤ 0.5 too', () => {
         const h = { ...BASE, lr: 0.05, b1: 0.3, b2: 0.8 };
         const p0 = [0.7, -1.3];
         const p = param(dtype, p0);

@@ -166,11 +166,15 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
       for (let k = 0; k < n; k++) {
         const s = storageIndex(t, k);
         const orig = t.storage[s];
-        t.storage[s] = orig + eps;
-        const plus = evalOut();
-        t.storage[s] = orig - eps;
-        const minus = evalOut();
-        t.storage[s] = orig;
+        let plus: Float64Array, minus: Float64Array;
+        try { // put the element back even when fn throws on the perturbed input
+          t.storage[s] = orig + eps;
+          plus = evalOut();
+          t.storage[s] = orig - eps;
+          minus = evalOut();
+        } finally {
+          t.storage[s] = orig;
+        }
         for (let j = 0; j < m; j++) compare(rows[j][di][k], (plus[j] - minus[j]) / (2 * eps), `d out[${j}] / d in[${k}]`);
       }
     } else {
@@ -189,9 +193,13 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
           for (let k = 0; k < n; k++) t.storage[storageIndex(t, k)] = orig[k] + sgn * eps * u[k];
           return evalOut();
         };
-        const plus = shift(1);
-        const minus = shift(-1);
-        for (let k = 0; k < n; k++) t.storage[storageIndex(t, k)] = orig[k];
+        let plus: Float64Array, minus: Float64Array;
+        try {
+          plus = shift(1);
+          minus = shift(-1);
+        } finally {
+          for (let k = 0; k < n; k++) t.storage[storageIndex(t, k)] = orig[k];
+        }
         let numeric = 0;
         for (let j = 0; j < m; j++) numeric += v.storage[j] * (plus[j] - minus[j]) / (2 * eps);
         compare(analytic, numeric, `projection ${p}`);

@@ -92,4 +92,22 @@ describe('autograd/gradcheck', () => {
     expect(() => gradcheck((() => undefined) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor, got undefined');
     expect(() => gradcheck((() => [1]) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor, got [1]');
   });
+
+  it('puts a perturbed input back when fn throws during the finite differences', () => {
+    // Full mode: the second call of fn is the first perturbed one (x[0] + eps).
+    const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
+    let calls = 0;
+    const throwsLater = (a: Tensor): Tensor => {
+      if (++calls > 1) throw new Error('domain error');
+      return F.exp(a);
+    };
+    expect(() => gradcheck(throwsLater, [x])).to.throw(Error, 'domain error');
+    expect(Array.from(x.storage)).to.deep.equal([1, 2, 3]);
+    // Projected mode shifts every element at once.
+    const y = tensor([1, 2, 3, 4], { dtype: 'float64', requiresGrad: true });
+    calls = 0;
+    expect(() => gradcheck(throwsLater, [y], { maxFullOutputs: 0 })).to.throw(Error, 'domain error');
+    expect(Array.from(y.storage)).to.deep.equal([1, 2, 3, 4]);
+  });
+
 });

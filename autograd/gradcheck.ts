@@ -155,9 +155,11 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
       rep.maxAbsError = Math.max(rep.maxAbsError, err);
       if (err > 0) rep.maxRelError = Math.max(rep.maxRelError, rel);
       const ok = err <= atol + rtol * Math.abs(num) && Number.isFinite(a) === Number.isFinite(num);
-      const score = err - (atol + rtol * Math.abs(num));
+      let score = err - (atol + rtol * Math.abs(num));
+      // A NaN or infinite entry (score NaN or ∞) ranks above any finite mismatch: the first one is the worst.
+      if (!ok && !Number.isFinite(score)) score = Infinity;
       if (!ok) rep.passed = false;
-      if (score > worstScore || (!Number.isFinite(a) && rep.worst === null)) {
+      if (score > worstScore) {
         worstScore = score;
         rep.worst = { analytic: a, numeric: num, where };
       }

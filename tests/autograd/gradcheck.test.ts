@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randn, tensor } from '../../autograd/creation';
 import * as F from '../../autograd/functional';
+import { derivatives } from '../../autograd/derivatives';
 import { assertGradcheck, gradcheck } from '../../autograd/gradcheck';
 import { Tensor } from '../../autograd/tensor';
 import { manualSeed } from '../../lib/random';
@@ -108,6 +109,50 @@ describe('autograd/gradcheck', () => {
     calls = 0;
     expect(() => gradcheck(throwsLater, [y], { maxFullOutputs: 0 })).to.throw(Error, 'domain error');
     expect(Array.from(y.storage)).to.deep.equal([1, 2, 3, 4]);
+  });
+
+  it('names the non-finite entry when a backward returns NaN, not a passing one', () => {
+    const x = tensor([0.5, 1, 1.5], { dtype: 'float64', requiresGrad: true });
+    const exp = derivatives.exp as unknown as { backward: (g: Tensor, ctx: unknown) => { x: Tensor } };
+    const orig = exp.backward;
+    // A wrong derivative of exp: NaN for d out[2] / d in[2] only (every other entry is right).
+    exp.backward = (g, ctx) => {
+      const d = Array.from(orig(g, ctx).x.dataSync());
+      if (d[2] !== 0) d[2] = NaN;
+      return { x: tensor(d, { dtype: 'float64' }) };
+    };
+    try {
+      const rep = gradcheck((a) => F.exp(a), [x]);
+      expect(rep.passed).to.equal(false);
+      expect(rep.inputs[0].worst!.where).to.equal('d out[2] / d in[2]');
+      expect(rep.inputs[0].worst!.analytic).to.be.NaN;
+      expect(rep.inputs[0].worst!.numeric).to.be.closeTo(Math.exp(1.5), 1e-6);
+      expect(() => assertGradcheck((a) => F.exp(a), [x])).to.throw(/worst at d out\[2\] \/ d in\[2\]: analytic NaN vs numeric 4\.48/);
+    } finally {
+      exp.backward = orig;
+    }
+  });
+
+  it('fails a monkeypatched wrong derivative and names input, element, analytic and numeric values', () => {
+    const x = tensor([0.5, 1, 1.5], { dtype: 'float64', requiresGrad: true });
+    const w = tensor([2, 3, 4], { dtype: 'float64', requiresGrad: true });
+    const mul = derivatives.mul as unknown as { backward: (g: Tensor, ctx: unknown) => { a?: Tensor; b?: Tensor } };
+    const orig = mul.backward;
+    // d(a*b)/db scaled by 1.01: a's gradient stays right.
+    mul.backward = (g, ctx) => {
+      const r = orig(g, ctx);
+      return { a: r.a, b: r.b && F.mul(r.b, tensor([1.01], { dtype: 'float64' })) };
+    };
+    try {
+      const rep = gradcheck((a, b) => F.mul(a, b), [x, w]);
+      expect(rep.inputs.map((r) => r.passed)).to.deep.equal([true, false]);
+      expect(rep.inputs[1].worst!.where).to.equal('d out[2] / d in[2]');
+      expect(rep.inputs[1].worst!.numeric).to.be.closeTo(1.5, 1e-8);
+      expect(rep.inputs[1].worst!.analytic).to.be.closeTo(1.515, 1e-12);
+      expect(() => assertGradcheck((a, b) => F.mul(a, b), [x, w])).to.throw(/\n {2}input 1 \[3\] \(full\): .*worst at d out\[2\] \/ d in\[2\]: analytic 1\.515\d* vs numeric 1\.4999/);
+    } finally {
+      mul.backward = orig;
+    }
   });
 
 });

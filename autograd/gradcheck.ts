@@ -103,20 +103,43 @@ export function gradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckO
   });
   const diff = inputs.map((t, i) => ({ t, i })).filter(({ t }) => t.requiresGrad);
   if (diff.length === 0) fail(op, 'no input requires grad');
-  // The check runs backward itself; the inputs' own .grad is put back afterwards, as torch leaves it alone.
-  const savedGrads = diff.map(({ t }) => t.grad);
+  // The check runs backward itself, which accumulates into every leaf of fn's graph: the inputs and
+  // any tensor fn captures (a module's parameters). torch.autograd.grad touches no .grad, so each one
+  // is cleared before every backward and the user's .grad (the same object) is put back afterwards.
+  const saved = new Map<Tensor, Tensor | null>();
+  const protect = (t: Tensor): void => {
+    if (!saved.has(t)) saved.set(t, t.grad);
+  };
+  for (const { t } of diff) protect(t);
   try {
-    return compareAll(fn, inputs, diff, { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng });
+    return compareAll(fn, inputs, diff, { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng }, protect);
   } finally {
-    diff.forEach(({ t }, k) => { t.grad = savedGrads[k]; });
+    saved.forEach((g, t) => { t.grad = g; });
   }
+}
+
+/** Every tensor of root's graph whose .grad a backward from root would write: leaves requiring grad and retainGrad() tensors. */
+function gradHolders(root: Tensor): Tensor[] {
+  const out: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack = [root];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.isLeaf ? t.requiresGrad : t.retainsGrad) out.push(t);
+    const edges = t.gradFn?.edges;
+    if (edges) for (const c of edges.values()) stack.push(c);
+  }
+  return out;
 }
 
 interface Resolved {
   eps: number; atol: number; rtol: number; maxFullOutputs: number; maxFullInputs: number; projections: number; rng: Random;
 }
 
-function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: number }[], o: Resolved): GradcheckReport {
+function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: number }[], o: Resolved,
+  protect: (t: Tensor) => void): GradcheckReport {
   const { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng } = o;
   const evalOut = (): Float64Array => Float64Array.from(noGrad(() => fn(...inputs)).data);
   const y: unknown = fn(...inputs);
@@ -124,7 +147,10 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
   if (y.dtype !== 'float64') fail('gradcheck', `fn returned a ${y.dtype} tensor; finite differences need float64`);
   if (!y.requiresGrad) fail('gradcheck', 'fn output does not require grad (is it connected to the inputs?)');
   const m = y.numel();
+  const holders = gradHolders(y);
+  for (const t of holders) protect(t);
   const grads = (seed: Tensor): Float64Array[] => {
+    for (const t of holders) t.grad = null;
     for (const { t } of diff) t.grad = null;
     y.backward(seed, { retainGraph: true });
     return diff.map(({ t }) => (t.grad ? Float64Array.from(t.grad.data) : new Float64Array(t.numel())));

@@ -155,4 +155,19 @@ describe('autograd/gradcheck', () => {
     }
   });
 
+  it('leaves .grad of leaves captured by fn (not passed as inputs) as it was, as torch.autograd.grad does', () => {
+    const x = tensor([0.5, -1, 2], { dtype: 'float64', requiresGrad: true });
+    const w = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
+    const v = tensor([4, 5, 6], { dtype: 'float64', requiresGrad: true });
+    const vg = tensor([1, 1, 1], { dtype: 'float64' });
+    v.grad = vg;
+    expect(gradcheck((a) => F.add(F.mul(a, w), v), [x]).passed).to.equal(true);
+    expect(w.grad).to.equal(null);
+    expect(v.grad).to.equal(vg);
+    expect(vg.toArray()).to.deep.equal([1, 1, 1]);
+    // Projected mode too.
+    expect(gradcheck((a) => F.add(F.mul(a, w), v), [x], { maxFullOutputs: 0 }).passed).to.equal(true);
+    expect(w.grad).to.equal(null);
+    expect(vg.toArray()).to.deep.equal([1, 1, 1]);
+  });
 });

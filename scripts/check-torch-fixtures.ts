@@ -4,7 +4,8 @@
  *
  *   npx ts-node scripts/check-torch-fixtures.ts --dir ../shared/fixtures/torch [--dtype both]
  *
- * Exit codes: 0 every case passed; 1 a case failed or errored, or the manifest is unusable;
+ * Exit codes: 0 every case passed; 1 a case failed or errored, the manifest is unusable or lists
+ * no case, or (running every case) a .safetensors file in the directory is named by no case;
  * 2 bad command-line options.
  */
 import * as fs from 'fs';
@@ -28,7 +29,8 @@ the case's tolerance for that dtype (float32 runs are compared with the float64 
   -h, --help     show this help
 
 Ops: ${SUPPORTED_OPS.join(', ')}.
-Exit status: 0 all cases passed; 1 any case failed, was skipped in part or errored; 2 bad options.`;
+Exit status: 0 all cases passed; 1 any case failed, was skipped in part or errored, the manifest
+has no cases, or (without --case) a .safetensors file in DIR is named by no case; 2 bad options.`;
 
 export interface CliIo {
   out: (line: string) => void;
@@ -87,6 +89,7 @@ export function main(argv: readonly string[], io: CliIo = PROCESS_IO): number {
         for (const line of formatCase(r)) io.out(line);
       },
     });
+    for (const problem of report.problems) io.err(`check-torch-fixtures: ${problem}`);
     io.out(formatSummary(report));
     return report.ok ? 0 : 1;
   } catch (e) {

@@ -8,6 +8,8 @@
  * (unknown op or parameter, an input the op does not take, a manifest that disagrees with the
  * file) or an exception from tsgrad is an ERROR, which also fails the run.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { readSafetensors, type SafetensorsFile } from '../../lib/io/safetensors';
 import { CaseTensors, isExpectedName, isInputName } from './case_tensors';
@@ -51,7 +53,12 @@ export interface Report {
   manifest: string;
   results: CaseResult[];
   summaries: DTypeSummary[];
-  /** True when every case passed in every dtype. */
+  /**
+   * What fails the run beyond its cases: a manifest with no cases (nothing was verified), and, when
+   * every case is run, a .safetensors file in the directory that no case names (its references would go unchecked).
+   */
+  problems: string[];
+  /** True when at least one case ran, every case passed in every dtype, and there is no problem above. */
   ok: boolean;
 }
 
@@ -77,6 +84,17 @@ export function runConformance(dir: string, dtypes: readonly RunDType[], options
     if (unknown.length) throw new Error(`runConformance: no case named ${unknown.map((c) => JSON.stringify(c)).join(', ')} in ${manifest.path}`);
     specs = specs.filter((s) => options.cases!.includes(s.name));
   }
+  const problems: string[] = [];
+  if (manifest.cases.length === 0) problems.push(`${manifest.path} lists no cases: nothing was verified`);
+  if (options.cases === undefined) {
+    const named = new Set(manifest.cases.map((c) => c.file));
+    for (const f of fs.readdirSync(dir).sort()) {
+      const file = path.resolve(dir, f);
+      if (f.endsWith('.safetensors') && !named.has(file)) {
+        problems.push(`${file} is named by no case of ${manifest.path}: its reference values were not checked`);
+      }
+    }
+  }
   const results: CaseResult[] = [];
   const summaries: DTypeSummary[] = [];
   for (const dtype of dtypes) {
@@ -90,7 +108,8 @@ export function runConformance(dir: string, dtypes: readonly RunDType[], options
     }
     summaries.push({ dtype, cases: specs.length, passed, failed: specs.length - passed, seconds: (performance.now() - t0) / 1000 });
   }
-  return { dir, manifest: manifest.path, results, summaries, ok: results.every((r) => r.status === 'PASS') };
+  const ok = problems.length === 0 && results.length > 0 && results.every((r) => r.status === 'PASS');
+  return { dir, manifest: manifest.path, results, summaries, problems, ok };
 }
 
 export function runCase(spec: CaseSpec, dtype: RunDType): CaseResult {

@@ -593,6 +593,56 @@ describe('scripts/check-torch-fixtures', function () {
       expect(byName(report.results, 'relu_listed').error).to.contain('listed but missing from the file: out.extra');
       expect(byName(report.results, 'relu_params').error).to.contain('has params {} but the manifest has {"inplace":true}');
     });
+    it('fails a run that verifies nothing (a manifest with no cases) and a case file no manifest entry names', () => {
+      const empty = newDir('empty');
+      writeManifest(empty, []);
+      const none = runConformance(empty, ['float64', 'float32']);
+      expect(none.results).to.deep.equal([]);
+      expect(none.ok).to.equal(false);
+      expect(none.problems).to.deep.equal([`${path.join(empty, 'manifest.json')} lists no cases: nothing was verified`]);
+      const cli = captureMain(['--dir', empty]);
+      expect(cli.code).to.equal(1);
+      expect(cli.err).to.deep.equal([`check-torch-fixtures: ${path.join(empty, 'manifest.json')} lists no cases: nothing was verified`]);
+      expect(cli.out[cli.out.length - 1]).to.match(/^SUMMARY: FAIL: 0 of 0 case runs passed/);
+
+      const orphan = newDir('orphan');
+      const listed = reluCase(orphan, 'relu_listed');
+      reluCase(orphan, 'relu_unlisted');
+      writeManifest(orphan, [listed]);
+      const r = runConformance(orphan, ['float64']);
+      expect(byName(r.results, 'relu_listed').status).to.equal('PASS');
+      expect(r.ok).to.equal(false);
+      expect(r.problems).to.deep.equal([
+        `${path.join(orphan, 'relu_unlisted.safetensors')} is named by no case of ${path.join(orphan, 'manifest.json')}: its reference values were not checked`,
+      ]);
+      expect(captureMain(['--dir', orphan]).code).to.equal(1);
+      // Running chosen cases with --case does not ask about the others.
+      expect(runConformance(orphan, ['float64'], { cases: ['relu_listed'] }).ok).to.equal(true);
+    });
+
+    it('reports a missing or truncated case file as an error naming the file, and fails a NaN where the reference has a number', () => {
+      const dir = newDir('broken');
+      const gone = reluCase(dir, 'relu_gone');
+      fs.unlinkSync(path.join(dir, gone.file));
+      const cut = reluCase(dir, 'relu_cut');
+      const bytes = fs.readFileSync(path.join(dir, cut.file));
+      fs.writeFileSync(path.join(dir, cut.file), bytes.subarray(0, bytes.length - 8));
+      const rng = makeRng(3);
+      const x = randn(rng, 6);
+      x[4] = NaN; // relu(NaN) is NaN; the reference says 0
+      const nan = writeCase(dir, 'relu_nan', 'relu', {}, { 'in.input': f64([6], x), 'out.output': f64([6], x.map((v) => (v > 0 ? v : 0))) });
+      writeManifest(dir, [gone, cut, nan]);
+      const r = runConformance(dir, ['float64']);
+      expect(byName(r.results, 'relu_gone').status).to.equal('ERROR');
+      expect(byName(r.results, 'relu_gone').error).to.contain(path.join(dir, gone.file));
+      expect(byName(r.results, 'relu_cut').status).to.equal('ERROR');
+      expect(byName(r.results, 'relu_cut').error).to.contain(path.join(dir, cut.file));
+      const n = byName(r.results, 'relu_nan');
+      expect(n.status).to.equal('FAIL');
+      expect(n.checks[0]).to.include({ name: 'out.output', status: 'FAIL', maxAbsError: Infinity });
+      expect(n.checks[0].detail).to.equal('worst at flat index 4 of [6]: actual NaN, expected 0');
+      expect(r.ok).to.equal(false);
+    });
   });
 
   describe('command line', () => {

@@ -2,7 +2,8 @@
  * gradcheck: compares the tape's gradients with central finite differences in float64.
  * Small problems get the full Jacobian (one backward per output element, two forwards per input
  * element); large ones random projections vᵀJu, which catch a wrong gradient with probability 1
- * while costing one backward and two forwards per projection.
+ * while costing one backward and two forwards per projection. fn may return several tensors, as
+ * torch's gradcheck takes a tuple: the outputs that require grad are checked as one concatenated output.
  */
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { Random } from '../lib/random';
@@ -43,7 +44,17 @@ export interface GradcheckReport {
   inputs: GradcheckInputReport[];
 }
 
-type Fn = (...inputs: Tensor[]) => Tensor;
+/** fn returns one tensor or several (torch's tuple of outputs); outputs that do not require grad are not checked. */
+type Fn = (...inputs: Tensor[]) => Tensor | readonly Tensor[];
+
+const RETURN_MSG = 'fn must return a Tensor or a non-empty array of Tensors';
+
+/** fn's result as a list, or null when it is neither a Tensor nor a non-empty array of them. */
+function outputsOf(r: unknown): Tensor[] | null {
+  if (r instanceof Tensor) return [r];
+  if (Array.isArray(r) && r.length > 0 && r.every((t) => t instanceof Tensor)) return r as Tensor[];
+  return null;
+}
 
 /** Storage index of logical element k of t (row-major over t's shape). */
 function storageIndex(t: Tensor, k: number): number {
@@ -141,18 +152,49 @@ interface Resolved {
 function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: number }[], o: Resolved,
   protect: (t: Tensor) => void): GradcheckReport {
   const { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng } = o;
-  const evalOut = (): Float64Array => Float64Array.from(noGrad(() => fn(...inputs)).data);
-  const y: unknown = fn(...inputs);
-  if (!(y instanceof Tensor)) fail('gradcheck', `fn must return a Tensor, got ${fmtValue(y)}`);
-  if (y.dtype !== 'float64') fail('gradcheck', `fn returned a ${y.dtype} tensor; finite differences need float64`);
-  if (!y.requiresGrad) fail('gradcheck', 'fn output does not require grad (is it connected to the inputs?)');
-  const m = y.numel();
-  const holders = gradHolders(y);
+  const raw: unknown = fn(...inputs);
+  const all = outputsOf(raw);
+  if (all === null) fail('gradcheck', `${RETURN_MSG}, got ${fmtValue(raw)}`);
+  const single = raw instanceof Tensor;
+  // Outputs that do not require grad (indices, detached values) are skipped, as torch does.
+  const picked = all.map((y, o) => ({ y, o })).filter(({ y }) => y.requiresGrad);
+  if (picked.length === 0) {
+    fail('gradcheck', single ? 'fn output does not require grad (is it connected to the inputs?)' : 'no output of fn requires grad (are they connected to the inputs?)');
+  }
+  for (const { y, o } of picked) {
+    if (y.dtype !== 'float64') fail('gradcheck', `fn returned a ${y.dtype} tensor${single ? '' : ` as output ${o}`}; finite differences need float64`);
+  }
+  const ys = picked.map(({ y }) => y);
+  // The checked outputs' elements, one after the other: global element j is element j − start[q] of ys[q].
+  const start: number[] = [];
+  let m = 0;
+  for (const y of ys) {
+    start.push(m);
+    m += y.numel();
+  }
+  const name = (j: number): string => {
+    let q = ys.length - 1;
+    while (start[q] > j) q--;
+    return single ? `out[${j}]` : `out${picked[q].o}[${j - start[q]}]`;
+  };
+  const evalOut = (): Float64Array => {
+    const r = noGrad(() => outputsOf(fn(...inputs)));
+    const out = new Float64Array(m);
+    picked.forEach(({ y, o }, q) => {
+      const d = r !== null && r.length === all.length ? r[o].data : null;
+      if (d === null || d.length !== y.numel()) fail('gradcheck', `fn returned outputs of other shapes when called again on perturbed inputs`);
+      out.set(d, start[q]);
+    });
+    return out;
+  };
+  const holders = new Set<Tensor>();
+  for (const y of ys) for (const t of gradHolders(y)) holders.add(t);
   for (const t of holders) protect(t);
-  const grads = (seed: Tensor): Float64Array[] => {
+  /** Input gradients of Σ_q seeds[q]·ys[q] (a null seed skips that output). */
+  const grads = (seeds: (Tensor | null)[]): Float64Array[] => {
     for (const t of holders) t.grad = null;
     for (const { t } of diff) t.grad = null;
-    y.backward(seed, { retainGraph: true });
+    seeds.forEach((seed, q) => { if (seed !== null) ys[q].backward(seed, { retainGraph: true }); });
     return diff.map(({ t }) => (t.grad ? Float64Array.from(t.grad.data) : new Float64Array(t.numel())));
   };
 
@@ -160,11 +202,13 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
   let rows: Float64Array[][] | null = null;
   if (m <= maxFullOutputs) {
     rows = [];
-    for (let j = 0; j < m; j++) {
-      const seed = Tensor.empty(y.shape, 'float64');
-      seed.storage[j] = 1;
-      rows.push(grads(seed));
-    }
+    ys.forEach((y, q) => {
+      for (let j = 0; j < y.numel(); j++) {
+        const seed = Tensor.empty(y.shape, 'float64');
+        seed.storage[j] = 1;
+        rows!.push(grads(ys.map((_, p) => (p === q ? seed : null))));
+      }
+    });
   }
 
   const reports: GradcheckInputReport[] = [];
@@ -203,16 +247,18 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
         } finally {
           t.storage[s] = orig;
         }
-        for (let j = 0; j < m; j++) compare(rows[j][di][k], (plus[j] - minus[j]) / (2 * eps), `d out[${j}] / d in[${k}]`);
+        for (let j = 0; j < m; j++) compare(rows[j][di][k], (plus[j] - minus[j]) / (2 * eps), `d ${name(j)} / d in[${k}]`);
       }
     } else {
       rep.mode = 'projected';
       for (let p = 0; p < projections; p++) {
-        const v = Tensor.empty(y.shape, 'float64');
-        for (let j = 0; j < m; j++) v.storage[j] = rng.normal();
+        const vs = ys.map((y) => Tensor.empty(y.shape, 'float64'));
+        const v = new Float64Array(m);
+        for (let j = 0; j < m; j++) v[j] = rng.normal();
+        vs.forEach((vq, q) => vq.storage.set(v.subarray(start[q], start[q] + vq.numel())));
         const u = new Float64Array(n);
         for (let k = 0; k < n; k++) u[k] = rng.normal();
-        const g = grads(v)[di];
+        const g = grads(vs)[di];
         let analytic = 0;
         for (let k = 0; k < n; k++) analytic += g[k] * u[k];
         const orig = new Float64Array(n);
@@ -229,7 +275,7 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
           for (let k = 0; k < n; k++) t.storage[storageIndex(t, k)] = orig[k];
         }
         let numeric = 0;
-        for (let j = 0; j < m; j++) numeric += v.storage[j] * (plus[j] - minus[j]) / (2 * eps);
+        for (let j = 0; j < m; j++) numeric += v[j] * (plus[j] - minus[j]) / (2 * eps);
         compare(analytic, numeric, `projection ${p}`);
       }
     }

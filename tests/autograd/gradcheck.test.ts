@@ -90,8 +90,8 @@ describe('autograd/gradcheck', () => {
     expect(() => gradcheck(f, [x], { atol: -1 })).to.throw(Error, 'gradcheck: atol must be a finite number >= 0, got -1');
     expect(() => gradcheck(f, [x], { rtol: NaN })).to.throw(Error, 'gradcheck: rtol must be a finite number >= 0, got NaN');
     expect(() => gradcheck(f, [x], { projections: 0 })).to.throw(Error, 'gradcheck: projections must be an integer >= 1, got 0');
-    expect(() => gradcheck((() => undefined) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor, got undefined');
-    expect(() => gradcheck((() => [1]) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor, got [1]');
+    expect(() => gradcheck((() => undefined) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor or a non-empty array of Tensors, got undefined');
+    expect(() => gradcheck((() => [1]) as unknown as typeof f, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor or a non-empty array of Tensors, got [1]');
   });
 
   it('puts a perturbed input back when fn throws during the finite differences', () => {
@@ -169,5 +169,25 @@ describe('autograd/gradcheck', () => {
     expect(gradcheck((a) => F.add(F.mul(a, w), v), [x], { maxFullOutputs: 0 }).passed).to.equal(true);
     expect(w.grad).to.equal(null);
     expect(vg.toArray()).to.deep.equal([1, 1, 1]);
+  });
+
+  it('checks every differentiable output of a fn returning several tensors, skipping outputs that do not require grad', () => {
+    const x = tensor([0.5, -1, 2], { dtype: 'float64', requiresGrad: true });
+    const w = tensor([1.5, 2, -0.5], { dtype: 'float64', requiresGrad: true });
+    const two = (a: Tensor, b: Tensor): Tensor[] => [F.mul(a, b), F.exp(a), F.mul(a, b).detach()];
+    const rep = gradcheck(two, [x, w], { atol: 1e-7, rtol: 1e-6 });
+    expect(rep.passed).to.equal(true);
+    // 6 differentiable output elements (the detached third output is skipped) × 3 input elements.
+    expect(rep.inputs.map((r) => r.checked)).to.deep.equal([18, 18]);
+    // A wrong gradient in the second output only is caught and located in it.
+    const bad = (a: Tensor, b: Tensor): Tensor[] => [F.mul(a, b), F.mul(F.exp(a), F.exp(a.detach()))];
+    const r2 = gradcheck(bad, [x, w]);
+    expect(r2.inputs.map((r) => r.passed)).to.deep.equal([false, true]);
+    expect(r2.inputs[0].worst!.where).to.match(/^d out1\[\d\] \/ d in\[\d\]$/);
+    // Projected mode seeds every differentiable output.
+    expect(gradcheck(two, [x, w], { maxFullOutputs: 0 }).passed).to.equal(true);
+    expect(gradcheck(bad, [x, w], { maxFullOutputs: 0 }).inputs[0].passed).to.equal(false);
+    expect(() => gradcheck((a) => [a.detach()], [x])).to.throw(Error, 'gradcheck: no output of fn requires grad (are they connected to the inputs?)');
+    expect(() => gradcheck((() => []) as never, [x])).to.throw(Error, 'gradcheck: fn must return a Tensor or a non-empty array of Tensors, got []');
   });
 });

@@ -59,7 +59,8 @@ function usage(): string {
   --json           one JSON object per line instead of a table
   --steps N        W4/W5 only: run N (> 10) training steps and report RSS at steps 10, N/4, N/2,
                    3N/4, N and its growth from step 10 to N and from N/2 to N
-                   (default 0: off, the timed runs above; without --only, runs W4 and W5)
+                   (default 0: off, the timed runs above; without --only, runs W4 and W5;
+                   not with --reps)
   --help           show this help and exit
 Bad options print one line and exit with code 2, before anything runs.`;
 }
@@ -282,6 +283,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       }
     }
     if (child !== null && child !== 'W4' && child !== 'W5') throw new UsageError(`--steps ${steps} applies to W4 and W5 only, got --child ${child}`);
+    // The step run times every one of its steps: there are no repeated runs for --reps to count.
+    if (reps !== null) throw new UsageError(`--reps does not apply with --steps ${steps} (which times each of its ${steps} steps); give one or the other`);
   }
   return { only, threads, reps, json: values.json === true, steps, child };
 }

@@ -26,6 +26,7 @@ describe('scripts/bench command line', function () {
       [['--json', '--json'], /^--json is given more than once$/],
       [['--child', 'W9'], /^--child: unknown workload "W9"/],
       [['--child', 'W1', '--steps', '20'], /^--steps 20 applies to W4 and W5 only, got --child W1/],
+      [['--only', 'W4', '--steps', '20', '--reps', '3'], /^--reps does not apply with --steps 20 \(which times each of its 20 steps\); give one or the other$/],
       [['--steps', '-1'], /^--steps needs a value; to give one that starts with a dash write --steps=VALUE$/],
       [['--steps=-1'], /^--steps must be 0 \(off\) or an integer > 10, got "-1"$/],
       [['--steps', '5'], /^--steps must be 0 \(off\) or an integer > 10, got "5"$/],

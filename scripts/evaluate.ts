@@ -50,6 +50,21 @@ export interface EvaluationReport {
   confusion: number[][];
 }
 
+/** The fields every report has (EvaluationReport); an existing file is replaced only when it has them all. */
+const REPORT_KEYS: readonly (keyof EvaluationReport)[] = ['checkpoint', 'split', 'data', 'images', 'loss', 'accuracy', 'classNames', 'perClassAccuracy', 'confusion'];
+
+/** True when `file` holds a report an earlier --json wrote (a JSON object with the report's fields). */
+function isEarlierReport(file: string): boolean {
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf-8'));
+  } catch {
+    return false;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return REPORT_KEYS.every((k) => k in value);
+}
+
 export function helpText(): string {
   return [
     'Usage: npm run evaluate -- --checkpoint FILE [options]',
@@ -151,8 +166,12 @@ export async function main(argv: readonly string[], io: EvaluateIo): Promise<num
         if (RUN_JSON_FILES.includes(path.basename(opts.json))) {
           throw new UsageError(`--json ${opts.json}: would overwrite a training run's ${path.basename(opts.json)}; give the report another name`);
         }
-        // Only an earlier report is replaced; any other existing file (metrics.jsonl, notes) is the user's.
+        // Only an earlier report is replaced; any other existing file (metrics.jsonl, notes, a
+        // package.json) is the user's, whatever its extension.
         if (!/\.json$/i.test(opts.json)) throw new UsageError(`--json ${opts.json}: exists and is not a .json report; give the report a new name`);
+        if (!isEarlierReport(opts.json)) {
+          throw new UsageError(`--json ${opts.json}: exists and is not an earlier evaluate report (which it would replace); give the report a new name`);
+        }
       }
     }
     const ck = openCheckpoint(opts.checkpoint, '--checkpoint');

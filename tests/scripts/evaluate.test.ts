@@ -178,10 +178,32 @@ describe('scripts/evaluate', function () {
 
   it('overwrites an earlier .json report', async () => {
     const json = path.join(dir, 'again.json');
-    fs.writeFileSync(json, '{"old": true}\n');
+    const first = await runEvaluate(['--checkpoint', checkpoint, '--limit', '20', '--json', json]);
+    expect(first.code, first.err).to.equal(0);
+    expect((JSON.parse(fs.readFileSync(json, 'utf-8')) as EvaluationReport).images).to.equal(20);
     const r = await runEvaluate(['--checkpoint', checkpoint, '--limit', '10', '--json', json]);
     expect(r.code, r.err).to.equal(0);
     expect((JSON.parse(fs.readFileSync(json, 'utf-8')) as EvaluationReport).images).to.equal(10);
+  });
+
+  it('refuses to replace an existing .json file that is not an earlier report (package.json, notes), and leaves it intact', async () => {
+    // The README: --json "replaces only an earlier .json report, never the checkpoint or another existing file".
+    const cases: [string, string][] = [
+      ['package.json', '{\n  "name": "my-project",\n  "scripts": { "test": "mocha" }\n}\n'],
+      ['notes.json', '{"old": true}\n'],
+      ['list.json', '[1, 2, 3]\n'],
+      ['broken.json', '{ not json\n'],
+    ];
+    for (const [name, text] of cases) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, text);
+      const r = await runEvaluate(['--checkpoint', checkpoint, '--limit', '10', '--json', file]);
+      expect(r.code, `${name}: ${r.err}`).to.equal(2);
+      expect(r.err.startsWith(`evaluate: --json ${file}: exists and is not an earlier evaluate report`), r.err).to.equal(true);
+      expect(r.err.split('\n')).to.have.length(2);
+      expect(r.out, 'nothing evaluated').to.equal('');
+      expect(fs.readFileSync(file, 'utf-8'), `${name} unchanged`).to.equal(text);
+    }
   });
 
   it('refuses a flag given more than once, and reports parse errors on one line', async () => {

@@ -3,6 +3,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as ts from 'typescript';
 
 const ROOT = path.resolve(__dirname, '..');
 const MARKER = '<!-- api-example';
@@ -25,6 +26,30 @@ describe('README', () => {
 
   it('has the tensor example and the training-loop example', () => {
     expect(examples.map((e) => e.name)).to.include.members(['tensor', 'training-loop']);
+  });
+
+  // The run below is transpile-only (as the test suite runs), which does not check types; a reader
+  // pastes the examples into a strict project, so they must also compile under the repo's tsconfig.
+  it('the examples type-check under the repository\'s tsconfig (strict)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'readme-'));
+    try {
+      const files = examples.map(({ name, code }) => {
+        const file = path.join(dir, `${name}.ts`);
+        fs.writeFileSync(file, code.replace(/from 'tsgrad'/g, `from ${JSON.stringify(path.join(ROOT, 'index'))}`));
+        return file;
+      });
+      const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.json'), {}, {
+        ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); },
+      })!;
+      const program = ts.createProgram(files, { ...config.options, noEmit: true, rootDir: undefined });
+      const problems = files.flatMap((file) => ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => {
+        const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : null;
+        return `${path.basename(file)}${at ? `:${at.line + 1}:${at.character + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+      }));
+      expect(problems).to.deep.equal([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   for (const { name, code, output } of examples) {

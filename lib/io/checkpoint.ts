@@ -91,6 +91,10 @@ export function saveCheckpoint(file: string, contents: CheckpointContents, optio
   const op = 'saveCheckpoint';
   if (typeof file !== 'string' || file.length === 0) throw new Error(`${op}: file must be a non-empty string, got ${String(file)}`);
   if (contents === null || typeof contents !== 'object') throw new Error(`${op}: ${file}: contents must be { tensors, state }`);
+  for (const key of Object.keys(contents)) {
+    // A misspelt `tensors` would otherwise save a checkpoint without its weights.
+    if (key !== 'tensors' && key !== 'state') throw new Error(`${op}: ${file}: unknown contents key '${key}' (expected { tensors, state })`);
+  }
   if (options === null || typeof options !== 'object') throw new Error(`${op}: ${file}: options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options)) {
     if (key !== 'jsonFile') throw new Error(`${op}: ${file}: unknown option '${key}'`);

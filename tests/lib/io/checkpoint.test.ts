@@ -316,6 +316,10 @@ describe('lib/io/checkpoint', () => {
           .to.throw(`saveCheckpoint: ${again}: tensors must be an object or a Map of name to { shape, data }`);
       }
       expect(fs.readFileSync(again).equals(before)).to.equal(true);
+      // A misspelt key (plain JavaScript) would save no weights: refused, naming it.
+      expect(() => saveCheckpoint(again, { tensor: { w: { shape: [1], data: new Float32Array(1) } }, state: {} } as never))
+        .to.throw(`saveCheckpoint: ${again}: unknown contents key 'tensor' (expected { tensors, state })`);
+      expect(fs.readFileSync(again).equals(before)).to.equal(true);
     });
 
     it('rejects files that are not tsgrad checkpoints, naming the file and the problem', () => {

@@ -17,7 +17,7 @@ import * as pool from '../lib/kernels/pool';
 import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
 import { gemm } from '../lib/kernels/gemm';
-import { extremeAxes, sumAxes } from '../lib/kernels/reduce';
+import { extremeAxes, sumAxes, varianceAxes } from '../lib/kernels/reduce';
 import { broadcastView, dense, fromData, strided } from './kernel_args';
 import * as F from './functional';
 import type { BackwardContext, GradMap } from './tape';
@@ -283,6 +283,22 @@ export const derivatives = {
     backward: (g, { shapes, attrs: { axes } }) => {
       const inShape = shapes.x!;
       return { x: F.expand(F.reshape(g, keptShape(inShape, axes, true)), inShape) };
+    },
+  }),
+  // torch.var: the statistics in float64 (varianceAxes); the backward is torch's var_backward,
+  // 2/(count − correction)·grad·(x − mean(x)), with the forward's divisor max(0, count − correction).
+  var: defineOp<X, { axes: number[]; keepdim: boolean; correction: number }>({
+    saveInputs: ['x'],
+    forward: ({ x }, { axes, keepdim, correction }) => {
+      const data = varianceAxes(dense(x), x.shape, axes, correction);
+      return fromData(data, keptShape(x.shape, axes, keepdim));
+    },
+    backward: (g, { inputs: { x }, attrs: { axes, correction } }) => {
+      let count = 1;
+      for (const a of axes) count *= x!.shape[a];
+      const kept = keptShape(x!.shape, axes, true);
+      const centred = F.sub(x!, F.mean(x!, axes, true));
+      return { x: F.mul(F.mul(F.reshape(g, kept), 2 / Math.max(0, count - correction)), centred) };
     },
   }),
   // amax semantics: among tied maxima the gradient is split evenly. With `all` (torch.max(x), no

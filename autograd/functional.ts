@@ -201,9 +201,10 @@ export interface VarianceOptions {
 
 /**
  * Variance over dims (all by default): Σ(x − mean)² / max(0, N − correction), torch.var(x, dim,
- * correction=1, keepdim=False). One element with correction 1 gives NaN, as in torch. A composite
- * of mean, sub, mul and sum, so differentiable. Named `variance` here since `var` is reserved;
- * the Tensor method is `x.var()`.
+ * correction=1, keepdim=False). One element with correction 1 gives NaN, as in torch. The op `var`:
+ * like torch on CPU it sums in double around a float64 mean, so a float32 input with a large mean
+ * and a small spread keeps its accuracy (a composite centring on the float32 mean did not). Named
+ * `variance` here since `var` is reserved; the Tensor method is `x.var()`.
  */
 export function variance(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
   const op = 'var';
@@ -218,8 +219,7 @@ export function variance(x: Tensor, dim?: number | readonly number[], options?: 
   let count = 1;
   for (const a of axes) count *= x.shape[a];
   if (count === 0) fail(op, `cannot take the variance over an empty dimension (shape ${fmtShape(x.shape)})`);
-  const centered = sub(x, mean(x, axes, true));
-  return div(sum(mul(centered, centered), axes, keepdim), Math.max(0, count - correction));
+  return apply(op, { x }, { axes, keepdim, correction });
 }
 
 /** Standard deviation: sqrt(variance(x, dim, options)), torch.std. */

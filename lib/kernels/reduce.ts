@@ -3,7 +3,7 @@
  * [outer, reduced..., inner] blocks: reductions over trailing axes run as contiguous inner sums,
  * over leading axes as row-wise accumulation; mixed patterns walk the input once with an
  * odometer over the output. Sums accumulate in float64 so float32 results are accurate.
- * Cost: one pass over the input.
+ * Cost: one pass over the input (the variance: two).
  */
 import { allocate, dtypeOf, type FloatArray } from '../core/dtype';
 import { keepShape } from './keep_shape';
@@ -97,6 +97,66 @@ export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly 
     }
   }
   for (let i = 0; i < outSize; i++) out[i] = acc[i];
+  return out;
+}
+
+/**
+ * Variance of x (contiguous, `shape`) over `axes` (sorted, unique): Σ(x − mean)² / max(0, count −
+ * correction), two passes with the mean and the squared deviations in float64, as torch.var on CPU
+ * accumulates in double. A composite in the input's dtype would centre on the mean rounded to
+ * float32, off by up to half an ulp of the mean: with a large mean and a small spread (1e5 + 0.1·randn)
+ * that adds n·δ² to the sum, 1e-3 relative error; and its float32 Σ(x − mean)² could overflow where
+ * the variance itself fits. Output is the keepdim shape's data.
+ */
+export function varianceAxes(x: FloatArray, shape: readonly number[], axes: readonly number[], correction: number): FloatArray {
+  const { outSize, strides } = reducedStrides(shape, axes);
+  const out = allocate(dtypeOf(x), outSize);
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return out;
+  const count = total / outSize, div = Math.max(0, count - correction);
+  if (axes.length === 0) {
+    // Each element is its own mean (a NaN or infinite one gives NaN).
+    for (let i = 0; i < total; i++) {
+      const d = x[i] - x[i];
+      out[i] = (d * d) / div;
+    }
+    return out;
+  }
+  const mean = new Float64Array(outSize);
+  let cur = new ReduceCursor(shape, strides);
+  const { n, step } = cur;
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
+    const i0 = r * n, o0 = cur.o;
+    if (step === 0) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[i0 + i];
+      mean[o0] += s;
+    } else {
+      for (let i = 0; i < n; i++) mean[o0 + i * step] += x[i0 + i];
+    }
+  }
+  for (let o = 0; o < outSize; o++) mean[o] /= count;
+  const acc = new Float64Array(outSize);
+  cur = new ReduceCursor(shape, strides);
+  for (let r = 0; r < cur.rows; r++, cur.next()) {
+    const i0 = r * n, o0 = cur.o;
+    if (step === 0) {
+      const m = mean[o0];
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        const d = x[i0 + i] - m;
+        s += d * d;
+      }
+      acc[o0] += s;
+    } else {
+      for (let i = 0; i < n; i++) {
+        const o = o0 + i * step, d = x[i0 + i] - mean[o];
+        acc[o] += d * d;
+      }
+    }
+  }
+  for (let o = 0; o < outSize; o++) out[o] = acc[o] / div;
   return out;
 }
 

@@ -609,6 +609,46 @@ describe('autograd/functional: mseLoss, variance/std and select', () => {
     expect(() => a.var(2)).to.throw(/var/);
   });
 
+  it('float32 variance and std are accurate for a large mean and a small spread, and do not overflow in Σ(x − mean)², as torch.var accumulating in double', () => {
+    // Reference: the float64 two-pass variance of the very float32 values the op sees.
+    const refVar = (v: Float32Array, correction: number): number => {
+      let m = 0;
+      for (const t of v) m += t;
+      m /= v.length;
+      let ss = 0;
+      for (const t of v) ss += (t - m) * (t - m);
+      return ss / (v.length - correction);
+    };
+    const local = new Random(7);
+    for (const [base, spread] of [[1e5, 0.1], [1e4, 1e-2], [1e6, 1], [3e4, 3e-3]] as const) {
+      for (let trial = 0; trial < 20; trial++) {
+        const data = new Float32Array(1000);
+        for (let i = 0; i < data.length; i++) data[i] = base + spread * local.normal();
+        const x = tensor(Array.from(data), { dtype: 'float32' });
+        for (const correction of [0, 1]) {
+          const want = refVar(data, correction);
+          // A float32 result rounded from the exact one is within 2^-24 relative; allow 2 ulps.
+          expect(Math.abs(F.variance(x, 0, { correction }).item() - want) / want, `var, mean ${base}, spread ${spread}, trial ${trial}`).to.be.at.most(2 ** -23);
+          expect(Math.abs(F.std(x, 0, { correction }).item() - Math.sqrt(want)) / Math.sqrt(want), `std, mean ${base}`).to.be.at.most(2 ** -23);
+        }
+      }
+    }
+    // Non-trailing axes ([0, 2] of [3, 2, 4]) against the same loop over each kept index.
+    const m = randomTensor(local, [3, 2, 4], 'float32');
+    const got = m.var([0, 2]).toArray() as number[];
+    for (let j = 0; j < 2; j++) {
+      const vals: number[] = [];
+      for (let i = 0; i < 3; i++) for (let k = 0; k < 4; k++) vals.push(m.storage[(i * 2 + j) * 4 + k]);
+      const want = refVar(Float32Array.from(vals), 1);
+      expect(Math.abs(got[j] - want) / want, `var over [0, 2], column ${j}`).to.be.at.most(2 ** -23);
+    }
+    // (±1.5e19)² = 2.25e38 per element: Σ(x − mean)² = 9e38 exceeds float32, the variance 3e38 does not.
+    const big = tensor([[1.5e19, -1.5e19, 1.5e19, -1.5e19]], { dtype: 'float32' });
+    const want = refVar(Float32Array.from([1.5e19, -1.5e19, 1.5e19, -1.5e19]), 1);
+    expect(Math.abs(big.var(1).item() - want) / want).to.be.at.most(2 ** -23);
+    expect(Math.abs(big.std().item() - Math.sqrt(want)) / Math.sqrt(want)).to.be.at.most(2 ** -23);
+  });
+
   it('select(dim, index) is x[..., index, ...] with the dim removed (torch.select), negative index from the end; gradcheck', () => {
     const a = arange(6).reshape(2, 3);
     expect(a.select(1, 0).toArray()).to.deep.equal([0, 3]);

@@ -293,12 +293,20 @@ export const derivatives = {
       const data = varianceAxes(dense(x), x.shape, axes, correction);
       return fromData(data, keptShape(x.shape, axes, keepdim));
     },
-    backward: (g, { inputs: { x }, attrs: { axes, correction } }) => {
-      let count = 1;
-      for (const a of axes) count *= x!.shape[a];
-      const kept = keptShape(x!.shape, axes, true);
-      const centred = F.sub(x!, F.mean(x!, axes, true));
-      return { x: F.mul(F.mul(F.reshape(g, kept), 2 / Math.max(0, count - correction)), centred) };
+    backward: (g, { inputs: { x }, attrs: { axes, correction } }) => ({ x: varBackward(g, x!, axes, correction) }),
+  }),
+  // torch.std: sqrt of the float64 variance; the backward is torch's std_backward, var_backward of
+  // grad / (2·std) with 0 where std == 0 (a constant slice gets 0, not 0·∞ = NaN).
+  std: defineOp<X, { axes: number[]; keepdim: boolean; correction: number }>({
+    saveInputs: ['x'],
+    saveOutput: true,
+    forward: ({ x }, { axes, keepdim, correction }) => {
+      const data = varianceAxes(dense(x), x.shape, axes, correction, true);
+      return fromData(data, keptShape(x.shape, axes, keepdim));
+    },
+    backward: (g, { inputs: { x }, out, attrs: { axes, correction } }) => {
+      const gVar = F.where(F.eq(out!, 0), 0, F.div(g, F.mul(out!, 2)));
+      return { x: varBackward(gVar, x!, axes, correction) };
     },
   }),
   // amax semantics: among tied maxima the gradient is split evenly. With `all` (torch.max(x), no
@@ -661,6 +669,14 @@ type FloatArrayOf = ReturnType<typeof dense>;
 
 function ceOptions(a: CrossEntropyAttrs): sm.CrossEntropyOptions {
   return { reduction: a.reduction, labelSmoothing: a.labelSmoothing, ignoreIndex: a.ignoreIndex, weight: a.weight ? dense(a.weight) : null };
+}
+
+/** torch's var_backward: 2/(count − correction)·g·(x − mean(x)), g of the reduced (kept or not) shape. */
+function varBackward(g: Tensor, x: Tensor, axes: readonly number[], correction: number): Tensor {
+  let count = 1;
+  for (const a of axes) count *= x.shape[a];
+  const centred = F.sub(x, F.mean(x, axes, true));
+  return F.mul(F.mul(F.reshape(g, keptShape(x.shape, axes, true)), 2 / Math.max(0, count - correction)), centred);
 }
 
 /** [N, C, *] as N, C and the size S of the trailing dims. */

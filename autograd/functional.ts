@@ -207,14 +207,17 @@ export interface VarianceOptions {
  * `variance` here since `var` is reserved; the Tensor method is `x.var()`.
  */
 export function variance(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
-  const op = 'var';
+  return varianceOp('var', x, dim, options);
+}
+
+function varianceOp(op: 'var' | 'std', x: Tensor, dim: number | readonly number[] | undefined, options: VarianceOptions | null | undefined): Tensor {
   requireTensor(op, 'input', x);
   if (typeof options === 'boolean') fail(op, `the argument after dim is an options object { correction, keepdim }, got ${options} (torch's unbiased=False is { correction: 0 })`);
   const o = optionsObject(op, options, ['correction', 'keepdim']);
   const correction = o.correction ?? 1;
   const keepdim = o.keepdim ?? false;
   if (typeof correction !== 'number' || !Number.isFinite(correction) || correction < 0) fail(op, `correction must be a non-negative number, got ${fmtValue(correction)}`);
-  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)} (pass it in the options: x.var(dim, { keepdim: true }))`);
+  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)} (pass it in the options: x.${op}(dim, { keepdim: true }))`);
   const axes = reductionAxes(op, dim, x.ndim);
   let count = 1;
   for (const a of axes) count *= x.shape[a];
@@ -222,9 +225,13 @@ export function variance(x: Tensor, dim?: number | readonly number[], options?: 
   return apply(op, { x }, { axes, keepdim, correction });
 }
 
-/** Standard deviation: sqrt(variance(x, dim, options)), torch.std. */
+/**
+ * Standard deviation, torch.std: the square root of the variance (computed as variance's, in
+ * double). Its gradient is 0 where the result is 0 (a constant slice), as torch's std_backward,
+ * where sqrt's chain rule would give 0·∞ = NaN.
+ */
 export function std(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
-  return sqrt(variance(x, dim, options));
+  return varianceOp('std', x, dim, options);
 }
 
 /**

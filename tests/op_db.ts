@@ -175,6 +175,11 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'dim 1 of non-contiguous', make: () => ({ inputs: { x: nc([3, 5]) }, attrs: { axes: [1], keepdim: false, correction: 1 } }) },
     { desc: 'leading dim', make: () => ({ inputs: { x: r([4, 3]) }, attrs: { axes: [0], keepdim: false, correction: 1 } }) },
   ] },
+  std: { samples: [
+    { desc: 'all, Bessel', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0, 1], keepdim: false, correction: 1 } }) },
+    { desc: 'dims [0,2] keepdim, correction 0', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [0, 2], keepdim: true, correction: 0 } }) },
+    { desc: 'dim 1 of non-contiguous', make: () => ({ inputs: { x: nc([3, 5]) }, attrs: { axes: [1], keepdim: false, correction: 1 } }) },
+  ] },
   max: { samples: [
     { desc: 'all', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0, 1], keepdim: false } }) },
     { desc: 'dim 0 keepdim', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0], keepdim: true } }) },

@@ -106,9 +106,10 @@ export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly 
  * accumulates in double. A composite in the input's dtype would centre on the mean rounded to
  * float32, off by up to half an ulp of the mean: with a large mean and a small spread (1e5 + 0.1·randn)
  * that adds n·δ² to the sum, 1e-3 relative error; and its float32 Σ(x − mean)² could overflow where
- * the variance itself fits. Output is the keepdim shape's data.
+ * the variance itself fits. With `sqrt`, the standard deviation (torch.std: the square root of the
+ * float64 variance, rounded once). Output is the keepdim shape's data.
  */
-export function varianceAxes(x: FloatArray, shape: readonly number[], axes: readonly number[], correction: number): FloatArray {
+export function varianceAxes(x: FloatArray, shape: readonly number[], axes: readonly number[], correction: number, sqrt = false): FloatArray {
   const { outSize, strides } = reducedStrides(shape, axes);
   const out = allocate(dtypeOf(x), outSize);
   let total = 1;
@@ -118,8 +119,8 @@ export function varianceAxes(x: FloatArray, shape: readonly number[], axes: read
   if (axes.length === 0) {
     // Each element is its own mean (a NaN or infinite one gives NaN).
     for (let i = 0; i < total; i++) {
-      const d = x[i] - x[i];
-      out[i] = (d * d) / div;
+      const d = x[i] - x[i], v = (d * d) / div;
+      out[i] = sqrt ? Math.sqrt(v) : v;
     }
     return out;
   }
@@ -156,7 +157,7 @@ export function varianceAxes(x: FloatArray, shape: readonly number[], axes: read
       }
     }
   }
-  for (let o = 0; o < outSize; o++) out[o] = acc[o] / div;
+  for (let o = 0; o < outSize; o++) out[o] = sqrt ? Math.sqrt(acc[o] / div) : acc[o] / div;
   return out;
 }
 

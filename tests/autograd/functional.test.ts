@@ -649,6 +649,19 @@ describe('autograd/functional: mseLoss, variance/std and select', () => {
     expect(Math.abs(big.std().item() - Math.sqrt(want)) / Math.sqrt(want)).to.be.at.most(2 ** -23);
   });
 
+  it('std: where the deviation is 0 (a constant row) the gradient is 0, not NaN, as torch\'s std_backward masks result == 0', () => {
+    // Row 0 constant, row 1 not: d std / d x = (x − mean) / ((n − 1)·std) on row 1, 0 on row 0.
+    const x = tensor([[2, 2, 2, 2], [1, 2, 4, 7]], { dtype: 'float64', requiresGrad: true });
+    const s = F.std(x, 1);
+    expect(s.toArray()).to.deep.equal([0, Math.sqrt(7)]);
+    s.sum().backward();
+    const row1 = [1, 2, 4, 7].map((v) => (v - 3.5) / (3 * Math.sqrt(7)));
+    close(x.grad!.data, [0, 0, 0, 0, ...row1], 1e-15);
+    const c = tensor([5, 5, 5], { dtype: 'float32', requiresGrad: true });
+    c.std().backward();
+    expect(Array.from(c.grad!.data)).to.deep.equal([0, 0, 0]);
+  });
+
   it('select(dim, index) is x[..., index, ...] with the dim removed (torch.select), negative index from the end; gradcheck', () => {
     const a = arange(6).reshape(2, 3);
     expect(a.select(1, 0).toArray()).to.deep.equal([0, 3]);

@@ -649,6 +649,23 @@ describe('autograd/functional: mseLoss, variance/std and select', () => {
     expect(Math.abs(big.std().item() - Math.sqrt(want)) / Math.sqrt(want)).to.be.at.most(2 ** -23);
   });
 
+  it('float64 sum, mean and var of 2^20 values keep float64 accuracy (pairwise, as torch\'s cascade sum), not n·ε of a running sum', () => {
+    const n = 1 << 20;
+    const t = Tensor.empty([n], 'float64');
+    (t.storage as Float64Array).fill(0.1);
+    // The pairwise bound, relative to Σ|x|: (block of 128 summed in order + log2(2^20 / 128) levels)·2^-53,
+    // plus a rounding or two; a running sum of 2^20 terms is off by 1.6e-11 relative here, 1000 times more.
+    const rel = (128 + 13 + 2) * 2 ** -53;
+    expect(Math.abs(F.sum(t).item() - n * 0.1) / (n * 0.1), 'sum').to.be.at.most(rel);
+    expect(Math.abs(t.reshape(1, 4, n / 4).sum([1, 2]).item() - n * 0.1) / (n * 0.1), 'sum over trailing dims').to.be.at.most(rel);
+    expect(Math.abs(F.mean(t).item() - 0.1) / 0.1, 'mean').to.be.at.most(rel);
+    // Two values alternating: var = 0.25·n/(n − 1) exactly in real arithmetic.
+    const u = Tensor.empty([n], 'float64');
+    for (let i = 0; i < n; i++) u.storage[i] = i % 2 === 0 ? 0.1 : 1.1;
+    const want = 0.25 * n / (n - 1);
+    expect(Math.abs(u.var().item() - want) / want, 'var').to.be.at.most(rel);
+  });
+
   it('std: where the deviation is 0 (a constant row) the gradient is 0, not NaN, as torch\'s std_backward masks result == 0', () => {
     // Row 0 constant, row 1 not: d std / d x = (x − mean) / ((n − 1)·std) on row 1, 0 on row 0.
     const x = tensor([[2, 2, 2, 2], [1, 2, 4, 7]], { dtype: 'float64', requiresGrad: true });

@@ -105,7 +105,8 @@ function serve(): never {
       try {
         getTask(job.task)(job.args as TaskArgs, job.start, job.end);
       } catch (e) {
-        failure = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
+        // The stack begins with "Name: message", so the error type survives and the message appears once.
+        failure = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
       }
     }
     if (failure !== null) {

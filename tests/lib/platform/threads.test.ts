@@ -102,8 +102,15 @@ describe('lib/platform/threads', function () {
   it('reports an error thrown in a worker, and keeps working afterwards', () => {
     setNumThreads(2);
     waitForThreads();
-    expect(() => parallelFor('parallel.mark', 10, { out: sharedInts(10), failAt: 7 }))
-      .to.throw(/parallel.mark: failed in a worker thread: parallel.mark: failing at index 7/);
+    let message = '';
+    try {
+      parallelFor('parallel.mark', 10, { out: sharedInts(10), failAt: 7 });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    // The worker's error keeps its type and its message, once, followed by its stack.
+    expect(message).to.match(/^parallel.mark: failed in a worker thread: Error: parallel.mark: failing at index 7 as asked\n {4}at /);
+    expect(message.split('failing at index 7').length).to.equal(2);
     expect(() => parallelFor('parallel.mark', 10, { out: sharedInts(10), failAt: 2 }))
       .to.throw(/^parallel.mark: failing at index 2/);
     const out = sharedInts(4);
@@ -167,7 +174,7 @@ describe('lib/platform/threads', function () {
     const good = sharedInts(4);
     deferTask('parallel.mark', 4, { out: bad, failAt: 2 }, [bad]);
     deferTask('parallel.mark', 4, { out: good, failAt: -1 }, [good]);
-    expect(() => settleAll()).to.throw(/parallel.mark: failed in a worker thread: parallel.mark: failing at index 2/);
+    expect(() => settleAll()).to.throw(/parallel.mark: failed in a worker thread: Error: parallel.mark: failing at index 2/);
     expect(pendingOutputs()).to.equal(0);
     expect(Array.from(good), 'the task queued after the failing one still ran').to.deep.equal([1, 1, 1, 1]);
     const again = sharedInts(4);

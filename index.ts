@@ -34,5 +34,5 @@ export type {
 } from './lib/io/checkpoint';
 export { readSafetensors, writeSafetensors } from './lib/io/safetensors';
 export type { SafetensorsDType, SafetensorsData, SafetensorsTensor, SafetensorsTensors, SafetensorsFile } from './lib/io/safetensors';
-export { setNumThreads, getNumThreads } from './lib/platform/threads';
+export { setNumThreads, getNumThreads, shutdownThreads } from './lib/platform/threads';
 export { setWinograd, getWinograd } from './lib/kernels/winograd';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import * as pkg from '../../../index';
 import { spawn } from 'child_process';
 import { existsSync } from 'fs';
 import * as os from 'os';
@@ -211,7 +212,8 @@ describe('lib/platform/threads', function () {
     setNumThreads(2);
     waitForThreads();
     expect(threadStats().workers).to.equal(1);
-    await shutdownThreads();
+    await pkg.shutdownThreads(); // the package's export (index.ts), the same function
+    expect(pkg.shutdownThreads).to.equal(shutdownThreads);
     expect(threadStats().workers).to.equal(0);
     // Before the new worker is ready the caller runs its range too: same result, no waiting.
     const early = sharedInts(6);

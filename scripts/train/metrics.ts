@@ -5,6 +5,8 @@
  * A "step" record every --log-every steps averages the steps since the previous one; an "epoch"
  * record closes each epoch with the test-split evaluation. `time` is wall-clock (ISO 8601),
  * `elapsed` the seconds spent training and evaluating in this run and the runs it resumed.
+ * Training time is wall-clock time from the epoch's start to its last step: loading and augmenting
+ * the batches, logging and the yields between steps count, not just forward, backward and update.
  *
  * On --resume the file is cut back to the records the checkpoint already covers, so the steps
  * that are about to be re-run do not appear twice.

@@ -252,11 +252,14 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
   while (loop.epoch < config.epochs) {
     const epochNo = loop.epoch + 1;
     progress.startEpoch(epochNo, config.epochs, stepsPerEpoch, loop.stepInEpoch);
+    // Each step's time is wall-clock time since the previous step's was taken (or the epoch's start):
+    // fetching and augmenting its batch, logging and the yield to the event loop count, as they do
+    // for anyone timing an epoch of a PyTorch loop.
+    let mark = performance.now();
     if (loop.stepInEpoch < stepsPerEpoch) {
       const it = trainLoader[Symbol.iterator]();
       for (let r = it.next(); !r.done; r = it.next()) {
         const batch: Batch = r.value;
-        const t0 = performance.now();
         if (ctx.debugNanStep === loop.globalStep + 1) batch.images[0] = NaN;
         const x = new Tensor(batch.images, [batch.size, 3, 32, 32]);
         optimizer.zeroGrad();
@@ -275,7 +278,9 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
         const pred = argmaxRows(logits.data, batch.size, parts.numClasses);
         let correct = 0;
         for (let i = 0; i < batch.size; i++) if (pred[i] === batch.labels[i]) correct++;
-        const dt = (performance.now() - t0) / 1000;
+        const now = performance.now();
+        const dt = (now - mark) / 1000;
+        mark = now;
 
         loop.stepInEpoch++;
         loop.globalStep++;
@@ -330,9 +335,9 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
       }
     }
 
-    const tEval = performance.now();
+    // The evaluation's time starts where the last step's ended (its pause included).
     const ev = await evaluateModel(model, parts.testLoader, parts.numClasses, ctx.pause);
-    const evalSeconds = (performance.now() - tEval) / 1000;
+    const evalSeconds = (performance.now() - mark) / 1000;
     loop.elapsed += evalSeconds;
     const record: EpochRecord = {
       type: 'epoch', epoch: epochNo, globalStep: loop.globalStep,

@@ -9,6 +9,8 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { loadCheckpoint } from '../../lib/io/checkpoint';
+import { readSafetensors } from '../../lib/io/safetensors';
 import { main } from '../../scripts/train-cifar';
 import type { EpochRecord, StepRecord } from '../../scripts/train/metrics';
 import { Capture } from '../support/capture';
@@ -61,5 +63,43 @@ describe('scripts/train-cifar: the numbers metrics.jsonl reports', function () {
     expect(epoch.elapsed).to.equal(epoch.epochSeconds);
     // And never more than the run's own wall-clock time.
     expect(epoch.epochSeconds).to.be.below(wall);
+  });
+
+  it('logs the lr each step used (StepLR halving after every epoch) and per-image means of the steps', async () => {
+    const out = path.join(dir, 'lr');
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const code = await main(['--width', '2', '--synthetic-train', '48', '--synthetic-test', '20', '--batch-size', '16', '--eval-batch-size', '8',
+      '--epochs', '2', '--optimizer', 'sgd', '--lr', '0.1', '--schedule', 'step', '--step-epochs', '1', '--gamma', '0.5',
+      '--log-every', '1', '--threads', '1', '--out', out], { stdout, stderr, stop: { requested: null } });
+    expect(code, stderr.text).to.equal(0);
+    const records = readRecords(out);
+    const steps = records.filter((r): r is StepRecord => r.type === 'step');
+    const epochs = records.filter((r): r is EpochRecord => r.type === 'epoch');
+    // torch: for x, y in loader: ...; optimizer.step(); scheduler.step() with StepLR(step_size=3 batches, gamma=0.5):
+    // batches 1-3 update with lr 0.1, batches 4-6 with 0.05.
+    expect(steps.map((s) => s.globalStep)).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    expect(steps.map((s) => s.lr)).to.deep.equal([0.1, 0.1, 0.1, 0.05, 0.05, 0.05]);
+    expect(epochs.map((e) => e.lr)).to.deep.equal([0.1, 0.05]);
+    for (const [k, e] of epochs.entries()) {
+      // Three full batches of 16 (none dropped): the epoch's means are the means of its steps' means.
+      const own = steps.slice(3 * k, 3 * k + 3);
+      expect(e.trainLoss).to.be.closeTo(own.reduce((a, s) => a + s.loss, 0) / 3, 1e-12);
+      expect(e.trainAccuracy * 48).to.be.closeTo(own.reduce((a, s) => a + s.accuracy * 16, 0), 1e-9);
+      // 20 test images in batches of 8, 8, 4: each counted once, so the accuracy is a count over 20.
+      expect(Math.abs(e.testAccuracy * 20 - Math.round(e.testAccuracy * 20))).to.be.below(1e-9);
+    }
+
+    // The final model file is the last checkpoint's weights, bit for bit, under the same names.
+    const ck = loadCheckpoint(path.join(out, 'checkpoint.safetensors'));
+    const final = readSafetensors(path.join(out, 'model.safetensors')).tensors;
+    const names = [...ck.tensors.keys()].filter((k) => k.startsWith('model.'));
+    expect(names.map((k) => k.slice('model.'.length)).sort()).to.deep.equal([...final.keys()].sort());
+    for (const k of names) {
+      const a = ck.tensors.get(k)!.data;
+      const b = final.get(k.slice('model.'.length))!.data;
+      expect(b.length, k).to.equal(a.length);
+      for (let i = 0; i < a.length; i++) if (!Object.is(Number(a[i]), Number(b[i]))) expect.fail(`${k}[${i}]: ${b[i]} in model.safetensors, ${a[i]} in the checkpoint`);
+    }
   });
 });

@@ -18,15 +18,18 @@ export interface EvalResult {
   confusion: number[][];
 }
 
-/** Index of the first maximum of each row of an [n, c] row-major array (what torch.argmax returns). */
+/**
+ * Index of the first maximum of each row of an [n, c] row-major array (what torch.argmax returns):
+ * a NaN counts as the maximum, so a row holding one gives its first NaN, as in torch.
+ */
 export function argmaxRows(data: ArrayLike<number>, n: number, c: number): Int32Array {
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
     let bv = data[i * c];
-    for (let j = 1; j < c; j++) {
+    for (let j = 1; j < c && bv === bv; j++) {
       const v = data[i * c + j];
-      if (v > bv) {
+      if (v > bv || v !== v) {
         bv = v;
         best = j;
       }

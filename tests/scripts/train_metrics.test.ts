@@ -12,6 +12,7 @@ import * as path from 'path';
 import { loadCheckpoint } from '../../lib/io/checkpoint';
 import { readSafetensors } from '../../lib/io/safetensors';
 import { main } from '../../scripts/train-cifar';
+import { argmaxRows } from '../../scripts/train/evaluation';
 import type { EpochRecord, StepRecord } from '../../scripts/train/metrics';
 import { Capture } from '../support/capture';
 
@@ -101,5 +102,11 @@ describe('scripts/train-cifar: the numbers metrics.jsonl reports', function () {
       expect(b.length, k).to.equal(a.length);
       for (let i = 0; i < a.length; i++) if (!Object.is(Number(a[i]), Number(b[i]))) expect.fail(`${k}[${i}]: ${b[i]} in model.safetensors, ${a[i]} in the checkpoint`);
     }
+  });
+
+  it('argmaxRows picks what torch.argmax(dim=1) picks: the first maximum, and a NaN as the maximum', () => {
+    // torch.argmax(torch.tensor([[1., nan, 3., nan], [nan, 5., 2., 0.], [2., 7., 7., -inf], [-inf, -inf, -inf, -inf]]), 1) == [1, 0, 1, 0]
+    const rows = [1, NaN, 3, NaN, NaN, 5, 2, 0, 2, 7, 7, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity];
+    expect([...argmaxRows(rows, 4, 4)]).to.deep.equal([1, 0, 1, 0]);
   });
 });

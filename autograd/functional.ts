@@ -621,6 +621,7 @@ export function batchNorm(
   requireTensor(op, 'input', input);
   const options = optionsObject(op, opts, ['training', 'momentum', 'eps', 'relu', 'residual']);
   const training = options.training ?? false;
+  if (typeof training !== 'boolean') fail(op, `training must be a boolean, got ${fmtValue(training)}`);
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
   if (input.ndim < 2) fail(op, `expected input of shape [N, C, *], got ${fmtShape(input.shape)}`);
@@ -745,6 +746,12 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
 export function dropout(x: Tensor, p = 0.5, training = true, generator: Random = globalRng()): Tensor {
   requireTensor('dropout', 'input', x);
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail('dropout', `p must be in [0, 1], got ${fmtValue(p)}`);
+  // A truthy non-boolean (an options object, the string 'false') would silently drop out in eval.
+  if (typeof training !== 'boolean') fail('dropout', `training must be a boolean, got ${fmtValue(training)}`);
+  // torch's fourth argument is `inplace`; passing it here must not end in a TypeError from the mask loop.
+  if (generator === null || typeof generator !== 'object' || typeof (generator as Partial<Random>).uniform !== 'function') {
+    fail('dropout', `generator must be a Random, got ${fmtValue(generator)}`);
+  }
   if (!training || p === 0) return x;
   const mask = Tensor.empty(x.shape, x.dtype);
   const m = mask.storage;

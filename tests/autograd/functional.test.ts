@@ -536,6 +536,12 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['softmax no dim', () => F.softmax(ones([2, 3]), undefined as never), 'softmax: dim is required'],
     ['transpose range', () => ones([2, 2]).transpose(0, 2), 'transpose: dim 2 out of range for a 2-d tensor (expected in [-2, 1])'],
     ['batchNorm relu option', () => F.batchNorm(ones([2, 3]), null, null, null, null, { training: true, relu: 'yes' as never }), 'batchNorm: relu must be a boolean, got yes'],
+    // A non-boolean flag is an error, as torch's bool arguments: 'false' is truthy, so it would train
+    // (and update the running statistics) where eval was meant.
+    ['batchNorm non-boolean training', () => F.batchNorm(ones([2, 3]), zeros([3]), ones([3]), null, null, { training: 'false' as never }), 'batchNorm: training must be a boolean, got "false"'],
+    ['dropout non-boolean training', () => F.dropout(ones([4]), 0.5, { training: false } as never), 'dropout: training must be a boolean, got an object'],
+    // torch's fourth argument is inplace; here it is the generator.
+    ['dropout inplace flag in the generator slot', () => F.dropout(ones([4]), 0.5, true, false as never), 'dropout: generator must be a Random, got false'],
     ['batchNorm training on one value per channel', () => F.batchNorm(zeros([1, 2, 1]), zeros([2]), ones([2]), null, null, { training: true }), 'batchNorm: expected more than 1 value per channel when training, got input [1,2,1]'],
     ['crossEntropy null target', () => F.crossEntropy(ones([2, 3]), null as never), 'crossEntropy: target must be a Tensor or an array of numbers, got null'],
     ['crossEntropy BigInt64Array target', () => F.crossEntropy(ones([2, 3]), new BigInt64Array([1n, 2n]) as never), 'crossEntropy: target must be a Tensor or an array of numbers, got BigInt64Array(2)'],

@@ -619,6 +619,9 @@ export function batchNorm(
 ): Tensor {
   const op = 'batchNorm';
   requireTensor(op, 'input', input);
+  // undefined counts as null (omitted), so the pairing check below sees it.
+  runningMean = runningMean ?? null;
+  runningVar = runningVar ?? null;
   const options = optionsObject(op, opts, ['training', 'momentum', 'eps', 'relu', 'residual']);
   const training = options.training ?? false;
   if (typeof training !== 'boolean') fail(op, `training must be a boolean, got ${fmtValue(training)}`);

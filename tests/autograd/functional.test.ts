@@ -539,6 +539,8 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     // A non-boolean flag is an error, as torch's bool arguments: 'false' is truthy, so it would train
     // (and update the running statistics) where eval was meant.
     ['batchNorm non-boolean training', () => F.batchNorm(ones([2, 3]), zeros([3]), ones([3]), null, null, { training: 'false' as never }), 'batchNorm: training must be a boolean, got "false"'],
+    // undefined (JavaScript's omitted) is null: runningVar alone would otherwise be silently left un-updated.
+    ['batchNorm runningMean undefined, runningVar given', () => F.batchNorm(ones([2, 3]), undefined as never, ones([3]), null, null, { training: true }), 'batchNorm: runningMean and runningVar must be given together'],
     ['dropout non-boolean training', () => F.dropout(ones([4]), 0.5, { training: false } as never), 'dropout: training must be a boolean, got an object'],
     // torch's fourth argument is inplace; here it is the generator.
     ['dropout inplace flag in the generator slot', () => F.dropout(ones([4]), 0.5, true, false as never), 'dropout: generator must be a Random, got false'],

@@ -698,18 +698,20 @@ export interface AvgPool2dOptions {
   padding?: number | readonly number[];
   ceilMode?: boolean;
   countIncludePad?: boolean;
-  divisorOverride?: number;
+  /** Divide every window's sum by this instead; null or omitted: torch's None. */
+  divisorOverride?: number | null;
 }
 
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   requireTensor('avgPool2d', 'input', x);
   if (options === null || typeof options !== 'object') fail('avgPool2d', `options must be an object with a kernelSize, got ${fmtValue(options)}`);
   checkKnownKeys('avgPool2d', options, ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride']);
-  if (options.divisorOverride !== undefined && !(Number.isInteger(options.divisorOverride) && options.divisorOverride > 0)) {
-    fail('avgPool2d', `divisorOverride must be a positive integer, got ${fmtValue(options.divisorOverride)}`);
+  const divisorOverride = options.divisorOverride ?? undefined;
+  if (divisorOverride !== undefined && !(Number.isInteger(divisorOverride) && divisorOverride > 0)) {
+    fail('avgPool2d', `divisorOverride must be a positive integer, got ${fmtValue(divisorOverride)}`);
   }
   const geometry = pool2dGeometry('avgPool2d', x.shape, { kernelSize: options.kernelSize, stride: options.stride, padding: options.padding, ceilMode: options.ceilMode });
-  return apply('avgPool2d', { x }, { geometry, options: { countIncludePad: options.countIncludePad ?? true, divisorOverride: options.divisorOverride } });
+  return apply('avgPool2d', { x }, { geometry, options: { countIncludePad: options.countIncludePad ?? true, divisorOverride } });
 }
 
 /** Average pooling to a fixed output size; a null entry keeps that input dim (PyTorch's None). */

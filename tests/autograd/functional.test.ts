@@ -415,7 +415,10 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     }
   });
 
-  it('null options count as omitted (conv2d, batchNorm, crossEntropy)', () => {
+  it('null options count as omitted (conv2d, batchNorm, crossEntropy, avgPool2d\'s divisorOverride as torch\'s None)', () => {
+    const img = tensor([[[[1, 2, 4], [3, 6, 8], [5, 7, 9]]]]);
+    // 2x2 windows, stride 1: the divisor is the window's 4 elements, as without divisorOverride.
+    expect(Array.from(F.avgPool2d(img, { kernelSize: 2, stride: 1, divisorOverride: null }).data)).to.deep.equal([3, 5, 5.25, 7.5]);
     const x = randomTensor(rng, [1, 2, 4, 4]), w = randomTensor(rng, [3, 2, 3, 3]);
     expect(F.conv2d(x, w, null, null).toArray()).to.deep.equal(F.conv2d(x, w).toArray());
     const v = randomTensor(rng, [3, 2]);

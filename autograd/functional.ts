@@ -65,6 +65,17 @@ function checkBroadcast(op: string, a: Tensor, b: Tensor): void {
   broadcastShape(op, a.shape, b.shape);
 }
 
+/**
+ * torch's 2-d conv and pool ops take an unbatched [C, H, W] input as a batch of one: `f` of the
+ * [1, C, H, W] view, its result without the batch dim (views both ways, so gradients pass through).
+ * Other ranks than 3 and 4 are an error here, naming both.
+ */
+function unbatched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
+  if (x.ndim === 4) return f(x);
+  if (x.ndim !== 3) fail(op, `expected a 3-d [C, H, W] or 4-d NCHW input, got shape ${fmtShape(x.shape)}`);
+  return squeeze(f(unsqueeze(x, 0)), 0);
+}
+
 // ---- elementwise ----
 
 export function add(a: TensorLike, b: TensorLike): Tensor {
@@ -563,9 +574,13 @@ export function checkPaddingString(op: string, padding: unknown, stride: number 
   if (padding === 'same' && (sh !== 1 || sw !== 1)) fail(op, "padding='same' is not supported for strided convolutions");
 }
 
-/** 2-D convolution of NCHW input with an [out, in/groups, kh, kw] weight (PyTorch's F.conv2d). */
+/**
+ * 2-D convolution of NCHW input (or unbatched [C, H, W], as torch) with an [out, in/groups, kh, kw]
+ * weight (PyTorch's F.conv2d).
+ */
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions | null): Tensor {
   requireTensor('conv2d', 'input', input);
+  if (input.ndim !== 4) return unbatched('conv2d', input, (x) => conv2d(x, weight, bias, options));
   requireTensor('conv2d', 'weight', weight);
   if (bias !== undefined && bias !== null) requireTensor('conv2d', 'bias', bias);
   let opts: Conv2dOptions = optionsObject('conv2d', options, ['stride', 'padding', 'dilation', 'groups']);
@@ -687,6 +702,7 @@ export interface MaxPool2dOptions {
 
 export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   requireTensor('maxPool2d', 'input', x);
+  if (x.ndim !== 4) return unbatched('maxPool2d', x, (x4) => maxPool2d(x4, options));
   if (options !== null && typeof options === 'object') checkKnownKeys('maxPool2d', options, ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode']);
   const geometry = pool2dGeometry('maxPool2d', x.shape, options);
   return apply('maxPool2d', { x }, { geometry });
@@ -704,6 +720,7 @@ export interface AvgPool2dOptions {
 
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   requireTensor('avgPool2d', 'input', x);
+  if (x.ndim !== 4) return unbatched('avgPool2d', x, (x4) => avgPool2d(x4, options));
   if (options === null || typeof options !== 'object') fail('avgPool2d', `options must be an object with a kernelSize, got ${fmtValue(options)}`);
   checkKnownKeys('avgPool2d', options, ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride']);
   const divisorOverride = options.divisorOverride ?? undefined;
@@ -718,7 +735,7 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
   const op = 'adaptiveAvgPool2d';
   requireTensor(op, 'input', x);
-  if (x.ndim !== 4) fail(op, `expected a 4-d NCHW input, got shape ${fmtShape(x.shape)}`);
+  if (x.ndim !== 4) return unbatched(op, x, (x4) => adaptiveAvgPool2d(x4, outputSize));
   if (typeof outputSize !== 'number' && !Array.isArray(outputSize)) fail(op, `outputSize must be an integer or a pair, got ${fmtValue(outputSize)}`);
   const pairv: (number | null)[] = typeof outputSize === 'number' ? [outputSize, outputSize] : [...outputSize];
   if (pairv.length !== 2) fail(op, `outputSize must be an integer or a pair, got ${JSON.stringify(outputSize)}`);

@@ -468,6 +468,34 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     close(F.batchNorm(x, rm, rv).data, [1, 2, 3, 6, 5, 10].map((v) => v / Math.sqrt(1 + 1e-5)), 1e-6);
   });
 
+  it('conv2d and the 2-d pools take an unbatched [C, H, W] input as torch 1.13 does: the [1, C, H, W] result without its batch dim, gradients included', () => {
+    const w = randomTensor(rng, [3, 2, 2, 3]), b = randomTensor(rng, [3]);
+    const cases: Array<[string, (x: Tensor) => Tensor]> = [
+      ['conv2d', (x) => F.conv2d(x, w, b, { stride: [2, 1], padding: [1, 0], dilation: [1, 2] })],
+      ["conv2d padding 'same' (even kernel height: the extra row padded first)", (x) => F.conv2d(x, w, b, { padding: 'same' })],
+      ['maxPool2d', (x) => F.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true })],
+      ['avgPool2d', (x) => F.avgPool2d(x, { kernelSize: [2, 3], padding: [1, 1], countIncludePad: false })],
+      ['adaptiveAvgPool2d', (x) => F.adaptiveAvgPool2d(x, [3, null])],
+    ];
+    for (const [name, f] of cases) {
+      const data = randomTensor(rng, [2, 5, 6]);
+      const gyBatched = f(data.reshape(1, 2, 5, 6));
+      const gy = randomTensor(rng, gyBatched.shape.slice(1));
+      const x = data.clone().requiresGrad_(), xb = data.reshape(1, 2, 5, 6).clone().requiresGrad_();
+      const y = f(x), yb = f(xb);
+      expect(y.shape, name).to.deep.equal(yb.shape.slice(1));
+      expect(y.toArray(), name).to.deep.equal(yb.reshape(...yb.shape.slice(1)).toArray());
+      F.sum(F.mul(y, gy)).backward();
+      F.sum(F.mul(yb, gy.reshape(1, ...gy.shape))).backward();
+      expect(x.grad!.toArray(), name).to.deep.equal(xb.grad!.reshape(2, 5, 6).toArray());
+    }
+    // Other ranks are named as torch names them.
+    expect(() => F.conv2d(ones([2, 5]), w)).to.throw('conv2d: expected a 3-d [C, H, W] or 4-d NCHW input, got shape [2,5]');
+    expect(() => F.maxPool2d(ones([1, 1, 2, 4, 4]), { kernelSize: 2 })).to.throw('maxPool2d: expected a 3-d [C, H, W] or 4-d NCHW input, got shape [1,1,2,4,4]');
+    expect(() => F.avgPool2d(ones([4, 4]), { kernelSize: 2 })).to.throw('avgPool2d: expected a 3-d [C, H, W] or 4-d NCHW input, got shape [4,4]');
+    expect(() => F.adaptiveAvgPool2d(ones([4]), 2)).to.throw('adaptiveAvgPool2d: expected a 3-d [C, H, W] or 4-d NCHW input, got shape [4]');
+  });
+
   it('empty batches and channels: pooling and batch norm give empty results where PyTorch does', () => {
     const a = zeros([1, 0, 4, 4], { requiresGrad: true });
     const pooled = F.adaptiveAvgPool2d(a, 1);

@@ -548,7 +548,7 @@ describe('models/nn layers', () => {
     expect(() => new BatchNorm2d(2, { momentum: 5 })).to.throw('BatchNorm2d: momentum must be in [0, 1] or null (a cumulative average), got 5');
     expect(() => new BatchNorm1d(2, { eps: -1 })).to.throw('BatchNorm1d: eps must be a finite non-negative number, got -1');
     expect(new BatchNorm2d(2, { momentum: null, eps: 0 }).momentum).to.equal(null);
-    expect(() => new MaxPool2d(2).forward(randn([2, 8]))).to.throw('maxPool2d: expected a 4-d NCHW input, got shape [2,8]');
+    expect(() => new MaxPool2d(2).forward(randn([2, 8]))).to.throw('maxPool2d: expected a 3-d [C, H, W] or 4-d NCHW input, got shape [2,8]');
   });
 
   it('layers and init functions reject unknown options instead of ignoring them', () => {

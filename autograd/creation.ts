@@ -59,13 +59,17 @@ function shapeArg(op: string, shape: readonly number[] | number): number[] {
   return s;
 }
 
+/** Numbers, typed arrays of numbers, and arrays of these to any depth. */
+type NestedValues = number | ArrayLike<number> | readonly NestedValues[];
+
 /**
- * A tensor from nested arrays, a flat array or a typed array. With `shape`, flat data is
- * reshaped (its length must match). A Float32Array/Float64Array of the requested dtype is
- * used as storage without copying.
+ * A tensor from nested arrays (whose innermost level may be typed arrays, as torch.tensor takes a
+ * list of numpy arrays), a flat array or a typed array. With `shape`, flat data is reshaped (its
+ * length must match). A Float32Array/Float64Array of the requested dtype is used as storage without
+ * copying. Every element must be a number: a hole in an array (`[1, , 3]`) is an error.
  */
 export function tensor(
-  values: NestedArray | ArrayLike<number> | FloatArray,
+  values: NestedArray | NestedValues | FloatArray,
   options: TensorOptions & { shape?: readonly number[] } = {},
 ): Tensor {
   const op = 'tensor';
@@ -78,15 +82,16 @@ export function tensor(
   if (typeof values === 'number') {
     flat = [values];
     shape = [];
-  } else if (ArrayBuffer.isView(values)) {
-    flat = values as ArrayLike<number>;
+  } else if (isNumberView(values)) {
+    flat = values;
     shape = [flat.length];
   } else if (Array.isArray(values)) {
     const inferred = inferNested(values);
     flat = inferred.flat;
     shape = inferred.shape;
   } else {
-    fail(op, `expected a number, nested arrays of numbers or a typed array, got ${Object.prototype.toString.call(values)}`);
+    const what = ArrayBuffer.isView(values) ? fmtValue(values) : Object.prototype.toString.call(values);
+    fail(op, `expected a number, nested arrays of numbers or a typed array, got ${what}`);
   }
   if (options.shape !== undefined) {
     const s = shapeArg(op, options.shape);
@@ -107,24 +112,37 @@ export function tensor(
   return finish(new Tensor(storage, shape), options);
 }
 
-function inferNested(values: NestedArray[]): { flat: number[]; shape: number[] } {
+/** A typed array of numbers (not a DataView, whose elements have no type, nor a BigInt64Array). */
+function isNumberView(v: unknown): v is ArrayLike<number> {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
+}
+
+function isSequence(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || isNumberView(v);
+}
+
+/**
+ * Shape and row-major elements of nested arrays. Indexed loops, not forEach: forEach skips the holes
+ * of a sparse array, which shifted the later values down and left zeros at the end.
+ */
+function inferNested(values: ReadonlyArray<unknown>): { flat: number[]; shape: number[] } {
   const shape: number[] = [];
   let level: unknown = values;
-  while (Array.isArray(level)) {
+  while (isSequence(level)) {
     shape.push(level.length);
     level = level[0];
   }
   const flat: number[] = [];
   const walk = (v: unknown, d: number, path: string): void => {
     if (d === shape.length) {
-      if (typeof v !== 'number') fail('tensor', `element at ${path || '[]'} is ${Array.isArray(v) ? 'an array' : typeof v}, expected a number`);
+      if (typeof v !== 'number') fail('tensor', `element at ${path || '[]'} is ${isSequence(v) ? 'an array' : typeof v}, expected a number`);
       flat.push(v);
       return;
     }
-    if (!Array.isArray(v) || v.length !== shape[d]) {
-      fail('tensor', `ragged nested array: expected length ${shape[d]} at ${path || 'the top level'}, got ${Array.isArray(v) ? v.length : typeof v}`);
+    if (!isSequence(v) || v.length !== shape[d]) {
+      fail('tensor', `ragged nested array: expected length ${shape[d]} at ${path || 'the top level'}, got ${isSequence(v) ? v.length : typeof v}`);
     }
-    v.forEach((x, i) => walk(x, d + 1, `${path}[${i}]`));
+    for (let i = 0; i < v.length; i++) walk(v[i], d + 1, `${path}[${i}]`);
   };
   walk(values, 0, '');
   return { flat, shape };

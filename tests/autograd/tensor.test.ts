@@ -80,6 +80,29 @@ describe('autograd/tensor', () => {
       expect(() => zeros([2], { dtype: 'int8' as never })).to.throw('zeros: unknown dtype int8 (expected float32 or float64)');
     });
 
+    it('refuses holes in arrays instead of shifting the later values down (a hole is no number)', () => {
+      // forEach skipped holes: [1, , 3] became [1, 3, 0] and new Array(3) a tensor of zeros.
+      expect(() => tensor([1, , 3] as never)).to.throw('tensor: element at [1] is undefined, expected a number');
+      expect(() => tensor(new Array(3) as never)).to.throw('tensor: element at [0] is undefined, expected a number');
+      expect(() => tensor([[1, 2], [3, ,]] as never)).to.throw('tensor: element at [1][1] is undefined, expected a number');
+      expect(() => tensor([1, , 3] as never, { shape: [3, 1] })).to.throw('tensor: element at [1] is undefined, expected a number');
+      // A hole where a row belongs is a ragged array, not a row of zeros.
+      expect(() => tensor([[1, 2], , [5, 6]] as never)).to.throw('tensor: ragged nested array: expected length 2 at [1], got undefined');
+    });
+
+    it('builds from an array of typed arrays (torch.tensor of a list of numpy arrays) and names a DataView as unsupported', () => {
+      const a = tensor([new Float32Array([1, 2]), new Float32Array([3, 4]), new Float32Array([5, 6])]);
+      expect(a.shape).to.deep.equal([3, 2]);
+      expect(a.toArray()).to.deep.equal([[1, 2], [3, 4], [5, 6]]);
+      const b = tensor([[new Float64Array([0.1, 0.2])], [new Float64Array([0.3, 0.4])]], { dtype: 'float64' });
+      expect(b.shape).to.deep.equal([2, 1, 2]);
+      expect(Array.from(b.data)).to.deep.equal([0.1, 0.2, 0.3, 0.4]);
+      expect(() => tensor([new Float32Array([1, 2]), new Float32Array([3])])).to.throw('tensor: ragged nested array: expected length 2 at [1], got 1');
+      expect(() => tensor([new Float32Array([1, 2]), [3, 4]])).to.not.throw();
+      expect(() => tensor(new DataView(new ArrayBuffer(8)) as never)).to.throw('tensor: expected a number, nested arrays of numbers or a typed array, got DataView(8)');
+      expect(() => tensor(new BigInt64Array(2) as never)).to.throw('tensor: expected a number, nested arrays of numbers or a typed array, got BigInt64Array(2)');
+    });
+
     it('names the factory, the shape and the bytes when the storage cannot be allocated', () => {
       // 10^12 elements: more than any typed array or machine holds, whatever the storage setting.
       const big = [1e6, 1e6];

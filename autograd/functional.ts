@@ -451,21 +451,33 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   return squeeze(slice(x, d, i, i + 1), d);
 }
 
+/**
+ * Joins tensors along `dim`. As torch 1.13 (cat_should_skip_tensor), 1-d tensors with no elements
+ * are skipped whatever the others' shapes (`cat([tensor([]), rows])`, the accumulator pattern), and
+ * dim is wrapped by the first tensor that is not skipped; a skipped tensor's gradient is [0].
+ */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (!Array.isArray(tensors as unknown) || tensors.length === 0) fail('cat', 'expected a non-empty array of tensors');
-  tensors.forEach((t, i) => requireTensor('cat', `tensors[${i}]`, t));
-  const first = tensors[0];
-  if (first.ndim === 0) fail('cat', 'zero-dimensional tensors cannot be concatenated');
+  tensors.forEach((t, i) => {
+    requireTensor('cat', `tensors[${i}]`, t);
+    if (t.ndim === 0) fail('cat', `zero-dimensional tensor (tensors[${i}]) cannot be concatenated`);
+  });
+  const skipped = (t: Tensor): boolean => t.ndim === 1 && t.shape[0] === 0;
+  const r = Math.max(0, tensors.findIndex((t) => !skipped(t)));
+  const first = tensors[r];
   const d = normalizeAxis('cat', dim, first.ndim);
   tensors.forEach((t, i) => {
+    if (t.dtype !== first.dtype) fail('cat', `tensors[${i}] is ${t.dtype} but tensors[${r}] is ${first.dtype}`);
+    if (skipped(t)) return;
     if (t.ndim !== first.ndim || t.shape.some((s, j) => j !== d && s !== first.shape[j])) {
-      fail('cat', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[0] has ${fmtShape(first.shape)}; all dims except ${d} must match`);
+      fail('cat', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[${r}] has ${fmtShape(first.shape)}; all dims except ${d} must match`);
     }
-    if (t.dtype !== first.dtype) fail('cat', `tensors[${i}] is ${t.dtype} but tensors[0] is ${first.dtype}`);
   });
   if (tensors.length === 1) return first;
+  // A skipped tensor joins as a view with no elements along d, so its gradient still comes back as [0].
+  const empty = first.shape.map((s, j) => (j === d ? 0 : s));
   const inputs: Record<`t${number}`, Tensor> = {};
-  tensors.forEach((t, i) => { inputs[`t${i}`] = t; });
+  tensors.forEach((t, i) => { inputs[`t${i}`] = skipped(t) && !skipped(first) ? reshape(t, empty) : t; });
   return apply('cat', inputs, { dim: d });
 }
 

@@ -531,6 +531,38 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
   });
 });
 
+describe('autograd/functional: cat skips 1-d empty tensors, as torch 1.13 (cat_should_skip_tensor)', () => {
+  it('concatenates the others as if the [0] tensors were not there, whatever their ndim, and wraps dim by the others', () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]]);
+    const y = tensor([[7, 8, 9]]);
+    // The accumulator pattern: acc = torch.tensor([]); acc = torch.cat([acc, rows]).
+    let acc = tensor([]);
+    acc = F.cat([acc, x]);
+    acc = F.cat([acc, y]);
+    expect(acc.shape).to.deep.equal([3, 3]);
+    expect(acc.toArray()).to.deep.equal([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+    expect(F.cat([x, zeros([0]), x], 1).toArray()).to.deep.equal([[1, 2, 3, 1, 2, 3], [4, 5, 6, 4, 5, 6]]);
+    // dim -1 is wrapped by the first tensor that is not skipped (2-d here), so it is dim 1.
+    expect(F.cat([zeros([0]), x, x], -1).shape).to.deep.equal([2, 6]);
+    expect(F.cat([zeros([0]), zeros([0])]).shape).to.deep.equal([0]);
+    expect(F.cat([zeros([0]), tensor([1, 2])]).toArray()).to.deep.equal([1, 2]);
+    // Only 1-d empties are skipped: a [0, 2] tensor must still match.
+    expect(() => F.cat([zeros([0, 2]), x])).to.throw('cat: tensors[1] has shape [2,3] but tensors[0] has [0,2]; all dims except 0 must match');
+    expect(() => F.cat([zeros([0]), x, tensor([1, 2])])).to.throw('cat: tensors[2] has shape [2] but tensors[1] has [2,3]; all dims except 0 must match');
+    expect(() => F.cat([zeros([0]), tensor(1)])).to.throw('cat: zero-dimensional tensor (tensors[1]) cannot be concatenated');
+    expect(() => F.cat([zeros([0], { dtype: 'float64' }), x])).to.throw('cat: tensors[0] is float64 but tensors[1] is float32');
+  });
+
+  it('gives the skipped tensors a [0] gradient and the others their slices', () => {
+    const e = zeros([0], { dtype: 'float64' }).requiresGrad_();
+    const x = tensor([[1, 2], [3, 4]], { dtype: 'float64' }).requiresGrad_();
+    const w = tensor([[1, 10], [100, 1000], [2, 20], [200, 2000]], { dtype: 'float64' });
+    F.cat([e, x, e, x]).mul(w).sum().backward();
+    expect(e.grad!.shape).to.deep.equal([0]);
+    expect(x.grad!.toArray()).to.deep.equal([[3, 30], [300, 3000]]);
+  });
+});
+
 describe('autograd/functional: bad input gets an Error naming the op and the shapes', () => {
   const cases: Array<[string, () => unknown, string]> = [
     ['add broadcast', () => F.add(ones([2, 3]), ones([4])), 'add: cannot broadcast [2,3] with [4]'],

@@ -175,17 +175,17 @@ function filled(op: string, shape: readonly number[] | number, value: number, op
 
 export function zerosLike(x: Tensor, options: TensorOptions = {}): Tensor {
   checkOptions('zerosLike', options, TENSOR_KEYS);
-  return zeros(x.shape, { dtype: x.dtype, ...options });
+  return zeros(x.shape, { ...options, dtype: options.dtype ?? x.dtype });
 }
 
 export function onesLike(x: Tensor, options: TensorOptions = {}): Tensor {
   checkOptions('onesLike', options, TENSOR_KEYS);
-  return ones(x.shape, { dtype: x.dtype, ...options });
+  return ones(x.shape, { ...options, dtype: options.dtype ?? x.dtype });
 }
 
 export function fullLike(x: Tensor, value: number, options: TensorOptions = {}): Tensor {
   checkOptions('fullLike', options, TENSOR_KEYS);
-  return full(x.shape, value, { dtype: x.dtype, ...options });
+  return full(x.shape, value, { ...options, dtype: options.dtype ?? x.dtype });
 }
 
 /** start, start+step, ... up to (excluding) end; arange(n) is 0..n-1. */
@@ -195,7 +195,7 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   if (![s, e, step].every(Number.isFinite)) fail('arange', `start, end and step must be finite, got ${fmtValue(s)}, ${fmtValue(e)}, ${fmtValue(step)}`);
   if (step === 0) fail('arange', 'step must be non-zero');
   if ((e - s) / step < 0) fail('arange', `upper bound and step sign are inconsistent: start ${s}, end ${e}, step ${step}`);
-  const n = Math.ceil((e - s) / step);
+  const n = Math.max(0, Math.ceil((e - s) / step)); // max: ceil(0 / -1) is -0, a shape must hold 0
   const data = allocateFor('arange', checkDtype('arange', options.dtype), [n]);
   for (let i = 0; i < n; i++) data[i] = s + i * step;
   return finish(new Tensor(data, [n]), options);

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import ndarray from 'ndarray';
 import * as ts from 'typescript';
-import { arange, full, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
+import { arange, full, fullLike, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed, Random } from '../../lib/random';
@@ -142,6 +142,23 @@ describe('autograd/tensor', () => {
       expect(Array.from(arange(3, 0, -1).data)).to.deep.equal([3, 2, 1]);
       expect(() => arange(0, 1, 0)).to.throw('arange: step must be non-zero');
       expect(() => arange(0, 5, -1)).to.throw('arange: upper bound and step sign are inconsistent: start 0, end 5, step -1');
+    });
+
+    it('an empty arange with a negative step has size 0, not -0 (ceil(-0 / step) is -0)', () => {
+      for (const [s, e, st] of [[0, 0, -1], [5, 5, -0.5], [0, 0, 1]]) {
+        const a = arange(s, e, st);
+        expect(Object.is(a.shape[0], 0), `arange(${s}, ${e}, ${st})`).to.equal(true);
+        expect(a.size()).to.deep.equal([0]);
+      }
+    });
+
+    it('zerosLike, onesLike and fullLike keep the input dtype when options.dtype is undefined (torch: dtype=None)', () => {
+      const x = tensor([[1, 2]], { dtype: 'float64' });
+      expect(zerosLike(x, { dtype: undefined }).dtype).to.equal('float64');
+      expect(onesLike(x, { dtype: undefined, requiresGrad: true }).dtype).to.equal('float64');
+      expect(fullLike(x, 3, { dtype: undefined }).dtype).to.equal('float64');
+      expect(fullLike(x, 3, { dtype: 'float32' }).dtype).to.equal('float32');
+      expect(Array.from(fullLike(x, NaN).data).every(Number.isNaN)).to.equal(true);
     });
 
     it('rand, randn and randint are reproducible under manualSeed and in range', () => {

@@ -182,6 +182,7 @@ export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const y = typeof b === 'number' ? scalarLike(b, like) : b;
   requireTensor('where', 'input', x);
   requireTensor('where', 'other', y);
+  if (x.dtype !== y.dtype) fail('where', `dtype mismatch: input is ${x.dtype} ${fmtShape(x.shape)} but other is ${y.dtype} ${fmtShape(y.shape)}; convert one with .to()`);
   const cond = condition.dtype === x.dtype ? condition : toDtype(condition.detach(), x.dtype);
   broadcastShape('where', broadcastShape('where', cond.shape, x.shape), y.shape);
   return apply('where', { condition: cond, a: x, b: y }, {});
@@ -302,7 +303,10 @@ function inferShape(op: string, x: Tensor, shape: readonly number[]): number[] {
   }
   const n = x.numel();
   if (infer >= 0) {
-    if (known === 0 || n % known !== 0) fail(op, `shape ${fmtShape(shape)} is invalid for input of size ${n} (shape ${fmtShape(x.shape)})`);
+    if (known === 0) {
+      fail(op, `cannot reshape a tensor of 0 elements (shape ${fmtShape(x.shape)}) into shape ${fmtShape(shape)}: the size of the -1 dim could be any value`);
+    }
+    if (n % known !== 0) fail(op, `shape ${fmtShape(shape)} is invalid for input of size ${n} (shape ${fmtShape(x.shape)})`);
     out[infer] = n / known;
   } else if (known !== n) {
     fail(op, `shape ${fmtShape(shape)} is invalid for input of size ${n} (shape ${fmtShape(x.shape)})`);
@@ -375,9 +379,16 @@ export function squeeze(x: Tensor, dim?: number): Tensor {
   return reshape(x, x.shape.filter((_, i) => i !== d));
 }
 
+/** Where a new dim goes among `ndim` dims: in [-(ndim + 1), ndim], negatives counting from the end. */
+function insertionAxis(op: string, dim: number, ndim: number, what: string): number {
+  if (!Number.isInteger(dim)) fail(op, `dim must be an integer, got ${fmtValue(dim)}`);
+  if (dim < -(ndim + 1) || dim > ndim) fail(op, `dim ${dim} out of range for ${what} (expected in [${-(ndim + 1)}, ${ndim}])`);
+  return dim < 0 ? dim + ndim + 1 : dim;
+}
+
 export function unsqueeze(x: Tensor, dim: number): Tensor {
   requireTensor('unsqueeze', 'input', x);
-  const d = normalizeAxis('unsqueeze', dim, x.ndim + 1);
+  const d = insertionAxis('unsqueeze', dim, x.ndim, `a ${x.ndim}-d tensor`);
   const s = [...x.shape];
   s.splice(d, 0, 1);
   return reshape(x, s);
@@ -489,7 +500,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
       fail('stack', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[0] has ${fmtShape(tensors[0].shape)}; all must be equal`);
     }
   });
-  const d = normalizeAxis('stack', dim, tensors[0].ndim + 1);
+  const d = insertionAxis('stack', dim, tensors[0].ndim, `stacking ${tensors[0].ndim}-d tensors`);
   const parts = tensors.map((t) => unsqueeze(t, d));
   return parts.length === 1 ? parts[0] : cat(parts, d);
 }

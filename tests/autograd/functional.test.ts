@@ -588,6 +588,13 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['pad negative', () => F.pad(ones([2, 2]), [-2, -1]), 'pad: padding [-2,-1] makes dim 1 of shape [2,2] negative'],
     ['clamp none', () => F.clamp(ones([2])), 'clamp: at least one of min and max must be given'],
     ['where broadcast', () => F.where(ones([2]), ones([3]), 0), 'where: cannot broadcast [2] with [3]'],
+    // The condition is converted to the input's dtype; the mismatch is between input and other, not the condition.
+    ['where dtypes', () => F.where(ones([1]), ones([1]), ones([1], { dtype: 'float64' })), 'where: dtype mismatch: input is float32 [1] but other is float64 [1]; convert one with .to()'],
+    // torch: "Dimension out of range (expected to be in range of [-3, 2], but got 3)" for a 2-d input.
+    ['unsqueeze range', () => ones([2, 3]).unsqueeze(3), 'unsqueeze: dim 3 out of range for a 2-d tensor (expected in [-3, 2])'],
+    ['stack range', () => F.stack([ones([2]), ones([2])], -3), 'stack: dim -3 out of range for stacking 1-d tensors (expected in [-2, 1])'],
+    // torch: "cannot reshape tensor of 0 elements into shape [0, -1] because the unspecified dimension size -1 can be any value and is ambiguous".
+    ['reshape ambiguous', () => zeros([0, 4]).reshape(0, -1), 'reshape: cannot reshape a tensor of 0 elements (shape [0,4]) into shape [0,-1]: the size of the -1 dim could be any value'],
     ['mean empty', () => F.mean(zeros([0, 2]), 0), 'mean: cannot take the mean over an empty dimension (shape [0,2])'],
     ['max empty', () => F.max(zeros([0])), 'max: cannot reduce over the empty dim 0 of shape [0]'],
     ['not a tensor', () => F.exp([1, 2] as never), 'exp: input must be a Tensor, got object'],

@@ -164,11 +164,19 @@ export function full(shape: readonly number[] | number, value: number, options: 
   return filled('full', shape, value, options);
 }
 
+/** The largest finite float32, (2 - 2^-23) * 2^127. */
+const FLT_MAX = 3.4028234663852886e38;
+
 /** full() under the name of the public op that called it, for its error messages. */
 function filled(op: string, shape: readonly number[] | number, value: number, options: TensorOptions): Tensor {
   const s = shapeArg(op, shape);
   if (typeof value !== 'number') fail(op, `fill value must be a number, got ${typeof value}`);
-  const data = allocateFor(op, checkDtype(op, options.dtype), s);
+  const dtype = checkDtype(op, options.dtype);
+  // torch's checked Scalar conversion: infinities and NaN pass, finite values beyond FLT_MAX do not.
+  if (dtype === 'float32' && Number.isFinite(value) && Math.abs(value) > FLT_MAX) {
+    fail(op, `value ${value} cannot be converted to float32 without overflow (use dtype float64)`);
+  }
+  const data = allocateFor(op, dtype, s);
   data.fill(value);
   return finish(new Tensor(data, s), options);
 }
@@ -185,7 +193,7 @@ export function onesLike(x: Tensor, options: TensorOptions = {}): Tensor {
 
 export function fullLike(x: Tensor, value: number, options: TensorOptions = {}): Tensor {
   checkOptions('fullLike', options, TENSOR_KEYS);
-  return full(x.shape, value, { ...options, dtype: options.dtype ?? x.dtype });
+  return filled('fullLike', x.shape, value, { ...options, dtype: options.dtype ?? x.dtype });
 }
 
 /** start, start+step, ... up to (excluding) end; arange(n) is 0..n-1. */

@@ -152,6 +152,20 @@ describe('autograd/tensor', () => {
       }
     });
 
+    it('full refuses a finite fill value beyond float32\'s range, as torch ("value cannot be converted to type float without overflow")', () => {
+      const fltMax = 3.4028234663852886e38; // (2 - 2^-23) * 2^127
+      expect(() => full([2], 1e40)).to.throw('full: value 1e+40 cannot be converted to float32 without overflow (use dtype float64)');
+      expect(() => full([2], -1e39)).to.throw('full: value -1e+39 cannot be converted to float32 without overflow');
+      // torch compares with FLT_MAX itself, so a value that would round down to it is refused too.
+      expect(() => full([1], fltMax * (1 + 2 ** -30))).to.throw('cannot be converted to float32 without overflow');
+      expect(() => fullLike(zeros([1]), 1e40)).to.throw('fullLike: value 1e+40 cannot be converted to float32 without overflow');
+      expect(full([1], fltMax).data[0]).to.equal(fltMax);
+      expect(full([1], Infinity).data[0]).to.equal(Infinity);
+      expect(full([1], -Infinity).data[0]).to.equal(-Infinity);
+      expect(Number.isNaN(full([1], NaN).data[0])).to.equal(true);
+      expect(full([1], 1e40, { dtype: 'float64' }).data[0]).to.equal(1e40);
+    });
+
     it('zerosLike, onesLike and fullLike keep the input dtype when options.dtype is undefined (torch: dtype=None)', () => {
       const x = tensor([[1, 2]], { dtype: 'float64' });
       expect(zerosLike(x, { dtype: undefined }).dtype).to.equal('float64');

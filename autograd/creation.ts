@@ -133,18 +133,31 @@ function inferNested(values: ReadonlyArray<unknown>): { flat: number[]; shape: n
     level = level[0];
   }
   const flat: number[] = [];
-  const walk = (v: unknown, d: number, path: string): void => {
+  // The index path is only spelled out for an error message: building it per element was most of the cost.
+  const at: number[] = [];
+  const where = (): string => at.map((i) => `[${i}]`).join('');
+  const notNumber = (v: unknown): never => fail('tensor', `element at ${where() || '[]'} is ${isSequence(v) ? 'an array' : typeof v}, expected a number`);
+  const walk = (v: unknown, d: number): void => {
     if (d === shape.length) {
-      if (typeof v !== 'number') fail('tensor', `element at ${path || '[]'} is ${isSequence(v) ? 'an array' : typeof v}, expected a number`);
-      flat.push(v);
+      if (typeof v !== 'number') notNumber(v);
+      flat.push(v as number);
       return;
     }
     if (!isSequence(v) || v.length !== shape[d]) {
-      fail('tensor', `ragged nested array: expected length ${shape[d]} at ${path || 'the top level'}, got ${isSequence(v) ? v.length : typeof v}`);
+      fail('tensor', `ragged nested array: expected length ${shape[d]} at ${where() || 'the top level'}, got ${isSequence(v) ? v.length : typeof v}`);
     }
-    for (let i = 0; i < v.length; i++) walk(v[i], d + 1, `${path}[${i}]`);
+    const leaf = d === shape.length - 1;
+    at.push(0);
+    for (let i = 0; i < v.length; i++) {
+      at[d] = i;
+      const e = v[i];
+      if (!leaf) walk(e, d + 1);
+      else if (typeof e === 'number') flat.push(e);
+      else notNumber(e);
+    }
+    at.pop();
   };
-  walk(values, 0, '');
+  walk(values, 0);
   return { flat, shape };
 }
 

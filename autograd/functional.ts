@@ -499,6 +499,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
     if (!shapesEqual(t.shape, tensors[0].shape)) {
       fail('stack', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[0] has ${fmtShape(tensors[0].shape)}; all must be equal`);
     }
+    if (t.dtype !== tensors[0].dtype) fail('stack', `tensors[${i}] is ${t.dtype} but tensors[0] is ${tensors[0].dtype}`);
   });
   const d = insertionAxis('stack', dim, tensors[0].ndim, `stacking ${tensors[0].ndim}-d tensors`);
   const parts = tensors.map((t) => unsqueeze(t, d));

@@ -592,6 +592,7 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['where dtypes', () => F.where(ones([1]), ones([1]), ones([1], { dtype: 'float64' })), 'where: dtype mismatch: input is float32 [1] but other is float64 [1]; convert one with .to()'],
     // torch: "Dimension out of range (expected to be in range of [-3, 2], but got 3)" for a 2-d input.
     ['unsqueeze range', () => ones([2, 3]).unsqueeze(3), 'unsqueeze: dim 3 out of range for a 2-d tensor (expected in [-3, 2])'],
+    ['stack dtypes', () => F.stack([ones([2]), ones([2], { dtype: 'float64' })]), 'stack: tensors[1] is float64 but tensors[0] is float32'],
     ['stack range', () => F.stack([ones([2]), ones([2])], -3), 'stack: dim -3 out of range for stacking 1-d tensors (expected in [-2, 1])'],
     // torch: "cannot reshape tensor of 0 elements into shape [0, -1] because the unspecified dimension size -1 can be any value and is ambiguous".
     ['reshape ambiguous', () => zeros([0, 4]).reshape(0, -1), 'reshape: cannot reshape a tensor of 0 elements (shape [0,4]) into shape [0,-1]: the size of the -1 dim could be any value'],

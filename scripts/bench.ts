@@ -16,13 +16,12 @@
 import { execFileSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
-import { parseArgs } from 'util';
 import { conv2d, crossEntropy, manualSeed, noGrad, randn, randint, resnet18, SGD, tensor, type Tensor } from '../index';
 import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
 import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
-import { oneLine, rejectRepeatedFlags, rewordParseError, UsageError } from './train/errors';
+import { oneLine, parseFlags, UsageError } from './train/errors';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -223,24 +222,11 @@ function list(flag: string, raw: string): string[] {
 
 /** The command line, checked before any work; bad input throws a UsageError whose message is the whole line. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: {
-        only: { type: 'string' }, threads: { type: 'string' }, reps: { type: 'string' },
-        json: { type: 'boolean' }, steps: { type: 'string' },
-        child: { type: 'string' }, help: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    });
-  } catch (e) {
-    throw new UsageError(rewordParseError(e));
-  }
-  rejectRepeatedFlags(parsed.tokens);
-  const values = parsed.values;
+  const values = parseFlags(argv, {
+    only: { type: 'string' }, threads: { type: 'string' }, reps: { type: 'string' },
+    json: { type: 'boolean' }, steps: { type: 'string' },
+    child: { type: 'string' }, help: { type: 'boolean' },
+  });
   if (values.help) return 'help';
 
   let only: Workload[] = [...WORKLOADS];

@@ -6,12 +6,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseArgs } from 'util';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { DataLoader } from '../lib/data/loader';
 import { getNumThreads, MAX_THREADS, setNumThreads } from '../lib/platform/threads';
 import { loadSplits } from './train/data';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, rejectRepeatedFlags, rewordParseError, TextSink, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, parseFlags, TextSink, UsageError } from './train/errors';
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
 import { buildModel } from './train/setup';
 import { tolerateClosedPipe, yieldToEventLoop } from './train/signals';
@@ -96,23 +95,10 @@ function positiveInt(flag: string, raw: string | undefined, max: number): number
 }
 
 function parse(argv: readonly string[]): Options | 'help' {
-  let values: Record<string, string | boolean | undefined>;
-  let tokens: ReturnType<typeof parseArgs>['tokens'];
-  try {
-    ({ values, tokens } = parseArgs({
-      args: [...argv],
-      options: {
-        checkpoint: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, limit: { type: 'string' },
-        'batch-size': { type: 'string' }, threads: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    }));
-  } catch (e) {
-    throw new UsageError(rewordParseError(e));
-  }
-  rejectRepeatedFlags(tokens);
+  const values: Record<string, string | boolean | undefined> = parseFlags(argv, {
+    checkpoint: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' }, limit: { type: 'string' },
+    'batch-size': { type: 'string' }, threads: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' },
+  });
   if (values.help) return 'help';
   const checkpoint = values.checkpoint as string | undefined;
   if (checkpoint === undefined || checkpoint === '') throw new UsageError('--checkpoint FILE is required (a checkpoint.safetensors written by train-cifar)');

@@ -5,14 +5,13 @@
  *   npm run gradient-flow [-- --width 16 --variant cifar --batch 32 --out gradient-flow.svg]
  */
 import * as path from 'path';
-import { parseArgs } from 'util';
 import { crossEntropy, manualSeed, plain18, plain34, resnet18, resnet34, tensor, type ResNet } from '../index';
 import { makeSyntheticDataset } from '../lib/data/synthetic';
 import { bytesToFloats, normalizeTable } from '../lib/data/transforms';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { Conv2d } from '../models/nn/conv';
 import { PALETTE, renderPanels, type PanelSpec } from './lib/svg_chart';
-import { EXIT_FAILURE, EXIT_USAGE, oneLine, rejectRepeatedFlags, rewordParseError, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_USAGE, oneLine, parseFlags, UsageError } from './train/errors';
 
 const USAGE = `usage: npm run gradient-flow -- [options]
   --width N         channels of the first stage, 1 to 512 (default 16)
@@ -36,24 +35,11 @@ export interface GradientFlowOptions {
  * costs no computation); bad input throws a UsageError whose message is the whole line.
  */
 export function parseGradientFlowArgs(argv: readonly string[]): GradientFlowOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: {
-        width: { type: 'string', default: '16' }, variant: { type: 'string', default: 'cifar' },
-        batch: { type: 'string', default: '32' }, seed: { type: 'string', default: '0' },
-        out: { type: 'string', default: 'gradient-flow.svg' }, help: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    });
-  } catch (e) {
-    throw new UsageError(rewordParseError(e));
-  }
-  rejectRepeatedFlags(parsed.tokens);
-  const values = parsed.values;
+  const values = parseFlags(argv, {
+    width: { type: 'string', default: '16' }, variant: { type: 'string', default: 'cifar' },
+    batch: { type: 'string', default: '32' }, seed: { type: 'string', default: '0' },
+    out: { type: 'string', default: 'gradient-flow.svg' }, help: { type: 'boolean', default: false },
+  });
   if (values.help) return 'help';
   // --width and --batch have train-cifar's bounds: beyond them the run would die deep inside (an
   // allocation, the synthetic set's size check) instead of naming the option.

@@ -4,9 +4,8 @@
  *   npm run demo [-- --seed N]
  * Bad options print one line naming the option and exit with code 2, before anything is built.
  */
-import { parseArgs } from 'util';
 import { manualSeed, noGrad, randn, resnet18 } from '../index';
-import { EXIT_FAILURE, EXIT_USAGE, oneLine, rejectRepeatedFlags, rewordParseError, UsageError } from './train/errors';
+import { EXIT_FAILURE, EXIT_USAGE, oneLine, parseFlags, UsageError } from './train/errors';
 
 const SCRIPT = 'resnet18-demo';
 
@@ -19,21 +18,9 @@ export interface DemoOptions {
  * any integer manualSeed takes exactly (negative too, as torch.manual_seed), written in decimal.
  */
 export function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { seed: { type: 'string' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    });
-  } catch (e) {
-    throw new UsageError(rewordParseError(e));
-  }
-  rejectRepeatedFlags(parsed.tokens);
-  if (parsed.values.help) return 'help';
-  const raw = parsed.values.seed ?? '0';
+  const values = parseFlags(argv, { seed: { type: 'string' }, help: { type: 'boolean' } });
+  if (values.help) return 'help';
+  const raw = values.seed ?? '0';
   const seed = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer between -(2^53 - 1) and 2^53 - 1, got ${JSON.stringify(raw)}`);
   return { seed };

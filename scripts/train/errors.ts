@@ -3,6 +3,11 @@
  * A script's main() catches these and prints exactly one line, so the code is what a caller
  * (a shell script, CI, a scheduler) branches on.
  */
+import { parseArgs } from 'util';
+
+/** parseArgs's option table (Node's ParseArgsOptionsConfig). */
+type ParseArgsOptionsConfig = NonNullable<Parameters<typeof parseArgs>[0]>['options'] & object;
+
 export const EXIT_OK = 0;
 /** Something failed while running (an I/O error, a bug): not the user's input. */
 export const EXIT_FAILURE = 1;
@@ -53,6 +58,21 @@ export function rewordParseError(e: unknown): string {
     default:
       return msg;
   }
+}
+
+/**
+ * The scripts' command lines: util.parseArgs in strict mode with no positionals, its errors reworded
+ * to one UsageError line, and a flag given twice refused (rejectRepeatedFlags). Returns the values.
+ */
+export function parseFlags<O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false, tokens: true });
+  } catch (e) {
+    throw new UsageError(rewordParseError(e));
+  }
+  rejectRepeatedFlags(parsed.tokens);
+  return parsed.values;
 }
 
 /**

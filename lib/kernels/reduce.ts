@@ -117,8 +117,16 @@ export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly 
     }
     return out;
   }
-  const acc = new Float64Array(outSize);
-  const cur = new ReduceCursor(shape, strides);
+  const acc = sumsInto(x, new ReduceCursor(shape, strides), new Float64Array(outSize));
+  for (let i = 0; i < outSize; i++) out[i] = acc[i];
+  return out;
+}
+
+/**
+ * The sums over the reduced axes, added into `acc` (float64, one per output) row by row as `cur`
+ * walks x: a contiguous run pairwise in float64 (in order in float32), else strided accumulation.
+ */
+function sumsInto(x: FloatArray, cur: ReduceCursor, acc: Float64Array): Float64Array {
   const { n, step } = cur;
   const f64 = x instanceof Float64Array;
   for (let r = 0; r < cur.rows; r++, cur.next()) {
@@ -133,8 +141,7 @@ export function sumAxes(x: FloatArray, shape: readonly number[], axes: readonly 
       for (let i = 0; i < n; i++) acc[o0 + i * step] += x[i0 + i];
     }
   }
-  for (let i = 0; i < outSize; i++) out[i] = acc[i];
-  return out;
+  return acc;
 }
 
 /**
@@ -161,25 +168,12 @@ export function varianceAxes(x: FloatArray, shape: readonly number[], axes: read
     }
     return out;
   }
-  const mean = new Float64Array(outSize);
-  let cur = new ReduceCursor(shape, strides);
+  const mean = sumsInto(x, new ReduceCursor(shape, strides), new Float64Array(outSize));
+  for (let o = 0; o < outSize; o++) mean[o] /= count;
+  const cur = new ReduceCursor(shape, strides);
   const { n, step } = cur;
   const f64 = x instanceof Float64Array;
-  for (let r = 0; r < cur.rows; r++, cur.next()) {
-    const i0 = r * n, o0 = cur.o;
-    if (step === 0 && f64) {
-      mean[o0] += pairwiseSum(x, i0, n);
-    } else if (step === 0) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += x[i0 + i];
-      mean[o0] += s;
-    } else {
-      for (let i = 0; i < n; i++) mean[o0 + i * step] += x[i0 + i];
-    }
-  }
-  for (let o = 0; o < outSize; o++) mean[o] /= count;
   const acc = new Float64Array(outSize);
-  cur = new ReduceCursor(shape, strides);
   for (let r = 0; r < cur.rows; r++, cur.next()) {
     const i0 = r * n, o0 = cur.o;
     if (step === 0 && f64) {

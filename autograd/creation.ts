@@ -137,12 +137,9 @@ function inferNested(values: ReadonlyArray<unknown>): { flat: number[]; shape: n
   const at: number[] = [];
   const where = (): string => at.map((i) => `[${i}]`).join('');
   const notNumber = (v: unknown): never => fail('tensor', `element at ${where() || '[]'} is ${isSequence(v) ? 'an array' : typeof v}, expected a number`);
+  // Called for levels above the innermost only (shape has at least one dim: values is an array);
+  // the innermost level's elements are checked and pushed in its parent's loop.
   const walk = (v: unknown, d: number): void => {
-    if (d === shape.length) {
-      if (typeof v !== 'number') notNumber(v);
-      flat.push(v as number);
-      return;
-    }
     if (!isSequence(v) || v.length !== shape[d]) {
       fail('tensor', `ragged nested array: expected length ${shape[d]} at ${where() || 'the top level'}, got ${isSequence(v) ? v.length : typeof v}`);
     }

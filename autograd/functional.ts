@@ -618,10 +618,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
       const [dh, dw] = pair('conv2d', 'dilation', opts.dilation ?? 1, 1);
       const th = dh * (weight.shape[2] - 1), tw = dw * (weight.shape[3] - 1);
       padding = [Math.floor(th / 2), Math.floor(tw / 2)];
-      if (th % 2 || tw % 2) {
-        if (input.ndim !== 4) fail('conv2d', `expected a 4-d NCHW input, got shape ${fmtShape(input.shape)}`);
-        input = pad(input, [0, tw % 2, 0, th % 2]);
-      }
+      if (th % 2 || tw % 2) input = pad(input, [0, tw % 2, 0, th % 2]); // input is 4-d here (unbatched above)
     }
     opts = { ...opts, padding };
   }

@@ -234,7 +234,7 @@ export const derivatives = {
   sign: defineOp<X>({
     forward: ({ x }) => unaryForward('sign', x),
     // torch's sign_backward: zeros_like(grad).
-    backward: (g) => ({ x: fromData(allocate(g.dtype, g.numel()), g.shape) }),
+    backward: (g) => ({ x: Tensor.empty(g.shape, g.dtype) }),
   }),
   relu: defineOp<X>({
     saveOutput: true,

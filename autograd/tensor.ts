@@ -113,7 +113,7 @@ export class Tensor {
     if (!isDType(dtype)) fail('to', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
     if (dtype === this.dtype) return;
     const n = this.numel();
-    if (!this.isContiguous() || this.offset !== 0 || this._storage.length !== n) {
+    if (!this.ownsWholeStorage()) {
       fail('to', `can only convert a tensor that owns its contiguous storage in place (shape ${fmtShape(this.shape)})`);
     }
     const next = allocate(dtype, n);
@@ -123,7 +123,7 @@ export class Tensor {
     this._storage = next;
     const g = this._grad;
     if (g !== null && g.dtype !== dtype) {
-      if (g.isContiguous() && g.offset === 0 && g._storage.length === g.numel()) {
+      if (g.ownsWholeStorage()) {
         g._convertStorage(dtype);
       } else {
         const copy = allocate(dtype, g.numel());
@@ -143,8 +143,7 @@ export class Tensor {
   _shareStorage(): void {
     if (typeof SharedArrayBuffer === 'undefined') return;
     if (!isShared(this._storage)) {
-      const n = this.numel();
-      if (!this.isContiguous() || this.offset !== 0 || this._storage.length !== n) {
+      if (!this.ownsWholeStorage()) {
         fail('shareMemory', `can only move a tensor that owns its contiguous storage (shape ${fmtShape(this.shape)})`);
       }
       const moved = sharedCopy(this._storage);
@@ -160,6 +159,11 @@ export class Tensor {
       copyStrided(g.shape, g, copy);
       this.grad = copy;
     }
+  }
+
+  /** Contiguous and covering its whole storage from element 0, so that storage can be replaced in place. */
+  private ownsWholeStorage(): boolean {
+    return this.isContiguous() && this.offset === 0 && this._storage.length === this.numel();
   }
 
   /** A fresh zero-filled contiguous tensor. */

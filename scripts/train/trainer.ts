@@ -238,6 +238,7 @@ export async function runLoop(parts: TrainingParts, loop: LoopState, ctx: LoopCo
   }
 }
 
+/** The loop itself; runLoop closes the progress display however this ends. */
 async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext): Promise<LoopOutcome> {
   const { config, progress } = ctx;
   const { model, optimizer, scheduler, trainLoader, stepsPerEpoch } = parts;
@@ -267,7 +268,6 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
         const loss = F.crossEntropy(logits, batch.labels, { labelSmoothing: config.labelSmoothing });
         const lossValue = loss.item();
         if (!Number.isFinite(lossValue)) {
-          progress.close();
           return { kind: 'diverged', loop, epoch: epochNo, step: loop.stepInEpoch + 1, globalStep: loop.globalStep + 1, what: `loss is ${lossValue}`, lastCheckpoint };
         }
         loss.backward();
@@ -324,12 +324,10 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
           if (loop.stepInEpoch === stepsPerEpoch) it.next();
           const bad = firstNonFinite(parts);
           if (bad !== null) {
-            progress.close();
             return { kind: 'diverged', loop, epoch: epochNo, step: loop.stepInEpoch, globalStep: loop.globalStep, what: `${bad} is not finite`, lastCheckpoint };
           }
           const file = writeCheckpoint(ctx, parts, loop, 'interrupt');
           ctx.stop.checkpoint = file;
-          progress.close();
           return { kind: 'interrupted', loop, checkpoint: file, signal: ctx.stop.requested };
         }
       }
@@ -355,7 +353,6 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
     // A finite loss does not prove the last update was finite: never checkpoint broken weights.
     const bad = !Number.isFinite(ev.loss) ? `test loss is ${ev.loss}` : firstNonFinite(parts);
     if (bad !== null) {
-      progress.close();
       const what = bad.startsWith('test loss') ? bad : `${bad} is not finite`;
       return { kind: 'diverged', loop, epoch: epochNo, step: stepsPerEpoch, globalStep: loop.globalStep, what, lastCheckpoint };
     }
@@ -364,11 +361,9 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
     ctx.stop.checkpoint = file;
     writeFileAtomic(joinPath(ctx.outDir, CURVES_FILE), trainingCurvesSvg(loop.history, ctx.title), 'curves.svg');
     if (ctx.stop.requested !== null && loop.epoch < config.epochs) {
-      progress.close();
       return { kind: 'interrupted', loop, checkpoint: file, signal: ctx.stop.requested };
     }
   }
-  progress.close();
   return { kind: 'completed', loop };
 }
 

@@ -370,9 +370,12 @@ function unpack(
   // Separate tests: without strictNullChecks `v === null` does not narrow an unknown.
   if (v === null) return null;
   if (typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number') return v;
-  if (depth > MAX_STATE_DEPTH && (Array.isArray(v) || isPlainObject(v))) throw tooDeep(op, file, path);
-  if (Array.isArray(v)) return v.map((x: unknown, i) => unpack(op, file, x, pathName(path, i), tensors, used, depth + 1));
+  if (Array.isArray(v)) {
+    if (depth > MAX_STATE_DEPTH) throw tooDeep(op, file, path);
+    return v.map((x: unknown, i) => unpack(op, file, x, pathName(path, i), tensors, used, depth + 1));
+  }
   if (isPlainObject(v)) {
+    // An array reference stands for a typed array, a leaf: it is no level, as saveCheckpoint counts.
     if (ARRAY_REF in v) {
       const name = v[ARRAY_REF];
       const t = typeof name === 'string' ? tensors.get(name) : undefined;
@@ -381,6 +384,7 @@ function unpack(
       used.add(name as string);
       return t.data as Float32Array | Float64Array;
     }
+    if (depth > MAX_STATE_DEPTH) throw tooDeep(op, file, path);
     const out: { [key: string]: CheckpointValue } = {};
     for (const [k, x] of Object.entries(v)) setOwn(out, k, unpack(op, file, x, pathName(path, k), tensors, used, depth + 1));
     return out;

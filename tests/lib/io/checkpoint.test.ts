@@ -198,6 +198,19 @@ describe('lib/io/checkpoint', () => {
         .to.throw(Error, new RegExp(`^loadCheckpoint: ${hostile}: state at a(\\.0){255}.* nests deeper than 256 levels`));
     });
 
+    it('loads back a typed array inside the deepest level a save accepts (its array reference is a leaf, not a level)', () => {
+      const file = path.join(dir, 'leaf.safetensors');
+      // The root object is level 1 and the arrays levels 2 to 256: the deepest a save accepts.
+      let v: unknown = [new Float32Array([1.5, -2])];
+      for (let i = 1; i < 255; i++) v = [v];
+      saveCheckpoint(file, { tensors: {}, state: { a: v } });
+      let back = loadCheckpoint(file).state.a as unknown;
+      let levels = 2;
+      while (Array.isArray(back)) { back = back[0]; levels++; }
+      expect(back).to.be.instanceOf(Float32Array);
+      expect([levels - 1, ...Array.from(back as Float32Array)]).to.deep.equal([256, 1.5, -2]);
+    });
+
     it('checks its options before writing anything', () => {
       const file = path.join(dir, 'c.safetensors');
       saveCheckpoint(file, { tensors: {}, state: { epoch: 1 } });

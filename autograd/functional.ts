@@ -855,11 +855,19 @@ export interface CrossEntropyOptions {
   weight?: Tensor | null;
 }
 
-/** Cross-entropy of logits [N, C] against integer class indices (PyTorch's F.cross_entropy). */
+/**
+ * Cross-entropy of logits [N, C] (PyTorch's F.cross_entropy) against integer class indices [N] (a
+ * Tensor, array or typed array of integer values), or against class probabilities: a Tensor of the
+ * logits' shape and dtype, as torch 1.13, −Σ_c w_c·t'_c·log_softmax(x)_c with t' = t·(1 − ε) + ε/C,
+ * the mean dividing by N (NaN for N = 0); that form is a composite, differentiable in the target too.
+ */
 export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>, opts?: CrossEntropyOptions | null): Tensor {
   const op = 'crossEntropy';
   requireTensor(op, 'input', logits);
   const options = optionsObject(op, opts, ['reduction', 'labelSmoothing', 'ignoreIndex', 'weight']);
+  if (target instanceof Tensor && logits.ndim === 2 && target.ndim === 2 && shapesEqual(target.shape, logits.shape)) {
+    return crossEntropyProbabilities(logits, target, options);
+  }
   const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
   crossEntropyGeometry(logits.shape, tShape);
@@ -883,4 +891,32 @@ export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>,
     if (weight.dtype !== logits.dtype) fail(op, `weight is ${weight.dtype} but logits are ${logits.dtype}`);
   }
   return apply(op, weight ? { input: logits, weight } : { input: logits }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
+}
+
+/** crossEntropy against class probabilities [N, C] (torch's cross_entropy_loss_prob_target). */
+function crossEntropyProbabilities(logits: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
+  const op = 'crossEntropy';
+  const [N, C] = logits.shape;
+  if (C < 1) fail(op, `expected at least one class, got logits ${fmtShape(logits.shape)}`);
+  if (target.dtype !== logits.dtype) fail(op, `dtype mismatch: logits are ${logits.dtype} but the class-probability target is ${target.dtype}; convert one with .to()`);
+  const reduction = options.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+  const labelSmoothing = options.labelSmoothing ?? 0;
+  if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${fmtValue(labelSmoothing)}`);
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
+  if (ignoreIndex >= 0) fail(op, `ignoreIndex is not supported for class-probability targets (target ${fmtShape(target.shape)} has the logits' shape), got ${ignoreIndex}`);
+  const weight = options.weight ?? null;
+  if (weight) {
+    requireTensor(op, 'weight', weight);
+    if (weight.ndim !== 1 || weight.shape[0] !== C) fail(op, `weight must have shape [${C}], got ${fmtShape(weight.shape)}`);
+    if (weight.dtype !== logits.dtype) fail(op, `weight is ${weight.dtype} but logits are ${logits.dtype}`);
+  }
+  const t = labelSmoothing > 0 ? add(mul(target, 1 - labelSmoothing), labelSmoothing / C) : target;
+  let prod = mul(logSoftmax(logits, 1), t);
+  if (weight) prod = mul(prod, reshape(weight, [1, C]));
+  if (reduction === 'none') return neg(sum(prod, 1));
+  const total = neg(sum(prod));
+  // torch divides by N (input.numel() / C), not by the weights' sum; no rows: NaN.
+  return reduction === 'sum' ? total : div(total, N);
 }

@@ -301,7 +301,7 @@ export function crossEntropyGeometry(logitsShape: readonly number[], targetShape
   const [N, C] = logitsShape;
   if (C < 1) fail(op, `expected at least one class, got logits ${fmtShape(logitsShape)}`);
   if (!Array.isArray(targetShape) || targetShape.length !== 1 || targetShape[0] !== N) {
-    fail(op, `expected class-index target of shape [${N}] for logits ${fmtShape(logitsShape)}, got ${Array.isArray(targetShape) ? fmtShape(targetShape) : String(targetShape)}`);
+    fail(op, `expected class-index target of shape [${N}] or class probabilities of shape ${fmtShape(logitsShape)} (a Tensor) for logits ${fmtShape(logitsShape)}, got ${Array.isArray(targetShape) ? fmtShape(targetShape) : String(targetShape)}`);
   }
   return { N, C };
 }

@@ -771,3 +771,67 @@ describe('autograd/functional: mseLoss, variance/std and select', () => {
     expect(() => tensor(1).select(0, 0)).to.throw(/select: cannot select from a 0-d tensor/);
   });
 });
+
+describe('autograd/functional: crossEntropy with class-probability targets (torch 1.13, target of the logits\' shape)', () => {
+  /** Independent float64 reference: −Σ w_c·t'_ic·log_softmax(x)_ic with t' = t(1 − ε) + ε/C, its gradients in x and t. */
+  function refSoft(x: number[][], t: number[][], w: number[] | null, eps: number, reduction: 'mean' | 'sum' | 'none') {
+    const N = x.length, C = x[0].length;
+    const rows: number[] = [];
+    const gx: number[][] = [], gt: number[][] = [];
+    const scale = reduction === 'mean' ? 1 / N : 1;
+    for (let i = 0; i < N; i++) {
+      const m = Math.max(...x[i]);
+      let s = 0;
+      for (const v of x[i]) s += Math.exp(v - m);
+      const lse = m + Math.log(s);
+      const lp = x[i].map((v) => v - lse);
+      const tt = t[i].map((v) => v * (1 - eps) + eps / C);
+      const wt = tt.map((v, c) => v * (w ? w[c] : 1));
+      let row = 0, swt = 0;
+      for (let c = 0; c < C; c++) { row -= wt[c] * lp[c]; swt += wt[c]; }
+      rows.push(row);
+      gx.push(lp.map((l, c) => scale * (Math.exp(l) * swt - wt[c])));
+      gt.push(lp.map((l, c) => -scale * (w ? w[c] : 1) * (1 - eps) * l));
+    }
+    const loss = reduction === 'none' ? rows : rows.reduce((a, b) => a + b, 0) * scale;
+    return { loss, gx, gt };
+  }
+
+  it('mean, sum and none, with labelSmoothing and weight: values and both gradients against a float64 loop', () => {
+    const x0 = [[0.5, -1, 2, 0.25], [3, 0, -2, 1], [-0.5, 0.5, 0, 4]];
+    const t0 = [[0.1, 0.2, 0.3, 0.4], [1, 0, 0, 0], [0, 0.5, 0.5, 0]];
+    const w0 = [1, 2, 0.5, 3];
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      for (const [eps, w] of [[0, null], [0.2, null], [0, w0], [0.1, w0]] as const) {
+        const x = tensor(x0, { dtype: 'float64', requiresGrad: true });
+        const t = tensor(t0, { dtype: 'float64', requiresGrad: true });
+        const loss = F.crossEntropy(x, t, { reduction, labelSmoothing: eps, weight: w ? tensor(w as number[], { dtype: 'float64' }) : null });
+        const ref = refSoft(x0, t0, w as number[] | null, eps, reduction);
+        const got = loss.toArray();
+        const exp = ref.loss;
+        if (Array.isArray(exp)) (got as number[]).forEach((v, i) => expect(v).to.be.closeTo(exp[i], 1e-12));
+        else expect(got as number).to.be.closeTo(exp, 1e-12);
+        F.sum(loss).backward();
+        (x.grad!.toArray() as number[][]).forEach((r, i) => r.forEach((v, c) => expect(v, `${reduction} eps=${eps} gx[${i}][${c}]`).to.be.closeTo(ref.gx[i][c], 1e-12)));
+        (t.grad!.toArray() as number[][]).forEach((r, i) => r.forEach((v, c) => expect(v, `${reduction} eps=${eps} gt[${i}][${c}]`).to.be.closeTo(ref.gt[i][c], 1e-12)));
+      }
+    }
+  });
+
+  it('a one-hot probability target gives the class-index loss; float32 keeps its dtype; an empty batch with mean is NaN as torch', () => {
+    const x = tensor([[0.5, -1, 2], [3, 0, -2]]);
+    const soft = F.crossEntropy(x, tensor([[0, 0, 1], [1, 0, 0]]));
+    expect(soft.dtype).to.equal('float32');
+    expect(soft.item()).to.be.closeTo(F.crossEntropy(x, [2, 0]).item(), 1e-6);
+    expect(Number.isNaN(F.crossEntropy(Tensor.empty([0, 3], 'float64'), Tensor.empty([0, 3], 'float64')).item())).to.equal(true);
+    expect(F.crossEntropy(Tensor.empty([0, 3], 'float64'), Tensor.empty([0, 3], 'float64'), { reduction: 'sum' }).item()).to.equal(0);
+  });
+
+  it('probability targets: a non-negative ignoreIndex, a dtype mismatch or a bad shape is an Error naming the op', () => {
+    const x = tensor([[0.5, -1, 2], [3, 0, -2]]);
+    const t = tensor([[0, 0, 1], [1, 0, 0]]);
+    expect(() => F.crossEntropy(x, t, { ignoreIndex: 1 })).to.throw(/crossEntropy: ignoreIndex is not supported for class-probability targets/);
+    expect(() => F.crossEntropy(x, t.to('float64'))).to.throw(/crossEntropy: dtype mismatch/);
+    expect(() => F.crossEntropy(x, tensor([[0, 1], [1, 0]]))).to.throw(/crossEntropy: expected class-index target of shape \[2\] or class probabilities of shape \[2,3\] \(a Tensor\) for logits \[2,3\], got \[2,2\]/);
+  });
+});

@@ -391,7 +391,7 @@ describe('lib/kernels/softmax', () => {
       expect(() => crossEntropyGeometry([2, 3, 4, 4], [2, 4, 4]))
         .to.throw('crossEntropy: expected logits of shape [N, C], got [2,3,4,4] (K-dimensional cross-entropy over [N, C, d1, ...] is not supported; move the class axis last and flatten to [N·d1·..., C])');
       expect(() => crossEntropyGeometry([10], [])).to.throw('crossEntropy: expected logits of shape [N, C], got [10]');
-      expect(() => crossEntropyGeometry([8, 10], [8, 10])).to.throw('crossEntropy: expected class-index target of shape [8] for logits [8,10], got [8,10]');
+      expect(() => crossEntropyGeometry([8, 10], [8, 10])).to.throw('crossEntropy: expected class-index target of shape [8] or class probabilities of shape [8,10] (a Tensor) for logits [8,10], got [8,10]');
       expect(() => crossEntropyGeometry([8, 0], [8])).to.throw('crossEntropy: expected at least one class, got logits [8,0]');
     });
   });

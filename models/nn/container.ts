@@ -1,27 +1,28 @@
-import { fail } from '../../lib/core/errors';
+import { fail, fmtValue } from '../../lib/core/errors';
 import * as F from '../../autograd/functional';
 import type { Tensor } from '../../autograd/tensor';
 import { Module } from './module';
 
-/** Runs its children in order; children are named 0, 1, 2, ... as in PyTorch. */
+/**
+ * Runs its children in order; children are named 0, 1, 2, ... as in PyTorch. As torch's
+ * Sequential runs every module in _modules, a child added later (append, registerModule) is run,
+ * counted by length and reached by at() and iteration, by position.
+ */
 export class Sequential extends Module {
-  private readonly count: number;
-
   constructor(...layers: Module[]) {
     super();
     layers.forEach((m, i) => {
       if (!(m instanceof Module)) fail('Sequential', `argument ${i} is not a Module`);
       this.registerModule(String(i), m);
     });
-    this.count = layers.length;
   }
 
   /**
-   * The registered children '0', '1', … read afresh, so `seq[0] = new Linear(…)` (which replaces
-   * the registered child) changes what forward() runs as well as what parameters() returns.
+   * The registered children read afresh, so `seq[0] = new Linear(…)` (which replaces the
+   * registered child) changes what forward() runs as well as what parameters() returns.
    */
   private get layers(): Module[] {
-    return Array.from({ length: this.count }, (_, i) => this.getModule(String(i)));
+    return this.registeredModules();
   }
 
   get length(): number {
@@ -29,9 +30,17 @@ export class Sequential extends Module {
   }
 
   at(i: number): Module {
-    const m = this.layers[i < 0 ? i + this.layers.length : i];
-    if (!m) fail('Sequential', `index ${i} out of range for ${this.layers.length} layers`);
+    const layers = this.layers;
+    const m = Number.isInteger(i) ? layers[i < 0 ? i + layers.length : i] : undefined;
+    if (!m) fail('Sequential', `index ${i} out of range for ${layers.length} layers`);
     return m;
+  }
+
+  /** Adds `m` at the end under the next index (torch's Sequential.append); returns this Sequential. */
+  append(m: Module): this {
+    if (!(m instanceof Module)) fail('Sequential', `append: expected a Module, got ${fmtValue(m)}`);
+    this.registerModule(String(this.layers.length), m);
+    return this;
   }
 
   /** The layers in order, as `for (const m of seq)` iterates a torch nn.Sequential. */

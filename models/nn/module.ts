@@ -130,6 +130,11 @@ export abstract class Module {
     return m;
   }
 
+  /** Every registered child in registration order, a module registered twice listed twice (what torch's Sequential runs). */
+  protected registeredModules(): Module[] {
+    return [...this._modules.values()];
+  }
+
   protected getBuffer(name: string): Tensor {
     const e = this._buffers.get(name);
     if (!e) fail('getBuffer', `no buffer named ${name}`);

@@ -729,6 +729,33 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     expect(seq.forward(randn([4, 2])).shape).to.deep.equal([4, 3]);
   });
 
+  it("Sequential: a layer added after construction (registerModule, append) is run by forward() and counted by length/at/iteration, as torch's add_module/append", () => {
+    const a = new Linear(2, 3);
+    const b = new Linear(3, 5);
+    const seq = new Sequential(a);
+    seq.registerModule('1', b);
+    // torch: forward runs every module in _modules; before, parameters() listed b but forward() skipped it.
+    expect(seq.parameters()).to.deep.equal([a.weight, a.bias, b.weight, b.bias]);
+    const x = randn([4, 2]);
+    expect(seq.forward(x).shape).to.deep.equal([4, 5]);
+    expect([...seq.forward(x).data]).to.deep.equal([...b.forward(a.forward(x)).data]);
+    expect(seq.length).to.equal(2);
+    expect(seq.at(-1)).to.equal(b);
+    expect([...seq]).to.deep.equal([a, b]);
+    // A child under any name counts, by position (torch's __getitem__ indexes _modules.values()).
+    const relu = new ReLU();
+    seq.registerModule('act', relu);
+    expect(seq.at(2)).to.equal(relu);
+    // append(m) registers the next index, as torch's Sequential.append; returns the Sequential.
+    const c = new Linear(5, 1);
+    expect(seq.append(c)).to.equal(seq);
+    expect(seq.length).to.equal(4);
+    expect(seq.at(3)).to.equal(c);
+    expect(Object.keys(seq.stateDict())).to.deep.equal(['0.weight', '0.bias', '1.weight', '1.bias', '3.weight', '3.bias']);
+    expect(seq.forward(x).shape).to.deep.equal([4, 1]);
+    expect(() => seq.append(42 as unknown as Module)).to.throw(/Sequential/);
+  });
+
   it("checkRegistered accepts aliases registered anywhere: a submodule's own parameters() (param groups) with tied weights, a teacher's layer", () => {
     class Decoder extends Module {
       readonly tied: Parameter;

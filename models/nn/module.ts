@@ -4,7 +4,7 @@
  * Subclasses register what they own in their constructor and implement forward().
  */
 import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
-import type { DType } from '../../lib/core/dtype';
+import { isDType, type DType } from '../../lib/core/dtype';
 import { checkKnownKeys } from '../../lib/core/errors';
 import { Tensor } from '../../autograd/tensor';
 import { noGrad } from '../../autograd/tape';
@@ -399,11 +399,21 @@ export abstract class Module {
    * Converts every parameter and floating buffer to `dtype` in place (the tensors keep their
    * identity). Integer buffers (num_batches_tracked, int64 in torch) keep their float64 storage, as
    * torch's to(dtype) casts floating-point tensors only: in float32 the count would stop at 2^24.
+   * A tensor that is a view of another cannot be converted in place: that is refused, by name,
+   * before anything is converted.
    */
   to(dtype: DType): this {
+    if (!isDType(dtype)) fail('to', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
     const integer = new Set<Tensor>();
     for (const m of this.modules()) for (const b of m._buffers.values()) if (b.integer) integer.add(b.tensor);
-    for (const t of [...this.parameters(), ...this.buffers()]) if (!integer.has(t)) t._convertStorage(dtype);
+    const named = [...this.namedParameters(), ...this.namedBuffers()].filter(([, t]) => !integer.has(t) && t.dtype !== dtype);
+    // All checks first, so a tensor that cannot be converted leaves the whole model as it was.
+    for (const [name, t] of named) {
+      if (!t.isContiguous() || t.offset !== 0 || t.storage.length !== t.numel()) {
+        fail('to', `${name} (shape ${fmtShape(t.shape)}) does not own its whole storage (it is a view of another tensor), so it cannot be converted in place; nothing was converted (register a copy of its own: t.clone())`);
+      }
+    }
+    for (const [, t] of named) t._convertStorage(dtype);
     return this;
   }
 

@@ -249,6 +249,27 @@ describe('models/nn/module', () => {
     expect(m.forward(randn([4, 3], { dtype: 'float64' })).dtype).to.equal('float64');
   });
 
+  it('to(float64) that cannot convert one parameter converts none and names it (a model is never left half float32, half float64)', () => {
+    class Emb extends Module {
+      readonly w: Parameter;
+      constructor() {
+        super();
+        // A contiguous slice of a larger tensor: its storage is not its own to replace in place.
+        this.w = this.registerParameter('w', new Parameter(F.narrow(randn([4, 2]), 0, 1, 2)));
+      }
+      forward(x: Tensor): Tensor { return x; }
+    }
+    class Net extends Module {
+      constructor() { super(); this.registerModule('fc', new Linear(2, 2)); this.registerModule('emb', new Emb()); }
+      forward(x: Tensor): Tensor { return x; }
+    }
+    const net = new Net();
+    const before = net.parameters().map((p) => Array.from(p.data));
+    expect(() => net.double()).to.throw(/to: .*emb\.w/);
+    expect(net.parameters().map((p) => p.dtype)).to.deep.equal(['float32', 'float32', 'float32']);
+    expect(net.parameters().map((p) => Array.from(p.data))).to.deep.equal(before);
+  });
+
   it("float()/to() cast floating tensors only: num_batches_tracked (int64 in torch) keeps counting past 2^24", () => {
     // torch's Module.to(dtype) casts only floating-point parameters and buffers; the int64 counter
     // is left alone. Held in float32, 2^24 + 1 rounds back to 2^24 and the count stops.

@@ -453,9 +453,10 @@ export abstract class Module {
       lines.push(`  (${name}): ${child}`);
     }
     const extra = this.extraRepr();
-    if (lines.length === 0) return `${this.constructor.name}(${extra})`;
-    const head = extra ? [`  ${extra}`] : [];
-    return `${this.constructor.name}(\n${[...head, ...lines].join('\n')}\n)`;
+    const extraLines = extra ? extra.split('\n') : [];
+    // As torch's __repr__: inline only for a one-line extra_repr and no children.
+    if (lines.length === 0 && extraLines.length <= 1) return `${this.constructor.name}(${extra})`;
+    return `${this.constructor.name}(\n${[...extraLines.map((l) => `  ${l}`), ...lines].join('\n')}\n)`;
   }
 }
 

@@ -400,6 +400,38 @@ describe('models/nn/module', () => {
       ')',
     ].join('\n'));
   });
+
+  it("prints a multi-line extraRepr one indented line each, as torch's Module.__repr__ (inline only for one line and no children)", () => {
+    // torch: lines = extra_repr().split('\n') + child lines; inline only when len(extra_lines) == 1
+    // and there are no children, else '(\n  ' + '\n  '.join(lines) + '\n)', each child _addindent'ed by 2.
+    class Multi extends Module {
+      forward(x: Tensor): Tensor { return x; }
+      override extraRepr(): string { return 'a=1\nb=2'; }
+    }
+    class Outer extends Module {
+      constructor() { super(); this.registerModule('m', new Multi()); this.registerModule('seq', new Sequential(new ReLU(), new Multi())); }
+      forward(x: Tensor): Tensor { return x; }
+      override extraRepr(): string { return 'x=1\ny=2'; }
+    }
+    expect(new Multi().toString()).to.equal('Multi(\n  a=1\n  b=2\n)');
+    expect(new Outer().toString()).to.equal([
+      'Outer(',
+      '  x=1',
+      '  y=2',
+      '  (m): Multi(',
+      '    a=1',
+      '    b=2',
+      '  )',
+      '  (seq): Sequential(',
+      '    (0): ReLU()',
+      '    (1): Multi(',
+      '      a=1',
+      '      b=2',
+      '    )',
+      '  )',
+      ')',
+    ].join('\n'));
+  });
 });
 
 describe('models/nn layers', () => {

@@ -113,7 +113,7 @@ export class Tensor {
     if (!isDType(dtype)) fail('to', `unknown dtype ${String(dtype)} (expected float32 or float64)`);
     if (dtype === this.dtype) return;
     const n = this.numel();
-    if (!this.ownsWholeStorage()) {
+    if (!this._ownsWholeStorage()) {
       fail('to', `can only convert a tensor that owns its contiguous storage in place (shape ${fmtShape(this.shape)})`);
     }
     const next = allocate(dtype, n);
@@ -123,7 +123,7 @@ export class Tensor {
     this._storage = next;
     const g = this._grad;
     if (g !== null && g.dtype !== dtype) {
-      if (g.ownsWholeStorage()) {
+      if (g._ownsWholeStorage()) {
         g._convertStorage(dtype);
       } else {
         const copy = allocate(dtype, g.numel());
@@ -143,7 +143,7 @@ export class Tensor {
   _shareStorage(): void {
     if (typeof SharedArrayBuffer === 'undefined') return;
     if (!isShared(this._storage)) {
-      if (!this.ownsWholeStorage()) {
+      if (!this._ownsWholeStorage()) {
         fail('shareMemory', `can only move a tensor that owns its contiguous storage (shape ${fmtShape(this.shape)})`);
       }
       const moved = sharedCopy(this._storage);
@@ -161,8 +161,8 @@ export class Tensor {
     }
   }
 
-  /** Contiguous and covering its whole storage from element 0, so that storage can be replaced in place. */
-  private ownsWholeStorage(): boolean {
+  /** @internal Contiguous and covering its whole storage from element 0, so that storage can be replaced in place (Module.to checks it first). */
+  _ownsWholeStorage(): boolean {
     return this.isContiguous() && this.offset === 0 && this._storage.length === this.numel();
   }
 

@@ -409,7 +409,7 @@ export abstract class Module {
     const named = [...this.namedParameters(), ...this.namedBuffers()].filter(([, t]) => !integer.has(t) && t.dtype !== dtype);
     // All checks first, so a tensor that cannot be converted leaves the whole model as it was.
     for (const [name, t] of named) {
-      if (!t.isContiguous() || t.offset !== 0 || t.storage.length !== t.numel()) {
+      if (!t._ownsWholeStorage()) {
         fail('to', `${name} (shape ${fmtShape(t.shape)}) does not own its whole storage (it is a view of another tensor), so it cannot be converted in place; nothing was converted (register a copy of its own: t.clone())`);
       }
     }

@@ -368,7 +368,10 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
       fail(
         this.name,
         `the ${key} of parameter ${k} in param group ${gi} is ${dtypeOf(buf)}[${buf.length}] but the parameter is ` +
-          `${dtypeOf(p.data)}[${p.data.length}] (was the parameter's storage replaced?)`,
+          `${dtypeOf(p.data)}[${p.data.length}] ` +
+          (buf.length === p.data.length
+            ? `(was the model converted with Module.to()/double()/float() after this state was made? build the optimizer after converting the model)`
+            : `(was the parameter's storage replaced?)`),
       );
     }
   }

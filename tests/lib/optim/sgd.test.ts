@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { SGD } from '../../../lib/optim/sgd';
+import { Linear } from '../../../models/nn/linear';
+import { ones } from '../../../autograd/creation';
 import { Parameter } from '../../../lib/optim/optimizer';
 import { DTYPES, expectClose, param, setGrad } from '../../support/optim_helpers';
 
@@ -160,6 +162,16 @@ describe('lib/optim/sgd', () => {
       });
     });
   }
+
+  it('a momentum buffer made before the model was converted to another dtype names Module.to in its error', () => {
+    const model = new Linear(2, 1, { dtype: 'float32' });
+    const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+    model.forward(ones([3, 2])).sum().backward();
+    opt.step();
+    model.double();
+    model.forward(ones([3, 2], { dtype: 'float64' })).sum().backward();
+    expect(() => opt.step()).to.throw(/SGD: the momentumBuffer of parameter 0 in param group 0 is float32\[2\] but the parameter is float64\[2\] \(was the model converted with Module\.to\(\)\/double\(\)\/float\(\) after this state was made\? build the optimizer after converting the model\)/);
+  });
 
   it('zeroGrad sets grads to null by default and zero-fills them on request', () => {
     const p = param('float64', [1, 2], [3, 4]);

@@ -7,7 +7,7 @@ import { allocate, isDType, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
-import { argmaxAxis } from '../lib/kernels/reduce';
+import { argmaxAxis, argminAxis } from '../lib/kernels/reduce';
 import { conv2dGeometry } from '../lib/kernels/conv2d';
 import { pool2dGeometry } from '../lib/kernels/pool';
 import { crossEntropyGeometry } from '../lib/kernels/softmax';
@@ -264,22 +264,32 @@ export function min(x: Tensor, dim?: number | readonly number[], keepdim = false
   return neg(max(neg(x), dim, keepdim));
 }
 
-/** Index of the first maximum (over the flattened tensor when dim is omitted), in x's dtype. */
+/** Index of the first maximum (over the flattened tensor when dim is omitted), in x's dtype; a NaN counts as the maximum. */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
-  requireTensor('argmax', 'input', x);
+  return argExtreme('argmax', argmaxAxis, x, dim, keepdim);
+}
+
+/** Index of the first minimum, as argmax (torch.argmin): a NaN counts as the minimum. */
+export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
+  return argExtreme('argmin', argminAxis, x, dim, keepdim);
+}
+
+function argExtreme(op: 'argmax' | 'argmin', kernel: typeof argmaxAxis, x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+  requireTensor(op, 'input', x);
+  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
   if (dim === undefined) {
-    if (x.numel() === 0) fail('argmax', `cannot take the argmax of an empty tensor (shape ${fmtShape(x.shape)})`);
-    const data = argmaxAxis(dense(x), 1, x.numel(), 1);
+    if (x.numel() === 0) fail(op, `cannot take the ${op} of an empty tensor (shape ${fmtShape(x.shape)})`);
+    const data = kernel(dense(x), 1, x.numel(), 1);
     return fromData(data, keepdim ? x.shape.map(() => 1) : []);
   }
-  const d = normalizeAxis('argmax', dim, x.ndim);
+  const d = normalizeAxis(op, dim, x.ndim);
   const shape = x.ndim === 0 ? [] : x.shape;
   const D = x.ndim === 0 ? 1 : shape[d];
-  if (D === 0) fail('argmax', `cannot take the argmax over the empty dim ${dim} of shape ${fmtShape(x.shape)}`);
+  if (D === 0) fail(op, `cannot take the ${op} over the empty dim ${dim} of shape ${fmtShape(x.shape)}`);
   let outer = 1, inner = 1;
   for (let i = 0; i < d; i++) outer *= shape[i];
   for (let i = d + 1; i < shape.length; i++) inner *= shape[i];
-  const data = argmaxAxis(dense(x), outer, D, inner);
+  const data = kernel(dense(x), outer, D, inner);
   const outShape = shape.filter((_, i) => i !== d);
   if (keepdim && x.ndim > 0) outShape.splice(d, 0, 1);
   return fromData(data, outShape);

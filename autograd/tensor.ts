@@ -347,6 +347,7 @@ export class Tensor {
   max(dim?: number | number[], keepdim = false): Tensor { return F.max(this, dim, keepdim); }
   min(dim?: number | number[], keepdim = false): Tensor { return F.min(this, dim, keepdim); }
   argmax(dim?: number, keepdim = false): Tensor { return F.argmax(this, dim, keepdim); }
+  argmin(dim?: number, keepdim = false): Tensor { return F.argmin(this, dim, keepdim); }
   var(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.variance(this, dim, options); }
   std(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.std(this, dim, options); }
   reshape(...shape: number[] | [readonly number[]]): Tensor { return F.reshape(this, flatArgs(shape)); }

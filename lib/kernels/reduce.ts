@@ -231,6 +231,19 @@ export function extremeAxes(x: FloatArray, shape: readonly number[], axes: reado
  * A NaN counts as the maximum, as in PyTorch.
  */
 export function argmaxAxis(x: FloatArray, outer: number, D: number, inner: number): FloatArray {
+  return argExtremeAxis(x, outer, D, inner, 1);
+}
+
+/**
+ * Index of the first minimum along one axis, as argmaxAxis. A NaN counts as the minimum, as in
+ * PyTorch (its argmin compares with LessOrNan: the first NaN wins over every number).
+ */
+export function argminAxis(x: FloatArray, outer: number, D: number, inner: number): FloatArray {
+  return argExtremeAxis(x, outer, D, inner, -1);
+}
+
+/** sign 1: first maximum; -1: first minimum; the first NaN of a row wins either way. */
+function argExtremeAxis(x: FloatArray, outer: number, D: number, inner: number, sign: 1 | -1): FloatArray {
   const out = allocate(dtypeOf(x), outer * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
@@ -240,7 +253,7 @@ export function argmaxAxis(x: FloatArray, outer: number, D: number, inner: numbe
         for (let d = 1; d < D; d++) {
           const v = x[base + d * inner];
           if (v !== v) { bi = d; break; }
-          if (v > best) { best = v; bi = d; }
+          if (sign > 0 ? v > best : v < best) { best = v; bi = d; }
         }
       }
       out[o * inner + j] = bi;

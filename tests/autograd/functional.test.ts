@@ -127,6 +127,28 @@ describe('autograd/functional: forward values against reference loops', () => {
     expect(F.argmax(x, -1).toArray()).to.deep.equal([1, 0]);
   });
 
+  it('argmin returns the first minimum, a NaN as the minimum (torch.argmin), with the Tensor method', () => {
+    const x = tensor([[4, 1, 1], [0, 2, 0]]);
+    expect(F.argmin(x).item()).to.equal(3);
+    expect(x.argmin().item()).to.equal(3);
+    expect(F.argmin(x, 1).toArray()).to.deep.equal([1, 0]);
+    expect(x.argmin(0, true).toArray()).to.deep.equal([[1, 0, 1]]);
+    expect(F.argmin(x, -1, true).toArray()).to.deep.equal([[1], [0]]);
+    expect(F.argmin(x, 0).dtype).to.equal('float32');
+    // torch.argmin(torch.tensor([[3., nan, -inf], [nan, 1., nan]]), 1) == [1, 0]; flattened: 1.
+    const n = tensor([[3, NaN, -Infinity], [NaN, 1, NaN]], { dtype: 'float64' });
+    expect(F.argmin(n, 1).toArray()).to.deep.equal([1, 0]);
+    expect(F.argmin(n).item()).to.equal(1);
+    expect(F.argmin(n).dtype).to.equal('float64');
+    // A strided view is read through its strides: the transpose's rows are x's columns.
+    expect(x.t().argmin(1).toArray()).to.deep.equal([1, 0, 1]);
+    expect(F.argmin(tensor(5), 0).toArray()).to.equal(0);
+    expect(() => F.argmin(zeros([0, 2]))).to.throw('argmin: cannot take the argmin of an empty tensor (shape [0,2])');
+    expect(() => F.argmin(zeros([0, 2]), 0)).to.throw('argmin: cannot take the argmin over the empty dim 0 of shape [0,2]');
+    expect(() => F.argmin(x, 2)).to.throw('argmin: dim 2 out of range for a 2-d tensor');
+    expect(() => F.argmin(x, 1, 'yes' as unknown as boolean)).to.throw('argmin: keepdim must be a boolean, got "yes"');
+  });
+
   it('shape ops: reshape with -1, flatten, squeeze, unsqueeze, transpose, permute, expand', () => {
     const x = arange(24).reshape(2, 3, 4);
     expect(x.reshape(-1, 4).shape).to.deep.equal([6, 4]);

@@ -3,7 +3,7 @@ import { allocate, type FloatArray } from '../../../lib/core/dtype';
 import { accumulate, addInto, binary, clamp, collapseDims, copyStrided, reluBackward, unary, where, type BinaryOp } from '../../../lib/kernels/elementwise';
 import { ewWasm } from '../../../lib/kernels/wasm_elementwise';
 import { setNumThreads, threadStats } from '../../../lib/platform/threads';
-import { argmaxAxis, extremeAxes, sumAxes } from '../../../lib/kernels/reduce';
+import { argmaxAxis, argminAxis, extremeAxes, sumAxes } from '../../../lib/kernels/reduce';
 import { Random } from '../../../lib/random';
 import { unravel } from '../../helpers';
 import { useTwoThreads, withWasm } from '../../support/kernel_modes';
@@ -194,6 +194,14 @@ describe('lib/kernels/reduce against reference loops', () => {
     expect(extremeAxes(x, [2, 3], [1], 'max')[1]).to.equal(3);
     expect(Array.from(argmaxAxis(x, 2, 3, 1))).to.deep.equal([1, 0]);
     expect(Array.from(argmaxAxis(new Float64Array([1, 5, 5, 0]), 1, 4, 1))).to.deep.equal([1]);
+  });
+
+  it('argmin picks the first minimum and, as torch (LessOrNan), the first NaN over any number', () => {
+    // Rows [1, NaN, 3] and [3, 2, 3]; then a column reduction (inner 2) of [[4, 0], [1, 0], [1, -1]].
+    expect(Array.from(argminAxis(new Float64Array([1, NaN, 3, 3, 2, 3]), 2, 3, 1))).to.deep.equal([1, 1]);
+    expect(Array.from(argminAxis(new Float32Array([4, 0, 1, 0, 1, -1]), 1, 3, 2))).to.deep.equal([1, 2]);
+    expect(Array.from(argminAxis(new Float64Array([NaN, -Infinity, NaN]), 1, 3, 1))).to.deep.equal([0]);
+    expect(Array.from(argminAxis(new Float64Array([-Infinity, -Infinity, 2]), 1, 3, 1))).to.deep.equal([0]);
   });
 });
 

@@ -4,7 +4,7 @@
 export { Tensor } from './autograd/tensor';
 export type { DType, FloatArray, NestedArray, TensorLike } from './autograd/tensor';
 export {
-  tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, randint,
+  tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, linspace, eye, rand, randn, randint,
 } from './autograd/creation';
 export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type { VarianceOptions, MseLossOptions } from './autograd/functional';

@@ -277,3 +277,65 @@ export function normalFill(t: Tensor, mean: number, std: number, generator: Rand
   for (let i = 0; i < d.length; i++) d[i] = mean + std * generator.normal();
   return t;
 }
+
+/**
+ * The n×m identity (torch.eye): ones on the main diagonal, zeros elsewhere; m defaults to n. The
+ * options may come second, `eye(3, { dtype: 'float64' })`, as torch takes them by keyword.
+ */
+export function eye(n: number, options?: TensorOptions): Tensor;
+export function eye(n: number, m?: number | null, options?: TensorOptions): Tensor;
+export function eye(n: number, m?: number | null | TensorOptions, options: TensorOptions = {}): Tensor {
+  const op = 'eye';
+  let cols: unknown = m;
+  if (m !== null && typeof m === 'object') {
+    cols = undefined;
+    options = m;
+  }
+  checkOptions(op, options, TENSOR_KEYS);
+  for (const [name, v] of [['n', n], ['m', cols ?? n]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v)) fail(op, `${name} must be an integer, got ${fmtValue(v)}`);
+    if (v < 0) fail(op, `${name} must be greater or equal to 0, got ${v}`);
+  }
+  const rows = n, c = (cols ?? n) as number;
+  const data = allocateFor(op, checkDtype(op, options.dtype), [rows, c]);
+  for (let i = 0; i < Math.min(rows, c); i++) data[i * c + i] = 1;
+  return finish(new Tensor(data, [rows, c]), options);
+}
+
+/**
+ * `steps` evenly spaced values from start to end inclusive (torch.linspace). As torch's CPU kernel,
+ * with step = (end − start)/(steps − 1) in the dtype, the first half is start + i·step and the second
+ * half end − (steps − 1 − i)·step, so both ends are exact and a symmetric range gives values
+ * symmetric to the bit; float32 rounds every operation as torch's float kernel does. (torch 1.13's
+ * AVX kernel computed whole 8- or 4-lane vectors from their first element, which moves the last bit
+ * of some values; later versions dropped that for the per-element formula used here.) steps 1 gives
+ * [start], steps 0 an empty tensor.
+ */
+export function linspace(start: number, end: number, steps: number, options: TensorOptions = {}): Tensor {
+  const op = 'linspace';
+  checkOptions(op, options, TENSOR_KEYS);
+  if (typeof start !== 'number' || typeof end !== 'number') fail(op, `start and end must be numbers, got ${fmtValue(start)}, ${fmtValue(end)}`);
+  if (typeof steps !== 'number' || !Number.isInteger(steps)) fail(op, `steps must be an integer, got ${fmtValue(steps)}`);
+  if (steps < 0) fail(op, `number of steps must be non-negative, got ${steps}`);
+  const dtype = checkDtype(op, options.dtype);
+  for (const v of [start, end]) {
+    if (dtype === 'float32' && Number.isFinite(v) && Math.abs(v) > FLT_MAX) {
+      fail(op, `value ${v} cannot be converted to float32 without overflow (use dtype float64)`);
+    }
+  }
+  const data = allocateFor(op, dtype, [steps]);
+  if (steps === 1) {
+    data[0] = start;
+  } else if (steps > 1) {
+    // r() rounds to the dtype after each operation, as the C++ float arithmetic does.
+    const r = dtype === 'float32' ? Math.fround : (v: number): number => v;
+    const s = r(start), e = r(end);
+    // The integer operands convert to the dtype too (exact below 2^24 in float32).
+    const step = r(r(e - s) / r(steps - 1));
+    const half = Math.floor(steps / 2);
+    for (let i = 0; i < steps; i++) {
+      data[i] = i < half ? r(s + r(step * r(i))) : r(e - r(step * r(steps - 1 - i)));
+    }
+  }
+  return finish(new Tensor(data, [steps]), options);
+}

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import ndarray from 'ndarray';
 import * as ts from 'typescript';
-import { arange, full, fullLike, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
+import { arange, eye, full, fullLike, linspace, ones, rand, randint, randn, tensor, zeros, zerosLike, onesLike } from '../../autograd/creation';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed, Random } from '../../lib/random';
@@ -142,6 +142,71 @@ describe('autograd/tensor', () => {
       expect(Array.from(arange(3, 0, -1).data)).to.deep.equal([3, 2, 1]);
       expect(() => arange(0, 1, 0)).to.throw('arange: step must be non-zero');
       expect(() => arange(0, 5, -1)).to.throw('arange: upper bound and step sign are inconsistent: start 0, end 5, step -1');
+    });
+
+    it('eye: ones on the main diagonal of an n×m matrix (m defaults to n), with dtype and requiresGrad options', () => {
+      for (const [n, m] of [[3, 3], [2, 4], [4, 2], [0, 3], [1, 1]]) {
+        const e = eye(n, m);
+        expect(e.shape, `eye(${n}, ${m})`).to.deep.equal([n, m]);
+        const want: number[][] = [];
+        for (let i = 0; i < n; i++) want.push(Array.from({ length: m }, (_, j) => (i === j ? 1 : 0)));
+        expect(e.toArray(), `eye(${n}, ${m})`).to.deep.equal(want);
+      }
+      expect(eye(2).toArray()).to.deep.equal([[1, 0], [0, 1]]);
+      expect(eye(2, null).shape).to.deep.equal([2, 2]);
+      const d = eye(2, { dtype: 'float64', requiresGrad: true });
+      expect([d.dtype, d.requiresGrad, d.isLeaf, d.shape]).to.deep.equal(['float64', true, true, [2, 2]]);
+      expect(eye(3, 1, { dtype: 'float64' }).toArray()).to.deep.equal([[1], [0], [0]]);
+      expect(() => eye(-1)).to.throw('eye: n must be greater or equal to 0, got -1');
+      expect(() => eye(2, -3)).to.throw('eye: m must be greater or equal to 0, got -3');
+      expect(() => eye(2.5)).to.throw('eye: n must be an integer, got 2.5');
+      expect(() => eye(2, 1.5)).to.throw('eye: m must be an integer, got 1.5');
+      expect(() => eye(2, { requires_grad: true } as never)).to.throw("eye: unknown option 'requires_grad' (did you mean 'requiresGrad'?)");
+      expect(() => eye(2, 2, { dtype: 'int32' as never })).to.throw('eye: unknown dtype int32');
+    });
+
+    it('linspace: start + i·step for the first half and end − (steps − 1 − i)·step for the second, as torch\'s CPU kernel', () => {
+      expect(Array.from(linspace(-1, 1, 5).data)).to.deep.equal([-1, -0.5, 0, 0.5, 1]);
+      expect(Array.from(linspace(3, 7, 1).data)).to.deep.equal([3]);
+      expect(linspace(3, 7, 0).shape).to.deep.equal([0]);
+      expect(Array.from(linspace(10, 0, 3, { dtype: 'float64' }).data)).to.deep.equal([10, 5, 0]);
+      // torch's linspace kernel, written out: step in the dtype, each operation rounded to it.
+      const torchLinspace = (s0: number, e0: number, n: number, f32: boolean): number[] => {
+        const r = f32 ? Math.fround : (v: number): number => v;
+        const s = r(s0), e = r(e0), step = r(r(e - s) / r(n - 1));
+        return Array.from({ length: n }, (_, i) => (i < Math.floor(n / 2) ? r(s + r(step * r(i))) : r(e - r(step * r(n - 1 - i)))));
+      };
+      for (const [s, e, n] of [[0, 1, 50], [0.1, 2.7, 38], [-0.3, 0.3, 4], [-1.7, 1.7, 5], [2, -3, 11], [-0.3, 0.3, 101]]) {
+        for (const dtype of ['float32', 'float64'] as const) {
+          const x = linspace(s, e, n, { dtype });
+          expect(x.dtype).to.equal(dtype);
+          expect(Array.from(x.data), `linspace(${s}, ${e}, ${n}) ${dtype}`).to.deep.equal(torchLinspace(s, e, n, dtype === 'float32'));
+          // The docs' formula, start + i·(end − start)/(steps − 1), to rounding.
+          const tol = (dtype === 'float32' ? 2e-6 : 1e-14) * Math.max(Math.abs(s), Math.abs(e));
+          x.data.forEach((v, i) => expect(v).to.be.closeTo(s + (i * (e - s)) / (n - 1), tol));
+        }
+      }
+      // Both ends exact where start + (steps − 1)·step is not: 0.9999999999999999 in float64 for steps 50,
+      // 2.7000003 instead of fround(2.7) in float32 for steps 38.
+      expect(linspace(0, 1, 50, { dtype: 'float64' }).data[49]).to.equal(1);
+      expect(linspace(0.1, 2.7, 38).data[37]).to.equal(Math.fround(2.7));
+      expect(linspace(0.1, 2.7, 38).data[0]).to.equal(Math.fround(0.1));
+      // A symmetric range gives values symmetric to the bit (start + i·step alone does not for steps 4 and 5).
+      for (const [a, n] of [[0.3, 4], [1.7, 5], [0.3, 101], [1.7, 64]]) {
+        for (const dtype of ['float32', 'float64'] as const) {
+          const x = linspace(-a, a, n, { dtype }).data;
+          for (let i = 0; i < Math.floor(n / 2); i++) expect(x[i], `linspace(-${a}, ${a}, ${n}) ${dtype} [${i}]`).to.equal(-x[n - 1 - i]);
+        }
+      }
+      const g = linspace(0, 1, 3, { requiresGrad: true });
+      expect([g.requiresGrad, g.isLeaf]).to.deep.equal([true, true]);
+      expect(() => linspace(0, 1, -1)).to.throw('linspace: number of steps must be non-negative, got -1');
+      expect(() => linspace(0, 1, 2.5)).to.throw('linspace: steps must be an integer, got 2.5');
+      expect(() => linspace(0, 1, undefined as unknown as number)).to.throw('linspace: steps must be an integer, got undefined');
+      expect(() => linspace(0, '1' as unknown as number, 3)).to.throw('linspace: start and end must be numbers, got 0, "1"');
+      expect(() => linspace(0, 1e39, 3)).to.throw('linspace: value 1e+39 cannot be converted to float32 without overflow (use dtype float64)');
+      expect(Array.from(linspace(0, 1e39, 3, { dtype: 'float64' }).data)).to.deep.equal([0, 5e38, 1e39]);
+      expect(() => linspace(0, 1, 3, { step: 2 } as never)).to.throw("linspace: unknown option 'step'");
     });
 
     it('an empty arange with a negative step has size 0, not -0 (ceil(-0 / step) is -0)', () => {

@@ -8,6 +8,7 @@ export {
 } from './autograd/creation';
 export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type { VarianceOptions, MseLossOptions } from './autograd/functional';
+export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/tape';
 export type { BackwardOptions } from './autograd/tape';
 export { gradcheck, assertGradcheck } from './autograd/gradcheck';

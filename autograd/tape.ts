@@ -119,7 +119,7 @@ export class Node {
     const v = t._version;
     if (v === expected) return;
     fail('backward', `a tensor of shape ${fmtShape(t.shape)} (the ${what}) saved by ${this.op} for the gradient was modified in place ` +
-      `(by an optimizer step or loadStateDict) after it was saved: version ${v}, expected ${expected}; ` +
+      `(by an in-place op such as add_, an optimizer step or loadStateDict) after it was saved: version ${v}, expected ${expected}; ` +
       'compute the loss again after the update');
   }
 

@@ -19,6 +19,7 @@ import { copyStrided } from '../lib/kernels/elementwise';
 import { formatTensor } from './format';
 import type { Node } from './tape';
 import * as F from './functional';
+import * as I from './inplace';
 import { backward as runBackward, type BackwardOptions } from './tape';
 
 export type { DType, FloatArray };
@@ -31,7 +32,7 @@ export type NestedArray = number | NestedArray[];
 /**
  * Version counters, one per storage, so a tensor and every view of it share one (PyTorch keeps
  * its counter per storage too). Every in-place change the library makes through the public API
- * bumps it (an optimizer step, Module.loadStateDict); the tape records the version of each tensor
+ * bumps it (the in-place methods add_ … neg_, an optimizer step, Module.loadStateDict); the tape records the version of each tensor
  * it saves and backward refuses a saved tensor whose version moved. A storage never bumped has no
  * entry: version 0, and no cost for the intermediate tensors of a forward pass.
  */
@@ -322,6 +323,19 @@ export class Tensor {
   zeroGrad(): void {
     this.grad = null;
   }
+
+  // ---- in-place ops (see inplace.ts): write through this tensor's strides, bump _version, return this ----
+  /** this += alpha·other (torch's add_), other broadcast to this shape. */
+  add_(other: TensorLike, options?: I.AddInplaceOptions | null): this { I.add_(this, other, options); return this; }
+  /** this −= alpha·other (torch's sub_). */
+  sub_(other: TensorLike, options?: I.AddInplaceOptions | null): this { I.sub_(this, other, options); return this; }
+  mul_(other: TensorLike): this { I.mul_(this, other); return this; }
+  div_(other: TensorLike): this { I.div_(this, other); return this; }
+  zero_(): this { I.zero_(this); return this; }
+  fill_(value: number): this { I.fill_(this, value); return this; }
+  copy_(src: Tensor): this { I.copy_(this, src); return this; }
+  clamp_(min?: number | null, max?: number | null): this { I.clamp_(this, min, max); return this; }
+  neg_(): this { I.neg_(this); return this; }
 
   // ---- ops (see functional.ts) ----
   add(other: TensorLike): Tensor { return F.add(this, other); }

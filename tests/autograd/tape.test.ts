@@ -133,7 +133,7 @@ describe('autograd/tape', () => {
       opt.step();
       expect(() => loss.backward()).to.throw(
         "backward: a tensor of shape [2] (the input 'a') saved by mul for the gradient was modified in place " +
-        '(by an optimizer step or loadStateDict) after it was saved: version 1, expected 0; compute the loss again after the update');
+        '(by an in-place op such as add_, an optimizer step or loadStateDict) after it was saved: version 1, expected 0; compute the loss again after the update');
       expect(Array.from(w.grad!.data)).to.deep.equal([1, 1]);
       // Computed again after the update, the loss backpropagates with the new values.
       w.grad = null;

@@ -16,7 +16,7 @@ export type { GradcheckOptions, GradcheckReport } from './autograd/gradcheck';
 export { manualSeed, Random } from './lib/random';
 export * as F from './autograd/functional';
 export {
-  add, sub, mul, div, pow, neg, exp, log, sqrt, abs, sign, relu, sigmoid, tanh, clamp, maximum, minimum,
+  add, sub, mul, div, pow, neg, exp, expm1, log, log1p, sqrt, abs, sign, relu, sigmoid, tanh, erf, clamp, maximum, minimum,
   sum, mean, max, min, argmax, argmin, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
   slice, narrow, select, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone, variance, std,
 } from './autograd/functional';

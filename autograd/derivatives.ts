@@ -18,6 +18,7 @@ import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
 import { gemm } from '../lib/kernels/gemm';
 import { extremeAxes, sumAxes, varianceAxes } from '../lib/kernels/reduce';
+import { TWO_OVER_SQRT_PI } from '../lib/kernels/special';
 import { broadcastView, dense, fromData, strided } from './kernel_args';
 import * as F from './functional';
 import type { BackwardContext, GradMap } from './tape';
@@ -256,6 +257,25 @@ export const derivatives = {
     saveOutput: true,
     forward: ({ x }) => unaryForward('tanh', x),
     backward: (g, { out }) => ({ x: F.mul(g, F.sub(1, F.mul(out!, out!))) }),
+  }),
+  // exp(x) − 1 and log(1 + x), accurate near 0 (torch.expm1, torch.log1p): elu, softplus and
+  // logSigmoid are composites of them. The derivatives are torch's: grad·(result + 1), grad/(x + 1).
+  expm1: defineOp<X>({
+    saveOutput: true,
+    forward: ({ x }) => unaryForward('expm1', x),
+    backward: (g, { out }) => ({ x: F.mul(g, F.add(out!, 1)) }),
+  }),
+  log1p: defineOp<X>({
+    saveInputs: ['x'],
+    forward: ({ x }) => unaryForward('log1p', x),
+    backward: (g, { inputs: { x } }) => ({ x: F.div(g, F.add(x!, 1)) }),
+  }),
+  // A primitive since no composite of the others is accurate (lib/kernels/special.ts); the exact
+  // GELU is built on it. d erf(x)/dx = 2/√π·exp(−x²).
+  erf: defineOp<X>({
+    saveInputs: ['x'],
+    forward: ({ x }) => unaryForward('erf', x),
+    backward: (g, { inputs: { x } }) => ({ x: F.mul(g, F.mul(F.exp(F.neg(F.mul(x!, x!))), TWO_OVER_SQRT_PI)) }),
   }),
   clamp: defineOp<X, { min: number | null; max: number | null }>({
     saveInputs: ['x'],

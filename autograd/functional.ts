@@ -121,7 +121,7 @@ export function minimum(a: TensorLike, b: TensorLike): Tensor {
   return apply('minimum', { a: x, b: y }, {});
 }
 
-function unaryOp(op: 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh', x: Tensor): Tensor {
+function unaryOp(op: 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'expm1' | 'log1p' | 'erf', x: Tensor): Tensor {
   requireTensor(op, 'input', x);
   return apply(op, { x }, {});
 }
@@ -134,6 +134,12 @@ export const abs = (x: Tensor): Tensor => unaryOp('abs', x);
 export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x);
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x);
+/** exp(x) − 1, accurate for small |x| (torch.expm1). */
+export const expm1 = (x: Tensor): Tensor => unaryOp('expm1', x);
+/** log(1 + x), accurate for small |x| (torch.log1p). */
+export const log1p = (x: Tensor): Tensor => unaryOp('log1p', x);
+/** The error function (torch.erf), to a few units in the last place of a double. */
+export const erf = (x: Tensor): Tensor => unaryOp('erf', x);
 
 export function square(x: Tensor): Tensor {
   requireTensor('square', 'input', x);

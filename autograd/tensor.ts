@@ -354,6 +354,9 @@ export class Tensor {
   relu(): Tensor { return F.relu(this); }
   sigmoid(): Tensor { return F.sigmoid(this); }
   tanh(): Tensor { return F.tanh(this); }
+  expm1(): Tensor { return F.expm1(this); }
+  log1p(): Tensor { return F.log1p(this); }
+  erf(): Tensor { return F.erf(this); }
   square(): Tensor { return F.square(this); }
   clamp(min?: number | null, max?: number | null): Tensor { return F.clamp(this, min, max); }
   sum(dim?: number | number[], keepdim = false): Tensor { return F.sum(this, dim, keepdim); }

@@ -155,6 +155,18 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
   ] },
   sigmoid: { samples: [{ desc: '[2,3] incl. large |x|', make: () => ({ inputs: { x: r([2, 3], (u) => 4 * u) }, attrs: {} }) }] },
   tanh: { samples: [{ desc: '[2,3]', make: () => ({ inputs: { x: r([2, 3]) }, attrs: {} }) }] },
+  expm1: { samples: [
+    { desc: '[2,3] incl. small |x|', make: () => ({ inputs: { x: r([2, 3], (u) => (Math.abs(u) < 0.5 ? u * 1e-3 : u)) }, attrs: {} }) },
+    { desc: 'non-contiguous', make: () => ({ inputs: { x: nc([3, 2]) }, attrs: {} }) },
+  ] },
+  log1p: { samples: [
+    { desc: 'x > -0.5 incl. small |x|', make: () => ({ inputs: { x: r([2, 3], (u) => (u < -0.5 ? -0.5 - 0.4 * Math.tanh(-u) : u)) }, attrs: {} }) },
+  ] },
+  erf: { samples: [
+    // Both formulas of the kernel: |x| < 0.5 (Maclaurin) and beyond (Taylor about k/8).
+    { desc: '[3,4] spread over [-4, 4]', make: () => ({ inputs: { x: r([3, 4], (u) => 1.5 * u) }, attrs: {} }) },
+    { desc: 'non-contiguous', make: () => ({ inputs: { x: nc([2, 3]) }, attrs: {} }) },
+  ] },
   clamp: { samples: [
     // Values at least 0.05 from either bound so the kink is not inside a finite-difference step.
     { desc: 'both bounds', make: () => ({ inputs: { x: r([3, 4], (u) => (Math.abs(Math.abs(u) - 0.5) < 0.05 ? u + 0.2 : u)) }, attrs: { min: -0.5, max: 0.5 } }) },

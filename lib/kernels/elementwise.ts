@@ -13,6 +13,7 @@ import type { FloatArray } from '../core/dtype';
 import { availableThreads, parallelFor, registerTask, type TaskArgs } from './parallel';
 import { ewWasm, stageIn, stageOut, wasmElementwiseEnabled, type EwWasm, type WasmBinaryOp } from './wasm_elementwise';
 import { keepShape } from './keep_shape';
+import { erf } from './special';
 
 export interface StridedView {
   /** Named like Tensor.storage so a Tensor is itself a valid StridedView. */
@@ -26,7 +27,8 @@ export type BinaryOp =
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 
 export type UnaryOp =
-  | 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'square' | 'reciprocal';
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'square' | 'reciprocal'
+  | 'expm1' | 'log1p' | 'erf';
 
 /**
  * Merges dims i and i+1 wherever every operand steps over dim i exactly as over dims i+1.
@@ -179,6 +181,10 @@ export function unary(op: UnaryOp, x: FloatArray, xOff: number, out: FloatArray,
     case 'sign': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v > 0 ? 1 : v < 0 ? -1 : 0; } return;
     case 'square': for (let i = 0; i < n; i++) { const v = x[xOff + i]; out[i] = v * v; } return;
     case 'reciprocal': for (let i = 0; i < n; i++) out[i] = 1 / x[xOff + i]; return;
+    // exp(v) − 1 and log(1 + v) without the cancellation near v = 0 (elu, softplus, logSigmoid).
+    case 'expm1': for (let i = 0; i < n; i++) out[i] = Math.expm1(x[xOff + i]); return;
+    case 'log1p': for (let i = 0; i < n; i++) out[i] = Math.log1p(x[xOff + i]); return;
+    case 'erf': for (let i = 0; i < n; i++) out[i] = erf(x[xOff + i]); return;
   }
 }
 

@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { unary } from '../../../lib/kernels/elementwise';
+import { ERF_AT_EIGHTHS, TWO_OVER_SQRT_PI, erf } from '../../../lib/kernels/special';
+import { Random } from '../../../lib/random';
+import { erfReference, twoOverSqrtPiRef } from '../../support/erf_reference';
+
+const rng = new Random(24);
+
+/** |a − e| / |e|, 0 when both are equal (signed zeros included). */
+function relErr(a: number, e: number): number {
+  return a === e ? 0 : Math.abs(a - e) / Math.abs(e);
+}
+
+describe('lib/kernels/special: erf', () => {
+  it('its constants: 2/√π and erf(k/8) for k = 0..48 are the correctly rounded values', () => {
+    expect(TWO_OVER_SQRT_PI).to.equal(twoOverSqrtPiRef);
+    expect(ERF_AT_EIGHTHS.length).to.equal(49);
+    ERF_AT_EIGHTHS.forEach((v, k) => expect(v, `erf(${k}/8)`).to.equal(erfReference(k / 8)));
+  });
+
+  it('is within 1e-15 relative of the 400-bit series on a grid over [-6, 6], at the formula seams and at random points', () => {
+    const xs: number[] = [];
+    for (let i = -1200; i <= 1200; i += 3) xs.push(i / 200 + 1e-7 * (i % 5)); // a grid over [-6, 6], off the table's centres
+    for (let k = 4; k <= 48; k++) xs.push(k / 8, k / 8 + 1 / 16, k / 8 - 1 / 16, k / 8 + 1 / 16 - 2 ** -50); // centres and seams
+    xs.push(0.5, 0.5 - 2 ** -53, 6 - 2 ** -50, 1e-3, -1e-5, 0.25, 2 ** -30);
+    for (let i = 0; i < 300; i++) xs.push((rng.uniform() * 2 - 1) * 6);
+    let worst = 0;
+    let at = 0;
+    for (const x of xs) {
+      const e = relErr(erf(x), erfReference(x));
+      if (e > worst) { worst = e; at = x; }
+    }
+    expect(worst, `worst relative error ${worst} at x = ${at}`).to.be.below(1e-15);
+  });
+
+  it('is odd: erf(−x) = −erf(x) exactly', () => {
+    for (let i = 0; i < 200; i++) {
+      const x = rng.uniform() * 7;
+      expect(erf(-x)).to.equal(-erf(x));
+    }
+  });
+
+  it('gives ±1 at ±∞ and from |x| = 6 on, NaN at NaN, and keeps the sign of ±0', () => {
+    expect(erf(Infinity)).to.equal(1);
+    expect(erf(-Infinity)).to.equal(-1);
+    expect(Number.isNaN(erf(NaN))).to.equal(true);
+    expect(Object.is(erf(0), 0)).to.equal(true);
+    expect(Object.is(erf(-0), -0)).to.equal(true);
+    for (const x of [6, 7.5, 30, 1e10, Number.MAX_VALUE]) {
+      expect(erf(x), `erf(${x})`).to.equal(1);
+      expect(erf(-x), `erf(${-x})`).to.equal(-1);
+    }
+    // Below 6, where erfc(x) < 2^-54 (x ≳ 5.92) the correctly rounded value is already 1.
+    expect(erfReference(5.95)).to.equal(1);
+    expect(erf(5.95)).to.equal(1);
+    expect(erf(5.9)).to.equal(erfReference(5.9));
+    expect(erf(5.9)).to.be.below(1);
+    expect(erf(5.5)).to.equal(erfReference(5.5));
+    expect(erf(5.5)).to.be.below(1);
+  });
+
+  it('is 2x/√π for tiny x (the series beyond its first term is below half an ulp), subnormals included', () => {
+    for (const x of [1e-9, -3e-12, 1e-200, 2 ** -1060, -5e-324]) {
+      const e = twoOverSqrtPiRef * x;
+      expect(relErr(erf(x), e), `erf(${x})`).to.be.at.most(x > 1e-300 || x < -1e-300 ? 2.3e-16 : Math.abs(5e-324 / e));
+    }
+  });
+});
+
+describe('lib/kernels/elementwise: expm1, log1p, erf', () => {
+  const xs = [0, -0, 1e-10, -1e-12, 0.3, -0.7, 2, 30, -30, 710, -Infinity, Infinity, NaN];
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`apply Math.expm1, Math.log1p and erf per element, rounded once to ${dtype}`, () => {
+      const make = (n: number) => (dtype === 'float32' ? new Float32Array(n) : new Float64Array(n));
+      const src = make(xs.length + 2);
+      src.set(xs, 2); // an offset into the input
+      const round = (v: number) => (dtype === 'float32' ? Math.fround(v) : v);
+      const cases: Array<['expm1' | 'log1p' | 'erf', (v: number) => number]> = [
+        ['expm1', Math.expm1], ['log1p', Math.log1p], ['erf', (v) => (Number.isFinite(v) && Math.abs(v) < 30 ? erfReference(v) : erf(v))],
+      ];
+      for (const [op, f] of cases) {
+        const out = make(xs.length);
+        unary(op, src, 2, out, xs.length);
+        xs.forEach((_, i) => {
+          const e = round(f(src[2 + i]));
+          if (Number.isNaN(e)) expect(Number.isNaN(out[i]), `${op}(${src[2 + i]})`).to.equal(true);
+          else if (op === 'erf') expect(relErr(out[i], e), `${op}(${src[2 + i]})`).to.be.at.most(dtype === 'float32' ? 0 : 1e-15);
+          else expect(Object.is(out[i], e), `${op}(${src[2 + i]}): ${out[i]} vs ${e}`).to.equal(true);
+        });
+      }
+    });
+  }
+});

@@ -835,6 +835,132 @@ export function softmax(x: Tensor, dim: number): Tensor {
   return exp(logSoftmax(x, dim));
 }
 
+// ---- activations (composites: their gradients, kinks included, come from the primitives) ----
+
+/** `v` if it is a finite number, else an Error naming the op and the option. */
+function finiteNumber(op: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(op, `${name} must be a finite number, got ${fmtValue(v)}`);
+  return v;
+}
+
+/**
+ * x for x > 0, else x·negativeSlope (torch's F.leaky_relu). At x = 0 the gradient is
+ * negativeSlope, as torch's leaky_relu_backward (self > 0 ? grad : grad·negval).
+ */
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  requireTensor('leakyRelu', 'input', x);
+  const slope = finiteNumber('leakyRelu', 'negativeSlope', negativeSlope);
+  return where(gt(x, 0), x, mul(x, slope));
+}
+
+/**
+ * scale·x for x > 0, else scale·alpha·(exp(x) − 1) by expm1, torch's elu kernel (SELU is this with
+ * its constants). The negative branch reads min(x, 0) so that a large x, where it is not selected,
+ * cannot overflow exp and turn its zero gradient into 0·∞ = NaN; clamp passes the gradient at 0
+ * (bounds inclusive), which gives x = 0 torch's gradient there: scale·alpha (elu_backward's x <= 0 side).
+ */
+function eluImpl(x: Tensor, alpha: number, scale: number): Tensor {
+  const pos = scale === 1 ? x : mul(x, scale);
+  return where(gt(x, 0), pos, mul(expm1(clamp(x, null, 0)), alpha * scale));
+}
+
+/** x for x > 0, else alpha·(exp(x) − 1) (torch's F.elu); gradient alpha at x = 0, as torch. */
+export function elu(x: Tensor, alpha = 1): Tensor {
+  requireTensor('elu', 'input', x);
+  return eluImpl(x, finiteNumber('elu', 'alpha', alpha), 1);
+}
+
+/** torch's SELU constants (Klambauer et al., 2017), as torch.nn.functional.selu uses them. */
+const SELU_ALPHA = 1.6732632423543772848170429916717;
+const SELU_SCALE = 1.0507009873554804934193349852946;
+
+/** scale·elu(x, alpha) with torch's fixed alpha ≈ 1.6733 and scale ≈ 1.0507 (F.selu). */
+export function selu(x: Tensor): Tensor {
+  requireTensor('selu', 'input', x);
+  return eluImpl(x, SELU_ALPHA, SELU_SCALE);
+}
+
+/** x·sigmoid(x) (torch's F.silu, the swish). */
+export function silu(x: Tensor): Tensor {
+  requireTensor('silu', 'input', x);
+  return mul(x, sigmoid(x));
+}
+
+export interface GeluOptions {
+  /** 'none' (the default): x·Φ(x) through erf; 'tanh': torch's tanh approximation. */
+  approximate?: 'none' | 'tanh';
+}
+
+/**
+ * GELU, torch's F.gelu: x·0.5·(1 + erf(x/√2)), or with approximate 'tanh'
+ * 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), the formulas of torch's CPU kernel.
+ */
+export function gelu(x: Tensor, options?: GeluOptions | null): Tensor {
+  requireTensor('gelu', 'input', x);
+  if (typeof options === 'string') fail('gelu', `options must be an object, as gelu(x, { approximate: ${JSON.stringify(options)} }), got the string ${JSON.stringify(options)}`);
+  const o = optionsObject('gelu', options, ['approximate']);
+  const approximate = o.approximate ?? 'none';
+  if (approximate !== 'none' && approximate !== 'tanh') fail('gelu', `approximate must be 'none' or 'tanh', got ${fmtValue(approximate)}`);
+  if (approximate === 'none') return mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1));
+  const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+  return mul(mul(x, 0.5), add(tanh(inner), 1));
+}
+
+/**
+ * log(1 + exp(beta·x))/beta, and x itself where beta·x > threshold (torch's F.softplus, whose
+ * gradient there is 1). The log1p branch reads min(beta·x, threshold), so exp cannot overflow
+ * where that branch is not selected (its zero gradient would become 0·∞ = NaN).
+ */
+export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
+  requireTensor('softplus', 'input', x);
+  const b = finiteNumber('softplus', 'beta', beta);
+  const t = finiteNumber('softplus', 'threshold', threshold);
+  if (b === 0) fail('softplus', 'beta must be non-zero (the result divides by it), got 0');
+  const bx = b === 1 ? x : mul(x, b);
+  const soft = log1p(exp(clamp(bx, null, t)));
+  return where(gt(bx, t), x, b === 1 ? soft : div(soft, b));
+}
+
+/**
+ * clamp(x, minVal, maxVal) whose gradient passes only strictly inside (minVal, maxVal), as torch's
+ * hardtanh_backward (clamp's own passes at the bounds too).
+ */
+function hardtanhImpl(x: Tensor, minVal: number, maxVal: number): Tensor {
+  const inside = mul(gt(x, minVal), lt(x, maxVal));
+  return where(inside, x, clamp(x.detach(), minVal, maxVal));
+}
+
+/** x clamped to [minVal, maxVal] (torch's F.hardtanh); gradient 1 strictly inside, 0 elsewhere. */
+export function hardtanh(x: Tensor, minVal = -1, maxVal = 1): Tensor {
+  requireTensor('hardtanh', 'input', x);
+  const lo = finiteNumber('hardtanh', 'minVal', minVal);
+  const hi = finiteNumber('hardtanh', 'maxVal', maxVal);
+  if (lo > hi) fail('hardtanh', `minVal must not exceed maxVal, got minVal=${lo}, maxVal=${hi}`);
+  return hardtanhImpl(x, lo, hi);
+}
+
+/** min(max(x, 0), 6) (torch's F.relu6 = hardtanh(x, 0, 6)); gradient 0 at 0 and at 6. */
+export function relu6(x: Tensor): Tensor {
+  requireTensor('relu6', 'input', x);
+  return hardtanhImpl(x, 0, 6);
+}
+
+/**
+ * log(sigmoid(x)) = min(x, 0) − log1p(exp(−|x|)), torch's stable form: no overflow for any x and
+ * no log(0) for very negative x. Its gradient is sigmoid(−x), 0.5 at x = 0 (minimum's tie and
+ * abs's zero slope at 0 give exactly that).
+ */
+export function logSigmoid(x: Tensor): Tensor {
+  requireTensor('logSigmoid', 'input', x);
+  return sub(minimum(x, 0), log1p(exp(neg(abs(x)))));
+}
+
+/** x·tanh(softplus(x)) (torch's F.mish; softplus's linear region keeps exp finite). */
+export function mish(x: Tensor): Tensor {
+  requireTensor('mish', 'input', x);
+  return mul(x, tanh(softplus(x)));
+}
+
 export interface MseLossOptions {
   reduction?: 'mean' | 'sum' | 'none';
 }

@@ -359,6 +359,8 @@ export class Tensor {
   erf(): Tensor { return F.erf(this); }
   square(): Tensor { return F.square(this); }
   clamp(min?: number | null, max?: number | null): Tensor { return F.clamp(this, min, max); }
+  softmax(dim: number): Tensor { return F.softmax(this, dim); }
+  logSoftmax(dim: number): Tensor { return F.logSoftmax(this, dim); }
   sum(dim?: number | number[], keepdim = false): Tensor { return F.sum(this, dim, keepdim); }
   mean(dim?: number | number[], keepdim = false): Tensor { return F.mean(this, dim, keepdim); }
   max(dim?: number | number[], keepdim = false): Tensor { return F.max(this, dim, keepdim); }

@@ -7,7 +7,9 @@ export { BatchNorm1d, BatchNorm2d } from './batchnorm';
 export type { BatchNormOptions } from './batchnorm';
 export { Linear } from './linear';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
-export { ReLU, Sigmoid, Tanh } from './activation';
+export {
+  ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, SiLU, Mish, GELU, Softplus, Hardtanh, ReLU6, LogSigmoid, Softmax, LogSoftmax,
+} from './activation';
 export { Dropout } from './dropout';
 export { Sequential, Identity, Flatten } from './container';
 export * as init from './init';

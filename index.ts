@@ -22,7 +22,7 @@ export {
 } from './autograd/functional';
 export {
   conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
-  leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish,
+  leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm,
 } from './autograd/functional';
 export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';

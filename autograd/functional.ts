@@ -961,6 +961,54 @@ export function mish(x: Tensor): Tensor {
   return mul(x, tanh(softplus(x)));
 }
 
+// ---- normalization ----
+
+/**
+ * Layer normalisation over the last normalizedShape.length dims (torch's F.layer_norm):
+ * (x − mean)/sqrt(var + eps)·weight + bias with the biased variance. The variance is the `var` op
+ * (two passes, summed in double around a float64 mean), so a float32 input with a large mean and a
+ * small spread keeps its accuracy; the gradients come from the composite.
+ */
+export function layerNorm(
+  x: Tensor, normalizedShape: number | readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5,
+): Tensor {
+  const op = 'layerNorm';
+  requireTensor(op, 'input', x);
+  const ns = checkNormalizedShape(op, normalizedShape);
+  const k = ns.length;
+  if (x.ndim < k || !shapesEqual(x.shape.slice(x.ndim - k), ns)) {
+    fail(op, `given normalizedShape ${fmtShape(ns)}, expected input with shape [*, ${ns.join(', ')}], but got input of shape ${fmtShape(x.shape)}`);
+  }
+  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (t === undefined || t === null) continue;
+    requireTensor(op, name, t);
+    if (!shapesEqual(t.shape, ns)) fail(op, `${name} must have normalizedShape ${fmtShape(ns)}, got ${fmtShape(t.shape)}`);
+    if (t.dtype !== x.dtype) fail(op, `${name} is ${t.dtype} but input is ${x.dtype}; convert one with .to()`);
+  }
+  if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) fail(op, `eps must be a finite non-negative number, got ${fmtValue(eps)}`);
+  const axes = ns.map((_, i) => x.ndim - k + i);
+  let y: Tensor;
+  if (numel(ns) === 0) {
+    y = mul(x, 0); // no elements to normalise: an empty result, still on the graph
+  } else {
+    const centred = sub(x, mean(x, axes, true));
+    y = div(centred, sqrt(add(variance(x, axes, { correction: 0, keepdim: true }), eps)));
+  }
+  if (weight) y = mul(y, weight);
+  if (bias) y = add(y, bias);
+  return y;
+}
+
+/** torch's normalized_shape: an integer or a non-empty list of non-negative integers, as an array. */
+export function checkNormalizedShape(op: string, normalizedShape: unknown): number[] {
+  const ns = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
+  if (!Array.isArray(ns) || !ns.every((d) => Number.isInteger(d) && d >= 0)) {
+    fail(op, `normalizedShape must be a non-negative integer or an array of them, got ${fmtValue(normalizedShape)}`);
+  }
+  if (ns.length === 0) fail(op, 'normalizedShape must have at least one dim, got []');
+  return [...(ns as number[])];
+}
+
 export interface MseLossOptions {
   reduction?: 'mean' | 'sum' | 'none';
 }

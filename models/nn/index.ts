@@ -10,6 +10,8 @@ export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
 export {
   ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, SiLU, Mish, GELU, Softplus, Hardtanh, ReLU6, LogSigmoid, Softmax, LogSoftmax,
 } from './activation';
+export { LayerNorm } from './normalization';
+export type { LayerNormOptions } from './normalization';
 export { Dropout } from './dropout';
 export { Sequential, Identity, Flatten } from './container';
 export * as init from './init';

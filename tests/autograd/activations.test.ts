@@ -162,3 +162,80 @@ describe('activations (F): errors name the op', () => {
     expect(() => F.erf(3 as never)).to.throw('erf: input must be a Tensor, got number');
   });
 });
+
+/** Reference layer norm: per row of the trailing `k` dims, two-pass mean and biased variance in float64. */
+function layerNormRef(x: Tensor, k: number, weight: Tensor | null, bias: Tensor | null, eps: number): number[] {
+  const data = Array.from(x.contiguous().data);
+  const inner = x.shape.slice(x.ndim - k).reduce((a, b) => a * b, 1);
+  const out: number[] = [];
+  for (let r = 0; r < data.length / inner; r++) {
+    const row = data.slice(r * inner, (r + 1) * inner);
+    const m = row.reduce((a, b) => a + b, 0) / inner;
+    const v = row.reduce((a, b) => a + (b - m) ** 2, 0) / inner;
+    row.forEach((val, j) => out.push(((val - m) / Math.sqrt(v + eps)) * (weight ? weight.data[j] : 1) + (bias ? bias.data[j] : 0)));
+  }
+  return out;
+}
+
+describe('F.layerNorm', () => {
+  it('normalises over the trailing dims with the biased variance, then weight and bias (float64 reference loop)', () => {
+    const x = randomTensor(rng, [2, 3, 4], 'float64', (u) => 2 * u + 0.5);
+    const w = randomTensor(rng, [3, 4]), b = randomTensor(rng, [3, 4]);
+    close(F.layerNorm(x, [3, 4], w, b).data, layerNormRef(x, 2, w, b, 1e-5), 1e-14, '[3,4] affine');
+    close(F.layerNorm(x, 4, null, null, 0.1).data, layerNormRef(x, 1, null, null, 0.1), 1e-14, '4, eps 0.1');
+    const w4 = randomTensor(rng, [4]);
+    close(F.layerNorm(x, [4], w4).data, layerNormRef(x, 1, w4, null, 1e-5), 1e-14, '[4] weight only');
+    const t = randomTransposed(rng, [3, 5]);
+    close(F.layerNorm(t, [5]).data, layerNormRef(t, 1, null, null, 1e-5), 1e-14, 'non-contiguous');
+  });
+
+  it('a constant row gives bias (0/sqrt(eps)), with finite gradients', () => {
+    const x = tensor([[2, 2, 2], [1, 2, 3]], { dtype: 'float64', requiresGrad: true });
+    const b = tensor([0.5, -1, 3], { dtype: 'float64' });
+    const y = F.layerNorm(x, [3], null, b);
+    expect(Array.from(y.data.slice(0, 3))).to.deep.equal([0.5, -1, 3]);
+    y.mul(tensor([[1, 2, 3], [1, 1, 1]], { dtype: 'float64' })).sum().backward();
+    for (const g of x.grad!.data) expect(Number.isFinite(g)).to.equal(true);
+  });
+
+  it('float32 with a large mean and unit spread stays within 1e-4 of float64 (two-pass variance)', () => {
+    const x64 = randomTensor(rng, [4, 64], 'float64', (u) => 1000 + u);
+    const x32 = x64.to('float32');
+    const exact = layerNormRef(x32.to('float64'), 1, null, null, 1e-5);
+    close(F.layerNorm(x32, [64]).data, exact, 1e-4, 'float32');
+    // What the test guards against: the one-pass E[x²] − E[x]² in float32 misses the variance by far more.
+    const row = Array.from(x32.data.slice(0, 64));
+    let s = 0, s2 = 0;
+    for (const v of row) { s = Math.fround(s + v); s2 = Math.fround(s2 + Math.fround(v * v)); }
+    const onePass = Math.fround(Math.fround(s2 / 64) - Math.fround((s / 64) ** 2));
+    const m = row.reduce((a, v) => a + v, 0) / 64;
+    const twoPass = row.reduce((a, v) => a + (v - m) ** 2, 0) / 64;
+    expect(Math.abs(onePass - twoPass) / twoPass).to.be.above(1e-2);
+  });
+
+  it('passes gradcheck in float64 for input, weight and bias', () => {
+    const x = (shape: number[]) => randomTensor(rng, shape).requiresGrad_();
+    assertGradcheck((a, w, b) => F.layerNorm(a, [3, 4], w, b), [x([2, 3, 4]), x([3, 4]), x([3, 4])], TOL);
+    assertGradcheck((a) => F.layerNorm(a, 5), [x([3, 5])], TOL);
+    assertGradcheck((a, w) => F.layerNorm(a, [4], w, null, 0.5), [x([4]), x([4])], TOL);
+  });
+
+  it('an empty normalized dim gives an empty result', () => {
+    const y = F.layerNorm(tensor([], { shape: [2, 0] }), [0]);
+    expect(y.shape).to.deep.equal([2, 0]);
+  });
+
+  it('errors name the op and the shapes', () => {
+    const x = randomTensor(rng, [2, 4]);
+    expect(() => F.layerNorm(x, [3])).to.throw('layerNorm: given normalizedShape [3], expected input with shape [*, 3], but got input of shape [2,4]');
+    expect(() => F.layerNorm(x, [2, 4, 1])).to.throw('layerNorm: given normalizedShape [2,4,1], expected input with shape [*, 2, 4, 1]');
+    expect(() => F.layerNorm(x, [])).to.throw('layerNorm: normalizedShape must have at least one dim, got []');
+    expect(() => F.layerNorm(x, [4.5])).to.throw('layerNorm: normalizedShape must be a non-negative integer or an array of them, got [4.5]');
+    expect(() => F.layerNorm(x, '4' as never)).to.throw('layerNorm: normalizedShape must be a non-negative integer or an array of them, got "4"');
+    expect(() => F.layerNorm(x, [4], randomTensor(rng, [2, 4]))).to.throw('layerNorm: weight must have normalizedShape [4], got [2,4]');
+    expect(() => F.layerNorm(x, [4], null, randomTensor(rng, [4], 'float32'))).to.throw('layerNorm: bias is float32 but input is float64');
+    expect(() => F.layerNorm(x, [4], [1, 1, 1, 1] as never)).to.throw('layerNorm: weight must be a Tensor');
+    expect(() => F.layerNorm(x, [4], null, null, -1)).to.throw('layerNorm: eps must be a finite non-negative number, got -1');
+    expect(() => F.layerNorm(x, [4], null, null, '1e-5' as never)).to.throw('layerNorm: eps must be a finite non-negative number, got "1e-5"');
+  });
+});

@@ -16,6 +16,7 @@ import { conv2dBackward, conv2dBackwardBias, conv2dForward, prepareConvWeight, t
 import * as pool from '../lib/kernels/pool';
 import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
+import * as lossKernels from '../lib/kernels/loss';
 import { gemm } from '../lib/kernels/gemm';
 import { extremeAxes, sumAxes, varianceAxes } from '../lib/kernels/reduce';
 import { TWO_OVER_SQRT_PI } from '../lib/kernels/special';
@@ -571,6 +572,20 @@ export const derivatives = {
       const g = a.reduction === 'none' ? dense(grad) : grad.item();
       return { input: fromData(sm.crossEntropyBackward(g, extra, N, C, a.target, ceOptions(a)), shapes.input!) };
     },
+  }),
+  /**
+   * Unreduced binary cross-entropy of probabilities against same-shaped targets, torch's numerics
+   * (logs clamped at −100, the input gradient's divisor at least 1e-12; see lib/kernels/loss.ts):
+   * a primitive because the composite's gradient is NaN at an input of exactly 0 or 1. The target
+   * is differentiable too, as in torch 1.13 (−logit(input)).
+   */
+  binaryCrossEntropy: defineOp<{ input: Tensor; target: Tensor }>({
+    saveInputs: ['input', 'target'],
+    forward: ({ input, target }) => fromData(lossKernels.binaryCrossEntropyForward(dense(input), dense(target)), input.shape),
+    backward: (g, { inputs: { input, target }, needs }) => ({
+      input: needs.input ? fromData(lossKernels.binaryCrossEntropyBackwardInput(dense(g), dense(input!), dense(target!)), input!.shape) : undefined,
+      target: needs.target ? fromData(lossKernels.binaryCrossEntropyBackwardTarget(dense(g), dense(input!)), input!.shape) : undefined,
+    }),
   }),
 };
 

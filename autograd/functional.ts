@@ -1009,8 +1009,82 @@ export function checkNormalizedShape(op: string, normalizedShape: unknown): numb
   return [...(ns as number[])];
 }
 
+export type LossReduction = 'mean' | 'sum' | 'none';
+
 export interface MseLossOptions {
-  reduction?: 'mean' | 'sum' | 'none';
+  reduction?: LossReduction;
+}
+
+/** The reduction option: 'mean' when omitted, else one of torch's three names. */
+function lossReduction(op: string, reduction: unknown): LossReduction {
+  const r = reduction ?? 'mean';
+  if (r !== 'mean' && r !== 'sum' && r !== 'none') fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(r)}`);
+  return r;
+}
+
+/**
+ * An elementwise loss's input and target: Tensors of one dtype and exactly the same shape. torch
+ * 1.13 only warns before broadcasting [N, 1] against [N] to [N, N], which trains on the wrong loss.
+ */
+function lossPair(op: string, input: Tensor, target: Tensor): void {
+  requireTensor(op, 'input', input);
+  requireTensor(op, 'target', target);
+  if (!shapesEqual(input.shape, target.shape)) {
+    fail(op, `input ${fmtShape(input.shape)} and target ${fmtShape(target.shape)} must have the same shape (reshape one, e.g. target.reshape(input.shape))`);
+  }
+  if (input.dtype !== target.dtype) fail(op, `dtype mismatch: input is ${input.dtype} but target is ${target.dtype}; convert one with .to()`);
+}
+
+/** 'none' keeps the elementwise loss; 'mean' of no elements is refused rather than NaN. */
+function reduceLoss(op: string, loss: Tensor, reduction: LossReduction, input: Tensor): Tensor {
+  if (reduction === 'none') return loss;
+  if (reduction === 'sum') return sum(loss);
+  if (loss.numel() === 0) fail(op, `cannot take the mean of an empty input (shape ${fmtShape(input.shape)}); use reduction 'sum'`);
+  return mean(loss);
+}
+
+/**
+ * A loss's weight: a Tensor of the input's dtype that requires no grad (as in PyTorch, whose loss
+ * ops are not differentiable in their weights and refuse one that requires grad at the call).
+ */
+function lossWeight(op: string, name: string, w: unknown, input: Tensor): Tensor {
+  requireTensor(op, name, w);
+  if (w.dtype !== input.dtype) fail(op, `${name} is ${w.dtype} but input is ${input.dtype}; convert one with .to()`);
+  if (w.requiresGrad) fail(op, `${name} requires grad, but ${op} is not differentiable with respect to it (as in PyTorch); pass ${name}.detach()`);
+  return w;
+}
+
+/** An elementwise weight: broadcastable to the input's shape (never growing it), as torch expands it. */
+function elementWeight(op: string, name: string, w: unknown, input: Tensor): Tensor | null {
+  if (w === undefined || w === null) return null;
+  const t = lossWeight(op, name, w, input);
+  const shape = broadcastShape(op, t.shape, input.shape);
+  if (!shapesEqual(shape, input.shape)) fail(op, `${name} ${fmtShape(t.shape)} must broadcast to the input's shape ${fmtShape(input.shape)}`);
+  return t;
+}
+
+/** A per-class weight [C]. `of` names the classes' tensor in messages ('logits [2,3]'). */
+function classWeight(op: string, w: unknown, C: number, input: Tensor, of: string): Tensor | null {
+  if (w === undefined || w === null) return null;
+  requireTensor(op, 'weight', w);
+  if (w.ndim !== 1 || w.shape[0] !== C) fail(op, `weight must have shape [${C}], got ${fmtShape(w.shape)}`);
+  if (w.dtype !== input.dtype) fail(op, `weight is ${w.dtype} but ${of} ${input.dtype}`);
+  return w;
+}
+
+/**
+ * Class-index targets (a Tensor, array or typed array of integer values) as an Int32Array: each an
+ * integer in [0, C) or the ignore index. `of` names the input in messages ('logits [2,3]').
+ */
+function classIndices(op: string, t: ArrayLike<number>, C: number, ignoreIndex: number, of: string): Int32Array {
+  const idx = new Int32Array(t.length);
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i];
+    if (!Number.isInteger(v)) fail(op, `target[${i}] = ${v} is not an integer class index`);
+    if (v !== ignoreIndex && (v < 0 || v >= C)) fail(op, `target[${i}] = ${v} is out of range for ${C} classes (${of})`);
+    idx[i] = v;
+  }
+  return idx;
 }
 
 /**
@@ -1020,21 +1094,128 @@ export interface MseLossOptions {
  */
 export function mseLoss(input: Tensor, target: Tensor, opts?: MseLossOptions | null): Tensor {
   const op = 'mseLoss';
-  requireTensor(op, 'input', input);
-  requireTensor(op, 'target', target);
+  lossPair(op, input, target);
   const options = optionsObject(op, opts, ['reduction']);
-  const reduction = options.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
-  if (!shapesEqual(input.shape, target.shape)) {
-    fail(op, `input ${fmtShape(input.shape)} and target ${fmtShape(target.shape)} must have the same shape (reshape one, e.g. target.reshape(input.shape))`);
-  }
-  if (input.dtype !== target.dtype) fail(op, `dtype mismatch: input is ${input.dtype} but target is ${target.dtype}; convert one with .to()`);
+  const reduction = lossReduction(op, options.reduction);
   const d = sub(input, target);
-  const sq = mul(d, d);
-  if (reduction === 'none') return sq;
-  if (reduction === 'sum') return sum(sq);
-  if (sq.numel() === 0) fail(op, `cannot take the mean of an empty input (shape ${fmtShape(input.shape)}); use reduction 'sum'`);
-  return mean(sq);
+  return reduceLoss(op, mul(d, d), reduction, input);
+}
+
+export interface L1LossOptions {
+  reduction?: LossReduction;
+}
+
+/** Mean absolute error (torch's F.l1_loss): |input − target|; its gradient at a zero difference is 0, as torch's sgn. */
+export function l1Loss(input: Tensor, target: Tensor, opts?: L1LossOptions | null): Tensor {
+  const op = 'l1Loss';
+  lossPair(op, input, target);
+  const options = optionsObject(op, opts, ['reduction']);
+  return reduceLoss(op, abs(sub(input, target)), lossReduction(op, options.reduction), input);
+}
+
+export interface SmoothL1LossOptions {
+  reduction?: LossReduction;
+  /** Where the loss turns from quadratic to linear; 0 is the L1 loss. Default 1. */
+  beta?: number;
+}
+
+/** A finite non-negative (or, with `positive`, positive) number option. */
+function lossScalar(op: string, name: string, v: unknown, fallback: number, positive: boolean): number {
+  const x = v ?? fallback;
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (positive && x === 0)) {
+    fail(op, `${name} must be a finite ${positive ? 'positive' : 'non-negative'} number, got ${fmtValue(x)}`);
+  }
+  return x;
+}
+
+/**
+ * torch's F.smooth_l1_loss: with d = |input − target|, 0.5·d²/β where d < β, else d − 0.5·β. β = 0
+ * is the L1 loss (as torch, which would otherwise divide by 0); a negative β is an error.
+ */
+export function smoothL1Loss(input: Tensor, target: Tensor, opts?: SmoothL1LossOptions | null): Tensor {
+  const op = 'smoothL1Loss';
+  lossPair(op, input, target);
+  const options = optionsObject(op, opts, ['reduction', 'beta']);
+  const reduction = lossReduction(op, options.reduction);
+  const beta = lossScalar(op, 'beta', options.beta, 1, false);
+  const d = sub(input, target);
+  const a = abs(d);
+  // where() sends each branch's gradient only where it is taken: d/β inside, sign(d) outside.
+  const loss = beta === 0 ? a : where(lt(a, beta), div(mul(mul(d, 0.5), d), beta), sub(a, 0.5 * beta));
+  return reduceLoss(op, loss, reduction, input);
+}
+
+export interface HuberLossOptions {
+  reduction?: LossReduction;
+  /** Where the loss turns from quadratic to linear; positive. Default 1. */
+  delta?: number;
+}
+
+/** torch's F.huber_loss: with d = |input − target|, 0.5·d² where d < δ, else δ·(d − 0.5·δ); δ must be positive. */
+export function huberLoss(input: Tensor, target: Tensor, opts?: HuberLossOptions | null): Tensor {
+  const op = 'huberLoss';
+  lossPair(op, input, target);
+  const options = optionsObject(op, opts, ['reduction', 'delta']);
+  const reduction = lossReduction(op, options.reduction);
+  const delta = lossScalar(op, 'delta', options.delta, 1, true);
+  const d = sub(input, target);
+  const a = abs(d);
+  const loss = where(lt(a, delta), mul(mul(d, 0.5), d), mul(sub(a, 0.5 * delta), delta));
+  return reduceLoss(op, loss, reduction, input);
+}
+
+export interface BinaryCrossEntropyOptions {
+  /** Rescales each element's loss; broadcast to the input's shape. */
+  weight?: Tensor | null;
+  reduction?: LossReduction;
+}
+
+/**
+ * torch's F.binary_cross_entropy of probabilities in [0, 1]: −w·(y·log x + (1 − y)·log(1 − x)), each
+ * log clamped at −100 so x = 0 or 1 gives a finite loss and gradient (the table op
+ * binaryCrossEntropy). Inputs outside [0, 1] (or NaN) are an error, as in torch; for logits use
+ * binaryCrossEntropyWithLogits, which is also the more accurate of the two.
+ */
+export function binaryCrossEntropy(input: Tensor, target: Tensor, opts?: BinaryCrossEntropyOptions | null): Tensor {
+  const op = 'binaryCrossEntropy';
+  lossPair(op, input, target);
+  const options = optionsObject(op, opts, ['weight', 'reduction']);
+  const reduction = lossReduction(op, options.reduction);
+  const weight = elementWeight(op, 'weight', options.weight, input);
+  const x = input.data;
+  for (let i = 0; i < x.length; i++) {
+    if (!(x[i] >= 0 && x[i] <= 1)) fail(op, `all elements of input should be between 0 and 1, got ${x[i]} at flat index ${i} of input ${fmtShape(input.shape)}`);
+  }
+  const loss = apply('binaryCrossEntropy', { input, target }, {});
+  return reduceLoss(op, weight ? mul(loss, weight) : loss, reduction, input);
+}
+
+export interface BinaryCrossEntropyWithLogitsOptions {
+  /** Rescales each element's loss; broadcast to the input's shape. */
+  weight?: Tensor | null;
+  /** Weight of the positive term, one per class (the last dim); broadcast to the input's shape. */
+  posWeight?: Tensor | null;
+  reduction?: LossReduction;
+}
+
+/**
+ * torch's F.binary_cross_entropy_with_logits: w·[(1 − y)·x + (1 + (p − 1)·y)·softplus(−x)] with
+ * p = posWeight (without it, max(x, 0) − x·y + log(1 + e^−|x|)). softplus(−x) = −log σ(x) is taken as
+ * the log-softmax of the pair (0, x): stable for any |x| (±100 in float32 gives finite losses), and its
+ * gradient σ(x) − 1 is exact everywhere, where max/abs forms lose the derivative at x = 0.
+ */
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts?: BinaryCrossEntropyWithLogitsOptions | null): Tensor {
+  const op = 'binaryCrossEntropyWithLogits';
+  lossPair(op, input, target);
+  const options = optionsObject(op, opts, ['weight', 'posWeight', 'reduction']);
+  const reduction = lossReduction(op, options.reduction);
+  const weight = elementWeight(op, 'weight', options.weight, input);
+  const posWeight = elementWeight(op, 'posWeight', options.posWeight, input);
+  const logSigmoid = select(logSoftmax(pad(unsqueeze(input, -1), [1, 0]), -1), -1, 1);
+  const softplusNeg = neg(logSigmoid);
+  const positive = posWeight ? mul(add(mul(sub(posWeight, 1), target), 1), softplusNeg) : softplusNeg;
+  const loss = add(mul(sub(1, target), input), positive);
+  return reduceLoss(op, weight ? mul(loss, weight) : loss, reduction, input);
 }
 
 export interface CrossEntropyOptions {
@@ -1061,25 +1242,13 @@ export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>,
   const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
   crossEntropyGeometry(logits.shape, tShape);
-  const idx = new Int32Array(t.length);
   const ignoreIndex = options.ignoreIndex ?? -100;
   const C = logits.shape[1];
-  for (let i = 0; i < t.length; i++) {
-    const v = t[i];
-    if (!Number.isInteger(v)) fail(op, `target[${i}] = ${v} is not an integer class index`);
-    if (v !== ignoreIndex && (v < 0 || v >= C)) fail(op, `target[${i}] = ${v} is out of range for ${C} classes (logits ${fmtShape(logits.shape)})`);
-    idx[i] = v;
-  }
-  const reduction = options.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+  const idx = classIndices(op, t, C, ignoreIndex, `logits ${fmtShape(logits.shape)}`);
+  const reduction = lossReduction(op, options.reduction);
   const labelSmoothing = options.labelSmoothing ?? 0;
   if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${fmtValue(labelSmoothing)}`);
-  const weight = options.weight ?? null;
-  if (weight) {
-    requireTensor(op, 'weight', weight);
-    if (weight.ndim !== 1 || weight.shape[0] !== C) fail(op, `weight must have shape [${C}], got ${fmtShape(weight.shape)}`);
-    if (weight.dtype !== logits.dtype) fail(op, `weight is ${weight.dtype} but logits are ${logits.dtype}`);
-  }
+  const weight = classWeight(op, options.weight, C, logits, 'logits are');
   return apply(op, weight ? { input: logits, weight } : { input: logits }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
 }
 
@@ -1109,4 +1278,59 @@ function crossEntropyProbabilities(logits: Tensor, target: Tensor, options: Cros
   const total = neg(sum(prod));
   // torch divides by N (input.numel() / C), not by the weights' sum; no rows: NaN.
   return reduction === 'sum' ? total : div(total, N);
+}
+
+export interface NllLossOptions {
+  /** Per-class weight [C]. */
+  weight?: Tensor | null;
+  /** Targets equal to this contribute nothing, not even to the mean's divisor. Default −100. */
+  ignoreIndex?: number;
+  reduction?: LossReduction;
+}
+
+/**
+ * Negative log-likelihood of log-probabilities [N, C] (or one sample [C]) at class-index targets
+ * [N] (a 0-d or one-element target for [C]), torch's F.nll_loss: −w[t_n]·input[n, t_n], 0 for an
+ * ignored target; 'mean' divides the sum by Σ w[t_n] over the targets not ignored (NaN when that is
+ * 0: every target ignored, or no samples, as torch). An unbatched input gives a 0-d result for every
+ * reduction. A composite: where() picks input[n, t_n] (so −∞ log-probabilities of other classes stay
+ * out of the sum), times constant per-sample weights.
+ */
+export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?: NllLossOptions | null): Tensor {
+  const op = 'nllLoss';
+  requireTensor(op, 'input', input);
+  const options = optionsObject(op, opts, ['weight', 'ignoreIndex', 'reduction']);
+  const reduction = lossReduction(op, options.reduction);
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
+  if (input.ndim !== 1 && input.ndim !== 2) {
+    fail(op, `expected input of shape [N, C] or [C], got ${fmtShape(input.shape)}${input.ndim > 2 ? ' (K-dimensional nll over [N, C, d1, ...] is not supported; move the class axis last and flatten to [N·d1·..., C])' : ''}`);
+  }
+  const unbatched = input.ndim === 1;
+  const C = input.shape[input.ndim - 1];
+  const N = unbatched ? 1 : input.shape[0];
+  if (C < 1) fail(op, `expected at least one class, got input ${fmtShape(input.shape)}`);
+  const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
+  const tShape = target instanceof Tensor ? target.shape : [t.length];
+  const tOk = unbatched ? tShape.length === 0 || (tShape.length === 1 && tShape[0] === 1) : tShape.length === 1 && tShape[0] === N;
+  if (!tOk) fail(op, `expected a class-index target of shape ${unbatched ? '[] or [1]' : `[${N}]`} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
+  const idx = classIndices(op, t, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
+  const weight = options.weight === undefined || options.weight === null ? null : lossWeight(op, 'weight', options.weight, input);
+  const w = weight ? classWeight(op, weight, C, input, 'input is')!.data : null;
+  const pick = allocate(input.dtype, N * C);
+  const negW = allocate(input.dtype, N);
+  let total = 0;
+  for (let n = 0; n < N; n++) {
+    if (idx[n] === ignoreIndex) continue;
+    const wn = w ? w[idx[n]] : 1;
+    pick[n * C + idx[n]] = 1;
+    negW[n] = -wn;
+    total += wn;
+  }
+  const x = unbatched ? unsqueeze(input, 0) : input;
+  const picked = sum(where(fromData(pick, [N, C]), x, 0), 1);
+  const losses = mul(picked, fromData(negW, [N]));
+  if (reduction === 'none') return unbatched ? reshape(losses, []) : losses;
+  const s = sum(losses);
+  return reduction === 'sum' ? s : div(s, total);
 }

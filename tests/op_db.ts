@@ -66,6 +66,8 @@ function ints(n: number, hi: number): Int32Array {
 const positive = (u: number): number => 0.5 + Math.abs(u);
 const awayFromZero = (u: number): number => Math.sign(u || 1) * (0.2 + Math.abs(u));
 const mask = (u: number): number => (u > 0 ? 1 : 0);
+/** A value in [0.05, 0.95]: a probability away from 0 and 1. */
+const probability = (u: number): number => 0.05 + 0.9 / (1 + Math.exp(-u));
 
 /** batch norm's samples; the fused batch norm + relu takes the same ones (its op has the same inputs and attrs). */
 const batchNormSamples: Array<{ desc: string; make: () => { inputs: OpInputs<'batchNorm'>; attrs: OpAttrs<'batchNorm'> } }> = [
@@ -283,5 +285,12 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
       make: () => ({ inputs: { input: r([5, 4]) }, attrs: { target: Int32Array.from([0, 3, -1, 2, 1]), reduction: 'mean', labelSmoothing: 0.2, ignoreIndex: -1, weight: c([4], positive) } }),
     },
     { desc: 'large logits', make: () => ({ inputs: { input: r([3, 4], (u) => 300 * u) }, attrs: { target: ints(3, 4), reduction: 'mean', labelSmoothing: 0, ignoreIndex: -100, weight: null } }) },
+  ] },
+  // Probabilities kept inside [0.05, 0.95], far from the −100 clamps of the logs, so central
+  // differences see the smooth function; targets hard (0/1) and soft, both differentiable.
+  binaryCrossEntropy: { samples: [
+    { desc: 'soft targets', make: () => ({ inputs: { input: r([3, 4], probability), target: r([3, 4], probability) }, attrs: {} }) },
+    { desc: 'hard targets, constant', make: () => ({ inputs: { input: r([5], probability), target: c([5], mask) }, attrs: {} }) },
+    { desc: 'non-contiguous input and target', make: () => ({ inputs: { input: nc([2, 3], probability), target: nc([2, 3], probability) }, attrs: {} }) },
   ] },
 };

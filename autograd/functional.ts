@@ -1058,8 +1058,10 @@ function lossWeight(op: string, name: string, w: unknown, input: Tensor): Tensor
 function elementWeight(op: string, name: string, w: unknown, input: Tensor): Tensor | null {
   if (w === undefined || w === null) return null;
   const t = lossWeight(op, name, w, input);
-  const shape = broadcastShape(op, t.shape, input.shape);
-  if (!shapesEqual(shape, input.shape)) fail(op, `${name} ${fmtShape(t.shape)} must broadcast to the input's shape ${fmtShape(input.shape)}`);
+  const lead = input.ndim - t.ndim;
+  if (lead < 0 || t.shape.some((d, i) => d !== 1 && d !== input.shape[lead + i])) {
+    fail(op, `${name} ${fmtShape(t.shape)} must broadcast to the input's shape ${fmtShape(input.shape)}`);
+  }
   return t;
 }
 

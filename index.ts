@@ -7,7 +7,10 @@ export {
   tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, linspace, eye, rand, randn, randint,
 } from './autograd/creation';
 export type { TensorOptions, RandomOptions } from './autograd/creation';
-export type { VarianceOptions, MseLossOptions, GeluOptions } from './autograd/functional';
+export type {
+  VarianceOptions, MseLossOptions, CrossEntropyOptions, LossReduction, NllLossOptions, L1LossOptions, SmoothL1LossOptions, HuberLossOptions,
+  BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions,
+} from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/tape';
 export type { BackwardOptions } from './autograd/tape';
@@ -23,6 +26,7 @@ export {
 export {
   conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
   leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm,
+  nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits,
 } from './autograd/functional';
 export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';

@@ -15,3 +15,7 @@ export type { LayerNormOptions } from './normalization';
 export { Dropout } from './dropout';
 export { Sequential, Identity, Flatten } from './container';
 export * as init from './init';
+export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss } from './loss';
+export type {
+  CrossEntropyLossOptions, NLLLossOptions, ReductionOptions, SmoothL1LossOptions, HuberLossOptions, BCELossOptions, BCEWithLogitsLossOptions,
+} from './loss';

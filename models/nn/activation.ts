@@ -126,9 +126,11 @@ export class Softplus extends Module {
     return F.softplus(x, this.beta, this.threshold);
   }
 
-  // torch's defaults are the ints 1 and 20, printed without a decimal point.
+  // torch's defaults are the ints 1 and 20, printed without a decimal point; any other value is
+  // printed as the Python float it would be (1e-05, not JavaScript's 0.00001).
   override extraRepr(): string {
-    return `beta=${String(this.beta)}, threshold=${String(this.threshold)}`;
+    const py = (v: number): string => (Number.isInteger(v) ? String(v) : pyFloat(v));
+    return `beta=${py(this.beta)}, threshold=${py(this.threshold)}`;
   }
 }
 

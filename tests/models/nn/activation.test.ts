@@ -25,6 +25,9 @@ describe('models/nn activation layers', () => {
       [new GELU({ approximate: 'tanh' }), "GELU(approximate='tanh')"],
       [new Softplus(), 'Softplus(beta=1, threshold=20)'],
       [new Softplus(0.5, 10), 'Softplus(beta=0.5, threshold=10)'],
+      // A non-integer option prints as Python's float repr: 1e-05, not JavaScript's 0.00001.
+      [new Softplus(1e-5, 0.5), 'Softplus(beta=1e-05, threshold=0.5)'],
+      [new Softplus(2, 1e-7), 'Softplus(beta=2, threshold=1e-07)'],
       [new Hardtanh(), 'Hardtanh(min_val=-1.0, max_val=1.0)'],
       [new Hardtanh(-2, 0.5), 'Hardtanh(min_val=-2.0, max_val=0.5)'],
       [new ReLU6(), 'ReLU6()'],

@@ -270,7 +270,10 @@ export function min(x: Tensor, dim?: number | readonly number[], keepdim = false
   return neg(max(neg(x), dim, keepdim));
 }
 
-/** Index of the first maximum (over the flattened tensor when dim is omitted), in x's dtype; a NaN counts as the maximum. */
+/**
+ * Index of the first maximum (over the flattened tensor when dim is omitted), in x's dtype; a NaN
+ * counts as the maximum. Float32 refuses more than 2^24 + 1 candidates (their indices would round).
+ */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   return argExtreme('argmax', argmaxAxis, x, dim, keepdim);
 }
@@ -280,11 +283,23 @@ export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
   return argExtreme('argmin', argminAxis, x, dim, keepdim);
 }
 
+/**
+ * Indices take the input's dtype; float32 holds every integer only up to 2^24, so a larger index
+ * would come back rounded to a neighbour. Refused instead (torch returns int64).
+ */
+function checkIndexFits(op: 'argmax' | 'argmin', x: Tensor, count: number): void {
+  if (x.dtype === 'float32' && count - 1 > 2 ** 24) {
+    fail(op, `the index ${2 ** 24 + 1} of an element of a float32 tensor of shape ${fmtShape(x.shape)} cannot be stored exactly in float32 ` +
+      `(indices take the input's dtype); convert the input with .to('float64')`);
+  }
+}
+
 function argExtreme(op: 'argmax' | 'argmin', kernel: typeof argmaxAxis, x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   requireTensor(op, 'input', x);
   if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
   if (dim === undefined) {
     if (x.numel() === 0) fail(op, `cannot take the ${op} of an empty tensor (shape ${fmtShape(x.shape)})`);
+    checkIndexFits(op, x, x.numel());
     const data = kernel(dense(x), 1, x.numel(), 1);
     return fromData(data, keepdim ? x.shape.map(() => 1) : []);
   }
@@ -292,6 +307,7 @@ function argExtreme(op: 'argmax' | 'argmin', kernel: typeof argmaxAxis, x: Tenso
   const shape = x.ndim === 0 ? [] : x.shape;
   const D = x.ndim === 0 ? 1 : shape[d];
   if (D === 0) fail(op, `cannot take the ${op} over the empty dim ${dim} of shape ${fmtShape(x.shape)}`);
+  checkIndexFits(op, x, D);
   let outer = 1, inner = 1;
   for (let i = 0; i < d; i++) outer *= shape[i];
   for (let i = d + 1; i < shape.length; i++) inner *= shape[i];

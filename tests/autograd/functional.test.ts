@@ -149,6 +149,22 @@ describe('autograd/functional: forward values against reference loops', () => {
     expect(() => F.argmin(x, 1, 'yes' as unknown as boolean)).to.throw('argmin: keepdim must be a boolean, got "yes"');
   });
 
+  it('argmin/argmax indices stored in float32 are exact up to 2^24 and refused beyond (never rounded)', () => {
+    // 2^24 + 1 elements: the last index, 2^24, is a float32; torch's int64 index is returned exactly.
+    const ok = zeros([2 ** 24 + 1]);
+    ok.storage[2 ** 24] = -1;
+    expect(F.argmin(ok).item()).to.equal(2 ** 24);
+    ok.storage[2 ** 24] = 1;
+    expect(F.argmax(ok.reshape(1, -1), 1).toArray()).to.deep.equal([2 ** 24]);
+    // One more and index 2^24 + 1 would round to 2^24 in float32: a clear error, not a wrong index.
+    const big = zeros([2 ** 24 + 2]);
+    big.storage[2 ** 24 + 1] = -1;
+    expect(() => F.argmin(big)).to.throw("argmin: the index 16777217 of an element of a float32 tensor of shape [16777218] cannot be stored exactly in float32 (indices take the input's dtype); convert the input with .to('float64')");
+    expect(() => F.argmax(big.reshape(1, -1), -1)).to.throw('argmax: the index 16777217 of an element of a float32 tensor of shape [1,16777218]');
+    // Float64 holds such indices exactly.
+    expect(F.argmin(big.to('float64')).item()).to.equal(2 ** 24 + 1);
+  });
+
   it('shape ops: reshape with -1, flatten, squeeze, unsqueeze, transpose, permute, expand', () => {
     const x = arange(24).reshape(2, 3, 4);
     expect(x.reshape(-1, 4).shape).to.deep.equal([6, 4]);

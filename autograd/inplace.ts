@@ -28,7 +28,10 @@ import { isGradEnabled } from './tape';
 import { Tensor, type TensorLike } from './tensor';
 
 export interface AddInplaceOptions {
-  /** The multiplier of other: self + alpha·other (add_) or self − alpha·other (sub_); default 1. */
+  /**
+   * The multiplier of other: self + alpha·other (add_) or self − alpha·other (sub_); default 1. In
+   * self's dtype: for float32 a finite alpha beyond its range is an error, as torch's checked conversion.
+   */
   alpha?: number;
 }
 
@@ -130,6 +133,10 @@ function binaryInplace(op: 'add_' | 'sub_' | 'mul_' | 'div_', self: Tensor, othe
   else fail(op, `other must be a Tensor or a number, got ${fmtValue(other)}`);
   if (b.dtype !== self.dtype) {
     fail(op, `dtype mismatch: 'self' is ${self.dtype} ${fmtShape(self.shape)} but 'other' is ${b.dtype} ${fmtShape(b.shape)}; convert other with .to('${self.dtype}')`);
+  }
+  if (self.dtype === 'float32' && Number.isFinite(alpha) && Math.abs(alpha) > FLT_MAX) {
+    // torch's alpha.to<float>() is the checked conversion.
+    fail(op, `alpha ${alpha} cannot be converted to float32 without overflow (self of shape ${fmtShape(self.shape)})`);
   }
   checkResultShape(op, self, b, 'other');
   checkAutograd(op, self, b, 'other');

@@ -66,6 +66,11 @@ describe('autograd/inplace', () => {
       expect(Array.from(t.data)).to.deep.equal(x.map((v, i) => f32(f32(v) + f32(f32(0.3) * f32(y[i])))));
       const u = tensor(x).sub_(tensor(y), { alpha: 0.3 });
       expect(Array.from(u.data)).to.deep.equal(x.map((v, i) => f32(f32(v) + f32(f32(-0.3) * f32(y[i])))));
+      // float32's range ends at FLT_MAX; an infinite alpha is no conversion overflow (torch lets it through);
+      // float64 takes any double.
+      expect(tensor([0, 1]).add_(tensor([1, 1]), { alpha: 3.4028234663852886e38 }).toArray()).to.deep.equal([3.4028234663852886e38, 3.4028234663852886e38]);
+      expect(tensor([0, 1]).add_(tensor([0, 1]), { alpha: Infinity }).toArray()).to.deep.equal([NaN, Infinity]);
+      expect(tensor([1], { dtype: 'float64' }).add_(1, { alpha: 1e39 }).item()).to.equal(1e39);
       expect(tensor([1]).add_(1, {}).item()).to.equal(2);
       expect(tensor([1]).add_(1, null).item()).to.equal(2);
     });
@@ -349,6 +354,11 @@ describe('autograd/inplace', () => {
       expect(() => t.copy_([1, 2] as unknown as Tensor)).to.throw('copy_: src must be a Tensor, got [1, 2]');
       expect(() => t.fill_(tensor(1) as unknown as number)).to.throw('fill_: value must be a number, got a Tensor of shape []; pass value.item()');
       expect(() => t.fill_(1e39)).to.throw('fill_: value 1e+39 cannot be converted to float32 without overflow (tensor of shape [2])');
+      // torch converts alpha with alpha.to<float>(), the checked conversion: a finite alpha beyond
+      // float32's range is an error there, not an infinite multiplier (inf·0 = NaN, inf·y = ±inf).
+      expect(() => t.add_(ones([2]), { alpha: 1e39 })).to.throw(
+        'add_: alpha 1e+39 cannot be converted to float32 without overflow (self of shape [2])');
+      expect(() => t.sub_(1, { alpha: -4e38 })).to.throw('sub_: alpha -4e+38 cannot be converted to float32 without overflow');
       expect(() => t.clamp_()).to.throw('clamp_: at least one of min and max must be given');
       expect(() => t.clamp_('0' as unknown as number)).to.throw('clamp_: min and max must be numbers, got min="0", max=undefined');
       expect(t.toArray()).to.deep.equal([0, 0]);

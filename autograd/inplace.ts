@@ -101,7 +101,7 @@ export function neg_(self: Tensor): Tensor {
   return self;
 }
 
-/** Clamps self into [min, max] (either may be omitted, not both); NaN stays NaN; min > max gives max, as torch. */
+/** Clamps self into [min, max] (either may be omitted, not both); NaN stays NaN; min > max gives max, and both given with one NaN gives NaN, as torch. */
 export function clamp_(self: Tensor, min?: number | null, max?: number | null): Tensor {
   const op = 'clamp_';
   const lo = min ?? null, hi = max ?? null;

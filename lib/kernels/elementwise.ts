@@ -190,9 +190,15 @@ export function unary(op: UnaryOp, x: FloatArray, xOff: number, out: FloatArray,
 
 /**
  * out[i] = min(max(x[i], lo), hi); either bound may be absent. NaN stays NaN. With lo > hi every
- * element becomes hi (torch.clamp), which is the loop below with lo lowered to hi.
+ * element becomes hi (torch.clamp), which is the loop below with lo lowered to hi. Both bounds given
+ * and either NaN: every element is NaN (torch's clamp_out fills the result); a lone NaN bound leaves
+ * x as it is (torch's clamp_min/clamp_max kernels: max(a, NaN) and min(a, NaN) return a).
  */
 export function clamp(x: FloatArray, xOff: number, out: FloatArray, n: number, lo: number | null, hi: number | null): void {
+  if (lo !== null && hi !== null && (lo !== lo || hi !== hi)) {
+    out.fill(NaN, 0, n);
+    return;
+  }
   const h = hi ?? Infinity, l = Math.min(lo ?? -Infinity, h);
   for (let i = 0; i < n; i++) {
     const v = x[xOff + i];

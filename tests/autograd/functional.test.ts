@@ -401,6 +401,21 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(tensor([-1, 0.5, 5]).clamp(2, 1).toArray()).to.deep.equal([1, 1, 1]);
   });
 
+  it('clamp with both bounds and either of them NaN is NaN everywhere (torch\'s clamp_out fills NaN); one NaN bound alone changes nothing', () => {
+    const vals = [-1, 0.5, 5];
+    for (const [lo, hi] of [[NaN, 2], [0, NaN], [NaN, NaN]] as Array<[number, number]>) {
+      const x = tensor(vals, { dtype: 'float64', requiresGrad: true });
+      const y = F.clamp(x, lo, hi);
+      expect(Array.from(y.data).every(Number.isNaN)).to.equal(true);
+      // The backward is still grad * ((x >= min) & (x <= max)): all comparisons with NaN false.
+      y.backward(tensor([1, 1, 1], { dtype: 'float64' }));
+      expect(x.grad!.toArray()).to.deep.equal([0, 0, 0]);
+    }
+    // clamp_min / clamp_max's kernels, max(a, NaN) and min(a, NaN), return a.
+    expect(tensor(vals).clamp(NaN).toArray()).to.deep.equal(vals);
+    expect(tensor(vals).clamp(null, NaN).toArray()).to.deep.equal(vals);
+  });
+
   it('matmul over an empty inner dim gives zeros, and gradients of the inputs\' (empty) shapes', () => {
     const cases: Array<[number[], number[], number[]]> = [
       [[2, 0], [0, 3], [2, 3]], [[2, 2, 0], [2, 0, 3], [2, 2, 3]], [[2, 0], [2, 0, 3], [2, 2, 3]],

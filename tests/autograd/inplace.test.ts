@@ -89,6 +89,11 @@ describe('autograd/inplace', () => {
       expect(tensor([-3, 5]).clamp_(0).toArray()).to.deep.equal([0, 5]);
       expect(tensor([-3, 5]).clamp_(null, 1).toArray()).to.deep.equal([-3, 1]);
       expect(tensor([-3, 5, 1]).clamp_(2, 1).toArray()).to.deep.equal([1, 1, 1]);
+      // torch's clamp_out: both bounds given and one NaN fills the result with NaN.
+      const n = tensor([[-3, 5], [1, 0]]).t();
+      expect(n.clamp_(0, NaN)).to.equal(n);
+      expect(Array.from(n.storage).every(Number.isNaN)).to.equal(true);
+      expect(n._version).to.equal(1);
     });
 
     it('copy_ copies (and broadcasts) src into self, keeping self\'s storage', () => {

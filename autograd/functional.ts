@@ -938,12 +938,13 @@ export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
 }
 
 /**
- * clamp(x, minVal, maxVal) whose gradient passes only strictly inside (minVal, maxVal), as torch's
- * hardtanh_backward (clamp's own passes at the bounds too).
+ * clamp(x, minVal, maxVal) whose gradient is cut only where x <= minVal or x >= maxVal, as torch's
+ * hardtanh_backward (clamp's own passes at the bounds too); a NaN is on neither side, so it passes
+ * its gradient, as in torch.
  */
 function hardtanhImpl(x: Tensor, minVal: number, maxVal: number): Tensor {
-  const inside = mul(gt(x, minVal), lt(x, maxVal));
-  return where(inside, x, clamp(x.detach(), minVal, maxVal));
+  const outside = maximum(le(x, minVal), ge(x, maxVal));
+  return where(outside, clamp(x.detach(), minVal, maxVal), x);
 }
 
 /** x clamped to [minVal, maxVal] (torch's F.hardtanh); gradient 1 strictly inside, 0 elsewhere. */

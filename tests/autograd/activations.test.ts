@@ -104,6 +104,12 @@ describe('activations (F): gradients', () => {
     expect(gradAt(F.logSigmoid, [0])).to.deep.equal([0.5]);
   });
 
+  it("hardtanh/relu6 at a NaN input: NaN out and the gradient passed through, as torch's hardtanh_backward ((x <= min || x >= max) ? 0 : grad)", () => {
+    expect(gradAt((x) => F.hardtanh(x), [NaN, 0.5, 1, 2])).to.deep.equal([1, 1, 0, 0]);
+    expect(gradAt(F.relu6, [NaN, 6, 3])).to.deep.equal([1, 0, 1]);
+    expect(Number.isNaN(F.hardtanh(tensor([NaN], { dtype: 'float64' })).item())).to.equal(true);
+  });
+
   it("softplus: gradient sigmoid(beta·x) up to the threshold (inclusive, as torch's x·beta > threshold), 1 above it", () => {
     const [atT, above] = gradAt((x) => F.softplus(x, 2, 3), [1.5, 1.5 + 1e-12]);
     expect(atT).to.be.closeTo(sigmoidRef(3), 1e-15);

@@ -2,7 +2,7 @@
  * Factories. Random ones draw from the global seeded generator (lib/random.ts) unless given
  * their own, so manualSeed(n) reproduces every draw.
  */
-import { isDType, type DType, type FloatArray } from '../lib/core/dtype';
+import { isDType, overflowsDtype, type DType, type FloatArray } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { numel, validateShape } from '../lib/core/shape';
 import { globalRng, type Random } from '../lib/random';
@@ -174,16 +174,13 @@ export function full(shape: readonly number[] | number, value: number, options: 
   return filled('full', shape, value, options);
 }
 
-/** The largest finite float32, (2 - 2^-23) * 2^127. */
-const FLT_MAX = 3.4028234663852886e38;
-
 /** full() under the name of the public op that called it, for its error messages. */
 function filled(op: string, shape: readonly number[] | number, value: number, options: TensorOptions): Tensor {
   const s = shapeArg(op, shape);
   if (typeof value !== 'number') fail(op, `fill value must be a number, got ${typeof value}`);
   const dtype = checkDtype(op, options.dtype);
   // torch's checked Scalar conversion: infinities and NaN pass, finite values beyond FLT_MAX do not.
-  if (dtype === 'float32' && Number.isFinite(value) && Math.abs(value) > FLT_MAX) {
+  if (overflowsDtype(value, dtype)) {
     fail(op, `value ${value} cannot be converted to float32 without overflow (use dtype float64)`);
   }
   const data = allocateFor(op, dtype, s);
@@ -319,7 +316,7 @@ export function linspace(start: number, end: number, steps: number, options: Ten
   if (steps < 0) fail(op, `number of steps must be non-negative, got ${steps}`);
   const dtype = checkDtype(op, options.dtype);
   for (const v of [start, end]) {
-    if (dtype === 'float32' && Number.isFinite(v) && Math.abs(v) > FLT_MAX) {
+    if (overflowsDtype(v, dtype)) {
       fail(op, `value ${v} cannot be converted to float32 without overflow (use dtype float64)`);
     }
   }

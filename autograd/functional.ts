@@ -3,7 +3,7 @@
  * them. Composites have no backward of their own; their gradients come from the primitives.
  * Every validation error names the op and the offending shapes or values.
  */
-import { allocate, isDType, type DType } from '../lib/core/dtype';
+import { allocate, isDType, overflowsDtype, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
@@ -148,12 +148,24 @@ export function square(x: Tensor): Tensor {
 
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
   requireTensor('clamp', 'input', x);
-  const lo = min ?? null, hi = max ?? null;
-  if (lo === null && hi === null) fail('clamp', 'at least one of min and max must be given');
-  if ((lo !== null && typeof lo !== 'number') || (hi !== null && typeof hi !== 'number')) {
-    fail('clamp', `min and max must be numbers, got min=${String(min)}, max=${String(max)}`);
-  }
+  const [lo, hi] = clampBounds('clamp', x.dtype, min, max);
   return apply('clamp', { x }, { min: lo, max: hi });
+}
+
+/**
+ * clamp's and clamp_'s bounds: at least one given, numbers, and in float32 none finite beyond its
+ * range (torch's checked Scalar conversion; ±Infinity and NaN pass).
+ */
+export function clampBounds(op: string, dtype: DType, min: unknown, max: unknown): [number | null, number | null] {
+  const lo = min ?? null, hi = max ?? null;
+  if (lo === null && hi === null) fail(op, 'at least one of min and max must be given');
+  if ((lo !== null && typeof lo !== 'number') || (hi !== null && typeof hi !== 'number')) {
+    fail(op, `min and max must be numbers, got min=${fmtValue(min)}, max=${fmtValue(max)}`);
+  }
+  for (const [name, v] of [['min', lo], ['max', hi]] as const) {
+    if (v !== null && overflowsDtype(v, dtype)) fail(op, `${name} ${v} cannot be converted to ${dtype} without overflow`);
+  }
+  return [lo, hi];
 }
 
 /** Sign of x (−1, 0, 1; 0 at NaN). Recorded as torch.sign is: its gradient is zero. */

@@ -19,10 +19,11 @@
  * grad (torch would record the op). Inside noGrad everything is allowed, as in torch: that is how a
  * manual parameter update is written, `noGrad(() => p.sub_(p.grad!.mul(lr)))`.
  */
-import { allocate, type DType } from '../lib/core/dtype';
+import { allocate, overflowsDtype, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, contiguousStrides, shapesEqual } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
+import { clampBounds } from './functional';
 import { broadcastView, strided } from './kernel_args';
 import { isGradEnabled } from './tape';
 import { Tensor, type TensorLike } from './tensor';
@@ -42,9 +43,6 @@ const OUT_OF_PLACE: Record<InplaceOp, string> = {
   add_: 'x.add(other)', sub_: 'x.sub(other)', mul_: 'x.mul(other)', div_: 'x.div(other)', zero_: 'zerosLike(x)',
   fill_: 'fullLike(x, value)', copy_: 'src.expand(x.shape).clone()', clamp_: 'x.clamp(min, max)', neg_: 'x.neg()',
 };
-
-/** The largest finite float32, (2 - 2^-23) * 2^127. */
-const FLT_MAX = 3.4028234663852886e38;
 
 export function add_(self: Tensor, other: TensorLike, options?: AddInplaceOptions | null): Tensor {
   return binaryInplace('add_', self, other, alphaOf('add_', options));
@@ -104,11 +102,7 @@ export function neg_(self: Tensor): Tensor {
 /** Clamps self into [min, max] (either may be omitted, not both); NaN stays NaN; min > max gives max, and both given with one NaN gives NaN, as torch. */
 export function clamp_(self: Tensor, min?: number | null, max?: number | null): Tensor {
   const op = 'clamp_';
-  const lo = min ?? null, hi = max ?? null;
-  if (lo === null && hi === null) fail(op, 'at least one of min and max must be given');
-  if ((lo !== null && typeof lo !== 'number') || (hi !== null && typeof hi !== 'number')) {
-    fail(op, `min and max must be numbers, got min=${fmtValue(min)}, max=${fmtValue(max)}`);
-  }
+  const [lo, hi] = clampBounds(op, self.dtype, min, max);
   checkAutograd(op, self);
   checkWritable(op, self);
   unaryInplace(self, (x, n) => ew.clamp(x, 0, x, n, lo, hi));
@@ -134,7 +128,7 @@ function binaryInplace(op: 'add_' | 'sub_' | 'mul_' | 'div_', self: Tensor, othe
   if (b.dtype !== self.dtype) {
     fail(op, `dtype mismatch: 'self' is ${self.dtype} ${fmtShape(self.shape)} but 'other' is ${b.dtype} ${fmtShape(b.shape)}; convert other with .to('${self.dtype}')`);
   }
-  if (self.dtype === 'float32' && Number.isFinite(alpha) && Math.abs(alpha) > FLT_MAX) {
+  if (overflowsDtype(alpha, self.dtype)) {
     // torch's alpha.to<float>() is the checked conversion.
     fail(op, `alpha ${alpha} cannot be converted to float32 without overflow (self of shape ${fmtShape(self.shape)})`);
   }
@@ -165,7 +159,7 @@ function binaryInplace(op: 'add_' | 'sub_' | 'mul_' | 'div_', self: Tensor, othe
 
 function fillWith(op: 'fill_' | 'zero_', self: Tensor, value: number): Tensor {
   if (typeof value !== 'number') fail(op, `value must be a number, got ${fmtValue(value)}${(value as unknown) instanceof Tensor ? '; pass value.item()' : ''}`);
-  if (self.dtype === 'float32' && Number.isFinite(value) && Math.abs(value) > FLT_MAX) {
+  if (overflowsDtype(value, self.dtype)) {
     fail(op, `value ${value} cannot be converted to float32 without overflow (tensor of shape ${fmtShape(self.shape)})`);
   }
   checkAutograd(op, self);

@@ -11,6 +11,17 @@ export function isDType(x: unknown): x is DType {
   return x === 'float32' || x === 'float64';
 }
 
+/** The largest finite float32, (2 − 2^−23)·2^127. */
+export const FLT_MAX = 3.4028234663852886e38;
+
+/**
+ * True when the number v is finite but beyond dtype's range: torch's checked Scalar conversion
+ * (fill values, clamp bounds, alpha) refuses it, where ±inf and NaN pass.
+ */
+export function overflowsDtype(v: number, dtype: DType): boolean {
+  return dtype === 'float32' && Number.isFinite(v) && Math.abs(v) > FLT_MAX;
+}
+
 export function dtypeOf(a: FloatArray): DType {
   return a instanceof Float64Array ? 'float64' : 'float32';
 }

@@ -416,6 +416,18 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(tensor(vals).clamp(null, NaN).toArray()).to.deep.equal(vals);
   });
 
+  it('clamp and clamp_ on float32 refuse a finite bound beyond float32 (torch\'s checked Scalar conversion), leaving x as it was; ±Infinity and float64 pass', () => {
+    const x = tensor([-1, 0.5, 5]);
+    expect(() => F.clamp(x, -1e39)).to.throw('clamp: min -1e+39 cannot be converted to float32 without overflow');
+    expect(() => x.clamp(null, 1e39)).to.throw('clamp: max 1e+39 cannot be converted to float32 without overflow');
+    expect(() => x.clamp_(0, 4e38)).to.throw('clamp_: max 4e+38 cannot be converted to float32 without overflow');
+    expect(x.toArray()).to.deep.equal([-1, 0.5, 5]);
+    expect(x._version).to.equal(0);
+    expect(x.clamp(-Infinity, Infinity).toArray()).to.deep.equal([-1, 0.5, 5]);
+    expect(x.clamp(-3.4028234663852886e38, 3.4028234663852886e38).toArray()).to.deep.equal([-1, 0.5, 5]);
+    expect(tensor([-1, 2], { dtype: 'float64' }).clamp(-1e39, 1).toArray()).to.deep.equal([-1, 1]);
+  });
+
   it('matmul over an empty inner dim gives zeros, and gradients of the inputs\' (empty) shapes', () => {
     const cases: Array<[number[], number[], number[]]> = [
       [[2, 0], [0, 3], [2, 3]], [[2, 2, 0], [2, 0, 3], [2, 2, 3]], [[2, 0], [2, 0, 3], [2, 2, 3]],

@@ -17,6 +17,7 @@ import * as pool from '../lib/kernels/pool';
 import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
 import * as lossKernels from '../lib/kernels/loss';
+import * as ix from '../lib/kernels/indexing';
 import { gemm } from '../lib/kernels/gemm';
 import { extremeAxes, sumAxes, varianceAxes } from '../lib/kernels/reduce';
 import { TWO_OVER_SQRT_PI } from '../lib/kernels/special';
@@ -461,6 +462,115 @@ export const derivatives = {
     }),
   }),
 
+  // ---- indexing: the index is an input (its version is recorded) that never gets a gradient ----
+
+  /** torch.gather: out[p] = x[p with p[dim] ← index[p]]; the gradient scatter-adds back (repeats accumulate). */
+  gather: defineOp<{ x: Tensor; index: Tensor }, { dim: number }>({
+    nondiff: ['index'],
+    saveInputs: ['index'],
+    forward: ({ x, index }, { dim }) => {
+      const out = allocate(x.dtype, index.numel());
+      ix.gather(strided(x), dim, indexValues(index), index.shape, out);
+      return fromData(out, index.shape);
+    },
+    backward: (g, { inputs: { index }, shapes, attrs: { dim } }) => {
+      const gx = Tensor.empty(shapes.x!, g.dtype);
+      ix.scatter(strided(gx), dim, indexValues(index!), index!.shape, strided(g), 'add');
+      return { x: gx };
+    },
+  }),
+  /**
+   * Out-of-place torch.scatter_add: a copy of x with src[p] added at p[dim] ← index[p] for p over
+   * index's shape. Gradients: x gets grad; src gets grad.gather(dim, index) on index's region and 0
+   * on the rest of a src larger than index (torch 1.13 returns the index-shaped gather there).
+   */
+  scatterAdd: defineOp<{ x: Tensor; index: Tensor; src: Tensor }, { dim: number }>({
+    nondiff: ['index'],
+    saveInputs: ['index'],
+    forward: ({ x, index, src }, { dim }) => {
+      const out = copyOf(x);
+      ix.scatter(strided(out), dim, indexValues(index), index.shape, strided(src), 'add');
+      return out;
+    },
+    backward: (g, { inputs: { index }, shapes, attrs: { dim }, needs }) => ({
+      x: needs.x ? g : undefined,
+      src: needs.src ? gatherToShape(g, dim, index!, shapes.src!, null) : undefined,
+    }),
+  }),
+  /**
+   * Out-of-place torch.scatter (src, or the number attrs.value when src is absent). Writes go in
+   * index order, so among repeated targets the last one wins (torch leaves that unspecified). The
+   * gradient is the derivative of exactly that: x gets grad where nothing was written, src gets
+   * grad at the positions whose write survived and 0 at overwritten ones (torch's formula,
+   * grad.gather(dim, index), gives every repeat the gradient; the two agree without repeats).
+   */
+  scatter: defineOp<{ x: Tensor; index: Tensor; src?: Tensor }, { dim: number; value: number | null }, Float64Array>({
+    nondiff: ['index'],
+    saveInputs: ['index'],
+    forward: ({ x, index, src }, { dim, value }) => {
+      const out = copyOf(x);
+      const owner = new Float64Array(out.numel()).fill(-1);
+      ix.scatter(strided(out), dim, indexValues(index), index.shape, src ? strided(src) : value!, 'assign', owner);
+      return { out, extra: owner };
+    },
+    backward: (g, { inputs: { index }, shapes, attrs: { dim }, extra: owner, needs }) => {
+      let gx: Tensor | undefined;
+      if (needs.x) {
+        const d = allocate(g.dtype, g.numel());
+        d.set(dense(g));
+        for (let i = 0; i < d.length; i++) if (owner[i] !== -1) d[i] = 0;
+        gx = fromData(d, shapes.x!);
+      }
+      return { x: gx, src: needs.src ? gatherToShape(g, dim, index!, shapes.src!, owner) : undefined };
+    },
+  }),
+  /** torch.index_select with a 1-d index; the gradient index-adds back into zeros (repeats accumulate). */
+  indexSelect: defineOp<{ x: Tensor; index: Tensor }, { dim: number }>({
+    nondiff: ['index'],
+    saveInputs: ['index'],
+    forward: ({ x, index }, { dim }) => {
+      const { outer, D, inner } = axisDims(x.shape, dim);
+      const shape = x.ndim === 0 ? [] : x.shape.map((s, i) => (i === dim ? index.numel() : s));
+      const out = allocate(x.dtype, outer * index.numel() * inner);
+      ix.indexSelect(dense(x), outer, D, inner, indexValues(index), out);
+      return fromData(out, shape);
+    },
+    backward: (g, { inputs: { index }, shapes, attrs: { dim } }) => {
+      const { outer, D, inner } = axisDims(shapes.x!, dim);
+      const gx = allocate(g.dtype, outer * D * inner);
+      ix.indexAdd(gx, outer, D, inner, indexValues(index!), dense(g));
+      return { x: fromData(gx, shapes.x!) };
+    },
+  }),
+  /**
+   * Embedding lookup: out[..., :] = weight[indices[...], :]. The backward is torch's
+   * embedding_dense_backward: rows index-added into zeros, none for paddingIdx (−1: no padding
+   * row), each scaled by 1/(its count among the indices) with scaleGradByFreq.
+   */
+  embedding: defineOp<{ weight: Tensor; indices: Tensor }, { paddingIdx: number; scaleGradByFreq: boolean }>({
+    nondiff: ['indices'],
+    saveInputs: ['indices'],
+    forward: ({ weight, indices }) => {
+      const [N, D] = weight.shape;
+      const out = allocate(weight.dtype, indices.numel() * D);
+      ix.indexSelect(dense(weight), 1, N, D, indexValues(indices), out);
+      return fromData(out, [...indices.shape, D]);
+    },
+    backward: (g, { inputs: { indices }, shapes, attrs: { paddingIdx, scaleGradByFreq } }) => {
+      const [N, D] = shapes.weight!;
+      const idx = indexValues(indices!);
+      let scale: Float64Array | null = null;
+      if (scaleGradByFreq) {
+        scale = new Float64Array(N);
+        for (let j = 0; j < idx.length; j++) scale[idx[j]]++;
+        for (let r = 0; r < N; r++) if (scale[r] > 0) scale[r] = 1 / scale[r];
+      }
+      const gw = allocate(g.dtype, N * D);
+      ix.indexAdd(gw, 1, N, D, idx, dense(g), paddingIdx, scale);
+      return { weight: fromData(gw, shapes.weight!) };
+    },
+  }),
+
   /** Matrix product of [..., M, K] and [..., K, N] with broadcast batch dims (1-d cases are composites). */
   matmul: defineOp<AB>({
     saveInputs: ['a', 'b'],
@@ -757,4 +867,29 @@ function sliceRegion(t: Tensor, region: Array<[number, number]>): Tensor {
   const shape = region.map(([a, b]) => b - a);
   region.forEach(([a], i) => { offset += a * t.strides[i]; });
   return new Tensor(t.storage, shape, t.strides, shape.some((d) => d === 0) ? t.offset : offset);
+}
+
+/** An index tensor's values (whole numbers, checked in range by the functional layer) as Int32. */
+function indexValues(index: Tensor): Int32Array {
+  return Int32Array.from(dense(index));
+}
+
+/**
+ * grad.gather(dim, index) written into zeros of `srcShape` (src may be larger than index along
+ * any dim; the rest of src took no part). With `owner` (scatter's last writers, per element of the
+ * contiguous output), an index position whose write was overwritten gets 0.
+ */
+function gatherToShape(g: Tensor, dim: number, index: Tensor, srcShape: readonly number[], owner: Float64Array | null): Tensor {
+  const idx = indexValues(index);
+  const vals = allocate(g.dtype, idx.length);
+  ix.gather(strided(g), dim, idx, index.shape, vals);
+  if (owner !== null) {
+    const writer = new Float64Array(idx.length);
+    ix.gather({ storage: owner, offset: 0, strides: contiguousStrides(g.shape) }, dim, idx, index.shape, writer);
+    for (let k = 0; k < idx.length; k++) if (writer[k] !== k) vals[k] = 0;
+  }
+  if (index.shape.every((s, i) => s === srcShape[i])) return fromData(vals, srcShape);
+  const gs = Tensor.empty(srcShape, g.dtype);
+  ew.copyStrided(index.shape, { storage: vals, offset: 0, strides: contiguousStrides(index.shape) }, strided(gs));
+  return gs;
 }

@@ -593,6 +593,251 @@ export function toDtype(x: Tensor, dtype: DType): Tensor {
   return apply('toDtype', { x }, { dtype, from: x.dtype });
 }
 
+// ---- indexing ----
+// No integer dtype: an index is a Tensor of either float dtype (whatever the data's dtype) or an
+// array of numbers, holding whole numbers. Every value is checked before a kernel trusts it; none of
+// these ops takes negative indices, as in torch (gather, scatter, index_select, embedding, one_hot).
+
+/** An index argument as a Tensor (an array becomes a 1-d float64 tensor). */
+function indexTensor(op: string, name: string, index: unknown): Tensor {
+  if (index instanceof Tensor) return index;
+  const v = numberArray(op, name, index);
+  const t = Tensor.empty([v.length], 'float64');
+  t.storage.set(v);
+  return t;
+}
+
+/** `name[1,2]`: a position of a tensor of `shape` in an error message. */
+function position(name: string, k: number, shape: readonly number[]): string {
+  const idx = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = k % shape[d];
+    k = Math.floor(k / shape[d]);
+  }
+  return `${name}[${idx.join(',')}]`;
+}
+
+/** Every value of `index` a whole number in [0, size), else an Error naming the position, the value and `where`. */
+function checkIndexValues(op: string, name: string, index: Tensor, size: number, bound: string, where: () => string): void {
+  const v = index.data;
+  for (let k = 0; k < v.length; k++) {
+    const x = v[k];
+    if (!Number.isInteger(x)) fail(op, `${position(name, k, index.shape)} = ${x} is not an integer (indices are whole numbers stored in a float tensor; ${where()})`);
+    if (x < 0 || x >= size) fail(op, `${position(name, k, index.shape)} = ${x} is out of bounds for ${bound} (${where()})`);
+  }
+}
+
+/** A 0-d tensor as [1] (torch's ensure_nonempty_dim for gather and scatter). */
+function atLeast1d(t: Tensor): Tensor {
+  return t.ndim === 0 ? reshape(t, [1]) : t;
+}
+
+/**
+ * Shared checks of gather, scatter and scatterAdd: index has input's number of dims (0-d counting
+ * as 1-d) and no dim larger than input's except `dim`, nor than src's anywhere.
+ */
+function checkScatterGatherShapes(op: string, input: Tensor, d: number, index: Tensor, src: Tensor | null): void {
+  const nd = Math.max(input.ndim, 1);
+  const shapes = `input ${fmtShape(input.shape)}, index ${fmtShape(index.shape)}${src ? `, src ${fmtShape(src.shape)}` : ''}`;
+  if (Math.max(index.ndim, 1) !== nd) fail(op, `index must have as many dims as input (${shapes})`);
+  if (src !== null && Math.max(src.ndim, 1) !== nd) fail(op, `src must have as many dims as input and index (${shapes})`);
+  if (index.numel() === 0) return;
+  const is = atLeast1d(index).shape, xs = atLeast1d(input).shape, ss = src ? atLeast1d(src).shape : null;
+  for (let i = 0; i < nd; i++) {
+    if (i !== d && is[i] > xs[i]) fail(op, `index is larger than input at dim ${i}: index.size(${i}) must be <= input.size(${i}) for every dim except dim ${d} (${shapes})`);
+    if (ss !== null && is[i] > ss[i]) fail(op, `index is larger than src at dim ${i}: index.size(${i}) must be <= src.size(${i}) for every dim (${shapes})`);
+  }
+}
+
+/**
+ * torch.gather: out[p] = input[p with p[dim] ← index[p]], the shape of index. index has input's
+ * number of dims and index.size(d) <= input.size(d) for d != dim; values in [0, input.size(dim)).
+ * The gradient scatter-adds into zeros of input's shape, so repeated indices accumulate.
+ */
+export function gather(input: Tensor, dim: number, index: Tensor | ArrayLike<number>): Tensor {
+  const op = 'gather';
+  requireTensor(op, 'input', input);
+  const idx = indexTensor(op, 'index', index);
+  const d = normalizeAxis(op, dim, input.ndim);
+  checkScatterGatherShapes(op, input, d, idx, null);
+  const x1 = atLeast1d(input);
+  checkIndexValues(op, 'index', idx, x1.shape[d], `dim ${d} with size ${x1.shape[d]}`, () => `input ${fmtShape(input.shape)}, index ${fmtShape(idx.shape)}`);
+  const out = apply('gather', { x: x1, index: atLeast1d(idx) }, { dim: d });
+  return idx.ndim === 0 ? reshape(out, []) : out;
+}
+
+function scatterOp(op: 'scatter' | 'scatterAdd', input: Tensor, dim: number, index: Tensor | ArrayLike<number>, src: Tensor | number): Tensor {
+  requireTensor(op, 'input', input);
+  const idx = indexTensor(op, 'index', index);
+  const d = normalizeAxis(op, dim, input.ndim);
+  let value: number | null = null;
+  if (typeof src === 'number' && op === 'scatter') {
+    if (overflowsDtype(src, input.dtype)) fail(op, `value ${src} cannot be converted to ${input.dtype} without overflow`);
+    value = src;
+  } else {
+    requireTensor(op, 'src', src);
+    if (src.dtype !== input.dtype) fail(op, `src is ${src.dtype} ${fmtShape(src.shape)} but input is ${input.dtype} ${fmtShape(input.shape)}; convert one with .to()`);
+  }
+  const s = value === null ? (src as Tensor) : null;
+  checkScatterGatherShapes(op, input, d, idx, s);
+  const x1 = atLeast1d(input);
+  checkIndexValues(op, 'index', idx, x1.shape[d], `dim ${d} with size ${x1.shape[d]}`, () => `input ${fmtShape(input.shape)}, index ${fmtShape(idx.shape)}`);
+  const i1 = atLeast1d(idx);
+  const out = op === 'scatterAdd'
+    ? apply('scatterAdd', { x: x1, index: i1, src: atLeast1d(s!) }, { dim: d })
+    : apply('scatter', s ? { x: x1, index: i1, src: atLeast1d(s) } : { x: x1, index: i1 }, { dim: d, value });
+  return input.ndim === 0 ? reshape(out, []) : out;
+}
+
+/**
+ * Out-of-place torch.scatter_add: a copy of input with src[p] added at p[dim] ← index[p] for every p
+ * of index's shape (repeated targets add up). index, src and input have the same number of dims,
+ * index.size(d) <= src.size(d) for all d and <= input.size(d) for d != dim. Gradients: input gets
+ * grad, src grad.gather(dim, index) (0 where src is larger than index).
+ */
+export function scatterAdd(input: Tensor, dim: number, index: Tensor | ArrayLike<number>, src: Tensor): Tensor {
+  return scatterOp('scatterAdd', input, dim, index, src);
+}
+
+/**
+ * Out-of-place torch.scatter: a copy of input with src[p] (or the number `src`) written at
+ * p[dim] ← index[p], with scatterAdd's shape rules. Writes go in index order (row-major over index),
+ * so among repeated targets the last one wins; torch leaves that choice unspecified. The gradient is
+ * that function's: input gets grad where nothing was written, src gets grad at the writes that
+ * survived and 0 at the overwritten ones (torch gives every repeat grad.gather(dim, index); the two
+ * agree when no target repeats).
+ */
+export function scatter(input: Tensor, dim: number, index: Tensor | ArrayLike<number>, src: Tensor | number): Tensor {
+  return scatterOp('scatter', input, dim, index, src);
+}
+
+/**
+ * torch.index_select: the entries index[0], index[1], ... of input along dim (index 1-d, or 0-d as
+ * one entry); the result has input's shape with dim's size replaced by index's length. The gradient
+ * index-adds into zeros, so repeated indices accumulate.
+ */
+export function indexSelect(input: Tensor, dim: number, index: Tensor | ArrayLike<number>): Tensor {
+  const op = 'indexSelect';
+  requireTensor(op, 'input', input);
+  const idx = indexTensor(op, 'index', index);
+  const d = normalizeAxis(op, dim, input.ndim);
+  if (idx.ndim > 1) fail(op, `index must be 1-d (or 0-d), got index ${fmtShape(idx.shape)} for input ${fmtShape(input.shape)}`);
+  const size = input.ndim === 0 ? 1 : input.shape[d];
+  if (input.ndim === 0 && idx.numel() !== 1) fail(op, `the index into a 0-d input must have exactly one value, got index ${fmtShape(idx.shape)}`);
+  checkIndexValues(op, 'index', idx, size, `dim ${d} with size ${size}`, () => `input ${fmtShape(input.shape)}, index ${fmtShape(idx.shape)}`);
+  return apply('indexSelect', { x: input, index: atLeast1d(idx) }, { dim: d });
+}
+
+export interface OneHotOptions {
+  /** The result's dtype (default float32: this project has no integer dtype). */
+  dtype?: DType;
+}
+
+/**
+ * torch.nn.functional.one_hot: target (whole numbers >= 0, any shape) to target.shape + [numClasses]
+ * with a 1 at each value's class; numClasses −1 takes max(target) + 1. Floats of `dtype` (torch
+ * returns int64), not differentiable.
+ */
+export function oneHot(target: Tensor | ArrayLike<number>, numClasses = -1, options?: OneHotOptions | null): Tensor {
+  const op = 'oneHot';
+  const t = indexTensor(op, 'target', target);
+  const o = optionsObject(op, options, ['dtype']);
+  const dtype = o.dtype ?? 'float32';
+  if (!isDType(dtype)) fail(op, `dtype must be 'float32' or 'float64', got ${fmtValue(dtype)}`);
+  if (typeof numClasses !== 'number' || !Number.isInteger(numClasses) || numClasses < -1) fail(op, `numClasses must be -1 or a non-negative integer, got ${fmtValue(numClasses)}`);
+  const v = t.data;
+  let C = numClasses;
+  if (C === -1) {
+    if (v.length === 0) fail(op, `cannot infer the number of classes from an empty target (shape ${fmtShape(t.shape)}); pass numClasses`);
+    C = 0;
+    for (let k = 0; k < v.length; k++) if (v[k] + 1 > C) C = v[k] + 1;
+  }
+  for (let k = 0; k < v.length; k++) {
+    const x = v[k];
+    if (!Number.isInteger(x)) fail(op, `${position('target', k, t.shape)} = ${x} is not an integer class value (target ${fmtShape(t.shape)})`);
+    if (x < 0) fail(op, `${position('target', k, t.shape)} = ${x} is negative: class values must be non-negative (target ${fmtShape(t.shape)})`);
+    if (x >= C) fail(op, `${position('target', k, t.shape)} = ${x} is not smaller than numClasses ${C} (target ${fmtShape(t.shape)})`);
+  }
+  const out = allocate(dtype, v.length * C);
+  for (let k = 0; k < v.length; k++) out[k * C + v[k]] = 1;
+  return fromData(out, [...t.shape, C]);
+}
+
+export interface EmbeddingOptions {
+  /** A row that gets no gradient (negative counts from the end); the lookup still reads it. */
+  paddingIdx?: number | null;
+  /** Rows looked up whose normType-norm exceeds maxNorm are rescaled to maxNorm in place first. */
+  maxNorm?: number | null;
+  /** The p of maxNorm's p-norm (default 2; Infinity for the largest magnitude). */
+  normType?: number;
+  /** Scale each row's gradient by 1/(its count among the indices). */
+  scaleGradByFreq?: boolean;
+  /** Sparse gradients are not supported (there are no sparse tensors); only false is accepted. */
+  sparse?: boolean;
+}
+
+/** paddingIdx normalised against N rows as torch's Embedding does, −1 for none. */
+export function embeddingPaddingIdx(op: string, paddingIdx: unknown, N: number): number {
+  if (paddingIdx === undefined || paddingIdx === null) return -1;
+  if (typeof paddingIdx !== 'number' || !Number.isInteger(paddingIdx) || paddingIdx < -N || paddingIdx >= N) {
+    fail(op, `paddingIdx must be an integer within numEmbeddings ${N} (in [${-N}, ${N - 1}]), got ${fmtValue(paddingIdx)}`);
+  }
+  return paddingIdx < 0 ? paddingIdx + N : paddingIdx;
+}
+
+/**
+ * torch.nn.functional.embedding: rows of weight [numEmbeddings, embeddingDim] at the indices in
+ * input (any shape, whole numbers in [0, numEmbeddings)), giving input.shape + [embeddingDim].
+ * The weight's gradient adds each output row's gradient into its row, none into paddingIdx's.
+ * With maxNorm, the rows looked up are first renormalised in place as torch's embedding_renorm_
+ * (scale maxNorm / (norm + 1e-7) where norm > maxNorm), outside the graph, bumping weight's version.
+ */
+export function embedding(input: Tensor | ArrayLike<number>, weight: Tensor, options?: EmbeddingOptions | null): Tensor {
+  const op = 'embedding';
+  const idx = indexTensor(op, 'input', input);
+  requireTensor(op, 'weight', weight);
+  const o = optionsObject(op, options, ['paddingIdx', 'maxNorm', 'normType', 'scaleGradByFreq', 'sparse']);
+  if (weight.ndim !== 2) fail(op, `weight must be 2-d [numEmbeddings, embeddingDim], got ${fmtShape(weight.shape)}`);
+  const N = weight.shape[0];
+  const paddingIdx = embeddingPaddingIdx(op, o.paddingIdx, N);
+  const scaleGradByFreq = o.scaleGradByFreq ?? false;
+  if (typeof scaleGradByFreq !== 'boolean') fail(op, `scaleGradByFreq must be a boolean, got ${fmtValue(scaleGradByFreq)}`);
+  if (o.sparse !== undefined && o.sparse !== false) fail(op, `sparse gradients are not supported (there are no sparse tensors), got sparse: ${fmtValue(o.sparse)}`);
+  const maxNorm = o.maxNorm ?? null;
+  const normType = o.normType ?? 2;
+  if (maxNorm !== null && (typeof maxNorm !== 'number' || !(maxNorm >= 0) || maxNorm === Infinity)) fail(op, `maxNorm must be a finite non-negative number, got ${fmtValue(maxNorm)}`);
+  if (typeof normType !== 'number' || !(normType > 0)) fail(op, `normType must be a positive number (or Infinity), got ${fmtValue(normType)}`);
+  checkIndexValues(op, 'input', idx, N, `${N} embeddings`, () => `input ${fmtShape(idx.shape)}, weight ${fmtShape(weight.shape)}`);
+  if (maxNorm !== null) embeddingRenorm(weight, idx.data, maxNorm, normType);
+  return apply('embedding', { weight, indices: idx }, { paddingIdx, scaleGradByFreq });
+}
+
+/** torch's embedding_renorm_: each distinct row looked up, rescaled where its p-norm exceeds maxNorm. */
+function embeddingRenorm(weight: Tensor, rows: ArrayLike<number>, maxNorm: number, p: number): void {
+  const s = weight.storage, [s0, s1] = weight.strides, D = weight.shape[1];
+  const seen = new Set<number>();
+  let changed = false;
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k];
+    if (seen.has(r)) continue;
+    seen.add(r);
+    const base = weight.offset + r * s0;
+    let norm = 0;
+    for (let j = 0; j < D; j++) {
+      const a = Math.abs(s[base + j * s1]);
+      norm = p === Infinity ? Math.max(norm, a) : norm + a ** p;
+    }
+    if (p !== Infinity) norm = norm ** (1 / p);
+    if (norm > maxNorm) {
+      const scale = maxNorm / (norm + 1e-7);
+      for (let j = 0; j < D; j++) s[base + j * s1] *= scale;
+      changed = true;
+    }
+  }
+  // An in-place change of the weight: a graph that saved it must not backpropagate through new values.
+  if (changed) weight._bumpVersion();
+}
+
 // ---- linear algebra ----
 
 /** Matrix product with torch.matmul's rules for 1-d, 2-d and batched (broadcast) operands. */

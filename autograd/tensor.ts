@@ -387,6 +387,14 @@ export class Tensor {
   narrow(dim: number, start: number, length: number): Tensor { return F.narrow(this, dim, start, length); }
   select(dim: number, index: number): Tensor { return F.select(this, dim, index); }
   contiguous(): Tensor { return F.contiguous(this); }
+  /** torch.gather along dim (see F.gather); index a Tensor or an array of whole numbers. */
+  gather(dim: number, index: Tensor | ArrayLike<number>): Tensor { return F.gather(this, dim, index); }
+  /** torch.index_select (see F.indexSelect). */
+  indexSelect(dim: number, index: Tensor | ArrayLike<number>): Tensor { return F.indexSelect(this, dim, index); }
+  /** Out-of-place torch.scatter_add (see F.scatterAdd). */
+  scatterAdd(dim: number, index: Tensor | ArrayLike<number>, src: Tensor): Tensor { return F.scatterAdd(this, dim, index, src); }
+  /** Out-of-place torch.scatter, src a Tensor or a number (see F.scatter: the last of repeated targets wins). */
+  scatter(dim: number, index: Tensor | ArrayLike<number>, src: Tensor | number): Tensor { return F.scatter(this, dim, index, src); }
   clone(): Tensor { return F.clone(this); }
   matmul(other: Tensor): Tensor { return F.matmul(this, other); }
   eq(other: TensorLike): Tensor { return F.eq(this, other); }

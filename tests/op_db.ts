@@ -63,6 +63,27 @@ function ints(n: number, hi: number): Int32Array {
   return Int32Array.from({ length: n }, () => rng.integer(0, hi));
 }
 
+/**
+ * A constant float64 index tensor of `shape` holding `values` (row-major); with `transposed`, the
+ * values are laid out as the transpose of a [.., last, second-last] buffer, so the tensor is
+ * non-contiguous but reads as `values` in row-major order.
+ */
+function ix(shape: number[], values: number[], transposed = false): Tensor {
+  if (!transposed) {
+    const t = Tensor.empty(shape, 'float64');
+    t.storage.set(values);
+    return t;
+  }
+  const n = shape.length;
+  const base = Tensor.empty([...shape.slice(0, n - 2), shape[n - 1], shape[n - 2]], 'float64');
+  const strides = [...base.strides];
+  [strides[n - 2], strides[n - 1]] = [strides[n - 1], strides[n - 2]];
+  const t = new Tensor(base.storage, shape, strides, 0);
+  const R = shape[n - 2], C = shape[n - 1], outer = values.length / (R * C);
+  for (let o = 0; o < outer; o++) for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) base.storage[o * R * C + j * R + i] = values[o * R * C + i * C + j];
+  return t;
+}
+
 const positive = (u: number): number => 0.5 + Math.abs(u);
 const awayFromZero = (u: number): number => Math.sign(u || 1) * (0.2 + Math.abs(u));
 const mask = (u: number): number => (u > 0 ? 1 : 0);
@@ -237,6 +258,35 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
   where: { samples: [
     { desc: 'same shape', make: () => ({ inputs: { condition: c([2, 3], mask), a: r([2, 3]), b: r([2, 3]) }, attrs: {} }) },
     { desc: 'broadcast condition and b', make: () => ({ inputs: { condition: c([3], mask), a: r([2, 3]), b: r([1]) }, attrs: {} }) },
+  ] },
+  // Repeated indices in every op below that accumulates, so the gradcheck sees the sums.
+  gather: { samples: [
+    { desc: 'dim 0 of [3,4], repeats', make: () => ({ inputs: { x: r([3, 4]), index: ix([2, 4], [0, 2, 2, 1, 0, 2, 0, 1]) }, attrs: { dim: 0 } }) },
+    { desc: 'dim 1 of [2,3,4], index longer along dim and shorter elsewhere', make: () => ({ inputs: { x: r([2, 3, 4]), index: ix([2, 5, 3], Array.from({ length: 30 }, (_, k) => (k * 7) % 3)) }, attrs: { dim: 1 } }) },
+    { desc: 'non-contiguous input and index, dim 1', make: () => ({ inputs: { x: nc([3, 4]), index: ix([3, 2], [3, 3, 0, 1, 2, 0], true) }, attrs: { dim: 1 } }) },
+  ] },
+  scatterAdd: { samples: [
+    { desc: 'dim 0 into [3,4], repeats', make: () => ({ inputs: { x: r([3, 4]), index: ix([2, 4], [0, 2, 0, 1, 0, 2, 0, 1]), src: r([2, 4]) }, attrs: { dim: 0 } }) },
+    { desc: 'dim 1, src larger than index', make: () => ({ inputs: { x: r([2, 5]), index: ix([2, 3], [4, 0, 4, 1, 1, 3]), src: r([3, 4]) }, attrs: { dim: 1 } }) },
+    { desc: 'non-contiguous input, src and index', make: () => ({ inputs: { x: nc([3, 4]), index: ix([3, 2], [0, 2, 2, 2, 1, 0], true), src: nc([3, 2]) }, attrs: { dim: 0 } }) },
+  ] },
+  scatter: { samples: [
+    { desc: 'dim 0 into [3,4], no repeats', make: () => ({ inputs: { x: r([3, 4]), index: ix([2, 4], [0, 2, 1, 1, 2, 0, 0, 2]), src: r([2, 4]) }, attrs: { dim: 0, value: null } }) },
+    // The last write wins: the overwritten src entries get 0, which central differences confirm.
+    { desc: 'dim 1, repeats (last write wins)', make: () => ({ inputs: { x: r([2, 4]), index: ix([2, 3], [1, 3, 1, 0, 0, 0]), src: r([2, 3]) }, attrs: { dim: 1, value: null } }) },
+    { desc: 'a value, no src', make: () => ({ inputs: { x: r([3, 4]), index: ix([3, 2], [1, 3, 0, 0, 2, 1]) }, attrs: { dim: 1, value: 2.5 } }) },
+    { desc: 'src larger than index, non-contiguous', make: () => ({ inputs: { x: nc([4, 3]), index: ix([2, 3], [3, 0, 1, 1, 2, 0], true), src: nc([3, 3]) }, attrs: { dim: 0, value: null } }) },
+  ] },
+  indexSelect: { samples: [
+    { desc: 'dim 0 of [4,3], repeats', make: () => ({ inputs: { x: r([4, 3]), index: ix([5], [0, 2, 2, 3, 0]) }, attrs: { dim: 0 } }) },
+    { desc: 'dim 1 of non-contiguous [3,5]', make: () => ({ inputs: { x: nc([3, 5]), index: ix([3], [4, 1, 1]) }, attrs: { dim: 1 } }) },
+    { desc: 'last dim of [2,3,4]', make: () => ({ inputs: { x: r([2, 3, 4]), index: ix([2], [3, 0]) }, attrs: { dim: 2 } }) },
+  ] },
+  // paddingIdx and scaleGradByFreq are torch's deliberate departures from the derivative (tested
+  // against reference loops in tests/autograd/indexing.test.ts); here a padding row no index hits.
+  embedding: { samples: [
+    { desc: '[2,3] indices into [5,3], repeats', make: () => ({ inputs: { weight: r([5, 3]), indices: ix([2, 3], [4, 0, 4, 2, 2, 4]) }, attrs: { paddingIdx: -1, scaleGradByFreq: false } }) },
+    { desc: 'non-contiguous weight and indices, padding row unused', make: () => ({ inputs: { weight: nc([4, 2]), indices: ix([2, 2], [3, 0, 0, 2], true) }, attrs: { paddingIdx: 1, scaleGradByFreq: false } }) },
   ] },
   matmul: { samples: [
     { desc: '[3,4] @ [4,5]', make: () => ({ inputs: { a: r([3, 4]), b: r([4, 5]) }, attrs: {} }) },

@@ -9,7 +9,7 @@ export {
 export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type {
   VarianceOptions, MseLossOptions, CrossEntropyOptions, LossReduction, NllLossOptions, L1LossOptions, SmoothL1LossOptions, HuberLossOptions,
-  BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions,
+  BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions, OneHotOptions, EmbeddingOptions,
 } from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/tape';
@@ -22,11 +22,12 @@ export {
   add, sub, mul, div, pow, neg, exp, expm1, log, log1p, sqrt, abs, sign, relu, sigmoid, tanh, erf, clamp, maximum, minimum,
   sum, mean, max, min, argmax, argmin, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
   slice, narrow, select, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone, variance, std,
+  gather, scatter, scatterAdd, indexSelect,
 } from './autograd/functional';
 export {
   conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
   leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm,
-  nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits,
+  nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, oneHot, embedding,
 } from './autograd/functional';
 export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';

@@ -776,13 +776,23 @@ export interface EmbeddingOptions {
   sparse?: boolean;
 }
 
-/** paddingIdx normalised against N rows as torch's Embedding does, −1 for none. */
-export function embeddingPaddingIdx(op: string, paddingIdx: unknown, N: number): number {
-  if (paddingIdx === undefined || paddingIdx === null) return -1;
-  if (typeof paddingIdx !== 'number' || !Number.isInteger(paddingIdx) || paddingIdx < -N || paddingIdx >= N) {
-    fail(op, `paddingIdx must be an integer within numEmbeddings ${N} (in [${-N}, ${N - 1}]), got ${fmtValue(paddingIdx)}`);
+/** F.embedding's options, checked and resolved against N rows (paddingIdx normalised, −1 for none); nn.Embedding checks with them too. */
+export function embeddingOptions(op: string, options: EmbeddingOptions | null | undefined, N: number): {
+  paddingIdx: number; maxNorm: number | null; normType: number; scaleGradByFreq: boolean;
+} {
+  const o = optionsObject(op, options, ['paddingIdx', 'maxNorm', 'normType', 'scaleGradByFreq', 'sparse']);
+  const p = o.paddingIdx ?? null;
+  if (p !== null && (typeof p !== 'number' || !Number.isInteger(p) || p < -N || p >= N)) {
+    fail(op, `paddingIdx must be an integer within numEmbeddings ${N} (in [${-N}, ${N - 1}]), got ${fmtValue(p)}`);
   }
-  return paddingIdx < 0 ? paddingIdx + N : paddingIdx;
+  const scaleGradByFreq = o.scaleGradByFreq ?? false;
+  if (typeof scaleGradByFreq !== 'boolean') fail(op, `scaleGradByFreq must be a boolean, got ${fmtValue(scaleGradByFreq)}`);
+  if (o.sparse !== undefined && o.sparse !== false) fail(op, `sparse gradients are not supported (there are no sparse tensors), got sparse: ${fmtValue(o.sparse)}`);
+  const maxNorm = o.maxNorm ?? null;
+  const normType = o.normType ?? 2;
+  if (maxNorm !== null && (typeof maxNorm !== 'number' || !(maxNorm >= 0) || maxNorm === Infinity)) fail(op, `maxNorm must be a finite non-negative number, got ${fmtValue(maxNorm)}`);
+  if (typeof normType !== 'number' || !(normType > 0)) fail(op, `normType must be a positive number (or Infinity), got ${fmtValue(normType)}`);
+  return { paddingIdx: p === null ? -1 : p < 0 ? p + N : p, maxNorm, normType, scaleGradByFreq };
 }
 
 /**
@@ -796,17 +806,9 @@ export function embedding(input: Tensor | ArrayLike<number>, weight: Tensor, opt
   const op = 'embedding';
   const idx = indexTensor(op, 'input', input);
   requireTensor(op, 'weight', weight);
-  const o = optionsObject(op, options, ['paddingIdx', 'maxNorm', 'normType', 'scaleGradByFreq', 'sparse']);
   if (weight.ndim !== 2) fail(op, `weight must be 2-d [numEmbeddings, embeddingDim], got ${fmtShape(weight.shape)}`);
   const N = weight.shape[0];
-  const paddingIdx = embeddingPaddingIdx(op, o.paddingIdx, N);
-  const scaleGradByFreq = o.scaleGradByFreq ?? false;
-  if (typeof scaleGradByFreq !== 'boolean') fail(op, `scaleGradByFreq must be a boolean, got ${fmtValue(scaleGradByFreq)}`);
-  if (o.sparse !== undefined && o.sparse !== false) fail(op, `sparse gradients are not supported (there are no sparse tensors), got sparse: ${fmtValue(o.sparse)}`);
-  const maxNorm = o.maxNorm ?? null;
-  const normType = o.normType ?? 2;
-  if (maxNorm !== null && (typeof maxNorm !== 'number' || !(maxNorm >= 0) || maxNorm === Infinity)) fail(op, `maxNorm must be a finite non-negative number, got ${fmtValue(maxNorm)}`);
-  if (typeof normType !== 'number' || !(normType > 0)) fail(op, `normType must be a positive number (or Infinity), got ${fmtValue(normType)}`);
+  const { paddingIdx, maxNorm, normType, scaleGradByFreq } = embeddingOptions(op, options, N);
   checkIndexValues(op, 'input', idx, N, `${N} embeddings`, () => `input ${fmtShape(idx.shape)}, weight ${fmtShape(weight.shape)}`);
   if (maxNorm !== null) embeddingRenorm(weight, idx.data, maxNorm, normType);
   return apply('embedding', { weight, indices: idx }, { paddingIdx, scaleGradByFreq });

@@ -19,3 +19,5 @@ export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BC
 export type {
   CrossEntropyLossOptions, NLLLossOptions, ReductionOptions, SmoothL1LossOptions, HuberLossOptions, BCELossOptions, BCEWithLogitsLossOptions,
 } from './loss';
+export { Embedding } from './embedding';
+export type { EmbeddingModuleOptions } from './embedding';

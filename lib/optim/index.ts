@@ -7,6 +7,8 @@ export { SGD } from './sgd';
 export type { SGDHyperParams, SGDOptions } from './sgd';
 export { Adam, AdamW } from './adam';
 export type { AdamHyperParams, AdamOptions } from './adam';
+export { RMSprop } from './rmsprop';
+export type { RMSpropHyperParams, RMSpropOptions } from './rmsprop';
 export { clipGradNorm, clipGradValue } from './clip_grad';
 export type { ClipGradNormOptions } from './clip_grad';
 export {

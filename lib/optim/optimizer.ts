@@ -60,13 +60,20 @@ export type ParamGroupSpec<H extends BaseHyperParams> = Partial<H> & {
 /** What an optimizer constructor accepts: parameters, or parameter groups with overrides. */
 export type ParamsArg<H extends BaseHyperParams> = Iterable<Parameter> | Iterable<ParamGroupSpec<H>>;
 
-/** Per-parameter state. SGD uses `momentumBuffer`; Adam and AdamW the other four. */
+/**
+ * Per-parameter state, torch's keys in camelCase. SGD uses `momentumBuffer`; Adam and AdamW `step`,
+ * `expAvg`, `expAvgSq`, `maxExpAvgSq`; RMSprop `step`, `squareAvg`, `momentumBuffer`, `gradAvg`;
+ * Adagrad `step` and `sum`.
+ */
 export interface ParamState {
   step?: number;
   momentumBuffer?: FloatArray;
   expAvg?: FloatArray;
   expAvgSq?: FloatArray;
   maxExpAvgSq?: FloatArray;
+  squareAvg?: FloatArray;
+  gradAvg?: FloatArray;
+  sum?: FloatArray;
 }
 
 export type ParamStateKey = keyof ParamState;
@@ -408,7 +415,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   }
 }
 
-const BUFFER_KEYS = ['momentumBuffer', 'expAvg', 'expAvgSq', 'maxExpAvgSq'] as const;
+const BUFFER_KEYS = ['momentumBuffer', 'expAvg', 'expAvgSq', 'maxExpAvgSq', 'squareAvg', 'gradAvg', 'sum'] as const;
 
 // ---- validation helpers shared by the optimizers and schedulers -------------------------------
 
@@ -514,9 +521,9 @@ function copyArray(a: FloatArray): FloatArray {
 function copyState(st: ParamState): ParamState {
   const out: ParamState = {};
   if (st.step !== undefined) out.step = st.step;
-  if (st.momentumBuffer) out.momentumBuffer = copyArray(st.momentumBuffer);
-  if (st.expAvg) out.expAvg = copyArray(st.expAvg);
-  if (st.expAvgSq) out.expAvgSq = copyArray(st.expAvgSq);
-  if (st.maxExpAvgSq) out.maxExpAvgSq = copyArray(st.maxExpAvgSq);
+  for (const key of BUFFER_KEYS) {
+    const buf = st[key];
+    if (buf) out[key] = copyArray(buf);
+  }
   return out;
 }

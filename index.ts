@@ -33,7 +33,7 @@ export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';
 export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';
-export { SGD, Adam, AdamW, RMSprop, clipGradNorm } from './lib/optim/index';
+export { SGD, Adam, AdamW, RMSprop, Adagrad, clipGradNorm } from './lib/optim/index';
 export { StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR } from './lib/optim/index';
 export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint, tensorsWithPrefix } from './lib/io/checkpoint';
 export type {

@@ -9,6 +9,8 @@ export { Adam, AdamW } from './adam';
 export type { AdamHyperParams, AdamOptions } from './adam';
 export { RMSprop } from './rmsprop';
 export type { RMSpropHyperParams, RMSpropOptions } from './rmsprop';
+export { Adagrad } from './adagrad';
+export type { AdagradHyperParams, AdagradOptions } from './adagrad';
 export { clipGradNorm, clipGradValue } from './clip_grad';
 export type { ClipGradNormOptions } from './clip_grad';
 export {

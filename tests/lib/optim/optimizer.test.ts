@@ -3,6 +3,8 @@ import { allocateShared, dtypeOf, isShared, type DType, type FloatArray } from '
 import { Adam, AdamW } from '../../../lib/optim/adam';
 import { Optimizer, OptimizerStateDict, Parameter, BaseHyperParams } from '../../../lib/optim/optimizer';
 import { SGD, SGDHyperParams } from '../../../lib/optim/sgd';
+import { RMSprop } from '../../../lib/optim/rmsprop';
+import { Adagrad } from '../../../lib/optim/adagrad';
 import { DTYPES, param, setGrad } from '../../support/optim_helpers';
 import { Tensor } from '../../../autograd/tensor';
 import { tensor, zeros } from '../../../index';
@@ -24,6 +26,9 @@ const FACTORIES: Record<string, Factory> = {
   'SGD dampening': ([a, b]) => new SGD([a, b], { lr: 0.1, momentum: 0.8, dampening: 0.3 }),
   'Adam amsgrad': ([a, b]) => new Adam([{ params: [a] }, { params: [b], lr: 0.02, betas: [0.8, 0.95] }], { lr: 0.1, amsgrad: true }),
   AdamW: ([a, b]) => new AdamW([a, b], { lr: 0.1, weightDecay: 0.1 }),
+  'RMSprop centered momentum': ([a, b]) =>
+    new RMSprop([{ params: [a] }, { params: [b], lr: 0.02, centered: false }], { lr: 0.01, momentum: 0.9, centered: true, weightDecay: 0.01 }),
+  Adagrad: ([a, b]) => new Adagrad([{ params: [a] }, { params: [b], initialAccumulatorValue: 0.5 }], { lr: 0.1, lrDecay: 0.05 }),
 };
 
 function makeParams(dtype: DType): Parameter[] {

@@ -34,7 +34,10 @@ export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, c
 export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';
 export { SGD, Adam, AdamW, RMSprop, Adagrad, clipGradNorm } from './lib/optim/index';
-export { StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR } from './lib/optim/index';
+export {
+  StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, ExponentialLR, ConstantLR, LambdaLR, MultiplicativeLR,
+  ReduceLROnPlateau,
+} from './lib/optim/index';
 export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint, tensorsWithPrefix } from './lib/io/checkpoint';
 export type {
   CheckpointValue, CheckpointTensor, CheckpointContents, LoadedCheckpoint, LoadedTensor, SaveCheckpointOptions, StateDictModule,

@@ -14,9 +14,11 @@ export type { AdagradHyperParams, AdagradOptions } from './adagrad';
 export { clipGradNorm, clipGradValue } from './clip_grad';
 export type { ClipGradNormOptions } from './clip_grad';
 export {
-  LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR,
+  LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR, ExponentialLR, ConstantLR,
+  LambdaLR, MultiplicativeLR, ReduceLROnPlateau,
 } from './lr_scheduler';
 export type {
   SchedulerStateDict, JsonValue, StepLROptions, MultiStepLROptions, CosineAnnealingLROptions, LinearLROptions,
-  OneCycleLROptions, AnnealStrategy, SequentialLROptions,
+  OneCycleLROptions, AnnealStrategy, SequentialLROptions, ExponentialLROptions, ConstantLROptions, LrLambda,
+  LambdaLROptions, ReduceLROnPlateauOptions, ReduceLROnPlateauStateDict,
 } from './lr_scheduler';

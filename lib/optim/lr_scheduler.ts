@@ -11,10 +11,13 @@
  * outside lr changes (two schedulers stepped back to back stack, as in torch); when SequentialLR
  * switches to one at a milestone it uses torch's closed form, as torch does. Left alone, the cosine
  * follows lr = etaMin + (baseLr − etaMin)·(1 + cos(π·t/tMax))/2 up to rounding (~1e-16 relative
- * per step). OneCycleLR is closed-form in torch too.
+ * per step). OneCycleLR is closed-form in torch too. ExponentialLR, ConstantLR and MultiplicativeLR
+ * are chainable as in torch; LambdaLR is torch's closed form baseLr·lrLambda(t).
+ * ReduceLROnPlateau is, as in torch, a class of its own: it steps on a metric, not on a schedule.
  *
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
- * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter. Two
+ * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter
+ * (ReduceLROnPlateau's, like torch's, leaves lr to the optimizer's state dict). Two
  * schedulers stepped back to back on one optimizer each saved the lr they set, the first one's before
  * the second scaled it: load them in the order they are stepped (or load the optimizer after them).
  */
@@ -681,6 +684,420 @@ export class OneCycleLR extends LRScheduler {
   }
 }
 
+// ---- ExponentialLR ---------------------------------------------------------------------------
+
+export interface ExponentialLROptions {
+  gamma: number;
+}
+
+/** Multiplies lr by gamma every step: lr_t = baseLr·gamma^t (torch's chainable form). */
+export class ExponentialLR extends LRScheduler {
+  private gamma: number;
+
+  constructor(optimizer: AnyOptimizer, options: ExponentialLROptions) {
+    checkKnownKeys('ExponentialLR', options, ['gamma']);
+    requireNonNegative('ExponentialLR', 'gamma', options.gamma);
+    super('ExponentialLR', optimizer);
+    this.gamma = options.gamma;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    if (epoch === 0) return this.groups.map((g) => g.lr);
+    return this.groups.map((g) => g.lr * this.gamma);
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    return this.bases.map((b) => b * this.gamma ** epoch);
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { gamma: this.gamma };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    requireNonNegative('ExponentialLR', 'gamma', sd.gamma, ' (state dict)');
+    this.gamma = sd.gamma;
+  }
+}
+
+// ---- ConstantLR ------------------------------------------------------------------------------
+
+export interface ConstantLROptions {
+  factor?: number;
+  totalIters?: number;
+}
+
+function checkConstant(factor: unknown, totalIters: unknown, where = ''): void {
+  // torch accepts 0 and then divides by it at totalIters (ZeroDivisionError); refuse it up front.
+  if (typeof factor !== 'number' || !(factor > 0 && factor <= 1)) {
+    fail('ConstantLR', `factor must be in (0, 1], got ${fmtValue(factor)}${where}`);
+  }
+  requirePositiveInt('ConstantLR', 'totalIters', totalIters, where);
+}
+
+/**
+ * Scales lr by factor for the first totalIters steps, then restores it (torch's chainable form:
+ * ×factor at step 0, ×1/factor at step totalIters). Closed form: baseLr·(factor if t < T else 1).
+ */
+export class ConstantLR extends LRScheduler {
+  private factor: number;
+  private totalIters: number;
+
+  constructor(optimizer: AnyOptimizer, options: ConstantLROptions = {}) {
+    checkKnownKeys('ConstantLR', options, ['factor', 'totalIters']);
+    const factor = options.factor ?? 1 / 3;
+    const totalIters = options.totalIters ?? 5;
+    checkConstant(factor, totalIters);
+    super('ConstantLR', optimizer);
+    this.factor = factor;
+    this.totalIters = totalIters;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    if (epoch === 0) return this.groups.map((g) => g.lr * this.factor);
+    if (epoch !== this.totalIters) return this.groups.map((g) => g.lr);
+    return this.groups.map((g) => g.lr * (1.0 / this.factor));
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    const f = this.factor;
+    return this.bases.map((b) => b * (f + (epoch >= this.totalIters ? 1 : 0) * (1 - f)));
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { factor: this.factor, totalIters: this.totalIters };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    checkConstant(sd.factor, sd.totalIters, ' (state dict)');
+    this.factor = sd.factor as number;
+    this.totalIters = sd.totalIters as number;
+  }
+}
+
+// ---- LambdaLR and MultiplicativeLR -----------------------------------------------------------
+
+/** A factor as a function of the step count (torch's lr_lambda). */
+export type LrLambda = (epoch: number) => number;
+
+export interface LambdaLROptions {
+  /** One function for every param group, or one per group. */
+  lrLambda: LrLambda | readonly LrLambda[];
+}
+
+function checkLambdas(op: string, v: unknown, groups: number): LrLambda[] {
+  if (typeof v === 'function') return new Array<LrLambda>(groups).fill(v as LrLambda);
+  if (!Array.isArray(v)) fail(op, `lrLambda must be a function or an array of functions (one per param group), got ${fmtValue(v)}`);
+  if (v.length !== groups) fail(op, `expected ${groups} lrLambda functions (one per param group), got ${v.length}`);
+  v.forEach((f: unknown, i: number) => {
+    if (typeof f !== 'function') fail(op, `lrLambda[${i}] must be a function, got ${fmtValue(f)}`);
+  });
+  return (v as LrLambda[]).slice();
+}
+
+/** Calls group i's function at `epoch`; its result must be a factor an lr can be multiplied by. */
+function factorAt(op: string, fns: readonly LrLambda[], i: number, epoch: number): number {
+  const f = fns[i](epoch);
+  if (typeof f !== 'number' || !Number.isFinite(f) || f < 0) {
+    fail(op, `lrLambda for param group ${i} returned ${fmtValue(f)} at epoch ${epoch}; it must return a non-negative finite number`);
+  }
+  return f;
+}
+
+/**
+ * lr_t = baseLr·lrLambda(t) (torch.optim.lr_scheduler.LambdaLR, closed form). Its state dict leaves
+ * the functions out, as torch's does for plain functions: the loading scheduler keeps its own.
+ */
+export class LambdaLR extends LRScheduler {
+  private readonly lambdas: LrLambda[];
+
+  constructor(optimizer: AnyOptimizer, options: LambdaLROptions) {
+    checkOptimizer('LambdaLR', optimizer);
+    checkKnownKeys('LambdaLR', options, ['lrLambda']);
+    const lambdas = checkLambdas('LambdaLR', options.lrLambda, optimizer.paramGroups.length);
+    super('LambdaLR', optimizer);
+    this.lambdas = lambdas;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    return this.bases.map((b, i) => b * factorAt(this.name, this.lambdas, i, epoch));
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return {};
+  }
+
+  protected override loadConfig(_sd: Record<string, unknown>): void {}
+}
+
+/**
+ * Multiplies lr by lrLambda(t) at every step t ≥ 1 (torch.optim.lr_scheduler.MultiplicativeLR,
+ * chainable; torch has no closed form, so SequentialLR starting it at a milestone keeps the lr it
+ * finds). Its state dict leaves the functions out, as LambdaLR's.
+ */
+export class MultiplicativeLR extends LRScheduler {
+  private readonly lambdas: LrLambda[];
+
+  constructor(optimizer: AnyOptimizer, options: LambdaLROptions) {
+    checkOptimizer('MultiplicativeLR', optimizer);
+    checkKnownKeys('MultiplicativeLR', options, ['lrLambda']);
+    const lambdas = checkLambdas('MultiplicativeLR', options.lrLambda, optimizer.paramGroups.length);
+    super('MultiplicativeLR', optimizer);
+    this.lambdas = lambdas;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    if (epoch === 0) return this.groups.map((g) => g.lr);
+    return this.groups.map((g, i) => g.lr * factorAt(this.name, this.lambdas, i, epoch));
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return {};
+  }
+
+  protected override loadConfig(_sd: Record<string, unknown>): void {}
+}
+
+// ---- ReduceLROnPlateau -----------------------------------------------------------------------
+
+export interface ReduceLROnPlateauOptions {
+  /** 'min': a lower metric is better (a loss); 'max': a higher one (an accuracy). */
+  mode?: 'min' | 'max';
+  factor?: number;
+  patience?: number;
+  threshold?: number;
+  thresholdMode?: 'rel' | 'abs';
+  cooldown?: number;
+  /** A floor for every param group, or one per group. */
+  minLr?: number | readonly number[];
+  eps?: number;
+}
+
+/** ReduceLROnPlateau's state: plain JSON; an infinite best (nothing counted yet) is 'inf' / '-inf'. */
+export interface ReduceLROnPlateauStateDict {
+  kind: 'ReduceLROnPlateau';
+  mode: 'min' | 'max';
+  factor: number;
+  patience: number;
+  threshold: number;
+  thresholdMode: 'rel' | 'abs';
+  cooldown: number;
+  minLrs: number[];
+  eps: number;
+  best: number | 'inf' | '-inf';
+  numBadEpochs: number;
+  cooldownCounter: number;
+  lastEpoch: number;
+  lastLr: number[];
+  [key: string]: JsonValue;
+}
+
+interface PlateauConfig {
+  mode: 'min' | 'max';
+  factor: number;
+  patience: number;
+  threshold: number;
+  thresholdMode: 'rel' | 'abs';
+  cooldown: number;
+  eps: number;
+}
+
+function checkPlateauConfig(c: Record<string, unknown>, where = ''): PlateauConfig {
+  const op = 'ReduceLROnPlateau';
+  if (c.mode !== 'min' && c.mode !== 'max') fail(op, `mode must be 'min' or 'max', got ${fmtValue(c.mode)}${where}`);
+  if (c.thresholdMode !== 'rel' && c.thresholdMode !== 'abs') {
+    fail(op, `thresholdMode must be 'rel' or 'abs', got ${fmtValue(c.thresholdMode)}${where}`);
+  }
+  // torch: "Factor should be < 1.0"; a negative one would only ever set minLr.
+  requireInRange(op, 'factor', c.factor, 0, 1, false, where);
+  requireNonNegativeInt(op, 'patience', c.patience, where);
+  requireNonNegative(op, 'threshold', c.threshold, where);
+  requireNonNegativeInt(op, 'cooldown', c.cooldown, where);
+  requireNonNegative(op, 'eps', c.eps, where);
+  return {
+    mode: c.mode, factor: c.factor, patience: c.patience, threshold: c.threshold, thresholdMode: c.thresholdMode,
+    cooldown: c.cooldown, eps: c.eps,
+  };
+}
+
+function checkMinLrs(v: unknown, groups: number, where = ''): number[] {
+  const op = 'ReduceLROnPlateau';
+  if (Array.isArray(v)) {
+    if (v.length !== groups) fail(op, `expected ${groups} minLr values (one per param group), got ${v.length}${where}`);
+    v.forEach((x: unknown, i: number) => requireNonNegative(op, `minLr[${i}]`, x, where));
+    return (v as number[]).slice();
+  }
+  requireNonNegative(op, 'minLr', v, where);
+  return new Array<number>(groups).fill(v);
+}
+
+/**
+ * Divides lr by 1/factor once a metric has stopped improving for more than `patience` steps
+ * (torch.optim.lr_scheduler.ReduceLROnPlateau, torch 1.13's step exactly). `step(metric)` counts a
+ * metric as better than the best so far when, in 'min' mode, it is below best·(1 − threshold)
+ * ('rel') or best − threshold ('abs'), in 'max' mode above best·(1 + threshold) or best + threshold;
+ * a NaN metric is never better. Steps in cooldown count no bad epochs. A reduction sets each group
+ * to max(lr·factor, minLr) only where that lowers lr by more than eps.
+ *
+ * As in torch it is not an LRScheduler: it reads a metric, has no schedule to chain, and SequentialLR
+ * refuses it. It sets no initialLr, and loadStateDict restores its counters and configuration but
+ * leaves the groups' lr alone (the optimizer's state dict holds them), as torch's does.
+ */
+export class ReduceLROnPlateau {
+  readonly optimizer: AnyOptimizer;
+  readonly name = 'ReduceLROnPlateau';
+  private config: PlateauConfig;
+  private minLrs: number[];
+  private bestSoFar: number;
+  private badEpochs = 0;
+  private cooldownLeft = 0;
+  private epoch = 0;
+  private lastLrs: number[];
+
+  constructor(optimizer: AnyOptimizer, options: ReduceLROnPlateauOptions = {}) {
+    const op = 'ReduceLROnPlateau';
+    checkOptimizer(op, optimizer);
+    checkKnownKeys(op, options, ['mode', 'factor', 'patience', 'threshold', 'thresholdMode', 'cooldown', 'minLr', 'eps']);
+    this.config = checkPlateauConfig({
+      mode: options.mode ?? 'min',
+      factor: options.factor ?? 0.1,
+      patience: options.patience ?? 10,
+      threshold: options.threshold ?? 1e-4,
+      thresholdMode: options.thresholdMode ?? 'rel',
+      cooldown: options.cooldown ?? 0,
+      eps: options.eps ?? 1e-8,
+    });
+    this.minLrs = checkMinLrs(options.minLr ?? 0, optimizer.paramGroups.length);
+    this.optimizer = optimizer;
+    this.bestSoFar = this.worst();
+    this.lastLrs = optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  /** The number of steps taken (torch's last_epoch; 0 right after construction). */
+  get lastEpoch(): number {
+    return this.epoch;
+  }
+
+  /** The best metric so far (Infinity in 'min' mode, −Infinity in 'max', before any counts). */
+  get best(): number {
+    return this.bestSoFar;
+  }
+
+  /** Steps since the last improvement, not counting steps in cooldown. */
+  get numBadEpochs(): number {
+    return this.badEpochs;
+  }
+
+  get cooldownCounter(): number {
+    return this.cooldownLeft;
+  }
+
+  get inCooldown(): boolean {
+    return this.cooldownLeft > 0;
+  }
+
+  /** The groups' lr after the last step (or at construction). */
+  getLastLr(): number[] {
+    return this.lastLrs.slice();
+  }
+
+  /** Counts one step with this metric value (a number, or a one-element tensor, read with item()). */
+  step(metric: number | { item(): number }): void {
+    const op = this.name;
+    let current: unknown = metric;
+    if (typeof metric === 'object' && metric !== null && typeof (metric as { item?: unknown }).item === 'function') {
+      current = (metric as { item(): number }).item();
+    }
+    if (typeof current !== 'number') fail(op, `step: metric must be a number (or a tensor with one element), got ${fmtValue(metric)}`);
+    const groups = this.optimizer.paramGroups;
+    if (groups.length !== this.minLrs.length) {
+      fail(op, `the optimizer has ${groups.length} param groups but the scheduler was built for ${this.minLrs.length}`);
+    }
+    this.epoch += 1;
+    if (this.isBetter(current, this.bestSoFar)) {
+      this.bestSoFar = current;
+      this.badEpochs = 0;
+    } else {
+      this.badEpochs += 1;
+    }
+    if (this.cooldownLeft > 0) {
+      this.cooldownLeft -= 1;
+      this.badEpochs = 0; // bad epochs in cooldown are ignored
+    }
+    if (this.badEpochs > this.config.patience) {
+      groups.forEach((g, i) => {
+        const oldLr = g.lr;
+        const newLr = Math.max(oldLr * this.config.factor, this.minLrs[i]);
+        if (oldLr - newLr > this.config.eps) g.lr = newLr;
+      });
+      this.cooldownLeft = this.config.cooldown;
+      this.badEpochs = 0;
+    }
+    this.lastLrs = groups.map((g) => g.lr);
+  }
+
+  private worst(): number {
+    return this.config.mode === 'min' ? Infinity : -Infinity;
+  }
+
+  private isBetter(a: number, best: number): boolean {
+    const { mode, thresholdMode, threshold } = this.config;
+    if (mode === 'min' && thresholdMode === 'rel') return a < best * (1 - threshold);
+    if (mode === 'min') return a < best - threshold;
+    if (thresholdMode === 'rel') return a > best * (threshold + 1);
+    return a > best + threshold;
+  }
+
+  stateDict(): ReduceLROnPlateauStateDict {
+    const best = this.bestSoFar;
+    return {
+      kind: 'ReduceLROnPlateau',
+      ...this.config,
+      minLrs: this.minLrs.slice(),
+      best: best === Infinity ? 'inf' : best === -Infinity ? '-inf' : best,
+      numBadEpochs: this.badEpochs,
+      cooldownCounter: this.cooldownLeft,
+      lastEpoch: this.epoch,
+      lastLr: this.lastLrs.slice(),
+    };
+  }
+
+  /** Restores a state saved by stateDict (every field checked before anything changes). */
+  loadStateDict(sd: ReduceLROnPlateauStateDict | CheckpointValue | undefined): void {
+    const op = `${this.name}: loadStateDict:`;
+    if (!isRecord(sd)) throw new Error(`${op} expected a ReduceLROnPlateau state dict, got ${fmtValue(sd)}`);
+    if (sd.kind !== this.name) throw new Error(`${op} the state dict is from a ${fmtValue(sd.kind)}, not a ${this.name}`);
+    const where = ' (state dict)';
+    const config = checkPlateauConfig(sd, where);
+    const n = this.optimizer.paramGroups.length;
+    if (!Array.isArray(sd.minLrs)) throw new Error(`${op} minLrs must be an array of ${n} numbers, got ${fmtValue(sd.minLrs)}`);
+    const minLrs = checkMinLrs(sd.minLrs, n, where);
+    const rawBest = sd.best;
+    const best = rawBest === 'inf' ? Infinity : rawBest === '-inf' ? -Infinity : rawBest;
+    if (typeof best !== 'number' || Number.isNaN(best)) {
+      throw new Error(`${op} best must be a number, 'inf' or '-inf', got ${fmtValue(rawBest)}`);
+    }
+    requireNonNegativeInt(this.name, 'numBadEpochs', sd.numBadEpochs, where);
+    requireNonNegativeInt(this.name, 'cooldownCounter', sd.cooldownCounter, where);
+    requireNonNegativeInt(this.name, 'lastEpoch', sd.lastEpoch, where);
+    const lastLr = sd.lastLr;
+    if (!isNumberArray(lastLr) || lastLr.length !== n) {
+      throw new Error(`${op} lastLr must be an array of ${n} finite numbers (one per param group), got ${fmtValue(lastLr)}`);
+    }
+    this.config = config;
+    this.minLrs = minLrs;
+    this.bestSoFar = best;
+    this.badEpochs = sd.numBadEpochs;
+    this.cooldownLeft = sd.cooldownCounter;
+    this.epoch = sd.lastEpoch;
+    this.lastLrs = lastLr.slice();
+  }
+}
+
 // ---- SequentialLR ----------------------------------------------------------------------------
 
 export interface SequentialLROptions {
@@ -721,6 +1138,9 @@ export class SequentialLR extends LRScheduler {
       fail(op, `schedulers must be a non-empty array of schedulers, got ${fmtValue(schedulers)}`);
     }
     schedulers.forEach((s: unknown, i: number) => {
+      if (s instanceof ReduceLROnPlateau) {
+        fail(op, `schedulers[${i}] is a ReduceLROnPlateau, which steps on a metric and cannot be chained (as in torch); step it yourself with step(metric)`);
+      }
       if (!(s instanceof LRScheduler)) fail(op, `schedulers[${i}] must be a scheduler, got ${fmtValue(s)}`);
       if (s instanceof SequentialLR) fail(op, `schedulers[${i}] is a SequentialLR; nesting is not supported`);
       if (s.optimizer !== optimizer) fail(op, `schedulers[${i}] (${s.name}) belongs to a different optimizer`);

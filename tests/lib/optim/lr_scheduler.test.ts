@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { Adam } from '../../../lib/optim/adam';
 import {
-  CosineAnnealingLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, SchedulerStateDict, SequentialLR, StepLR,
+  ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
+  ReduceLROnPlateau, ReduceLROnPlateauOptions, ReduceLROnPlateauStateDict, SchedulerStateDict, SequentialLR, StepLR,
 } from '../../../lib/optim/lr_scheduler';
+import { tensor } from '../../../index';
 import { BaseHyperParams, Optimizer, Parameter, StateLayout } from '../../../lib/optim/optimizer';
 import { SGD } from '../../../lib/optim/sgd';
 import { expectScalarClose, param, setGrad } from '../../support/optim_helpers';
@@ -428,5 +430,351 @@ describe('lib/optim/lr_scheduler', () => {
         'SequentialLR: milestones must be strictly increasing, got [4, 2]',
       );
     });
+  });
+});
+
+describe('lib/optim/lr_scheduler: ExponentialLR, ConstantLR, LambdaLR, MultiplicativeLR', () => {
+  describe('ExponentialLR', () => {
+    it('multiplies by gamma every step (torch\'s chainable form, bit for bit), = base·gamma^t', () => {
+      const opt = new SGD([{ params: [p()] }, { params: [p()], lr: 0.3 }], { lr: 1 });
+      const s = new ExponentialLR(opt, { gamma: 0.9 });
+      const got = trace(s, 8);
+      let rec = [1, 0.3];
+      got.forEach((row, t) => {
+        if (t > 0) rec = rec.map((x) => x * 0.9);
+        expect(row, `epoch ${t}`).to.deep.equal(rec);
+        row.forEach((v, i) => expectScalarClose(v, [1, 0.3][i] * 0.9 ** t, 1e-14, `closed form epoch ${t}`));
+      });
+    });
+  });
+
+  describe('ConstantLR', () => {
+    it("torch's docs example: factor 0.5, totalIters 4 on lr 0.05 gives 0.025 for epochs 0-3, then 0.05", () => {
+      const s = new ConstantLR(new SGD([p()], { lr: 0.05 }), { factor: 0.5, totalIters: 4 });
+      expectTrace(trace(s, 6), [[0.025], [0.025], [0.025], [0.025], [0.05], [0.05], [0.05]], 1e-15);
+    });
+
+    it('defaults to factor 1/3 for 5 steps; per group', () => {
+      const s = new ConstantLR(new SGD([{ params: [p()] }, { params: [p()], lr: 0.6 }], { lr: 0.3 }));
+      const rows = trace(s, 7);
+      rows.forEach((row, t) => expectTrace([row], [t < 5 ? [0.1, 0.2] : [0.3, 0.6]], 1e-15));
+    });
+  });
+
+  describe('LambdaLR', () => {
+    it('sets base·lrLambda(t), one function for all groups or one per group', () => {
+      const opt = new SGD([{ params: [p()] }, { params: [p()], lr: 0.5 }], { lr: 0.2 });
+      const s = new LambdaLR(opt, { lrLambda: (t) => 0.95 ** t });
+      expectTrace(trace(s, 4), [0, 1, 2, 3, 4].map((t) => [0.2 * 0.95 ** t, 0.5 * 0.95 ** t]), 1e-15);
+      const opt2 = new SGD([{ params: [p()] }, { params: [p()], lr: 0.5 }], { lr: 0.2 });
+      const s2 = new LambdaLR(opt2, { lrLambda: [(t) => Math.floor(t / 2) + 1, (t) => 1 / (t + 1)] });
+      expectTrace(trace(s2, 4), [0, 1, 2, 3, 4].map((t) => [0.2 * (Math.floor(t / 2) + 1), 0.5 / (t + 1)]), 1e-15);
+    });
+
+    it('is closed form: an outside lr change is overwritten at the next step, as torch', () => {
+      const opt = new SGD([p()], { lr: 1 });
+      const s = new LambdaLR(opt, { lrLambda: (t) => 1 / (t + 1) });
+      opt.paramGroups[0].lr = 7;
+      s.step();
+      expect(opt.paramGroups[0].lr).to.equal(0.5);
+    });
+
+    it('its state dict leaves the functions out and resumes with the loading scheduler\'s own', () => {
+      const mk = (): LambdaLR => new LambdaLR(new SGD([p()], { lr: 0.4 }), { lrLambda: (t) => 0.5 ** t });
+      const a = mk();
+      for (let t = 0; t < 3; t++) a.step();
+      const sd = JSON.parse(JSON.stringify(a.stateDict())) as SchedulerStateDict;
+      expect(Object.keys(sd).sort()).to.deep.equal(['baseLrs', 'kind', 'lastEpoch', 'lastLr', 'stepCount']);
+      const b = mk();
+      b.loadStateDict(sd);
+      expect(b.lastEpoch).to.equal(3);
+      expect(b.optimizer.paramGroups[0].lr).to.equal(0.4 * 0.5 ** 3);
+      b.step();
+      expect(b.getLastLr()).to.deep.equal([0.4 * 0.5 ** 4]);
+    });
+
+    it('rejects a wrong number of functions, a non-function, and a factor that is not a non-negative finite number', () => {
+      const two = new SGD([{ params: [p()] }, { params: [p()] }], { lr: 1 });
+      expect(() => new LambdaLR(two, { lrLambda: [(t: number) => t] })).to.throw('LambdaLR: expected 2 lrLambda functions (one per param group), got 1');
+      expect(() => new LambdaLR(two, { lrLambda: 0.5 as unknown as (t: number) => number })).to.throw(
+        'LambdaLR: lrLambda must be a function or an array of functions (one per param group), got 0.5',
+      );
+      expect(() => new LambdaLR(two, { lrLambda: [(t: number) => t, 2 as unknown as (t: number) => number] })).to.throw(
+        'LambdaLR: lrLambda[1] must be a function, got 2',
+      );
+      const opt = new SGD([p()], { lr: 1 });
+      const s = new LambdaLR(opt, { lrLambda: (t) => (t < 2 ? 1 : NaN) });
+      s.step();
+      expect(() => s.step()).to.throw('LambdaLR: lrLambda for param group 0 returned NaN at epoch 2; it must return a non-negative finite number');
+      expect(s.lastEpoch, 'the failed step did not count').to.equal(1);
+      expect(opt.paramGroups[0].lr).to.equal(1);
+      expect(() => new LambdaLR(new SGD([p()], { lr: 1 }), { lrLambda: () => -1 })).to.throw(
+        'LambdaLR: lrLambda for param group 0 returned -1 at epoch 0',
+      );
+    });
+  });
+
+  describe('MultiplicativeLR', () => {
+    it('multiplies lr by lrLambda(t) at each step t ≥ 1 and keeps it at t = 0', () => {
+      const opt = new SGD([{ params: [p()] }, { params: [p()], lr: 0.5 }], { lr: 1 });
+      const s = new MultiplicativeLR(opt, { lrLambda: [() => 0.95, (t) => 1 / t] });
+      // Group 1: 0.5 · 1/1 · 1/2 · 1/3 · 1/4 = 0.5/t!
+      const fact = [1, 1, 2, 6, 24];
+      expectTrace(trace(s, 4), [0, 1, 2, 3, 4].map((t) => [0.95 ** t, 0.5 / fact[t]]), 1e-15);
+    });
+    it('rejects bad factors naming MultiplicativeLR', () => {
+      const s = new MultiplicativeLR(new SGD([p()], { lr: 1 }), { lrLambda: () => Infinity });
+      expect(() => s.step()).to.throw('MultiplicativeLR: lrLambda for param group 0 returned Infinity at epoch 1');
+    });
+  });
+
+  describe('in SequentialLR', () => {
+    it('ConstantLR then ExponentialLR (torch\'s docs example): the second starts from its closed form base·gamma^0 at the milestone', () => {
+      // torch's docstring comments 0.9 for epoch 2, but its step(0) takes _get_closed_form_lr at
+      // last_epoch 0, which is the base lr: 1, then 0.9, 0.81.
+      const opt = new SGD([p()], { lr: 1 });
+      const c = new ConstantLR(opt, { factor: 0.1, totalIters: 2 });
+      const e = new ExponentialLR(opt, { gamma: 0.9 });
+      const s = new SequentialLR(opt, { schedulers: [c, e], milestones: [2] });
+      expectTrace(trace(s, 4), [[0.1], [0.1], [1], [0.9], [0.81]], 1e-15);
+    });
+
+    it('LambdaLR after a milestone starts at base·lrLambda(0)', () => {
+      const opt = new SGD([p()], { lr: 1 });
+      const warm = new LinearLR(opt, { startFactor: 0.5, totalIters: 2 });
+      const lam = new LambdaLR(opt, { lrLambda: (t) => 0.8 / (t + 1) });
+      const s = new SequentialLR(opt, { schedulers: [warm, lam], milestones: [2] });
+      expectTrace(trace(s, 3), [[0.5], [0.75], [0.8], [0.4]], 1e-15);
+    });
+
+    it('refuses ReduceLROnPlateau, which is not a chainable schedule', () => {
+      const opt = new SGD([p()], { lr: 1 });
+      const warm = new LinearLR(opt);
+      const plateau = new ReduceLROnPlateau(opt);
+      expect(() => new SequentialLR(opt, { schedulers: [warm, plateau as unknown as LRScheduler], milestones: [5] })).to.throw(
+        'SequentialLR: schedulers[1] is a ReduceLROnPlateau, which steps on a metric and cannot be chained',
+      );
+    });
+  });
+
+  it('validate their options, naming the scheduler', () => {
+    const opt = new SGD([p()], { lr: 1 });
+    expect(() => new ExponentialLR(opt, {} as { gamma: number })).to.throw('ExponentialLR: gamma must be a non-negative number, got undefined');
+    expect(() => new ExponentialLR(opt, { gamma: -0.5 })).to.throw('ExponentialLR: gamma must be a non-negative number, got -0.5');
+    expect(() => new ConstantLR(opt, { factor: 0 })).to.throw('ConstantLR: factor must be in (0, 1], got 0');
+    expect(() => new ConstantLR(opt, { factor: 1.5 })).to.throw('ConstantLR: factor must be in (0, 1], got 1.5');
+    expect(() => new ConstantLR(opt, { totalIters: 0 })).to.throw('ConstantLR: totalIters must be a positive integer, got 0');
+    expect(() => new ConstantLR(opt, { total_iters: 3 } as unknown as { totalIters: number })).to.throw(
+      "ConstantLR: unknown option 'total_iters' (did you mean 'totalIters'?)",
+    );
+    const sd = new ExponentialLR(new SGD([p()], { lr: 1 }), { gamma: 0.5 }).stateDict();
+    expect(() => new ConstantLR(new SGD([p()], { lr: 1 })).loadStateDict(sd)).to.throw(
+      'ConstantLR: loadStateDict: the state dict is from a "ExponentialLR", not a ConstantLR',
+    );
+  });
+});
+
+/**
+ * torch 1.13's ReduceLROnPlateau.step, transcribed: is_better, the cooldown that zeroes bad epochs,
+ * _reduce_lr with the eps rule. Works on plain lr arrays.
+ */
+class PlateauReference {
+  best: number;
+  bad = 0;
+  cooldownCounter = 0;
+  constructor(public lrs: number[], private o: Required<Omit<ReduceLROnPlateauOptions, 'minLr'>> & { minLrs: number[] }) {
+    this.best = o.mode === 'min' ? Infinity : -Infinity;
+  }
+  private isBetter(a: number): boolean {
+    const { mode, thresholdMode: tm, threshold: th } = this.o;
+    if (mode === 'min' && tm === 'rel') return a < this.best * (1 - th);
+    if (mode === 'min' && tm === 'abs') return a < this.best - th;
+    if (mode === 'max' && tm === 'rel') return a > this.best * (th + 1);
+    return a > this.best + th;
+  }
+  step(current: number): void {
+    if (this.isBetter(current)) {
+      this.best = current;
+      this.bad = 0;
+    } else this.bad += 1;
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter -= 1;
+      this.bad = 0;
+    }
+    if (this.bad > this.o.patience) {
+      this.lrs = this.lrs.map((old, i) => {
+        const nu = Math.max(old * this.o.factor, this.o.minLrs[i]);
+        return old - nu > this.o.eps ? nu : old;
+      });
+      this.cooldownCounter = this.o.cooldown;
+      this.bad = 0;
+    }
+  }
+}
+
+describe('lib/optim/lr_scheduler: ReduceLROnPlateau', () => {
+  const two = (lr0 = 1, lr1 = 0.1): SGD => new SGD([{ params: [p()] }, { params: [p()], lr: lr1 }], { lr: lr0 });
+
+  it("has torch's defaults and starts with best = +Infinity in min mode, −Infinity in max mode", () => {
+    const s = new ReduceLROnPlateau(two());
+    expect(s.stateDict()).to.deep.include({
+      mode: 'min', factor: 0.1, patience: 10, threshold: 1e-4, thresholdMode: 'rel', cooldown: 0, minLrs: [0, 0], eps: 1e-8,
+      best: 'inf', numBadEpochs: 0, cooldownCounter: 0, lastEpoch: 0, lastLr: [1, 0.1],
+    });
+    expect(s.best).to.equal(Infinity);
+    expect(new ReduceLROnPlateau(two(), { mode: 'max' }).best).to.equal(-Infinity);
+  });
+
+  it('min mode, rel threshold: reduces after more than patience steps without an improvement beyond the threshold', () => {
+    const opt = two();
+    const s = new ReduceLROnPlateau(opt, { patience: 2, factor: 0.5, threshold: 0.1 });
+    // best 10; 9.5 is not below 10·0.9 = 9 (bad 1); 9.2 (bad 2); 9.1 (bad 3 > 2: halve, reset);
+    // 8 < 9 is better (best 8); 7.5 not below 7.2 (bad 1), 7.3 (bad 2), 7.25 (bad 3: halve again).
+    const metrics = [10, 9.5, 9.2, 9.1, 8, 7.5, 7.3, 7.25];
+    const lr0 = [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25];
+    const bad = [0, 1, 2, 0, 0, 1, 2, 0];
+    metrics.forEach((m, t) => {
+      s.step(m);
+      expect(opt.paramGroups.map((g) => g.lr), `step ${t + 1}`).to.deep.equal([lr0[t], lr0[t] / 10]);
+      expect(s.numBadEpochs, `bad epochs after step ${t + 1}`).to.equal(bad[t]);
+      expect(s.getLastLr()).to.deep.equal([lr0[t], lr0[t] / 10]);
+    });
+    expect(s.best).to.equal(8);
+    expect(s.lastEpoch).to.equal(8);
+  });
+
+  it('cooldown: bad epochs are not counted for cooldown steps after a reduction', () => {
+    const opt = new SGD([p()], { lr: 1 });
+    const s = new ReduceLROnPlateau(opt, { patience: 1, factor: 0.5, cooldown: 2 });
+    // A constant metric: step 1 sets best; steps 2, 3 bad → reduce at 3 (cooldown 2); steps 4, 5 in
+    // cooldown (bad reset to 0); step 6 bad 1, step 7 bad 2 → reduce.
+    const lrs: number[] = [];
+    const cool: boolean[] = [];
+    for (let t = 0; t < 9; t++) {
+      s.step(5);
+      lrs.push(opt.paramGroups[0].lr);
+      cool.push(s.inCooldown);
+    }
+    expect(lrs).to.deep.equal([1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25]);
+    expect(cool).to.deep.equal([false, false, true, true, false, false, true, true, false]);
+  });
+
+  it('max mode with an abs threshold, and NaN metrics counting as bad', () => {
+    const opt = new SGD([p()], { lr: 0.8 });
+    const s = new ReduceLROnPlateau(opt, { mode: 'max', thresholdMode: 'abs', threshold: 0.05, patience: 1, factor: 0.25 });
+    // best 0.5; 0.54 is not above 0.55 (bad 1); 0.56 is (best 0.56); NaN (bad 1); 0.6 not above 0.61 (bad 2 → reduce).
+    const lrs = [0.5, 0.54, 0.56, NaN, 0.6].map((m) => {
+      s.step(m);
+      return opt.paramGroups[0].lr;
+    });
+    expect(lrs).to.deep.equal([0.8, 0.8, 0.8, 0.8, 0.2]);
+    expect(s.best).to.equal(0.56);
+  });
+
+  it('minLr per group floors the reduction; the eps rule skips a reduction of eps or less', () => {
+    const opt = new SGD([{ params: [p()] }, { params: [p()], lr: 0.1 }, { params: [p()], lr: 1e-8 }], { lr: 1 });
+    const s = new ReduceLROnPlateau(opt, { patience: 0, factor: 0.1, minLr: [0.05, 0, 0] });
+    s.step(1); // best
+    s.step(1); // bad 1 > 0: group 0 → max(0.1, 0.05) = 0.1; group 1 → 0.01; group 2: 1e-8 − 1e-9 ≤ eps (1e-8), kept
+    expect(opt.paramGroups.map((g) => g.lr)).to.deep.equal([0.1, 0.1 * 0.1, 1e-8]);
+    s.step(1); // group 0 floors at 0.05; group 1 → 0.001
+    expect(opt.paramGroups.map((g) => g.lr)).to.deep.equal([0.05, 0.1 * 0.1 * 0.1, 1e-8]);
+    s.step(1); // group 0 stays at its floor (0.05 − 0.05 = 0, not > eps)
+    expect(opt.paramGroups[0].lr).to.equal(0.05);
+    // With eps 0 the small group is reduced too: 1e-8 − 1e-9 > 0.
+    const opt2 = new SGD([p()], { lr: 1e-8 });
+    const s2 = new ReduceLROnPlateau(opt2, { patience: 0, eps: 0 });
+    s2.step(1);
+    s2.step(1);
+    expect(opt2.paramGroups[0].lr).to.equal(1e-8 * 0.1);
+  });
+
+  it('follows torch 1.13 step for step over a noisy metric, in all four mode/threshold combinations', () => {
+    const noise = (t: number): number => Math.sin(12.9898 * t) * 0.3;
+    for (const mode of ['min', 'max'] as const) {
+      for (const thresholdMode of ['rel', 'abs'] as const) {
+        const o = { mode, thresholdMode, factor: 0.5, patience: 3, threshold: thresholdMode === 'rel' ? 0.01 : 0.02, cooldown: 2, eps: 1e-8 };
+        const opt = two(0.5, 0.02);
+        const s = new ReduceLROnPlateau(opt, { ...o, minLr: [0.01, 0.001] });
+        const ref = new PlateauReference([0.5, 0.02], { ...o, minLrs: [0.01, 0.001] });
+        let reductions = 0;
+        for (let t = 1; t <= 120; t++) {
+          const trend = mode === 'min' ? 5 / Math.sqrt(t) : 1 - 1 / Math.sqrt(t);
+          const m = trend + noise(t) * 0.2;
+          const before = ref.lrs[0];
+          s.step(m);
+          ref.step(m);
+          if (ref.lrs[0] !== before) reductions++;
+          expect(opt.paramGroups.map((g) => g.lr), `${mode}/${thresholdMode} step ${t}`).to.deep.equal(ref.lrs);
+          expect([s.best, s.numBadEpochs, s.cooldownCounter]).to.deep.equal([ref.best, ref.bad, ref.cooldownCounter]);
+        }
+        expect(reductions, `${mode}/${thresholdMode}: the run reduced lr`).to.be.greaterThan(1);
+      }
+    }
+  });
+
+  it('takes a one-element tensor as the metric, as torch\'s float(metrics)', () => {
+    const opt = new SGD([p()], { lr: 1 });
+    const s = new ReduceLROnPlateau(opt, { patience: 0 });
+    s.step(tensor(2.5));
+    expect(s.best).to.equal(2.5);
+    s.step(tensor([3]));
+    expect(opt.paramGroups[0].lr).to.equal(0.1);
+  });
+
+  it('state dict: JSON, mid-plateau and in cooldown, resumes exactly; best before any step is "inf"', () => {
+    const cfg: ReduceLROnPlateauOptions = { patience: 2, cooldown: 1, factor: 0.5, minLr: 0.01, mode: 'max', thresholdMode: 'abs', threshold: 0.01 };
+    const metrics = [0.1, 0.2, 0.2, 0.2, 0.2, 0.19, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3];
+    for (const cut of [0, 4, 5, 8]) {
+      const a = new ReduceLROnPlateau(new SGD([p()], { lr: 1 }), cfg);
+      for (let t = 0; t < cut; t++) a.step(metrics[t]);
+      const sd = JSON.parse(JSON.stringify(a.stateDict())) as ReduceLROnPlateauStateDict;
+      if (cut === 0) expect(sd.best).to.equal('-inf');
+      const optB = new SGD([p()], { lr: a.optimizer.paramGroups[0].lr });
+      const b = new ReduceLROnPlateau(optB, { mode: 'min' }); // its own settings are replaced by the loaded ones
+      b.loadStateDict(sd);
+      expect(b.stateDict()).to.deep.equal(a.stateDict());
+      for (let t = cut; t < metrics.length; t++) {
+        a.step(metrics[t]);
+        b.step(metrics[t]);
+        expect(b.stateDict(), `cut ${cut}, step ${t + 1}`).to.deep.equal(a.stateDict());
+      }
+      expect(optB.paramGroups[0].lr).to.equal(a.optimizer.paramGroups[0].lr);
+    }
+  });
+
+  it('rejects bad options, metrics and state dicts, naming ReduceLROnPlateau', () => {
+    const opt = two();
+    expect(() => new ReduceLROnPlateau(opt, { factor: 1 })).to.throw('ReduceLROnPlateau: factor must be in [0, 1), got 1');
+    expect(() => new ReduceLROnPlateau(opt, { mode: 'mean' as 'min' })).to.throw("ReduceLROnPlateau: mode must be 'min' or 'max', got \"mean\"");
+    expect(() => new ReduceLROnPlateau(opt, { thresholdMode: 'relative' as 'rel' })).to.throw(
+      "ReduceLROnPlateau: thresholdMode must be 'rel' or 'abs', got \"relative\"",
+    );
+    expect(() => new ReduceLROnPlateau(opt, { patience: 1.5 })).to.throw('ReduceLROnPlateau: patience must be a non-negative integer, got 1.5');
+    expect(() => new ReduceLROnPlateau(opt, { cooldown: -1 })).to.throw('ReduceLROnPlateau: cooldown must be a non-negative integer, got -1');
+    expect(() => new ReduceLROnPlateau(opt, { threshold: -0.1 })).to.throw('ReduceLROnPlateau: threshold must be a non-negative number, got -0.1');
+    expect(() => new ReduceLROnPlateau(opt, { minLr: [0.1] })).to.throw('ReduceLROnPlateau: expected 2 minLr values (one per param group), got 1');
+    expect(() => new ReduceLROnPlateau(opt, { minLr: -1 })).to.throw('ReduceLROnPlateau: minLr must be a non-negative number, got -1');
+    expect(() => new ReduceLROnPlateau(opt, { min_lr: 0.1 } as unknown as ReduceLROnPlateauOptions)).to.throw(
+      "ReduceLROnPlateau: unknown option 'min_lr' (did you mean 'minLr'?)",
+    );
+    expect(() => new ReduceLROnPlateau({} as unknown as SGD)).to.throw('ReduceLROnPlateau: optimizer must be an Optimizer, got an object');
+    const s = new ReduceLROnPlateau(opt);
+    expect(() => s.step('0.5' as unknown as number)).to.throw('ReduceLROnPlateau: step: metric must be a number (or a tensor with one element), got "0.5"');
+    expect(() => s.step(undefined as unknown as number)).to.throw('ReduceLROnPlateau: step: metric must be a number');
+    expect(s.lastEpoch, 'a refused metric does not count').to.equal(0);
+    opt.addParamGroup({ params: [p()] });
+    expect(() => s.step(1)).to.throw('ReduceLROnPlateau: the optimizer has 3 param groups but the scheduler was built for 2');
+    const other = new StepLR(new SGD([p()], { lr: 1 }), { stepSize: 1 }).stateDict();
+    const single = new ReduceLROnPlateau(new SGD([p()], { lr: 1 }));
+    expect(() => single.loadStateDict(other)).to.throw('ReduceLROnPlateau: loadStateDict: the state dict is from a "StepLR", not a ReduceLROnPlateau');
+    const good = single.stateDict();
+    expect(() => single.loadStateDict({ ...good, best: null })).to.throw("ReduceLROnPlateau: loadStateDict: best must be a number, 'inf' or '-inf', got null");
+    expect(() => single.loadStateDict({ ...good, numBadEpochs: -1 })).to.throw('ReduceLROnPlateau: numBadEpochs must be a non-negative integer, got -1 (state dict)');
+    expect(() => single.loadStateDict({ ...good, minLrs: [0, 0] })).to.throw(
+      'ReduceLROnPlateau: expected 1 minLr values (one per param group), got 2 (state dict)',
+    );
+    expect(() => single.loadStateDict({ ...good, factor: 2 })).to.throw('ReduceLROnPlateau: factor must be in [0, 1), got 2 (state dict)');
+    expect(single.stateDict(), 'a refused state dict changed nothing').to.deep.equal(good);
   });
 });

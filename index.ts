@@ -10,6 +10,7 @@ export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type {
   VarianceOptions, MseLossOptions, CrossEntropyOptions, LossReduction, NllLossOptions, L1LossOptions, SmoothL1LossOptions, HuberLossOptions,
   BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions, OneHotOptions, EmbeddingOptions,
+  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions,
 } from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/tape';
@@ -25,7 +26,8 @@ export {
   gather, scatter, scatterAdd, indexSelect,
 } from './autograd/functional';
 export {
-  conv2d, batchNorm, maxPool2d, avgPool2d, adaptiveAvgPool2d, linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
+  conv1d, conv2d, convTranspose2d, batchNorm, maxPool1d, maxPool2d, avgPool1d, avgPool2d, adaptiveAvgPool1d, adaptiveAvgPool2d,
+  linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
   leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm,
   nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, oneHot, embedding,
 } from './autograd/functional';

@@ -12,7 +12,9 @@ import { allocate, type DType, type FloatArray } from '../lib/core/dtype';
 import { fmtShape, fail } from '../lib/core/errors';
 import { broadcastShape, contiguousStrides, numel, viewStrides } from '../lib/core/shape';
 import * as bn from '../lib/kernels/batchnorm';
-import { conv2dBackward, conv2dBackwardBias, conv2dForward, prepareConvWeight, type Conv2dGeometry, type ConvWeight } from '../lib/kernels/conv2d';
+import {
+  conv2dBackward, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, prepareConvWeight, type Conv2dGeometry, type ConvWeight,
+} from '../lib/kernels/conv2d';
 import * as pool from '../lib/kernels/pool';
 import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
@@ -603,6 +605,25 @@ export const derivatives = {
         input: gx !== null ? fromData(gx, input!.shape) : undefined,
         weight: gw !== null ? fromData(gw, shapes.weight!) : undefined,
         bias: needs.bias ? fromData(conv2dBackwardBias(gy, g), [g.O]) : undefined,
+      };
+    },
+  }),
+  /**
+   * Transposed convolution as the input gradient of the convolution `geometry` describes
+   * (convTranspose2dGeometry): the input [N, Cin, OH, OW] plays that conv's output gradient, the
+   * result [N, Cout, H, W] its input gradient, the weight [Cin, Cout/groups, KH, KW] its own. So the
+   * backward runs the same conv the other ways: the input's gradient is the conv's forward of grad,
+   * the weight's is the conv's weight gradient with grad as the conv's input and the input as its
+   * output gradient. The bias is F.convTranspose2d's broadcast add.
+   */
+  convTranspose2d: defineOp<{ input: Tensor; weight: Tensor }, { geometry: Conv2dGeometry }>({
+    saveInputs: ['input', 'weight'],
+    forward: ({ input, weight }, { geometry: g }) => fromData(conv2dBackwardInput(dense(input), dense(weight), g), [g.N, g.C, g.H, g.W]),
+    backward: (grad, { inputs: { input, weight }, attrs: { geometry: g }, needs }) => {
+      const gy = dense(grad);
+      return {
+        input: needs.input ? fromData(conv2dForward(gy, dense(weight!), null, g), [g.N, g.O, g.OH, g.OW]) : undefined,
+        weight: needs.weight ? fromData(conv2dBackwardWeight(dense(input!), gy, g), [g.O, g.C / g.groups, g.KH, g.KW]) : undefined,
       };
     },
   }),

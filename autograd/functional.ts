@@ -5,11 +5,11 @@
  */
 import { allocate, isDType, overflowsDtype, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
-import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, viewStrides } from '../lib/core/shape';
+import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, single, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis, argminAxis } from '../lib/kernels/reduce';
-import { conv2dGeometry } from '../lib/kernels/conv2d';
-import { pool2dGeometry } from '../lib/kernels/pool';
+import { conv2dGeometry, convTranspose2dGeometry } from '../lib/kernels/conv2d';
+import { pool1dGeometry, pool2dGeometry } from '../lib/kernels/pool';
 import { crossEntropyGeometry } from '../lib/kernels/softmax';
 import { globalRng, type Random } from '../lib/random';
 import { apply } from './apply';
@@ -74,6 +74,27 @@ function unbatched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
   if (x.ndim === 4) return f(x);
   if (x.ndim !== 3) fail(op, `expected a 3-d [C, H, W] or 4-d NCHW input, got shape ${fmtShape(x.shape)}`);
   return squeeze(f(unsqueeze(x, 0)), 0);
+}
+
+/**
+ * A 1-d pool run by its 2-d table op, as torch runs it: `f` of the [N, C, 1, L] view of x (an
+ * unbatched [C, L] input as [1, C, 1, L]), its result with those dims removed again (views both ways,
+ * so gradients pass through). x's shape was validated by pool1dGeometry.
+ */
+function pooled1d(x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
+  const x4 = x.ndim === 3 ? unsqueeze(x, 2) : unsqueeze(unsqueeze(x, 0), 2);
+  const y = squeeze(f(x4), 2);
+  return x.ndim === 3 ? y : squeeze(y, 0);
+}
+
+/** One dtype for an op's tensors, checked before they are reshaped so the message shows the shapes the caller passed. */
+function sameDtype(op: string, named: ReadonlyArray<[string, Tensor | null | undefined]>): void {
+  const [n0, t0] = named[0];
+  for (const [n, t] of named.slice(1)) {
+    if (t && t0 && t.dtype !== t0.dtype) {
+      fail(op, `dtype mismatch: ${n0} is ${t0.dtype} ${fmtShape(t0.shape)} but ${n} is ${t.dtype} ${fmtShape(t.shape)}; convert one with .to()`);
+    }
+  }
 }
 
 // ---- elementwise ----
@@ -917,6 +938,94 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
   return apply('conv2d', bias ? { input, weight, bias } : { input, weight }, { geometry });
 }
 
+export interface Conv1dOptions {
+  stride?: number | readonly number[];
+  /** Zero padding per side, or torch's strings: 'valid' (none) and 'same' (stride 1: output length = input length). */
+  padding?: number | readonly number[] | 'same' | 'valid';
+  dilation?: number | readonly number[];
+  groups?: number;
+}
+
+/**
+ * 1-D convolution of [N, C, L] input (or unbatched [C, L]) with an [out, in/groups, k] weight
+ * (PyTorch's F.conv1d): conv2d of the [N, C, 1, L] view with the [out, in/groups, 1, k] weight view,
+ * so values and gradients are conv2d's. Validated here, in 1-d terms, so conv2d never sees a bad
+ * argument and every error names conv1d and the shapes passed.
+ */
+export function conv1d(input: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv1dOptions | null): Tensor {
+  const op = 'conv1d';
+  requireTensor(op, 'input', input);
+  if (input.ndim !== 2 && input.ndim !== 3) fail(op, `expected a 2-d [C, L] or 3-d [N, C, L] input, got shape ${fmtShape(input.shape)}`);
+  requireTensor(op, 'weight', weight);
+  if (bias !== undefined && bias !== null) requireTensor(op, 'bias', bias);
+  const opts = optionsObject(op, options, ['stride', 'padding', 'dilation', 'groups']);
+  if (weight.ndim !== 3) fail(op, `expected a 3-d [out, in/groups, k] weight, got shape ${fmtShape(weight.shape)}`);
+  const stride = single(op, 'stride', opts.stride ?? 1, 1);
+  const dilation = single(op, 'dilation', opts.dilation ?? 1, 1);
+  const padding = opts.padding ?? 0;
+  if (typeof padding === 'string') checkPaddingString(op, padding, [stride, stride]);
+  const p = typeof padding === 'string' ? 0 : single(op, 'padding', padding, 0);
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) fail(op, `groups must be a positive integer, got ${fmtValue(groups)}`);
+  // Checked on the shapes passed (an unbatched [C, L] one too), so errors show those.
+  const [C, L] = input.shape.slice(-2);
+  const [O, Cg, K] = weight.shape;
+  if (C % groups !== 0) fail(op, `input channels ${C} not divisible by groups ${groups} (input ${fmtShape(input.shape)})`);
+  if (O % groups !== 0) fail(op, `output channels ${O} not divisible by groups ${groups} (weight ${fmtShape(weight.shape)})`);
+  if (Cg * groups !== C) {
+    fail(op, `input has ${C} channels but weight expects ${Cg * groups} (input ${fmtShape(input.shape)}, weight ${fmtShape(weight.shape)}, groups ${groups})`);
+  }
+  if (K < 1) fail(op, `kernel size must be positive, got weight ${fmtShape(weight.shape)}`);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) fail(op, `bias must have shape [${O}], got ${fmtShape(bias.shape)} (weight ${fmtShape(weight.shape)})`);
+  sameDtype(op, [['input', input], ['weight', weight], ['bias', bias]]);
+  // 'same' pads d·(k − 1) in all (conv2d puts an odd one at the end); 'valid' none.
+  const padded = L + (padding === 'same' ? dilation * (K - 1) : 2 * p);
+  const span = dilation * (K - 1) + 1;
+  if (padded < span) {
+    fail(op, `kernel size ${K} (dilation ${dilation}) is larger than the padded input length ${padded} (input ${fmtShape(input.shape)}, weight ${fmtShape(weight.shape)}, padding ${typeof padding === 'string' ? padding : p})`);
+  }
+  // [N, C, L] → [N, C, 1, L]; unbatched [C, L] → [C, 1, L], which conv2d takes as unbatched too.
+  const y = conv2d(unsqueeze(input, -2), unsqueeze(weight, 2), bias, {
+    stride: [1, stride], padding: typeof padding === 'string' ? padding : [0, p], dilation: [1, dilation], groups,
+  });
+  return squeeze(y, -2);
+}
+
+export interface ConvTranspose2dOptions {
+  stride?: number | readonly number[];
+  /** dilation·(k − 1) − padding zeros per side of the input, as torch: the output shrinks by 2·padding. */
+  padding?: number | readonly number[];
+  /** Extra rows/columns at the bottom/right of the output; each below the stride or the dilation. */
+  outputPadding?: number | readonly number[];
+  dilation?: number | readonly number[];
+  groups?: number;
+}
+
+/**
+ * 2-D transposed convolution (PyTorch's F.conv_transpose2d, "deconvolution"): [N, Cin, H, W]
+ * (or unbatched [C, H, W]) with an [Cin, Cout/groups, kh, kw] weight gives [N, Cout, OH, OW],
+ * OH = (H − 1)·stride − 2·padding + dilation·(kh − 1) + outputPadding + 1. It is conv2d's input
+ * gradient (see convTranspose2dGeometry); the bias is added as a broadcast add.
+ */
+export function convTranspose2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options?: ConvTranspose2dOptions | null): Tensor {
+  const op = 'convTranspose2d';
+  requireTensor(op, 'input', input);
+  requireTensor(op, 'weight', weight);
+  if (bias !== undefined && bias !== null) requireTensor(op, 'bias', bias);
+  const opts = optionsObject(op, options, ['stride', 'padding', 'outputPadding', 'dilation', 'groups']);
+  // Validated on the shapes passed (an unbatched [C, H, W] one too), so errors show those.
+  const geometry = convTranspose2dGeometry(input.shape, weight.shape, opts, bias ? bias.shape : undefined);
+  sameDtype(op, [['input', input], ['weight', weight], ['bias', bias]]);
+  const x4 = input.ndim === 4 ? input : unsqueeze(input, 0);
+  // outputPadding at or past the stride: the conv's output is longer than the input by the rows
+  // (columns) whose taps land only in the output padding; zeros there add nothing.
+  const extraH = geometry.OH - x4.shape[2], extraW = geometry.OW - x4.shape[3];
+  const x = extraH > 0 || extraW > 0 ? pad(x4, [0, extraW, 0, extraH]) : x4;
+  let y = apply('convTranspose2d', { input: x, weight }, { geometry });
+  if (bias) y = add(y, reshape(bias, [1, bias.shape[0], 1, 1]));
+  return input.ndim === 4 ? y : squeeze(y, 0);
+}
+
 export interface BatchNormOptions {
   training?: boolean;
   momentum?: number;
@@ -1055,6 +1164,59 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly (numb
   if (!out.every((v) => Number.isInteger(v) && v >= 1)) fail(op, `outputSize must be positive integers, got ${JSON.stringify(outputSize)}`);
   if (x.shape[2] < 1 || x.shape[3] < 1) fail(op, `input has an empty spatial dim: ${fmtShape(x.shape)}`);
   return apply(op, { x }, { outputSize: [out[0], out[1]] });
+}
+
+export interface MaxPool1dOptions {
+  kernelSize: number | readonly number[];
+  /** Defaults to kernelSize (null too: torch's None). */
+  stride?: number | readonly number[] | null;
+  padding?: number | readonly number[];
+  dilation?: number | readonly number[];
+  ceilMode?: boolean;
+}
+
+/**
+ * Max pooling over the last dim of [N, C, L] (or unbatched [C, L]): torch's max_pool1d, which runs
+ * max_pool2d on the [N, C, 1, L] view, as this does (the same table op, so the gradient goes to the
+ * first maximum of each window).
+ */
+export function maxPool1d(x: Tensor, options: MaxPool1dOptions): Tensor {
+  const op = 'maxPool1d';
+  requireTensor(op, 'input', x);
+  if (options !== null && typeof options === 'object') checkKnownKeys(op, options, ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode']);
+  const geometry = pool1dGeometry(op, x.shape, options);
+  return pooled1d(x, (x4) => apply('maxPool2d', { x: x4 }, { geometry }));
+}
+
+export interface AvgPool1dOptions {
+  kernelSize: number | readonly number[];
+  /** Defaults to kernelSize (null too: torch's None). */
+  stride?: number | readonly number[] | null;
+  padding?: number | readonly number[];
+  ceilMode?: boolean;
+  countIncludePad?: boolean;
+}
+
+/** Average pooling over the last dim of [N, C, L] (or [C, L]): torch's avg_pool1d, avg_pool2d on the [N, C, 1, L] view. */
+export function avgPool1d(x: Tensor, options: AvgPool1dOptions): Tensor {
+  const op = 'avgPool1d';
+  requireTensor(op, 'input', x);
+  if (options === null || typeof options !== 'object') fail(op, `options must be an object with a kernelSize, got ${fmtValue(options)}`);
+  checkKnownKeys(op, options, ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad']);
+  const countIncludePad = options.countIncludePad ?? true;
+  if (typeof countIncludePad !== 'boolean') fail(op, `countIncludePad must be a boolean, got ${fmtValue(countIncludePad)}`);
+  const geometry = pool1dGeometry(op, x.shape, { kernelSize: options.kernelSize, stride: options.stride, padding: options.padding, ceilMode: options.ceilMode });
+  return pooled1d(x, (x4) => apply('avgPool2d', { x: x4 }, { geometry, options: { countIncludePad } }));
+}
+
+/** Average pooling of the last dim of [N, C, L] (or [C, L]) to outputSize adaptive bins (torch's adaptive_avg_pool1d). */
+export function adaptiveAvgPool1d(x: Tensor, outputSize: number | readonly number[]): Tensor {
+  const op = 'adaptiveAvgPool1d';
+  requireTensor(op, 'input', x);
+  if (x.ndim !== 2 && x.ndim !== 3) fail(op, `expected a 2-d [C, L] or 3-d [N, C, L] input, got shape ${fmtShape(x.shape)}`);
+  const out = single(op, 'outputSize', outputSize, 1);
+  if (x.shape[x.ndim - 1] < 1) fail(op, `input has an empty length: ${fmtShape(x.shape)}`);
+  return pooled1d(x, (x4) => apply('adaptiveAvgPool2d', { x: x4 }, { outputSize: [1, out] }));
 }
 
 /** y = x·Wᵀ + b for x [..., in], W [out, in] (the transpose is a strided view, not a copy). */

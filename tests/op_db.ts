@@ -8,7 +8,7 @@ import type { OpAttrs, OpInputs, OpName } from '../autograd/derivatives';
 import type { GradcheckOptions } from '../autograd/gradcheck';
 import { Tensor } from '../autograd/tensor';
 import { Random } from '../lib/random';
-import { conv2dGeometry, type Conv2dParams } from '../lib/kernels/conv2d';
+import { conv2dGeometry, convTranspose2dGeometry, type Conv2dParams, type ConvTranspose2dParams } from '../lib/kernels/conv2d';
 import { pool2dGeometry, type Pool2dParams } from '../lib/kernels/pool';
 
 export interface OpSample<K extends OpName> {
@@ -53,6 +53,11 @@ function conv(x: number[], w: number[], p: Conv2dParams, bias = true) {
     inputs: bias ? { input: r(x), weight: r(w), bias: r([w[0]]) } : { input: r(x), weight: r(w) },
     attrs: { geometry: conv2dGeometry(x, w, p) },
   });
+}
+
+/** A transposed conv's sample: x is [N, Cin, H, W], w [Cin, Cout/groups, kh, kw] (outputPadding below the stride, so no input padding). */
+function convT(x: number[], w: number[], p: ConvTranspose2dParams) {
+  return () => ({ inputs: { input: r(x), weight: r(w) }, attrs: { geometry: convTranspose2dGeometry(x, w, p) } });
 }
 
 function pooled(op: string, x: number[], p: Pool2dParams) {
@@ -302,6 +307,13 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: '7x7 stride 2 pad 3 (ImageNet stem)', make: conv([1, 2, 9, 9], [2, 2, 7, 7], { stride: 2, padding: 3 }, false) },
     { desc: 'rectangular kernel, stride [2,1], pad [0,1], dilation 2', make: conv([1, 2, 7, 6], [2, 2, 2, 3], { stride: [2, 1], padding: [0, 1], dilation: 2 }) },
     { desc: 'groups 2', make: conv([2, 4, 4, 4], [6, 2, 3, 3], { padding: 1, groups: 2 }) },
+  ] },
+  convTranspose2d: { samples: [
+    { desc: '3x3 stride 1 pad 1', make: convT([2, 3, 4, 4], [3, 2, 3, 3], { padding: 1 }) },
+    { desc: '3x3 stride 2 pad 1 outputPadding 1 (upsampling by 2)', make: convT([1, 2, 3, 4], [2, 3, 3, 3], { stride: 2, padding: 1, outputPadding: 1 }) },
+    { desc: 'rectangular kernel, stride [2,3], pad [0,1], outputPadding [1,2], dilation [1,2]', make: convT([1, 2, 3, 3], [2, 2, 2, 3], { stride: [2, 3], padding: [0, 1], outputPadding: [1, 2], dilation: [1, 2] }) },
+    { desc: 'groups 2, 2x2 stride 2', make: convT([2, 4, 3, 2], [4, 3, 2, 2], { stride: 2, groups: 2 }) },
+    { desc: 'padding larger than the kernel span', make: convT([1, 2, 5, 5], [2, 2, 3, 3], { stride: 2, padding: 3 }) },
   ] },
   batchNorm: { samples: batchNormSamples },
   batchNormRelu: { samples: batchNormSamples },

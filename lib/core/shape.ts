@@ -130,6 +130,18 @@ function isIntAtLeast(x: number, min: number): boolean {
   return Number.isInteger(x) && x >= min;
 }
 
+/** Parses an int or a one-element [l] array, as PyTorch's _single accepts for the 1-d conv and pool sizes. */
+export function single(op: string, name: string, v: number | readonly number[], min = 0): number {
+  if (typeof v !== 'number' && !Array.isArray(v) && !ArrayBuffer.isView(v)) {
+    fail(op, `${name} must be an integer >= ${min} or a one-element array of one, got ${fmtValue(v)}`);
+  }
+  const p: number[] = typeof v === 'number' ? [v] : [...v];
+  if (p.length !== 1 || !isIntAtLeast(p[0], min)) {
+    fail(op, `${name} must be an integer >= ${min} or a one-element array of one, got ${JSON.stringify(v)}`);
+  }
+  return p[0];
+}
+
 /** Parses an int or an [h, w] pair, as PyTorch accepts for stride/padding/kernel sizes. */
 export function pair(op: string, name: string, v: number | readonly number[], min = 0): [number, number] {
   if (typeof v !== 'number' && !Array.isArray(v) && !ArrayBuffer.isView(v)) {

@@ -79,6 +79,62 @@ export function conv2dGeometry(
   return { N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups };
 }
 
+export interface ConvTranspose2dParams {
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  outputPadding?: number | readonly number[];
+  dilation?: number | readonly number[];
+  groups?: number;
+}
+
+/**
+ * A transposed convolution of an [N, Cin, H, W] input with an [Cin, Cout/groups, KH, KW] weight is
+ * the input gradient of the convolution Cout → Cin that uses the same weight array as its OIHW
+ * weight (O = Cin, C/groups = Cout/groups): out[n, c, y·s − p + i·d, …] += x[n, o, y, …]·w[o, c, i, …].
+ * This returns that convolution's geometry, validated in the transposed op's terms (errors name
+ * convTranspose2d and the shapes the caller passed): its input is the transposed output,
+ * g.H = (H − 1)·sh − 2·ph + dh·(KH − 1) + oph + 1 (torch's formula), its output g.OH × g.OW.
+ * g.OH is H, or H + ⌊oph/sh⌋ when outputPadding reaches the stride (torch allows it up to the
+ * dilation): the caller then appends that many zero rows (columns) to the input, whose gradient
+ * taps add nothing, so the kernels run one ordinary convolution geometry. An unbatched [C, H, W]
+ * input is a batch of one (N = 1), as in torch.
+ */
+export function convTranspose2dGeometry(
+  xShape: readonly number[], wShape: readonly number[], params: ConvTranspose2dParams = {}, biasShape?: readonly number[],
+): Conv2dGeometry {
+  const op = 'convTranspose2d';
+  if (xShape.length !== 3 && xShape.length !== 4) fail(op, `expected a 3-d [C, H, W] or 4-d NCHW input, got shape ${fmtShape(xShape)}`);
+  if (wShape.length !== 4) fail(op, `expected a 4-d [in, out/groups, kh, kw] weight, got shape ${fmtShape(wShape)}`);
+  const [sh, sw] = pair(op, 'stride', params.stride ?? 1, 1);
+  const [ph, pw] = pair(op, 'padding', params.padding ?? 0, 0);
+  const [oph, opw] = pair(op, 'outputPadding', params.outputPadding ?? 0, 0);
+  const [dh, dw] = pair(op, 'dilation', params.dilation ?? 1, 1);
+  const groups = params.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) fail(op, `groups must be a positive integer, got ${fmtValue(groups)}`);
+  const [N, Cin, H, W] = xShape.length === 4 ? xShape : [1, ...xShape];
+  const [Wi, Cog, KH, KW] = wShape;
+  if (Cin % groups !== 0) fail(op, `input channels ${Cin} not divisible by groups ${groups} (input ${fmtShape(xShape)})`);
+  if (Wi !== Cin) {
+    fail(op, `input has ${Cin} channels but weight expects ${Wi} (input ${fmtShape(xShape)}, weight ${fmtShape(wShape)}, groups ${groups})`);
+  }
+  if (KH < 1 || KW < 1) fail(op, `kernel size must be positive, got weight ${fmtShape(wShape)}`);
+  const Cout = Cog * groups;
+  if (biasShape !== undefined && (biasShape.length !== 1 || biasShape[0] !== Cout)) {
+    fail(op, `bias must have shape [${Cout}], got ${fmtShape(biasShape)} (weight ${fmtShape(wShape)}, groups ${groups})`);
+  }
+  if ((oph >= sh && oph >= dh) || (opw >= sw && opw >= dw)) {
+    fail(op, `output padding must be smaller than either stride or dilation, got outputPadding [${oph},${opw}], stride [${sh},${sw}], dilation [${dh},${dw}]`);
+  }
+  const OHt = (H - 1) * sh - 2 * ph + dh * (KH - 1) + oph + 1;
+  const OWt = (W - 1) * sw - 2 * pw + dw * (KW - 1) + opw + 1;
+  if (H < 1 || W < 1 || OHt < 1 || OWt < 1) {
+    fail(op, `output size ${OHt}x${OWt} is too small (input ${fmtShape(xShape)}, weight ${fmtShape(wShape)}, stride ${sh}x${sw}, padding ${ph}x${pw}, dilation ${dh}x${dw}, outputPadding ${oph}x${opw})`);
+  }
+  const OH = Math.floor((OHt + 2 * ph - dh * (KH - 1) - 1) / sh) + 1;
+  const OW = Math.floor((OWt + 2 * pw - dw * (KW - 1) - 1) / sw) + 1;
+  return { N, C: Cout, H: OHt, W: OWt, O: Cin, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups };
+}
+
 /**
  * A convolution's weight as its passes use it: without the kernel taps that only ever meet padding
  * (trimDeadTaps), with the geometry that goes with it. Preparing it once for a forward and its

@@ -1,6 +1,6 @@
 import { allocate, dtypeOf, sharedStorageEnabled, type FloatArray } from '../core/dtype';
 import { fail, fmtShape, fmtValue } from '../core/errors';
-import { pair } from '../core/shape';
+import { pair, single } from '../core/shape';
 import { availableThreads, parallelFor, registerTask, sharedInput, type TaskArgs } from './parallel';
 import { align16, wasmElementwiseEnabled } from './wasm_elementwise';
 import { poolWasm, type PoolWasm } from './wasm_pool';
@@ -90,6 +90,46 @@ export function pool2dGeometry(op: string, xShape: readonly number[], params: Po
   checkTapsHitInput(op, 'row', H, OH, KH, sh, ph, dh, xShape);
   checkTapsHitInput(op, 'column', W, OW, KW, sw, pw, dw, xShape);
   return { N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, ceilMode };
+}
+
+export interface Pool1dParams {
+  kernelSize: number | readonly number[];
+  /** Defaults to kernelSize, as in PyTorch. */
+  stride?: number | readonly number[] | null;
+  padding?: number | readonly number[];
+  /** Max pooling only. */
+  dilation?: number | readonly number[];
+  ceilMode?: boolean;
+}
+
+/**
+ * The geometry of a 1-d pool over an [N, C, L] input (or an unbatched [C, L] one, N = 1): the 2-d
+ * geometry of the [N, C, 1, L] view with a window of 1 row, stride 1 and no padding across the unit
+ * height, which is how torch's max_pool1d and avg_pool1d run (on input.unsqueeze(-2)): every window,
+ * ceil-mode rule and divisor is then the 1-d one. Validated here in 1-d terms, so errors name `op`
+ * and the shape the caller passed.
+ */
+export function pool1dGeometry(op: string, xShape: readonly number[], params: Pool1dParams): Pool2dGeometry {
+  if (!Array.isArray(xShape) || (xShape.length !== 2 && xShape.length !== 3)) {
+    fail(op, `expected a 2-d [C, L] or 3-d [N, C, L] input, got shape ${Array.isArray(xShape) ? fmtShape(xShape) : String(xShape)}`);
+  }
+  if (!xShape.every((d) => Number.isInteger(d) && d >= 0)) fail(op, `invalid input shape ${fmtShape(xShape)}: dimensions must be non-negative integers`);
+  const [N, C, L] = xShape.length === 3 ? xShape : [1, ...xShape];
+  if (C < 1 || L < 1) fail(op, `expected non-zero channels and length, got input ${fmtShape(xShape)}`);
+  if (params === null || typeof params !== 'object') fail(op, `params must be an object with a kernelSize, got ${String(params)}`);
+  const k = single(op, 'kernelSize', params.kernelSize, 1);
+  const s = single(op, 'stride', params.stride ?? k, 1);
+  const p = single(op, 'padding', params.padding ?? 0, 0);
+  const d = single(op, 'dilation', params.dilation ?? 1, 1);
+  const ceilMode = params.ceilMode ?? false;
+  if (typeof ceilMode !== 'boolean') fail(op, `ceilMode must be a boolean, got ${String(ceilMode)}`);
+  if (p > Math.floor(k / 2)) fail(op, `pad ${p} should be at most half of the kernel size ${k} (input ${fmtShape(xShape)})`);
+  const OL = pooledSize(L, k, p, s, d, ceilMode);
+  if (OL < 1) {
+    fail(op, `output size ${OL} is too small for input ${fmtShape(xShape)} (kernel ${k}, stride ${s}, padding ${p}${d !== 1 ? `, dilation ${d}` : ''}${ceilMode ? ', ceil mode' : ''})`);
+  }
+  checkTapsHitInput(op, 'position', L, OL, k, s, p, d, xShape);
+  return { N, C, H: 1, W: L, KH: 1, KW: k, sh: 1, sw: s, ph: 0, pw: p, dh: 1, dw: d, OH: 1, OW: OL, ceilMode };
 }
 
 function checkTapsHitInput(

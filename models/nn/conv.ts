@@ -1,7 +1,11 @@
+/**
+ * Convolution layers as torch.nn's: Conv2d, Conv1d, ConvTranspose2d. Each holds its parameters,
+ * initialised as torch's _ConvNd.reset_parameters does, and hands the math to its F.* function.
+ */
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtValue } from '../../lib/core/errors';
 import { checkKnownKeys } from '../../lib/core/errors';
-import { pair } from '../../lib/core/shape';
+import { pair, single } from '../../lib/core/shape';
 import * as F from '../../autograd/functional';
 import { checkPaddingString } from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
@@ -34,18 +38,14 @@ export class Conv2d extends Module {
     super();
     const op = 'Conv2d';
     checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
-    if (!Number.isInteger(inChannels) || inChannels < 1) fail(op, `inChannels must be a positive integer, got ${fmtValue(inChannels)}`);
-    if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${fmtValue(outChannels)}`);
+    checkChannels(op, inChannels, outChannels);
     this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);
     this.stride = pair(op, 'stride', options.stride ?? 1, 1);
     const padding = options.padding ?? 0;
     if (typeof padding === 'string') checkPaddingString(op, padding, options.stride);
     this.padding = typeof padding === 'string' ? padding : pair(op, 'padding', padding, 0);
     this.dilation = pair(op, 'dilation', options.dilation ?? 1, 1);
-    this.groups = options.groups ?? 1;
-    if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups || outChannels % this.groups) {
-      fail(op, `groups ${this.groups} must be a positive integer dividing inChannels ${inChannels} and outChannels ${outChannels}`);
-    }
+    this.groups = checkGroups(op, options.groups ?? 1, inChannels, outChannels);
     const dtype = options.dtype ?? 'float32';
     const shape = [outChannels, inChannels / this.groups, ...this.kernelSize];
     this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, shape.reduce((a, b) => a * b, 1)), shape)));
@@ -58,12 +58,137 @@ export class Conv2d extends Module {
   }
 
   override extraRepr(): string {
-    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${pyTuple(this.kernelSize)}, stride=${pyTuple(this.stride)}`;
-    if (typeof this.padding === 'string') s += `, padding=${this.padding}`;
-    else if (this.padding.some((p) => p !== 0)) s += `, padding=${pyTuple(this.padding)}`;
-    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${pyTuple(this.dilation)}`;
-    if (this.groups !== 1) s += `, groups=${this.groups}`;
-    if (this.bias === null) s += `, bias=${pyBool(false)}`;
-    return s;
+    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, null, this.groups, this.bias === null);
   }
+}
+
+export interface Conv1dOptions {
+  stride?: number | readonly number[];
+  /** Zeros per side, or 'valid' (none) or 'same' (stride 1; output length = input length), as torch. */
+  padding?: number | readonly number[] | 'same' | 'valid';
+  dilation?: number | readonly number[];
+  groups?: number;
+  bias?: boolean;
+  dtype?: DType;
+}
+
+/** 1-D convolution layer over [N, C, L] (or [C, L]) input; weight [out, in/groups, k]; F.conv1d does the work. */
+export class Conv1d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  /** One-element tuples, as torch's _single stores them (and prints them: kernel_size=(3,)). */
+  readonly kernelSize: [number];
+  readonly stride: [number];
+  readonly padding: [number] | 'same' | 'valid';
+  readonly dilation: [number];
+  readonly groups: number;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: Conv1dOptions = {}) {
+    super();
+    const op = 'Conv1d';
+    checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
+    checkChannels(op, inChannels, outChannels);
+    this.kernelSize = [single(op, 'kernelSize', kernelSize, 1)];
+    this.stride = [single(op, 'stride', options.stride ?? 1, 1)];
+    const padding = options.padding ?? 0;
+    if (typeof padding === 'string') checkPaddingString(op, padding, [this.stride[0], this.stride[0]]);
+    this.padding = typeof padding === 'string' ? padding : [single(op, 'padding', padding, 0)];
+    this.dilation = [single(op, 'dilation', options.dilation ?? 1, 1)];
+    this.groups = checkGroups(op, options.groups ?? 1, inChannels, outChannels);
+    const dtype = options.dtype ?? 'float32';
+    this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, outChannels * (inChannels / this.groups) * this.kernelSize[0]),
+      [outChannels, inChannels / this.groups, this.kernelSize[0]])));
+    this.bias = this.registerParameter('bias', options.bias ?? true ? new Parameter(new Tensor(allocate(dtype, outChannels), [outChannels])) : null);
+    defaultLayerInit_(this.weight, this.bias);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.conv1d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  override extraRepr(): string {
+    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, null, this.groups, this.bias === null);
+  }
+}
+
+export interface ConvTranspose2dOptions {
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  /** Extra rows/columns at the bottom/right of the output, each below the stride or the dilation (torch's output_padding). */
+  outputPadding?: number | readonly number[];
+  groups?: number;
+  bias?: boolean;
+  dilation?: number | readonly number[];
+  dtype?: DType;
+}
+
+/**
+ * 2-D transposed convolution layer (torch's ConvTranspose2d): weight [in, out/groups, kh, kw], so
+ * torch's default init, which takes fan_in from weight.size(1)·kh·kw, bounds it by
+ * 1/√((out/groups)·kh·kw), as defaultLayerInit_ computes from this shape.
+ */
+export class ConvTranspose2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly outputPadding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: ConvTranspose2dOptions = {}) {
+    super();
+    const op = 'ConvTranspose2d';
+    checkKnownKeys(op, options, ['stride', 'padding', 'outputPadding', 'groups', 'bias', 'dilation', 'dtype']);
+    checkChannels(op, inChannels, outChannels);
+    this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);
+    this.stride = pair(op, 'stride', options.stride ?? 1, 1);
+    this.padding = pair(op, 'padding', options.padding ?? 0, 0);
+    this.outputPadding = pair(op, 'outputPadding', options.outputPadding ?? 0, 0);
+    this.dilation = pair(op, 'dilation', options.dilation ?? 1, 1);
+    this.groups = checkGroups(op, options.groups ?? 1, inChannels, outChannels);
+    const dtype = options.dtype ?? 'float32';
+    const shape = [inChannels, outChannels / this.groups, ...this.kernelSize];
+    this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, shape.reduce((a, b) => a * b, 1)), shape)));
+    this.bias = this.registerParameter('bias', options.bias ?? true ? new Parameter(new Tensor(allocate(dtype, outChannels), [outChannels])) : null);
+    defaultLayerInit_(this.weight, this.bias);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.convTranspose2d(x, this.weight, this.bias, {
+      stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation, groups: this.groups,
+    });
+  }
+
+  override extraRepr(): string {
+    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, this.outputPadding, this.groups, this.bias === null);
+  }
+}
+
+function checkChannels(op: string, inChannels: number, outChannels: number): void {
+  if (!Number.isInteger(inChannels) || inChannels < 1) fail(op, `inChannels must be a positive integer, got ${fmtValue(inChannels)}`);
+  if (!Number.isInteger(outChannels) || outChannels < 1) fail(op, `outChannels must be a positive integer, got ${fmtValue(outChannels)}`);
+}
+
+function checkGroups(op: string, groups: number, inChannels: number, outChannels: number): number {
+  if (!Number.isInteger(groups) || groups < 1 || inChannels % groups || outChannels % groups) {
+    fail(op, `groups ${groups} must be a positive integer dividing inChannels ${inChannels} and outChannels ${outChannels}`);
+  }
+  return groups;
+}
+
+/** torch's _ConvNd.extra_repr: the non-default settings in its order (padding, dilation, output_padding, groups, bias). */
+function convRepr(
+  inChannels: number, outChannels: number, kernelSize: readonly number[], stride: readonly number[], padding: readonly number[] | string,
+  dilation: readonly number[], outputPadding: readonly number[] | null, groups: number, noBias: boolean,
+): string {
+  let s = `${inChannels}, ${outChannels}, kernel_size=${pyTuple(kernelSize)}, stride=${pyTuple(stride)}`;
+  if (typeof padding === 'string') s += `, padding=${padding}`;
+  else if (padding.some((p) => p !== 0)) s += `, padding=${pyTuple(padding)}`;
+  if (dilation.some((d) => d !== 1)) s += `, dilation=${pyTuple(dilation)}`;
+  if (outputPadding !== null && outputPadding.some((p) => p !== 0)) s += `, output_padding=${pyTuple(outputPadding)}`;
+  if (groups !== 1) s += `, groups=${groups}`;
+  if (noBias) s += `, bias=${pyBool(false)}`;
+  return s;
 }

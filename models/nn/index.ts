@@ -1,12 +1,12 @@
 /** nn: modules and layers, PyTorch's names in camelCase. */
 export { Module, Parameter } from './module';
 export type { StateDict, LoadResult, TensorData } from './module';
-export { Conv2d } from './conv';
-export type { Conv2dOptions } from './conv';
+export { Conv1d, Conv2d, ConvTranspose2d } from './conv';
+export type { Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions } from './conv';
 export { BatchNorm1d, BatchNorm2d } from './batchnorm';
 export type { BatchNormOptions } from './batchnorm';
 export { Linear } from './linear';
-export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
+export { MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d } from './pooling';
 export {
   ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, SiLU, Mish, GELU, Softplus, Hardtanh, ReLU6, LogSigmoid, Softmax, LogSoftmax,
 } from './activation';

@@ -1,6 +1,6 @@
 import * as F from '../../autograd/functional';
 import type { Tensor } from '../../autograd/tensor';
-import { pair } from '../../lib/core/shape';
+import { pair, single } from '../../lib/core/shape';
 import { checkKnownKeys } from '../../lib/core/errors';
 import { Module } from './module';
 import { pyBool, pyTuple } from './repr';
@@ -79,5 +79,80 @@ export class AdaptiveAvgPool2d extends Module {
   override extraRepr(): string {
     const o = this.outputSize;
     return `output_size=${typeof o === 'number' ? o : `(${o.map((v) => (v === null ? 'None' : v)).join(', ')})`}`;
+  }
+}
+
+/**
+ * The 1-d pools store their sizes as torch does, so they print alike: MaxPool1d keeps what it was
+ * given (kernel_size=3), AvgPool1d makes one-element tuples (kernel_size=(3,)), as torch's _single.
+ */
+export class MaxPool1d extends Module {
+  readonly kernelSize: IntOrPair;
+  readonly stride: IntOrPair;
+  readonly padding: IntOrPair;
+  readonly dilation: IntOrPair;
+  readonly ceilMode: boolean;
+
+  constructor(kernelSize: IntOrPair, options: { stride?: IntOrPair | null; padding?: IntOrPair; dilation?: IntOrPair; ceilMode?: boolean } = {}) {
+    super();
+    checkKnownKeys('MaxPool1d', options, ['stride', 'padding', 'dilation', 'ceilMode']);
+    single('MaxPool1d', 'kernelSize', kernelSize, 1);
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+    this.dilation = options.dilation ?? 1;
+    this.ceilMode = options.ceilMode ?? false;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.maxPool1d(x, { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${show(this.kernelSize)}, stride=${show(this.stride)}, padding=${show(this.padding)}, dilation=${show(this.dilation)}, ceil_mode=${pyBool(this.ceilMode)}`;
+  }
+}
+
+export class AvgPool1d extends Module {
+  readonly kernelSize: [number];
+  readonly stride: [number];
+  readonly padding: [number];
+  readonly ceilMode: boolean;
+  readonly countIncludePad: boolean;
+
+  constructor(kernelSize: IntOrPair, options: { stride?: IntOrPair | null; padding?: IntOrPair; ceilMode?: boolean; countIncludePad?: boolean } = {}) {
+    super();
+    const op = 'AvgPool1d';
+    checkKnownKeys(op, options, ['stride', 'padding', 'ceilMode', 'countIncludePad']);
+    this.kernelSize = [single(op, 'kernelSize', kernelSize, 1)];
+    this.stride = [single(op, 'stride', options.stride ?? kernelSize, 1)];
+    this.padding = [single(op, 'padding', options.padding ?? 0, 0)];
+    this.ceilMode = options.ceilMode ?? false;
+    this.countIncludePad = options.countIncludePad ?? true;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.avgPool1d(x, {
+      kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, ceilMode: this.ceilMode, countIncludePad: this.countIncludePad,
+    });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${pyTuple(this.kernelSize)}, stride=${pyTuple(this.stride)}, padding=${pyTuple(this.padding)}`;
+  }
+}
+
+export class AdaptiveAvgPool1d extends Module {
+  constructor(readonly outputSize: number | readonly number[]) {
+    super();
+    single('AdaptiveAvgPool1d', 'outputSize', outputSize, 1);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool1d(x, this.outputSize);
+  }
+
+  override extraRepr(): string {
+    return `output_size=${show(this.outputSize)}`;
   }
 }

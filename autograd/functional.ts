@@ -835,9 +835,14 @@ export function embedding(input: Tensor | ArrayLike<number>, weight: Tensor, opt
   return apply('embedding', { weight, indices: idx }, { paddingIdx, scaleGradByFreq });
 }
 
-/** torch's embedding_renorm_: each distinct row looked up, rescaled where its p-norm exceeds maxNorm. */
+/**
+ * torch's embedding_renorm_: each distinct row looked up, rescaled where its p-norm exceeds maxNorm.
+ * For a float32 weight, as torch: the norm is rounded to float32 (row.norm() is a float32 tensor)
+ * before the comparison and the scale, and `row *= scale` multiplies by the scale cast to float32.
+ */
 function embeddingRenorm(weight: Tensor, rows: ArrayLike<number>, maxNorm: number, p: number): void {
   const s = weight.storage, [s0, s1] = weight.strides, D = weight.shape[1];
+  const f32 = weight.dtype === 'float32';
   const seen = new Set<number>();
   let changed = false;
   for (let k = 0; k < rows.length; k++) {
@@ -851,8 +856,11 @@ function embeddingRenorm(weight: Tensor, rows: ArrayLike<number>, maxNorm: numbe
       norm = p === Infinity ? Math.max(norm, a) : norm + a ** p;
     }
     if (p !== Infinity) norm = norm ** (1 / p);
+    if (f32) norm = Math.fround(norm);
     if (norm > maxNorm) {
-      const scale = maxNorm / (norm + 1e-7);
+      let scale = maxNorm / (norm + 1e-7);
+      // The product of two float32 values is exact in a double, so the store rounds it once: float32's multiply.
+      if (f32) scale = Math.fround(scale);
       for (let j = 0; j < D; j++) s[base + j * s1] *= scale;
       changed = true;
     }

@@ -386,6 +386,35 @@ describe('F.embedding', () => {
     expect(w._version).to.equal(0);
   });
 
+  it('maxNorm on a float32 weight rounds as torch: the norm is a float32 tensor, row *= scale multiplies by float32(scale)', () => {
+    // torch's embedding_renorm_: norm = row.norm(p).item() (a float32 result for a float32 row),
+    // renorm where norm > maxNorm, scale = maxNorm / (norm + 1e-7) in double, and `row *= scale`
+    // casts the scalar to the row's float before the float multiply. Integer rows keep every
+    // float32 partial sum exact, so any summation order gives these norms.
+    const f = Math.fround;
+    const rows = [[3, 4], [5, 12], [1, 2 ** -14], [0, 2], [-6, 8]];
+    for (const [normType, norm] of [[2, (r: number[]) => Math.hypot(...r)], [Infinity, (r: number[]) => Math.max(...r.map(Math.abs))]] as const) {
+      const w = tensor(rows);
+      F.embedding([0, 1, 2, 3, 4], w, { maxNorm: 1, normType });
+      const ref = rows.flatMap((r) => {
+        const n = f(norm(r));
+        if (!(n > 1)) return r;
+        const scale = f(1 / (n + 1e-7));
+        return r.map((v) => f(v * scale));
+      });
+      expect(Array.from(w.data), `normType ${normType}`).to.deep.equal(ref);
+    }
+    // In words: [3, 4] becomes float32's 0.6 and 0.8, and [1, 2^-14], whose norm rounds to 1 in
+    // float32, is not above maxNorm 1 and is left alone.
+    const w = tensor([[3, 4], [1, 2 ** -14]]);
+    const v0 = w._version;
+    F.embedding([0], w, { maxNorm: 1 });
+    expect(Array.from(w.data.slice(0, 2))).to.deep.equal([f(0.6), f(0.8)]);
+    F.embedding([1], w, { maxNorm: 1 });
+    expect(Array.from(w.data.slice(2))).to.deep.equal([1, 2 ** -14]);
+    expect(w._version).to.equal(v0 + 1);
+  });
+
   it('refuses bad indices, weights and options, naming the op', () => {
     const w = tensor([[1, 2], [3, 4], [5, 6]]);
     expect(() => F.embedding(tensor([[0, 3]]), w)).to.throw('embedding: input[0,1] = 3 is out of bounds for 3 embeddings (input [1,2], weight [3,2])');

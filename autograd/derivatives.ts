@@ -547,7 +547,8 @@ export const derivatives = {
   /**
    * Embedding lookup: out[..., :] = weight[indices[...], :]. The backward is torch's
    * embedding_dense_backward: rows index-added into zeros, none for paddingIdx (−1: no padding
-   * row), each scaled by 1/(its count among the indices) with scaleGradByFreq.
+   * row), each scaled by 1/(its count among the indices) with scaleGradByFreq: that scale is add_'s
+   * alpha in torch, converted to the gradient's dtype (float32(1/count) for float32).
    */
   embedding: defineOp<{ weight: Tensor; indices: Tensor }, { paddingIdx: number; scaleGradByFreq: boolean }>({
     nondiff: ['indices'],
@@ -561,11 +562,12 @@ export const derivatives = {
     backward: (g, { inputs: { indices }, shapes, attrs: { paddingIdx, scaleGradByFreq } }) => {
       const [N, D] = shapes.weight!;
       const idx = indexValues(indices!);
-      let scale: Float64Array | null = null;
+      let scale: FloatArray | null = null;
       if (scaleGradByFreq) {
-        scale = new Float64Array(N);
-        for (let j = 0; j < idx.length; j++) scale[idx[j]]++;
-        for (let r = 0; r < N; r++) if (scale[r] > 0) scale[r] = 1 / scale[r];
+        const count = new Float64Array(N);
+        for (let j = 0; j < idx.length; j++) count[idx[j]]++;
+        scale = allocate(g.dtype, N);
+        for (let r = 0; r < N; r++) if (count[r] > 0) scale[r] = 1 / count[r];
       }
       const gw = allocate(g.dtype, N * D);
       ix.indexAdd(gw, 1, N, D, idx, dense(g), paddingIdx, scale);

@@ -91,7 +91,7 @@ export function indexSelect(src: FloatArray, outer: number, D: number, inner: nu
  * dst[o, index[j], i] += src[o, j, i] (torch.index_add_, the backward of index select and of an
  * embedding lookup), dst contiguous [outer, D, inner]. Rows j whose index equals `skip` add nothing
  * (an embedding's padding row); `scale[index[j]]`, when given, multiplies each added row
- * (scaleGradByFreq's 1/count).
+ * (scaleGradByFreq's 1/count, already rounded to dst's dtype as torch's add_ alpha).
  */
 export function indexAdd(
   dst: FloatArray, outer: number, D: number, inner: number, index: Int32Array, src: FloatArray,

@@ -366,6 +366,21 @@ describe('F.embedding', () => {
     close(w.grad!.data, ref, 1e-15);
   });
 
+  it('scaleGradByFreq in float32 scales by float32(1/count), as torch (grad_weight[k].add_(grad[i], scale) casts the scale)', () => {
+    // torch's embedding_dense_backward_cpu computes scale = 1.0 / counts[k] in double and passes it
+    // as add_'s alpha, which a float32 add converts to float. One nonzero gradient row per table row,
+    // so every other add is of 0 and the result is float32(float32(1/count) * g) however the add is fused.
+    const f = Math.fround;
+    const w = tensor([[0, 0], [0, 0], [0, 0]], { requiresGrad: true });
+    const idx = [0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2];
+    const count = [3, 5, 7];
+    const first: Record<number, [number, number]> = { 1: [5, 1.3], 4: [0.1, 1.1], 10: [3, 2.9] };
+    const g = tensor(idx.map((_, k) => first[k] ?? [0, 0]));
+    F.embedding(idx, w, { scaleGradByFreq: true }).backward(g);
+    const ref = [1, 4, 10].flatMap((k, r) => first[k].map((v) => f(f(1 / count[r]) * f(v))));
+    expect(Array.from(w.grad!.data)).to.deep.equal(ref);
+  });
+
   it('maxNorm renormalises the rows looked up in place first (torch.embedding_renorm_), bumping the version', () => {
     const rows = [[3, 4], [0.3, 0.4], [-6, 8], [1, 1]];
     for (const [normType, norm] of [[2, (r: number[]) => Math.hypot(...r)], [1, (r: number[]) => Math.abs(r[0]) + Math.abs(r[1])], [Infinity, (r: number[]) => Math.max(...r.map(Math.abs))]] as const) {

@@ -821,17 +821,27 @@ export function embeddingOptions(op: string, options: EmbeddingOptions | null | 
  * input (any shape, whole numbers in [0, numEmbeddings)), giving input.shape + [embeddingDim].
  * The weight's gradient adds each output row's gradient into its row, none into paddingIdx's.
  * With maxNorm, the rows looked up are first renormalised in place as torch's embedding_renorm_
- * (scale maxNorm / (norm + 1e-7) where norm > maxNorm), outside the graph, bumping weight's version.
+ * (scale maxNorm / (norm + 1e-7) where norm > maxNorm), outside the graph, bumping weight's version;
+ * indices stored in the weight itself are copied first, so the lookup uses the values passed.
  */
 export function embedding(input: Tensor | ArrayLike<number>, weight: Tensor, options?: EmbeddingOptions | null): Tensor {
   const op = 'embedding';
-  const idx = indexTensor(op, 'input', input);
+  let idx = indexTensor(op, 'input', input);
   requireTensor(op, 'weight', weight);
   if (weight.ndim !== 2) fail(op, `weight must be 2-d [numEmbeddings, embeddingDim], got ${fmtShape(weight.shape)}`);
   const N = weight.shape[0];
   const { paddingIdx, maxNorm, normType, scaleGradByFreq } = embeddingOptions(op, options, N);
   checkIndexValues(op, 'input', idx, N, `${N} embeddings`, () => `input ${fmtShape(idx.shape)}, weight ${fmtShape(weight.shape)}`);
-  if (maxNorm !== null) embeddingRenorm(weight, idx.data, maxNorm, normType);
+  if (maxNorm !== null) {
+    // Indices stored in the weight's own storage would be rewritten by the renorm: look up (and
+    // save for the gradient) the values checked above, as torch's integer indices always are.
+    if (idx.storage === weight.storage) {
+      const copy = allocate(idx.dtype, idx.numel());
+      copy.set(idx.data);
+      idx = new Tensor(copy, idx.shape);
+    }
+    embeddingRenorm(weight, idx.data, maxNorm, normType);
+  }
   return apply('embedding', { weight, indices: idx }, { paddingIdx, scaleGradByFreq });
 }
 

@@ -430,6 +430,20 @@ describe('F.embedding', () => {
     expect(w._version).to.equal(v0 + 1);
   });
 
+  it('maxNorm with indices stored in the weight itself looks up the indices given, not the renormalised values', () => {
+    // The indices are a view of the weight's first column, [2, 0, 1]; renormalising rows 0 and 1
+    // rewrites that column. torch reads the indices before renormalising (and its integer indices
+    // can never alias a float weight), so the lookup is rows 2, 0, 1 of the renormalised weight.
+    const w = tensor([[2, 0], [0, 3], [1, 0]], { dtype: 'float64', requiresGrad: true });
+    const idx = w.select(1, 0);
+    const out = F.embedding(idx, w, { maxNorm: 1 });
+    const r0 = 2 * (1 / (2 + 1e-7)), r1 = 3 * (1 / (3 + 1e-7));
+    expect(Array.from(w.data)).to.deep.equal([r0, 0, 0, r1, 1, 0]);
+    expect(Array.from(out.data)).to.deep.equal([1, 0, r0, 0, 0, r1]);
+    out.backward(tensor([[1, 2], [3, 4], [5, 6]], { dtype: 'float64' }));
+    expect(Array.from(w.grad!.data)).to.deep.equal([3, 4, 5, 6, 1, 2]);
+  });
+
   it('refuses bad indices, weights and options, naming the op', () => {
     const w = tensor([[1, 2], [3, 4], [5, 6]]);
     expect(() => F.embedding(tensor([[0, 3]]), w)).to.throw('embedding: input[0,1] = 3 is out of bounds for 3 embeddings (input [1,2], weight [3,2])');

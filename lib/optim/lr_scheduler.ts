@@ -17,7 +17,8 @@
  *
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
  * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter
- * (ReduceLROnPlateau's, like torch's, leaves lr to the optimizer's state dict). Two
+ * (ReduceLROnPlateau's too, once it has stepped: unlike torch's, since a scheduler loaded after it
+ * would otherwise undo its reductions). Two
  * schedulers stepped back to back on one optimizer each saved the lr they set, the first one's before
  * the second scaled it: load them in the order they are stepped (or load the optimizer after them).
  */
@@ -944,8 +945,9 @@ function checkMinLrs(v: unknown, groups: number, where = ''): number[] {
  * to max(lr·factor, minLr) only where that lowers lr by more than eps.
  *
  * As in torch it is not an LRScheduler: it reads a metric, has no schedule to chain, and SequentialLR
- * refuses it. It sets no initialLr, and loadStateDict restores its counters and configuration but
- * leaves the groups' lr alone (the optimizer's state dict holds them), as torch's does.
+ * refuses it. It sets no initialLr. loadStateDict restores its counters and configuration and, once
+ * it has stepped, the groups' lr after its last step (torch's leaves lr to the optimizer's state
+ * dict, but here the other schedulers' loads write lr, and would undo its reductions).
  */
 export class ReduceLROnPlateau {
   readonly optimizer: AnyOptimizer;
@@ -1095,6 +1097,13 @@ export class ReduceLROnPlateau {
     this.cooldownLeft = sd.cooldownCounter;
     this.epoch = sd.lastEpoch;
     this.lastLrs = lastLr.slice();
+    // Like every scheduler here, write back the lr it set, so that loaded after the optimizer (and
+    // after a scheduler stepped before it) its reductions are not undone. Never stepped, it set none.
+    if (this.epoch > 0) {
+      this.optimizer.paramGroups.forEach((g, i) => {
+        g.lr = lastLr[i];
+      });
+    }
   }
 }
 

@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadCheckpoint, saveCheckpoint } from '../../../lib/io/checkpoint';
 import { Adam } from '../../../lib/optim/adam';
 import {
   ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
@@ -740,6 +744,50 @@ describe('lib/optim/lr_scheduler: ReduceLROnPlateau', () => {
         expect(b.stateDict(), `cut ${cut}, step ${t + 1}`).to.deep.equal(a.stateDict());
       }
       expect(optB.paramGroups[0].lr).to.equal(a.optimizer.paramGroups[0].lr);
+    }
+  });
+
+  it('resumes from a checkpoint file next to a chainable scheduler: its reduction survives loading the optimizer first', () => {
+    // ExponentialLR (gamma 0.5) stepped per epoch, then the plateau (patience 0, factor 0.1) on a
+    // constant metric: epoch 1 sets best, lr 0.5; epoch 2 is bad, lr 0.25·0.1 = 0.025.
+    const build = (): { opt: SGD; exp: ExponentialLR; plateau: ReduceLROnPlateau } => {
+      const opt = new SGD([p()], { lr: 1 });
+      return { opt, exp: new ExponentialLR(opt, { gamma: 0.5 }), plateau: new ReduceLROnPlateau(opt, { patience: 0, factor: 0.1 }) };
+    };
+    const a = build();
+    for (let t = 0; t < 2; t++) {
+      a.exp.step();
+      a.plateau.step(5);
+    }
+    expectScalarClose(a.opt.paramGroups[0].lr, 1 * 0.5 * 0.5 * 0.1, 1e-15, 'lr before saving');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-plateau-'));
+    try {
+      const file = path.join(dir, 'ck.safetensors');
+      saveCheckpoint(file, { tensors: {}, state: { optimizer: a.opt.stateDict(), exp: a.exp.stateDict(), plateau: a.plateau.stateDict() } });
+      const ck = loadCheckpoint(file);
+      // torch's usual resume order (optimizer first), and the schedulers in the order they are stepped.
+      const b = build();
+      b.opt.loadStateDict(ck.state.optimizer);
+      b.exp.loadStateDict(ck.state.exp);
+      b.plateau.loadStateDict(ck.state.plateau);
+      expect(b.opt.paramGroups[0].lr, 'lr after loading').to.equal(a.opt.paramGroups[0].lr);
+      for (let t = 0; t < 3; t++) {
+        for (const s of [a, b]) {
+          s.exp.step();
+          s.plateau.step(5);
+        }
+        expect(b.opt.paramGroups[0].lr, `lr ${t + 1} epochs after resuming`).to.equal(a.opt.paramGroups[0].lr);
+      }
+      // A plateau never stepped has set no lr: loaded after the other scheduler, it leaves that one's lr.
+      const c = build();
+      c.exp.step();
+      c.exp.step();
+      const d = build();
+      d.exp.loadStateDict(c.exp.stateDict());
+      d.plateau.loadStateDict(c.plateau.stateDict());
+      expect(d.opt.paramGroups[0].lr).to.equal(0.25);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -88,11 +88,13 @@ export class Adagrad extends Optimizer<AdagradHyperParams> {
   }
 
   override step(): void {
+    // Every check of every group first, so a step that fails (in any group) changes no state and
+    // no parameter: retried after the fix, no group is stepped twice.
+    const checked: { ps: Parameter[]; ks: number[]; gs: FloatArray[] }[] = [];
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       // Groups are writable (schedulers, users), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
-      // Every check first, so a step that fails changes no state and no parameter.
       const ps: Parameter[] = [], ks: number[] = [], gs: FloatArray[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
@@ -103,6 +105,11 @@ export class Adagrad extends Optimizer<AdagradHyperParams> {
         ks.push(k);
         gs.push(g);
       }
+      checked.push({ ps, ks, gs });
+    }
+    for (let gi = 0; gi < this.paramGroups.length; gi++) {
+      const group = this.paramGroups[gi];
+      const { ps, ks, gs } = checked[gi];
       const states: ParamState[] = [];
       const sums: FloatArray[] = [];
       for (let j = 0; j < ps.length; j++) {

@@ -91,12 +91,13 @@ export class RMSprop extends Optimizer<RMSpropHyperParams> {
   }
 
   override step(): void {
+    // Every check of every group first, so a step that fails (in any group) makes no state and
+    // changes no parameter: retried after the fix, no group is stepped twice.
+    const checked: { ps: Parameter[]; ks: number[]; gs: FloatArray[] }[] = [];
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       // Groups are writable (schedulers, users), so re-check before using them.
       this.checkHyperParams(group, ` (param group ${gi})`);
-      const { momentum, centered } = group;
-      // Every check first, so a step that fails makes no state and changes no parameter.
       const ps: Parameter[] = [], ks: number[] = [], gs: FloatArray[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];
@@ -107,6 +108,12 @@ export class RMSprop extends Optimizer<RMSpropHyperParams> {
         ks.push(k);
         gs.push(g);
       }
+      checked.push({ ps, ks, gs });
+    }
+    for (let gi = 0; gi < this.paramGroups.length; gi++) {
+      const group = this.paramGroups[gi];
+      const { momentum, centered } = group;
+      const { ps, ks, gs } = checked[gi];
       const states: ParamState[] = [];
       for (let j = 0; j < ps.length; j++) {
         const p = ps[j], k = ks[j];

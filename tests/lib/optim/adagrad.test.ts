@@ -206,6 +206,18 @@ describe('lib/optim/adagrad', () => {
       expect(Array.from(opt.state.get(a)!.sum!)).to.deep.equal([0.1, 0.1]);
     });
 
+    it('a step that fails in a later param group changes no earlier group either', () => {
+      const a = param('float64', [1, 2], [0.5, 0.5]), b = param('float64', [3], [7, 8]);
+      const opt = new Adagrad([{ params: [a] }, { params: [b] }], { initialAccumulatorValue: 0.1 });
+      expect(() => opt.step()).to.throw('Adagrad: the grad of parameter 0 in param group 1 has 2 elements but the parameter has 1');
+      setGrad(b, [7]);
+      opt.paramGroups[1].lrDecay = -1;
+      expect(() => opt.step()).to.throw('Adagrad: lrDecay must be a non-negative number, got -1 (param group 1)');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      expect(opt.state.get(a)?.step, 'step count of group 0').to.equal(0);
+      expect(Array.from(opt.state.get(a)!.sum!)).to.deep.equal([0.1, 0.1]);
+    });
+
     it('loadStateDict requires step and sum', () => {
       const opt = new Adagrad([p()]);
       const sd = opt.stateDict();

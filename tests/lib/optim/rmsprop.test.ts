@@ -230,6 +230,21 @@ describe('lib/optim/rmsprop', () => {
       expect(opt.state.size).to.equal(0);
     });
 
+    it('a step that fails in a later param group changes no earlier group either', () => {
+      // A bad grad, or a hyper-parameter written wrong, in group 1: group 0 must not have been
+      // stepped, or retrying after the fix would step it twice.
+      const a = param('float64', [1, 2], [0.5, 0.5]), b = param('float64', [3], [7, 8]);
+      const opt = new RMSprop([{ params: [a] }, { params: [b] }], { momentum: 0.9 });
+      expect(() => opt.step()).to.throw('RMSprop: the grad of parameter 0 in param group 1 has 2 elements but the parameter has 1');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      expect(opt.state.size, 'no state from the failed step').to.equal(0);
+      setGrad(b, [7]);
+      opt.paramGroups[1].alpha = -1;
+      expect(() => opt.step()).to.throw('RMSprop: alpha must be a non-negative number, got -1 (param group 1)');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      expect(opt.state.size, 'no state from the failed step').to.equal(0);
+    });
+
     it('loadStateDict refuses state it does not keep, and a missing squareAvg', () => {
       const q = param('float64', [1], [0.5]);
       const adam = new Adam([q]);

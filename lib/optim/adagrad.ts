@@ -88,25 +88,8 @@ export class Adagrad extends Optimizer<AdagradHyperParams> {
   }
 
   override step(): void {
-    // Every check of every group first, so a step that fails (in any group) changes no state and
-    // no parameter: retried after the fix, no group is stepped twice.
-    const checked: { ps: Parameter[]; ks: number[]; gs: FloatArray[] }[] = [];
-    for (let gi = 0; gi < this.paramGroups.length; gi++) {
-      const group = this.paramGroups[gi];
-      // Groups are writable (schedulers, users), so re-check before using them.
-      this.checkHyperParams(group, ` (param group ${gi})`);
-      const ps: Parameter[] = [], ks: number[] = [], gs: FloatArray[] = [];
-      for (let k = 0; k < group.params.length; k++) {
-        const p = group.params[k];
-        const g = this.gradOf(p, gi, k);
-        if (!g) continue;
-        this.checkState(p, gi, k);
-        ps.push(p);
-        ks.push(k);
-        gs.push(g);
-      }
-      checked.push({ ps, ks, gs });
-    }
+    // Every check of every group first (checkedGroups), then state and updates.
+    const checked = this.checkedGroups();
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       const { ps, ks, gs } = checked[gi];

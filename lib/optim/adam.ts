@@ -21,7 +21,7 @@
  * kernel run (adamUpdateMany), with the same per-element arithmetic.
  */
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, Parameter, ParamsArg, requireBoolean, requireInRange,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireInRange,
   requireNonNegative, StateLayout, type ParamState,
 } from './optimizer';
 import { fail, fmtValue } from '../core/errors';
@@ -90,28 +90,20 @@ abstract class AdamBase extends Optimizer<AdamHyperParams> {
 
   override step(): void {
     const decoupled = this.decoupled;
+    // Every check of every group first (checkedGroups: a step that fails anywhere makes no state and
+    // moves no parameter), then each group's parameters in one kernel run (adamUpdateMany); step
+    // counts advance once it has run.
     // Plain loops: closures made per step would be optimised afresh by V8 each time they got hot.
+    const checked = this.checkedGroups();
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
-      // Groups are writable (schedulers cycle lr and betas), so re-check before using them.
-      this.checkHyperParams(group, ` (param group ${gi})`);
       const { lr, eps, weightDecay, amsgrad, maximize } = group;
       const [beta1, beta2] = group.betas;
-      // Every check first (no state is made before all have passed), then the group's parameters
-      // in one kernel run (adamUpdateMany); step counts advance once it has run.
-      const xs: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [];
-      const vmaxs: Array<FloatArray | null> = [], steps: number[] = [], states: ParamState[] = [], ps: Parameter[] = [];
-      const ks: number[] = [];
-      for (let k = 0; k < group.params.length; k++) {
-        const p = group.params[k];
-        const g = this.gradOf(p, gi, k);
-        if (!g) continue;
-        this.checkState(p, gi, k);
-        ps.push(p);
-        ks.push(k);
-        xs.push(p.data);
-        gs.push(g);
-      }
+      const { ps, ks, gs } = checked[gi];
+      const xs: FloatArray[] = [];
+      for (const p of ps) xs.push(p.data);
+      const ms: FloatArray[] = [], vs: FloatArray[] = [];
+      const vmaxs: Array<FloatArray | null> = [], steps: number[] = [], states: ParamState[] = [];
       for (let j = 0; j < ps.length; j++) {
         const p = ps[j], k = ks[j];
         const st = this.stateOf(p);

@@ -92,6 +92,13 @@ export interface OptimizerStateDict<H extends BaseHyperParams = BaseHyperParams>
 }
 
 /** Which state entries an optimizer writes, so loadStateDict can reject foreign ones. */
+/** One param group as checkedGroups() found it: parameters with a gradient, their indices, their gradients. */
+export interface CheckedGroup {
+  readonly ps: Parameter[];
+  readonly ks: number[];
+  readonly gs: FloatArray[];
+}
+
 export interface StateLayout {
   readonly required: readonly ParamStateKey[];
   readonly optional: readonly ParamStateKey[];
@@ -335,6 +342,33 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     });
     this.paramState.clear();
     for (const [p, st] of newState) this.paramState.set(p, st);
+  }
+
+  /**
+   * Every check a step makes, for every group, before it makes any state or writes anything: the
+   * group's hyper-parameters (writable, so re-checked each step), each gradient (gradOf) and each
+   * existing state buffer (checkState). A step that fails in any group so changes nothing, and a
+   * retry after the fix steps no group twice. Per group: the parameters with a gradient, their
+   * indices in the group, and their gradients.
+   */
+  protected checkedGroups(): CheckedGroup[] {
+    const checked: CheckedGroup[] = [];
+    for (let gi = 0; gi < this.paramGroups.length; gi++) {
+      const group = this.paramGroups[gi];
+      this.checkHyperParams(group, ` (param group ${gi})`);
+      const ps: Parameter[] = [], ks: number[] = [], gs: FloatArray[] = [];
+      for (let k = 0; k < group.params.length; k++) {
+        const p = group.params[k];
+        const g = this.gradOf(p, gi, k);
+        if (!g) continue;
+        this.checkState(p, gi, k);
+        ps.push(p);
+        ks.push(k);
+        gs.push(g);
+      }
+      checked.push({ ps, ks, gs });
+    }
+    return checked;
   }
 
   /**

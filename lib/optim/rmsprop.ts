@@ -28,7 +28,7 @@
  */
 import type { FloatArray } from '../core/dtype';
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, Parameter, ParamsArg, ParamState, requireBoolean, requireNonNegative,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, ParamState, requireBoolean, requireNonNegative,
   StateLayout,
 } from './optimizer';
 
@@ -91,25 +91,8 @@ export class RMSprop extends Optimizer<RMSpropHyperParams> {
   }
 
   override step(): void {
-    // Every check of every group first, so a step that fails (in any group) makes no state and
-    // changes no parameter: retried after the fix, no group is stepped twice.
-    const checked: { ps: Parameter[]; ks: number[]; gs: FloatArray[] }[] = [];
-    for (let gi = 0; gi < this.paramGroups.length; gi++) {
-      const group = this.paramGroups[gi];
-      // Groups are writable (schedulers, users), so re-check before using them.
-      this.checkHyperParams(group, ` (param group ${gi})`);
-      const ps: Parameter[] = [], ks: number[] = [], gs: FloatArray[] = [];
-      for (let k = 0; k < group.params.length; k++) {
-        const p = group.params[k];
-        const g = this.gradOf(p, gi, k);
-        if (!g) continue;
-        this.checkState(p, gi, k);
-        ps.push(p);
-        ks.push(k);
-        gs.push(g);
-      }
-      checked.push({ ps, ks, gs });
-    }
+    // Every check of every group first (checkedGroups), then state and updates.
+    const checked = this.checkedGroups();
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       const { momentum, centered } = group;

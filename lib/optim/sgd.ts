@@ -13,7 +13,7 @@
  * group's tensors as one threaded kernel run (sgdUpdateMany), with the same per-element arithmetic.
  */
 import {
-  checkKnownKeys, Optimizer, Parameter, ParamsArg, requireBoolean, requireFinite,
+  checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireFinite,
   requireNonNegative, StateLayout, BaseHyperParams,
 } from './optimizer';
 import { fail, fmtValue } from '../core/errors';
@@ -68,26 +68,16 @@ export class SGD extends Optimizer<SGDHyperParams> {
   }
 
   override step(): void {
+    // Every check of every group first (checkedGroups: a step that fails anywhere makes no state and
+    // moves no parameter), then each group's parameters in one kernel run (sgdUpdateMany).
     // Plain loops: closures made per step would be optimised afresh by V8 each time they got hot.
+    const checked = this.checkedGroups();
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
-      const group = this.paramGroups[gi];
-      // Groups are writable (schedulers, users), so re-check before using them.
-      this.checkHyperParams(group, ` (param group ${gi})`);
-      const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
-      // Every check first (no state is made before all have passed), then the group's parameters
-      // in one kernel run (sgdUpdateMany).
-      const ps: Parameter[] = [], ks: number[] = [], xs: FloatArray[] = [], gs: FloatArray[] = [];
+      const { lr, momentum, dampening, nesterov, weightDecay, maximize } = this.paramGroups[gi];
+      const { ps, ks, gs } = checked[gi];
+      const xs: FloatArray[] = [];
+      for (const p of ps) xs.push(p.data);
       const bufs: Array<FloatArray | null> = [], firsts: boolean[] = [];
-      for (let k = 0; k < group.params.length; k++) {
-        const p = group.params[k];
-        const g = this.gradOf(p, gi, k);
-        if (!g) continue;
-        this.checkState(p, gi, k);
-        ps.push(p);
-        ks.push(k);
-        xs.push(p.data);
-        gs.push(g);
-      }
       for (let j = 0; j < ps.length; j++) {
         if (momentum === 0) {
           bufs.push(null);

@@ -266,5 +266,18 @@ describe('lib/optim/sgd', () => {
       opt.paramGroups[0].lr = -0.5;
       expect(() => opt.step()).to.throw('SGD: lr must be a non-negative number, got -0.5 (param group 0)');
     });
+
+    it('a step that fails in a later param group changes no earlier group either (a retry would step it twice)', () => {
+      const a = param('float64', [1, 2], [0.5, 0.5]), b = param('float64', [3], [7, 8]);
+      const opt = new SGD([{ params: [a] }, { params: [b] }], { lr: 0.1, momentum: 0.9 });
+      expect(() => opt.step()).to.throw('SGD: the grad of parameter 0 in param group 1 has 2 elements but the parameter has 1');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      expect(opt.state.size, 'no state from the failed step').to.equal(0);
+      setGrad(b, [7]);
+      opt.paramGroups[1].lr = -1;
+      expect(() => opt.step()).to.throw('SGD: lr must be a non-negative number, got -1 (param group 1)');
+      expect(Array.from(a.data)).to.deep.equal([1, 2]);
+      expect(opt.state.size, 'no state from the failed step').to.equal(0);
+    });
   });
 });

@@ -118,6 +118,9 @@ export function convTranspose2dGeometry(
     fail(op, `input has ${Cin} channels but weight expects ${Wi} (input ${fmtShape(xShape)}, weight ${fmtShape(wShape)}, groups ${groups})`);
   }
   if (KH < 1 || KW < 1) fail(op, `kernel size must be positive, got weight ${fmtShape(wShape)}`);
+  // torch refuses an empty height or width ("non-empty 3D or 4D input tensor expected"); the output
+  // size formula would still give a positive size and blame it.
+  if (H < 1 || W < 1) fail(op, `expected a non-empty height and width, got input ${fmtShape(xShape)}`);
   const Cout = Cog * groups;
   if (biasShape !== undefined && (biasShape.length !== 1 || biasShape[0] !== Cout)) {
     fail(op, `bias must have shape [${Cout}], got ${fmtShape(biasShape)} (weight ${fmtShape(wShape)}, groups ${groups})`);
@@ -127,7 +130,7 @@ export function convTranspose2dGeometry(
   }
   const OHt = (H - 1) * sh - 2 * ph + dh * (KH - 1) + oph + 1;
   const OWt = (W - 1) * sw - 2 * pw + dw * (KW - 1) + opw + 1;
-  if (H < 1 || W < 1 || OHt < 1 || OWt < 1) {
+  if (OHt < 1 || OWt < 1) {
     fail(op, `output size ${OHt}x${OWt} is too small (input ${fmtShape(xShape)}, weight ${fmtShape(wShape)}, stride ${sh}x${sw}, padding ${ph}x${pw}, dilation ${dh}x${dw}, outputPadding ${oph}x${opw})`);
   }
   const OH = Math.floor((OHt + 2 * ph - dh * (KH - 1) - 1) / sh) + 1;

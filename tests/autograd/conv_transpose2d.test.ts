@@ -164,6 +164,9 @@ describe('F.convTranspose2d', () => {
         'convTranspose2d: output padding must be smaller than either stride or dilation, got outputPadding [2,0], stride [2,1], dilation [2,3]'],
       ['output too small', () => F.convTranspose2d(ones([1, 1, 1, 1]), ones([1, 1, 1, 1]), null, { padding: 1 }),
         'convTranspose2d: output size -1x-1 is too small (input [1,1,1,1], weight [1,1,1,1], stride 1x1, padding 1x1, dilation 1x1, outputPadding 0x0)'],
+      // An empty height or width is the input's fault (torch: "non-empty 3D or 4D input tensor expected"), not a too small output.
+      ['empty height', () => F.convTranspose2d(ones([1, 2, 0, 5]), ones([2, 1, 3, 3])), 'convTranspose2d: expected a non-empty height and width, got input [1,2,0,5]'],
+      ['empty width, unbatched', () => F.convTranspose2d(ones([2, 4, 0]), ones([2, 1, 3, 3]), null, { stride: 2 }), 'convTranspose2d: expected a non-empty height and width, got input [2,4,0]'],
       ['bias shape', () => F.convTranspose2d(ones([1, 2, 3, 3]), ones([2, 2, 3, 3]), ones([3]), { groups: 2 }), 'convTranspose2d: bias must have shape [4], got [3] (weight [2,2,3,3], groups 2)'],
       ['groups', () => F.convTranspose2d(x, ones([3, 2, 3, 3], { dtype: 'float64' }), null, { groups: 2 }), 'convTranspose2d: input channels 3 not divisible by groups 2 (input [1,3,5,5])'],
       ['groups not an integer', () => F.convTranspose2d(x, ones([3, 2, 3, 3], { dtype: 'float64' }), null, { groups: 1.5 }), 'convTranspose2d: groups must be a positive integer, got 1.5'],

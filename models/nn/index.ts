@@ -13,7 +13,8 @@ export {
 export { LayerNorm } from './normalization';
 export type { LayerNormOptions } from './normalization';
 export { Dropout } from './dropout';
-export { Sequential, Identity, Flatten } from './container';
+export { Sequential, Identity, Flatten, ModuleList, ModuleDict, ParameterList } from './container';
+export type { ModuleDictEntries } from './container';
 export * as init from './init';
 export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss } from './loss';
 export type {

@@ -135,6 +135,30 @@ export abstract class Module {
     return [...this._modules.values()];
   }
 
+  /** The registered children with their names, in registration order (ModuleDict's entries). */
+  protected registeredModuleEntries(): [string, Module][] {
+    return [...this._modules.entries()];
+  }
+
+  /**
+   * Removes the child registered as `name` and the property registration defined for it, as torch's
+   * `del self._modules[name]` (ModuleDict's delete and pop, which must not leave an accessor that
+   * reads a child parameters() no longer sees). Returns the child.
+   */
+  protected unregisterModule(name: string): Module {
+    const m = this._modules.get(name);
+    if (!m) fail('unregisterModule', `no child module named ${name}`);
+    this._modules.delete(name);
+    // An own accessor on an instance is one defineAttribute made (class getters live on the prototype).
+    if (Object.getOwnPropertyDescriptor(this, name)?.get) delete (this as Record<string, unknown>)[name];
+    return m;
+  }
+
+  /** The parameters registered on this module itself by name, null entries included (ParameterList's items). */
+  protected registeredParameterEntries(): [string, Parameter | null][] {
+    return [...this._parameters.entries()];
+  }
+
   protected getBuffer(name: string): Tensor {
     const e = this._buffers.get(name);
     if (!e) fail('getBuffer', `no buffer named ${name}`);
@@ -169,6 +193,14 @@ export abstract class Module {
         }
         if (v instanceof Parameter && !everRegistered.has(v)) {
           fail(m.constructor.name, `${where} holds a Parameter that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerParameter('${key}', …)`);
+        }
+        if (Array.isArray(v)) {
+          // torch's plain-list pitfall: a list of layers is invisible to parameters(); nn.ModuleList is the fix.
+          const i = v.findIndex((e) => (e instanceof Module || e instanceof Parameter) && !everRegistered.has(e));
+          if (i >= 0) {
+            const kind = v[i] instanceof Module ? 'ModuleList' : 'ParameterList';
+            fail(m.constructor.name, `${where} is an array whose element ${i} is a ${(v[i] as object).constructor.name} that was never registered, so parameters() and stateDict() would leave it out; hold them in an nn.${kind}: this.${key} = this.registerModule('${key}', new nn.${kind}([…]))`);
+          }
         }
       }
     }

@@ -28,7 +28,7 @@ export {
 export {
   conv1d, conv2d, convTranspose2d, batchNorm, maxPool1d, maxPool2d, avgPool1d, avgPool2d, adaptiveAvgPool1d, adaptiveAvgPool2d,
   linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
-  leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm,
+  leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm, groupNorm, instanceNorm,
   nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, oneHot, embedding,
 } from './autograd/functional';
 export * as nn from './models/nn/index';

@@ -1455,6 +1455,121 @@ export function layerNorm(
   return y;
 }
 
+/** Checks an optional per-channel weight or bias of a norm over dim 1: a tensor of shape [C] in x's dtype. */
+function checkChannelAffine(op: string, x: Tensor, name: string, t: Tensor | null | undefined): void {
+  if (t === undefined || t === null) return;
+  requireTensor(op, name, t);
+  const C = x.shape[1];
+  if (t.ndim !== 1 || t.shape[0] !== C) fail(op, `${name} must have shape [${C}] (one value per channel of input ${fmtShape(x.shape)}), got ${fmtShape(t.shape)}`);
+  if (t.dtype !== x.dtype) fail(op, `${name} is ${t.dtype} but input is ${x.dtype}; convert one with .to()`);
+}
+
+/** y·weight + bias with [C] parameters broadcast over [N, C, *] (the affine step of group and instance norm). */
+function channelAffine(y: Tensor, weight: Tensor | null | undefined, bias: Tensor | null | undefined): Tensor {
+  const shape = [y.shape[1], ...new Array<number>(y.ndim - 2).fill(1)];
+  if (weight) y = mul(y, reshape(weight, shape));
+  if (bias) y = add(y, reshape(bias, shape));
+  return y;
+}
+
+/** (x − mean)/sqrt(var + eps) over `axes`, the biased variance from the `var` op (two passes, summed in double). */
+function normalizeOver(x: Tensor, axes: number[], eps: number): Tensor {
+  const centred = sub(x, mean(x, axes, true));
+  return div(centred, sqrt(add(variance(x, axes, { correction: 0, keepdim: true }), eps)));
+}
+
+function checkEps(op: string, eps: unknown): void {
+  if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) fail(op, `eps must be a finite non-negative number, got ${fmtValue(eps)}`);
+}
+
+/**
+ * Group normalisation of [N, C, *] (torch's F.group_norm): the channels split into numGroups
+ * groups of C/numGroups, each (sample, group) normalised over its C/numGroups·spatial elements
+ * with their biased variance, then a per-channel weight and bias. A composite like layerNorm: the
+ * variance is the two-pass `var` op, so float32 keeps its accuracy for a large mean. As torch, one
+ * value in all (N·C/numGroups·spatial = 1) is refused.
+ */
+export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  const op = 'groupNorm';
+  requireTensor(op, 'input', x);
+  if (typeof numGroups !== 'number' || !Number.isInteger(numGroups) || numGroups < 1) fail(op, `numGroups must be a positive integer, got ${fmtValue(numGroups)}`);
+  if (x.ndim < 2) fail(op, `expected input of shape [N, C, *] (at least 2 dims), got ${fmtShape(x.shape)}`);
+  const [N, C] = x.shape;
+  if (C % numGroups !== 0) fail(op, `the number of channels must be divisible by numGroups, but got input of shape ${fmtShape(x.shape)} and numGroups=${numGroups}`);
+  checkChannelAffine(op, x, 'weight', weight);
+  checkChannelAffine(op, x, 'bias', bias);
+  checkEps(op, eps);
+  const perGroup = (C / numGroups) * numel(x.shape.slice(2));
+  if (N * perGroup === 1) fail(op, `expected more than 1 value to normalise, got input of shape ${fmtShape(x.shape)} with numGroups=${numGroups} (one value per group)`);
+  let y: Tensor;
+  if (x.numel() === 0) y = mul(x, 0); // nothing to normalise: an empty result, still on the graph
+  else y = reshape(normalizeOver(reshape(x, [N, numGroups, perGroup]), [2], eps), x.shape);
+  return channelAffine(y, weight, bias);
+}
+
+export interface InstanceNormOptions {
+  /** Normalise with each instance's own statistics (the default); false: with the running statistics. */
+  useInputStats?: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Instance normalisation of [N, C, *] (torch's F.instance_norm): each (sample, channel) normalised
+ * over its spatial elements with their biased variance, then a per-channel weight and bias. Given
+ * running statistics and useInputStats, they are updated in place as torch's instance_norm does
+ * (batch norm on the [1, N·C, *] view, then the mean over N): running = (1 − momentum)·running +
+ * momentum·mean over n of each instance's mean and unbiased variance. With useInputStats false the
+ * running statistics normalise, as batch norm's eval mode, and no gradient reaches them. As torch,
+ * using input statistics needs more than one spatial element.
+ */
+export function instanceNorm(
+  input: Tensor, runningMean?: Tensor | null, runningVar?: Tensor | null,
+  weight?: Tensor | null, bias?: Tensor | null, opts?: InstanceNormOptions | null,
+): Tensor {
+  const op = 'instanceNorm';
+  requireTensor(op, 'input', input);
+  const rm = runningMean ?? null, rv = runningVar ?? null;
+  const options = optionsObject(op, opts, ['useInputStats', 'momentum', 'eps']);
+  const useInputStats = options.useInputStats ?? true;
+  if (typeof useInputStats !== 'boolean') fail(op, `useInputStats must be a boolean, got ${fmtValue(useInputStats)}`);
+  const momentum = options.momentum ?? 0.1;
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) fail(op, `momentum must be in [0, 1], got ${fmtValue(momentum)}`);
+  const eps = options.eps ?? 1e-5;
+  checkEps(op, eps);
+  if (input.ndim < 2) fail(op, `expected input of shape [N, C, *] (at least 2 dims), got ${fmtShape(input.shape)}`);
+  checkChannelAffine(op, input, 'runningMean', rm);
+  checkChannelAffine(op, input, 'runningVar', rv);
+  if ((rm === null) !== (rv === null)) fail(op, 'runningMean and runningVar must be given together');
+  if (!useInputStats && rm === null) fail(op, 'useInputStats: false normalises with the running statistics, so runningMean and runningVar must be given');
+  checkChannelAffine(op, input, 'weight', weight);
+  checkChannelAffine(op, input, 'bias', bias);
+  const axes: number[] = [];
+  for (let d = 2; d < input.ndim; d++) axes.push(d);
+  if (useInputStats && numel(input.shape.slice(2)) === 1) {
+    fail(op, `expected more than 1 spatial element when using input statistics (training), got input of shape ${fmtShape(input.shape)}`);
+  }
+  let y: Tensor;
+  if (input.numel() === 0) {
+    y = mul(input, 0); // nothing to normalise (running statistics untouched, as torch's batch_norm)
+  } else if (useInputStats) {
+    y = normalizeOver(input, axes, eps);
+    if (rm !== null && rv !== null) {
+      // Statistics only: no graph through them, as torch's running-stat update.
+      const xd = input.detach();
+      const batchMean = mean(mean(xd, axes), 0);
+      const batchVar = mean(variance(xd, axes, { correction: 1 }), 0);
+      rm.copy_(add(mul(rm.detach(), 1 - momentum), mul(batchMean, momentum)));
+      rv.copy_(add(mul(rv.detach(), 1 - momentum), mul(batchVar, momentum)));
+    }
+  } else {
+    const shape = [input.shape[1], ...new Array<number>(input.ndim - 2).fill(1)];
+    const m = reshape((rm as Tensor).detach(), shape), v = reshape((rv as Tensor).detach(), shape);
+    y = div(sub(input, m), sqrt(add(v, eps)));
+  }
+  return channelAffine(y, weight, bias);
+}
+
 /** torch's normalized_shape: an integer or a non-empty list of non-negative integers, as an array. */
 export function checkNormalizedShape(op: string, normalizedShape: unknown): number[] {
   const ns = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;

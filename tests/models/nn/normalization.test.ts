@@ -3,7 +3,7 @@ import { randn, tensor } from '../../../autograd/creation';
 import * as F from '../../../autograd/functional';
 import { assertGradcheck } from '../../../autograd/gradcheck';
 import { manualSeed } from '../../../lib/random';
-import { LayerNorm, Linear, Sequential } from '../../../models/nn/index';
+import { GroupNorm, InstanceNorm2d, LayerNorm, Linear, Sequential } from '../../../models/nn/index';
 
 describe('models/nn LayerNorm', () => {
   beforeEach(() => manualSeed(11));
@@ -58,5 +58,143 @@ describe('models/nn LayerNorm', () => {
     expect(() => new LayerNorm(4, { dtype: 'int32' as never })).to.throw("LayerNorm: dtype must be 'float32' or 'float64', got \"int32\"");
     expect(() => new LayerNorm(4).forward(tensor([[1, 2, 3]]))).to.throw('layerNorm: given normalizedShape [4], expected input with shape [*, 4], but got input of shape [1,3]');
     expect(() => new LayerNorm(3).forward(tensor([[1, 2, 3]], { dtype: 'float64' }))).to.throw('layerNorm: weight is float32 but input is float64');
+  });
+});
+
+describe('models/nn GroupNorm', () => {
+  beforeEach(() => manualSeed(12));
+
+  it("has torch's per-channel parameters (weight ones, bias zeros), stateDict keys weight and bias, and repr", () => {
+    const gn = new GroupNorm(2, 6);
+    expect(Object.keys(gn.stateDict())).to.deep.equal(['weight', 'bias']);
+    expect(Array.from(gn.weight!.data)).to.deep.equal([1, 1, 1, 1, 1, 1]);
+    expect(Array.from(gn.bias!.data)).to.deep.equal([0, 0, 0, 0, 0, 0]);
+    expect(gn.toString()).to.equal('GroupNorm(2, 6, eps=1e-05, affine=True)');
+    const plain = new GroupNorm(3, 3, { eps: 0.001, affine: false });
+    expect(plain.parameters()).to.deep.equal([]);
+    expect(plain.toString()).to.equal('GroupNorm(3, 3, eps=0.001, affine=False)');
+    expect(Object.keys(new Sequential(new GroupNorm(1, 2)).stateDict())).to.deep.equal(['0.weight', '0.bias']);
+  });
+
+  it('forward is F.groupNorm with its parameters and eps, the same in eval mode; gradcheck in float64', () => {
+    const gn = new GroupNorm(2, 4, { eps: 0.01, dtype: 'float64' });
+    const w = randn([4], { dtype: 'float64' }), b = randn([4], { dtype: 'float64' });
+    gn.loadStateDict({ weight: w, bias: b });
+    const x = randn([3, 4, 2, 2], { dtype: 'float64' });
+    const expected = Array.from(F.groupNorm(x, 2, w, b, 0.01).data);
+    expect(Array.from(gn.forward(x).data)).to.deep.equal(expected);
+    gn.eval();
+    expect(Array.from(gn.forward(x).data)).to.deep.equal(expected);
+    const xg = randn([2, 4, 3], { dtype: 'float64', requiresGrad: true });
+    const rep = assertGradcheck((t) => gn.forward(t), [xg, ...gn.parameters()], { atol: 1e-7, rtol: 1e-6 });
+    expect(rep.inputs.length).to.equal(3);
+  });
+
+  it('checks its options at construction and its input at forward, naming the layer or op', () => {
+    expect(() => new GroupNorm(4, 6)).to.throw('GroupNorm: numChannels must be divisible by numGroups, got numChannels=6 and numGroups=4');
+    expect(() => new GroupNorm(0, 6)).to.throw('GroupNorm: numGroups must be a positive integer, got 0');
+    expect(() => new GroupNorm(2, 2.5)).to.throw('GroupNorm: numChannels must be a positive integer, got 2.5');
+    expect(() => new GroupNorm(2, 4, { eps: -1 })).to.throw('GroupNorm: eps must be a finite non-negative number, got -1');
+    expect(() => new GroupNorm(2, 4, { affine: 'yes' as never })).to.throw('GroupNorm: affine must be a boolean, got "yes"');
+    expect(() => new GroupNorm(2, 4, { elementwiseAffine: false } as never)).to.throw("GroupNorm: unknown option 'elementwiseAffine'");
+    expect(() => new GroupNorm(2, 4, { dtype: 'int8' as never })).to.throw("GroupNorm: dtype must be 'float32' or 'float64', got \"int8\"");
+    expect(() => new GroupNorm(2, 4).forward(randn([2, 6, 3]))).to.throw('groupNorm: weight must have shape [6] (one value per channel of input [2,6,3]), got [4]');
+    expect(() => new GroupNorm(2, 4).forward(randn([2, 5, 3]))).to.throw('groupNorm: the number of channels must be divisible by numGroups, but got input of shape [2,5,3] and numGroups=2');
+  });
+});
+
+describe('models/nn InstanceNorm2d', () => {
+  beforeEach(() => manualSeed(13));
+
+  it("defaults as torch (affine false, no running statistics: no state) and prints torch's repr", () => {
+    const inorm = new InstanceNorm2d(3);
+    expect(inorm.parameters()).to.deep.equal([]);
+    expect(Object.keys(inorm.stateDict())).to.deep.equal([]);
+    expect(inorm.toString()).to.equal('InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)');
+    const full = new InstanceNorm2d(4, { affine: true, trackRunningStats: true, momentum: 0.2, eps: 1e-3 });
+    expect(Object.keys(full.stateDict())).to.deep.equal(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    expect([...full.integerStateKeys()]).to.deep.equal(['num_batches_tracked']);
+    expect(Array.from(full.weight!.data)).to.deep.equal([1, 1, 1, 1]);
+    expect(Array.from(full.runningVar!.data)).to.deep.equal([1, 1, 1, 1]);
+    expect(full.toString()).to.equal('InstanceNorm2d(4, eps=0.001, momentum=0.2, affine=True, track_running_stats=True)');
+  });
+
+  it('forward is F.instanceNorm on [N, C, H, W], the same in eval mode without running statistics; unbatched [C, H, W] too', () => {
+    const inorm = new InstanceNorm2d(2, { affine: true, dtype: 'float64' });
+    const w = randn([2], { dtype: 'float64' }), b = randn([2], { dtype: 'float64' });
+    inorm.loadStateDict({ weight: w, bias: b });
+    const x = randn([3, 2, 3, 4], { dtype: 'float64' });
+    const expected = Array.from(F.instanceNorm(x, null, null, w, b).data);
+    expect(Array.from(inorm.forward(x).data)).to.deep.equal(expected);
+    inorm.eval();
+    expect(Array.from(inorm.forward(x).data)).to.deep.equal(expected);
+    const one = F.select(x, 0, 1);
+    const y = inorm.forward(one);
+    expect(y.shape).to.deep.equal([2, 3, 4]);
+    expect(Array.from(y.data)).to.deep.equal(expected.slice(24, 48));
+    // With affine false, torch only warns when the channels differ from numFeatures: numFeatures is unused.
+    expect(new InstanceNorm2d(5).forward(x).shape).to.deep.equal([3, 2, 3, 4]);
+  });
+
+  it('with trackRunningStats, train mode updates running_mean/var as torch and eval mode normalises with them', () => {
+    const inorm = new InstanceNorm2d(2, { trackRunningStats: true, momentum: 0.5, dtype: 'float64' });
+    const x = randn([2, 2, 2, 3], { dtype: 'float64' });
+    const d = Array.from(x.data);
+    // Reference: per (n, c) mean and unbiased variance over the 6 spatial values, averaged over n.
+    const stats = [0, 1].map((c) => {
+      let ms = 0, vs = 0;
+      for (let n = 0; n < 2; n++) {
+        const row = d.slice((n * 2 + c) * 6, (n * 2 + c + 1) * 6);
+        const m = row.reduce((a, v) => a + v, 0) / 6;
+        ms += m / 2;
+        vs += row.reduce((a, v) => a + (v - m) ** 2, 0) / 5 / 2;
+      }
+      return { m: 0.5 * 0 + 0.5 * ms, v: 0.5 * 1 + 0.5 * vs };
+    });
+    const train = inorm.forward(x);
+    expect(Array.from(train.data)).to.deep.equal(Array.from(F.instanceNorm(x).data));
+    stats.forEach(({ m, v }, c) => {
+      expect(inorm.runningMean!.data[c]).to.be.closeTo(m, 1e-14);
+      expect(inorm.runningVar!.data[c]).to.be.closeTo(v, 1e-14);
+    });
+    expect(inorm.stateDict().num_batches_tracked.item(), 'registered but never counted, as torch').to.equal(0);
+    inorm.eval();
+    const x2 = randn([1, 2, 2, 2], { dtype: 'float64' });
+    const y = inorm.forward(x2);
+    const d2 = Array.from(x2.data);
+    d2.forEach((v, i) => {
+      const c = Math.floor(i / 4);
+      expect(y.data[i], `eval [${i}]`).to.be.closeTo((v - stats[c].m) / Math.sqrt(stats[c].v + 1e-5), 1e-13);
+    });
+    expect(inorm.runningMean!.data[0], 'eval leaves the statistics').to.be.closeTo(stats[0].m, 1e-14);
+    inorm.double();
+    inorm.float();
+    expect(inorm.runningMean!.dtype).to.equal('float32');
+  });
+
+  it('passes gradcheck in float64 (affine: eval mode with running statistics, and without them)', () => {
+    const inorm = new InstanceNorm2d(2, { affine: true, trackRunningStats: true, dtype: 'float64' });
+    inorm.loadStateDict({ ...inorm.stateDict(), weight: randn([2], { dtype: 'float64' }), bias: randn([2], { dtype: 'float64' }) });
+    inorm.eval();
+    const x = randn([2, 2, 2, 2], { dtype: 'float64', requiresGrad: true });
+    assertGradcheck((t) => inorm.forward(t), [x, ...inorm.parameters()], { atol: 1e-7, rtol: 1e-6 });
+    const plain = new InstanceNorm2d(2, { affine: true, dtype: 'float64' });
+    plain.loadStateDict({ weight: randn([2], { dtype: 'float64' }), bias: randn([2], { dtype: 'float64' }) });
+    assertGradcheck((t) => plain.forward(t), [x, ...plain.parameters()], { atol: 1e-7, rtol: 1e-6 });
+  });
+
+  it('checks its options at construction and its input at forward, naming the layer or op', () => {
+    expect(() => new InstanceNorm2d(0)).to.throw('InstanceNorm2d: numFeatures must be a positive integer, got 0');
+    expect(() => new InstanceNorm2d(3, { momentum: null as never })).to.throw('InstanceNorm2d: momentum must be a number in [0, 1], got null');
+    expect(() => new InstanceNorm2d(3, { momentum: 1.5 })).to.throw('InstanceNorm2d: momentum must be a number in [0, 1], got 1.5');
+    expect(() => new InstanceNorm2d(3, { eps: Infinity })).to.throw('InstanceNorm2d: eps must be a finite non-negative number, got Infinity');
+    expect(() => new InstanceNorm2d(3, { affine: 1 as never })).to.throw('InstanceNorm2d: affine must be a boolean, got 1');
+    expect(() => new InstanceNorm2d(3, { trackRunningStats: 'no' as never })).to.throw('InstanceNorm2d: trackRunningStats must be a boolean, got "no"');
+    expect(() => new InstanceNorm2d(3, { track_running_stats: true } as never)).to.throw("InstanceNorm2d: unknown option 'track_running_stats' (did you mean 'trackRunningStats'?)");
+    expect(() => new InstanceNorm2d(3).forward(randn([2, 3]))).to.throw('InstanceNorm2d: expected 3D (unbatched) or 4D input (got 2D input of shape [2,3])');
+    expect(() => new InstanceNorm2d(3, { affine: true }).forward(randn([2, 4, 2, 2]))).to.throw("InstanceNorm2d: expected input's size at dim=1 to match numFeatures (3), but got input of shape [2,4,2,2]");
+    expect(() => new InstanceNorm2d(3, { affine: true }).forward(randn([4, 2, 2]))).to.throw("InstanceNorm2d: expected input's size at dim=0 to match numFeatures (3)");
+    expect(() => new InstanceNorm2d(3, { trackRunningStats: true }).forward(randn([2, 4, 2, 2]))).to.throw('instanceNorm: runningMean must have shape [4]');
+    expect(() => new InstanceNorm2d(3).forward(randn([2, 3, 1, 1]))).to.throw('instanceNorm: expected more than 1 spatial element when using input statistics (training), got input of shape [2,3,1,1]');
   });
 });

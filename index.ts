@@ -2,7 +2,7 @@
  * The public API. Import from here: `import { tensor, nn, optim, resnet18 } from 'tsgrad'`.
  */
 export { Tensor } from './autograd/tensor';
-export type { DType, FloatArray, NestedArray, TensorLike } from './autograd/tensor';
+export type { DType, FloatArray, NestedArray, TensorLike, GradHook, RemovableHandle } from './autograd/tensor';
 export {
   tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, linspace, eye, rand, randn, randint,
 } from './autograd/creation';
@@ -13,8 +13,8 @@ export type {
   Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions,
 } from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
-export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/tape';
-export type { BackwardOptions } from './autograd/tape';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad } from './autograd/tape';
+export type { BackwardOptions, GradOptions } from './autograd/tape';
 export { gradcheck, assertGradcheck } from './autograd/gradcheck';
 export type { GradcheckOptions, GradcheckReport } from './autograd/gradcheck';
 export { manualSeed, Random } from './lib/random';

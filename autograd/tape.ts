@@ -103,22 +103,22 @@ export class Node {
    * Throws if a saved tensor was modified in place since it was saved (PyTorch's "one of the
    * variables needed for gradient computation has been modified by an inplace operation").
    */
-  checkSavedVersions(ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>): void {
+  checkSavedVersions(op: string, ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown>): void {
     const versions = this.savedVersions;
     if (versions.length === 0) return;
     let i = 0;
     for (const k in ctx.inputs) {
       const t = ctx.inputs[k];
       if (t === undefined) continue;
-      this.checkVersion(t, `input '${k}'`, versions[i++]);
+      this.checkVersion(op, t, `input '${k}'`, versions[i++]);
     }
-    if (ctx.out !== undefined && i < versions.length) this.checkVersion(ctx.out, 'output', versions[i]);
+    if (ctx.out !== undefined && i < versions.length) this.checkVersion(op, ctx.out, 'output', versions[i]);
   }
 
-  private checkVersion(t: Tensor, what: string, expected: number): void {
+  private checkVersion(op: string, t: Tensor, what: string, expected: number): void {
     const v = t._version;
     if (v === expected) return;
-    fail('backward', `a tensor of shape ${fmtShape(t.shape)} (the ${what}) saved by ${this.op} for the gradient was modified in place ` +
+    fail(op, `a tensor of shape ${fmtShape(t.shape)} (the ${what}) saved by ${this.op} for the gradient was modified in place ` +
       `(by an in-place op such as add_, an optimizer step or loadStateDict) after it was saved: version ${v}, expected ${expected}; ` +
       'compute the loss again after the update');
   }
@@ -145,31 +145,174 @@ export function backward(root: Tensor, grad?: Tensor | number, options: Backward
   if (options.retainGraph !== undefined && typeof options.retainGraph !== 'boolean') {
     fail('backward', `retainGraph must be a boolean, got ${fmtValue(options.retainGraph)}`);
   }
-  let seed: Tensor;
-  if (grad === undefined) {
+  const seed = makeSeed('backward', root, grad, false, 'gradient', 'the output', 'grad');
+  runGuarded(newWalk('backward', options.retainGraph ?? false, null), [root], [seed]);
+}
+
+/**
+ * The seed gradient of one output: ones for an omitted gradient of a one-element output, a number
+ * filled in, or the caller's tensor (not owned: the tape must never write into it). `what` and
+ * `output` name the gradient and the output in messages; `implicit` the argument that was omitted.
+ * null means omitted for grad()'s gradOutputs entries (torch's None), and is an error for backward().
+ */
+function makeSeed(op: string, root: Tensor, grad: unknown, nullIsOmitted: boolean, what: string, output: string, implicit: string): Seed {
+  if (grad === undefined || (grad === null && nullIsOmitted)) {
     if (root.numel() !== 1) {
-      fail('backward', `grad can be implicitly created only for scalar outputs; got shape ${fmtShape(root.shape)}, pass a gradient of that shape`);
+      fail(op, `${implicit} can be implicitly created only for scalar outputs; got shape ${fmtShape(root.shape)}` +
+        `${output === 'the output' ? '' : ` for ${output}`}, pass a gradient of that shape`);
     }
-    seed = Tensor.empty(root.shape, root.dtype);
+    const seed = Tensor.empty(root.shape, root.dtype);
     seed.storage.fill(1);
-  } else if (typeof grad === 'number') {
-    if (root.numel() !== 1) fail('backward', `a number gradient needs a one-element output; got shape ${fmtShape(root.shape)}`);
-    seed = Tensor.empty(root.shape, root.dtype);
-    seed.storage.fill(grad);
-  } else if (!(grad instanceof Tensor)) {
-    fail('backward', `gradient must be a Tensor (or a number, or omitted, for a one-element output), got ${fmtValue(grad)}`);
-  } else {
-    if (!shapesEqual(grad.shape, root.shape)) {
-      fail('backward', `gradient has shape ${fmtShape(grad.shape)} but the output has shape ${fmtShape(root.shape)}`);
-    }
-    if (grad.dtype !== root.dtype) fail('backward', `gradient dtype ${grad.dtype} does not match the output's ${root.dtype}`);
-    seed = grad;
+    return { g: seed, owned: true };
   }
-  const retain = options.retainGraph ?? false;
+  if (typeof grad === 'number') {
+    if (root.numel() !== 1) fail(op, `a number gradient needs a one-element output; got shape ${fmtShape(root.shape)}${output === 'the output' ? '' : ` for ${output}`}`);
+    const seed = Tensor.empty(root.shape, root.dtype);
+    seed.storage.fill(grad);
+    return { g: seed, owned: true };
+  }
+  if (!(grad instanceof Tensor)) {
+    fail(op, `${what} must be a Tensor (or a number, or omitted, for a one-element output), got ${fmtValue(grad)}`);
+  }
+  if (!shapesEqual(grad.shape, root.shape)) {
+    fail(op, `${what} has shape ${fmtShape(grad.shape)} but ${output} has shape ${fmtShape(root.shape)}`);
+  }
+  if (grad.dtype !== root.dtype) fail(op, `${what} dtype ${grad.dtype} does not match ${output === 'the output' ? "the output's" : `that of ${output},`} ${root.dtype}`);
+  return { g: grad, owned: false };
+}
+
+export interface GradOptions {
+  /**
+   * The vector of the vector-Jacobian product, one per output (a Tensor of its shape and dtype, a
+   * number for a one-element output, or null / omitted for ones when it has one element).
+   */
+  gradOutputs?: Tensor | number | null | readonly (Tensor | number | null)[];
+  /** Keep the graph's saved tensors so backward or grad can run through it again. */
+  retainGraph?: boolean;
+  /** Give null for an input the outputs do not depend on, instead of an error. */
+  allowUnused?: boolean;
+  /** Not supported: tsgrad has no double backward. Only false (or omitted) is accepted. */
+  createGraph?: boolean;
+}
+
+const GRAD_KEYS: readonly string[] = ['gradOutputs', 'retainGraph', 'allowUnused', 'createGraph'];
+
+/**
+ * torch.autograd.grad without create_graph: the gradients of Σ outputs[i]·gradOutputs[i] with
+ * respect to each of `inputs` (leaves or non-leaves that require grad), as new tensors. No .grad is
+ * written, neither the leaves' nor that of retainGrad() tensors; only the part of the graph that
+ * leads to an input runs, and the hooks of the tensors whose gradient is computed fire (those of the
+ * inputs too: what they return is what grad returns).
+ */
+export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | readonly Tensor[],
+  options?: GradOptions & { allowUnused?: false }): Tensor[];
+export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | readonly Tensor[], options?: GradOptions): (Tensor | null)[];
+export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | readonly Tensor[], options: GradOptions = {}): (Tensor | null)[] {
+  const op = 'grad';
+  checkKnownKeys(op, options, GRAD_KEYS);
+  for (const key of ['retainGraph', 'allowUnused', 'createGraph'] as const) {
+    const v = options[key];
+    if (v !== undefined && typeof v !== 'boolean') fail(op, `${key} must be a boolean, got ${fmtValue(v)}`);
+  }
+  if (options.createGraph) {
+    fail(op, 'createGraph is not supported: tsgrad has no double backward (gradients are computed without recording them on the tape)');
+  }
+  const outs = tensorList(op, 'outputs', outputs);
+  const ins = tensorList(op, 'inputs', inputs);
+  outs.forEach((t, i) => {
+    if (!t.requiresGrad) fail(op, `outputs[${i}] of shape ${fmtShape(t.shape)} does not require grad and has no grad_fn`);
+  });
+  ins.forEach((t, i) => {
+    if (!t.requiresGrad) fail(op, `inputs[${i}] of shape ${fmtShape(t.shape)} does not require grad, so it has no gradient`);
+  });
+  const go = options.gradOutputs;
+  let gos: readonly unknown[];
+  if (Array.isArray(go)) {
+    if (go.length !== outs.length) fail(op, `got ${go.length} gradOutputs for ${outs.length} outputs`);
+    gos = go;
+  } else {
+    if (go !== undefined && go !== null && outs.length !== 1) {
+      fail(op, `gradOutputs must be an array of one entry per output for ${outs.length} outputs, got ${fmtValue(go)}`);
+    }
+    gos = outs.map(() => go);
+  }
+  const seeds = outs.map((t, i) => makeSeed(op, t, gos[i], true, `gradOutputs[${i}]`, `outputs[${i}]`, 'grad'));
+  const captures = new Map<Tensor, Seed | null>();
+  for (const t of ins) captures.set(t, null);
+  runGuarded(newWalk(op, options.retainGraph ?? false, captures), outs, seeds);
+  const given = new Set<Tensor>();
+  return ins.map((t, i) => {
+    const c = captures.get(t) ?? null;
+    if (c === null) {
+      if (options.allowUnused) return null;
+      fail(op, `inputs[${i}] of shape ${fmtShape(t.shape)} was not used in the graph of the outputs; pass { allowUnused: true } to get null for it`);
+    }
+    // The tape's own sum, held by nobody else, goes out as it is (once); anything else as a copy.
+    if (c.owned && !given.has(c.g)) {
+      given.add(c.g);
+      return c.g;
+    }
+    const copy = Tensor.empty(c.g.shape, c.g.dtype);
+    copy.storage.set(c.g.data);
+    return copy;
+  });
+}
+
+function tensorList(op: string, name: string, v: Tensor | readonly Tensor[]): readonly Tensor[] {
+  if (v instanceof Tensor) return [v];
+  if (!Array.isArray(v)) fail(op, `${name} must be a Tensor or an array of Tensors, got ${fmtValue(v)}`);
+  if (v.length === 0) fail(op, `${name} must not be empty`);
+  v.forEach((t: unknown, i) => {
+    if (!(t instanceof Tensor)) fail(op, `${name}[${i}] must be a Tensor, got ${fmtValue(t)}`);
+  });
+  return v;
+}
+
+/** A gradient and whether this walk made it and nobody else holds it, so the tape may write into it or hand it on without a copy. */
+interface Seed {
+  g: Tensor;
+  owned: boolean;
+}
+
+/** The state of one backward or grad: what to do besides computing gradients, and the gradients in flight. */
+interface Walk {
+  /** The public function, for messages: 'backward' or 'grad'. */
+  readonly op: string;
+  readonly retain: boolean;
+  /**
+   * grad(): the tensors whose gradients are returned (null until one arrives); nothing is
+   * accumulated into any .grad. null for backward().
+   */
+  readonly captures: Map<Tensor, Seed | null> | null;
+  /** grad(): the non-leaf tensors whose node must run because a captured tensor lies behind it; null: all. */
+  execute: Set<Tensor> | null;
+  /**
+   * Leaves whose gradient is summed over all its paths first and then hooked and accumulated (or
+   * captured), with the number of graph edges into each not walked yet. The others (no hook, in
+   * backward) accumulate edge by edge into .grad.
+   */
+  readonly collected: Map<Tensor, number>;
+  /** Gradients of the tensors not visited yet (non-leaves, and collected leaves). */
+  readonly grads: Map<Tensor, Tensor>;
+  /**
+   * Gradients in `grads` that this walk made and nobody else holds: a second path into the same
+   * tensor adds into one of them in place instead of into a new tensor (PyTorch's InputBuffer does
+   * the same), which saves an allocation and its zero-fill per residual join. A gradient handed to
+   * a hook is never in it: the hook may keep it.
+   */
+  readonly ownedInMap: Set<Tensor>;
+}
+
+function newWalk(op: string, retain: boolean, captures: Map<Tensor, Seed | null> | null): Walk {
+  return { op, retain, captures, execute: null, collected: new Map(), grads: new Map(), ownedInMap: new Set() };
+}
+
+/** Runs the walk with recording off, and lets deferred kernels finish before returning or throwing. */
+function runGuarded(w: Walk, roots: readonly Tensor[], seeds: readonly Seed[]): void {
   const prev = gradEnabled;
   gradEnabled = false;
   try {
-    runBackward(root, seed, retain);
+    runGraph(w, roots, seeds);
   } catch (e) {
     // Let deferred kernels finish before the caller sees the error (theirs, if any, come second).
     try {
@@ -184,79 +327,181 @@ export function backward(root: Tensor, grad?: Tensor | number, options: Backward
   settleAll();
 }
 
-function runBackward(root: Tensor, seed: Tensor, retain: boolean): void {
-  if (root.isLeaf) {
-    accumulateLeaf(root, seed);
-    return;
+function runGraph(w: Walk, roots: readonly Tensor[], seeds: readonly Seed[]): void {
+  const { order, uses } = topologicalOrder(w.op, roots);
+  const captures = w.captures;
+  if (captures !== null) {
+    w.execute = nodesToRun(order, captures);
+    for (const t of captures.keys()) if (t.isLeaf) w.collected.set(t, uses.get(t) ?? 0);
+  } else {
+    for (const [t, n] of uses) if (t.isLeaf && t._hooks !== null) w.collected.set(t, n);
+    for (const r of roots) if (r.isLeaf && r._hooks !== null) w.collected.set(r, uses.get(r) ?? 0);
   }
-  const { order, uses } = topologicalOrder(root);
   // Every saved tensor checked before any gradient moves, so a stale graph leaves .grad as it was.
   for (let i = 0; i < order.length; i++) {
     const node = order[i].gradFn as Node;
-    if (node.ctx !== null) node.checkSavedVersions(node.ctx);
+    if (node.ctx !== null && (w.execute === null || w.execute.has(order[i]))) node.checkSavedVersions(w.op, node.ctx);
   }
-  const grads = new Map<Tensor, Tensor>();
-  // Gradients in `grads` that this backward made and nobody else holds: a second path into the same
-  // tensor adds into one of them in place instead of into a new tensor (PyTorch's InputBuffer does
-  // the same), which saves an allocation and its zero-fill per residual join.
-  const ownedInMap = new Set<Tensor>();
-  grads.set(root, seed);
+  roots.forEach((r, i) => {
+    const s = seeds[i];
+    if (!r.isLeaf || w.collected.has(r)) deliver(w, r, s.g, s.owned);
+    else if (captures === null) accumulateLeaf(r, s.g);
+  });
   try {
-    walk(order, uses, grads, ownedInMap, retain);
+    walk(w, order, uses);
   } finally {
     setOpsAhead(0);
   }
+  // Leaves reached only as an output (no graph edge into them) are complete now.
+  for (const t of w.collected.keys()) if (w.grads.has(t)) finishLeaf(w, t);
 }
 
-function walk(order: readonly Tensor[], uses: Map<Tensor, number>, grads: Map<Tensor, Tensor>, ownedInMap: Set<Tensor>,
-  retain: boolean): void {
+/**
+ * For grad(): the non-leaves whose node must run, those with a captured tensor behind them. `order`
+ * puts every tensor before its inputs, so walking it backwards sees the inputs' answers first.
+ */
+function nodesToRun(order: readonly Tensor[], captures: Map<Tensor, Seed | null>): Set<Tensor> {
+  const run = new Set<Tensor>();
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i];
+    for (const c of (t.gradFn as Node).edges!.values()) {
+      if (captures.has(c) || run.has(c)) {
+        run.add(t);
+        break;
+      }
+    }
+  }
+  return run;
+}
+
+/** Adds gradient gi into the pending gradient of t (a non-leaf, or a collected leaf). */
+function deliver(w: Walk, t: Tensor, gi: Tensor, giOwned: boolean): void {
+  const prev = w.grads.get(t);
+  if (prev === undefined) {
+    w.grads.set(t, gi);
+    if (giOwned) w.ownedInMap.add(gi);
+    return;
+  }
+  const sum = addGrads(prev, gi, w.ownedInMap.has(prev), giOwned);
+  w.ownedInMap.delete(prev);
+  w.ownedInMap.add(sum);
+  w.grads.set(t, sum);
+}
+
+/** Counts one walked edge into a collected leaf; after the last one its gradient is complete. */
+function edgeDone(w: Walk, leaf: Tensor): void {
+  const n = (w.collected.get(leaf) as number) - 1;
+  w.collected.set(leaf, n);
+  if (n === 0 && w.grads.has(leaf)) finishLeaf(w, leaf);
+}
+
+/** A collected leaf's complete gradient: through its hooks, then into .grad (backward) or captured (grad). */
+function finishLeaf(w: Walk, t: Tensor): void {
+  const g0 = w.grads.get(t) as Tensor;
+  w.grads.delete(t);
+  let owned = w.ownedInMap.delete(g0);
+  settle(g0.storage);
+  const g = runHooks(t, g0);
+  if (w.captures !== null) {
+    w.captures.set(t, { g, owned: owned && g === g0 });
+    return;
+  }
+  // A gradient a hook has seen may be kept by it: .grad, which later backwards add into in place, gets a copy.
+  if (t._hooks !== null || g !== g0) owned = false;
+  accumulateLeaf(t, g, owned);
+}
+
+/**
+ * t's gradient through t's hooks (registerHook) in registration order, each given the previous
+ * one's result; a hook returning nothing keeps it. The list is copied first, so a hook that removes
+ * itself or another does not make the loop skip one.
+ */
+function runHooks(t: Tensor, g: Tensor): Tensor {
+  const hooks = t._hooks;
+  if (hooks === null) return g;
+  let cur = g;
+  for (const h of hooks.slice()) {
+    const r: unknown = h.fn(cur);
+    if (r === undefined || r === null) continue;
+    if (!(r instanceof Tensor)) {
+      fail('registerHook', `a hook must return a Tensor or nothing, got ${fmtValue(r)} (tensor of shape ${fmtShape(t.shape)})`);
+    }
+    if (!shapesEqual(r.shape, t.shape)) {
+      fail('registerHook', `a hook returned a gradient of shape ${fmtShape(r.shape)} for a tensor of shape ${fmtShape(t.shape)}`);
+    }
+    if (r.dtype !== t.dtype) {
+      fail('registerHook', `a hook returned a ${r.dtype} gradient for a ${t.dtype} tensor of shape ${fmtShape(t.shape)}`);
+    }
+    settle(r.storage);
+    cur = r;
+  }
+  return cur;
+}
+
+function walk(w: Walk, order: readonly Tensor[], uses: Map<Tensor, number>): void {
+  const { grads, ownedInMap, captures, execute, collected } = w;
   for (let i = 0; i < order.length; i++) {
     const t = order[i];
-    const g = grads.get(t);
+    let g = grads.get(t);
     const node = t.gradFn as Node;
     grads.delete(t);
-    if (g !== undefined) ownedInMap.delete(g);
-    if (t.retainsGrad && g) accumulateLeaf(t, g);
-    if (g === undefined) continue; // no path from the root carried a gradient here
+    let gOwned = g !== undefined && ownedInMap.delete(g);
+    const runs = execute === null || execute.has(t);
+    if (g === undefined || (!runs && !captures!.has(t))) {
+      // No path from the root carried a gradient here (or grad() needs none): the edges still count as walked.
+      if (collected.size > 0 && node.edges !== null) for (const c of node.edges.values()) if (collected.has(c)) edgeDone(w, c);
+      continue;
+    }
     settle(g.storage);
+    if (t._hooks !== null) {
+      const h = runHooks(t, g);
+      if (h !== g) gOwned = false;
+      g = h;
+    }
+    if (captures === null) {
+      if (t.retainsGrad) accumulateLeaf(t, g);
+    } else if (captures.has(t)) {
+      captures.set(t, { g, owned: gOwned });
+    }
+    if (!runs) continue; // captured, and no other captured tensor lies behind it
     if (node.freed || node.ctx === null || node.edges === null) {
-      fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
+      fail(w.op, `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first ${w.op}() if you need to`);
     }
     setOpsAhead(order.length - 1 - i);
-    const inputGrads = node.backwardFn(g, node.ctx);
-    let owned: Set<Tensor> | null = null; // worked out only when a leaf without .grad gets a gradient
-    for (const [name, input] of node.edges) {
-      const gi = (inputGrads as Record<string, Tensor | undefined>)[name];
-      if (gi === undefined) continue;
+    const upstream = g;
+    const inputGrads = node.backwardFn(upstream, node.ctx) as Record<string, Tensor | undefined>;
+    const ctx = node.ctx, edges = node.edges;
+    let ownedSet: Set<Tensor> | null = null; // worked out only when a gradient may be kept without a copy
+    const owned = (): Set<Tensor> => (ownedSet ??= ownedGrads(upstream, ctx, edges, inputGrads));
+    for (const [name, input] of edges) {
+      const gi = inputGrads[name];
+      const isCollected = collected.has(input);
+      if (gi === undefined) {
+        if (isCollected) edgeDone(w, input);
+        continue;
+      }
       if (!shapesEqual(gi.shape, input.shape)) {
-        fail('backward', `gradient for input '${name}' of ${node.op} has shape ${fmtShape(gi.shape)} but the input has shape ${fmtShape(input.shape)}`);
+        fail(w.op, `gradient for input '${name}' of ${node.op} has shape ${fmtShape(gi.shape)} but the input has shape ${fmtShape(input.shape)}`);
       }
       if (gi.dtype !== input.dtype) {
-        fail('backward', `gradient for input '${name}' of ${node.op} has dtype ${gi.dtype} but the input has dtype ${input.dtype}`);
+        fail(w.op, `gradient for input '${name}' of ${node.op} has dtype ${gi.dtype} but the input has dtype ${input.dtype}`);
       }
       if (input.isLeaf) {
-        if (input.grad === null && owned === null) {
-          owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
+        if (isCollected) {
+          deliver(w, input, gi, owned().has(gi));
+          edgeDone(w, input);
+        } else if (captures === null) {
+          accumulateLeaf(input, gi, input.grad === null && owned().has(gi));
         }
-        accumulateLeaf(input, gi, owned !== null && owned.has(gi));
-      } else {
-        const prevGrad = grads.get(input);
-        if (prevGrad === undefined) {
-          grads.set(input, gi);
-          if ((uses.get(input) ?? 0) > 1) {
-            if (owned === null) owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
-            if (owned.has(gi)) ownedInMap.add(gi);
-          }
-        } else {
-          if (owned === null) owned = ownedGrads(g, node.ctx, node.edges, inputGrads as Record<string, Tensor | undefined>);
-          const sum = addGrads(prevGrad, gi, ownedInMap.has(prevGrad), owned.has(gi));
-          ownedInMap.delete(prevGrad);
-          ownedInMap.add(sum);
-          grads.set(input, sum);
-        }
+        continue;
       }
+      if (execute !== null && !execute.has(input) && !captures!.has(input)) continue; // grad() needs nothing from it
+      const prevGrad = grads.get(input);
+      // Ownership matters only where the gradient may be added into or handed on later.
+      const mayKeep = prevGrad !== undefined || (uses.get(input) ?? 0) > 1 || (captures !== null && captures.has(input));
+      deliver(w, input, gi, mayKeep && owned().has(gi));
     }
-    if (!retain) {
+    if (!w.retain) {
       node.freed = true;
       node.ctx = null;
       node.edges = null;
@@ -265,36 +510,41 @@ function walk(order: readonly Tensor[], uses: Map<Tensor, number>, grads: Map<Te
 }
 
 /**
- * Non-leaf tensors reachable from root, each after every tensor that consumes it (so its gradient
- * is complete when visited), and how many graph edges lead into each (more than one: its gradient
- * is a sum). Iterative DFS: deep nets must not overflow the JS stack.
+ * Non-leaf tensors reachable from the roots, each after every tensor that consumes it (so its
+ * gradient is complete when visited), and how many graph edges lead into each tensor, leaves
+ * included (more than one into a non-leaf: its gradient is a sum). Iterative DFS: deep nets must
+ * not overflow the JS stack. One DFS forest over all roots, so the reversed post-order is a
+ * topological order of their union.
  */
-function topologicalOrder(root: Tensor): { order: Tensor[]; uses: Map<Tensor, number> } {
+function topologicalOrder(op: string, roots: readonly Tensor[]): { order: Tensor[]; uses: Map<Tensor, number> } {
   const post: Tensor[] = [];
   const uses = new Map<Tensor, number>();
   const visited = new Set<Tensor>();
-  const stack: Array<{ t: Tensor; it: Iterator<Tensor> | null }> = [{ t: root, it: null }];
-  visited.add(root);
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    if (top.it === null) {
-      const node = top.t.gradFn as Node;
-      if (node.edges === null) {
-        fail('backward', `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first backward() if you need to`);
+  for (const root of roots) {
+    if (root.isLeaf || visited.has(root)) continue;
+    const stack: Array<{ t: Tensor; it: Iterator<Tensor> | null }> = [{ t: root, it: null }];
+    visited.add(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.it === null) {
+        const node = top.t.gradFn as Node;
+        if (node.edges === null) {
+          fail(op, `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first ${op}() if you need to`);
+        }
+        top.it = node.edges.values();
       }
-      top.it = node.edges.values();
-    }
-    const next = top.it.next();
-    if (next.done) {
-      post.push(top.t);
-      stack.pop();
-      continue;
-    }
-    const child = next.value;
-    if (!child.isLeaf) uses.set(child, (uses.get(child) ?? 0) + 1);
-    if (!child.isLeaf && !visited.has(child)) {
-      visited.add(child);
-      stack.push({ t: child, it: null });
+      const next = top.it.next();
+      if (next.done) {
+        post.push(top.t);
+        stack.pop();
+        continue;
+      }
+      const child = next.value;
+      uses.set(child, (uses.get(child) ?? 0) + 1);
+      if (!child.isLeaf && !visited.has(child)) {
+        visited.add(child);
+        stack.push({ t: child, it: null });
+      }
     }
   }
   return { order: post.reverse(), uses };

@@ -23,6 +23,17 @@ import * as I from './inplace';
 import { backward as runBackward, type BackwardOptions } from './tape';
 
 export type { DType, FloatArray };
+
+/**
+ * A gradient hook (registerHook): called with the gradient of the tensor once it is complete; a
+ * returned Tensor (same shape and dtype) replaces it, nothing keeps it.
+ */
+export type GradHook = (grad: Tensor) => Tensor | null | undefined | void;
+
+/** What registerHook returns: remove() unregisters the hook (again: nothing). */
+export interface RemovableHandle {
+  remove(): void;
+}
 export type Scalar = number;
 export type TensorLike = Tensor | number;
 
@@ -49,6 +60,11 @@ export class Tensor {
   private _requiresGrad = false;
   /** Set by retainGrad(): keep the gradient of this non-leaf after backward. */
   retainsGrad = false;
+  /**
+   * @internal The hooks of registerHook in registration order, each in its own entry so one
+   * function registered twice runs twice and each handle removes its own; null when there are none.
+   */
+  _hooks: { readonly fn: GradHook }[] | null = null;
 
   constructor(storage: FloatArray, shape: readonly number[], strides?: readonly number[], offset = 0) {
     this._storage = storage;
@@ -317,6 +333,32 @@ export class Tensor {
     if (!this.requiresGrad) fail('retainGrad', `can't retain the gradient of a tensor that does not require grad (shape ${fmtShape(this.shape)})`);
     if (!this.isLeaf) this.retainsGrad = true;
     return this;
+  }
+
+  /**
+   * Calls fn with this tensor's gradient each time backward() or grad() computes it (PyTorch's
+   * register_hook): once per pass, with the sum over every path for a tensor used several times.
+   * fn may keep the tensor it gets. A Tensor it returns (same shape and dtype) replaces the gradient
+   * from then on: what a leaf accumulates into .grad, what flows further back from a non-leaf, what
+   * a retainGrad() .grad holds, what grad() returns. Several hooks run in registration order, each
+   * given the previous one's result.
+   */
+  registerHook(fn: GradHook): RemovableHandle {
+    if (typeof fn !== 'function') fail('registerHook', `expected a function, got ${fmtValue(fn)}`);
+    if (!this.requiresGrad) {
+      fail('registerHook', `cannot register a hook on a tensor that doesn't require gradient (shape ${fmtShape(this.shape)})`);
+    }
+    const entry = { fn };
+    (this._hooks ??= []).push(entry);
+    return {
+      remove: () => {
+        const hooks = this._hooks;
+        const i = hooks === null ? -1 : hooks.indexOf(entry);
+        if (i < 0) return;
+        hooks!.splice(i, 1);
+        if (hooks!.length === 0) this._hooks = null;
+      },
+    };
   }
 
   /** Sets .grad to null (PyTorch's default zero_grad(set_to_none=True)). */

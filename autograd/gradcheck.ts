@@ -7,7 +7,7 @@
  */
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { Random } from '../lib/random';
-import { noGrad } from './tape';
+import { grad, noGrad } from './tape';
 import { Tensor } from './tensor';
 
 export interface GradcheckOptions {
@@ -114,43 +114,14 @@ export function gradcheck(fn: Fn, inputs: readonly Tensor[], options: GradcheckO
   });
   const diff = inputs.map((t, i) => ({ t, i })).filter(({ t }) => t.requiresGrad);
   if (diff.length === 0) fail(op, 'no input requires grad');
-  // The check runs backward itself, which accumulates into every leaf of fn's graph: the inputs and
-  // any tensor fn captures (a module's parameters). torch.autograd.grad touches no .grad, so each one
-  // is cleared before every backward and the user's .grad (the same object) is put back afterwards.
-  const saved = new Map<Tensor, Tensor | null>();
-  const protect = (t: Tensor): void => {
-    if (!saved.has(t)) saved.set(t, t.grad);
-  };
-  for (const { t } of diff) protect(t);
-  try {
-    return compareAll(fn, inputs, diff, { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng }, protect);
-  } finally {
-    saved.forEach((g, t) => { t.grad = g; });
-  }
-}
-
-/** Every tensor of root's graph whose .grad a backward from root would write: leaves requiring grad and retainGrad() tensors. */
-function gradHolders(root: Tensor): Tensor[] {
-  const out: Tensor[] = [];
-  const seen = new Set<Tensor>();
-  const stack = [root];
-  while (stack.length > 0) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    if (t.isLeaf ? t.requiresGrad : t.retainsGrad) out.push(t);
-    const edges = t.gradFn?.edges;
-    if (edges) for (const c of edges.values()) stack.push(c);
-  }
-  return out;
+  return compareAll(fn, inputs, diff, { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng });
 }
 
 interface Resolved {
   eps: number; atol: number; rtol: number; maxFullOutputs: number; maxFullInputs: number; projections: number; rng: Random;
 }
 
-function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: number }[], o: Resolved,
-  protect: (t: Tensor) => void): GradcheckReport {
+function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: number }[], o: Resolved): GradcheckReport {
   const { eps, atol, rtol, maxFullOutputs, maxFullInputs, projections, rng } = o;
   const raw: unknown = fn(...inputs);
   const all = outputsOf(raw);
@@ -187,15 +158,15 @@ function compareAll(fn: Fn, inputs: readonly Tensor[], diff: { t: Tensor; i: num
     });
     return out;
   };
-  const holders = new Set<Tensor>();
-  for (const y of ys) for (const t of gradHolders(y)) holders.add(t);
-  for (const t of holders) protect(t);
-  /** Input gradients of Σ_q seeds[q]·ys[q] (a null seed skips that output). */
+  const diffTensors = diff.map(({ t }) => t);
+  /**
+   * Input gradients of Σ_q seeds[q]·ys[q] (a null seed skips that output). grad() writes no .grad, so
+   * the inputs' and those of tensors fn captures (a module's parameters) stay as they were, as torch's.
+   */
   const grads = (seeds: (Tensor | null)[]): Float64Array[] => {
-    for (const t of holders) t.grad = null;
-    for (const { t } of diff) t.grad = null;
-    seeds.forEach((seed, q) => { if (seed !== null) ys[q].backward(seed, { retainGraph: true }); });
-    return diff.map(({ t }) => (t.grad ? Float64Array.from(t.grad.data) : new Float64Array(t.numel())));
+    const q = seeds.flatMap((s, k) => (s === null ? [] : [k]));
+    const gs = grad(q.map((k) => ys[k]), diffTensors, { gradOutputs: q.map((k) => seeds[k]), retainGraph: true, allowUnused: true });
+    return gs.map((g, k) => (g ? Float64Array.from(g.data) : new Float64Array(diffTensors[k].numel())));
   };
 
   // Analytic Jacobian rows, one backward per output element, only when it is affordable.

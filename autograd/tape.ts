@@ -10,6 +10,11 @@
  * back still being written by a worker (a convolution's weight gradient, deferred: see
  * lib/kernels/parallel.ts); the walk settles each gradient before it reads it, and all of them
  * before backward returns, so no caller ever sees one unfinished.
+ *
+ * grad() walks the same way but captures the inputs' gradients instead of writing any .grad, and
+ * skips the nodes with no input behind them. Hooks (Tensor.registerHook) see a tensor's gradient
+ * once it is complete, so a leaf with hooks has its paths summed first instead of each added into
+ * .grad as it arrives; a gradient a hook has seen is never one the walk adds into or that .grad takes.
  */
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { shapesEqual } from '../lib/core/shape';

@@ -171,7 +171,9 @@ export abstract class Module {
    * and an optimizer would never train it, silently. A field that refers to a module or parameter
    * registered anywhere (an alias, tied weights, a layer of another model) is fine, so a submodule's
    * own parameters() works when it refers to a sibling's layer. A model deliberately kept out (a
-   * frozen teacher) belongs in a #private field, which this check does not see. Also refuses a plain
+   * frozen teacher) belongs in a #private field, which this check does not see. A plain array of
+   * such modules or parameters is refused too (nn.ModuleList / nn.ParameterList is the fix); an
+   * array whose first element is not an object (numbers, strings) is not scanned. Also refuses a plain
    * field that shadows a registered name with a different value: a class field initializer
    * `fc = this.registerModule('fc', …)` compiled with useDefineForClassFields (the default from
    * target ES2022) redefines the property after registerModule made it an accessor, so a later
@@ -194,7 +196,9 @@ export abstract class Module {
         if (v instanceof Parameter && !everRegistered.has(v)) {
           fail(m.constructor.name, `${where} holds a Parameter that was never registered, so parameters() and stateDict() would leave it out; register it in the constructor: this.${key} = this.registerParameter('${key}', …)`);
         }
-        if (Array.isArray(v)) {
+        // An array whose first element is not an object (numbers, strings: a schedule, a lookup
+        // table) is not scanned, so holding a large one costs nothing on each parameters() call.
+        if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'object' && v[0] !== null) {
           // torch's plain-list pitfall: a list of layers is invisible to parameters(); nn.ModuleList is the fix.
           const i = v.findIndex((e) => (e instanceof Module || e instanceof Parameter) && !everRegistered.has(e));
           if (i >= 0) {

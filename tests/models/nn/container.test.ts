@@ -210,6 +210,39 @@ describe('models/nn ModuleList', () => {
     }
     expect(new Aliased().parameters()).to.have.length(2);
   });
+
+  it('does not read every element of a large array of numbers or strings on each parameters()/zeroGrad() call', () => {
+    // A Proxy over the array counts the element reads the check makes (Array.isArray sees through it).
+    let reads = 0;
+    const counted = <T>(a: T[]): T[] => new Proxy(a, {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    class Holder extends Module {
+      readonly fc: Linear;
+      readonly table: number[];
+      readonly labels: string[];
+      readonly empty: number[] = [];
+      constructor() {
+        super();
+        this.fc = this.registerModule('fc', new Linear(2, 2));
+        this.table = counted(Array.from({ length: 100_000 }, (_, i) => i / 7));
+        this.labels = counted(Array.from({ length: 100_000 }, (_, i) => `class ${i}`));
+      }
+      forward(x: Tensor): Tensor {
+        return this.fc.forward(x);
+      }
+    }
+    const m = new Holder();
+    reads = 0;
+    expect(m.parameters()).to.have.length(2);
+    m.zeroGrad();
+    m.zeroGrad(false);
+    expect(Object.keys(m.stateDict())).to.deep.equal(['fc.weight', 'fc.bias']);
+    expect(reads, 'element reads over 5 calls on two arrays of 100000').to.be.at.most(20);
+  });
 });
 
 describe('models/nn ModuleDict', () => {

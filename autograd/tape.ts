@@ -406,13 +406,15 @@ function finishLeaf(w: Walk, t: Tensor): void {
   w.grads.delete(t);
   let owned = w.ownedInMap.delete(g0);
   settle(g0.storage);
+  // Asked before the hooks run: a hook that removes itself (keep the first gradient, then unregister) has still seen g0.
+  const hooked = t._hooks !== null;
   const g = runHooks(t, g0);
   if (w.captures !== null) {
     w.captures.set(t, { g, owned: owned && g === g0 });
     return;
   }
   // A gradient a hook has seen may be kept by it: .grad, which later backwards add into in place, gets a copy.
-  if (t._hooks !== null || g !== g0) owned = false;
+  if (hooked || g !== g0) owned = false;
   accumulateLeaf(t, g, owned);
 }
 

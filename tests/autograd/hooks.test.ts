@@ -77,6 +77,19 @@ describe('autograd/Tensor.registerHook', () => {
     expect(calls).to.deep.equal(['a', 'b', 'b']);
   });
 
+  it('a leaf hook that keeps its gradient and removes itself: .grad is a copy, not the kept tensor', () => {
+    // The one-shot pattern: keep the first gradient, then unregister. The next backward adds into
+    // .grad in place; the tensor the hook kept must still hold d(Σ 3x)/dx = 3.
+    const x = f64([1, 2], true);
+    let kept: Tensor | null = null;
+    const h = x.registerHook((g) => { kept = g; h.remove(); });
+    F.mul(x, 3).sum().backward();
+    expect(x.grad).to.not.equal(kept);
+    F.mul(x, 5).sum().backward();
+    expect(vals(kept)).to.deep.equal([3, 3]);
+    expect(vals(x.grad)).to.deep.equal([8, 8]);
+  });
+
   it('gives the root\'s hook the seed, and a leaf root\'s hook too', () => {
     const x = f64([1, 2], true);
     const y = F.mul(x, 4);

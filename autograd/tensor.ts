@@ -12,7 +12,7 @@
 // import reads a `default` property, undefined in a consumer compiled without esModuleInterop.
 import ndarray = require('ndarray');
 import { allocate, AllocationError, allocateShared, bytesPerElement, dtypeOf, isDType, isShared, type DType, type FloatArray } from '../lib/core/dtype';
-import { sharedCopy } from '../lib/kernels/parallel';
+import { settle, sharedCopy } from '../lib/kernels/parallel';
 import { fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { contiguousStrides, isContiguous, numel as shapeNumel } from '../lib/core/shape';
 import { copyStrided } from '../lib/kernels/elementwise';
@@ -96,7 +96,12 @@ export class Tensor {
 
   /** The accumulated gradient of a leaf (or of a non-leaf after retainGrad()), or null. */
   get grad(): Tensor | null {
-    return this._grad;
+    // A backward may take a gradient a worker is still writing as .grad (a deferred conv weight
+    // gradient, lib/kernels/parallel.ts) and settles it before it returns; a hook running meanwhile
+    // may read .grad, so reading waits for it (nothing to do outside a backward).
+    const g = this._grad;
+    if (g !== null) settle(g.storage);
+    return g;
   }
 
   /**

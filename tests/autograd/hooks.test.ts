@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { tensor } from '../../autograd/creation';
+import { randn, tensor } from '../../autograd/creation';
 import * as F from '../../autograd/functional';
 import { grad } from '../../autograd/tape';
 import { Tensor } from '../../autograd/tensor';
+import { getNumThreads, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
 const f64 = (v: number[], requiresGrad = false): Tensor => tensor(v, { dtype: 'float64', requiresGrad });
 const vals = (t: Tensor | null): number[] => Array.from(t!.data);
@@ -143,6 +144,47 @@ describe('autograd/Tensor.registerHook', () => {
     expect(fired).to.deep.equal([]);
     y.backward();
     expect(fired.sort()).to.deep.equal(['b', 'exp(c)']);
+  });
+
+  describe('a convolution weight whose gradient is made on a worker (2 threads)', function () {
+    this.timeout(120000);
+    const saved = getNumThreads();
+    before(() => {
+      setNumThreads(2);
+      waitForThreads();
+      setContentionGuard(false); // the deferral is counted below; a loaded machine must not turn it off
+    });
+    after(async () => {
+      setContentionGuard(true);
+      setNumThreads(saved);
+      await shutdownThreads();
+    });
+
+    it('a hook later in the walk that reads the weight\'s .grad sees it finished', () => {
+      // d/dw Σ conv2d(x, w, padding 1): every output channel gets, at tap (i, j) of input channel c,
+      // the sum of x's channel c shifted by (i − 1, j − 1) (zero outside), in float64.
+      const [n, c, hgt, wid] = [8, 16, 12, 12];
+      const x0 = randn([n, c, hgt, wid], { requiresGrad: true }); // the weight gradient is deferred only when x needs one too
+      const w = randn([16, c, 3, 3], { requiresGrad: true });
+      const xd = x0.data;
+      const want: number[] = [];
+      for (let o = 0; o < 16; o++) for (let ci = 0; ci < c; ci++) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+        let s = 0;
+        for (let b = 0; b < n; b++) for (let p = 0; p < hgt; p++) for (let q = 0; q < wid; q++) {
+          const r = p + i - 1, col = q + j - 1;
+          if (r >= 0 && r < hgt && col >= 0 && col < wid) s += xd[((b * c + ci) * hgt + r) * wid + col];
+        }
+        want.push(s);
+      }
+      const x = F.mul(x0, 1); // its hook runs after the conv's backward, which took the weight gradient as w.grad
+      let atHook: number[] | null = null;
+      x.registerHook(() => { atHook = Array.from(w.grad!.data); });
+      const before = threadStats().deferred;
+      F.conv2d(x, w, null, { padding: 1 }).sum().backward();
+      expect(threadStats().deferred - before, 'the weight gradient went to a worker').to.be.greaterThan(0);
+      const tol = (v: number): number => 1e-4 * Math.max(1, Math.abs(v));
+      want.forEach((v, i) => expect(atHook![i]).to.be.closeTo(v, tol(v)));
+    });
   });
 
   describe('errors', () => {

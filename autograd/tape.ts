@@ -91,6 +91,8 @@ export class Node {
   /** Saved state for backward; null once freed. */
   ctx: BackwardContext<Record<string, Tensor | undefined>, unknown, unknown> | null;
   freed = false;
+  /** The call that freed the saved state ('backward' or 'grad'), named when a later one needs it. */
+  freedBy = '';
 
   constructor(
     readonly op: string,
@@ -471,9 +473,7 @@ function walk(w: Walk, order: readonly Tensor[], uses: Map<Tensor, number>): voi
       captures.set(t, { g, owned: gOwned });
     }
     if (!runs) continue; // captured, and no other captured tensor lies behind it
-    if (node.freed || node.ctx === null || node.edges === null) {
-      fail(w.op, `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first ${w.op}() if you need to`);
-    }
+    if (node.freed || node.ctx === null || node.edges === null) failFreed(w.op, node);
     setOpsAhead(order.length - 1 - i);
     const upstream = g;
     const inputGrads = node.backwardFn(upstream, node.ctx) as Record<string, Tensor | undefined>;
@@ -510,10 +510,17 @@ function walk(w: Walk, order: readonly Tensor[], uses: Map<Tensor, number>): voi
     }
     if (!w.retain) {
       node.freed = true;
+      node.freedBy = w.op;
       node.ctx = null;
       node.edges = null;
     }
   }
+}
+
+/** The error for a node whose saved state an earlier backward() or grad() without retainGraph freed. */
+function failFreed(op: string, node: Node): never {
+  fail(op, `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); ` +
+    `pass { retainGraph: true } to the first ${node.freedBy || op}() if you need to`);
 }
 
 /**
@@ -535,9 +542,7 @@ function topologicalOrder(op: string, roots: readonly Tensor[]): { order: Tensor
       const top = stack[stack.length - 1];
       if (top.it === null) {
         const node = top.t.gradFn as Node;
-        if (node.edges === null) {
-          fail(op, `trying to backward through the graph a second time (the saved tensors of ${node.name} were freed); pass { retainGraph: true } to the first ${op}() if you need to`);
-        }
+        if (node.edges === null) failFreed(op, node);
         top.it = node.edges.values();
       }
       const next = top.it.next();

@@ -96,6 +96,16 @@ describe('autograd/grad (torch.autograd.grad)', () => {
     expect(() => grad(y, x)).to.throw(/^grad: trying to backward through the graph a second time .*pass \{ retainGraph: true \} to the first grad\(\)/);
   });
 
+  it('names the call that freed the graph when the next one is of the other kind', () => {
+    const x = f64([0.5, -1], true);
+    const y = F.exp(x).sum();
+    grad(y, x);
+    expect(() => y.backward()).to.throw(/^backward: trying to backward through the graph a second time .*pass \{ retainGraph: true \} to the first grad\(\)/);
+    const z = F.exp(x).sum();
+    z.backward();
+    expect(() => grad(z, x)).to.throw(/^grad: trying to backward through the graph a second time .*pass \{ retainGraph: true \} to the first backward\(\)/);
+  });
+
   it('returns new tensors: never the seed, a view of it, or the same tensor twice', () => {
     const x = f64([1, 2, 3], true);
     const v = f64([4, 5, 6]);

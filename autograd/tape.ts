@@ -208,7 +208,8 @@ const GRAD_KEYS: readonly string[] = ['gradOutputs', 'retainGraph', 'allowUnused
  * torch.autograd.grad without create_graph: the gradients of Σ outputs[i]·gradOutputs[i] with
  * respect to each of `inputs` (leaves or non-leaves that require grad), as new tensors. No .grad is
  * written, neither the leaves' nor that of retainGrad() tensors; only the part of the graph that
- * leads to an input runs, and the hooks of the tensors whose gradient is computed fire (those of the
+ * leads to an input runs (so a non-leaf input's own graph may already have been freed, unless
+ * another input lies behind it), and the hooks of the tensors whose gradient is computed fire (those of the
  * inputs too: what they return is what grad returns).
  */
 export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | readonly Tensor[],
@@ -246,11 +247,13 @@ export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | reado
   const seeds = outs.map((t, i) => makeSeed(op, t, gos[i], true, `gradOutputs[${i}]`, `outputs[${i}]`, 'grad'));
   const captures = new Map<Tensor, Seed | null>();
   for (const t of ins) captures.set(t, null);
-  runGuarded(newWalk(op, options.retainGraph ?? false, captures), outs, seeds);
+  const w = newWalk(op, options.retainGraph ?? false, captures);
+  runGuarded(w, outs, seeds);
   const given = new Set<Tensor>();
   return ins.map((t, i) => {
     const c = captures.get(t) ?? null;
     if (c === null) {
+      if (w.cut !== null) failFreed(op, w.cut); // the input may lie behind the freed node
       if (options.allowUnused) return null;
       fail(op, `inputs[${i}] of shape ${fmtShape(t.shape)} was not used in the graph of the outputs; pass { allowUnused: true } to get null for it`);
     }
@@ -308,10 +311,12 @@ interface Walk {
    * a hook is never in it: the hook may keep it.
    */
   readonly ownedInMap: Set<Tensor>;
+  /** grad(): the first freed node of an input that the search stopped at, or null. */
+  cut: Node | null;
 }
 
 function newWalk(op: string, retain: boolean, captures: Map<Tensor, Seed | null> | null): Walk {
-  return { op, retain, captures, execute: null, collected: new Map(), grads: new Map(), ownedInMap: new Set() };
+  return { op, retain, captures, execute: null, collected: new Map(), grads: new Map(), ownedInMap: new Set(), cut: null };
 }
 
 /** Runs the walk with recording off, and lets deferred kernels finish before returning or throwing. */
@@ -335,7 +340,7 @@ function runGuarded(w: Walk, roots: readonly Tensor[], seeds: readonly Seed[]): 
 }
 
 function runGraph(w: Walk, roots: readonly Tensor[], seeds: readonly Seed[]): void {
-  const { order, uses } = topologicalOrder(w.op, roots);
+  const { order, uses } = topologicalOrder(w, roots);
   const captures = w.captures;
   if (captures !== null) {
     w.execute = nodesToRun(order, captures);
@@ -371,7 +376,9 @@ function nodesToRun(order: readonly Tensor[], captures: Map<Tensor, Seed | null>
   const run = new Set<Tensor>();
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
-    for (const c of (t.gradFn as Node).edges!.values()) {
+    const edges = (t.gradFn as Node).edges;
+    if (edges === null) continue; // a captured input's freed node (topologicalOrder)
+    for (const c of edges.values()) {
       if (captures.has(c) || run.has(c)) {
         run.add(t);
         break;
@@ -523,6 +530,8 @@ function failFreed(op: string, node: Node): never {
     `pass { retainGraph: true } to the first ${node.freedBy || op}() if you need to`);
 }
 
+const NO_EDGES: ReadonlyMap<string, Tensor> = new Map();
+
 /**
  * Non-leaf tensors reachable from the roots, each after every tensor that consumes it (so its
  * gradient is complete when visited), and how many graph edges lead into each tensor, leaves
@@ -530,7 +539,7 @@ function failFreed(op: string, node: Node): never {
  * not overflow the JS stack. One DFS forest over all roots, so the reversed post-order is a
  * topological order of their union.
  */
-function topologicalOrder(op: string, roots: readonly Tensor[]): { order: Tensor[]; uses: Map<Tensor, number> } {
+function topologicalOrder(w: Walk, roots: readonly Tensor[]): { order: Tensor[]; uses: Map<Tensor, number> } {
   const post: Tensor[] = [];
   const uses = new Map<Tensor, number>();
   const visited = new Set<Tensor>();
@@ -542,8 +551,14 @@ function topologicalOrder(op: string, roots: readonly Tensor[]): { order: Tensor
       const top = stack[stack.length - 1];
       if (top.it === null) {
         const node = top.t.gradFn as Node;
-        if (node.edges === null) failFreed(op, node);
-        top.it = node.edges.values();
+        if (node.edges === null) {
+          // grad() need not run the node of an input (torch runs only what lies between the outputs
+          // and the inputs), so a freed one ends the search there; grad() reports it if an input then
+          // gets no gradient, since the freed edges may have led to it.
+          if (w.captures === null || !w.captures.has(top.t)) failFreed(w.op, node);
+          w.cut ??= node;
+        }
+        top.it = (node.edges ?? NO_EDGES).values();
       }
       const next = top.it.next();
       if (next.done) {

@@ -96,6 +96,18 @@ describe('autograd/grad (torch.autograd.grad)', () => {
     expect(() => grad(y, x)).to.throw(/^grad: trying to backward through the graph a second time .*pass \{ retainGraph: true \} to the first grad\(\)/);
   });
 
+  it('differentiates with respect to a non-leaf whose own graph was freed, as long as nothing behind it is asked for', () => {
+    // torch runs only the nodes between the outputs and the inputs: h's freed ExpBackward is not one of them.
+    const x = f64([1, 2], true);
+    const h = F.exp(x);
+    h.sum().backward();
+    const y = F.mul(h, h).sum(); // dy/dh = 2h = 2·exp(x)
+    close(vals(grad(y, h, { retainGraph: true })[0]), [2 * Math.exp(1), 2 * Math.exp(2)]);
+    // x lies behind the freed node: that is the error, not "x was not used".
+    expect(() => grad(y, [h, x])).to.throw(/^grad: trying to backward through the graph a second time \(the saved tensors of ExpBackward were freed\); pass \{ retainGraph: true \} to the first backward\(\)/);
+    expect(() => grad(y, [h, x], { allowUnused: true })).to.throw(/^grad: trying to backward through the graph a second time/);
+  });
+
   it('names the call that freed the graph when the next one is of the other kind', () => {
     const x = f64([0.5, -1], true);
     const y = F.exp(x).sum();

@@ -27,7 +27,7 @@ interface C1 { stride?: number; padding?: number | 'same' | 'valid'; dilation?: 
 
 /** out[n, o, t] = b[o] + Σ_{c, k} w[o, c, k]·x[n, g·Cg + c, t·s − left + k·d], zeros outside; 'same' puts floor(d(k−1)/2) on the left. */
 function conv1dRef(x: Tensor, w: Tensor, b: Tensor | null, o: C1): Ref {
-  const [N, C, L] = x.shape;
+  const [N, , L] = x.shape;
   const [O, Cg, K] = w.shape;
   const s = o.stride ?? 1, d = o.dilation ?? 1, groups = o.groups ?? 1;
   const pad = o.padding ?? 0;

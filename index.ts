@@ -35,9 +35,9 @@ export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';
 export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';
-export { SGD, Adam, AdamW, RMSprop, Adagrad, clipGradNorm } from './lib/optim/index';
+export { SGD, Adam, AdamW, RMSprop, Adagrad, clipGradNorm, clipGradValue } from './lib/optim/index';
 export {
-  StepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, ExponentialLR, ConstantLR, LambdaLR, MultiplicativeLR,
+  StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, ExponentialLR, ConstantLR, LambdaLR, MultiplicativeLR,
   ReduceLROnPlateau,
 } from './lib/optim/index';
 export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint, tensorsWithPrefix } from './lib/io/checkpoint';

@@ -401,7 +401,7 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     expect(tensor([-1, 0.5, 5]).clamp(2, 1).toArray()).to.deep.equal([1, 1, 1]);
   });
 
-  it('clamp with both bounds and either of them NaN is NaN everywhere (torch\'s clamp_out fills NaN); one NaN bound alone changes nothing', () => {
+  it('clamp with both bounds and either of them NaN is NaN everywhere (torch\'s clamp_out fills NaN), while one NaN bound alone changes nothing', () => {
     const vals = [-1, 0.5, 5];
     for (const [lo, hi] of [[NaN, 2], [0, NaN], [NaN, NaN]] as Array<[number, number]>) {
       const x = tensor(vals, { dtype: 'float64', requiresGrad: true });

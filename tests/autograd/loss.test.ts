@@ -315,7 +315,7 @@ describe('autograd/functional losses: nllLoss', () => {
     return [reduction === 'sum' ? s : s / W];
   }
 
-  it('values against a loop with weights and ignoreIndex for every reduction (weighted mean over the kept targets\' weights); gradcheck', () => {
+  it('values against a loop with weights and ignoreIndex for every reduction (weighted mean over the kept targets\' weights), and gradcheck', () => {
     const x = leaf([6, 4]);
     const rows = x.toArray() as number[][];
     const t = [0, 3, -1, 2, 1, 3];

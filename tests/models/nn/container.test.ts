@@ -291,7 +291,7 @@ describe('models/nn ModuleDict', () => {
     expect(new ModuleDict().length).to.equal(0);
   });
 
-  it("prints as torch's print(module_dict); train()/eval() and double() reach its modules", () => {
+  it("prints as torch's print(module_dict), and train()/eval() and double() reach its modules", () => {
     const md = new ModuleDict({ enc: new Linear(4, 2), act: new ReLU() });
     expect(md.toString()).to.equal('ModuleDict(\n  (enc): Linear(in_features=4, out_features=2, bias=True)\n  (act): ReLU()\n)');
     md.eval();

@@ -66,6 +66,9 @@ let running = false;
 let startFailed = false;
 let partsSent = 0;
 let lastParts: number[] = [];
+/** Task names of the latest parts sent, oldest first (diagnostics: threadStats().recentTasks). */
+const recentTasks: string[] = [];
+const RECENT_TASKS = 64;
 
 /**
  * The most threads setNumThreads accepts (the scripts' --threads too). Each worker is a V8 isolate
@@ -115,12 +118,16 @@ async function closeWorker(w: PoolWorker): Promise<void> {
  * time (ms) of each part of the latest parallel run, caller first (on a machine with spare cores
  * the run took about the longest part plus dispatch; when other processes hold the cores, the
  * parts run one after another and the run takes about their sum), deferred jobs so far, and how
- * many times the contention guard fell back to one thread.
+ * many times the contention guard fell back to one thread, and the task names of the latest parts
+ * sent (up to 64, oldest first: which kernels went to a worker, in order).
  */
 export function threadStats(): {
-  workers: number; partsSent: number; deferred: number; lastPartsMs: number[]; throttles: number;
+  workers: number; partsSent: number; deferred: number; lastPartsMs: number[]; throttles: number; recentTasks: string[];
 } {
-  return { workers: workers.length, partsSent, deferred: deferredJobs, lastPartsMs: lastParts.slice(), throttles };
+  return {
+    workers: workers.length, partsSent, deferred: deferredJobs, lastPartsMs: lastParts.slice(), throttles,
+    recentTasks: recentTasks.slice(),
+  };
 }
 
 /** Starts the workers now instead of at the first parallel kernel (e.g. before timing). */
@@ -209,6 +216,8 @@ function post(w: PoolWorker, task: string, args: TaskArgs, start: number, end: n
   Atomics.store(w.ctrl, CTRL_REQ, w.seq);
   Atomics.notify(w.ctrl, CTRL_REQ);
   partsSent++;
+  recentTasks.push(task);
+  if (recentTasks.length > RECENT_TASKS) recentTasks.shift();
   return w.seq;
 }
 

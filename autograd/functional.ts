@@ -1863,7 +1863,7 @@ export interface NllLossOptions {
 
 /**
  * Negative log-likelihood of log-probabilities [N, C] (or one sample [C]) at class-index targets
- * [N] (a 0-d or one-element target for [C]), torch's F.nll_loss: −w[t_n]·input[n, t_n], 0 for an
+ * [N] (a 0-d target for [C], or a one-element array), torch's F.nll_loss: −w[t_n]·input[n, t_n], 0 for an
  * ignored target; 'mean' divides the sum by Σ w[t_n] over the targets not ignored (NaN when that is
  * 0: every target ignored, or no samples, as torch). An unbatched input gives a 0-d result for every
  * reduction. A composite: where() picks input[n, t_n] (so −∞ log-probabilities of other classes stay
@@ -1885,8 +1885,15 @@ export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?
   if (C < 1) fail(op, `expected at least one class, got input ${fmtShape(input.shape)}`);
   const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
-  const tOk = unbatched ? tShape.length === 0 || (tShape.length === 1 && tShape[0] === 1) : tShape.length === 1 && tShape[0] === N;
-  if (!tOk) fail(op, `expected a class-index target of shape ${unbatched ? '[] or [1]' : `[${N}]`} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
+  // As torch, a [C] input takes a 0-d target, or a [1] one only when C is 1 (torch checks
+  // input.size(0) == target.size(0) unless the target is 0-d). An array cannot be 0-d, so a
+  // one-element array stands for one.
+  const oneElement = tShape.length === 1 && tShape[0] === 1 && (!(target instanceof Tensor) || C === 1);
+  const tOk = unbatched ? tShape.length === 0 || oneElement : tShape.length === 1 && tShape[0] === N;
+  if (!tOk) {
+    const want = unbatched ? `[]${target instanceof Tensor ? '' : ' (or a one-element array)'}` : `[${N}]`;
+    fail(op, `expected a class-index target of shape ${want} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
+  }
   const idx = classIndices(op, t, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
   const weight = options.weight === undefined || options.weight === null ? null : lossWeight(op, 'weight', options.weight, input);
   const w = weight ? classWeight(op, weight, C, input, 'input is')!.data : null;

@@ -342,10 +342,10 @@ describe('autograd/functional losses: nllLoss', () => {
     close([F.nllLoss(F.logSoftmax(z, 1), [4, 0, 2], { weight: w }).item()], [F.crossEntropy(z, [4, 0, 2], { weight: w }).item()], 1e-15);
   });
 
-  it('an unbatched [C] input takes a 0-d or one-element target and gives a 0-d result for every reduction', () => {
+  it('an unbatched [C] input takes a 0-d target (or a one-element array) and gives a 0-d result for every reduction', () => {
     const x = leaf([4]);
     const w = tensor([1, 2, 3, 0.5], { dtype: 'float64' });
-    for (const target of [tensor(2), [2], tensor([2])]) {
+    for (const target of [tensor(2), [2]]) {
       expect(F.nllLoss(x, target, { reduction: 'none', weight: w }).shape).to.deep.equal([]);
       close(F.nllLoss(x, target, { reduction: 'none', weight: w }).data, [-3 * x.data[2]], 1e-15);
       close(F.nllLoss(x, target, { reduction: 'sum', weight: w }).data, [-3 * x.data[2]], 1e-15);
@@ -353,6 +353,11 @@ describe('autograd/functional losses: nllLoss', () => {
     }
     assertGradcheck((a) => F.nllLoss(a, tensor(1), { weight: w, reduction: 'sum' }), [x]);
     expect(Number.isNaN(F.nllLoss(x, [1], { ignoreIndex: 1 }).item())).to.equal(true);
+    // torch checks input.size(0) == target.size(0) unless the target is 0-d: a [1] target tensor
+    // for a [4] input is refused there, and passes only when there is one class.
+    expect(() => F.nllLoss(x, tensor([2]))).to.throw('nllLoss: expected a class-index target of shape [] for input [4], got [1]');
+    const one = leaf([1]);
+    close(F.nllLoss(one, tensor([0]), { reduction: 'sum' }).data, [-one.data[0]], 1e-15);
   });
 
   it('a −∞ log-probability of another class leaves the loss and gradient finite; the target\'s own −∞ gives +∞ as torch', () => {
@@ -392,7 +397,7 @@ describe('autograd/functional losses: nllLoss', () => {
     expect(() => F.nllLoss(Tensor.empty([2, 0]), [0, 0])).to.throw('nllLoss: expected at least one class, got input [2,0]');
     expect(() => F.nllLoss(x, [0, 1, 2])).to.throw('nllLoss: expected a class-index target of shape [2] for input [2,3], got [3]');
     expect(() => F.nllLoss(x, tensor([[0, 1]]))).to.throw('nllLoss: expected a class-index target of shape [2] for input [2,3], got [1,2]');
-    expect(() => F.nllLoss(tensor([0.1, 0.2]), [0, 1])).to.throw('nllLoss: expected a class-index target of shape [] or [1] for input [2], got [2]');
+    expect(() => F.nllLoss(tensor([0.1, 0.2]), [0, 1])).to.throw('nllLoss: expected a class-index target of shape [] (or a one-element array) for input [2], got [2]');
     expect(() => F.nllLoss(x, [0, 1.5])).to.throw('nllLoss: target[1] = 1.5 is not an integer class index');
     expect(() => F.nllLoss(x, [0, 3])).to.throw('nllLoss: target[1] = 3 is out of range for 3 classes (input [2,3])');
     expect(() => F.nllLoss(x, [-1, 0])).to.throw('nllLoss: target[0] = -1 is out of range for 3 classes (input [2,3])');

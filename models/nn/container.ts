@@ -160,6 +160,33 @@ export class ModuleList extends Module {
     return this;
   }
 
+  /**
+   * A new ModuleList holding the same modules from `start` up to (not including) `end`, torch's
+   * `list[start:end]`: negative positions count from the end and both are clamped to the list, as
+   * Python's slicing (and Array.prototype.slice) does. The modules are shared, not copied.
+   */
+  slice(start?: number, end?: number): ModuleList {
+    for (const [name, v] of [['start', start], ['end', end]] as const) {
+      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v))) fail('ModuleList', `slice: ${name} must be an integer, got ${fmtValue(v)}`);
+    }
+    return new ModuleList(this.registeredModules().slice(start, end));
+  }
+
+  /**
+   * Removes the module at position i (default the last) and returns it; the modules after it move
+   * down one place, so the names stay 0..length-1 (torch's pop and `del list[i]`).
+   */
+  pop(i = -1): Module {
+    const k = absIndex('ModuleList', i, this.length);
+    const modules = this.registeredModules();
+    const n = modules.length;
+    for (let j = 0; j < n; j++) this.unregisterModule(String(j));
+    modules.forEach((m, j) => {
+      if (j !== k) this.registerModule(String(j < k ? j : j - 1), m);
+    });
+    return modules[k];
+  }
+
   [Symbol.iterator](): Iterator<Module> {
     return this.registeredModules()[Symbol.iterator]();
   }

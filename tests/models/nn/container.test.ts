@@ -157,6 +157,43 @@ describe('models/nn ModuleList', () => {
     expectStep(L1.bias!, b2, gb2, 'layers.1.bias');
   });
 
+  it("slice shares the modules as torch's list[a:b]; pop removes one and renumbers the rest", () => {
+    const mods = [new Linear(1, 2), new ReLU(), new Linear(2, 3), new Tanh(), new Linear(3, 1)];
+    const ml = new ModuleList(mods);
+    // Python slicing: negative positions from the end, clamped, an empty list when start >= end.
+    const ref = (a?: number, b?: number): Module[] => {
+      const n = mods.length;
+      const norm = (v: number | undefined, d: number): number => (v === undefined ? d : v < 0 ? Math.max(0, v + n) : Math.min(v, n));
+      const lo = norm(a, 0), hi = norm(b, n);
+      const out: Module[] = [];
+      for (let i = lo; i < hi; i++) out.push(mods[i]);
+      return out;
+    };
+    for (const [a, b] of [[undefined, undefined], [1, 3], [-2, undefined], [0, -1], [3, 1], [-9, 9], [5, 6]] as Array<[number | undefined, number | undefined]>) {
+      const part = ml.slice(a, b);
+      expect(part).to.be.instanceOf(ModuleList);
+      expect([...part], `slice(${a}, ${b})`).to.deep.equal(ref(a, b));
+      expect([...part.namedChildren()].map(([k]) => k), 'renumbered from 0').to.deep.equal(ref(a, b).map((_, i) => String(i)));
+    }
+    expect(ml.slice(1, 3).at(1), 'the same module, not a copy').to.equal(mods[2]);
+    expect(ml.length, 'slicing leaves the list as it was').to.equal(5);
+
+    expect(ml.pop(1)).to.equal(mods[1]);
+    expect([...ml]).to.deep.equal([mods[0], mods[2], mods[3], mods[4]]);
+    expect([...ml.namedChildren()].map(([k]) => k)).to.deep.equal(['0', '1', '2', '3']);
+    expect(ml.pop()).to.equal(mods[4]);
+    expect(ml.pop(-3)).to.equal(mods[0]);
+    expect([...ml]).to.deep.equal([mods[2], mods[3]]);
+    expect(Object.keys(ml.stateDict())).to.deep.equal(['0.weight', '0.bias']);
+    expect((ml as unknown as Record<string, unknown>)['2'], 'no attribute left for a removed position').to.equal(undefined);
+    expect(() => ml.pop(2)).to.throw('ModuleList: index 2 is out of range for 2 items');
+    expect(() => ml.slice(0.5)).to.throw('ModuleList: slice: start must be an integer, got 0.5');
+    expect(() => ml.slice(0, '1' as never)).to.throw('ModuleList: slice: end must be an integer, got "1"');
+    ml.pop();
+    ml.pop();
+    expect(() => ml.pop()).to.throw('ModuleList: index -1 is out of range for 0 items');
+  });
+
   it('has no forward, and refuses bad indices and non-modules, naming ModuleList', () => {
     const ml = new ModuleList([new ReLU(), new Tanh()]);
     expect(() => ml.forward(tensor([1]))).to.throw('ModuleList: has no forward()');

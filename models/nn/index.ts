@@ -10,7 +10,7 @@ export { MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, Adaptive
 export {
   ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, SiLU, Mish, GELU, Softplus, Hardtanh, ReLU6, LogSigmoid, Softmax, LogSoftmax,
 } from './activation';
-export { LayerNorm, GroupNorm, InstanceNorm2d } from './normalization';
+export { LayerNorm, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from './normalization';
 export type { LayerNormOptions, GroupNormOptions, InstanceNormOptions } from './normalization';
 export { Dropout } from './dropout';
 export { Sequential, Identity, Flatten, ModuleList, ModuleDict, ParameterList } from './container';

@@ -129,15 +129,16 @@ export interface InstanceNormOptions {
 }
 
 /**
- * Instance norm over [N, C, H, W] or unbatched [C, H, W], torch's nn.InstanceNorm2d: each
- * (sample, channel) normalised over H·W with its biased variance. With trackRunningStats, train
- * mode also updates running_mean / running_var (the batch mean of the instances' means and unbiased
- * variances, momentum 0.1) and eval mode normalises with them; without (the default) train and
- * eval are the same. As torch's, it registers num_batches_tracked with the running statistics but
- * never counts it, and with affine false an input whose channels differ from numFeatures is
- * accepted (torch only warns: numFeatures is unused then).
+ * Instance norm, torch's nn.InstanceNorm1d/2d/3d: each (sample, channel) normalised over its
+ * spatial elements (L, H·W or D·H·W) with their biased variance; the input is batched [N, C, *] or
+ * unbatched [C, *]. With trackRunningStats, train mode also updates running_mean / running_var (the
+ * batch mean of the instances' means and unbiased variances, momentum 0.1) and eval mode normalises
+ * with them; without (the default) train and eval are the same. As torch's, it registers
+ * num_batches_tracked with the running statistics but never counts it, and with affine false an
+ * input whose channels differ from numFeatures is accepted (torch only warns: numFeatures is unused
+ * then).
  */
-export class InstanceNorm2d extends Module {
+abstract class InstanceNormNd extends Module {
   readonly eps: number;
   readonly momentum: number;
   readonly affine: boolean;
@@ -145,9 +146,9 @@ export class InstanceNorm2d extends Module {
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
 
-  constructor(readonly numFeatures: number, options: InstanceNormOptions = {}) {
+  /** spatialDims: 1, 2 or 3 (the class's name says which). */
+  protected constructor(private readonly op: string, private readonly spatialDims: number, readonly numFeatures: number, options: InstanceNormOptions) {
     super();
-    const op = 'InstanceNorm2d';
     checkKnownKeys(op, options, ['eps', 'momentum', 'affine', 'trackRunningStats', 'dtype']);
     checkCount(op, 'numFeatures', numFeatures);
     this.eps = options.eps ?? 1e-5;
@@ -178,20 +179,42 @@ export class InstanceNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const op = 'InstanceNorm2d';
+    const { op, spatialDims: k } = this;
     if (!(x instanceof Tensor)) fail(op, `expected a Tensor input, got ${fmtValue(x)}`);
-    if (x.ndim !== 3 && x.ndim !== 4) fail(op, `expected 3D (unbatched) or 4D input (got ${x.ndim}D input of shape ${fmtShape(x.shape)})`);
-    const batched = x.ndim === 4 ? x : F.unsqueeze(x, 0);
+    if (x.ndim !== k + 1 && x.ndim !== k + 2) fail(op, `expected ${k + 1}D (unbatched) or ${k + 2}D input (got ${x.ndim}D input of shape ${fmtShape(x.shape)})`);
+    const batchedInput = x.ndim === k + 2;
+    const batched = batchedInput ? x : F.unsqueeze(x, 0);
     if (this.affine && batched.shape[1] !== this.numFeatures) {
-      fail(op, `expected input's size at dim=${x.ndim - 3} to match numFeatures (${this.numFeatures}), but got input of shape ${fmtShape(x.shape)}`);
+      fail(op, `expected input's size at dim=${batchedInput ? 1 : 0} to match numFeatures (${this.numFeatures}), but got input of shape ${fmtShape(x.shape)}`);
     }
     const y = F.instanceNorm(batched, this.runningMean, this.runningVar, this.weight, this.bias, {
       useInputStats: this.training || !this.trackRunningStats, momentum: this.momentum, eps: this.eps,
     });
-    return x.ndim === 4 ? y : F.squeeze(y, 0);
+    return batchedInput ? y : F.squeeze(y, 0);
   }
 
   override extraRepr(): string {
     return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${pyFloat(this.momentum)}, affine=${pyBool(this.affine)}, track_running_stats=${pyBool(this.trackRunningStats)}`;
+  }
+}
+
+/** Instance norm over [N, C, L] or unbatched [C, L] (torch's nn.InstanceNorm1d; see InstanceNormNd). */
+export class InstanceNorm1d extends InstanceNormNd {
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super('InstanceNorm1d', 1, numFeatures, options);
+  }
+}
+
+/** Instance norm over [N, C, H, W] or unbatched [C, H, W] (torch's nn.InstanceNorm2d; see InstanceNormNd). */
+export class InstanceNorm2d extends InstanceNormNd {
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super('InstanceNorm2d', 2, numFeatures, options);
+  }
+}
+
+/** Instance norm over [N, C, D, H, W] or unbatched [C, D, H, W] (torch's nn.InstanceNorm3d; see InstanceNormNd). */
+export class InstanceNorm3d extends InstanceNormNd {
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super('InstanceNorm3d', 3, numFeatures, options);
   }
 }

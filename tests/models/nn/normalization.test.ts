@@ -3,7 +3,7 @@ import { randn, tensor } from '../../../autograd/creation';
 import * as F from '../../../autograd/functional';
 import { assertGradcheck } from '../../../autograd/gradcheck';
 import { manualSeed } from '../../../lib/random';
-import { GroupNorm, InstanceNorm2d, LayerNorm, Linear, Sequential } from '../../../models/nn/index';
+import { GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm, Linear, Sequential } from '../../../models/nn/index';
 
 describe('models/nn LayerNorm', () => {
   beforeEach(() => manualSeed(11));
@@ -197,4 +197,97 @@ describe('models/nn InstanceNorm2d', () => {
     expect(() => new InstanceNorm2d(3, { trackRunningStats: true }).forward(randn([2, 4, 2, 2]))).to.throw('instanceNorm: runningMean must have shape [4]');
     expect(() => new InstanceNorm2d(3).forward(randn([2, 3, 1, 1]))).to.throw('instanceNorm: expected more than 1 spatial element when using input statistics (training), got input of shape [2,3,1,1]');
   });
+});
+
+describe('models/nn InstanceNorm1d and InstanceNorm3d', () => {
+  beforeEach(() => manualSeed(17));
+
+  /**
+   * Reference: instance norm of a batched [N, C, S...] float64 array, each (n, c) over its S
+   * elements with the biased variance (or with given running statistics), then w[c]·x̂ + b[c].
+   */
+  function reference(x: number[], N: number, C: number, S: number, w: number[], b: number[], eps: number,
+    running?: { m: number[]; v: number[] }): number[] {
+    const out = new Array<number>(x.length);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const base = (n * C + c) * S;
+        let m = 0, v = 0;
+        if (running) {
+          m = running.m[c];
+          v = running.v[c];
+        } else {
+          for (let s = 0; s < S; s++) m += x[base + s] / S;
+          for (let s = 0; s < S; s++) v += (x[base + s] - m) ** 2 / S;
+        }
+        for (let s = 0; s < S; s++) out[base + s] = w[c] * (x[base + s] - m) / Math.sqrt(v + eps) + b[c];
+      }
+    }
+    return out;
+  }
+
+  const cases = [
+    { name: 'InstanceNorm1d', make: (c: number, o = {}) => new InstanceNorm1d(c, o), spatial: [5] },
+    { name: 'InstanceNorm3d', make: (c: number, o = {}) => new InstanceNorm3d(c, o), spatial: [2, 3, 2] },
+  ];
+  for (const { name, make, spatial } of cases) {
+    const S = spatial.reduce((a, v) => a * v, 1);
+    const k = spatial.length;
+
+    it(`${name}: values against a loop, batched and unbatched, affine; running statistics in train and eval mode; repr`, () => {
+      const inorm = make(3, { affine: true, trackRunningStats: true, momentum: 0.25, eps: 1e-3, dtype: 'float64' });
+      expect(inorm.toString()).to.equal(`${name}(3, eps=0.001, momentum=0.25, affine=True, track_running_stats=True)`);
+      const w = randn([3], { dtype: 'float64' }), b = randn([3], { dtype: 'float64' });
+      inorm.loadStateDict({ ...inorm.stateDict(), weight: w, bias: b });
+      const wv = Array.from(w.data), bv = Array.from(b.data);
+      const x = randn([2, 3, ...spatial], { dtype: 'float64' });
+      const xv = Array.from(x.data);
+      const y = inorm.forward(x);
+      expect(y.shape).to.deep.equal([2, 3, ...spatial]);
+      const want = reference(xv, 2, 3, S, wv, bv, 1e-3);
+      y.data.forEach((v, i) => expect(v, `[${i}]`).to.be.closeTo(want[i], 1e-12));
+      // Running statistics: 0.75·initial + 0.25·(mean over n of each instance's mean / unbiased variance).
+      const rm = [0, 1, 2].map((c) => {
+        let s = 0;
+        for (let n = 0; n < 2; n++) for (let j = 0; j < S; j++) s += xv[(n * 3 + c) * S + j] / S / 2;
+        return 0.25 * s;
+      });
+      const rv = [0, 1, 2].map((c) => {
+        let s = 0;
+        for (let n = 0; n < 2; n++) {
+          const row = xv.slice((n * 3 + c) * S, (n * 3 + c + 1) * S);
+          const m = row.reduce((a, v) => a + v, 0) / S;
+          s += row.reduce((a, v) => a + (v - m) ** 2, 0) / (S - 1) / 2;
+        }
+        return 0.75 + 0.25 * s;
+      });
+      rm.forEach((m, c) => expect(inorm.runningMean!.data[c], `running_mean[${c}]`).to.be.closeTo(m, 1e-14));
+      rv.forEach((v, c) => expect(inorm.runningVar!.data[c], `running_var[${c}]`).to.be.closeTo(v, 1e-14));
+      // Unbatched [C, S...] in train mode: the same as the batch of one.
+      const one = F.select(x, 0, 1);
+      const y1 = make(3, { affine: true, dtype: 'float64' });
+      y1.loadStateDict({ weight: w, bias: b });
+      const u = y1.forward(one);
+      expect(u.shape).to.deep.equal([3, ...spatial]);
+      const want1 = reference(xv.slice(3 * S), 1, 3, S, wv, bv, 1e-5);
+      u.data.forEach((v, i) => expect(v, `unbatched [${i}]`).to.be.closeTo(want1[i], 1e-12));
+      // Eval mode normalises with the running statistics.
+      inorm.eval();
+      const e = inorm.forward(x);
+      const wantE = reference(xv, 2, 3, S, wv, bv, 1e-3, { m: rm, v: rv });
+      e.data.forEach((v, i) => expect(v, `eval [${i}]`).to.be.closeTo(wantE[i], 1e-12));
+    });
+
+    it(`${name}: gradcheck in float64, and input checks naming the layer`, () => {
+      const inorm = make(2, { affine: true, dtype: 'float64' });
+      inorm.loadStateDict({ weight: randn([2], { dtype: 'float64' }), bias: randn([2], { dtype: 'float64' }) });
+      const x = randn([2, 2, ...spatial], { dtype: 'float64', requiresGrad: true });
+      assertGradcheck((t) => inorm.forward(t), [x, ...inorm.parameters()], { atol: 1e-7, rtol: 1e-6 });
+      const wrongRank = randn([2, 2, ...spatial, 2]);
+      expect(() => make(2).forward(wrongRank)).to.throw(`${name}: expected ${k + 1}D (unbatched) or ${k + 2}D input (got ${k + 3}D input of shape`);
+      expect(() => make(3, { affine: true }).forward(randn([2, 2, ...spatial]))).to.throw(`${name}: expected input's size at dim=1 to match numFeatures (3)`);
+      expect(() => make(0)).to.throw(`${name}: numFeatures must be a positive integer, got 0`);
+      expect(() => make(2, { momentum: 2 })).to.throw(`${name}: momentum must be a number in [0, 1], got 2`);
+    });
+  }
 });

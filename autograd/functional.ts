@@ -3,11 +3,12 @@
  * them. Composites have no backward of their own; their gradients come from the primitives.
  * Every validation error names the op and the offending shapes or values.
  */
-import { allocate, isDType, overflowsDtype, type DType } from '../lib/core/dtype';
+import { allocate, isDType, overflowsDtype, type DType, type FloatArray } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, single, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis, argminAxis } from '../lib/kernels/reduce';
+import { medianIndices, sortIndices } from '../lib/kernels/sort';
 import { conv2dGeometry, convTranspose2dGeometry } from '../lib/kernels/conv2d';
 import { pool1dGeometry, pool2dGeometry } from '../lib/kernels/pool';
 import { crossEntropyGeometry } from '../lib/kernels/softmax';
@@ -320,7 +321,7 @@ export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
  * Indices take the input's dtype; float32 holds every integer only up to 2^24, so a larger index
  * would come back rounded to a neighbour. Refused instead (torch returns int64).
  */
-function checkIndexFits(op: 'argmax' | 'argmin', x: Tensor, count: number): void {
+function checkIndexFits(op: string, x: Tensor, count: number): void {
   if (x.dtype === 'float32' && count - 1 > 2 ** 24) {
     fail(op, `the index ${2 ** 24 + 1} of an element of a float32 tensor of shape ${fmtShape(x.shape)} cannot be stored exactly in float32 ` +
       `(indices take the input's dtype); convert the input with .to('float64')`);
@@ -348,6 +349,159 @@ function argExtreme(op: 'argmax' | 'argmin', kernel: typeof argmaxAxis, x: Tenso
   const outShape = shape.filter((_, i) => i !== d);
   if (keepdim && x.ndim > 0) outShape.splice(d, 0, 1);
   return fromData(data, outShape);
+}
+
+// ---- ordering: sort, argsort, topk, kthvalue, median ----
+// The kernels (lib/kernels/sort.ts) pick indices; the values are x gathered at them through the
+// table op, so their gradient is gather's: each value's gradient goes back to the position it came
+// from. Indices are whole numbers in x's dtype, as argmax's. Ties keep their original order (a
+// stable sort) everywhere; torch guarantees that only for sort(stable=True) and leaves the order of
+// ties to its unstable sort, topk and kthvalue, so stable is one of the answers torch may give.
+
+/** The values and indices of sort, topk, kthvalue and median(x, dim): torch's (values, indices) named tuple. */
+export interface SortResult {
+  values: Tensor;
+  indices: Tensor;
+}
+
+function checkBoolean(op: string, name: string, v: unknown): void {
+  if (typeof v !== 'boolean') fail(op, `${name} must be a boolean, got ${fmtValue(v)}`);
+}
+
+type Pick = (data: FloatArray, outer: number, D: number, inner: number, out: FloatArray) => void;
+
+/**
+ * Positions of `count` entries per line along dim d, written by `pick` into contiguous
+ * [outer, count, inner] data (x's dtype). A 0-d x is one line of one element.
+ */
+function pickIndices(op: string, x: Tensor, d: number, count: number, pick: Pick): Tensor {
+  const shape = x.ndim === 0 ? [1] : x.shape;
+  const D = shape[d];
+  checkIndexFits(op, x, D);
+  let outer = 1, inner = 1;
+  for (let i = 0; i < d; i++) outer *= shape[i];
+  for (let i = d + 1; i < shape.length; i++) inner *= shape[i];
+  const outShape = [...shape];
+  outShape[d] = count;
+  const data = allocate(x.dtype, outer * count * inner);
+  pick(dense(x), outer, D, inner, data);
+  return fromData(data, outShape);
+}
+
+/** pickIndices and the values gathered at them (differentiable); a 0-d x gives 0-d results. */
+function pickAlong(op: string, x: Tensor, d: number, count: number, pick: Pick): SortResult {
+  const indices = pickIndices(op, x, d, count, pick);
+  const values = apply('gather', { x: atLeast1d(x), index: indices }, { dim: d });
+  if (x.ndim > 0) return { values, indices };
+  return { values: reshape(values, []), indices: reshape(indices, []) };
+}
+
+/** A reduction's result (one entry along d) without that dim unless keepdim, as torch's kthvalue/median. */
+function dropDim(r: SortResult, x: Tensor, d: number, keepdim: boolean): SortResult {
+  if (keepdim || x.ndim === 0) return r;
+  return { values: squeeze(r.values, d), indices: squeeze(r.indices, d) };
+}
+
+/**
+ * torch.sort: x sorted along dim (the last by default), ascending unless `descending`, with the
+ * positions the values came from. A NaN sorts as larger than every number (last ascending, first
+ * descending). Always stable, whatever `stable` says (ties keep their order; torch's default
+ * unstable sort may order them either way). Values' gradient goes back to where each came from.
+ */
+export function sort(x: Tensor, dim = -1, descending = false, stable?: boolean | null): SortResult {
+  const op = 'sort';
+  requireTensor(op, 'input', x);
+  checkBoolean(op, 'descending', descending);
+  if (stable !== undefined && stable !== null) checkBoolean(op, 'stable', stable);
+  const d = normalizeAxis(op, dim, x.ndim);
+  const D = x.ndim === 0 ? 1 : x.shape[d];
+  return pickAlong(op, x, d, D, (data, outer, n, inner, out) => sortIndices(data, outer, n, inner, descending, 0, n, out));
+}
+
+/** torch.argsort: sort(x, dim, descending, stable).indices (whole numbers in x's dtype, not differentiable). */
+export function argsort(x: Tensor, dim = -1, descending = false, stable?: boolean | null): Tensor {
+  const op = 'argsort';
+  requireTensor(op, 'input', x);
+  checkBoolean(op, 'descending', descending);
+  if (stable !== undefined && stable !== null) checkBoolean(op, 'stable', stable);
+  const d = normalizeAxis(op, dim, x.ndim);
+  const D = x.ndim === 0 ? 1 : x.shape[d];
+  const indices = pickIndices(op, x, d, D, (data, outer, n, inner, out) => sortIndices(data, outer, n, inner, descending, 0, n, out));
+  return x.ndim === 0 ? reshape(indices, []) : indices;
+}
+
+/**
+ * torch.topk: the k largest (or, with largest = false, smallest) entries along dim and their
+ * positions, in sorted order (descending for the largest). k in [0, size of dim]. A NaN counts as
+ * the largest. Among ties the earlier position comes first. `sorted = false` lets torch return the
+ * k entries in any order; they come sorted here too.
+ */
+export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = true): SortResult {
+  const op = 'topk';
+  requireTensor(op, 'input', x);
+  checkBoolean(op, 'largest', largest);
+  checkBoolean(op, 'sorted', sorted);
+  const d = normalizeAxis(op, dim, x.ndim);
+  const D = x.ndim === 0 ? 1 : x.shape[d];
+  if (!Number.isInteger(k) || k < 0 || k > D) {
+    fail(op, `k = ${fmtValue(k)} is out of range for dim ${dim} of size ${D} (input shape ${fmtShape(x.shape)}); expected an integer in [0, ${D}]`);
+  }
+  // torch: a 0-d input gives its element back, 0-d, for k = 0 as for k = 1.
+  const count = x.ndim === 0 ? 1 : k;
+  return pickAlong(op, x, d, count, (data, outer, n, inner, out) => sortIndices(data, outer, n, inner, largest, 0, count, out));
+}
+
+/**
+ * torch.kthvalue: the k-th smallest entry along dim (k from 1) and its position; NaN counts as the
+ * largest. Among ties, the position the stable ascending sort puts k-th (torch picks one of them).
+ * The dim is dropped unless keepdim.
+ */
+export function kthvalue(x: Tensor, k: number, dim = -1, keepdim = false): SortResult {
+  const op = 'kthvalue';
+  requireTensor(op, 'input', x);
+  checkBoolean(op, 'keepdim', keepdim);
+  const d = normalizeAxis(op, dim, x.ndim);
+  if (x.numel() === 0) fail(op, `cannot take the kthvalue of an empty tensor (shape ${fmtShape(x.shape)})`);
+  const D = x.ndim === 0 ? 1 : x.shape[d];
+  if (!Number.isInteger(k) || k < 1 || k > D) {
+    fail(op, `k = ${fmtValue(k)} is out of range for dim ${dim} of size ${D} (input shape ${fmtShape(x.shape)}); expected an integer in [1, ${D}]`);
+  }
+  const r = pickAlong(op, x, d, 1, (data, outer, n, inner, out) => sortIndices(data, outer, n, inner, false, k - 1, 1, out));
+  return dropDim(r, x, d, keepdim);
+}
+
+/**
+ * torch.median. Without dim: the lower of the two middle values of all elements (a 0-d tensor), NaN
+ * if x has a NaN; its gradient is shared evenly by every element equal to it (by the NaNs when it is
+ * NaN), as torch's evenly_distribute_backward. With dim: values and positions along dim (dropped
+ * unless keepdim): the lower middle value, the first tie in position order (torch's CPU rule), or,
+ * for a line holding a NaN, its first NaN; the gradient goes to that position.
+ */
+export function median(x: Tensor): Tensor;
+export function median(x: Tensor, dim: number, keepdim?: boolean): SortResult;
+export function median(x: Tensor, dim?: number, keepdim = false): Tensor | SortResult {
+  const op = 'median';
+  requireTensor(op, 'input', x);
+  checkBoolean(op, 'keepdim', keepdim);
+  if (dim === undefined || dim === null) {
+    if (keepdim) fail(op, 'keepdim needs a dim (median(x) of all elements returns a 0-d tensor)');
+    const n = x.numel();
+    if (n === 0) fail(op, `cannot take the median of an empty tensor (shape ${fmtShape(x.shape)})`);
+    const flat = reshape(x, [n]);
+    const data = dense(flat);
+    const at = new Float64Array(1);
+    medianIndices(data, 1, n, 1, at);
+    const m = data[at[0]];
+    const ties: number[] = [];
+    for (let i = 0; i < n; i++) if (data[i] === m || (m !== m && data[i] !== data[i])) ties.push(i);
+    // max of equal values is that value, and max's gradient is split evenly among its ties.
+    return max(indexSelect(flat, 0, ties));
+  }
+  const d = normalizeAxis(op, dim, x.ndim);
+  const D = x.ndim === 0 ? 1 : x.shape[d];
+  if (D === 0) fail(op, `cannot take the median over the empty dim ${dim} of shape ${fmtShape(x.shape)}`);
+  const r = pickAlong(op, x, d, 1, (data, outer, n, inner, out) => medianIndices(data, outer, n, inner, out));
+  return dropDim(r, x, d, keepdim);
 }
 
 // ---- shape ops ----

@@ -414,6 +414,21 @@ export class Tensor {
   min(dim?: number | number[], keepdim = false): Tensor { return F.min(this, dim, keepdim); }
   argmax(dim?: number, keepdim = false): Tensor { return F.argmax(this, dim, keepdim); }
   argmin(dim?: number, keepdim = false): Tensor { return F.argmin(this, dim, keepdim); }
+  /** torch.sort along dim (see F.sort: NaN sorts as the largest; always stable). */
+  sort(dim = -1, descending = false, stable?: boolean | null): F.SortResult { return F.sort(this, dim, descending, stable); }
+  /** torch.argsort: the indices of sort (see F.argsort). */
+  argsort(dim = -1, descending = false, stable?: boolean | null): Tensor { return F.argsort(this, dim, descending, stable); }
+  /** torch.topk: the k largest (or smallest) entries along dim and their indices (see F.topk). */
+  topk(k: number, dim = -1, largest = true, sorted = true): F.SortResult { return F.topk(this, k, dim, largest, sorted); }
+  /** torch.kthvalue: the k-th smallest entry along dim (k from 1) and its index (see F.kthvalue). */
+  kthvalue(k: number, dim = -1, keepdim = false): F.SortResult { return F.kthvalue(this, k, dim, keepdim); }
+  /** torch.median: of all elements (a 0-d tensor), or values and indices along dim (see F.median). */
+  median(): Tensor;
+  median(dim: number, keepdim?: boolean): F.SortResult;
+  median(dim?: number, keepdim = false): Tensor | F.SortResult {
+    // dim undefined goes to median(x), which refuses keepdim = true without a dim.
+    return F.median(this, dim as number, keepdim);
+  }
   var(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.variance(this, dim, options); }
   std(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.std(this, dim, options); }
   reshape(...shape: number[] | [readonly number[]]): Tensor { return F.reshape(this, flatArgs(shape)); }

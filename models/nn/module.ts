@@ -48,7 +48,13 @@ export abstract class Module {
   private readonly _buffers = new Map<string, BufferEntry>();
   private readonly _modules = new Map<string, Module>();
 
-  abstract forward(...inputs: Tensor[]): Tensor;
+  /**
+   * Each layer declares its own types: most take and return a Tensor, while the recurrent layers take
+   * a state tuple and return (output, state) as torch's do (LSTM: [output, [hN, cN]]). Called through
+   * the plain Module type the result is as loosely typed as torch's (Sequential passes it on as a
+   * Tensor), since no single return type fits both and a Module must be able to hold an LSTM.
+   */
+  abstract forward(...inputs: unknown[]): any;
 
   /**
    * Registers (or replaces) a parameter; null marks an absent optional parameter (bias=False).

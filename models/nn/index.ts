@@ -22,3 +22,5 @@ export type {
 } from './loss';
 export { Embedding } from './embedding';
 export type { EmbeddingModuleOptions } from './embedding';
+export { RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU } from './rnn';
+export type { RNNBaseOptions, RNNOptions } from './rnn';

@@ -21,7 +21,7 @@ import * as ew from '../lib/kernels/elementwise';
 import * as lossKernels from '../lib/kernels/loss';
 import * as ix from '../lib/kernels/indexing';
 import { gemm } from '../lib/kernels/gemm';
-import { extremeAxes, sumAxes, varianceAxes } from '../lib/kernels/reduce';
+import { cumsumAxis, exclusiveProdAxis, extremeAxes, prodAxis, sumAxes, varianceAxes } from '../lib/kernels/reduce';
 import { TWO_OVER_SQRT_PI } from '../lib/kernels/special';
 import { broadcastView, dense, fromData, strided } from './kernel_args';
 import * as F from './functional';
@@ -435,6 +435,69 @@ export const derivatives = {
       const from = sliceRegion(g, dst);
       ew.copyStrided(from.shape, strided(from), strided(sliceRegion(gx, src)));
       return { x: gx };
+    },
+  }),
+  /**
+   * torch.flip: a copy with the order reversed along `dims` (sorted, unique). The copy reads x through
+   * a view with those strides negated, so it is one strided pass; the gradient is the same flip of grad.
+   */
+  flip: defineOp<X, { dims: number[] }>({
+    forward: ({ x }, { dims }) => {
+      const strides = [...x.strides];
+      let offset = x.offset;
+      for (const d of dims) {
+        if (x.shape[d] > 0) offset += (x.shape[d] - 1) * x.strides[d];
+        strides[d] = -x.strides[d];
+      }
+      const out = Tensor.empty(x.shape, x.dtype);
+      ew.copyStrided(x.shape, { storage: x.storage, offset, strides }, strided(out));
+      return out;
+    },
+    backward: (g, { attrs: { dims } }) => ({ x: F.flip(g, dims) }),
+  }),
+  /**
+   * torch.cumsum along one dim, accumulated in float64 (cumsumAxis). A primitive: as a composite it
+   * would be a D×D triangular matmul per run. The gradient is the reversed running sum of grad
+   * (torch's cumsum_backward: grad.flip(dim).cumsum(dim).flip(dim)).
+   */
+  cumsum: defineOp<X, { dim: number }>({
+    forward: ({ x }, { dim }) => {
+      const { outer, D, inner } = axisDims(x.shape, dim);
+      return fromData(cumsumAxis(dense(x), outer, D, inner), x.shape);
+    },
+    backward: (g, { attrs: { dim } }) => {
+      const { outer, D, inner } = axisDims(g.shape, dim);
+      return { x: fromData(cumsumAxis(dense(g), outer, D, inner, true), g.shape) };
+    },
+  }),
+  /**
+   * torch.prod over one dim, or over all elements when dim is null (multiplied in float64, prodAxis).
+   * The backward is torch 1.13's prod_backward: grad·(out/x) when x holds no zero; otherwise the
+   * product of the other elements of each run (prefix times suffix products, exact with zeros),
+   * and, for the product of all elements with two zeros or more, zeros.
+   */
+  prod: defineOp<X, { dim: number | null; keepdim: boolean }>({
+    saveInputs: ['x'],
+    saveOutput: true,
+    forward: ({ x }, { dim, keepdim }) => {
+      if (dim === null) {
+        const n = x.numel();
+        return fromData(prodAxis(dense(x), 1, n, 1), keepdim ? x.shape.map(() => 1) : []);
+      }
+      const { outer, D, inner } = axisDims(x.shape, dim);
+      return fromData(prodAxis(dense(x), outer, D, inner), keptShape(x.shape, [dim], keepdim));
+    },
+    backward: (g, { inputs: { x }, out, attrs: { dim } }) => {
+      if (x!.ndim === 0) return { x: g };
+      const xs = dense(x!);
+      let zeros = 0;
+      for (let i = 0; i < xs.length; i++) if (xs[i] === 0) zeros++;
+      const kept = dim === null ? x!.shape.map(() => 1) : keptShape(x!.shape, [dim], true);
+      const gk = F.reshape(g, kept);
+      if (zeros === 0) return { x: F.mul(gk, F.div(F.reshape(out!, kept), x!)) };
+      if (dim === null && zeros > 1) return { x: F.zerosLike(x!) };
+      const { outer, D, inner } = dim === null ? { outer: 1, D: xs.length, inner: 1 } : axisDims(x!.shape, dim);
+      return { x: F.mul(gk, fromData(exclusiveProdAxis(xs, outer, D, inner), x!.shape)) };
     },
   }),
   contiguous: defineOp<X>({

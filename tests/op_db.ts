@@ -250,6 +250,48 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'pad and crop, value 2', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { pad: [1, 0, -1, 2], value: 2 } }) },
     { desc: 'spatial pad of NCHW', make: () => ({ inputs: { x: r([1, 2, 2, 3]) }, attrs: { pad: [0, 0, 0, 0, 1, 1, 2, 1], value: 0 } }) },
   ] },
+  flip: { samples: [
+    { desc: 'dims [0,2] of [2,3,4]', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { dims: [0, 2] } }) },
+    { desc: 'last dim of non-contiguous', make: () => ({ inputs: { x: nc([3, 4]) }, attrs: { dims: [1] } }) },
+  ] },
+  cumsum: { samples: [
+    { desc: 'dim 1 of [2,4,3]', make: () => ({ inputs: { x: r([2, 4, 3]) }, attrs: { dim: 1 } }) },
+    { desc: 'dim 0 of non-contiguous', make: () => ({ inputs: { x: nc([5, 3]) }, attrs: { dim: 0 } }) },
+    { desc: '0-d', make: () => ({ inputs: { x: r([]) }, attrs: { dim: 0 } }) },
+  ] },
+  prod: { samples: [
+    // No zeros: the grad·out/x path; with zeros: the prefix·suffix products (torch's safe path).
+    { desc: 'all of [2,3]', make: () => ({ inputs: { x: r([2, 3]) }, attrs: { dim: null, keepdim: false } }) },
+    { desc: 'dim 1 of [2,4,3] keepdim', make: () => ({ inputs: { x: r([2, 4, 3]) }, attrs: { dim: 1, keepdim: true } }) },
+    { desc: 'dim 0 of non-contiguous', make: () => ({ inputs: { x: nc([4, 3]) }, attrs: { dim: 0, keepdim: false } }) },
+    {
+      desc: 'dim 1 with one zero in a row and two in another',
+      make: () => {
+        const x = r([3, 4]);
+        x.storage[1] = 0;
+        x.storage[8] = 0;
+        x.storage[10] = 0;
+        return { inputs: { x }, attrs: { dim: 1, keepdim: false } };
+      },
+    },
+    {
+      desc: 'all with one zero',
+      make: () => {
+        const x = r([2, 3]);
+        x.storage[4] = 0;
+        return { inputs: { x }, attrs: { dim: null, keepdim: false } };
+      },
+    },
+    {
+      desc: 'all with two zeros, keepdim',
+      make: () => {
+        const x = r([2, 3]);
+        x.storage[0] = 0;
+        x.storage[5] = 0;
+        return { inputs: { x }, attrs: { dim: null, keepdim: true } };
+      },
+    },
+  ] },
   contiguous: { samples: [{ desc: 'non-contiguous', make: () => ({ inputs: { x: nc([3, 4]) }, attrs: {} }) }] },
   toDtype: { samples: [
     // The float32 round trip rounds every value to 24 bits, so the finite-difference step must be

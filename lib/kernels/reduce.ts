@@ -261,3 +261,63 @@ function argExtremeAxis(x: FloatArray, outer: number, D: number, inner: number, 
   }
   return out;
 }
+
+/**
+ * Running sum along one axis of a contiguous [outer, D, inner] input (torch.cumsum), accumulated in
+ * float64 and rounded once per element, as torch's CPU kernel accumulates float32 in double. With
+ * `reverse`, each element gets the sum of itself and everything after it along the axis: the
+ * gradient of cumsum.
+ */
+export function cumsumAxis(x: FloatArray, outer: number, D: number, inner: number, reverse = false): FloatArray {
+  const out = allocate(dtypeOf(x), outer * D * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * D * inner + j;
+      let s = 0;
+      if (reverse) {
+        for (let d = D - 1; d >= 0; d--) { s += x[base + d * inner]; out[base + d * inner] = s; }
+      } else {
+        for (let d = 0; d < D; d++) { s += x[base + d * inner]; out[base + d * inner] = s; }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Product along one axis of a contiguous [outer, D, inner] input (torch.prod; an empty axis gives
+ * 1), multiplied in float64 and rounded once, so a float32 product is the correctly rounded double's.
+ * Output is [outer, inner].
+ */
+export function prodAxis(x: FloatArray, outer: number, D: number, inner: number): FloatArray {
+  const out = allocate(dtypeOf(x), outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * D * inner + j;
+      let p = 1;
+      for (let d = 0; d < D; d++) p *= x[base + d * inner];
+      out[o * inner + j] = p;
+    }
+  }
+  return out;
+}
+
+/**
+ * For each element, the product of the other elements of its run along the axis (prefix product
+ * before it times suffix product after it, each in float64): torch's prod_safe_zeros_backward, the
+ * gradient of prod that stays right where the run holds zeros. Same shape as x.
+ */
+export function exclusiveProdAxis(x: FloatArray, outer: number, D: number, inner: number): FloatArray {
+  const out = allocate(dtypeOf(x), outer * D * inner);
+  const prefix = new Float64Array(D);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * D * inner + j;
+      let p = 1;
+      for (let d = 0; d < D; d++) { prefix[d] = p; p *= x[base + d * inner]; }
+      let s = 1;
+      for (let d = D - 1; d >= 0; d--) { out[base + d * inner] = prefix[d] * s; s *= x[base + d * inner]; }
+    }
+  }
+  return out;
+}

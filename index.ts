@@ -10,7 +10,7 @@ export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type {
   VarianceOptions, MseLossOptions, CrossEntropyOptions, LossReduction, NllLossOptions, L1LossOptions, SmoothL1LossOptions, HuberLossOptions,
   BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions, OneHotOptions, EmbeddingOptions,
-  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions, SortResult,
+  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions, SortResult, NormOrder,
 } from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad } from './autograd/tape';
@@ -24,6 +24,7 @@ export {
   sum, mean, max, min, argmax, argmin, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
   slice, narrow, select, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone, variance, std,
   gather, scatter, scatterAdd, indexSelect, sort, argsort, topk, kthvalue, median,
+  split, chunk, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp, norm,
 } from './autograd/functional';
 export {
   conv1d, conv2d, convTranspose2d, batchNorm, maxPool1d, maxPool2d, avgPool1d, avgPool2d, adaptiveAvgPool1d, adaptiveAvgPool2d,

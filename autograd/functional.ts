@@ -5,7 +5,7 @@
  */
 import { allocate, isDType, overflowsDtype, type DType, type FloatArray } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
-import { broadcastShape, normalizeAxis, numel, pair, reductionAxes, shapesEqual, single, viewStrides } from '../lib/core/shape';
+import { broadcastShape, normalizeAxis, numel, pair, reducedShape, reductionAxes, shapesEqual, single, viewStrides } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
 import { argmaxAxis, argminAxis } from '../lib/kernels/reduce';
 import { medianIndices, sortIndices } from '../lib/kernels/sort';
@@ -228,6 +228,31 @@ export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return apply('where', { condition: cond, a: x, b: y }, {});
 }
 
+/**
+ * torch.masked_fill (out of place): `value` where mask is 1, x elsewhere, x and mask broadcast
+ * together (the result has their broadcast shape). The mask holds 0/1 in either dtype (there is no
+ * bool dtype; any other value is an error, as torch takes only bool masks). value is a number or a
+ * 0-d tensor of x's dtype, which is differentiable then. x's gradient is 0 where filled.
+ */
+export function maskedFill(x: Tensor, mask: Tensor, value: number | Tensor): Tensor {
+  const op = 'maskedFill';
+  requireTensor(op, 'input', x);
+  requireTensor(op, 'mask', mask);
+  const m = mask.data;
+  for (let k = 0; k < m.length; k++) {
+    if (m[k] !== 0 && m[k] !== 1) fail(op, `mask must hold only 0 and 1 (torch takes a bool mask), but ${position('mask', k, mask.shape)} = ${m[k]}`);
+  }
+  broadcastShape(op, x.shape, mask.shape);
+  if (typeof value === 'number') {
+    if (overflowsDtype(value, x.dtype)) fail(op, `value ${value} cannot be converted to ${x.dtype} without overflow`);
+  } else {
+    requireTensor(op, 'value', value);
+    if (value.ndim !== 0) fail(op, `value must be a number or a 0-d tensor, got a tensor of shape ${fmtShape(value.shape)}`);
+    if (value.dtype !== x.dtype) fail(op, `value is ${value.dtype} but input is ${x.dtype} ${fmtShape(x.shape)}; convert one with .to()`);
+  }
+  return where(mask.detach(), value, x);
+}
+
 // ---- reductions ----
 
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
@@ -284,6 +309,77 @@ function varianceOp(op: 'var' | 'std', x: Tensor, dim: number | readonly number[
  */
 export function std(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
   return varianceOp('std', x, dim, options);
+}
+
+/** torch.cumsum: the running sum along dim (the table op cumsum: accumulated in float64, its gradient the reversed running sum). */
+export function cumsum(x: Tensor, dim: number): Tensor {
+  requireTensor('cumsum', 'input', x);
+  if (dim === undefined) fail('cumsum', 'dim is required');
+  return apply('cumsum', { x }, { dim: normalizeAxis('cumsum', dim, x.ndim) });
+}
+
+/**
+ * torch.prod: the product of all elements, or along one dim (torch.prod takes a single dim) with
+ * keepdim; an empty product is 1. Its gradient is torch's, right where x holds zeros: the product of
+ * the other elements (see the table op prod).
+ */
+export function prod(x: Tensor, dim?: number | null, keepdim = false): Tensor {
+  const op = 'prod';
+  requireTensor(op, 'input', x);
+  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
+  if (dim === undefined || dim === null) return apply(op, { x }, { dim: null, keepdim });
+  if (typeof dim !== 'number') fail(op, `dim must be one integer (torch.prod reduces one dim or all), got ${fmtValue(dim)}`);
+  return apply(op, { x }, { dim: normalizeAxis(op, dim, x.ndim), keepdim });
+}
+
+/**
+ * torch.logsumexp: log Σ exp(x) over dims, computed as m + log Σ exp(x − m) with m the max over
+ * those dims (taken as 0 where it is ±∞, as torch: a row of −∞ gives −∞, a row with +∞ gives +∞).
+ * m is a constant, so the gradient is exp(x − m) / Σ exp(x − m), the softmax (NaN on a −∞ row, as torch's).
+ */
+export function logsumexp(x: Tensor, dim: number | readonly number[], keepdim = false): Tensor {
+  const op = 'logsumexp';
+  requireTensor(op, 'input', x);
+  if (dim === undefined) fail(op, 'dim is required');
+  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
+  const axes = reductionAxes(op, dim, x.ndim);
+  if (x.numel() === 0) return log(sum(exp(x), axes, keepdim));
+  const m0 = max(x.detach(), axes, true);
+  const m = where(eq(abs(m0), Infinity), 0, m0);
+  const shift = keepdim ? m : reshape(m, reducedShape(x.shape, axes, false));
+  return add(log(sum(exp(sub(x, m)), axes, keepdim)), shift);
+}
+
+/** The orders `norm` takes: 1, 2, Infinity (numbers) or 'fro'. */
+export type NormOrder = number | 'fro';
+
+/**
+ * torch.norm over dims (all by default) for p = 1 (Σ|x|), 2 (√Σx², also 'fro', which as torch's
+ * takes at most 2 dims) and Infinity (max |x|). Composites; p = 2 takes √ only where Σx² > 0, so its
+ * gradient is x/‖x‖ and 0 at an all-zero input, as torch's norm_backward (the plain √ would give NaN).
+ * The Infinity norm splits the gradient evenly among tied maxima of |x|, as torch's.
+ */
+export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number[] | null, keepdim = false): Tensor {
+  const op = 'norm';
+  requireTensor(op, 'input', x);
+  if (p === 'fro') {
+    if (Array.isArray(dim) && dim.length > 2) fail(op, `p='fro' takes at most 2 dims, got dims ${fmtValue(dim)} for shape ${fmtShape(x.shape)}`);
+  } else if (p !== 1 && p !== 2 && p !== Infinity) {
+    fail(op, `p must be 1, 2, Infinity or 'fro', got ${fmtValue(p)}`);
+  }
+  if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
+  const d = dim === null ? undefined : dim;
+  const axes = reductionAxes(op, d, x.ndim);
+  if (p === 1) return sum(abs(x), axes, keepdim);
+  if (p === Infinity) {
+    if (axes.some((a) => x.shape[a] === 0) || (x.numel() === 0 && axes.length === x.ndim)) {
+      fail(op, `cannot take the Infinity norm over an empty dim (shape ${fmtShape(x.shape)}): the max has no identity`);
+    }
+    return max(abs(x), d, keepdim);
+  }
+  const sq = sum(mul(x, x), axes, keepdim);
+  const zero = eq(sq.detach(), 0);
+  return where(zero, 0, sqrt(where(zero, 1, sq)));
 }
 
 /**
@@ -746,6 +842,147 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   });
   if (full.every((p) => p === 0)) return x;
   return apply('pad', { x }, { pad: full, value });
+}
+
+// ---- splitting, repeating, flipping, rolling (composites of slice/cat/expand, plus the flip op) ----
+
+/** `v` as a list of integers (a number as one), each at least `min`, else an Error naming the op and `name`. */
+function intList(op: string, name: string, v: unknown, min = -Infinity): number[] {
+  const list = typeof v === 'number' ? [v] : v;
+  if (!Array.isArray(list) || !list.every((e) => typeof e === 'number' && Number.isInteger(e) && e >= min)) {
+    fail(op, `${name} must be ${min === 0 ? 'a non-negative integer or a list of them' : 'an integer or a list of integers'}, got ${fmtValue(v)}`);
+  }
+  return list as number[];
+}
+
+/** Views of x along dim d, one per size (their sum is x's size there): always new views, as torch's, never x itself. */
+function pieces(x: Tensor, d: number, sizes: readonly number[]): Tensor[] {
+  const out: Tensor[] = [];
+  let start = 0;
+  for (const len of sizes) {
+    out.push(apply('slice', { x }, { dim: d, start, end: start + len, step: 1 }));
+    start += len;
+  }
+  return out;
+}
+
+/**
+ * torch.split: with a number, pieces of that size along dim, the last one smaller if the size does
+ * not divide (one piece when it exceeds the dim; 0 only for an empty dim); with a list, pieces of
+ * those sizes, which must sum to the dim's size. Views of x, so each piece's gradient lands in its
+ * slice of x's (pieces left unused get zeros).
+ */
+export function split(x: Tensor, splitSizeOrSections: number | readonly number[], dim = 0): Tensor[] {
+  const op = 'split';
+  requireTensor(op, 'input', x);
+  if (x.ndim === 0) fail(op, 'expects at least a 1-dimensional tensor, got a 0-d tensor');
+  const d = normalizeAxis(op, dim, x.ndim);
+  const n = x.shape[d];
+  if (typeof splitSizeOrSections === 'number') {
+    const size = splitSizeOrSections;
+    if (!Number.isInteger(size) || size < 0) fail(op, `splitSize must be a non-negative integer, got ${fmtValue(size)}`);
+    if (size === 0 && n > 0) fail(op, `splitSize can only be 0 if dim ${d} has size 0, but it has size ${n} (shape ${fmtShape(x.shape)})`);
+    const count = size === 0 ? 1 : Math.max(Math.ceil(n / size), 1);
+    const sizes = Array.from({ length: count }, (_, i) => (i < count - 1 ? size : n - size * (count - 1)));
+    return pieces(x, d, sizes);
+  }
+  const sizes = intList(op, 'split sizes', splitSizeOrSections, 0);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total !== n) {
+    fail(op, `split sizes ${fmtValue(sizes)} sum to ${total}, but dim ${d} of shape ${fmtShape(x.shape)} has size ${n}; they must sum to it exactly`);
+  }
+  return pieces(x, d, sizes);
+}
+
+/**
+ * torch.chunk: split into pieces of ceil(size / chunks) along dim, so there may be fewer than
+ * `chunks` pieces (6 into 4 gives 2, 2, 2) and the last may be smaller; an empty dim gives `chunks` empty pieces.
+ */
+export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
+  const op = 'chunk';
+  requireTensor(op, 'input', x);
+  if (x.ndim === 0) fail(op, 'expects at least a 1-dimensional tensor, got a 0-d tensor');
+  if (typeof chunks !== 'number' || !Number.isInteger(chunks) || chunks < 1) fail(op, `chunks must be an integer >= 1, got ${fmtValue(chunks)}`);
+  const d = normalizeAxis(op, dim, x.ndim);
+  const n = x.shape[d];
+  if (n === 0) return pieces(x, d, new Array<number>(chunks).fill(0));
+  return split(x, Math.ceil(n / chunks), d);
+}
+
+/** torch.Tensor.repeat and torch.tile: x as [1, s0, 1, s1, ...] expanded to [r0, s0, r1, s1, ...], merged pairwise. */
+function repeatImpl(op: string, x: Tensor, sizes: readonly number[]): Tensor {
+  const lead = sizes.length - x.ndim;
+  const padded = [...new Array<number>(lead).fill(1), ...x.shape];
+  const y = reshape(expand(reshape(x, padded.flatMap((s) => [1, s])), padded.flatMap((s, i) => [sizes[i], s])), padded.map((s, i) => s * sizes[i]));
+  // torch returns new memory; where every size is 1 (or the reshape could view the expansion) this is still x's.
+  return y.storage === x.storage ? clone(y) : y;
+}
+
+/**
+ * torch.Tensor.repeat: the tensor repeated sizes[i] times along each dim; more sizes than dims add
+ * leading dims (x of [2, 3] repeated (4, 1, 2) is [4, 2, 6]). A copy, whose gradient sums the repeats.
+ */
+export function repeat(x: Tensor, sizes: readonly number[]): Tensor {
+  const op = 'repeat';
+  requireTensor(op, 'input', x);
+  const r = intList(op, 'sizes', sizes, 0);
+  if (r.length < x.ndim) {
+    fail(op, `the number of sizes (${r.length}: ${fmtValue(r)}) can not be smaller than the number of dims (${x.ndim}) of shape ${fmtShape(x.shape)}`);
+  }
+  return repeatImpl(op, x, r);
+}
+
+/** torch.tile: repeat, except that fewer sizes than dims are padded with leading 1s (tiling the last dims). */
+export function tile(x: Tensor, dims: readonly number[]): Tensor {
+  const op = 'tile';
+  requireTensor(op, 'input', x);
+  const r = intList(op, 'dims', dims, 0);
+  return repeatImpl(op, x, [...new Array<number>(Math.max(0, x.ndim - r.length)).fill(1), ...r]);
+}
+
+/** torch.flip: a copy with the order of elements reversed along each of `dims` (a repeated dim is an error, as torch). */
+export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
+  const op = 'flip';
+  requireTensor(op, 'input', x);
+  const list = intList(op, 'dims', dims);
+  const norm = list.map((d) => normalizeAxis(op, d, x.ndim));
+  if (new Set(norm).size !== norm.length) fail(op, `dims has duplicates: ${fmtValue(list)} for shape ${fmtShape(x.shape)}`);
+  if (x.ndim === 0) return clone(x);
+  return apply('flip', { x }, { dims: [...norm].sort((a, b) => a - b) });
+}
+
+/** x rolled by `shift` along dim d: the last `shift` elements come first (cat of two slices). */
+function rollDim(x: Tensor, shift: number, d: number): Tensor {
+  const n = x.shape[d];
+  if (n === 0) return x;
+  const start = (((n - shift) % n) + n) % n;
+  if (start === 0) return x;
+  return cat([slice(x, d, start, n), slice(x, d, 0, start)], d);
+}
+
+/**
+ * torch.roll: elements shifted by shifts[i] along dims[i] (negative shifts go the other way),
+ * those pushed past the end coming back at the start; a repeated dim rolls again. Without dims the
+ * tensor is rolled as if flattened by a single shift, then given its shape back. A copy.
+ */
+export function roll(x: Tensor, shifts: number | readonly number[], dims?: number | readonly number[] | null): Tensor {
+  const op = 'roll';
+  requireTensor(op, 'input', x);
+  const s = intList(op, 'shifts', shifts);
+  if (s.length === 0) fail(op, 'shifts is required (got an empty list)');
+  const ds = dims === undefined || dims === null ? [] : intList(op, 'dims', dims);
+  let y: Tensor;
+  if (ds.length === 0) {
+    if (s.length !== 1) fail(op, `shifts and dims must align: ${s.length} shifts ${fmtValue(s)} but no dims (a roll of the flattened tensor takes one shift)`);
+    y = reshape(rollDim(reshape(x, [x.numel()]), s[0], 0), x.shape);
+  } else {
+    if (s.length !== ds.length) fail(op, `shifts and dims must align: ${s.length} shifts ${fmtValue(s)} but ${ds.length} dims ${fmtValue(ds)}`);
+    if (x.ndim === 0) fail(op, `cannot roll a 0-d tensor along dims ${fmtValue(ds)}; omit dims`);
+    const norm = ds.map((d) => normalizeAxis(op, d, x.ndim));
+    y = x;
+    norm.forEach((d, i) => { y = rollDim(y, s[i], d); });
+  }
+  return y.storage === x.storage ? clone(y) : y;
 }
 
 /** A contiguous tensor with the same values (x itself if already contiguous). */

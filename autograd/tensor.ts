@@ -449,6 +449,25 @@ export class Tensor {
   narrow(dim: number, start: number, length: number): Tensor { return F.narrow(this, dim, start, length); }
   select(dim: number, index: number): Tensor { return F.select(this, dim, index); }
   contiguous(): Tensor { return F.contiguous(this); }
+  /** torch.Tensor.split: a size or a list of sizes along dim (see F.split). */
+  split(splitSizeOrSections: number | readonly number[], dim = 0): Tensor[] { return F.split(this, splitSizeOrSections, dim); }
+  /** torch.Tensor.chunk (see F.chunk: pieces of ceil(size / chunks), so possibly fewer than chunks). */
+  chunk(chunks: number, dim = 0): Tensor[] { return F.chunk(this, chunks, dim); }
+  /** torch.Tensor.repeat: x.repeat(2, 1) or x.repeat([2, 1]); more sizes than dims add leading dims. */
+  repeat(...sizes: number[] | [readonly number[]]): Tensor { return F.repeat(this, flatArgs(sizes)); }
+  /** torch.Tensor.tile: repeat with fewer sizes than dims allowed (they tile the last dims). */
+  tile(...dims: number[] | [readonly number[]]): Tensor { return F.tile(this, flatArgs(dims)); }
+  /** torch.Tensor.flip: x.flip(0, 1) or x.flip([0, 1]). */
+  flip(...dims: number[] | [readonly number[]]): Tensor { return F.flip(this, flatArgs(dims)); }
+  /** torch.Tensor.roll (see F.roll: without dims, the flattened tensor rolls). */
+  roll(shifts: number | readonly number[], dims?: number | readonly number[] | null): Tensor { return F.roll(this, shifts, dims); }
+  /** torch.Tensor.masked_fill, the mask holding 0/1 (see F.maskedFill). */
+  maskedFill(mask: Tensor, value: number | Tensor): Tensor { return F.maskedFill(this, mask, value); }
+  cumsum(dim: number): Tensor { return F.cumsum(this, dim); }
+  prod(dim?: number | null, keepdim = false): Tensor { return F.prod(this, dim, keepdim); }
+  logsumexp(dim: number | readonly number[], keepdim = false): Tensor { return F.logsumexp(this, dim, keepdim); }
+  /** torch.Tensor.norm for p = 1, 2, Infinity, 'fro' (see F.norm). */
+  norm(p: F.NormOrder = 2, dim?: number | readonly number[] | null, keepdim = false): Tensor { return F.norm(this, p, dim, keepdim); }
   /** torch.gather along dim (see F.gather); index a Tensor or an array of whole numbers. */
   gather(dim: number, index: Tensor | ArrayLike<number>): Tensor { return F.gather(this, dim, index); }
   /** torch.index_select (see F.indexSelect). */

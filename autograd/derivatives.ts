@@ -16,6 +16,7 @@ import {
   conv2dBackward, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, prepareConvWeight, type Conv2dGeometry, type ConvWeight,
 } from '../lib/kernels/conv2d';
 import * as pool from '../lib/kernels/pool';
+import * as rs from '../lib/kernels/resample';
 import * as sm from '../lib/kernels/softmax';
 import * as ew from '../lib/kernels/elementwise';
 import * as lossKernels from '../lib/kernels/loss';
@@ -736,6 +737,45 @@ export const derivatives = {
     backward: (grad, { shapes, attrs: { outputSize: [OH, OW] } }) => {
       const [N, C, H, W] = shapes.x!;
       return { x: fromData(pool.adaptiveAvgPool2dBackward(dense(grad), N, C, H, W, OH, OW), shapes.x!) };
+    },
+  }),
+  /**
+   * Max over PyTorch's adaptive bins (as adaptiveAvgPool2d's); the gradient goes to the first maximum
+   * of each bin. With `argmax` given (F.adaptiveMaxPool2d's returnIndices, which computed it to
+   * return the indices) the forward reads the values there instead of searching again.
+   */
+  adaptiveMaxPool2d: defineOp<X, { outputSize: [number, number]; argmax?: Int32Array }, Int32Array>({
+    forward: ({ x }, { outputSize: [OH, OW], argmax }) => {
+      const [N, C, H, W] = x.shape;
+      const g = { N, C, H, W, OH, OW };
+      const r = argmax !== undefined ? { out: rs.gatherPlanes(dense(x), argmax, g), argmax } : rs.adaptiveMaxPool2dForward(dense(x), g);
+      return { out: fromData(r.out, [N, C, OH, OW]), extra: r.argmax };
+    },
+    backward: (grad, { shapes, attrs: { outputSize: [OH, OW] }, extra }) => {
+      const [N, C, H, W] = shapes.x!;
+      return { x: fromData(rs.adaptiveMaxPool2dBackward(dense(grad), extra, { N, C, H, W, OH, OW }), shapes.x!) };
+    },
+  }),
+  /** torch's upsample_nearest2d: each output copies the input element nearestIndices picks (lib/kernels/resample.ts). */
+  upsampleNearest2d: defineOp<X, { outputSize: [number, number]; scales: rs.ResampleScales }>({
+    forward: ({ x }, { outputSize: [OH, OW], scales }) => {
+      const [N, C, H, W] = x.shape;
+      return fromData(rs.upsampleNearest2dForward(dense(x), { N, C, H, W, OH, OW }, scales), [N, C, OH, OW]);
+    },
+    backward: (grad, { shapes, attrs: { outputSize: [OH, OW], scales } }) => {
+      const [N, C, H, W] = shapes.x!;
+      return { x: fromData(rs.upsampleNearest2dBackward(dense(grad), { N, C, H, W, OH, OW }, scales), shapes.x!) };
+    },
+  }),
+  /** torch's upsample_bilinear2d (alignCorners or half-pixel centres); linear in x, so the backward spreads grad with the same weights. */
+  upsampleBilinear2d: defineOp<X, { outputSize: [number, number]; alignCorners: boolean; scales: rs.ResampleScales }>({
+    forward: ({ x }, { outputSize: [OH, OW], alignCorners, scales }) => {
+      const [N, C, H, W] = x.shape;
+      return fromData(rs.upsampleBilinear2dForward(dense(x), { N, C, H, W, OH, OW }, alignCorners, scales), [N, C, OH, OW]);
+    },
+    backward: (grad, { shapes, attrs: { outputSize: [OH, OW], alignCorners, scales } }) => {
+      const [N, C, H, W] = shapes.x!;
+      return { x: fromData(rs.upsampleBilinear2dBackward(dense(grad), { N, C, H, W, OH, OW }, alignCorners, scales), shapes.x!) };
     },
   }),
   /** x − max − log Σ exp(x − max) along dim; backward gx = g − exp(out)·Σ g. */

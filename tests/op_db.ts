@@ -375,6 +375,21 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'to 1x1 (ResNet head)', make: () => ({ inputs: { x: r([2, 3, 4, 4]) }, attrs: { outputSize: [1, 1] } }) },
     { desc: '5x7 to 3x2 (overlapping bins)', make: () => ({ inputs: { x: r([1, 2, 5, 7]) }, attrs: { outputSize: [3, 2] } }) },
   ] },
+  adaptiveMaxPool2d: { samples: [
+    { desc: '5x7 to 3x2 (overlapping bins)', make: () => ({ inputs: { x: r([2, 2, 5, 7]) }, attrs: { outputSize: [3, 2] } }) },
+    { desc: '3x2 to 5x4 (more bins than rows), non-contiguous', make: () => ({ inputs: { x: nc([1, 2, 3, 2]) }, attrs: { outputSize: [5, 4] } }) },
+  ] },
+  upsampleNearest2d: { samples: [
+    { desc: '3x2 to 5x7 by size', make: () => ({ inputs: { x: r([2, 2, 3, 2]) }, attrs: { outputSize: [5, 7], scales: [null, null] } }) },
+    { desc: '5x7 to 3x4 by size (downscale), non-contiguous', make: () => ({ inputs: { x: nc([1, 2, 5, 7]) }, attrs: { outputSize: [3, 4], scales: [null, null] } }) },
+    { desc: 'scale factors [1.7, 2.5] on 3x2 (5x5)', make: () => ({ inputs: { x: r([1, 3, 3, 2]) }, attrs: { outputSize: [5, 5], scales: [1.7, 2.5] } }) },
+  ] },
+  upsampleBilinear2d: { samples: [
+    { desc: '3x4 to 5x7, half-pixel centres', make: () => ({ inputs: { x: r([2, 2, 3, 4]) }, attrs: { outputSize: [5, 7], alignCorners: false, scales: [null, null] } }) },
+    { desc: '3x4 to 5x7, alignCorners', make: () => ({ inputs: { x: r([1, 2, 3, 4]) }, attrs: { outputSize: [5, 7], alignCorners: true, scales: [null, null] } }) },
+    { desc: '6x5 to 4x2 (downscale), non-contiguous', make: () => ({ inputs: { x: nc([1, 2, 6, 5]) }, attrs: { outputSize: [4, 2], alignCorners: false, scales: [null, null] } }) },
+    { desc: 'scale factors [1.5, 0.6] on 4x5 (6x3)', make: () => ({ inputs: { x: r([1, 2, 4, 5]) }, attrs: { outputSize: [6, 3], alignCorners: false, scales: [1.5, 0.6] } }) },
+  ] },
   logSoftmax: { samples: [
     { desc: 'dim 1 of [3,5]', make: () => ({ inputs: { x: r([3, 5]) }, attrs: { dim: 1 } }) },
     { desc: 'dim 0 of [4,2,3]', make: () => ({ inputs: { x: r([4, 2, 3]) }, attrs: { dim: 0 } }) },

@@ -525,7 +525,7 @@ function checkAdaptive(op: string, N: number, C: number, H: number, W: number, O
 }
 
 /** PyTorch's adaptive bins: output i averages input [floor(i·H/OH), ceil((i+1)·H/OH)). */
-function adaptiveBins(inSize: number, outSize: number): { lo: Int32Array; hi: Int32Array } {
+export function adaptiveBins(inSize: number, outSize: number): { lo: Int32Array; hi: Int32Array } {
   const lo = new Int32Array(outSize), hi = new Int32Array(outSize);
   for (let i = 0; i < outSize; i++) {
     lo[i] = Math.floor((i * inSize) / outSize);

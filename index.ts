@@ -10,7 +10,7 @@ export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type {
   VarianceOptions, MseLossOptions, CrossEntropyOptions, LossReduction, NllLossOptions, L1LossOptions, SmoothL1LossOptions, HuberLossOptions,
   BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions, OneHotOptions, EmbeddingOptions,
-  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions, SortResult, NormOrder,
+  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions, SortResult, NormOrder, InterpolateOptions, InterpolateMode,
 } from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad } from './autograd/tape';
@@ -24,10 +24,11 @@ export {
   sum, mean, max, min, argmax, argmin, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
   slice, narrow, select, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone, variance, std,
   gather, scatter, scatterAdd, indexSelect, sort, argsort, topk, kthvalue, median,
-  split, chunk, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp, norm,
+  split, chunk, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp, norm, unflatten,
 } from './autograd/functional';
 export {
   conv1d, conv2d, convTranspose2d, batchNorm, maxPool1d, maxPool2d, avgPool1d, avgPool2d, adaptiveAvgPool1d, adaptiveAvgPool2d,
+  adaptiveMaxPool2d, interpolate, pixelShuffle, pixelUnshuffle, dropout2d,
   linear, dropout, logSoftmax, softmax, crossEntropy, mseLoss,
   leakyRelu, elu, selu, silu, gelu, softplus, hardtanh, relu6, logSigmoid, mish, layerNorm, groupNorm, instanceNorm,
   nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, oneHot, embedding,

@@ -11,6 +11,7 @@ import { argmaxAxis, argminAxis } from '../lib/kernels/reduce';
 import { medianIndices, sortIndices } from '../lib/kernels/sort';
 import { conv2dGeometry, convTranspose2dGeometry } from '../lib/kernels/conv2d';
 import { pool1dGeometry, pool2dGeometry } from '../lib/kernels/pool';
+import * as rs from '../lib/kernels/resample';
 import { crossEntropyGeometry } from '../lib/kernels/softmax';
 import { globalRng, type Random } from '../lib/random';
 import { apply } from './apply';
@@ -682,6 +683,28 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   let n = 1;
   for (let i = s; i <= e; i++) n *= x.shape[i];
   return reshape(x, [...x.shape.slice(0, s), n, ...x.shape.slice(e + 1)]);
+}
+
+/**
+ * Splits dim into `sizes` (torch.unflatten): one entry may be -1, inferred from the dim's size; the
+ * product must equal the dim's size. A reshape, so a view of a contiguous tensor.
+ */
+export function unflatten(x: Tensor, dim: number, sizes: readonly number[]): Tensor {
+  const op = 'unflatten';
+  requireTensor(op, 'input', x);
+  if (x.ndim === 0) fail(op, 'cannot unflatten a 0-d tensor');
+  const d = normalizeAxis(op, dim, x.ndim);
+  if (!Array.isArray(sizes as unknown) || sizes.length === 0 || !sizes.every((v) => Number.isInteger(v) && v >= -1)) {
+    fail(op, `sizes must be a non-empty array of integers >= -1, got ${fmtValue(sizes)}`);
+  }
+  const size = x.shape[d];
+  const inferred = sizes.filter((v) => v === -1).length;
+  if (inferred > 1) fail(op, `only one of sizes can be -1, got ${fmtShape(sizes)}`);
+  const known = sizes.reduce((a, v) => (v === -1 ? a : a * v), 1);
+  const fits = inferred === 1 ? known !== 0 && size % known === 0 : known === size;
+  if (!fits) fail(op, `sizes ${fmtShape(sizes)} don't multiply up to the size of dim ${dim} (${size}) of the input ${fmtShape(x.shape)}`);
+  const full = sizes.map((v) => (v === -1 ? size / known : v));
+  return reshape(x, [...x.shape.slice(0, d), ...full, ...x.shape.slice(d + 1)]);
 }
 
 /** Removes size-1 dims (all of them, or only `dim` if it has size 1). */
@@ -1566,13 +1589,45 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly (numb
   const op = 'adaptiveAvgPool2d';
   requireTensor(op, 'input', x);
   if (x.ndim !== 4) return unbatched(op, x, (x4) => adaptiveAvgPool2d(x4, outputSize));
+  return apply(op, { x }, { outputSize: adaptiveOutputSize(op, x, outputSize) });
+}
+
+/** An adaptive pool's output size for the 4-d x: an integer or a pair, a null entry keeping that input dim. */
+function adaptiveOutputSize(op: string, x: Tensor, outputSize: number | readonly (number | null)[]): [number, number] {
   if (typeof outputSize !== 'number' && !Array.isArray(outputSize)) fail(op, `outputSize must be an integer or a pair, got ${fmtValue(outputSize)}`);
   const pairv: (number | null)[] = typeof outputSize === 'number' ? [outputSize, outputSize] : [...outputSize];
   if (pairv.length !== 2) fail(op, `outputSize must be an integer or a pair, got ${JSON.stringify(outputSize)}`);
   const out = pairv.map((v, i) => (v === null ? x.shape[2 + i] : v));
   if (!out.every((v) => Number.isInteger(v) && v >= 1)) fail(op, `outputSize must be positive integers, got ${JSON.stringify(outputSize)}`);
   if (x.shape[2] < 1 || x.shape[3] < 1) fail(op, `input has an empty spatial dim: ${fmtShape(x.shape)}`);
-  return apply(op, { x }, { outputSize: [out[0], out[1]] });
+  return [out[0], out[1]];
+}
+
+/**
+ * Max pooling to a fixed output size over PyTorch's adaptive bins (start = floor(i·H/OH), end =
+ * ceil((i+1)·H/OH)); a null entry keeps that input dim. The gradient goes to the first maximum of
+ * each bin. With returnIndices, also the flat index y·W + x of each maximum within its plane
+ * (torch's indices, stored as integer values in the input's dtype; no gradient).
+ */
+export function adaptiveMaxPool2d(x: Tensor, outputSize: number | readonly (number | null)[], returnIndices?: false): Tensor;
+export function adaptiveMaxPool2d(x: Tensor, outputSize: number | readonly (number | null)[], returnIndices: true): [Tensor, Tensor];
+export function adaptiveMaxPool2d(x: Tensor, outputSize: number | readonly (number | null)[], returnIndices = false): Tensor | [Tensor, Tensor] {
+  const op = 'adaptiveMaxPool2d';
+  requireTensor(op, 'input', x);
+  if (typeof returnIndices !== 'boolean') fail(op, `returnIndices must be a boolean, got ${fmtValue(returnIndices)}`);
+  if (x.ndim === 3) {
+    const r = adaptiveMaxPool2d(unsqueeze(x, 0), outputSize, true);
+    return returnIndices ? [squeeze(r[0], 0), squeeze(r[1], 0)] : squeeze(r[0], 0);
+  }
+  if (x.ndim !== 4) fail(op, `expected a 3-d [C, H, W] or 4-d NCHW input, got shape ${fmtShape(x.shape)}`);
+  const [OH, OW] = adaptiveOutputSize(op, x, outputSize);
+  if (!returnIndices) return apply(op, { x }, { outputSize: [OH, OW] });
+  const [N, C, H, W] = x.shape;
+  if (x.dtype === 'float32' && H * W > 2 ** 24) fail(op, `a float32 input's ${H}x${W} planes have indices beyond 2^24, which float32 does not hold exactly; use float64`);
+  const { argmax } = rs.adaptiveMaxPool2dForward(dense(x), { N, C, H, W, OH, OW });
+  const indices = Tensor.empty([N, C, OH, OW], x.dtype);
+  indices.storage.set(argmax);
+  return [apply(op, { x }, { outputSize: [OH, OW], argmax }), indices];
 }
 
 export interface MaxPool1dOptions {
@@ -1628,6 +1683,125 @@ export function adaptiveAvgPool1d(x: Tensor, outputSize: number | readonly numbe
   return pooled1d(x, (x4) => apply('adaptiveAvgPool2d', { x: x4 }, { outputSize: [1, out] }));
 }
 
+export type InterpolateMode = 'nearest' | 'linear' | 'bilinear';
+
+export interface InterpolateOptions {
+  /** The output's spatial size: one integer for every spatial dim, or one per dim. Exactly one of size and scaleFactor. */
+  size?: number | readonly number[] | null;
+  /** Output size = floor(input size · scaleFactor) per spatial dim; the kernels then use 1/scaleFactor as the scale (torch's default). */
+  scaleFactor?: number | readonly number[] | null;
+  /** 'nearest' (default; 3-d or 4-d input), 'linear' (3-d) or 'bilinear' (4-d). */
+  mode?: InterpolateMode;
+  /** linear/bilinear only (default false): map the corner pixels' centres onto each other instead of using half-pixel centres. */
+  alignCorners?: boolean | null;
+  /** With scaleFactor: compute the output size, then interpolate as if that size had been given (scale = in/out). */
+  recomputeScaleFactor?: boolean | null;
+}
+
+const TORCH_ONLY_MODES = ['bicubic', 'trilinear', 'area', 'nearest-exact'];
+
+/**
+ * torch.nn.functional.interpolate for [N, C, L] ('nearest', 'linear') and [N, C, H, W] ('nearest',
+ * 'bilinear') inputs, with torch 1.13's index formulas (lib/kernels/resample.ts): a given
+ * scaleFactor is passed on to the kernels (scale = 1/scaleFactor, which can differ from in/out when
+ * in·scaleFactor is not an integer), unless recomputeScaleFactor. A 3-d input runs the 2-d ops on
+ * its [N, C, 1, L] view. As in torch, a 3-d input is always batched [N, C, L].
+ */
+export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
+  const op = 'interpolate';
+  requireTensor(op, 'input', x);
+  if (options === null || typeof options !== 'object') fail(op, `options must be an object with a size or a scaleFactor, got ${fmtValue(options)}`);
+  checkKnownKeys(op, options, ['size', 'scaleFactor', 'mode', 'alignCorners', 'recomputeScaleFactor']);
+  const mode = options.mode ?? 'nearest';
+  if (TORCH_ONLY_MODES.includes(mode)) fail(op, `mode '${mode}' is not supported (supported: 'nearest', 'linear', 'bilinear')`);
+  if (mode !== 'nearest' && mode !== 'linear' && mode !== 'bilinear') fail(op, `mode must be 'nearest', 'linear' or 'bilinear', got ${fmtValue(mode)}`);
+  const alignCornersGiven = options.alignCorners ?? null;
+  if (alignCornersGiven !== null && typeof alignCornersGiven !== 'boolean') fail(op, `alignCorners must be a boolean, got ${fmtValue(alignCornersGiven)}`);
+  if (mode === 'nearest' && alignCornersGiven !== null) {
+    fail(op, `alignCorners can only be set with the interpolating modes 'linear' and 'bilinear', not with mode 'nearest'`);
+  }
+  const alignCorners = alignCornersGiven ?? false;
+  if (x.ndim !== 3 && x.ndim !== 4) fail(op, `expected a 3-d [N, C, L] or 4-d [N, C, H, W] input, got shape ${fmtShape(x.shape)}`);
+  if (mode === 'bilinear' && x.ndim !== 4) fail(op, `mode 'bilinear' needs a 4-d [N, C, H, W] input, got shape ${fmtShape(x.shape)}`);
+  if (mode === 'linear' && x.ndim !== 3) fail(op, `mode 'linear' needs a 3-d [N, C, L] input, got shape ${fmtShape(x.shape)}`);
+  const dims = x.ndim - 2;
+  const spatial = x.shape.slice(2);
+  const size = options.size ?? null, scaleFactor = options.scaleFactor ?? null;
+  if (size !== null && scaleFactor !== null) fail(op, 'only one of size and scaleFactor may be given');
+  if (size === null && scaleFactor === null) fail(op, 'either size or scaleFactor must be given');
+  const recompute = options.recomputeScaleFactor ?? null;
+  if (recompute !== null && typeof recompute !== 'boolean') fail(op, `recomputeScaleFactor must be a boolean, got ${fmtValue(recompute)}`);
+  if (recompute === true && size !== null) fail(op, 'recomputeScaleFactor is not meaningful with an explicit size');
+  const perDim = (name: string, v: number | readonly number[], ok: (e: number) => boolean, what: string): number[] => {
+    const list = typeof v === 'number' ? new Array<number>(dims).fill(v) : Array.isArray(v) ? [...v] : null;
+    if (list === null) fail(op, `${name} must be a number or an array of ${dims}, got ${fmtValue(v)}`);
+    if (list.length !== dims) {
+      fail(op, `${name} must have ${dims} entr${dims === 1 ? 'y' : 'ies'}, one per spatial dim of the input ${fmtShape(x.shape)}, got ${fmtValue(v)}`);
+    }
+    if (!list.every(ok)) fail(op, `${name} must hold ${what}, got ${fmtValue(v)}`);
+    return list;
+  };
+  let outSize: number[];
+  let scales: (number | null)[];
+  if (size !== null) {
+    outSize = perDim('size', size, (e) => Number.isInteger(e) && e >= 0, 'non-negative integers');
+    scales = new Array<number | null>(dims).fill(null);
+  } else {
+    const sf = perDim('scaleFactor', scaleFactor!, (e) => typeof e === 'number' && Number.isFinite(e) && e > 0, 'positive finite numbers');
+    outSize = spatial.map((n, i) => Math.floor(n * sf[i]));
+    scales = recompute === true ? new Array<number | null>(dims).fill(null) : sf;
+  }
+  if (!spatial.every((n) => n > 0) || !outSize.every((n) => n > 0)) {
+    fail(op, `input and output sizes must be greater than 0, got input ${fmtShape(x.shape)} and output size ${fmtShape(outSize)}`);
+  }
+  const x4 = dims === 1 ? unsqueeze(x, 2) : x;
+  const out2: [number, number] = dims === 1 ? [1, outSize[0]] : [outSize[0], outSize[1]];
+  const scales2: [number | null, number | null] = dims === 1 ? [null, scales[0]] : [scales[0], scales[1]];
+  const y = mode === 'nearest'
+    ? apply('upsampleNearest2d', { x: x4 }, { outputSize: out2, scales: scales2 })
+    : apply('upsampleBilinear2d', { x: x4 }, { outputSize: out2, alignCorners, scales: scales2 });
+  return dims === 1 ? squeeze(y, 2) : y;
+}
+
+function shuffleFactor(op: string, name: string, r: unknown): number {
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) fail(op, `${name} must be a positive integer, got ${fmtValue(r)}`);
+  return r;
+}
+
+/**
+ * [*, C·r², H, W] → [*, C, H·r, W·r] (torch.nn.functional.pixel_shuffle): output (c, h·r + i, w·r + j)
+ * is input (c·r² + i·r + j, h, w). A reshape, a permute and a reshape, so the gradient is the inverse shuffle.
+ */
+export function pixelShuffle(x: Tensor, upscaleFactor: number): Tensor {
+  const op = 'pixelShuffle';
+  requireTensor(op, 'input', x);
+  const r = shuffleFactor(op, 'upscaleFactor', upscaleFactor);
+  if (x.ndim < 3) fail(op, `expected an input of at least 3 dims [*, C, H, W], got shape ${fmtShape(x.shape)}`);
+  const lead = x.shape.slice(0, -3);
+  const [Cin, H, W] = x.shape.slice(-3);
+  if (Cin % (r * r) !== 0) fail(op, `the channel dim (${Cin}, of input ${fmtShape(x.shape)}) must be divisible by upscaleFactor² = ${r * r}`);
+  const C = Cin / (r * r);
+  const B = numel(lead);
+  const y = permute(reshape(x, [B, C, r, r, H, W]), [0, 1, 4, 2, 5, 3]);
+  return reshape(y, [...lead, C, H * r, W * r]);
+}
+
+/** The inverse of pixelShuffle: [*, C, H·r, W·r] → [*, C·r², H, W] (torch.nn.functional.pixel_unshuffle). */
+export function pixelUnshuffle(x: Tensor, downscaleFactor: number): Tensor {
+  const op = 'pixelUnshuffle';
+  requireTensor(op, 'input', x);
+  const r = shuffleFactor(op, 'downscaleFactor', downscaleFactor);
+  if (x.ndim < 3) fail(op, `expected an input of at least 3 dims [*, C, H, W], got shape ${fmtShape(x.shape)}`);
+  const lead = x.shape.slice(0, -3);
+  const [C, Hin, Win] = x.shape.slice(-3);
+  if (Hin % r !== 0) fail(op, `the height (${Hin}, of input ${fmtShape(x.shape)}) must be divisible by downscaleFactor ${r}`);
+  if (Win % r !== 0) fail(op, `the width (${Win}, of input ${fmtShape(x.shape)}) must be divisible by downscaleFactor ${r}`);
+  const H = Hin / r, W = Win / r;
+  const B = numel(lead);
+  const y = permute(reshape(x, [B, C, H, r, W, r]), [0, 1, 3, 5, 2, 4]);
+  return reshape(y, [...lead, C * r * r, H, W]);
+}
+
 /** y = x·Wᵀ + b for x [..., in], W [out, in] (the transpose is a strided view, not a copy). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   requireTensor('linear', 'input', x);
@@ -1659,6 +1833,29 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Random =
   }
   if (!training || p === 0) return x;
   const mask = Tensor.empty(x.shape, x.dtype);
+  const m = mask.storage;
+  const scale = p === 1 ? 0 : 1 / (1 - p);
+  for (let i = 0; i < m.length; i++) m[i] = generator.uniform() < p ? 0 : scale;
+  return mul(x, mask);
+}
+
+/**
+ * Channel dropout (torch's dropout2d, feature_dropout): in training, zero each whole channel (n, c)
+ * with probability p and scale the kept ones by 1/(1 − p); identity in eval. As torch 1.13, the mask
+ * is [N, C, 1, ...] for any input of 2 or more dims, so a 3-d input is taken as [N, C, L] (torch 1.13
+ * warns that this will change to an unbatched [C, H, W]; use dropout2d on x.unsqueeze(0) for that).
+ */
+export function dropout2d(x: Tensor, p = 0.5, training = true, generator: Random = globalRng()): Tensor {
+  const op = 'dropout2d';
+  requireTensor(op, 'input', x);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail(op, `p must be in [0, 1], got ${fmtValue(p)}`);
+  if (typeof training !== 'boolean') fail(op, `training must be a boolean, got ${fmtValue(training)}`);
+  if (generator === null || typeof generator !== 'object' || typeof (generator as Partial<Random>).uniform !== 'function') {
+    fail(op, `generator must be a Random, got ${fmtValue(generator)}`);
+  }
+  if (x.ndim < 2) fail(op, `channel dropout needs at least 2 dims [N, C, ...], got shape ${fmtShape(x.shape)}`);
+  if (!training || p === 0) return x;
+  const mask = Tensor.empty([x.shape[0], x.shape[1], ...new Array<number>(x.ndim - 2).fill(1)], x.dtype);
   const m = mask.storage;
   const scale = p === 1 ? 0 : 1 / (1 - p);
   for (let i = 0; i < m.length; i++) m[i] = generator.uniform() < p ? 0 : scale;

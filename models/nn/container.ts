@@ -75,6 +75,33 @@ export class Flatten extends Module {
 }
 
 /**
+ * Splits one dim into several (torch's nn.Unflatten): forward is F.unflatten(x, dim, unflattenedSize),
+ * one entry of which may be -1.
+ */
+export class Unflatten extends Module {
+  readonly unflattenedSize: readonly number[];
+
+  constructor(readonly dim: number, unflattenedSize: readonly number[]) {
+    super();
+    if (typeof dim !== 'number' || !Number.isInteger(dim)) fail('Unflatten', `dim must be an integer, got ${fmtValue(dim)}`);
+    if (!Array.isArray(unflattenedSize as unknown)) fail('Unflatten', `unflattenedSize must be an array of integers, got ${fmtValue(unflattenedSize)}`);
+    unflattenedSize.forEach((v, i) => {
+      if (typeof v !== 'number' || !Number.isInteger(v)) fail('Unflatten', `unflattenedSize must be an array of integers, but element ${i} is ${fmtValue(v)}`);
+    });
+    this.unflattenedSize = [...unflattenedSize];
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.unflatten(x, this.dim, this.unflattenedSize);
+  }
+
+  override extraRepr(): string {
+    const s = this.unflattenedSize;
+    return `dim=${this.dim}, unflattened_size=${s.length === 1 ? `(${s[0]},)` : `(${s.join(', ')})`}`;
+  }
+}
+
+/**
  * A position in a list of `length` items as torch's _get_abs_string_index: an integer in
  * [−length, length), a negative one counting from the end.
  */

@@ -6,14 +6,16 @@ export type { Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions } from './con
 export { BatchNorm1d, BatchNorm2d } from './batchnorm';
 export type { BatchNormOptions } from './batchnorm';
 export { Linear } from './linear';
-export { MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d } from './pooling';
+export { MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d } from './pooling';
+export { Upsample, PixelShuffle, PixelUnshuffle } from './upsampling';
+export type { UpsampleOptions } from './upsampling';
 export {
   ReLU, Sigmoid, Tanh, LeakyReLU, ELU, SELU, SiLU, Mish, GELU, Softplus, Hardtanh, ReLU6, LogSigmoid, Softmax, LogSoftmax,
 } from './activation';
 export { LayerNorm, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from './normalization';
 export type { LayerNormOptions, GroupNormOptions, InstanceNormOptions } from './normalization';
-export { Dropout } from './dropout';
-export { Sequential, Identity, Flatten, ModuleList, ModuleDict, ParameterList } from './container';
+export { Dropout, Dropout2d } from './dropout';
+export { Sequential, Identity, Flatten, Unflatten, ModuleList, ModuleDict, ParameterList } from './container';
 export type { ModuleDictEntries } from './container';
 export * as init from './init';
 export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss } from './loss';

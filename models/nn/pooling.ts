@@ -1,7 +1,7 @@
 import * as F from '../../autograd/functional';
 import type { Tensor } from '../../autograd/tensor';
 import { pair, single } from '../../lib/core/shape';
-import { checkKnownKeys } from '../../lib/core/errors';
+import { checkKnownKeys, fail, fmtValue } from '../../lib/core/errors';
 import { Module } from './module';
 import { pyBool, pyTuple } from './repr';
 
@@ -74,6 +74,33 @@ export class AdaptiveAvgPool2d extends Module {
 
   forward(x: Tensor): Tensor {
     return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
+
+  override extraRepr(): string {
+    const o = this.outputSize;
+    return `output_size=${typeof o === 'number' ? o : `(${o.map((v) => (v === null ? 'None' : v)).join(', ')})`}`;
+  }
+}
+
+/**
+ * Max pooling to a fixed output size (torch's nn.AdaptiveMaxPool2d); a null entry keeps that input
+ * dim. forward returns the pooled values; forwardWithIndices also returns the indices of the maxima
+ * (torch's return_indices=True, a separate method because forward returns one Tensor).
+ */
+export class AdaptiveMaxPool2d extends Module {
+  constructor(readonly outputSize: number | readonly (number | null)[]) {
+    super();
+    const ok = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isInteger(v) && v >= 1);
+    const valid = typeof outputSize === 'number' ? ok(outputSize) : Array.isArray(outputSize) && outputSize.length === 2 && outputSize.every(ok);
+    if (!valid) fail('AdaptiveMaxPool2d', `outputSize must be a positive integer or a pair of them (null keeps that dim), got ${fmtValue(outputSize)}`);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.adaptiveMaxPool2d(x, this.outputSize);
+  }
+
+  forwardWithIndices(x: Tensor): [Tensor, Tensor] {
+    return F.adaptiveMaxPool2d(x, this.outputSize, true);
   }
 
   override extraRepr(): string {

@@ -3,7 +3,7 @@
  * initialised as torch's _ConvNd.reset_parameters does, and hands the math to its F.* function.
  */
 import { allocate, type DType } from '../../lib/core/dtype';
-import { fail, fmtValue } from '../../lib/core/errors';
+import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
 import { checkKnownKeys } from '../../lib/core/errors';
 import { pair, single } from '../../lib/core/shape';
 import * as F from '../../autograd/functional';
@@ -155,10 +155,39 @@ export class ConvTranspose2d extends Module {
     defaultLayerInit_(this.weight, this.bias);
   }
 
-  forward(x: Tensor): Tensor {
+  /**
+   * With `outputSize` ([OH, OW], or the whole [N, C, OH, OW] / unbatched [C, OH, OW]), torch's
+   * forward(input, output_size): the output padding is chosen to give that size, which must lie
+   * between the size without output padding and that plus stride − 1 (the module's own
+   * outputPadding is then not used, as in torch).
+   */
+  forward(x: Tensor, outputSize?: readonly number[] | null): Tensor {
+    const outputPadding = outputSize === undefined || outputSize === null ? this.outputPadding : this.paddingFor(x, outputSize);
     return F.convTranspose2d(x, this.weight, this.bias, {
-      stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation, groups: this.groups,
+      stride: this.stride, padding: this.padding, outputPadding, dilation: this.dilation, groups: this.groups,
     });
+  }
+
+  /** torch's _ConvTransposeNd._output_padding for a requested output size. */
+  private paddingFor(x: Tensor, outputSize: readonly number[]): [number, number] {
+    const op = 'ConvTranspose2d';
+    if (!(x instanceof Tensor)) fail(op, `expected a Tensor input, got ${fmtValue(x)}`);
+    if (x.ndim !== 3 && x.ndim !== 4) fail(op, `expected 3D (unbatched) or 4D input, got input of shape ${fmtShape(x.shape)}`);
+    const nonSpatial = x.ndim - 2;
+    if (!Array.isArray(outputSize) || !outputSize.every((v) => Number.isInteger(v) && v >= 0)) {
+      fail(op, `outputSize must be an array of non-negative integers, got ${fmtValue(outputSize)}`);
+    }
+    const size = outputSize.length === nonSpatial + 2 ? outputSize.slice(nonSpatial) : outputSize;
+    if (size.length !== 2) {
+      fail(op, `for ${x.ndim}D input, outputSize must have 2 or ${nonSpatial + 2} elements (got ${outputSize.length}: ${fmtValue(outputSize)})`);
+    }
+    const inSpatial = x.shape.slice(nonSpatial);
+    const min = [0, 1].map((d) => (inSpatial[d] - 1) * this.stride[d] - 2 * this.padding[d] + this.dilation[d] * (this.kernelSize[d] - 1) + 1);
+    const max = [0, 1].map((d) => min[d] + this.stride[d] - 1);
+    if (size.some((s, d) => s < min[d] || s > max[d])) {
+      fail(op, `requested an output size of ${fmtShape(size)}, but valid sizes range from ${fmtShape(min)} to ${fmtShape(max)} (for an input of ${fmtShape(inSpatial)})`);
+    }
+    return [size[0] - min[0], size[1] - min[1]];
   }
 
   override extraRepr(): string {

@@ -99,6 +99,28 @@ describe('nn.ConvTranspose2d', () => {
     expect(c.forward(x.select(0, 0)).toArray()).to.deep.equal(y.select(0, 0).toArray());
   });
 
+  it("forward(x, outputSize) picks the output padding that gives that size, as torch's output_size", () => {
+    // Stride 3, padding 1, kernel 3 on a 4×5 input: without output padding (4−1)·3 − 2 + 2 + 1 = 10 rows
+    // and 13 columns; the sizes reachable are 10..12 and 13..15 (output padding 0..stride−1).
+    const c = new ConvTranspose2d(2, 3, 3, { stride: 3, padding: 1, outputPadding: 2, dtype: 'float64' });
+    const x = randn([2, 2, 4, 5], { dtype: 'float64' });
+    const opts = { stride: 3, padding: 1 };
+    for (const [oh, ow] of [[10, 13], [11, 15], [12, 14]]) {
+      const y = c.forward(x, [oh, ow]);
+      expect(y.shape).to.deep.equal([2, 3, oh, ow]);
+      // The module's own outputPadding (2) is not used when a size is asked for, as in torch.
+      expect(y.toArray()).to.deep.equal(F.convTranspose2d(x, c.weight, c.bias, { ...opts, outputPadding: [oh - 10, ow - 13] }).toArray());
+    }
+    expect(c.forward(x, [2, 3, 11, 14]).shape, 'the whole [N, C, H, W] size').to.deep.equal([2, 3, 11, 14]);
+    expect(c.forward(x.select(0, 1), [3, 11, 14]).shape, 'unbatched: [C, H, W]').to.deep.equal([3, 11, 14]);
+    expect(c.forward(x, null).shape, 'null: the module\'s outputPadding').to.deep.equal([2, 3, 12, 15]);
+    expect(() => c.forward(x, [13, 14])).to.throw('ConvTranspose2d: requested an output size of [13,14], but valid sizes range from [10,13] to [12,15] (for an input of [4,5])');
+    expect(() => c.forward(x, [9, 14])).to.throw('ConvTranspose2d: requested an output size of [9,14]');
+    expect(() => c.forward(x, [11])).to.throw('ConvTranspose2d: for 4D input, outputSize must have 2 or 4 elements (got 1: [11])');
+    expect(() => c.forward(x.select(0, 1), [2, 3, 11, 14])).to.throw('ConvTranspose2d: for 3D input, outputSize must have 2 or 3 elements (got 4');
+    expect(() => c.forward(x, [11.5, 14])).to.throw('ConvTranspose2d: outputSize must be an array of non-negative integers, got [11.5, 14]');
+  });
+
   it('loads a state dict and sits in a Sequential with the other layers', () => {
     const a = new ConvTranspose2d(2, 3, 2, { stride: 2 }), b = new ConvTranspose2d(2, 3, 2, { stride: 2 });
     b.loadStateDict(a.stateDict());

@@ -37,7 +37,9 @@ export * as nn from './models/nn/index';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';
 export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';
-export { SGD, Adam, AdamW, RMSprop, Adagrad, clipGradNorm, clipGradValue } from './lib/optim/index';
+export {
+  SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax, Adadelta, clipGradNorm, clipGradValue,
+} from './lib/optim/index';
 export {
   StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, ExponentialLR, ConstantLR, LambdaLR, MultiplicativeLR,
   ReduceLROnPlateau,

@@ -1,6 +1,6 @@
 export { Optimizer } from './optimizer';
 export type {
-  Parameter, Gradient, BaseHyperParams, ParamGroup, ParamGroupSpec, ParamsArg, ParamState, ParamStateKey, SavedParamGroup,
+  Parameter, Gradient, BaseHyperParams, ParamGroup, ParamGroupSpec, ParamsArg, ParamState, ParamStateKey, BufferKey, SavedParamGroup,
   OptimizerStateDict,
 } from './optimizer';
 export { SGD } from './sgd';
@@ -11,6 +11,14 @@ export { RMSprop } from './rmsprop';
 export type { RMSpropHyperParams, RMSpropOptions } from './rmsprop';
 export { Adagrad } from './adagrad';
 export type { AdagradHyperParams, AdagradOptions } from './adagrad';
+export { NAdam } from './nadam';
+export type { NAdamHyperParams, NAdamOptions } from './nadam';
+export { RAdam } from './radam';
+export type { RAdamHyperParams, RAdamOptions } from './radam';
+export { Adamax } from './adamax';
+export type { AdamaxHyperParams, AdamaxOptions } from './adamax';
+export { Adadelta } from './adadelta';
+export type { AdadeltaHyperParams, AdadeltaOptions } from './adadelta';
 export { clipGradNorm, clipGradValue } from './clip_grad';
 export type { ClipGradNormOptions } from './clip_grad';
 export {

@@ -63,7 +63,9 @@ export type ParamsArg<H extends BaseHyperParams> = Iterable<Parameter> | Iterabl
 /**
  * Per-parameter state, torch's keys in camelCase. SGD uses `momentumBuffer`; Adam and AdamW `step`,
  * `expAvg`, `expAvgSq`, `maxExpAvgSq`; RMSprop `step`, `squareAvg`, `momentumBuffer`, `gradAvg`;
- * Adagrad `step` and `sum`.
+ * Adagrad `step` and `sum`; NAdam `step`, `muProduct` (a number: torch's one-element tensor), `expAvg`,
+ * `expAvgSq`; RAdam `step`, `expAvg`, `expAvgSq`; Adamax `step`, `expAvg`, `expInf`; Adadelta `step`,
+ * `squareAvg`, `accDelta`.
  */
 export interface ParamState {
   step?: number;
@@ -74,6 +76,9 @@ export interface ParamState {
   squareAvg?: FloatArray;
   gradAvg?: FloatArray;
   sum?: FloatArray;
+  expInf?: FloatArray;
+  accDelta?: FloatArray;
+  muProduct?: number;
 }
 
 export type ParamStateKey = keyof ParamState;
@@ -313,6 +318,13 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
       for (const k of allowed as readonly ParamStateKey[]) {
         const v = entry[k];
         if (v === undefined) continue;
+        if (k === 'muProduct') {
+          if (typeof v !== 'number' || !Number.isFinite(v)) {
+            throw new Error(`${op} state of parameter ${key}: muProduct must be a finite number, got ${fmtValue(v)}`);
+          }
+          st.muProduct = v;
+          continue;
+        }
         if (k === 'step') {
           if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
             throw new Error(`${op} state of parameter ${key}: step must be a non-negative integer, got ${fmtValue(v)}`);
@@ -404,7 +416,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     }
   }
 
-  private checkBuffer(buf: FloatArray, key: Exclude<ParamStateKey, 'step'>, p: Parameter, gi: number, k: number): void {
+  private checkBuffer(buf: FloatArray, key: BufferKey, p: Parameter, gi: number, k: number): void {
     if (buf.length !== p.data.length || dtypeOf(buf) !== dtypeOf(p.data)) {
       fail(
         this.name,
@@ -418,7 +430,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   }
 
   /** An existing state buffer checked against the parameter, or a new zero-filled one. */
-  protected stateBuffer(st: ParamState, key: Exclude<ParamStateKey, 'step'>, p: Parameter, gi: number, k: number): FloatArray {
+  protected stateBuffer(st: ParamState, key: BufferKey, p: Parameter, gi: number, k: number): FloatArray {
     const buf = st[key];
     if (buf === undefined) {
       // State lives where its parameter lives: in shared memory when the thread pool can see the
@@ -449,7 +461,12 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   }
 }
 
-const BUFFER_KEYS = ['momentumBuffer', 'expAvg', 'expAvgSq', 'maxExpAvgSq', 'squareAvg', 'gradAvg', 'sum'] as const;
+const BUFFER_KEYS = [
+  'momentumBuffer', 'expAvg', 'expAvgSq', 'maxExpAvgSq', 'squareAvg', 'gradAvg', 'sum', 'expInf', 'accDelta',
+] as const;
+
+/** The state entries that are buffers shaped like their parameter (all but `step` and `muProduct`). */
+export type BufferKey = (typeof BUFFER_KEYS)[number];
 
 // ---- validation helpers shared by the optimizers and schedulers -------------------------------
 
@@ -533,6 +550,13 @@ export function requireInRange(
   }
 }
 
+/** A pair (beta1, beta2), each in [0, 1), as torch's Adam family checks them ("Invalid beta parameter at index i"). */
+export function requireBetas(op: string, v: unknown, where = ''): asserts v is [number, number] {
+  if (!Array.isArray(v) || v.length !== 2) fail(op, `betas must be a pair of numbers, got ${fmtValue(v)}${where}`);
+  requireInRange(op, 'betas[0]', v[0], 0, 1, false, where);
+  requireInRange(op, 'betas[1]', v[1], 0, 1, false, where);
+}
+
 /** Unknown option keys are an Error naming the op (lib/core/errors.ts; re-exported for the optimizers' callers). */
 export { checkKnownKeys };
 
@@ -555,6 +579,7 @@ function copyArray(a: FloatArray): FloatArray {
 function copyState(st: ParamState): ParamState {
   const out: ParamState = {};
   if (st.step !== undefined) out.step = st.step;
+  if (st.muProduct !== undefined) out.muProduct = st.muProduct;
   for (const key of BUFFER_KEYS) {
     const buf = st[key];
     if (buf) out[key] = copyArray(buf);

@@ -42,7 +42,7 @@ export {
 } from './lib/optim/index';
 export {
   StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR, LinearLR, SequentialLR, ExponentialLR, ConstantLR, LambdaLR, MultiplicativeLR,
-  ReduceLROnPlateau,
+  ReduceLROnPlateau, CosineAnnealingWarmRestarts, PolynomialLR, CyclicLR, ChainedScheduler,
 } from './lib/optim/index';
 export { saveStateDict, loadStateDict as loadStateDictFile, saveCheckpoint, loadCheckpoint, tensorsWithPrefix } from './lib/io/checkpoint';
 export type {

@@ -23,10 +23,11 @@ export { clipGradNorm, clipGradValue } from './clip_grad';
 export type { ClipGradNormOptions } from './clip_grad';
 export {
   LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR, ExponentialLR, ConstantLR,
-  LambdaLR, MultiplicativeLR, ReduceLROnPlateau,
+  LambdaLR, MultiplicativeLR, ReduceLROnPlateau, CosineAnnealingWarmRestarts, PolynomialLR, CyclicLR, ChainedScheduler,
 } from './lr_scheduler';
 export type {
   SchedulerStateDict, JsonValue, StepLROptions, MultiStepLROptions, CosineAnnealingLROptions, LinearLROptions,
   OneCycleLROptions, AnnealStrategy, SequentialLROptions, ExponentialLROptions, ConstantLROptions, LrLambda,
-  LambdaLROptions, ReduceLROnPlateauOptions, ReduceLROnPlateauStateDict,
+  LambdaLROptions, ReduceLROnPlateauOptions, ReduceLROnPlateauStateDict, CosineAnnealingWarmRestartsOptions,
+  PolynomialLROptions, CyclicLROptions, CyclicMode,
 } from './lr_scheduler';

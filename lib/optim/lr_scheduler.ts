@@ -12,11 +12,13 @@
  * switches to one at a milestone it uses torch's closed form, as torch does. Left alone, the cosine
  * follows lr = etaMin + (baseLr − etaMin)·(1 + cos(π·t/tMax))/2 up to rounding (~1e-16 relative
  * per step). OneCycleLR is closed-form in torch too. ExponentialLR, ConstantLR and MultiplicativeLR
- * are chainable as in torch; LambdaLR is torch's closed form baseLr·lrLambda(t).
+ * are chainable as in torch; LambdaLR is torch's closed form baseLr·lrLambda(t). PolynomialLR is
+ * chainable; CosineAnnealingWarmRestarts and CyclicLR are closed-form in torch (they read baseLrs), as
+ * here. ChainedScheduler steps several schedulers of one optimizer in turn.
  * ReduceLROnPlateau is, as in torch, a class of its own: it steps on a metric, not on a schedule.
  *
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
- * OneCycleLR's momentum) on load, so load order relative to the optimizer does not matter
+ * OneCycleLR's and CyclicLR's momentum) on load, so load order relative to the optimizer does not matter
  * (ReduceLROnPlateau's too, once it has stepped: unlike torch's, since a scheduler loaded after it
  * would otherwise undo its reductions). Two
  * schedulers stepped back to back on one optimizer each saved the lr they set, the first one's before
@@ -1152,6 +1154,7 @@ export class SequentialLR extends LRScheduler {
       }
       if (!(s instanceof LRScheduler)) fail(op, `schedulers[${i}] must be a scheduler, got ${fmtValue(s)}`);
       if (s instanceof SequentialLR) fail(op, `schedulers[${i}] is a SequentialLR; nesting is not supported`);
+      if (s instanceof ChainedScheduler) fail(op, `schedulers[${i}] is a ChainedScheduler; nesting is not supported`);
       if (s.optimizer !== optimizer) fail(op, `schedulers[${i}] (${s.name}) belongs to a different optimizer`);
     });
     const milestones = checkIncreasing(op, options.milestones, schedulers.length - 1);
@@ -1211,5 +1214,414 @@ export class SequentialLR extends LRScheduler {
       throw e;
     }
     this.milestones = milestones;
+  }
+}
+
+// ---- CosineAnnealingWarmRestarts ---------------------------------------------------------------
+
+export interface CosineAnnealingWarmRestartsOptions {
+  /** Steps until the first restart (torch's T_0). */
+  t0: number;
+  /** Factor by which each period grows after a restart, an integer ≥ 1 (torch's T_mult). */
+  tMult?: number;
+  etaMin?: number;
+}
+
+function checkWarmRestarts(t0: unknown, tMult: unknown, etaMin: unknown, where = ''): void {
+  const op = 'CosineAnnealingWarmRestarts';
+  requirePositiveInt(op, 't0', t0, where);
+  requirePositiveInt(op, 'tMult', tMult, where); // torch: "Expected integer T_mult >= 1"
+  requireNonNegative(op, 'etaMin', etaMin, where);
+}
+
+/**
+ * SGDR (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts): lr = etaMin + (baseLr − etaMin)·
+ * (1 + cos(π·tCur/tI))/2, where tCur counts the steps since the last restart and the period tI starts
+ * at t0 and is multiplied by tMult at each restart (restarts at t0, t0 + t0·tMult, …). Closed form
+ * in torch (it reads baseLrs, not the groups' lr), so it does not stack with other schedulers.
+ * torch's step(epoch) with a fractional epoch is not offered: step() advances by one.
+ */
+export class CosineAnnealingWarmRestarts extends LRScheduler {
+  private t0: number;
+  private tMult: number;
+  private etaMin: number;
+  private tI: number;
+  private tCur: number;
+
+  constructor(optimizer: AnyOptimizer, options: CosineAnnealingWarmRestartsOptions) {
+    const op = 'CosineAnnealingWarmRestarts';
+    checkKnownKeys(op, options, ['t0', 'tMult', 'etaMin']);
+    const tMult = options.tMult ?? 1;
+    const etaMin = options.etaMin ?? 0;
+    checkWarmRestarts(options.t0, tMult, etaMin);
+    super(op, optimizer);
+    this.t0 = options.t0;
+    this.tMult = tMult;
+    this.etaMin = etaMin;
+    this.tI = options.t0;
+    this.tCur = -1; // torch's T_cur = last_epoch before the initial step
+    this._initialStep();
+  }
+
+  /** tCur and tI after the next step (torch's step() without an epoch; the first one is step(0)). */
+  private next(): { tCur: number; tI: number } {
+    if (this.epoch < 0) return { tCur: 0, tI: this.t0 };
+    let tCur = this.tCur + 1;
+    let tI = this.tI;
+    if (tCur >= tI) {
+      tCur -= tI;
+      tI *= this.tMult;
+    }
+    return { tCur, tI };
+  }
+
+  /** tCur and tI at `epoch` counted from the start (torch's step(epoch)). */
+  private at(epoch: number): { tCur: number; tI: number } {
+    const { t0, tMult } = this;
+    if (epoch < t0) return { tCur: epoch, tI: t0 };
+    if (tMult === 1) return { tCur: epoch % t0, tI: t0 };
+    const n = Math.floor(Math.log((epoch / t0) * (tMult - 1) + 1) / Math.log(tMult));
+    return { tCur: epoch - (t0 * (tMult ** n - 1)) / (tMult - 1), tI: t0 * tMult ** n };
+  }
+
+  private cosine(tCur: number, tI: number): number[] {
+    const etaMin = this.etaMin;
+    return this.bases.map((b) => etaMin + ((b - etaMin) * (1 + Math.cos((Math.PI * tCur) / tI))) / 2);
+  }
+
+  override step(): void {
+    const next = this.next();
+    super.step(); // computeLr reads next() too; the counters move only once the step has succeeded
+    this.tCur = next.tCur;
+    this.tI = next.tI;
+  }
+
+  /** @internal SequentialLR's step(0) at a milestone: torch's explicit-epoch branch. */
+  override _jumpTo(epoch: number): void {
+    const at = this.at(epoch);
+    super._jumpTo(epoch);
+    this.tCur = at.tCur;
+    this.tI = at.tI;
+  }
+
+  protected override computeLr(_epoch: number): number[] {
+    const { tCur, tI } = this.next();
+    return this.cosine(tCur, tI);
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    const { tCur, tI } = this.at(epoch);
+    return this.cosine(tCur, tI);
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { t0: this.t0, tMult: this.tMult, etaMin: this.etaMin, tI: this.tI, tCur: this.tCur };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const where = ' (state dict)';
+    checkWarmRestarts(sd.t0, sd.tMult, sd.etaMin, where);
+    requirePositiveInt(this.name, 'tI', sd.tI, where);
+    requireNonNegativeInt(this.name, 'tCur', sd.tCur, where);
+    if (sd.tCur >= sd.tI) fail(this.name, `tCur must be less than tI, got tCur ${sd.tCur} and tI ${sd.tI}${where}`);
+    this.t0 = sd.t0 as number;
+    this.tMult = sd.tMult as number;
+    this.etaMin = sd.etaMin as number;
+    this.tI = sd.tI;
+    this.tCur = sd.tCur;
+  }
+}
+
+// ---- PolynomialLR ------------------------------------------------------------------------------
+
+export interface PolynomialLROptions {
+  totalIters?: number;
+  power?: number;
+}
+
+function checkPolynomial(totalIters: unknown, power: unknown, where = ''): void {
+  // torch checks neither; a negative power would make the last step's factor 0^power infinite.
+  requirePositiveInt('PolynomialLR', 'totalIters', totalIters, where);
+  requireNonNegative('PolynomialLR', 'power', power, where);
+}
+
+/**
+ * Decays lr polynomially to 0 over totalIters steps, then keeps it (torch 1.13's
+ * torch.optim.lr_scheduler.PolynomialLR, chainable form). Closed form:
+ * baseLr·(1 − min(t, totalIters)/totalIters)^power.
+ */
+export class PolynomialLR extends LRScheduler {
+  private totalIters: number;
+  private power: number;
+
+  constructor(optimizer: AnyOptimizer, options: PolynomialLROptions = {}) {
+    checkKnownKeys('PolynomialLR', options, ['totalIters', 'power']);
+    const totalIters = options.totalIters ?? 5;
+    const power = options.power ?? 1;
+    checkPolynomial(totalIters, power);
+    super('PolynomialLR', optimizer);
+    this.totalIters = totalIters;
+    this.power = power;
+    this._initialStep();
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    const T = this.totalIters;
+    if (epoch === 0 || epoch > T) return this.groups.map((g) => g.lr);
+    const factor = ((1 - epoch / T) / (1 - (epoch - 1) / T)) ** this.power;
+    return this.groups.map((g) => g.lr * factor);
+  }
+
+  protected override closedFormLr(epoch: number): number[] {
+    const T = this.totalIters;
+    return this.bases.map((b) => b * (1 - Math.min(T, epoch) / T) ** this.power);
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { totalIters: this.totalIters, power: this.power };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    checkPolynomial(sd.totalIters, sd.power, ' (state dict)');
+    this.totalIters = sd.totalIters as number;
+    this.power = sd.power as number;
+  }
+}
+
+// ---- CyclicLR ----------------------------------------------------------------------------------
+
+/** torch's CyclicLR modes, spelt as torch spells them. */
+export type CyclicMode = 'triangular' | 'triangular2' | 'exp_range';
+
+export interface CyclicLROptions {
+  /** The cycle's lower lr, one for all groups or one per group; written into the groups at construction. */
+  baseLr: number | readonly number[];
+  /** The cycle's upper lr, one for all groups or one per group. */
+  maxLr: number | readonly number[];
+  stepSizeUp?: number;
+  /** Defaults to stepSizeUp. */
+  stepSizeDown?: number;
+  mode?: CyclicMode;
+  /** exp_range's factor: the amplitude is scaled by gamma^step. */
+  gamma?: number;
+  /** Moves the optimizer's momentum inversely to lr (torch 1.13: SGD-style `momentum` only). */
+  cycleMomentum?: boolean;
+  baseMomentum?: number | readonly number[];
+  maxMomentum?: number | readonly number[];
+}
+
+const CYCLIC_MODES: readonly string[] = ['triangular', 'triangular2', 'exp_range'];
+
+function checkCyclicMode(op: string, mode: unknown, where = ''): asserts mode is CyclicMode {
+  if (typeof mode !== 'string' || !CYCLIC_MODES.includes(mode)) {
+    fail(op, `mode must be 'triangular', 'triangular2' or 'exp_range', got ${fmtValue(mode)}${where}`);
+  }
+}
+
+function hasMomentum(optimizer: AnyOptimizer): boolean {
+  return 'momentum' in (optimizer.defaults as Readonly<Record<string, unknown>>);
+}
+
+/**
+ * Cyclical learning rates (torch 1.13's torch.optim.lr_scheduler.CyclicLR): lr goes from baseLr up
+ * to maxLr in stepSizeUp steps and back down in stepSizeDown, the amplitude scaled per cycle by 1
+ * ('triangular'), 1/2^(cycle−1) ('triangular2') or per step by gamma^step ('exp_range'). Step it
+ * after every batch. Closed form (reads baseLrs, not the groups' lr).
+ *
+ * With cycleMomentum (the default, as in torch) the groups' `momentum` moves inversely, from
+ * maxMomentum at the cycle's low lr to baseMomentum at its peak; as in torch 1.13, that needs an
+ * optimizer with a `momentum` option (SGD, RMSprop): for Adam-like optimizers pass
+ * cycleMomentum: false (torch 1.13 raises too; cycling beta1 came in later versions). A custom
+ * scale function (torch's scale_fn) is not offered.
+ */
+export class CyclicLR extends LRScheduler {
+  private maxLrs: number[];
+  private totalSize: number;
+  private stepRatio: number;
+  private mode: CyclicMode;
+  private gamma: number;
+  private cycleMomentum: boolean;
+  private baseMomentums: number[];
+  private maxMomentums: number[];
+
+  constructor(optimizer: AnyOptimizer, options: CyclicLROptions) {
+    const op = 'CyclicLR';
+    checkOptimizer(op, optimizer);
+    checkKnownKeys(op, options, [
+      'baseLr', 'maxLr', 'stepSizeUp', 'stepSizeDown', 'mode', 'gamma', 'cycleMomentum', 'baseMomentum', 'maxMomentum',
+    ]);
+    const n = optimizer.paramGroups.length;
+    const nonNeg = (x: unknown, label: string): void => requireNonNegative(op, label, x);
+    const baseLrs = perGroup(op, 'baseLr', options.baseLr, n, nonNeg);
+    const maxLrs = perGroup(op, 'maxLr', options.maxLr, n, nonNeg);
+    const up = options.stepSizeUp ?? 2000;
+    requirePositive(op, 'stepSizeUp', up);
+    const down = options.stepSizeDown ?? up;
+    requireNonNegative(op, 'stepSizeDown', down);
+    const mode = options.mode ?? 'triangular';
+    checkCyclicMode(op, mode);
+    const gamma = options.gamma ?? 1;
+    requirePositive(op, 'gamma', gamma);
+    const cycleMomentum = options.cycleMomentum ?? true;
+    requireBoolean(op, 'cycleMomentum', cycleMomentum);
+    const baseMomentums = perGroup(op, 'baseMomentum', options.baseMomentum ?? 0.8, n, nonNeg);
+    const maxMomentums = perGroup(op, 'maxMomentum', options.maxMomentum ?? 0.9, n, nonNeg);
+    if (cycleMomentum && !hasMomentum(optimizer)) {
+      fail(op, `cycleMomentum needs an optimizer with a momentum option, got ${optimizer.name} (as in torch 1.13); pass cycleMomentum: false`);
+    }
+
+    // As torch: the groups start at baseLr (and baseMomentum), then the base class records initialLr.
+    optimizer.paramGroups.forEach((g, i) => {
+      g.lr = baseLrs[i];
+      if (cycleMomentum) (g as unknown as { momentum: number }).momentum = baseMomentums[i];
+    });
+    super(op, optimizer);
+    this.bases = baseLrs;
+    this.maxLrs = maxLrs;
+    this.totalSize = up + down;
+    this.stepRatio = up / (up + down);
+    this.mode = mode;
+    this.gamma = gamma;
+    this.cycleMomentum = cycleMomentum;
+    this.baseMomentums = baseMomentums;
+    this.maxMomentums = maxMomentums;
+    this._initialStep();
+  }
+
+  /** Where `epoch` sits in its cycle (0 at the low ends, 1 at the peak) and the amplitude's scale. */
+  private position(epoch: number): { scale: number; amplitude: number } {
+    const cycle = Math.floor(1 + epoch / this.totalSize);
+    const x = 1 + epoch / this.totalSize - cycle;
+    const scale = x <= this.stepRatio ? x / this.stepRatio : (x - 1) / (this.stepRatio - 1);
+    const amplitude =
+      this.mode === 'triangular' ? 1 : this.mode === 'triangular2' ? 1 / 2 ** (cycle - 1) : this.gamma ** epoch;
+    return { scale, amplitude };
+  }
+
+  protected override computeLr(epoch: number): number[] {
+    const { scale, amplitude } = this.position(epoch);
+    return this.bases.map((b, i) => b + (this.maxLrs[i] - b) * scale * amplitude);
+  }
+
+  protected override applyLr(lrs: readonly number[], epoch: number): void {
+    super.applyLr(lrs, epoch);
+    if (!this.cycleMomentum) return;
+    const { scale, amplitude } = this.position(epoch);
+    this.groups.forEach((g, i) => {
+      const hi = this.maxMomentums[i];
+      (g as unknown as { momentum: number }).momentum = hi - (hi - this.baseMomentums[i]) * scale * amplitude;
+    });
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return {
+      maxLrs: this.maxLrs.slice(),
+      totalSize: this.totalSize,
+      stepRatio: this.stepRatio,
+      mode: this.mode,
+      gamma: this.gamma,
+      cycleMomentum: this.cycleMomentum,
+      baseMomentums: this.baseMomentums.slice(),
+      maxMomentums: this.maxMomentums.slice(),
+    };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const op = this.name;
+    const where = ' (state dict)';
+    requirePositive(op, 'totalSize', sd.totalSize, where);
+    requireInRange(op, 'stepRatio', sd.stepRatio, 0, 1, true, where);
+    if (sd.stepRatio === 0) fail(op, `stepRatio must be in (0, 1], got 0${where}`);
+    checkCyclicMode(op, sd.mode, where);
+    requirePositive(op, 'gamma', sd.gamma, where);
+    requireBoolean(op, 'cycleMomentum', sd.cycleMomentum, where);
+    if (sd.cycleMomentum && !hasMomentum(this.optimizer)) {
+      fail(op, `the state dict cycles momentum but ${this.optimizer.name} has no momentum option${where}`);
+    }
+    const n = this.groups.length;
+    const arrays: Record<string, number[]> = {};
+    for (const key of ['maxLrs', 'baseMomentums', 'maxMomentums']) {
+      const v = sd[key];
+      if (!isNumberArray(v) || v.length !== n || v.some((x) => x < 0)) {
+        fail(op, `${key} must be an array of ${n} non-negative numbers${where}, got ${fmtValue(v)}`);
+      }
+      arrays[key] = v.slice();
+    }
+    this.maxLrs = arrays.maxLrs;
+    this.totalSize = sd.totalSize;
+    this.stepRatio = sd.stepRatio;
+    this.mode = sd.mode;
+    this.gamma = sd.gamma;
+    this.cycleMomentum = sd.cycleMomentum;
+    this.baseMomentums = arrays.baseMomentums;
+    this.maxMomentums = arrays.maxMomentums;
+  }
+}
+
+// ---- ChainedScheduler --------------------------------------------------------------------------
+
+/**
+ * Steps several schedulers of one optimizer together, each after the other, every step()
+ * (torch.optim.lr_scheduler.ChainedScheduler): chainable schedulers multiply their effects, e.g.
+ * ConstantLR's warm-up factor on top of ExponentialLR's decay. Built from the schedulers alone, as in
+ * torch; it takes no step at construction (they each took theirs). getLastLr() is the groups' lr
+ * after the last scheduler. Its state dict holds each scheduler's.
+ */
+export class ChainedScheduler extends LRScheduler {
+  private readonly schedulers: LRScheduler[];
+
+  constructor(schedulers: readonly LRScheduler[]) {
+    const op = 'ChainedScheduler';
+    if (!Array.isArray(schedulers) || schedulers.length === 0) {
+      fail(op, `schedulers must be a non-empty array of schedulers, got ${fmtValue(schedulers)}`);
+    }
+    schedulers.forEach((s: unknown, i: number) => {
+      if (s instanceof ReduceLROnPlateau) {
+        fail(op, `schedulers[${i}] is a ReduceLROnPlateau, which steps on a metric and cannot be chained; step it yourself with step(metric)`);
+      }
+      if (!(s instanceof LRScheduler)) fail(op, `schedulers[${i}] must be a scheduler, got ${fmtValue(s)}`);
+      if (s.optimizer !== schedulers[0].optimizer) {
+        fail(op, `schedulers[${i}] (${s.name}) belongs to a different optimizer than schedulers[0] (${schedulers[0].name})`);
+      }
+    });
+    super(op, schedulers[0].optimizer);
+    this.schedulers = schedulers.slice();
+    this.epoch = 0;
+    this.applyLr(this.groups.map((g) => g.lr), 0);
+  }
+
+  override step(): void {
+    for (const s of this.schedulers) s.step();
+    this.epoch += 1;
+    this.stepCount += 1;
+    this.applyLr(this.groups.map((g) => g.lr), this.epoch);
+  }
+
+  protected override computeLr(_epoch: number): number[] {
+    // step() delegates to the schedulers; nothing reaches this.
+    return this.groups.map((g) => g.lr);
+  }
+
+  protected override configState(): { [key: string]: JsonValue } {
+    return { schedulers: this.schedulers.map((s) => s.stateDict()) };
+  }
+
+  protected override loadConfig(sd: Record<string, unknown>): void {
+    const states = sd.schedulers;
+    if (!Array.isArray(states) || states.length !== this.schedulers.length) {
+      fail(this.name, `schedulers must be an array of ${this.schedulers.length} state dicts (state dict), got ${fmtValue(states)}`);
+    }
+    // All or nothing, as SequentialLR's.
+    const before = this.schedulers.map((s) => s.stateDict());
+    const lrs = this.groups.map((g) => g.lr);
+    try {
+      this.schedulers.forEach((s, i) => s.loadStateDict(states[i] as SchedulerStateDict));
+    } catch (e) {
+      this.schedulers.forEach((s, i) => s.loadStateDict(before[i]));
+      this.groups.forEach((g, i) => {
+        g.lr = lrs[i];
+      });
+      throw e;
+    }
   }
 }

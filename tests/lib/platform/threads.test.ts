@@ -37,8 +37,13 @@ function runChild(code: string, timeoutMs: number): Promise<{ code: number | nul
 }
 
 describe('lib/platform/threads', function () {
-  this.timeout(60000);
+  // Several tests start workers (and children) again: under ts-node a worker's start transpiles the
+  // kernel modules, 10-18 s each on a 2-core machine with load average 16-19.
+  this.timeout(300000);
   const saved = getNumThreads();
+  // The worker counts below assume a pool that has at most one worker (a 3-thread run in an
+  // earlier file leaves two).
+  before(() => shutdownThreads());
   after(() => setNumThreads(saved));
 
   it('validates setNumThreads and switches shared tensor storage with it', () => {
@@ -232,11 +237,12 @@ describe('lib/platform/threads', function () {
     const code = `
       const wt = require('worker_threads');
       const Original = wt.Worker;
-      let spawned = 0;
+      let spawned = 0, exited = 0;
       wt.Worker = class extends Original {
         constructor(src, opts) {
           spawned++;
           super(src, { ...opts, workerData: { ...opts.workerData, entry: '/nonexistent/thread_worker.js' } });
+          this.on('exit', () => { exited++; });
         }
       };
       let warnings = 0;
@@ -245,16 +251,21 @@ describe('lib/platform/threads', function () {
       const { parallelFor } = require('./lib/kernels/parallel');
       setNumThreads(3);
       (async () => {
-        for (let step = 0; step < 8; step++) {
+        // A worker fails only once ts-node has loaded in it (seconds on a loaded machine): step on
+        // until every worker started so far has ended, then 8 steps more, which must start none.
+        let after = 0;
+        for (let step = 0; after < 8; step++) {
+          if (step > 600) throw new Error('workers still alive after ' + step + ' steps: spawned ' + spawned + ', exited ' + exited);
           const out = new Int32Array(new SharedArrayBuffer(4 * 6)).fill(-1);
           parallelFor('parallel.mark', 6, { out, failAt: -1 });
           if (!out.every((t) => t === 0)) throw new Error('step ' + step + ': ' + Array.from(out));
           await new Promise((r) => setTimeout(r, 300));
+          if (exited === spawned) after++;
         }
         console.log(JSON.stringify({ spawned, warnings }));
       })();
     `;
-    const { code: exitCode, out } = await runChild(code, 60000);
+    const { code: exitCode, out } = await runChild(code, 240000);
     expect(exitCode, out).to.equal(0);
     const r = JSON.parse(out.trim().split('\n').pop() as string) as { spawned: number; warnings: number };
     expect(r.spawned, out).to.equal(2, 'the two workers of the first run, none after they failed');
@@ -276,7 +287,7 @@ describe('lib/platform/threads', function () {
       if (C[0] !== n || C[n * n - 1] !== n || threadStats().partsSent < 1) throw new Error('bad result ' + C[0]);
       console.log('done ' + Date.now());
     `;
-    const { code: exitCode, out, exitAt } = await runChild(code, 45000);
+    const { code: exitCode, out, exitAt } = await runChild(code, 120000);
     expect(exitCode, out).to.equal(0);
     const m = /done (\d+)/.exec(out);
     expect(m, out).to.not.equal(null);
@@ -298,7 +309,7 @@ describe('lib/platform/threads', function () {
       }
       console.log(JSON.stringify({ peakMiB: peak / 1048576, collections: sharedMemoryCollections() }));
     `;
-    const { code: exitCode, out } = await runChild(code, 45000);
+    const { code: exitCode, out } = await runChild(code, 120000);
     expect(exitCode, out).to.equal(0);
     const r = JSON.parse(out.trim().split('\n').pop() as string) as { peakMiB: number; collections: number };
     expect(r.collections, out).to.be.at.least(7);

@@ -160,7 +160,9 @@ describe('lib/platform/buffer_supply', () => {
   });
 
   describe('in the thread pool', function () {
-    this.timeout(30000);
+    // Each test may start a worker (after shutdownThreads, or first in the process): under ts-node
+    // 10-18 s on a 2-core machine with load average 16-19, and the second test starts four.
+    this.timeout(300000);
     const saved = getNumThreads();
     afterEach(() => {
       setNumThreads(saved);
@@ -185,7 +187,6 @@ describe('lib/platform/buffer_supply', () => {
     });
 
     it('counts nothing as requested after shutdownThreads, however busy the worker was', async function () {
-      this.timeout(120000);
       setNumThreads(2);
       for (let round = 0; round < 4; round++) {
         waitForThreads();
@@ -204,7 +205,8 @@ describe('lib/platform/buffer_supply', () => {
     it('supplies nothing at 1 thread or when turned off, and holds no pooled buffers at 1 thread', () => {
       setNumThreads(2);
       waitForThreads();
-      for (let i = 0; i < 20 && bufferSupplyStats().pooledBytes === 0; i++) {
+      // The worker must be scheduled to make it: up to 2 s, not 0.1 s, on a loaded machine.
+      for (let i = 0; i < 400 && bufferSupplyStats().pooledBytes === 0; i++) {
         allocate('float32', MB / 4);
         sleepMs(5);
       }
@@ -216,7 +218,7 @@ describe('lib/platform/buffer_supply', () => {
       expect(bufferSupplyStats().hits + bufferSupplyStats().misses).to.equal(h0.hits + h0.misses);
       setNumThreads(2);
       waitForThreads();
-      for (let i = 0; i < 20 && bufferSupplyStats().pooledBytes === 0; i++) {
+      for (let i = 0; i < 400 && bufferSupplyStats().pooledBytes === 0; i++) {
         allocate('float32', MB / 4);
         sleepMs(5);
       }

@@ -756,15 +756,18 @@ export const derivatives = {
       return { x: fromData(rs.adaptiveMaxPool2dBackward(dense(grad), extra, { N, C, H, W, OH, OW }), shapes.x!) };
     },
   }),
-  /** torch's upsample_nearest2d: each output copies the input element nearestIndices picks (lib/kernels/resample.ts). */
-  upsampleNearest2d: defineOp<X, { outputSize: [number, number]; scales: rs.ResampleScales }>({
-    forward: ({ x }, { outputSize: [OH, OW], scales }) => {
+  /**
+   * torch's upsample_nearest2d: each output copies the input element nearestIndices picks
+   * (lib/kernels/resample.ts); `shortcuts` picks torch's channels-last kernel over its generic one.
+   */
+  upsampleNearest2d: defineOp<X, { outputSize: [number, number]; scales: rs.ResampleScales; shortcuts: boolean }>({
+    forward: ({ x }, { outputSize: [OH, OW], scales, shortcuts }) => {
       const [N, C, H, W] = x.shape;
-      return fromData(rs.upsampleNearest2dForward(dense(x), { N, C, H, W, OH, OW }, scales), [N, C, OH, OW]);
+      return fromData(rs.upsampleNearest2dForward(dense(x), { N, C, H, W, OH, OW }, scales, shortcuts), [N, C, OH, OW]);
     },
-    backward: (grad, { shapes, attrs: { outputSize: [OH, OW], scales } }) => {
+    backward: (grad, { shapes, attrs: { outputSize: [OH, OW], scales, shortcuts } }) => {
       const [N, C, H, W] = shapes.x!;
-      return { x: fromData(rs.upsampleNearest2dBackward(dense(grad), { N, C, H, W, OH, OW }, scales), shapes.x!) };
+      return { x: fromData(rs.upsampleNearest2dBackward(dense(grad), { N, C, H, W, OH, OW }, scales, shortcuts), shapes.x!) };
     },
   }),
   /** torch's upsample_bilinear2d (alignCorners or half-pixel centres); linear in x, so the backward spreads grad with the same weights. */

@@ -1757,8 +1757,13 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const x4 = dims === 1 ? unsqueeze(x, 2) : x;
   const out2: [number, number] = dims === 1 ? [1, outSize[0]] : [outSize[0], outSize[1]];
   const scales2: [number | null, number | null] = dims === 1 ? [null, scales[0]] : [scales[0], scales[1]];
+  // torch 1.13 runs upsample_nearest2d's channels-last kernel (nearest_idx, with its out == in and
+  // out == 2·in shortcuts) on a channels-last contiguous input, which a contiguous NCHW one is when
+  // C == 1 or H·W == 1; everything else, upsample_nearest1d included, takes the generic kernel.
+  // (tsgrad has no channels-last memory format, so the shape alone decides.)
+  const shortcuts = dims === 2 && (x.shape[1] === 1 || spatial[0] * spatial[1] === 1);
   const y = mode === 'nearest'
-    ? apply('upsampleNearest2d', { x: x4 }, { outputSize: out2, scales: scales2 })
+    ? apply('upsampleNearest2d', { x: x4 }, { outputSize: out2, scales: scales2, shortcuts })
     : apply('upsampleBilinear2d', { x: x4 }, { outputSize: out2, alignCorners, scales: scales2 });
   return dims === 1 ? squeeze(y, 2) : y;
 }

@@ -380,9 +380,11 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: '3x2 to 5x4 (more bins than rows), non-contiguous', make: () => ({ inputs: { x: nc([1, 2, 3, 2]) }, attrs: { outputSize: [5, 4] } }) },
   ] },
   upsampleNearest2d: { samples: [
-    { desc: '3x2 to 5x7 by size', make: () => ({ inputs: { x: r([2, 2, 3, 2]) }, attrs: { outputSize: [5, 7], scales: [null, null] } }) },
-    { desc: '5x7 to 3x4 by size (downscale), non-contiguous', make: () => ({ inputs: { x: nc([1, 2, 5, 7]) }, attrs: { outputSize: [3, 4], scales: [null, null] } }) },
-    { desc: 'scale factors [1.7, 2.5] on 3x2 (5x5)', make: () => ({ inputs: { x: r([1, 3, 3, 2]) }, attrs: { outputSize: [5, 5], scales: [1.7, 2.5] } }) },
+    { desc: '3x2 to 5x7 by size', make: () => ({ inputs: { x: r([2, 2, 3, 2]) }, attrs: { outputSize: [5, 7], scales: [null, null], shortcuts: false } }) },
+    { desc: '5x7 to 3x4 by size (downscale), non-contiguous', make: () => ({ inputs: { x: nc([1, 2, 5, 7]) }, attrs: { outputSize: [3, 4], scales: [null, null], shortcuts: false } }) },
+    { desc: 'scale factors [1.7, 2.5] on 3x2 (5x5)', make: () => ({ inputs: { x: r([1, 3, 3, 2]) }, attrs: { outputSize: [5, 5], scales: [1.7, 2.5], shortcuts: false } }) },
+    { desc: 'scale factors [2.05, 1.05] on 4x5 (8x5), generic kernel', make: () => ({ inputs: { x: r([1, 2, 4, 5]) }, attrs: { outputSize: [8, 5], scales: [2.05, 1.05], shortcuts: false } }) },
+    { desc: 'scale factors [2.05, 1.05] on 4x5 (8x5), nearest_idx shortcuts', make: () => ({ inputs: { x: r([2, 1, 4, 5]) }, attrs: { outputSize: [8, 5], scales: [2.05, 1.05], shortcuts: true } }) },
   ] },
   upsampleBilinear2d: { samples: [
     { desc: '3x4 to 5x7, half-pixel centres', make: () => ({ inputs: { x: r([2, 2, 3, 4]) }, attrs: { outputSize: [5, 7], alignCorners: false, scales: [null, null] } }) },

@@ -4,10 +4,15 @@
  * pooling, each forward and backward.
  *
  * The source positions are torch 1.13's CPU formulas, computed once per axis into small tables:
- * - nearest: src = min(floor(dst·scale), in − 1) in float32 arithmetic (torch's nearest_idx computes
- *   the scale as a float whatever the dtype), with scale = 1/scaleFactor when a scale factor was
- *   given and in/out otherwise, and torch's two shortcuts: out == in copies, out == 2·in takes dst >> 1
- *   (they differ from the formula for some scale factors, so they are kept).
+ * - nearest: src = min(floor(dst·scale), in − 1), with scale = 1/scaleFactor when a scale factor
+ *   was given and in/out otherwise. torch 1.13 has two kernels for it, and the `shortcuts` flag picks:
+ *   the generic one (HelperInterpNearest, what upsample_nearest1d and an NCHW upsample_nearest2d with
+ *   C > 1 run) computes the scale and scale·dst in the dtype and floors the float of that (floorf);
+ *   the channels-last one (nearest_idx, which a 4-d input with C == 1 gets, being channels-last
+ *   contiguous too) computes them in float32 whatever the dtype and has two shortcuts: out == in
+ *   copies, out == 2·in takes dst >> 1 (they differ from the formula for some scale factors, e.g.
+ *   10 · 2.05 → 20). torch's backward always uses nearest_idx, which is not the gradient of the
+ *   generic forward in those cases; here the backward uses the forward's indices, the true gradient.
  * - bilinear: alignCorners maps the corners, scale = (in − 1)/(out − 1) (0 for out 1), src = scale·dst;
  *   otherwise half-pixel centres, src = max(scale·(dst + 0.5) − 0.5, 0) with the scale as above; the
  *   left tap is trunc(src), the right one the next (the same one on the last row), weights src − left
@@ -61,31 +66,38 @@ const outShape = (g: ResampleGeometry): number[] => [g.N, g.C, g.OH, g.OW];
 
 // ---- nearest ----
 
-/** torch's nearest_idx for every output position of one axis (see the header). */
-export function nearestIndices(inSize: number, outSize: number, scaleFactor: number | null): Int32Array {
+/**
+ * The source index of every output position of one axis (see the header): with `shortcuts`, torch's
+ * nearest_idx (float32 scale, out == in and out == 2·in special cases); without, its generic kernel
+ * (the scale and scale·dst in dtype's precision, then rounded to float32 and floored, as floorf).
+ */
+export function nearestIndices(inSize: number, outSize: number, scaleFactor: number | null, dtype: DType, shortcuts: boolean): Int32Array {
   const idx = new Int32Array(outSize);
-  if (outSize === inSize) {
+  if (shortcuts && outSize === inSize) {
     for (let i = 0; i < outSize; i++) idx[i] = i;
-  } else if (outSize === 2 * inSize) {
+  } else if (shortcuts && outSize === 2 * inSize) {
     for (let i = 0; i < outSize; i++) idx[i] = i >> 1;
   } else {
-    // compute_scales_value<float>: 1/scale in double, then cast; or float(in)/out, a float division.
-    const scale = Math.fround(scaleFactor !== null && scaleFactor > 0 ? 1 / scaleFactor : inSize / outSize);
-    for (let i = 0; i < outSize; i++) idx[i] = Math.min(Math.floor(Math.fround(i * scale)), inSize - 1);
+    // compute_scales_value<T>: 1/scale in double, then cast; or T(in)/out, a division in T.
+    const r = shortcuts || dtype === 'float32' ? Math.fround : (v: number): number => v;
+    const scale = r(scaleFactor !== null && scaleFactor > 0 ? 1 / scaleFactor : inSize / outSize);
+    for (let i = 0; i < outSize; i++) idx[i] = Math.min(Math.floor(Math.fround(scale * i)), inSize - 1);
   }
   return idx;
 }
 
-export function upsampleNearest2dForward(x: FloatArray, g: ResampleGeometry, scales: ResampleScales): FloatArray {
+/** `shortcuts`: torch's channels-last kernel (nearest_idx) rather than its generic one (see the header). */
+export function upsampleNearest2dForward(x: FloatArray, g: ResampleGeometry, scales: ResampleScales, shortcuts: boolean): FloatArray {
   const op = 'upsampleNearest2dForward';
   checkGeometry(op, g);
   checkLength(op, 'x', x, g.N * g.C * g.H * g.W, inShape(g));
   checkScale(op, scales[0]);
   checkScale(op, scales[1]);
   const { H, W, OH, OW } = g;
-  const rows = nearestIndices(H, OH, scales[0]), cols = nearestIndices(W, OW, scales[1]);
+  const dtype = dtypeOf(x);
+  const rows = nearestIndices(H, OH, scales[0], dtype, shortcuts), cols = nearestIndices(W, OW, scales[1], dtype, shortcuts);
   const planes = g.N * g.C;
-  const out = allocate(dtypeOf(x), planes * OH * OW);
+  const out = allocate(dtype, planes * OH * OW);
   let o = 0;
   for (let p = 0; p < planes; p++) {
     const xb = p * H * W;
@@ -98,14 +110,14 @@ export function upsampleNearest2dForward(x: FloatArray, g: ResampleGeometry, sca
 }
 
 /** Each output gradient goes to the input element it copied; several outputs of one source add up. */
-export function upsampleNearest2dBackward(gy: FloatArray, g: ResampleGeometry, scales: ResampleScales): FloatArray {
+export function upsampleNearest2dBackward(gy: FloatArray, g: ResampleGeometry, scales: ResampleScales, shortcuts: boolean): FloatArray {
   const op = 'upsampleNearest2dBackward';
   checkGeometry(op, g);
   checkLength(op, 'gy', gy, g.N * g.C * g.OH * g.OW, outShape(g));
   checkScale(op, scales[0]);
   checkScale(op, scales[1]);
   const { H, W, OH, OW } = g;
-  const rows = nearestIndices(H, OH, scales[0]), cols = nearestIndices(W, OW, scales[1]);
+  const rows = nearestIndices(H, OH, scales[0], dtypeOf(gy), shortcuts), cols = nearestIndices(W, OW, scales[1], dtypeOf(gy), shortcuts);
   const planes = g.N * g.C;
   const acc = new Float64Array(planes * H * W);
   let o = 0;

@@ -19,12 +19,23 @@ import { maxAbsDiff, randomTensor, randomTransposed } from '../../helpers';
 
 const TOL = { atol: 1e-7, rtol: 1e-6 };
 
-/** torch's nearest source index: the out == in and out == 2·in shortcuts, else min(floor(dst·scale), in − 1) with a float32 scale. */
+/** torch's nearest_idx (its channels-last kernel, taken by a 4-d input with C == 1): the out == in and out == 2·in shortcuts, else min(floor(dst·scale), in − 1) with a float32 scale. */
 function nearestSrc(i: number, inSize: number, outSize: number, sf: number | null): number {
   if (outSize === inSize) return i;
   if (outSize === 2 * inSize) return Math.floor(i / 2);
   const scale = Math.fround(sf !== null ? 1 / sf : inSize / outSize);
   return Math.min(Math.floor(Math.fround(i * scale)), inSize - 1);
+}
+
+/**
+ * torch 1.13's generic nearest kernel (HelperInterpNearest::compute_indices_weights): the scale
+ * area_pixel_compute_scale gives in the dtype (1/scaleFactor, or in/out), src = scale·dst in the
+ * dtype, then floorf (which takes a float) and min with in − 1. No out == in or out == 2·in cases.
+ */
+function nearestSrcGeneric(i: number, inSize: number, outSize: number, sf: number | null, dtype: 'float32' | 'float64' = 'float64'): number {
+  const r = dtype === 'float32' ? Math.fround : (v: number): number => v;
+  const scale = r(sf !== null ? 1 / sf : inSize / outSize);
+  return Math.min(Math.floor(Math.fround(r(scale * i))), inSize - 1);
 }
 
 /** torch's linear source position of output i, in double: corners mapped, or half-pixel centres clamped at 0. */
@@ -56,7 +67,8 @@ function interp2dRef(
         const row: number[] = [];
         for (let ox = 0; ox < OW; ox++) {
           if (mode === 'nearest') {
-            row.push(xv[n][c][nearestSrc(oy, H, OH, sf[0])][nearestSrc(ox, W, OW, sf[1])]);
+            const src = C === 1 ? nearestSrc : nearestSrcGeneric;
+            row.push(xv[n][c][src(oy, H, OH, sf[0])][src(ox, W, OW, sf[1])]);
           } else {
             const sy = linearSrc(oy, H, OH, alignCorners, sf[0]), sx = linearSrc(ox, W, OW, alignCorners, sf[1]);
             row.push(lerp((k) => lerp((j) => xv[n][c][k][j], sx, W), sy, H));
@@ -120,16 +132,47 @@ describe('F.interpolate', () => {
     expect((F.interpolate(x, { size: 8, mode: 'linear' }).toArray() as number[][][])[0][0][1]).to.be.closeTo(0.4375, 1e-15);
   });
 
-  it("keeps torch's nearest shortcuts: out == 2·in takes dst >> 1 and out == in copies, whatever the scale factor", () => {
+  it("nearest: torch 1.13's generic kernel has no shortcuts (3-d input, or 4-d with C > 1): out == 2·in and out == in follow floor(dst/scaleFactor)", () => {
+    // torch 1.13's upsample_nearest1d (and upsample_nearest2d on an NCHW tensor with C > 1) runs the
+    // generic kernel (HelperInterpNearest): min(floor(dst·scale), in − 1), no special cases; issue
+    // pytorch#62237 (scale_factor 1.00001 giving [1, 1]) was answered with 'nearest-exact', not a fix.
     const x = tensor([[Array.from({ length: 10 }, (_, i) => i)]], { dtype: 'float64' });
-    // 10 · 2.05 → 20 = 2·10: torch takes i >> 1 (output 2 reads 1), where floor(2/2.05) would read 0.
-    const y = (F.interpolate(x, { scaleFactor: 2.05 }).toArray() as number[][][])[0][0];
-    expect(y).to.deep.equal(Array.from({ length: 20 }, (_, i) => i >> 1));
-    // 10 · 1.05 → 10: a copy, where floor(i/1.05) would repeat 8.
-    expect((F.interpolate(x, { scaleFactor: 1.05 }).toArray() as number[][][])[0][0]).to.deep.equal(Array.from({ length: 10 }, (_, i) => i));
+    // 10 · 2.05 → 20 = 2·10, yet output 2 reads floor(2/2.05) = 0.
+    expect((F.interpolate(x, { scaleFactor: 2.05 }).toArray() as number[][][])[0][0])
+      .to.deep.equal([0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9]);
+    // 10 · 1.05 → 10, yet floor(i/1.05) repeats 0.
+    expect((F.interpolate(x, { scaleFactor: 1.05 }).toArray() as number[][][])[0][0]).to.deep.equal([0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(F.interpolate(tensor([[[1, 2]]], { dtype: 'float64' }), { scaleFactor: 1.00001 }).toArray()).to.deep.equal([[[1, 1]]]);
+    // 4-d, C = 2: the generic kernel on both axes.
+    const x4 = tensor([[[[0, 1, 2, 3]], [[4, 5, 6, 7]]]], { dtype: 'float64' });
+    expect(F.interpolate(x4, { scaleFactor: [1, 2.05] }).toArray()).to.deep.equal([[[[0, 0, 0, 1, 1, 2, 2, 3]], [[4, 4, 4, 5, 5, 6, 6, 7]]]]);
+    // And the gradient is that of this forward: output 0, 1, 2 read input 0.
+    const xg = tensor([[[0, 1, 2, 3]]], { dtype: 'float64', requiresGrad: true });
+    F.sum(F.interpolate(xg, { scaleFactor: 2.05 })).backward();
+    expect(Array.from(xg.grad!.storage)).to.deep.equal([3, 2, 2, 1]);
+  });
+
+  it("nearest: a 4-d input with C == 1 keeps torch's channels-last kernel (nearest_idx: out == 2·in halves, out == in copies)", () => {
+    // torch 1.13 sends a tensor that is channels-last contiguous (an NCHW one with C == 1 is) to
+    // cpu_upsample_nearest_channels_last, whose nearest_idx keeps the out == in and out == 2·in cases.
+    const x = tensor([[[Array.from({ length: 10 }, (_, i) => i)]]], { dtype: 'float64' });
+    expect((F.interpolate(x, { scaleFactor: [1, 2.05] }).toArray() as number[][][][])[0][0][0]).to.deep.equal(Array.from({ length: 20 }, (_, i) => i >> 1));
+    expect((F.interpolate(x, { scaleFactor: [1, 1.05] }).toArray() as number[][][][])[0][0][0]).to.deep.equal(Array.from({ length: 10 }, (_, i) => i));
     // bilinear at the same size copies too (torch's compute_source_index_and_lambda), though 1/1.05 · (i + 0.5) − 0.5 is not i.
     const x4 = randomTensor(new Random(4), [1, 2, 5, 6]);
     expect(F.interpolate(x4, { scaleFactor: 1.05, mode: 'bilinear' }).toArray()).to.deep.equal(x4.toArray());
+  });
+
+  it('nearest: the generic kernel computes the scale in the dtype (double for float64), then floors the float of scale·dst', () => {
+    // 2 → 82 by size: 41·(2/82) is 1 in double; with a float32 scale it is 0.99999994, so output 41 reads input 0.
+    const x = tensor([[[5, 7]]], { dtype: 'float64' });
+    const y64 = (F.interpolate(x, { size: 82 }).toArray() as number[][][])[0][0];
+    const y32 = (F.interpolate(x.to('float32'), { size: 82 }).toArray() as number[][][])[0][0];
+    const want = (dtype: 'float32' | 'float64'): number[] => Array.from({ length: 82 }, (_, i) => [5, 7][nearestSrcGeneric(i, 2, 82, null, dtype)]);
+    expect(y64).to.deep.equal(want('float64'));
+    expect(y32).to.deep.equal(want('float32'));
+    expect(y64[41]).to.equal(7);
+    expect(y32[41]).to.equal(5);
   });
 
   it("'nearest' and 'linear' on [N, C, L] match the 1-d formulas", () => {
@@ -143,7 +186,7 @@ describe('F.interpolate', () => {
       expect(y.shape).to.deep.equal([2, 3, L]);
       const want: number[] = [];
       for (let n = 0; n < 2; n++) for (let c = 0; c < 3; c++) for (let i = 0; i < L; i++) {
-        want.push(mode === 'nearest' ? xv[n][c][nearestSrc(i, 7, L, sf)] : lerp((k) => xv[n][c][k], linearSrc(i, 7, L, ac ?? false, sf), 7));
+        want.push(mode === 'nearest' ? xv[n][c][nearestSrcGeneric(i, 7, L, sf)] : lerp((k) => xv[n][c][k], linearSrc(i, 7, L, ac ?? false, sf), 7));
       }
       expect(maxAbsDiff(Array.from(y.contiguous().storage), want), `${mode} ${size} ${sf}`).to.be.below(1e-12);
     }

@@ -18,7 +18,8 @@
  * ReduceLROnPlateau is, as in torch, a class of its own: it steps on a metric, not on a schedule.
  *
  * State dicts hold plain JSON (numbers, strings, arrays) and restore the groups' lr (and
- * OneCycleLR's and CyclicLR's momentum) on load, so load order relative to the optimizer does not matter
+ * OneCycleLR's and CyclicLR's momentum, unless the scheduler is a SequentialLR's still waiting for its
+ * milestone) on load, so load order relative to the optimizer does not matter
  * (ReduceLROnPlateau's too, once it has stepped: unlike torch's, since a scheduler loaded after it
  * would otherwise undo its reductions). Two
  * schedulers stepped back to back on one optimizer each saved the lr they set, the first one's before
@@ -623,7 +624,9 @@ export class OneCycleLR extends LRScheduler {
 
   protected override applyLr(lrs: readonly number[], epoch: number): void {
     super.applyLr(lrs, epoch);
-    if (!this.cycleMomentum) return;
+    // epoch −1: a SequentialLR's scheduler waiting for its milestone, loaded from a state dict. It
+    // has set no momentum since its initial step, so the groups keep theirs (see CyclicLR).
+    if (!this.cycleMomentum || epoch < 0) return;
     const { phase, pct } = this.locate(epoch);
     this.setMomentum(
       this.bases.map((_b, i) =>
@@ -1505,7 +1508,11 @@ export class CyclicLR extends LRScheduler {
 
   protected override applyLr(lrs: readonly number[], epoch: number): void {
     super.applyLr(lrs, epoch);
-    if (!this.cycleMomentum) return;
+    // epoch −1 only comes from loading the state of a SequentialLR's scheduler still waiting for its
+    // milestone: its position −1 is no point of the cycle (it would write maxMomentum − Δ/stepSizeDown),
+    // and it has set no momentum since its initial step, so the groups keep what they have (the
+    // optimizer's saved momentum, or the initial step's), as torch's load, which writes no group.
+    if (!this.cycleMomentum || epoch < 0) return;
     const { scale, amplitude } = this.position(epoch);
     this.groups.forEach((g, i) => {
       const hi = this.maxMomentums[i];

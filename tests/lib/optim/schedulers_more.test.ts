@@ -248,6 +248,59 @@ describe('lib/optim/lr_scheduler: CosineAnnealingWarmRestarts, PolynomialLR, Cyc
       }
     });
 
+    it('a resume before a SequentialLR milestone keeps the momentum the waiting CyclicLR set (optimizer loaded first, as train-cifar does)', () => {
+      // torch 1.13: CyclicLR's initial step sets momentum to maxMomentum (scale 0 at epoch 0); the
+      // warm-up LinearLR never touches it, and loading a scheduler's state changes no param group, so
+      // the momentum is maxMomentum all through the warm-up, resumed or not.
+      const mk = (): SequentialLR => {
+        const opt = new SGD([p()], { lr: 0.1, momentum: 0.5 });
+        const warm = new LinearLR(opt, { startFactor: 0.25, totalIters: 4 });
+        const cyc = new CyclicLR(opt, { baseLr: 0.01, maxLr: 0.1, stepSizeUp: 3, stepSizeDown: 2, baseMomentum: 0.8, maxMomentum: 0.9 });
+        return new SequentialLR(opt, { schedulers: [warm, cyc], milestones: [4] });
+      };
+      const a = mk();
+      a.step();
+      expect(momentumOf(a)).to.equal(0.9);
+      const optSd = a.optimizer.stateDict();
+      const schedSd = JSON.parse(JSON.stringify(a.stateDict()));
+      const b = mk();
+      b.optimizer.loadStateDict(optSd);
+      b.loadStateDict(schedSd);
+      expect(momentumOf(b)).to.equal(0.9);
+      expect(b.getLastLr()).to.deep.equal(a.getLastLr());
+      for (let t = 0; t < 8; t++) {
+        a.step();
+        b.step();
+        expect(b.getLastLr(), `step ${t + 2}`).to.deep.equal(a.getLastLr());
+        expect(momentumOf(b), `step ${t + 2}`).to.equal(momentumOf(a));
+      }
+    });
+
+    it('the same resume with a waiting OneCycleLR (Adam: beta1) keeps the betas its initial step set', () => {
+      const mk = (): SequentialLR => {
+        const opt = new Adam([p()], { lr: 0.1 });
+        const warm = new LinearLR(opt, { startFactor: 0.25, totalIters: 4 });
+        const one = new T.optim.OneCycleLR(opt, { maxLr: 0.1, totalSteps: 20, baseMomentum: 0.8, maxMomentum: 0.9 });
+        return new SequentialLR(opt, { schedulers: [warm, one], milestones: [4] });
+      };
+      const beta1 = (s: LRScheduler): number => (s.optimizer.paramGroups[0] as unknown as { betas: number[] }).betas[0];
+      const a = mk();
+      const atStart = beta1(a);
+      a.step();
+      const optSd = a.optimizer.stateDict();
+      const schedSd = JSON.parse(JSON.stringify(a.stateDict()));
+      const b = mk();
+      b.optimizer.loadStateDict(optSd);
+      b.loadStateDict(schedSd);
+      expect(beta1(b)).to.equal(atStart);
+      for (let t = 0; t < 8; t++) {
+        a.step();
+        b.step();
+        expect(b.getLastLr(), `step ${t + 2}`).to.deep.equal(a.getLastLr());
+        expect(beta1(b), `step ${t + 2}`).to.equal(beta1(a));
+      }
+    });
+
     it('rejects bad options, naming CyclicLR', () => {
       const opt = new SGD([{ params: [p()] }, { params: [p()] }], { lr: 1, momentum: 0.9 });
       const ok: CyclicLROptions = { baseLr: 0.1, maxLr: 1 };

@@ -97,6 +97,9 @@ export interface OptimizerStateDict<H extends BaseHyperParams = BaseHyperParams>
 }
 
 /** Which state entries an optimizer writes, so loadStateDict can reject foreign ones. */
+/** What checkHyperParams is checking (see there). */
+export type HyperCheck = 'define' | 'step' | 'load';
+
 /** One param group as checkedGroups() found it: parameters with a gradient, their indices, their gradients. */
 export interface CheckedGroup {
   readonly ps: Parameter[];
@@ -143,8 +146,14 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   /** Performs one update of every parameter whose grad is not null. */
   abstract step(): void;
 
-  /** Validates one set of hyper-parameters; `where` is appended to the message (group, source). */
-  protected abstract checkHyperParams(h: H, where: string): void;
+  /**
+   * Validates one set of hyper-parameters; `where` is appended to the message (group, source).
+   * `when` says what is being checked: the defaults or a group being added ('define'), the groups
+   * before a step ('step', after a scheduler or the user may have changed them), or a loaded state
+   * ('load'). A rule torch checks only in the constructor (SGD's nesterov needing momentum) must
+   * not stop a run whose scheduler later moves a value across it.
+   */
+  protected abstract checkHyperParams(h: H, where: string, when?: HyperCheck): void;
 
   /** The state entries this optimizer writes. */
   protected abstract stateLayout(): StateLayout;
@@ -290,7 +299,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
         byIndex.set(id, group.params[k]);
       });
       const h = copyHyper(raw, this.hyperKeys) as unknown as H;
-      this.checkHyperParams(h, where);
+      this.checkHyperParams(h, where, 'load');
       if (raw.initialLr !== undefined) requireNonNegative(this.name, 'initialLr', raw.initialLr, where);
       hypers.push(h);
       initialLrs.push(raw.initialLr as number | undefined);
@@ -367,7 +376,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     const checked: CheckedGroup[] = [];
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
-      this.checkHyperParams(group, ` (param group ${gi})`);
+      this.checkHyperParams(group, ` (param group ${gi})`, 'step');
       const ps: Parameter[] = [], ks: number[] = [], gs: FloatArray[] = [];
       for (let k = 0; k < group.params.length; k++) {
         const p = group.params[k];

@@ -14,7 +14,7 @@
  */
 import {
   checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireFinite,
-  requireNonNegative, StateLayout, BaseHyperParams,
+  requireNonNegative, StateLayout, BaseHyperParams, type HyperCheck,
 } from './optimizer';
 import { fail, fmtValue } from '../core/errors';
 import type { FloatArray } from '../core/dtype';
@@ -51,14 +51,17 @@ export class SGD extends Optimizer<SGDHyperParams> {
     super('SGD', params, sgdDefaults(options));
   }
 
-  protected override checkHyperParams(h: SGDHyperParams, where: string): void {
+  protected override checkHyperParams(h: SGDHyperParams, where: string, when: HyperCheck = 'define'): void {
     requireNonNegative('SGD', 'lr', h.lr, where);
     requireNonNegative('SGD', 'momentum', h.momentum, where);
     requireFinite('SGD', 'dampening', h.dampening, where);
     requireNonNegative('SGD', 'weightDecay', h.weightDecay, where);
     requireBoolean('SGD', 'nesterov', h.nesterov, where);
     requireBoolean('SGD', 'maximize', h.maximize, where);
-    if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
+    // As torch, only where the options are given: a CyclicLR or OneCycleLR with baseMomentum 0 moves
+    // momentum to 0 mid-run (the nesterov step is then plain SGD, as torch's), and a checkpoint
+    // saved there must load.
+    if (when === 'define' && h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
       fail('SGD', `nesterov requires momentum > 0 and dampening = 0, got momentum ${fmtValue(h.momentum)} and dampening ${fmtValue(h.dampening)}${where}`);
     }
   }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { SGD } from '../../../lib/optim/sgd';
+import { CyclicLR } from '../../../lib/optim/lr_scheduler';
 import { Linear } from '../../../models/nn/linear';
 import { ones } from '../../../autograd/creation';
 import { Parameter } from '../../../lib/optim/optimizer';
@@ -186,6 +187,43 @@ describe('lib/optim/sgd', () => {
     expect(q.grad).to.equal(null);
     opt.step(); // every grad is null: nothing moves
     expect(Array.from(p.data)).to.deep.equal([1, 2]);
+  });
+
+  it("nesterov keeps training when a scheduler cycles momentum down to 0 (torch checks it in the constructor only), and a state saved there loads", () => {
+    const p = param('float64', [1, -2, 0.5]);
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true });
+    const sched = new CyclicLR(opt, { baseLr: 0.01, maxLr: 0.1, stepSizeUp: 2, baseMomentum: 0, maxMomentum: 0.9 });
+    // Reference: torch 1.13's _single_tensor_sgd with the group's lr and momentum of each step; with
+    // momentum 0 there is no buffer update and the step is plain SGD, the buffer kept for later.
+    const ref = [1, -2, 0.5];
+    let buf: number[] | null = null;
+    const momenta: number[] = [];
+    for (let t = 0; t < 8; t++) {
+      const { lr, momentum } = opt.paramGroups[0];
+      momenta.push(momentum);
+      const g = ref.map((x) => 2 * x);
+      let d = g;
+      if (momentum !== 0) {
+        const b: number[] = buf === null ? g.slice() : buf.map((v, i) => momentum * v + g[i]);
+        buf = b;
+        d = g.map((v, i) => v + momentum * b[i]);
+      }
+      for (let i = 0; i < 3; i++) ref[i] -= lr * d[i];
+      quadGrad(p);
+      opt.step();
+      expectClose(p.data, ref, 'float64', `step ${t + 1} (momentum ${momentum})`);
+      if (momentum === 0) {
+        // A checkpoint taken here: its group has nesterov with momentum 0, and must load.
+        const again = new SGD([param('float64', [0, 0, 0])], { lr: 0.1, momentum: 0.9, nesterov: true });
+        again.loadStateDict(opt.stateDict());
+        expect(again.paramGroups[0].momentum).to.equal(0);
+      }
+      sched.step();
+    }
+    expect(momenta, 'the cycle reached momentum 0 and left it again').to.include(0);
+    expect(momenta[momenta.length - 1]).to.be.greaterThan(0);
+    // Giving the options is where torch refuses the combination, for a group added later too.
+    expect(() => opt.addParamGroup({ params: [param('float64', [1])], momentum: 0 })).to.throw('SGD: nesterov requires momentum > 0 and dampening = 0, got momentum 0');
   });
 
   describe('argument validation', () => {

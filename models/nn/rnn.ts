@@ -60,6 +60,28 @@ function step(mode: Mode, xp: Tensor, h: Tensor, c: Tensor | null, w: Weights, H
   }
 }
 
+/**
+ * x[0], x[1], ... along dim 0 as views, reached by halving (narrow) rather than by one select per
+ * step: a select's gradient is a zero tensor of x's full shape with its slice filled in, so T selects
+ * of a [T, B, G] projection allocated and summed T full-size gradients in the backward, O(T²). Each
+ * halving level sums two gradients of its parts' size, so the backward moves O(T·log T) elements.
+ */
+function timeSteps(x: Tensor): Tensor[] {
+  const out: Tensor[] = [];
+  const split = (t: Tensor): void => {
+    const n = t.shape[0];
+    if (n === 1) {
+      out.push(F.select(t, 0, 0));
+      return;
+    }
+    const half = n >> 1;
+    split(F.narrow(t, 0, 0, half));
+    split(F.narrow(t, 0, half, n - half));
+  };
+  split(x);
+  return out;
+}
+
 function positiveInt(op: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(op, `${name} must be a positive integer, got ${fmtValue(v)}`);
   return v;
@@ -329,13 +351,13 @@ abstract class RNNBase extends Module {
       for (let dir = 0; dir < this.numDirections; dir++) {
         const idx = layer * this.numDirections + dir;
         const w = readWeights(op, params, this.weightNames[idx]);
-        const xp = F.linear(layerInput, w.wIh, w.bIh);
+        const xp = timeSteps(F.linear(layerInput, w.wIh, w.bIh));
         let h = init(0, idx);
         let c = names.length > 1 ? init(1, idx) : null;
         const seq = new Array<Tensor>(T);
         for (let s = 0; s < T; s++) {
           const t = dir === 1 ? T - 1 - s : s;
-          [h, c] = step(this.mode, F.select(xp, 0, t), h, c, w, H);
+          [h, c] = step(this.mode, xp[t], h, c, w, H);
           seq[t] = h;
         }
         outs.push(F.stack(seq, 0));

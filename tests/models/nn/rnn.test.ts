@@ -8,6 +8,8 @@ import { expect } from 'chai';
 import { randn, tensor, zeros } from '../../../autograd/creation';
 import { assertGradcheck } from '../../../autograd/gradcheck';
 import { Tensor } from '../../../autograd/tensor';
+import * as F from '../../../autograd/functional';
+import { setSharedAllocationObserver, setSharedStorage } from '../../../lib/core/dtype';
 import { globalRng, manualSeed } from '../../../lib/random';
 import { GRU, GRUCell, LSTM, LSTMCell, Module, RNN, RNNCell, Sequential } from '../../../models/nn/index';
 
@@ -497,10 +499,46 @@ describe('models/nn recurrent layers', () => {
       const rep = assertGradcheck((input, h0) => m.forward(input, h0), [x([2, 3, 2]), x([4, 2, 2]), ...m.parameters()], TOL);
       expect(rep.inputs.length).to.equal(2 + 16);
     });
+    it('1-layer bidirectional LSTM over 7 steps (gradients through a long, odd-length sequence)', () => {
+      const m = new LSTM(2, 2, { bidirectional: true, dtype: 'float64' });
+      assertGradcheck((input, h0, c0) => {
+        const [o, [h, c]] = m.forward(input, [h0, c0]);
+        return [o, h, c];
+      }, [x([7, 1, 2]), x([2, 1, 2]), x([2, 1, 2]), ...m.parameters()], TOL);
+    });
+    it('GRU over 5 steps, batchFirst', () => {
+      const m = new GRU(2, 3, { batchFirst: true, dtype: 'float64' });
+      assertGradcheck((input, h0) => m.forward(input, h0), [x([2, 5, 2]), x([1, 2, 3]), ...m.parameters()], TOL);
+    });
     it('2-layer RNN (tanh), unbatched', () => {
       const m = new RNN(2, 3, { numLayers: 2, dtype: 'float64' });
       assertGradcheck((input, h0) => m.forward(input, h0), [x([3, 2]), x([2, 3]), ...m.parameters()], TOL);
     });
+  });
+
+  it('backward allocations grow as T·log T with the sequence length, not T² (a full-size gradient per step)', () => {
+    /** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
+    const bytesAllocatedBy = (fn: () => void): number => {
+      let bytes = 0;
+      setSharedStorage(true);
+      setSharedAllocationObserver((b) => { bytes += b; });
+      try {
+        fn();
+      } finally {
+        setSharedAllocationObserver(null);
+        setSharedStorage(false);
+      }
+      return bytes;
+    };
+    for (const make of [() => new RNN(4, 4), () => new LSTM(4, 4), () => new GRU(4, 4)]) {
+      const [short, long] = [32, 128].map((steps) => {
+        const m = make();
+        const loss = F.sum(m.forward(randn([steps, 4, 4], { requiresGrad: true }))[0]);
+        return bytesAllocatedBy(() => loss.backward());
+      });
+      // 4× the steps: at most 4·log2(128)/log2(32) = 5.6× the bytes; T² would be 16× (it was 12× here)
+      expect(long / short, `${make().constructor.name}: ${short} → ${long} bytes`).to.be.at.most(5.6);
+    }
   });
 
   describe('errors name the layer', () => {

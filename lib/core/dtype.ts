@@ -65,11 +65,23 @@ export function sharedStorageEnabled(): boolean {
   return useShared;
 }
 
+let bytesThroughAllocate = 0;
+
+/**
+ * Bytes of storage allocate() has handed out so far in this thread (a diagnostic: tests compare
+ * how much an op allocates, without touching the storage settings or the pool's observer).
+ */
+export function allocatedBytes(): number {
+  return bytesThroughAllocate;
+}
+
 /** A zero-filled array of `n` elements of `dtype`. */
 export function allocate(dtype: DType, n: number): FloatArray {
   if (!Number.isInteger(n) || n < 0) throw new Error(`allocate: invalid length ${n}`);
   try {
-    return useShared ? allocateShared(dtype, n) : allocatePlain(dtype, n);
+    const a = useShared ? allocateShared(dtype, n) : allocatePlain(dtype, n);
+    bytesThroughAllocate += a.byteLength;
+    return a;
   } catch (e) {
     // An op's output too large for the platform: say how large, not just V8's RangeError. (The
     // tensor factories catch this earlier and add their op name and shape: autograd/tensor.ts.)

@@ -7,22 +7,18 @@ import { BatchNorm1d, Linear, Sequential, ReLU } from '../../models/nn';
 import { Tensor } from '../../autograd/tensor';
 import * as F from '../../autograd/functional';
 import { manualSeed } from '../../lib/random';
-import { setSharedAllocationObserver, setSharedStorage, type FloatArray } from '../../lib/core/dtype';
+import { allocatedBytes, type FloatArray } from '../../lib/core/dtype';
 import { deferTask, opsAheadOfCaller, pendingOutputs } from '../../lib/kernels/parallel';
 import { getNumThreads, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
-/** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
+/**
+ * Bytes of tensor storage allocated while fn runs (through allocate(), which every tensor's
+ * storage comes from; the storage settings and the thread pool's observer are left alone).
+ */
 function bytesAllocatedBy(fn: () => void): number {
-  let bytes = 0;
-  setSharedStorage(true);
-  setSharedAllocationObserver((b) => { bytes += b; });
-  try {
-    fn();
-  } finally {
-    setSharedAllocationObserver(null);
-    setSharedStorage(false);
-  }
-  return bytes;
+  const before = allocatedBytes();
+  fn();
+  return allocatedBytes() - before;
 }
 
 describe('autograd/tape', () => {
@@ -354,11 +350,6 @@ describe('autograd/tape', () => {
   });
 
   describe('leaf gradients taken without a copy', () => {
-    afterEach(() => {
-      setSharedStorage(false);
-      setSharedAllocationObserver(null);
-    });
-
     it('makes a leaf .grad of the gradient its consumer computed instead of copying it', () => {
       const n = 1000;
       const w = randn([n], { requiresGrad: true });

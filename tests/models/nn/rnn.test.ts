@@ -9,7 +9,7 @@ import { randn, tensor, zeros } from '../../../autograd/creation';
 import { assertGradcheck } from '../../../autograd/gradcheck';
 import { Tensor } from '../../../autograd/tensor';
 import * as F from '../../../autograd/functional';
-import { setSharedAllocationObserver, setSharedStorage } from '../../../lib/core/dtype';
+import { allocatedBytes } from '../../../lib/core/dtype';
 import { globalRng, manualSeed } from '../../../lib/random';
 import { GRU, GRUCell, LSTM, LSTMCell, Module, RNN, RNNCell, Sequential } from '../../../models/nn/index';
 
@@ -517,18 +517,11 @@ describe('models/nn recurrent layers', () => {
   });
 
   it('backward allocations grow as T·log T with the sequence length, not T² (a full-size gradient per step)', () => {
-    /** Bytes of tensor storage allocated while fn runs (shared storage reports every allocation). */
+    /** Bytes of tensor storage allocated while fn runs. */
     const bytesAllocatedBy = (fn: () => void): number => {
-      let bytes = 0;
-      setSharedStorage(true);
-      setSharedAllocationObserver((b) => { bytes += b; });
-      try {
-        fn();
-      } finally {
-        setSharedAllocationObserver(null);
-        setSharedStorage(false);
-      }
-      return bytes;
+      const before = allocatedBytes();
+      fn();
+      return allocatedBytes() - before;
     };
     for (const make of [() => new RNN(4, 4), () => new LSTM(4, 4), () => new GRU(4, 4)]) {
       const [short, long] = [32, 128].map((steps) => {

@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { tensor, zeros } from '../../autograd/creation';
 import * as F from '../../autograd/functional';
+import { derivatives } from '../../autograd/derivatives';
 import { assertGradcheck } from '../../autograd/gradcheck';
 import { Tensor } from '../../autograd/tensor';
 import { Random } from '../../lib/random';
@@ -101,6 +102,36 @@ describe('split', () => {
     const parts = x.split([2, 3]);
     F.sum(F.mul(parts[1], 3)).backward();
     close(x.grad!.data, build([5, 2], ([i]) => (i >= 2 ? 3 : 0)), 0);
+  });
+
+  it('the backward of many pieces is not quadratic: the slice gradients written total at most 2n·⌈log2 k⌉, not n·k (torch: one SplitBackward)', () => {
+    // Each recorded slice's backward writes a zero-filled gradient of its input's size; count those elements.
+    const def = derivatives.slice as unknown as { backward: (...args: unknown[]) => unknown };
+    const original = def.backward;
+    let written = 0;
+    def.backward = (...args: unknown[]) => {
+      const ctx = args[1] as { shapes: { x: readonly number[] } };
+      written += numelOf(ctx.shapes.x);
+      return original(...args);
+    };
+    try {
+      const x = leaf([300, 4]);
+      const parts = F.split(x, 1); // 300 pieces, as `for (const xt of x.split(1))` over time steps
+      const w = randomTensor(rng, [300, 1, 4]);
+      F.sum(F.mul(F.stack(parts), w)).backward();
+      close(x.grad!.data, values(w), 0, 'x.grad is the weights, each piece back in its place');
+      const n = 300 * 4;
+      expect(written, `elements written by slice backwards (n = ${n}, k = 300)`).to.be.at.most(2 * n * Math.ceil(Math.log2(300)));
+    } finally {
+      def.backward = original;
+    }
+    // The pieces keep being views of x at their offsets, and an unused piece still leaves zeros.
+    const y = leaf([7, 3]);
+    const ps = F.split(y, [1, 2, 0, 3, 1]);
+    ps.forEach((p) => expect(p.storage).to.equal(y.storage));
+    expect(ps.map((p) => p.offset)).to.deep.equal([0, 3, 9, 9, 18]);
+    F.sum(F.add(F.sum(ps[1]), F.mul(F.sum(ps[3]), 2))).backward();
+    close(y.grad!.data, build([7, 3], ([i]) => (i >= 1 && i < 3 ? 1 : i >= 3 && i < 6 ? 2 : 0)), 0);
   });
 
   it('errors name the op and the shapes', () => {

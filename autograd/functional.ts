@@ -341,7 +341,7 @@ export function prod(x: Tensor, dim?: number | null, keepdim = false): Tensor {
 export function logsumexp(x: Tensor, dim: number | readonly number[], keepdim = false): Tensor {
   const op = 'logsumexp';
   requireTensor(op, 'input', x);
-  if (dim === undefined) fail(op, 'dim is required');
+  if (dim === undefined || dim === null) fail(op, 'dim is required');
   if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
   const axes = reductionAxes(op, dim, x.ndim);
   if (x.numel() === 0) return log(sum(exp(x), axes, keepdim));

@@ -592,6 +592,7 @@ describe('logsumexp', () => {
   it('errors', () => {
     const x = zeros([2, 3]);
     expect(() => F.logsumexp(x, undefined as unknown as number)).to.throw('logsumexp: dim is required');
+    expect(() => F.logsumexp(x, null as unknown as number)).to.throw('logsumexp: dim is required');
     expect(() => F.logsumexp(x, 2)).to.throw('logsumexp: dim 2 out of range for a 2-d tensor');
     expect(() => F.logsumexp(x, [1, -1])).to.throw('logsumexp: dim -1 appears more than once in [1,-1]');
     expect(() => F.logsumexp(x, 1, 'yes' as unknown as boolean)).to.throw('logsumexp: keepdim must be a boolean, got "yes"');

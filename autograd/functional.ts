@@ -358,7 +358,8 @@ export type NormOrder = number | 'fro';
  * torch.norm over dims (all by default) for p = 1 (Σ|x|), 2 (√Σx², also 'fro', which as torch's
  * takes at most 2 dims) and Infinity (max |x|). Composites; p = 2 takes √ only where Σx² > 0, so its
  * gradient is x/‖x‖ and 0 at an all-zero input, as torch's norm_backward (the plain √ would give NaN).
- * The Infinity norm splits the gradient evenly among tied maxima of |x|, as torch's.
+ * The Infinity norm splits the gradient evenly among tied maxima of |x|, as torch's, and gives 0 on a
+ * run holding a NaN (the norm is NaN there), as torch's sgn(NaN) = 0 does.
  */
 export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   const op = 'norm';
@@ -376,7 +377,14 @@ export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number
     if (axes.some((a) => x.shape[a] === 0) || (x.numel() === 0 && axes.length === x.ndim)) {
       fail(op, `cannot take the Infinity norm over an empty dim (shape ${fmtShape(x.shape)}): the max has no identity`);
     }
-    return max(abs(x), d, keepdim);
+    const a = abs(x);
+    // A run holding a NaN: the max's own backward (torch's amax) would spread NaN over the run, where
+    // torch's norm_backward gives sgn(x)·mask·grad/count, 0 there (sgn(NaN) = 0). Reduce zeros instead and put the NaN back.
+    const m = max(a.detach(), axes, keepdim);
+    if (!m.data.some((v) => Number.isNaN(v))) return max(a, d, keepdim);
+    const nanRun = ne(m, m);
+    const inner = max(where(keepdim ? nanRun : reshape(nanRun, reducedShape(x.shape, axes, true)), 0, a), axes, keepdim);
+    return where(nanRun, NaN, inner);
   }
   const sq = sum(mul(x, x), axes, keepdim);
   const zero = eq(sq.detach(), 0);

@@ -661,6 +661,24 @@ describe('norm', () => {
     close(x.grad!.data, [0, -0.5, 0.5, 0], 0);
   });
 
+  it('p = Infinity over a dim with a NaN: NaN there, and the gradient 0 on that run as torch (sgn(NaN) = 0), as without dim', () => {
+    // torch's norm_backward for inf: sgn(x)·(grad / count)·mask, mask = (|x| == norm) | isnan(x), sgn(NaN) = 0.
+    const x = tensor([[1, NaN, -3], [2, -5, 5]], { dtype: 'float64', requiresGrad: true });
+    const n = F.norm(x, Infinity, 1);
+    close(n.data, [NaN, 5], 0);
+    F.sum(F.mul(n, tensor([2, 3], { dtype: 'float64' }))).backward();
+    close(x.grad!.data, [0, 0, 0, 0, -1.5, 1.5], 0);
+    const y = tensor([[1, NaN], [-4, 2]], { dtype: 'float64', requiresGrad: true });
+    const k = F.norm(y, Infinity, 0, true);
+    expect(k.shape).to.deep.equal([1, 2]);
+    close(k.data, [4, NaN], 0);
+    F.sum(k).backward();
+    close(y.grad!.data, [0, 0, -1, 0], 0);
+    const z = tensor([[1, NaN, -3]], { dtype: 'float64', requiresGrad: true });
+    F.norm(z, Infinity).backward();
+    close(z.grad!.data, [0, 0, 0], 0, 'without dim');
+  });
+
   it('errors', () => {
     const x = zeros([2, 3, 4]);
     expect(() => F.norm(x, 3)).to.throw("norm: p must be 1, 2, Infinity or 'fro', got 3");

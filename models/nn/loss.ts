@@ -42,7 +42,7 @@ abstract class Loss extends Module {
   abstract override forward(input: Tensor, target: Tensor): Tensor;
 
   /** Names of the weight buffers this loss holds. */
-  readonly #weights = new Set<string>();
+  private readonly weightNames = new Set<string>();
 
   /** Registers a detached copy of `t` as buffer `name`; nothing when t is null or omitted (torch's None). */
   protected weightBuffer(name: string, t: unknown, perClass: boolean): void {
@@ -51,12 +51,12 @@ abstract class Loss extends Module {
     if (!(t instanceof Tensor)) fail(op, `${name} must be a Tensor, got ${fmtValue(t)}`);
     if (perClass && t.ndim !== 1) fail(op, `${name} must be a 1-d tensor of one weight per class, got shape ${fmtShape(t.shape)}`);
     this.registerBuffer(name, F.clone(t.detach()));
-    this.#weights.add(name);
+    this.weightNames.add(name);
   }
 
   /** The weight buffer `name`, as converted by to(), or null when none was given. */
   protected weightOf(name: string): Tensor | null {
-    return this.#weights.has(name) ? this.getBuffer(name) : null;
+    return this.weightNames.has(name) ? this.getBuffer(name) : null;
   }
 }
 

@@ -347,6 +347,100 @@ export abstract class Module {
     return this;
   }
 
+  // ---- copying ----
+
+  /**
+   * An independent copy of this module and everything below it (torch's copy.deepcopy(module), which
+   * TransformerEncoder's layer clones need): new parameters, buffers and gradients with the same values,
+   * dtypes and requiresGrad, the same classes, registration names and order, training flags and plain
+   * fields. Aliases stay aliases within the copy (a child registered twice, tied weights, a field that
+   * refers to a registered parameter), as deepcopy's memo keeps them. Plain arrays, Maps, Sets, plain
+   * objects and typed arrays are copied; functions and other class instances (a Random) are shared.
+   * Tensors become contiguous copies, so two views of one storage become two separate tensors; a tensor
+   * produced by an op (not a graph leaf) is refused, as torch's deepcopy refuses it.
+   * The copy is made without running constructors, so state in ES `#private` fields, which JavaScript
+   * gives no access to, cannot be copied: a class that keeps some there cannot be deep-copied.
+   */
+  deepCopy(): this {
+    return Module.copyValue(this, new Map()) as this;
+  }
+
+  private static copyValue(v: unknown, memo: Map<object, unknown>): unknown {
+    if (v === null || typeof v !== 'object') return v; // primitives; functions are shared, as deepcopy's
+    if (memo.has(v)) return memo.get(v);
+    if (v instanceof Module) return Module.copyModule(v, memo);
+    if (v instanceof Tensor) {
+      if (!v.isLeaf) {
+        fail('deepCopy', `a tensor of shape ${fmtShape(v.shape)} held by the module was produced by an op (it is not a graph leaf); only leaves can be copied, as torch's deepcopy (detach() it before storing)`);
+      }
+      const copyTensor = (t: Tensor): Tensor => {
+        const c = Tensor.empty(t.shape, t.dtype);
+        c.storage.set(t.data);
+        return c;
+      };
+      const c = v instanceof Parameter ? new Parameter(copyTensor(v), v.requiresGrad) : copyTensor(v);
+      if (!(v instanceof Parameter)) c.requiresGrad = v.requiresGrad;
+      memo.set(v, c);
+      const g = v.grad;
+      if (g) c.grad = copyTensor(g);
+      return c;
+    }
+    if (Array.isArray(v)) {
+      const out: unknown[] = [];
+      memo.set(v, out);
+      for (const e of v) out.push(Module.copyValue(e, memo));
+      return out;
+    }
+    if (v instanceof Map) {
+      const out = new Map<unknown, unknown>();
+      memo.set(v, out);
+      for (const [k, e] of v) out.set(Module.copyValue(k, memo), Module.copyValue(e, memo));
+      return out;
+    }
+    if (v instanceof Set) {
+      const out = new Set<unknown>();
+      memo.set(v, out);
+      for (const e of v) out.add(Module.copyValue(e, memo));
+      return out;
+    }
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+      const out = (v as unknown as { slice(): unknown }).slice();
+      memo.set(v, out);
+      return out;
+    }
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (proto === Object.prototype || proto === null) {
+      const out: Record<string, unknown> = Object.create(proto) as Record<string, unknown>;
+      memo.set(v, out);
+      for (const [k, e] of Object.entries(v)) out[k] = Module.copyValue(e, memo);
+      return out;
+    }
+    return v; // another class's instance (a Random): shared
+  }
+
+  private static copyModule(m: Module, memo: Map<object, unknown>): Module {
+    const copy = Object.create(Object.getPrototypeOf(m) as object) as Module;
+    memo.set(m, copy);
+    const registries = ['_parameters', '_buffers', '_modules'];
+    for (const key of registries) Object.defineProperty(copy, key, { value: new Map(), writable: true, enumerable: true, configurable: true });
+    // Registration defines the copy's accessors, as the constructor's registration did the original's.
+    for (const [name, p] of m._parameters) copy.registerParameter(name, Module.copyValue(p, memo) as Parameter | null);
+    for (const [name, b] of m._buffers) copy.registerBuffer(name, Module.copyValue(b.tensor, memo) as Tensor, { persistent: b.persistent, integer: b.integer });
+    for (const [name, c] of m._modules) copy.registerModule(name, Module.copyValue(c, memo) as Module);
+    const registered = (k: string): boolean => m._parameters.has(k) || m._buffers.has(k) || m._modules.has(k);
+    for (const key of Reflect.ownKeys(m)) {
+      if (typeof key === 'string' && registries.includes(key)) continue;
+      const d = Object.getOwnPropertyDescriptor(m, key) as PropertyDescriptor;
+      if (d.get || d.set) {
+        if (typeof key === 'string' && registered(key)) continue; // the accessor registration made above
+        Object.defineProperty(copy, key, d);
+      } else {
+        Object.defineProperty(copy, key, { ...d, value: Module.copyValue(d.value, memo) });
+      }
+    }
+    return copy;
+  }
+
   // ---- state ----
 
   /**

@@ -7,7 +7,7 @@ import { SGD } from '../../../lib/optim/sgd';
 import { getNumThreads, setContentionGuard, setNumThreads, threadStats, waitForThreads } from '../../../lib/platform/threads';
 import { manualSeed, Random } from '../../../lib/random';
 import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, init, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential,
+  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Identity, init, Linear, MaxPool2d, Module, Parameter, ReLU, Sequential,
 } from '../../../models/nn/index';
 import type { TensorData } from '../../../models/nn/module';
 
@@ -871,5 +871,107 @@ describe('models/nn: xavier init, zeroGrad(false) and requiresGrad_', () => {
     m.fc = new Linear(2, 3);
     expect(() => m.parameters()).to.throw(/Head\.fc is a plain field that holds a Linear while 'fc' is registered as another Linear, so the assignment did not replace the registered entry; .*useDefineForClassFields.*declare the field \(fc!: T\) and register it in the constructor body/);
     expect(() => m.stateDict()).to.throw(/is a plain field/);
+  });
+});
+
+describe('models/nn: deepCopy (torch\'s copy.deepcopy of a module)', () => {
+  const values = (t: Tensor): number[] => Array.from(t.data);
+
+  it('copies every parameter and buffer into new storage with the same values, class, names, order and modes', () => {
+    manualSeed(3);
+    const m = new Tiny();
+    m.forward(randn([5, 3])); // moves the batch norm's running statistics and num_batches_tracked off their initial values
+    m.bn.eval();
+    const c = m.deepCopy();
+    expect(c).to.be.instanceOf(Tiny);
+    expect(c).to.not.equal(m);
+    const sm = m.stateDict();
+    const sc = c.stateDict();
+    expect(Object.keys(sc)).to.deep.equal(Object.keys(sm));
+    for (const k of Object.keys(sm)) {
+      expect(sc[k].shape, k).to.deep.equal(sm[k].shape);
+      expect(sc[k].dtype, k).to.equal(sm[k].dtype);
+      expect(values(sc[k]), k).to.deep.equal(values(sm[k]));
+      expect(sc[k].storage, k).to.not.equal(sm[k].storage);
+    }
+    expect(sm['bn.num_batches_tracked'].item()).to.equal(1);
+    expect([...c.integerStateKeys()]).to.deep.equal(['bn.num_batches_tracked']);
+    expect([c.training, c.fc1.training, c.bn.training]).to.deep.equal([true, true, false]);
+    // The copy's attributes read its own registered children, not the original's.
+    expect(c.fc1).to.not.equal(m.fc1);
+    expect(c.fc1).to.equal(new Map(c.namedChildren()).get('fc1'));
+    m.eval();
+    c.eval();
+    const x = randn([4, 3]);
+    expect(values(c.forward(x))).to.deep.equal(values(m.forward(x)));
+    // Independent: changing the copy leaves the original as it was, assignment included.
+    const before = values(m.fc1.weight);
+    c.fc1.weight.data[0] += 1;
+    expect(values(m.fc1.weight)).to.deep.equal(before);
+    const head = new Linear(4, 2, { bias: false });
+    (c as unknown as { fc2: Linear }).fc2 = head;
+    expect(c.parameters()).to.include(head.weight);
+    expect(m.parameters()).to.not.include(head.weight);
+  });
+
+  it('keeps aliases aliased inside the copy: a child registered twice and a field tied to a registered parameter', () => {
+    const lin = new Linear(2, 2);
+    const seq = new Sequential(lin, new ReLU(), lin);
+    const c = seq.deepCopy();
+    expect(c.at(0)).to.equal(c.at(2));
+    expect(c.at(0)).to.not.equal(lin);
+    expect(c.parameters().length).to.equal(2);
+    class Tied extends Module {
+      readonly emb: Linear;
+      readonly tied: Parameter;
+      constructor() {
+        super();
+        this.emb = this.registerModule('emb', new Linear(3, 3));
+        this.tied = this.emb.weight;
+      }
+      forward(x: Tensor): Tensor { return F.linear(x, this.tied); }
+    }
+    const t = new Tied().deepCopy();
+    expect(t.tied).to.equal(t.emb.weight);
+    expect(t.parameters().length).to.equal(2);
+  });
+
+  it('copies requiresGrad and gradients; a tensor produced by an op is refused, as torch\'s deepcopy refuses a non-leaf', () => {
+    const m = new Linear(3, 2);
+    F.sum(m.forward(randn([4, 3]))).backward();
+    m.bias!.requiresGrad = false;
+    const c = m.deepCopy();
+    expect(c.weight.requiresGrad).to.equal(true);
+    expect(c.bias!.requiresGrad).to.equal(false);
+    expect(c.weight.grad).to.not.equal(null);
+    expect(c.weight.grad).to.not.equal(m.weight.grad);
+    expect(values(c.weight.grad as Tensor)).to.deep.equal(values(m.weight.grad as Tensor));
+    class Cached extends Module {
+      readonly fc: Linear;
+      cache: Tensor | null = null;
+      constructor() {
+        super();
+        this.fc = this.registerModule('fc', new Linear(2, 2));
+      }
+      forward(x: Tensor): Tensor {
+        this.cache = this.fc.forward(x);
+        return this.cache;
+      }
+    }
+    const cached = new Cached();
+    expect(cached.deepCopy().cache).to.equal(null);
+    cached.forward(randn([1, 2]));
+    expect(() => cached.deepCopy()).to.throw('deepCopy: a tensor of shape [1,2] held by the module was produced by an op (it is not a graph leaf)');
+  });
+
+  it('copies a loss module with its weight buffer', () => {
+    const loss = new CrossEntropyLoss({ weight: tensor([1, 2, 3]) });
+    const c = loss.deepCopy();
+    expect(c.weight).to.not.equal(null);
+    expect(c.weight).to.not.equal(loss.weight);
+    expect(values(c.weight as Tensor)).to.deep.equal([1, 2, 3]);
+    const logits = randn([4, 3]);
+    const target = tensor([0, 2, 1, 2]);
+    expect(c.forward(logits, target).item()).to.equal(loss.forward(logits, target).item());
   });
 });

@@ -256,13 +256,13 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number | Tensor): Ten
 
 // ---- reductions ----
 
-export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+export function sum(x: Tensor, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   requireTensor('sum', 'input', x);
   return apply('sum', { x }, { axes: reductionAxes('sum', dim, x.ndim), keepdim });
 }
 
 /** Mean over dims = sum / count. */
-export function mean(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+export function mean(x: Tensor, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   requireTensor('mean', 'input', x);
   const axes = reductionAxes('mean', dim, x.ndim);
   let count = 1;
@@ -284,11 +284,11 @@ export interface VarianceOptions {
  * and a small spread keeps its accuracy (a composite centring on the float32 mean did not). Named
  * `variance` here since `var` is reserved; the Tensor method is `x.var()`.
  */
-export function variance(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
+export function variance(x: Tensor, dim?: number | readonly number[] | null, options?: VarianceOptions | null): Tensor {
   return varianceOp('var', x, dim, options);
 }
 
-function varianceOp(op: 'var' | 'std', x: Tensor, dim: number | readonly number[] | undefined, options: VarianceOptions | null | undefined): Tensor {
+function varianceOp(op: 'var' | 'std', x: Tensor, dim: number | readonly number[] | undefined | null, options: VarianceOptions | null | undefined): Tensor {
   requireTensor(op, 'input', x);
   if (typeof options === 'boolean') fail(op, `the argument after dim is an options object { correction, keepdim }, got ${options} (torch's unbiased=False is { correction: 0 })`);
   const o = optionsObject(op, options, ['correction', 'keepdim']);
@@ -308,7 +308,7 @@ function varianceOp(op: 'var' | 'std', x: Tensor, dim: number | readonly number[
  * double). Its gradient is 0 where the result is 0 (a constant slice), as torch's std_backward,
  * where sqrt's chain rule would give 0·∞ = NaN.
  */
-export function std(x: Tensor, dim?: number | readonly number[], options?: VarianceOptions | null): Tensor {
+export function std(x: Tensor, dim?: number | readonly number[] | null, options?: VarianceOptions | null): Tensor {
   return varianceOp('std', x, dim, options);
 }
 
@@ -395,7 +395,7 @@ export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number
  * Maximum over dims (all by default); among tied maxima the gradient is split evenly (torch.amax).
  * Without dim it is torch.max(x): a NaN result's gradient goes to the NaNs of x, split evenly.
  */
-export function max(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+export function max(x: Tensor, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   requireTensor('max', 'input', x);
   const axes = reductionAxes('max', dim, x.ndim);
   for (const a of axes) if (x.shape[a] === 0) fail('max', `cannot reduce over the empty dim ${a} of shape ${fmtShape(x.shape)}`);
@@ -404,7 +404,7 @@ export function max(x: Tensor, dim?: number | readonly number[], keepdim = false
 }
 
 /** min(x) = −max(−x). */
-export function min(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
+export function min(x: Tensor, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   requireTensor('min', 'input', x);
   return neg(max(neg(x), dim, keepdim));
 }
@@ -413,12 +413,12 @@ export function min(x: Tensor, dim?: number | readonly number[], keepdim = false
  * Index of the first maximum (over the flattened tensor when dim is omitted), in x's dtype; a NaN
  * counts as the maximum. Float32 refuses more than 2^24 + 1 candidates (their indices would round).
  */
-export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
+export function argmax(x: Tensor, dim?: number | null, keepdim = false): Tensor {
   return argExtreme('argmax', argmaxAxis, x, dim, keepdim);
 }
 
 /** Index of the first minimum, as argmax (torch.argmin): a NaN counts as the minimum. */
-export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
+export function argmin(x: Tensor, dim?: number | null, keepdim = false): Tensor {
   return argExtreme('argmin', argminAxis, x, dim, keepdim);
 }
 
@@ -433,10 +433,10 @@ function checkIndexFits(op: string, x: Tensor, count: number): void {
   }
 }
 
-function argExtreme(op: 'argmax' | 'argmin', kernel: typeof argmaxAxis, x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+function argExtreme(op: 'argmax' | 'argmin', kernel: typeof argmaxAxis, x: Tensor, dim: number | undefined | null, keepdim: boolean): Tensor {
   requireTensor(op, 'input', x);
   if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
-  if (dim === undefined) {
+  if (dim === undefined || dim === null) { // torch's dim=None: over the flattened tensor
     if (x.numel() === 0) fail(op, `cannot take the ${op} of an empty tensor (shape ${fmtShape(x.shape)})`);
     checkIndexFits(op, x, x.numel());
     const data = kernel(dense(x), 1, x.numel(), 1);

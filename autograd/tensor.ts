@@ -408,12 +408,12 @@ export class Tensor {
   clamp(min?: number | null, max?: number | null): Tensor { return F.clamp(this, min, max); }
   softmax(dim: number): Tensor { return F.softmax(this, dim); }
   logSoftmax(dim: number): Tensor { return F.logSoftmax(this, dim); }
-  sum(dim?: number | number[], keepdim = false): Tensor { return F.sum(this, dim, keepdim); }
-  mean(dim?: number | number[], keepdim = false): Tensor { return F.mean(this, dim, keepdim); }
-  max(dim?: number | number[], keepdim = false): Tensor { return F.max(this, dim, keepdim); }
-  min(dim?: number | number[], keepdim = false): Tensor { return F.min(this, dim, keepdim); }
-  argmax(dim?: number, keepdim = false): Tensor { return F.argmax(this, dim, keepdim); }
-  argmin(dim?: number, keepdim = false): Tensor { return F.argmin(this, dim, keepdim); }
+  sum(dim?: number | number[] | null, keepdim = false): Tensor { return F.sum(this, dim, keepdim); }
+  mean(dim?: number | number[] | null, keepdim = false): Tensor { return F.mean(this, dim, keepdim); }
+  max(dim?: number | number[] | null, keepdim = false): Tensor { return F.max(this, dim, keepdim); }
+  min(dim?: number | number[] | null, keepdim = false): Tensor { return F.min(this, dim, keepdim); }
+  argmax(dim?: number | null, keepdim = false): Tensor { return F.argmax(this, dim, keepdim); }
+  argmin(dim?: number | null, keepdim = false): Tensor { return F.argmin(this, dim, keepdim); }
   /** torch.sort along dim (see F.sort: NaN sorts as the largest; always stable). */
   sort(dim = -1, descending = false, stable?: boolean | null): F.SortResult { return F.sort(this, dim, descending, stable); }
   /** torch.argsort: the indices of sort (see F.argsort). */
@@ -429,8 +429,8 @@ export class Tensor {
     // dim undefined goes to median(x), which refuses keepdim = true without a dim.
     return F.median(this, dim as number, keepdim);
   }
-  var(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.variance(this, dim, options); }
-  std(dim?: number | number[], options?: F.VarianceOptions): Tensor { return F.std(this, dim, options); }
+  var(dim?: number | number[] | null, options?: F.VarianceOptions): Tensor { return F.variance(this, dim, options); }
+  std(dim?: number | number[] | null, options?: F.VarianceOptions): Tensor { return F.std(this, dim, options); }
   reshape(...shape: number[] | [readonly number[]]): Tensor { return F.reshape(this, flatArgs(shape)); }
   view(...shape: number[] | [readonly number[]]): Tensor { return F.view(this, flatArgs(shape)); }
   permute(...dims: number[] | [readonly number[]]): Tensor { return F.permute(this, flatArgs(dims)); }

@@ -98,12 +98,13 @@ export function normalizeAxis(op: string, axis: number, ndim: number): number {
 }
 
 /**
- * The sorted, de-duplicated axes a reduction runs over. `undefined` means all axes, and so does an
- * empty list, as in PyTorch (`x.sum(dim=[])` sums everything; NumPy's `axis=()` would reduce
- * nothing). A repeated axis is an error, as in PyTorch.
+ * The sorted, de-duplicated axes a reduction runs over. `undefined` or `null` (torch's dim=None)
+ * means all axes, and so does an empty list, as in PyTorch (`x.sum(dim=[])` sums everything;
+ * NumPy's `axis=()` would reduce nothing). A repeated axis is an error, as in PyTorch.
  */
-export function reductionAxes(op: string, dims: number | readonly number[] | undefined, ndim: number): number[] {
-  if (dims === undefined || (Array.isArray(dims) && dims.length === 0)) return Array.from({ length: ndim }, (_, i) => i);
+export function reductionAxes(op: string, dims: number | readonly number[] | undefined | null, ndim: number): number[] {
+  if (dims === undefined || dims === null || (Array.isArray(dims) && dims.length === 0)) return Array.from({ length: ndim }, (_, i) => i);
+  if (typeof dims !== 'number' && !Array.isArray(dims)) fail(op, `dim must be an integer or an array of integers, got ${fmtValue(dims)}`);
   const list = typeof dims === 'number' ? [dims] : dims;
   const seen = new Set<number>();
   for (const d of list) {

@@ -101,10 +101,10 @@ describe('autograd/functional: forward values against reference loops', () => {
       return { shape: keepdim ? shape : x.shape.filter((_, i) => !axes.includes(i)), data };
     };
     const sumf = (v: number[]): number => v.reduce((a, b) => a + b, 0);
-    const cases: Array<[number | number[] | undefined, number[], boolean]> = [
+    const cases: Array<[number | number[] | undefined | null, number[], boolean]> = [
       [undefined, [0, 1, 2], false], [1, [1], false], [-1, [2], true], [[0, 2], [0, 2], false], [[-3, -2], [0, 1], true],
-      // An empty dim list reduces every dim, as torch.sum(x, dim=[]) does.
-      [[], [0, 1, 2], false], [[], [0, 1, 2], true],
+      // An empty dim list reduces every dim, as torch.sum(x, dim=[]) does; so does dim=None.
+      [[], [0, 1, 2], false], [[], [0, 1, 2], true], [null, [0, 1, 2], false], [null, [0, 1, 2], true],
     ];
     for (const [dim, axes, keepdim] of cases) {
       const s = ref(sumf, axes, keepdim);
@@ -117,6 +117,21 @@ describe('autograd/functional: forward values against reference loops', () => {
     const t = randomTransposed(rng, [3, 4]);
     const tv = t.toArray() as number[][];
     close(F.sum(t, 0).data, [0, 1, 2, 3].map((j) => tv[0][j] + tv[1][j] + tv[2][j]));
+    // A dim that is neither a number nor a list is named, not a TypeError from inside the reduction.
+    expect(() => F.sum(x, 'a' as never)).to.throw('sum: dim must be an integer or an array of integers, got "a"');
+    expect(() => F.mean(x, {} as never)).to.throw('mean: dim must be an integer or an array of integers, got');
+  });
+
+  it('argmax/argmin with dim null take the flattened tensor (torch dim=None); var/std with dim null reduce all', () => {
+    const x = tensor([[1, 9, 3], [9, 0, 0]], { dtype: 'float64' });
+    expect(F.argmax(x, null).item()).to.equal(1);
+    expect(F.argmin(x, null, true).toArray()).to.deep.equal([[4]]);
+    const v = [1, 9, 3, 9, 0, 0];
+    const m = v.reduce((a, b) => a + b, 0) / 6;
+    const unbiased = v.reduce((a, b) => a + (b - m) ** 2, 0) / 5;
+    expect(x.var(null).item()).to.be.closeTo(unbiased, 1e-12);
+    expect(x.std(null, { keepdim: true }).shape).to.deep.equal([1, 1]);
+    expect(x.std(null).item()).to.be.closeTo(Math.sqrt(unbiased), 1e-12);
   });
 
   it('argmax returns the first maximum', () => {

@@ -24,7 +24,7 @@ export {
   sum, mean, max, min, argmax, argmin, reshape, view, permute, transpose, flatten, squeeze, unsqueeze, expand,
   slice, narrow, select, cat, stack, pad, matmul, where, eq, ne, lt, le, gt, ge, contiguous, clone, variance, std,
   gather, scatter, scatterAdd, indexSelect, sort, argsort, topk, kthvalue, median,
-  split, chunk, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp, norm, unflatten,
+  split, chunk, unbind, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp, norm, unflatten,
 } from './autograd/functional';
 export {
   conv1d, conv2d, convTranspose2d, batchNorm, maxPool1d, maxPool2d, avgPool1d, avgPool2d, adaptiveAvgPool1d, adaptiveAvgPool2d,

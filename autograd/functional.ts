@@ -954,6 +954,19 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   return split(x, Math.ceil(n / chunks), d);
 }
 
+/**
+ * torch.unbind: the slices of x along dim with that dim removed, as views of x. Cut as split cuts
+ * (by halving), so the backward of all of them writes O(n·log k) gradient elements, not n·k: the
+ * way to loop over time steps (`for (const xt of x.unbind(0))`).
+ */
+export function unbind(x: Tensor, dim = 0): Tensor[] {
+  const op = 'unbind';
+  requireTensor(op, 'input', x);
+  if (x.ndim === 0) fail(op, 'expects at least a 1-dimensional tensor, got a 0-d tensor');
+  const d = normalizeAxis(op, dim, x.ndim);
+  return pieces(x, d, new Array<number>(x.shape[d]).fill(1)).map((p) => squeeze(p, d));
+}
+
 /** torch.Tensor.repeat and torch.tile: x as [1, s0, 1, s1, ...] expanded to [r0, s0, r1, s1, ...], merged pairwise. */
 function repeatImpl(op: string, x: Tensor, sizes: readonly number[]): Tensor {
   const lead = sizes.length - x.ndim;

@@ -453,6 +453,7 @@ export class Tensor {
   split(splitSizeOrSections: number | readonly number[], dim = 0): Tensor[] { return F.split(this, splitSizeOrSections, dim); }
   /** torch.Tensor.chunk (see F.chunk: pieces of ceil(size / chunks), so possibly fewer than chunks). */
   chunk(chunks: number, dim = 0): Tensor[] { return F.chunk(this, chunks, dim); }
+  unbind(dim = 0): Tensor[] { return F.unbind(this, dim); }
   /** torch.Tensor.repeat: x.repeat(2, 1) or x.repeat([2, 1]); more sizes than dims add leading dims. */
   repeat(...sizes: number[] | [readonly number[]]): Tensor { return F.repeat(this, flatArgs(sizes)); }
   /** torch.Tensor.tile: repeat with fewer sizes than dims allowed (they tile the last dims). */

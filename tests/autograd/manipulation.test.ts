@@ -134,6 +134,51 @@ describe('split', () => {
     close(y.grad!.data, build([7, 3], ([i]) => (i >= 1 && i < 3 ? 1 : i >= 3 && i < 6 ? 2 : 0)), 0);
   });
 
+  it('unbind: the slices along dim without it, views of x; gradients back in place; backward not quadratic', () => {
+    const x = leaf([3, 4, 2]);
+    for (const dim of [0, 1, 2, -1]) {
+      const d = dim < 0 ? dim + 3 : dim;
+      const parts = F.unbind(x, dim);
+      expect(parts.length).to.equal(x.shape[d]);
+      parts.forEach((p, k) => {
+        expect(p.shape).to.deep.equal(x.shape.filter((_, i) => i !== d));
+        expect(p.storage, 'a view').to.equal(x.storage);
+        // p[idx] = x[idx with k inserted at d]
+        const want: number[] = [];
+        for (let j = 0; j < p.numel(); j++) {
+          const idx = unravel(j, p.shape);
+          idx.splice(d, 0, k);
+          want.push(at(x, idx));
+        }
+        close(values(p.contiguous()), want, 0, `dim ${dim}, slice ${k}`);
+      });
+    }
+    const weighted = (ps: Tensor[]): Tensor => ps.reduce((acc, p, k) => F.add(acc, F.sum(F.mul(F.square(p), k + 1))), F.sum(F.mul(ps[0], 0)));
+    assertGradcheck((t) => weighted(F.unbind(t, 1)), [leaf([2, 5, 3])], GC);
+    expect(x.unbind(2).length).to.equal(2);
+    // Backward: the gradients that slice backwards write total O(n log k) (one select per step, a
+    // slice of all of x each, would write n·k).
+    const defs = [derivatives.slice] as unknown as Array<{ backward: (...args: unknown[]) => unknown }>;
+    const originals = defs.map((def) => def.backward);
+    let written = 0;
+    defs.forEach((def, i) => {
+      def.backward = (...args: unknown[]) => {
+        written += numelOf((args[1] as { shapes: { x: readonly number[] } }).shapes.x);
+        return originals[i](...args);
+      };
+    });
+    try {
+      const y = leaf([256, 3]);
+      F.sum(F.stack(F.unbind(y).map((r, i) => F.mul(r, i)))).backward();
+      close(y.grad!.data, build([256, 3], ([i]) => i), 0);
+      expect(written).to.be.at.most(2 * 768 * 8);
+    } finally {
+      defs.forEach((def, i) => { def.backward = originals[i]; });
+    }
+    expect(() => F.unbind(tensor(1))).to.throw('unbind: expects at least a 1-dimensional tensor, got a 0-d tensor');
+    expect(() => F.unbind(x, 3)).to.throw('unbind: dim 3 out of range for a 3-d tensor (expected in [-3, 2])');
+  });
+
   it('errors name the op and the shapes', () => {
     const x = zeros([4, 3]);
     expect(() => F.split(x, [2, 1])).to.throw('split: split sizes [2, 1] sum to 3, but dim 0 of shape [4,3] has size 4; they must sum to it exactly');

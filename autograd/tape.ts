@@ -483,8 +483,8 @@ function walk(w: Walk, order: readonly Tensor[], uses: Map<Tensor, number>): voi
     if (node.freed || node.ctx === null || node.edges === null) failFreed(w.op, node);
     setOpsAhead(order.length - 1 - i);
     const upstream = g;
-    const inputGrads = node.backwardFn(upstream, node.ctx) as Record<string, Tensor | undefined>;
     const ctx = node.ctx, edges = node.edges;
+    const inputGrads = node.backwardFn(upstream, captures === null ? ctx : neededOnly(w, ctx, edges)) as Record<string, Tensor | undefined>;
     let ownedSet: Set<Tensor> | null = null; // worked out only when a gradient may be kept without a copy
     const owned = (): Set<Tensor> => (ownedSet ??= ownedGrads(upstream, ctx, edges, inputGrads));
     for (const [name, input] of edges) {
@@ -522,6 +522,23 @@ function walk(w: Walk, order: readonly Tensor[], uses: Map<Tensor, number>): voi
       node.edges = null;
     }
   }
+}
+
+/**
+ * grad(): ctx with `needs` cut down to the inputs whose gradient the call uses (a captured leaf, or
+ * a non-leaf with a captured tensor behind it), as torch computes only what grad() returns: with
+ * grad(loss, [x]) a conv's backward makes the input gradient and skips the weight's. ctx itself
+ * when nothing is cut.
+ */
+function neededOnly(w: Walk, ctx: NonNullable<Node['ctx']>, edges: Map<string, Tensor>): NonNullable<Node['ctx']> {
+  let needs: Record<string, boolean> | null = null;
+  for (const [name, input] of edges) {
+    const used = input.isLeaf ? w.collected.has(input) : w.execute === null || w.execute.has(input) || w.captures!.has(input);
+    if (used) continue;
+    needs ??= { ...ctx.needs } as Record<string, boolean>;
+    needs[name] = false;
+  }
+  return needs === null ? ctx : { ...ctx, needs };
 }
 
 /** The error for a node whose saved state an earlier backward() or grad() without retainGraph freed. */

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ones, randn, tensor } from '../../autograd/creation';
 import * as F from '../../autograd/functional';
+import { derivatives } from '../../autograd/derivatives';
 import { grad } from '../../autograd/tape';
 import { Tensor } from '../../autograd/tensor';
 import { manualSeed } from '../../lib/random';
@@ -74,6 +75,40 @@ describe('autograd/grad (torch.autograd.grad)', () => {
     x.registerHook(() => { seen++; });
     close(vals(grad(y, h)[0]), [6, -12]);
     expect(seen).to.equal(0);
+  });
+
+  it('asks each backward only for the gradients the call returns (a weight gradient is skipped for grad(loss, [x]))', () => {
+    // Which inputs each mul / matmul backward was asked for (ctx.needs).
+    const defs = { mul: derivatives.mul, matmul: derivatives.matmul } as unknown as Record<string, { backward: (...a: unknown[]) => unknown }>;
+    const originals = Object.fromEntries(Object.entries(defs).map(([k, d]) => [k, d.backward]));
+    const asked: string[] = [];
+    for (const [k, d] of Object.entries(defs)) {
+      d.backward = (...args: unknown[]) => {
+        const needs = (args[1] as { needs: Record<string, boolean> }).needs;
+        asked.push(`${k}:${Object.keys(needs).filter((n) => needs[n]).join(',')}`);
+        return originals[k](...args);
+      };
+    }
+    try {
+      const x = f64([1, -2, 0.5], true);
+      const w = tensor([[1, 2], [3, 4], [5, 6]], { dtype: 'float64', requiresGrad: true });
+      const v = f64([0.5, -1], true);
+      const loss = (): Tensor => F.mul(F.matmul(x, w), v).sum();
+      const [gx] = grad(loss(), [x]);
+      // d/dx Σ_j v_j Σ_i x_i w_ij = w · v
+      close(vals(gx), [1 * 0.5 - 2, 3 * 0.5 - 4, 5 * 0.5 - 6]);
+      expect(asked, 'grad(loss, [x])').to.deep.equal(['mul:a', 'matmul:a']);
+      asked.length = 0;
+      const [gw, gv] = grad(loss(), [w, v]);
+      close(vals(gv), [1 * 1 - 2 * 3 + 0.5 * 5, 1 * 2 - 2 * 4 + 0.5 * 6]);
+      close(vals(gw), [0.5, -1, -1, 2, 0.25, -0.5]);
+      expect(asked, 'grad(loss, [w, v])').to.deep.equal(['mul:a,b', 'matmul:b']);
+      asked.length = 0;
+      loss().backward();
+      expect(asked, 'backward() accumulates into every leaf').to.deep.equal(['mul:a,b', 'matmul:a,b']);
+    } finally {
+      for (const [k, d] of Object.entries(defs)) d.backward = originals[k];
+    }
   });
 
   it('gives null for an unused input with allowUnused, and names its position otherwise', () => {
@@ -211,7 +246,9 @@ describe('autograd/grad (torch.autograd.grad)', () => {
       const handle = w.registerHook((g) => { atHook = Array.from(g.data); kept = g; });
       const before = threadStats().deferred;
       const y = F.add(F.conv2d(x1, w, null, { padding: 1 }).sum(), F.mul(F.conv2d(x2, w, null, { padding: 1 }), 2).sum());
-      const [g] = grad(y, w, { retainGraph: true });
+      // x1 and x2 asked for too: grad() has a conv's backward make only the gradients it returns, and
+      // the weight gradient is deferred only while the input gradient is computed beside it.
+      const [g] = grad(y, [w, x1, x2], { retainGraph: true });
       expect(threadStats().deferred - before, 'weight gradients went to a worker').to.be.greaterThan(0);
       expect(pendingOutputs()).to.equal(0);
       const tol = (v: number): number => 1e-4 * Math.max(1, Math.abs(v));

@@ -73,8 +73,9 @@ function denseStrides(shape: readonly number[]): number[] {
  * An odometer over all rows of `shape` (every dim but the last): offs[j] is operand j's start offset
  * in the current row, updated incrementally by next(). Callers loop over it with the row's body
  * inline (a callback made per call would be optimised afresh by V8 each time it got hot).
+ * Exported for the index kernels (indexing.ts), which walk the index's rows the same way.
  */
-class RowCursor {
+export class RowCursor {
   readonly offs: number[];
   readonly rows: number;
   /** Length of a row (the last dim). */

@@ -96,9 +96,8 @@ export interface OptimizerStateDict<H extends BaseHyperParams = BaseHyperParams>
   paramGroups: SavedParamGroup<H>[];
 }
 
-/** Which state entries an optimizer writes, so loadStateDict can reject foreign ones. */
 /** What checkHyperParams is checking (see there). */
-export type HyperCheck = 'define' | 'step' | 'load';
+export type HyperCheck = 'defaults' | 'group' | 'step' | 'load';
 
 /** One param group as checkedGroups() found it: parameters with a gradient, their indices, their gradients. */
 export interface CheckedGroup {
@@ -107,6 +106,7 @@ export interface CheckedGroup {
   readonly gs: FloatArray[];
 }
 
+/** Which state entries an optimizer writes, so loadStateDict can reject foreign ones. */
 export interface StateLayout {
   readonly required: readonly ParamStateKey[];
   readonly optional: readonly ParamStateKey[];
@@ -123,7 +123,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
 
   protected constructor(name: string, params: ParamsArg<H>, defaults: H) {
     this.name = name;
-    this.checkHyperParams(defaults, '');
+    this.checkHyperParams(defaults, '', 'defaults');
     this.hyperKeys = Object.keys(defaults);
     this.defaults = Object.freeze(copyHyper(defaults, this.hyperKeys) as unknown as H);
 
@@ -148,12 +148,13 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
 
   /**
    * Validates one set of hyper-parameters; `where` is appended to the message (group, source).
-   * `when` says what is being checked: the defaults or a group being added ('define'), the groups
-   * before a step ('step', after a scheduler or the user may have changed them), or a loaded state
-   * ('load'). A rule torch checks only in the constructor (SGD's nesterov needing momentum) must
-   * not stop a run whose scheduler later moves a value across it.
+   * `when` says what is being checked: the constructor's options ('defaults'), a group being added
+   * with the defaults filled in ('group', the constructor's groups included), the groups before a
+   * step ('step', after a scheduler or the user may have changed them), or a loaded state ('load').
+   * A rule torch checks only on the constructor's options (SGD's nesterov needing momentum) must not
+   * refuse a group that overrides them, nor stop a run whose scheduler later moves a value across it.
    */
-  protected abstract checkHyperParams(h: H, where: string, when?: HyperCheck): void;
+  protected abstract checkHyperParams(h: H, where: string, when: HyperCheck): void;
 
   /** The state entries this optimizer writes. */
   protected abstract stateLayout(): StateLayout;
@@ -191,7 +192,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
       const v = rec[k] !== undefined ? rec[k] : def[k];
       merged[k] = Array.isArray(v) ? v.slice() : v;
     }
-    this.checkHyperParams(merged as unknown as H, where);
+    this.checkHyperParams(merged as unknown as H, where, 'group');
     if (spec.initialLr !== undefined) requireNonNegative(this.name, 'initialLr', spec.initialLr, where);
 
     const seen = new Map<unknown, number>();

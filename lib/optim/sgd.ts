@@ -51,17 +51,18 @@ export class SGD extends Optimizer<SGDHyperParams> {
     super('SGD', params, sgdDefaults(options));
   }
 
-  protected override checkHyperParams(h: SGDHyperParams, where: string, when: HyperCheck = 'define'): void {
+  protected override checkHyperParams(h: SGDHyperParams, where: string, when: HyperCheck): void {
     requireNonNegative('SGD', 'lr', h.lr, where);
     requireNonNegative('SGD', 'momentum', h.momentum, where);
     requireFinite('SGD', 'dampening', h.dampening, where);
     requireNonNegative('SGD', 'weightDecay', h.weightDecay, where);
     requireBoolean('SGD', 'nesterov', h.nesterov, where);
     requireBoolean('SGD', 'maximize', h.maximize, where);
-    // As torch, only where the options are given: a CyclicLR or OneCycleLR with baseMomentum 0 moves
-    // momentum to 0 mid-run (the nesterov step is then plain SGD, as torch's), and a checkpoint
-    // saved there must load.
-    if (when === 'define' && h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
+    // As torch 1.13, only on the constructor's options (SGD.__init__; add_param_group checks none of
+    // it): a group may set momentum 0 (its nesterov step is then plain SGD, as torch's) or a
+    // dampening, a CyclicLR or OneCycleLR with baseMomentum 0 moves momentum to 0 mid-run, and a
+    // checkpoint saved there must load.
+    if (when === 'defaults' && h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
       fail('SGD', `nesterov requires momentum > 0 and dampening = 0, got momentum ${fmtValue(h.momentum)} and dampening ${fmtValue(h.dampening)}${where}`);
     }
   }

@@ -222,8 +222,41 @@ describe('lib/optim/sgd', () => {
     }
     expect(momenta, 'the cycle reached momentum 0 and left it again').to.include(0);
     expect(momenta[momenta.length - 1]).to.be.greaterThan(0);
-    // Giving the options is where torch refuses the combination, for a group added later too.
-    expect(() => opt.addParamGroup({ params: [param('float64', [1])], momentum: 0 })).to.throw('SGD: nesterov requires momentum > 0 and dampening = 0, got momentum 0');
+  });
+
+  it("checks nesterov's rule on the constructor's options only, as torch 1.13: a group may set momentum 0 or a dampening (plain SGD / damped nesterov steps)", () => {
+    // torch's SGD.__init__ raises for nesterov without momentum or with dampening on its defaults;
+    // add_param_group (the constructor's groups included) checks nothing of it.
+    const a = param('float64', [1, -2]), b = param('float64', [0.5, 3]), c = param('float64', [-1, 4]);
+    const opt = new SGD([{ params: [a], momentum: 0 }, { params: [b] }], { lr: 0.1, momentum: 0.9, nesterov: true });
+    opt.addParamGroup({ params: [c], dampening: 0.5 });
+    // Reference: torch 1.13's _single_tensor_sgd, g = 2p; the buffer starts as g (no dampening),
+    // then μ·buf + (1 − dampening)·g; nesterov steps along g + μ·buf; momentum 0 is plain SGD.
+    const ref = [[1, -2], [0.5, 3], [-1, 4]];
+    const hyper = [{ m: 0, d: 0 }, { m: 0.9, d: 0 }, { m: 0.9, d: 0.5 }];
+    const bufs: Array<number[] | null> = [null, null, null];
+    for (let t = 0; t < 3; t++) {
+      ref.forEach((x, k) => {
+        const { m, d } = hyper[k];
+        const g = x.map((v) => 2 * v);
+        let dir = g;
+        if (m !== 0) {
+          const prev = bufs[k];
+          const buf: number[] = prev === null ? g.slice() : prev.map((v, i) => m * v + (1 - d) * g[i]);
+          bufs[k] = buf;
+          dir = g.map((v, i) => v + m * buf[i]);
+        }
+        x.forEach((v, i) => { x[i] = v - 0.1 * dir[i]; });
+      });
+      for (const p of [a, b, c]) quadGrad(p);
+      opt.step();
+      [a, b, c].forEach((p, k) => expectClose(p.data, ref[k], 'float64', `step ${t + 1}, group ${k}`));
+    }
+    expect(opt.state.get(a)?.momentumBuffer, 'momentum 0 keeps no buffer').to.equal(undefined);
+    // The constructor's own options are where torch refuses the combination, whatever the groups say.
+    expect(() => new SGD([{ params: [param('float64', [1])], momentum: 0.9 }], { lr: 0.1, nesterov: true })).to.throw(
+      'SGD: nesterov requires momentum > 0 and dampening = 0, got momentum 0 and dampening 0',
+    );
   });
 
   describe('argument validation', () => {

@@ -129,8 +129,8 @@ const isModule = (v: unknown): v is Module => v instanceof Module;
  * Holds submodules in a list, torch's nn.ModuleList: they are registered as children named 0, 1,
  * 2, ..., so parameters(), stateDict() (`layers.0.weight`), train()/eval(), to() and zeroGrad() see
  * them, where a plain array of layers is invisible to all of them (and refused by parameters()).
- * It has no forward of its own: the parent's forward iterates over it. Torch's del and slicing are
- * not provided.
+ * It has no forward of its own: the parent's forward iterates over it. Torch's `list[a:b:s]` is
+ * slice(a, b, s) and `del list[i]` is pop(i); deleting a slice is not provided.
  */
 export class ModuleList extends Module {
   constructor(modules?: Iterable<Module> | null) {
@@ -188,15 +188,30 @@ export class ModuleList extends Module {
   }
 
   /**
-   * A new ModuleList holding the same modules from `start` up to (not including) `end`, torch's
-   * `list[start:end]`: negative positions count from the end and both are clamped to the list, as
-   * Python's slicing (and Array.prototype.slice) does. The modules are shared, not copied.
+   * A new ModuleList holding the same modules from `start` up to (not including) `end` every `step`
+   * (default 1), torch's `list[start:end:step]`, with Python's slicing rules: negative positions
+   * count from the end, both are clamped to the list, and a negative step walks down from `start`
+   * (default the last) to just above `end` (default before the first). The modules are shared, not
+   * copied.
    */
-  slice(start?: number, end?: number): ModuleList {
-    for (const [name, v] of [['start', start], ['end', end]] as const) {
+  slice(start?: number, end?: number, step?: number): ModuleList {
+    for (const [name, v] of [['start', start], ['end', end], ['step', step]] as const) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v))) fail('ModuleList', `slice: ${name} must be an integer, got ${fmtValue(v)}`);
     }
-    return new ModuleList(this.registeredModules().slice(start, end));
+    const s = step ?? 1;
+    if (s === 0) fail('ModuleList', 'slice: step cannot be zero');
+    const modules = this.registeredModules();
+    const n = modules.length;
+    // Python's PySlice_AdjustIndices: a position clamped to [0, n] (step > 0) or [−1, n − 1] (step < 0).
+    const adjust = (v: number | undefined, dflt: number): number => {
+      if (v === undefined) return dflt;
+      if (v < 0) return Math.max(v + n, s < 0 ? -1 : 0);
+      return Math.min(v, s < 0 ? n - 1 : n);
+    };
+    const lo = adjust(start, s < 0 ? n - 1 : 0), hi = adjust(end, s < 0 ? -1 : n);
+    const out: Module[] = [];
+    for (let i = lo; s > 0 ? i < hi : i > hi; i += s) out.push(modules[i]);
+    return new ModuleList(out);
   }
 
   /**

@@ -176,6 +176,17 @@ describe('models/nn ModuleList', () => {
       expect([...part.namedChildren()].map(([k]) => k), 'renumbered from 0').to.deep.equal(ref(a, b).map((_, i) => String(i)));
     }
     expect(ml.slice(1, 3).at(1), 'the same module, not a copy').to.equal(mods[2]);
+    // A step, as torch's list[a:b:s]; Python's results for a 5-item list, negative steps counting down.
+    const steps: Array<[number | undefined, number | undefined, number, number[]]> = [
+      [undefined, undefined, 2, [0, 2, 4]], [1, 4, 2, [1, 3]], [-4, undefined, 3, [1, 4]], [0, 9, 7, [0]],
+      [undefined, undefined, -1, [4, 3, 2, 1, 0]], [-1, 0, -2, [4, 2]], [4, 1, -1, [4, 3, 2]],
+      [9, -9, -3, [4, 1]], [undefined, undefined, -7, [4]], [1, 3, -1, []], [undefined, 2, -1, [4, 3]], [2, undefined, -1, [2, 1, 0]],
+    ];
+    for (const [a, b, s, want] of steps) {
+      expect([...ml.slice(a, b, s)], `slice(${a}, ${b}, ${s})`).to.deep.equal(want.map((i) => mods[i]));
+    }
+    expect(() => ml.slice(0, 5, 0)).to.throw('ModuleList: slice: step cannot be zero');
+    expect(() => ml.slice(0, 5, 1.5)).to.throw('ModuleList: slice: step must be an integer, got 1.5');
     expect(ml.length, 'slicing leaves the list as it was').to.equal(5);
 
     expect(ml.pop(1)).to.equal(mods[1]);

@@ -119,6 +119,19 @@ describe('nn.ConvTranspose2d', () => {
     expect(() => c.forward(x, [11])).to.throw('ConvTranspose2d: for 4D input, outputSize must have 2 or 4 elements (got 1: [11])');
     expect(() => c.forward(x.select(0, 1), [2, 3, 11, 14])).to.throw('ConvTranspose2d: for 3D input, outputSize must have 2 or 3 elements (got 4');
     expect(() => c.forward(x, [11.5, 14])).to.throw('ConvTranspose2d: outputSize must be an array of non-negative integers, got [11.5, 14]');
+
+    // Dilation and groups, per dim: torch's H_out = (H_in − 1)·stride − 2·padding + dilation·(k − 1)
+    // + output_padding + 1 on a 3×4 input: rows (2·2 − 2 + 2·2 + 1) = 7..8, columns (3·3 − 0 + 3·1 + 1) = 13..15.
+    const d = new ConvTranspose2d(4, 6, [3, 2], { stride: [2, 3], padding: [1, 0], dilation: [2, 3], groups: 2, dtype: 'float64' });
+    const xd = randn([1, 4, 3, 4], { dtype: 'float64' });
+    const dOpts = { stride: [2, 3] as [number, number], padding: [1, 0] as [number, number], dilation: [2, 3] as [number, number], groups: 2 };
+    for (const [oh, ow] of [[7, 13], [8, 14], [8, 15]]) {
+      const y = d.forward(xd, [oh, ow]);
+      expect(y.shape).to.deep.equal([1, 6, oh, ow]);
+      expect(y.toArray()).to.deep.equal(F.convTranspose2d(xd, d.weight, d.bias, { ...dOpts, outputPadding: [oh - 7, ow - 13] }).toArray());
+    }
+    expect(() => d.forward(xd, [9, 13])).to.throw('ConvTranspose2d: requested an output size of [9,13], but valid sizes range from [7,13] to [8,15] (for an input of [3,4])');
+    expect(() => d.forward(xd, [7, 12])).to.throw('ConvTranspose2d: requested an output size of [7,12], but valid sizes range from [7,13] to [8,15]');
   });
 
   it('loads a state dict and sits in a Sequential with the other layers', () => {

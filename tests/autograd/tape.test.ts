@@ -12,8 +12,9 @@ import { deferTask, opsAheadOfCaller, pendingOutputs } from '../../lib/kernels/p
 import { getNumThreads, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads } from '../../lib/platform/threads';
 
 /**
- * Bytes of tensor storage allocated while fn runs (through allocate(), which every tensor's
- * storage comes from; the storage settings and the thread pool's observer are left alone).
+ * Bytes of tensor storage allocated through allocate() while fn runs (where every op's output and
+ * gradient comes from; shareMemory's copies and optimizer state use allocatePlain/allocateShared
+ * directly and are not counted). The storage settings and the pool's observer are left alone.
  */
 function bytesAllocatedBy(fn: () => void): number {
   const before = allocatedBytes();

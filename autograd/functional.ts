@@ -17,6 +17,7 @@ import { globalRng, type Random } from '../lib/random';
 import { apply } from './apply';
 import { broadcastView, dense, fromData } from './kernel_args';
 import { Tensor, type TensorLike } from './tensor';
+import { checkNormalizedShape, checkPaddingString, clampBounds, embeddingOptions, optionsObject } from './checks';
 
 // ---- helpers ----
 
@@ -42,17 +43,6 @@ function scalarLike(v: number, like: Tensor): Tensor {
   const t = Tensor.empty([], like.dtype);
   t.storage[0] = v;
   return t;
-}
-
-/**
- * An optional options argument: null counts as omitted (as undefined); anything else must be an
- * object whose keys are all in `allowed` (a misspelt option is an error, not silently ignored).
- */
-function optionsObject<O extends object>(op: string, options: O | null | undefined, allowed: readonly string[]): O | Record<string, never> {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object') fail(op, `options must be an object, got ${fmtValue(options)}`);
-  checkKnownKeys(op, options, allowed);
-  return options;
 }
 
 /** `v` if it is a plain array of numbers or a typed array of numbers (not BigInt64Array), else an Error naming what it is. */
@@ -173,22 +163,6 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   requireTensor('clamp', 'input', x);
   const [lo, hi] = clampBounds('clamp', x.dtype, min, max);
   return apply('clamp', { x }, { min: lo, max: hi });
-}
-
-/**
- * clamp's and clamp_'s bounds: at least one given, numbers, and in float32 none finite beyond its
- * range (torch's checked Scalar conversion; ±Infinity and NaN pass).
- */
-export function clampBounds(op: string, dtype: DType, min: unknown, max: unknown): [number | null, number | null] {
-  const lo = min ?? null, hi = max ?? null;
-  if (lo === null && hi === null) fail(op, 'at least one of min and max must be given');
-  if ((lo !== null && typeof lo !== 'number') || (hi !== null && typeof hi !== 'number')) {
-    fail(op, `min and max must be numbers, got min=${fmtValue(min)}, max=${fmtValue(max)}`);
-  }
-  for (const [name, v] of [['min', lo], ['max', hi]] as const) {
-    if (v !== null && overflowsDtype(v, dtype)) fail(op, `${name} ${v} cannot be converted to ${dtype} without overflow`);
-  }
-  return [lo, hi];
 }
 
 /** Sign of x (−1, 0, 1; 0 at NaN). Recorded as torch.sign is: its gradient is zero. */
@@ -1246,25 +1220,6 @@ export interface EmbeddingOptions {
   sparse?: boolean;
 }
 
-/** F.embedding's options, checked and resolved against N rows (paddingIdx normalised, −1 for none); nn.Embedding checks with them too. */
-export function embeddingOptions(op: string, options: EmbeddingOptions | null | undefined, N: number): {
-  paddingIdx: number; maxNorm: number | null; normType: number; scaleGradByFreq: boolean;
-} {
-  const o = optionsObject(op, options, ['paddingIdx', 'maxNorm', 'normType', 'scaleGradByFreq', 'sparse']);
-  const p = o.paddingIdx ?? null;
-  if (p !== null && (typeof p !== 'number' || !Number.isInteger(p) || p < -N || p >= N)) {
-    fail(op, `paddingIdx must be an integer within numEmbeddings ${N} (in [${-N}, ${N - 1}]), got ${fmtValue(p)}`);
-  }
-  const scaleGradByFreq = o.scaleGradByFreq ?? false;
-  if (typeof scaleGradByFreq !== 'boolean') fail(op, `scaleGradByFreq must be a boolean, got ${fmtValue(scaleGradByFreq)}`);
-  if (o.sparse !== undefined && o.sparse !== false) fail(op, `sparse gradients are not supported (there are no sparse tensors), got sparse: ${fmtValue(o.sparse)}`);
-  const maxNorm = o.maxNorm ?? null;
-  const normType = o.normType ?? 2;
-  if (maxNorm !== null && (typeof maxNorm !== 'number' || !(maxNorm >= 0) || maxNorm === Infinity)) fail(op, `maxNorm must be a finite non-negative number, got ${fmtValue(maxNorm)}`);
-  if (typeof normType !== 'number' || !(normType > 0)) fail(op, `normType must be a positive number (or Infinity), got ${fmtValue(normType)}`);
-  return { paddingIdx: p === null ? -1 : p < 0 ? p + N : p, maxNorm, normType, scaleGradByFreq };
-}
-
 /**
  * torch.nn.functional.embedding: rows of weight [numEmbeddings, embeddingDim] at the indices in
  * input (any shape, whole numbers in [0, numEmbeddings)), giving input.shape + [embeddingDim].
@@ -1348,17 +1303,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-// ---- creation helpers used by backward formulas ----
+// ---- creation helpers (the factories' own, so F.onesLike is the top-level onesLike) ----
 
-export function onesLike(x: Tensor): Tensor {
-  const t = Tensor.empty(x.shape, x.dtype);
-  t.storage.fill(1);
-  return t;
-}
-
-export function zerosLike(x: Tensor): Tensor {
-  return Tensor.empty(x.shape, x.dtype);
-}
+export { onesLike, zerosLike } from './creation';
 
 // ---- conv-net ops ----
 
@@ -1368,13 +1315,6 @@ export interface Conv2dOptions {
   padding?: number | readonly number[] | 'same' | 'valid';
   dilation?: number | readonly number[];
   groups?: number;
-}
-
-/** A padding string as torch's _ConvNd checks it: 'valid', or 'same' with stride 1 only. */
-export function checkPaddingString(op: string, padding: unknown, stride: number | readonly number[] | undefined): void {
-  if (padding !== 'same' && padding !== 'valid') fail(op, `invalid padding string ${JSON.stringify(padding)}, should be one of 'valid', 'same'`);
-  const [sh, sw] = pair(op, 'stride', stride ?? 1, 1);
-  if (padding === 'same' && (sh !== 1 || sw !== 1)) fail(op, "padding='same' is not supported for strided convolutions");
 }
 
 /**
@@ -2196,16 +2136,6 @@ export function instanceNorm(
     y = div(sub(input, m), sqrt(add(v, eps)));
   }
   return channelAffine(y, weight, bias);
-}
-
-/** torch's normalized_shape: an integer or a non-empty list of non-negative integers, as an array. */
-export function checkNormalizedShape(op: string, normalizedShape: unknown): number[] {
-  const ns = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
-  if (!Array.isArray(ns) || !ns.every((d) => Number.isInteger(d) && d >= 0)) {
-    fail(op, `normalizedShape must be a non-negative integer or an array of them, got ${fmtValue(normalizedShape)}`);
-  }
-  if (ns.length === 0) fail(op, 'normalizedShape must have at least one dim, got []');
-  return [...(ns as number[])];
 }
 
 export type LossReduction = 'mean' | 'sum' | 'none';

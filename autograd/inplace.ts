@@ -23,7 +23,7 @@ import { allocate, overflowsDtype, type DType } from '../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../lib/core/errors';
 import { broadcastShape, contiguousStrides, shapesEqual } from '../lib/core/shape';
 import * as ew from '../lib/kernels/elementwise';
-import { clampBounds } from './functional';
+import { clampBounds } from './checks';
 import { broadcastView, strided } from './kernel_args';
 import { isGradEnabled } from './tape';
 import { Tensor, type TensorLike } from './tensor';

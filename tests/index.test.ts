@@ -10,4 +10,15 @@ describe('index (the public barrel)', () => {
       .map(([name]) => name);
     expect(missing).to.deep.equal([]);
   });
+
+  it('F holds the functional ops, every one also exported at the top level except F-only helpers, and no internal checks', () => {
+    const top = T as unknown as Record<string, unknown>;
+    const fns = Object.entries(T.F).filter(([, v]) => typeof v === 'function').map(([name]) => name);
+    for (const internal of ['optionsObject', 'clampBounds', 'embeddingOptions', 'checkPaddingString', 'checkNormalizedShape']) {
+      expect(fns, internal).to.not.include(internal);
+    }
+    // Reached as F.square or through methods (x.square(), x.to(dtype)), as torch has no top-level form for them here.
+    const fOnly = ['square', 'toDtype'];
+    expect(fns.filter((name) => top[name] !== (T.F as Record<string, unknown>)[name] && !fOnly.includes(name))).to.deep.equal([]);
+  });
 });

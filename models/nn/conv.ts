@@ -7,7 +7,7 @@ import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
 import { checkKnownKeys } from '../../lib/core/errors';
 import { pair, single } from '../../lib/core/shape';
 import * as F from '../../autograd/functional';
-import { checkPaddingString } from '../../autograd/functional';
+import { checkPaddingString } from '../../autograd/checks';
 import { Tensor } from '../../autograd/tensor';
 import { defaultLayerInit_ } from './init';
 import { Module, Parameter } from './module';

@@ -7,6 +7,7 @@
 import { allocate, isDType, type DType } from '../../lib/core/dtype';
 import { checkKnownKeys, fail, fmtValue } from '../../lib/core/errors';
 import * as F from '../../autograd/functional';
+import { embeddingOptions } from '../../autograd/checks';
 import { Tensor } from '../../autograd/tensor';
 import { normal_ } from './init';
 import { Module, Parameter } from './module';
@@ -32,7 +33,7 @@ export class Embedding extends Module {
     if (!Number.isInteger(embeddingDim) || embeddingDim < 0) fail(op, `embeddingDim must be a non-negative integer, got ${fmtValue(embeddingDim)}`);
     const { dtype = 'float32', ...rest } = options;
     if (!isDType(dtype)) fail(op, `dtype must be 'float32' or 'float64', got ${fmtValue(dtype)}`);
-    const o = F.embeddingOptions(op, rest, numEmbeddings);
+    const o = embeddingOptions(op, rest, numEmbeddings);
     this.paddingIdx = o.paddingIdx === -1 ? null : o.paddingIdx;
     this.maxNorm = o.maxNorm;
     this.normType = o.normType;

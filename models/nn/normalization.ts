@@ -1,5 +1,6 @@
 import { allocate, isDType, type DType } from '../../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../../lib/core/errors';
+import { checkNormalizedShape } from '../../autograd/checks';
 import * as F from '../../autograd/functional';
 import { Tensor } from '../../autograd/tensor';
 import { Module, Parameter } from './module';
@@ -28,7 +29,7 @@ export class LayerNorm extends Module {
     super();
     const op = 'LayerNorm';
     checkKnownKeys(op, options, ['eps', 'elementwiseAffine', 'dtype']);
-    this.normalizedShape = F.checkNormalizedShape(op, normalizedShape);
+    this.normalizedShape = checkNormalizedShape(op, normalizedShape);
     this.eps = options.eps ?? 1e-5;
     if (typeof this.eps !== 'number' || !(this.eps >= 0) || this.eps === Infinity) fail(op, `eps must be a finite non-negative number, got ${fmtValue(this.eps)}`);
     this.elementwiseAffine = options.elementwiseAffine ?? true;

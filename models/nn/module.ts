@@ -351,9 +351,10 @@ export abstract class Module {
 
   /**
    * An independent copy of this module and everything below it (torch's copy.deepcopy(module), which
-   * TransformerEncoder's layer clones need): new parameters, buffers and gradients with the same values,
-   * dtypes and requiresGrad, the same classes, registration names and order, training flags and plain
-   * fields. Aliases stay aliases within the copy (a child registered twice, tied weights, a field that
+   * TransformerEncoder's layer clones need): new parameters and buffers with the same values, dtypes and
+   * requiresGrad, the same classes, registration names and order, training flags and plain fields.
+   * Parameters come without their gradient (torch's Parameter.__deepcopy__); another tensor's gradient
+   * is copied (Tensor.__deepcopy__). Tensor hooks are not copied, as torch's are not. Aliases stay aliases within the copy (a child registered twice, tied weights, a field that
    * refers to a registered parameter), as deepcopy's memo keeps them. Plain arrays, Maps, Sets, plain
    * objects and typed arrays are copied; functions and other class instances (a Random) are shared.
    * Tensors become contiguous copies, so two views of one storage become two separate tensors; a tensor
@@ -381,8 +382,10 @@ export abstract class Module {
       const c = v instanceof Parameter ? new Parameter(copyTensor(v), v.requiresGrad) : copyTensor(v);
       if (!(v instanceof Parameter)) c.requiresGrad = v.requiresGrad;
       memo.set(v, c);
+      // torch's Parameter.__deepcopy__ is Parameter(self.data.clone(), self.requires_grad): no gradient, so a
+      // backward through the copy does not accumulate onto the original's. Tensor.__deepcopy__ keeps it.
       const g = v.grad;
-      if (g) c.grad = copyTensor(g);
+      if (g && !(v instanceof Parameter)) c.grad = copyTensor(g);
       return c;
     }
     if (Array.isArray(v)) {

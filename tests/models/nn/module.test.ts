@@ -936,16 +936,39 @@ describe('models/nn: deepCopy (torch\'s copy.deepcopy of a module)', () => {
     expect(t.parameters().length).to.equal(2);
   });
 
-  it('copies requiresGrad and gradients; a tensor produced by an op is refused, as torch\'s deepcopy refuses a non-leaf', () => {
+  it('copies requiresGrad, not a parameter\'s gradient (torch\'s Parameter.__deepcopy__), a plain tensor\'s gradient too; a tensor produced by an op is refused, as torch\'s deepcopy refuses a non-leaf', () => {
     const m = new Linear(3, 2);
     F.sum(m.forward(randn([4, 3]))).backward();
     m.bias!.requiresGrad = false;
     const c = m.deepCopy();
     expect(c.weight.requiresGrad).to.equal(true);
     expect(c.bias!.requiresGrad).to.equal(false);
-    expect(c.weight.grad).to.not.equal(null);
-    expect(c.weight.grad).to.not.equal(m.weight.grad);
-    expect(values(c.weight.grad as Tensor)).to.deep.equal(values(m.weight.grad as Tensor));
+    // torch's Parameter.__deepcopy__ is Parameter(self.data.clone(), self.requires_grad): no .grad, so a
+    // backward through the copy accumulates from nothing, not onto the original's stale gradient.
+    expect(m.weight.grad).to.not.equal(null);
+    expect(c.weight.grad).to.equal(null);
+    const x = randn([4, 3]);
+    F.sum(c.forward(x)).backward();
+    // d sum(x·Wᵀ + b) / dW[i][j] = Σ_n x[n][j] for every output row i.
+    const colSums = [0, 1, 2].map((j) => [0, 1, 2, 3].reduce((s, n) => s + x.data[n * 3 + j], 0));
+    const g = values(c.weight.grad as Tensor);
+    for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) expect(g[i * 3 + j]).to.be.closeTo(colSums[j], 1e-5);
+    // A plain tensor (not a Parameter) keeps its gradient, as torch's Tensor.__deepcopy__.
+    class Holder extends Module {
+      t: Tensor;
+      constructor() {
+        super();
+        this.t = tensor([1, 2], { requiresGrad: true });
+      }
+      forward(): Tensor { return this.t; }
+    }
+    const h = new Holder();
+    F.sum(F.mul(h.t, h.t)).backward();
+    const hc = h.deepCopy();
+    expect(hc.t).to.not.equal(h.t);
+    expect(hc.t.requiresGrad).to.equal(true);
+    expect(values(hc.t.grad as Tensor)).to.deep.equal([2, 4]);
+    expect(hc.t.grad).to.not.equal(h.t.grad);
     class Cached extends Module {
       readonly fc: Linear;
       cache: Tensor | null = null;

@@ -11,8 +11,9 @@
  * Masks. There is no bool dtype here, so a mask holding 0 and 1 is ambiguous between torch's bool
  * mask (1 = masked out, −∞ added) and a float mask (its values added). keyPaddingMask is always a
  * bool mask; attnMask is one by default (attnMaskType 'bool'), and holding anything but 0 and 1 is
- * then an error that points at attnMaskType: 'float', under which attnMask is added as it is (and
- * is differentiable). Not here: addBiasKv, addZeroAttn, float key padding masks, and the fused
+ * then an error that points at attnMaskType: 'float' (TransformerEncoderLayer's srcMaskType,
+ * TransformerEncoder's maskType, which check their masks under their own names), under which the
+ * mask is added as it is (and is differentiable). Not here: addBiasKv, addZeroAttn, float key padding masks, and the fused
  * inference fast path's nested tensors (torch 1.13's TransformerEncoder in eval mode without grad
  * returns zeros at padded positions; this one returns what the Python path computes there).
  */
@@ -93,16 +94,32 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+function notBoolMask(op: string, name: string, mask: Tensor, i: number, v: number, hint: string): never {
+  return fail(op, `${name} is a bool mask and must hold only 0 and 1 (1 = masked out), but element ${i} (row-major) of its shape ${fmtShape(mask.shape)} is ${v}${hint}`);
+}
+
 /** A bool mask as an additive one of `dtype`: 0 where it holds 0, −∞ where 1; anything else is an error. */
 function boolToAdditive(op: string, name: string, mask: Tensor, dtype: DType, hint: string): Tensor {
   const m = mask.data;
   const out = Tensor.empty(mask.shape, dtype);
   const o = out.storage;
   for (let i = 0; i < m.length; i++) {
-    if (m[i] !== 0 && m[i] !== 1) fail(op, `${name} is a bool mask and must hold only 0 and 1 (1 = masked out), but element ${i} (row-major) of its shape ${fmtShape(mask.shape)} is ${m[i]}${hint}`);
+    if (m[i] !== 0 && m[i] !== 1) notBoolMask(op, name, mask, i, m[i], hint);
     o[i] = m[i] === 1 ? -Infinity : 0;
   }
   return out;
+}
+
+/**
+ * The encoder's and its layer's own check of a mask argument (a Tensor or null, and 0/1 when read as a
+ * bool mask), so an error names the option the caller passed (mask, srcMask) rather than attnMask.
+ */
+function checkMaskOption(op: string, name: string, mask: unknown, isBool: boolean, hint: string): void {
+  if (mask === undefined || mask === null) return;
+  if (!(mask instanceof Tensor)) fail(op, `${name} must be a Tensor or null, got ${fmtValue(mask)}`);
+  if (!isBool) return;
+  const m = mask.data;
+  for (let i = 0; i < m.length; i++) if (m[i] !== 0 && m[i] !== 1) notBoolMask(op, name, mask, i, m[i], hint);
 }
 
 /** torch.nn.MultiheadAttention (1.13): forward(query, key, value, options) returns [output, weights | null]. */
@@ -378,7 +395,11 @@ export class TransformerEncoderLayer extends Module {
 
   /** src [L, B, dModel] ([B, L, dModel] with batchFirst, or unbatched [L, dModel]); the output has its shape. */
   forward(src: Tensor, options: TransformerEncoderLayerForwardOptions = {}): Tensor {
-    checkKnownKeys('TransformerEncoderLayer', options, ['srcMask', 'srcMaskType', 'srcKeyPaddingMask']);
+    const op = 'TransformerEncoderLayer';
+    checkKnownKeys(op, options, ['srcMask', 'srcMaskType', 'srcKeyPaddingMask']);
+    const maskType = maskTypeOption(op, 'srcMaskType', options.srcMaskType);
+    checkMaskOption(op, 'srcMask', options.srcMask, maskType === 'bool', "; for a float mask that is added, pass srcMaskType: 'float'");
+    checkMaskOption(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, true, '');
     const sa = (x: Tensor): Tensor => {
       const [y] = (this.getModule('self_attn') as MultiheadAttention).forward(x, x, x, {
         attnMask: options.srcMask, attnMaskType: options.srcMaskType, keyPaddingMask: options.srcKeyPaddingMask, needWeights: false,
@@ -436,7 +457,11 @@ export class TransformerEncoder extends Module {
   }
 
   forward(src: Tensor, options: TransformerEncoderForwardOptions = {}): Tensor {
-    checkKnownKeys('TransformerEncoder', options, ['mask', 'maskType', 'srcKeyPaddingMask']);
+    const op = 'TransformerEncoder';
+    checkKnownKeys(op, options, ['mask', 'maskType', 'srcKeyPaddingMask']);
+    const maskType = maskTypeOption(op, 'maskType', options.maskType);
+    checkMaskOption(op, 'mask', options.mask, maskType === 'bool', "; for a float mask that is added, pass maskType: 'float'");
+    checkMaskOption(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, true, '');
     let x = src;
     for (const layer of this.getModule('layers') as ModuleList) {
       x = layer.forward(x, { srcMask: options.mask, srcMaskType: options.maskType, srcKeyPaddingMask: options.srcKeyPaddingMask }) as Tensor;

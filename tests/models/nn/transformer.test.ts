@@ -594,9 +594,35 @@ describe('models/nn/transformer', () => {
       expect(() => m.forward(q, k, k, { attnMask: causal, attnMaskType: 'additive' as 'float' })).to.throw("MultiheadAttention: attnMaskType must be 'bool' or 'float', got \"additive\"");
       expect(() => m.forward(q, k, k, { attnMask: [[0]] as unknown as Tensor })).to.throw('MultiheadAttention: attnMask must be a Tensor or null');
       const layer = new TransformerEncoderLayer(4, 2, { dimFeedforward: 8 });
-      expect(() => layer.forward(q, { srcMask: randn([2, 2]) })).to.throw('MultiheadAttention: the shape of the 2-D attnMask is [2,2], but should be [3,3]');
+      expect(() => layer.forward(q, { srcMask: tensor([[0, 1], [0, 0]]) })).to.throw('MultiheadAttention: the shape of the 2-D attnMask is [2,2], but should be [3,3]');
       expect(() => layer.forward(q, { src_mask: null } as object)).to.throw("TransformerEncoderLayer: unknown option 'src_mask'");
       expect(() => new TransformerEncoder(layer, 1).forward(q, { srcMask: null } as object)).to.throw("TransformerEncoder: unknown option 'srcMask'");
+    });
+
+    it('on mask values given to TransformerEncoderLayer or TransformerEncoder, naming their own options', () => {
+      // torch's generate_square_subsequent_mask(3): a float mask of 0 and −∞, the usual causal mask.
+      const causal = tensor([[0, -Infinity, -Infinity], [0, 0, -Infinity], [0, 0, 0]]);
+      const layer = new TransformerEncoderLayer(4, 2, { dimFeedforward: 8 });
+      const enc = new TransformerEncoder(layer, 2);
+      const q = randn([3, 2, 4]);
+      expect(() => layer.forward(q, { srcMask: causal })).to.throw(
+        "TransformerEncoderLayer: srcMask is a bool mask and must hold only 0 and 1 (1 = masked out), but element 1 (row-major) of its shape [3,3] is -Infinity; for a float mask that is added, pass srcMaskType: 'float'",
+      );
+      expect(() => enc.forward(q, { mask: causal })).to.throw(
+        "TransformerEncoder: mask is a bool mask and must hold only 0 and 1 (1 = masked out), but element 1 (row-major) of its shape [3,3] is -Infinity; for a float mask that is added, pass maskType: 'float'",
+      );
+      const pad = tensor([[0, 0, 2], [0, 0, 0]]);
+      expect(() => layer.forward(q, { srcKeyPaddingMask: pad })).to.throw('TransformerEncoderLayer: srcKeyPaddingMask is a bool mask and must hold only 0 and 1 (1 = masked out), but element 2');
+      expect(() => enc.forward(q, { srcKeyPaddingMask: pad })).to.throw('TransformerEncoder: srcKeyPaddingMask is a bool mask and must hold only 0 and 1 (1 = masked out), but element 2');
+      expect(() => layer.forward(q, { srcMask: causal, srcMaskType: 'additive' as 'float' })).to.throw("TransformerEncoderLayer: srcMaskType must be 'bool' or 'float', got \"additive\"");
+      expect(() => enc.forward(q, { mask: causal, maskType: 'additive' as 'float' })).to.throw("TransformerEncoder: maskType must be 'bool' or 'float', got \"additive\"");
+      expect(() => enc.forward(q, { mask: [[0]] as unknown as Tensor })).to.throw('TransformerEncoder: mask must be a Tensor or null');
+      // Accepted as float masks, and equal to the bool mask that masks the same keys.
+      const bool = tensor([[0, 1, 1], [0, 0, 1], [0, 0, 0]]);
+      layer.eval();
+      enc.eval();
+      expect(Array.from(layer.forward(q, { srcMask: causal, srcMaskType: 'float' }).data)).to.deep.equal(Array.from(layer.forward(q, { srcMask: bool }).data));
+      expect(Array.from(enc.forward(q, { mask: causal, maskType: 'float' }).data)).to.deep.equal(Array.from(enc.forward(q, { mask: bool }).data));
     });
   });
 });

@@ -363,16 +363,17 @@ export abstract class Module {
    * gives no access to, cannot be copied: a class that keeps some there cannot be deep-copied.
    */
   deepCopy(): this {
-    return Module.copyValue(this, new Map()) as this;
+    return Module.copyValue(this, new Map(), this.constructor.name) as this;
   }
 
-  private static copyValue(v: unknown, memo: Map<object, unknown>): unknown {
+  /** `where`: v's path from the module copied (Sequential.1.cache), for the error on a non-leaf. */
+  private static copyValue(v: unknown, memo: Map<object, unknown>, where: string): unknown {
     if (v === null || typeof v !== 'object') return v; // primitives; functions are shared, as deepcopy's
     if (memo.has(v)) return memo.get(v);
-    if (v instanceof Module) return Module.copyModule(v, memo);
+    if (v instanceof Module) return Module.copyModule(v, memo, where);
     if (v instanceof Tensor) {
       if (!v.isLeaf) {
-        fail('deepCopy', `a tensor of shape ${fmtShape(v.shape)} held by the module was produced by an op (it is not a graph leaf); only leaves can be copied, as torch's deepcopy (detach() it before storing)`);
+        fail('deepCopy', `${where} is a tensor of shape ${fmtShape(v.shape)} produced by an op (it is not a graph leaf); only leaves can be copied, as torch's deepcopy (detach() it before storing)`);
       }
       const copyTensor = (t: Tensor): Tensor => {
         const c = Tensor.empty(t.shape, t.dtype);
@@ -391,19 +392,22 @@ export abstract class Module {
     if (Array.isArray(v)) {
       const out: unknown[] = [];
       memo.set(v, out);
-      for (const e of v) out.push(Module.copyValue(e, memo));
+      for (let i = 0; i < v.length; i++) {
+        const e: unknown = v[i];
+        out.push(e === null || typeof e !== 'object' ? e : Module.copyValue(e, memo, `${where}[${i}]`)); // no path built per number
+      }
       return out;
     }
     if (v instanceof Map) {
       const out = new Map<unknown, unknown>();
       memo.set(v, out);
-      for (const [k, e] of v) out.set(Module.copyValue(k, memo), Module.copyValue(e, memo));
+      for (const [k, e] of v) out.set(Module.copyValue(k, memo, `${where} (a key)`), Module.copyValue(e, memo, `${where}.get(${fmtValue(k)})`));
       return out;
     }
     if (v instanceof Set) {
       const out = new Set<unknown>();
       memo.set(v, out);
-      for (const e of v) out.add(Module.copyValue(e, memo));
+      for (const e of v) out.add(Module.copyValue(e, memo, `${where} (an element)`));
       return out;
     }
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
@@ -415,21 +419,21 @@ export abstract class Module {
     if (proto === Object.prototype || proto === null) {
       const out: Record<string, unknown> = Object.create(proto) as Record<string, unknown>;
       memo.set(v, out);
-      for (const [k, e] of Object.entries(v)) out[k] = Module.copyValue(e, memo);
+      for (const [k, e] of Object.entries(v)) out[k] = Module.copyValue(e, memo, `${where}.${k}`);
       return out;
     }
     return v; // another class's instance (a Random): shared
   }
 
-  private static copyModule(m: Module, memo: Map<object, unknown>): Module {
+  private static copyModule(m: Module, memo: Map<object, unknown>, where: string): Module {
     const copy = Object.create(Object.getPrototypeOf(m) as object) as Module;
     memo.set(m, copy);
     const registries = ['_parameters', '_buffers', '_modules'];
     for (const key of registries) Object.defineProperty(copy, key, { value: new Map(), writable: true, enumerable: true, configurable: true });
     // Registration defines the copy's accessors, as the constructor's registration did the original's.
-    for (const [name, p] of m._parameters) copy.registerParameter(name, Module.copyValue(p, memo) as Parameter | null);
-    for (const [name, b] of m._buffers) copy.registerBuffer(name, Module.copyValue(b.tensor, memo) as Tensor, { persistent: b.persistent, integer: b.integer });
-    for (const [name, c] of m._modules) copy.registerModule(name, Module.copyValue(c, memo) as Module);
+    for (const [name, p] of m._parameters) copy.registerParameter(name, Module.copyValue(p, memo, `${where}.${name}`) as Parameter | null);
+    for (const [name, b] of m._buffers) copy.registerBuffer(name, Module.copyValue(b.tensor, memo, `${where}.${name}`) as Tensor, { persistent: b.persistent, integer: b.integer });
+    for (const [name, c] of m._modules) copy.registerModule(name, Module.copyValue(c, memo, `${where}.${name}`) as Module);
     const registered = (k: string): boolean => m._parameters.has(k) || m._buffers.has(k) || m._modules.has(k);
     for (const key of Reflect.ownKeys(m)) {
       if (typeof key === 'string' && registries.includes(key)) continue;
@@ -438,7 +442,7 @@ export abstract class Module {
         if (typeof key === 'string' && registered(key)) continue; // the accessor registration made above
         Object.defineProperty(copy, key, d);
       } else {
-        Object.defineProperty(copy, key, { ...d, value: Module.copyValue(d.value, memo) });
+        Object.defineProperty(copy, key, { ...d, value: Module.copyValue(d.value, memo, `${where}.${String(key)}`) });
       }
     }
     return copy;

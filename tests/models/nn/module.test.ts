@@ -984,7 +984,19 @@ describe('models/nn: deepCopy (torch\'s copy.deepcopy of a module)', () => {
     const cached = new Cached();
     expect(cached.deepCopy().cache).to.equal(null);
     cached.forward(randn([1, 2]));
-    expect(() => cached.deepCopy()).to.throw('deepCopy: a tensor of shape [1,2] held by the module was produced by an op (it is not a graph leaf)');
+    expect(() => cached.deepCopy()).to.throw('deepCopy: Cached.cache is a tensor of shape [1,2] produced by an op (it is not a graph leaf)');
+    // Named by its path from the module copied: through a child, an array and a plain object.
+    expect(() => new Sequential(new Linear(2, 2), cached).deepCopy()).to.throw('deepCopy: Sequential.1.cache is a tensor of shape [1,2] produced by an op');
+    class Nested extends Module {
+      states: { h: Tensor[] } = { h: [] };
+      forward(x: Tensor): Tensor {
+        this.states.h.push(F.mul(x, 2));
+        return x;
+      }
+    }
+    const nested = new Nested();
+    nested.forward(randn([3], { requiresGrad: true }));
+    expect(() => nested.deepCopy()).to.throw('deepCopy: Nested.states.h[0] is a tensor of shape [3] produced by an op');
   });
 
   it('copies a loss module with its weight buffer', () => {

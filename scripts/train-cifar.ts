@@ -124,6 +124,10 @@ function plan(argv: readonly string[]): Plan | 'help' {
     }
     resume = openCheckpoint(run.resume, '--resume');
     const saved = resume.config;
+    // First the dependent options ("--gamma applies to --schedule step only", "--momentum applies to
+    // --optimizer sgd or rmsprop only") against the checkpoint's settings: an option that does not
+    // apply to the saved run is that, whether or not its value matches the one recorded.
+    checkCombinations({ ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data }, parsed.explicit);
     for (const key of parsed.explicit) {
       // The data directory is a location, not a setting: the same data may have moved.
       if (key === 'data' && saved.data !== null && config.data !== null) continue;
@@ -132,8 +136,6 @@ function plan(argv: readonly string[]): Plan | 'help' {
       }
     }
     config = { ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data };
-    // The dependent options ("--gamma applies to --schedule step only") against the checkpoint's settings.
-    checkCombinations(config, parsed.explicit);
   }
   if (config.data !== null) {
     if (resume !== null && !parsed.explicit.has('data')) {
@@ -198,7 +200,7 @@ function describeRun(config: TrainConfig, splits: Splits, params: number, stepsP
     `${config.model} (${config.variant} stem, width ${config.width}, ${config.dtype}, ${params.toLocaleString('en-US')} parameters)`,
     `data: ${splits.description}: ${splits.train.count} train / ${splits.test.count} test images, ${config.augment ? 'crop+flip augmentation' : 'no augmentation'}`,
     `${plural(config.epochs, 'epoch')} x ${plural(stepsPerEpoch, 'step')} of ${config.batchSize}; ${config.optimizer} lr ${config.lr}` +
-      `${config.optimizer === 'sgd' ? ` momentum ${config.momentum}${config.nesterov ? ' (nesterov)' : ''}` : ''}, weight decay ${config.weightDecay}, ` +
+      `${config.optimizer === 'sgd' || config.optimizer === 'rmsprop' ? ` momentum ${config.momentum}${config.nesterov ? ' (nesterov)' : ''}` : ''}, weight decay ${config.weightDecay}, ` +
       `${sched}${warm > 0 ? ` with ${warm} warm-up steps` : ''}${config.labelSmoothing > 0 ? `, label smoothing ${config.labelSmoothing}` : ''}; ` +
       `seed ${config.seed}; ${threads} thread${threads === 1 ? '' : 's'}`,
   ].join('\n');

@@ -14,7 +14,10 @@ import { MAX_THREADS } from '../../lib/platform/threads';
 import { rejectRepeatedFlags, rewordParseError, UsageError } from './errors';
 
 export type ModelName = 'resnet18' | 'plain18';
-export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'rmsprop' | 'adagrad' | 'nadam' | 'radam' | 'adamax' | 'adadelta';
+
+/** --optimizer's choices, in the order --help lists them. */
+export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'nadam', 'radam', 'adamax', 'adadelta'];
 export type ScheduleName = 'none' | 'step' | 'cosine' | 'onecycle';
 
 /** Everything that determines the numbers a run produces; saved in config.json and every checkpoint. */
@@ -90,7 +93,24 @@ interface OptionSpec {
   hidden?: boolean;
 }
 
-export const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.05, adam: 0.008, adamw: 0.008 };
+/**
+ * --lr without a value: sgd, adam and adamw are tuned for the synthetic set (see SPECS); the others
+ * take their torch 1.13 constructor's default, as a PyTorch user who names them expects.
+ */
+export const DEFAULT_LR: Record<OptimizerName, number> = {
+  sgd: 0.05, adam: 0.008, adamw: 0.008, rmsprop: 1e-2, adagrad: 1e-2, nadam: 2e-3, radam: 1e-3, adamax: 2e-3, adadelta: 1.0,
+};
+
+/**
+ * --momentum without a value: 0.9 for SGD (tuned), torch's 0 for RMSprop; the optimizers without a
+ * momentum option (torch's Adam family has betas, Adagrad and Adadelta neither) record 0.
+ */
+export const DEFAULT_MOMENTUM: Record<OptimizerName, number> = {
+  sgd: 0.9, adam: 0, adamw: 0, rmsprop: 0, adagrad: 0, nadam: 0, radam: 0, adamax: 0, adadelta: 0,
+};
+
+/** The optimizers whose torch class has a `momentum` option, which --momentum sets. */
+const WITH_MOMENTUM: readonly OptimizerName[] = ['sgd', 'rmsprop'];
 
 /** The defaults are tuned so that a bare `npm run train` reaches ≥ 90% on the synthetic test split in minutes on 2 cores. */
 const SPECS: readonly OptionSpec[] = [
@@ -122,16 +142,17 @@ const SPECS: readonly OptionSpec[] = [
     help: 'training batch size (an incomplete last batch is dropped)' },
   { flag: 'eval-batch-size', key: 'evalBatchSize', target: 'config', kind: 'int', group: 'Training', valueName: 'N', min: 1, max: 65536, def: 200,
     help: 'batch size for evaluating the test split' },
-  { flag: 'optimizer', key: 'optimizer', target: 'config', kind: 'enum', group: 'Training', valueName: 'NAME', choices: ['sgd', 'adam', 'adamw'], def: 'adam',
-    help: 'update rule' },
+  { flag: 'optimizer', key: 'optimizer', target: 'config', kind: 'enum', group: 'Training', valueName: 'NAME', choices: OPTIMIZERS, def: 'adam',
+    help: "update rule (torch's classes with their default betas, alpha, rho, eps)" },
   { flag: 'lr', key: 'lr', target: 'config', kind: 'number', group: 'Training', valueName: 'X', gt: 0, max: 100, def: null,
-    defaultText: `${DEFAULT_LR.sgd} with sgd, ${DEFAULT_LR.adam} with adam/adamw`, help: 'peak learning rate' },
-  { flag: 'momentum', key: 'momentum', target: 'config', kind: 'number', group: 'Training', valueName: 'X', min: 0, lt: 1, def: 0.9,
-    help: 'SGD momentum (sgd only)' },
+    defaultText: `${DEFAULT_LR.sgd} with sgd, ${DEFAULT_LR.adam} with adam/adamw, else torch's`,
+    help: `peak learning rate (torch's defaults: ${(['rmsprop', 'adagrad', 'nadam', 'radam', 'adamax', 'adadelta'] as const).map((o) => `${o} ${DEFAULT_LR[o]}`).join(', ')})` },
+  { flag: 'momentum', key: 'momentum', target: 'config', kind: 'number', group: 'Training', valueName: 'X', min: 0, lt: 1, def: null,
+    defaultText: `${DEFAULT_MOMENTUM.sgd} with sgd, ${DEFAULT_MOMENTUM.rmsprop} with rmsprop`, help: 'momentum (sgd and rmsprop only)' },
   { flag: 'nesterov', key: 'nesterov', target: 'config', kind: 'flag', group: 'Training', def: false,
     help: 'Nesterov momentum (sgd only)' },
   { flag: 'weight-decay', key: 'weightDecay', target: 'config', kind: 'number', group: 'Training', valueName: 'X', min: 0, max: 1, def: 5e-4,
-    help: 'weight decay of conv and linear weights (never of batch-norm parameters or biases)' },
+    help: "the optimizer's weightDecay for conv and linear weights (never for batch-norm parameters or biases)" },
   { flag: 'schedule', key: 'schedule', target: 'config', kind: 'enum', group: 'Training', valueName: 'NAME', choices: ['none', 'step', 'cosine', 'onecycle'], def: 'onecycle',
     help: 'learning-rate schedule, stepped every batch' },
   { flag: 'step-epochs', key: 'stepEpochs', target: 'config', kind: 'int', group: 'Training', valueName: 'N', min: 1, def: null,
@@ -236,6 +257,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   }
   const cfg = config as unknown as TrainConfig;
   if (cfg.lr === null) cfg.lr = DEFAULT_LR[cfg.optimizer];
+  if (cfg.momentum === null) cfg.momentum = DEFAULT_MOMENTUM[cfg.optimizer];
   if (cfg.stepEpochs === null) cfg.stepEpochs = Math.max(1, Math.floor(cfg.epochs / 3));
   const out: ParsedCommandLine = { help, config: cfg, run: run as unknown as RunOptions, explicit, explicitRun };
   // With --resume the dependent options are checked against the checkpoint's configuration
@@ -244,15 +266,23 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   return out;
 }
 
+/** Why --momentum does not apply to an optimizer (its torch class has no momentum option). */
+const NO_MOMENTUM: Record<OptimizerName, string> = {
+  sgd: '', rmsprop: '',
+  adam: "its betas are torch's 0.9, 0.999", adamw: "its betas are torch's 0.9, 0.999", nadam: "its betas are torch's 0.9, 0.999",
+  radam: "its betas are torch's 0.9, 0.999", adamax: "its betas are torch's 0.9, 0.999",
+  adagrad: 'Adagrad has no momentum', adadelta: "Adadelta has no momentum; its rho is torch's 0.9",
+};
+
 /**
  * Cross-option checks ("--gamma applies to --schedule step only", ...) of a resolved config and
  * the options given explicitly. For a resumed run `c` is the checkpoint's configuration.
  */
 export function checkCombinations(c: TrainConfig, explicit: ReadonlySet<keyof TrainConfig>): void {
-  if (c.optimizer !== 'sgd') {
-    if (explicit.has('momentum')) fail(`--momentum applies to --optimizer sgd only, not ${c.optimizer} (Adam's betas are fixed at 0.9, 0.999)`);
-    if (explicit.has('nesterov')) fail(`--nesterov applies to --optimizer sgd only, not ${c.optimizer}`);
+  if (explicit.has('momentum') && !WITH_MOMENTUM.includes(c.optimizer)) {
+    fail(`--momentum applies to --optimizer sgd or rmsprop only, not ${c.optimizer} (${NO_MOMENTUM[c.optimizer]})`);
   }
+  if (c.optimizer !== 'sgd' && explicit.has('nesterov')) fail(`--nesterov applies to --optimizer sgd only, not ${c.optimizer}`);
   if (c.nesterov && c.momentum === 0) fail('--nesterov needs --momentum > 0');
   if (c.data !== null) {
     if (explicit.has('syntheticTrain')) fail('--synthetic-train applies to the synthetic set only; it cannot be combined with --data');
@@ -334,7 +364,7 @@ export function validateSavedConfig(raw: unknown, source: string): TrainConfig {
     const v = rec[s.key];
     const bad = (why: string): never => fail(`${source}: saved config ${s.key} ${why}, got ${JSON.stringify(v) ?? 'nothing'}`);
     // Options without a default (data, limits, clipping) are saved as null when unset.
-    const nullable = s.def === null && s.key !== 'lr' && s.key !== 'stepEpochs';
+    const nullable = s.def === null && s.key !== 'lr' && s.key !== 'momentum' && s.key !== 'stepEpochs';
     if (v === null && nullable) {
       out[s.key] = null;
       continue;

@@ -5,7 +5,8 @@
  */
 import { DataLoader } from '../../lib/data/loader';
 import {
-  Adam, AdamW, CosineAnnealingLR, LinearLR, LRScheduler, OneCycleLR, Optimizer, SequentialLR, SGD, StepLR,
+  Adadelta, Adagrad, Adam, Adamax, AdamW, CosineAnnealingLR, LinearLR, LRScheduler, NAdam, OneCycleLR, Optimizer, RAdam, RMSprop,
+  SequentialLR, SGD, StepLR,
 } from '../../lib/optim/index';
 import type { BaseHyperParams, Parameter } from '../../lib/optim/index';
 import { manualSeed, Random } from '../../lib/random';
@@ -40,15 +41,33 @@ export function paramGroups(model: ResNet, weightDecay: number): { params: Param
   return [{ params: decay, weightDecay }, { params: noDecay, weightDecay: 0 }];
 }
 
+/**
+ * The optimizer of a config: torch's class with its defaults (betas, alpha, rho, eps, ...) except
+ * lr, weightDecay (per group, see paramGroups) and, for SGD and RMSprop, momentum (and SGD's
+ * nesterov). The other optimizers never see config.momentum (the options check refuses a typed one).
+ */
 export function buildOptimizer(config: TrainConfig, model: ResNet): Optimizer<BaseHyperParams> {
   const groups = paramGroups(model, config.weightDecay);
+  const { lr, weightDecay } = config;
   switch (config.optimizer) {
     case 'sgd':
-      return new SGD(groups, { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay });
+      return new SGD(groups, { lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay });
     case 'adam':
-      return new Adam(groups, { lr: config.lr, weightDecay: config.weightDecay });
+      return new Adam(groups, { lr, weightDecay });
     case 'adamw':
-      return new AdamW(groups, { lr: config.lr, weightDecay: config.weightDecay });
+      return new AdamW(groups, { lr, weightDecay });
+    case 'rmsprop':
+      return new RMSprop(groups, { lr, momentum: config.momentum, weightDecay });
+    case 'adagrad':
+      return new Adagrad(groups, { lr, weightDecay });
+    case 'nadam':
+      return new NAdam(groups, { lr, weightDecay });
+    case 'radam':
+      return new RAdam(groups, { lr, weightDecay });
+    case 'adamax':
+      return new Adamax(groups, { lr, weightDecay });
+    case 'adadelta':
+      return new Adadelta(groups, { lr, weightDecay });
   }
 }
 
@@ -66,7 +85,10 @@ export function warmupSteps(config: TrainConfig, stepsPerEpoch: number): number 
  * The schedule, stepped after every optimizer step. Warm-up is LinearLR from lr/(W+1) to lr over
  * W steps, followed by the schedule through SequentialLR; onecycle has a warm-up of its own (its
  * rising phase), so there --warmup-epochs sets that phase's length instead (default 30%).
- * Momentum is not cycled by onecycle, so --momentum means what it says.
+ * Momentum is not cycled by onecycle (cycleMomentum: false), so --momentum means what it says and
+ * every optimizer works with it: torch 1.13's OneCycleLR asks for a `momentum` or `betas` option
+ * only when cycle_momentum is on, so with it off Adagrad and Adadelta (which have neither) are
+ * accepted there too, and RMSprop's momentum and the Adam family's beta1 stay as constructed.
  */
 export function buildScheduler(config: TrainConfig, optimizer: Optimizer<BaseHyperParams>, stepsPerEpoch: number): LRScheduler | null {
   const total = config.epochs * stepsPerEpoch;

@@ -2,7 +2,8 @@
  * train-cifar's promises about interrupted runs, checked bit for bit:
  *  - resuming from an end-of-epoch checkpoint, from a mid-epoch interrupt, and from an interrupt
  *    after an epoch's last step (before its evaluation) ends with exactly the weights, optimizer
- *    state and metrics of an uninterrupted run with the same seed;
+ *    state and metrics of an uninterrupted run with the same seed (AdamW; mid-epoch also RMSprop
+ *    and NAdam);
  *  - SIGTERM to the real process stops it with exit 130 and a checkpoint that resumes exactly;
  *  - a NaN loss stops it with a message naming epoch and step, exit 3, and the last good
  *    checkpoint untouched.
@@ -162,6 +163,37 @@ describe('scripts/train-cifar: resume and interruption', function () {
       expectSameRun(out, ref);
     });
   });
+
+  // The optimizers added after sgd/adam/adamw: RMSprop's momentum buffer and NAdam's muProduct (a
+  // number in the JSON state, not a tensor) must come back exactly, with a step and a onecycle schedule.
+  const OTHERS: [string, string[]][] = [
+    ['RMSprop with momentum, step schedule', ['--optimizer', 'rmsprop', '--momentum', '0.9', '--lr', '0.005', '--schedule', 'step', '--step-epochs', '1', '--gamma', '0.5']],
+    ['NAdam, one-cycle', ['--optimizer', 'nadam']],
+  ];
+  for (const [what, opts] of OTHERS) {
+    describe(`in-process (imagenet stem, width 2, ${what})`, () => {
+      // 128 images in batches of 32: 4 steps an epoch, 8 in all.
+      const CONFIG = ['--width', '2', '--synthetic-train', '128', '--synthetic-test', '32', '--batch-size', '32', '--epochs', '2',
+        '--seed', '5', '--log-every', '3', ...opts];
+      const name = opts[1];
+
+      it('an interrupt in the middle of epoch 2 resumes bit for bit to the uninterrupted run', async () => {
+        const ref = path.join(tmp, `${name}-ref`);
+        const r = await run([...CONFIG, '--out', ref]);
+        expect(r.code, r.err).to.equal(0);
+        const out = path.join(tmp, `${name}-mid`);
+        const first = await run([...CONFIG, '--out', out], { stopAt: 6 });
+        expect(first.code, first.err).to.equal(130);
+        const ck = loadCheckpoint(path.join(out, 'checkpoint.safetensors'));
+        expect(ck.state.loop).to.deep.include({ epoch: 1, stepInEpoch: 2, globalStep: 6 });
+        expect(ck.state.config).to.deep.include({ optimizer: name });
+        const second = await run(['--resume', path.join(out, 'checkpoint.safetensors')]);
+        expect(second.code, second.err).to.equal(0);
+        expect(second.out).to.include('at epoch 2, step 2/4');
+        expectSameRun(out, ref);
+      });
+    });
+  }
 
   describe('as a process (imagenet stem, width 4, SGD with Nesterov momentum, one-cycle)', () => {
     // 256 images in batches of 32: 8 steps an epoch, 24 in all.

@@ -60,7 +60,7 @@ describe('scripts/train-cifar command line', function () {
       expect(r.out, f).to.match(entry);
     }
     for (const sw of ['no-augment', 'nesterov', 'help']) expect(r.out).to.match(new RegExp(`^  --${sw} `, 'm'));
-    for (const choice of ['resnet18 | plain18', 'imagenet | cifar', 'sgd | adam | adamw', 'none | step | cosine | onecycle', 'float32 | float64']) {
+    for (const choice of ['resnet18 | plain18', 'imagenet | cifar', 'sgd | adam | adamw | rmsprop | adagrad | nadam | radam | adamax | adadelta', 'none | step | cosine | onecycle', 'float32 | float64']) {
       expect(r.out).to.include(choice);
     }
     expect(r.out).to.not.include('debug-nan-step');
@@ -80,13 +80,13 @@ describe('scripts/train-cifar command line', function () {
     ['negative weight decay', ['--weight-decay=-0.1'], ['--weight-decay must be >= 0', 'got -0.1']],
     ['label smoothing of 1', ['--label-smoothing', '1'], ['--label-smoothing must be >= 0 and < 1, got 1']],
     ['zero threads', ['--threads', '0'], ['--threads must be >= 1', 'got 0']],
-    ['unknown optimizer', ['--optimizer', 'rmsprop'], ['--optimizer must be one of sgd, adam, adamw, got "rmsprop"']],
+    ['unknown optimizer', ['--optimizer', 'sgdw'], ['--optimizer must be one of sgd, adam, adamw, rmsprop, adagrad, nadam, radam, adamax, adadelta, got "sgdw"']],
     ['unknown schedule', ['--schedule', 'linear'], ['--schedule must be one of none, step, cosine, onecycle, got "linear"']],
     ['unknown model', ['--model', 'vgg16'], ['--model must be one of resnet18, plain18, got "vgg16"']],
     ['unknown variant', ['--variant', 'tiny'], ['--variant must be one of imagenet, cifar, got "tiny"']],
     ['unknown dtype', ['--dtype', 'float16'], ['--dtype must be one of float32, float64, got "float16"']],
     ['switch with a value', ['--no-augment=yes'], ['--no-augment is a switch and takes no value']],
-    ['momentum with adam', ['--optimizer', 'adam', '--momentum', '0.5'], ['--momentum applies to --optimizer sgd only, not adam']],
+    ['momentum with adam', ['--optimizer', 'adam', '--momentum', '0.5'], ['--momentum applies to --optimizer sgd or rmsprop only, not adam']],
     ['warm-up as long as training', ['--epochs', '3', '--warmup-epochs', '3'], ['--warmup-epochs 3 must be less than --epochs 3']],
     ['gamma without the step schedule', ['--gamma', '0.5'], ['--gamma applies to --schedule step only']],
     ['batch larger than the data', ['--synthetic-train', '50', '--batch-size', '64'], ['--batch-size 64 is larger than the 50 training images']],
@@ -362,7 +362,7 @@ describe('scripts/train-cifar command line', function () {
     // The before() run uses adam and onecycle: these still do not apply to it.
     r = await run(['--resume', checkpoint, '--momentum', '0.9', '--out', fresh()]);
     expect(r.code).to.equal(2);
-    expect(expectOneLine(r.err)).to.include('--momentum applies to --optimizer sgd only, not adam');
+    expect(expectOneLine(r.err)).to.include('--momentum applies to --optimizer sgd or rmsprop only, not adam');
     r = await run(['--resume', checkpoint, '--gamma', '0.1', '--out', fresh()]);
     expect(r.code).to.equal(2);
     expect(expectOneLine(r.err)).to.include('--gamma applies to --schedule step only, not onecycle');

@@ -367,14 +367,15 @@ export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number
 
 /**
  * Maximum over dims (all by default); among tied maxima the gradient is split evenly (torch.amax).
- * Without dim it is torch.max(x): a NaN result's gradient goes to the NaNs of x, split evenly.
+ * Without dim (undefined or null) it is torch.max(x): a NaN result's gradient goes to the NaNs of x,
+ * split evenly.
  */
 export function max(x: Tensor, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   requireTensor('max', 'input', x);
   const axes = reductionAxes('max', dim, x.ndim);
   for (const a of axes) if (x.shape[a] === 0) fail('max', `cannot reduce over the empty dim ${a} of shape ${fmtShape(x.shape)}`);
   if (x.numel() === 0 && axes.length === x.ndim) fail('max', `cannot take the max of an empty tensor (shape ${fmtShape(x.shape)})`);
-  return apply('max', { x }, { axes, keepdim, all: dim === undefined });
+  return apply('max', { x }, { axes, keepdim, all: dim === undefined || dim === null });
 }
 
 /** min(x) = −max(−x). */

@@ -286,13 +286,17 @@ describe('autograd/functional: edge cases as PyTorch defines them', () => {
     }
   });
 
-  it('max() and min() without dim send a NaN result\'s gradient to the NaNs, split evenly (torch.max(x))', () => {
+  it('max() and min() without dim (or dim null, torch\'s dim=None) send a NaN result\'s gradient to the NaNs, split evenly (torch.max(x))', () => {
     // evenly_distribute_backward: the mask is isnan(input) when the result is NaN, input == result otherwise.
-    for (const [name, f] of [['max', (t: Tensor) => F.max(t)], ['min', (t: Tensor) => F.min(t)]] as const) {
+    const fs: Array<[string, (t: Tensor) => Tensor]> = [
+      ['max', (t) => F.max(t)], ['min', (t) => F.min(t)], ['max null', (t) => F.max(t, null)], ['min null', (t) => F.min(t, null, true)],
+      ['x.max(null)', (t) => t.max(null)], ['x.min(null)', (t) => t.min(null)],
+    ];
+    for (const [name, f] of fs) {
       const x = tensor([[NaN, 1], [-2, NaN]], { dtype: 'float64', requiresGrad: true });
       const y = f(x);
       expect(y.item(), name).to.be.NaN;
-      y.backward(4);
+      y.backward(tensor(4, { dtype: 'float64' }).reshape(y.shape));
       expect(x.grad!.toArray(), name).to.deep.equal([[2, 0], [0, 2]]);
     }
     const t = tensor([3, -1, 3], { dtype: 'float64', requiresGrad: true });

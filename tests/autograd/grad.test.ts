@@ -111,6 +111,39 @@ describe('autograd/grad (torch.autograd.grad)', () => {
     }
   });
 
+  it('a gradient asked for alone or in pairs equals backward()\'s through conv, fused batch norms, convTranspose, linear and a weighted cross-entropy', () => {
+    // grad() cuts each backward's needs to the way to its inputs: every combination the cut makes
+    // (a fused batch norm asked for its residual only, a conv for its bias only) against the full backward.
+    const o = { dtype: 'float64' as const, requiresGrad: true };
+    const P: Record<string, Tensor> = {
+      x: randn([2, 3, 4, 4], o), cw: randn([4, 3, 3, 3], o), cb: randn([4], o), g1: randn([4], o), b1: randn([4], o),
+      res: randn([2, 4, 4, 4], o), g2: randn([4], o), b2: randn([4], o), tw: randn([4, 2, 2, 2], o), lw: randn([3, 8], o), lb: randn([3], o),
+    };
+    const rm = tensor([0.1, -0.2, 0.3, 0], { dtype: 'float64' }), rv = tensor([1, 2, 0.5, 1.5], { dtype: 'float64' });
+    const ceWeight = tensor([1, 2, 0.5], { dtype: 'float64', requiresGrad: true }); // never asked for: its derivative is not implemented
+    const loss = (classWeight: Tensor): Tensor => {
+      const c = F.conv2d(P.x, P.cw, P.cb, { padding: 1 });
+      const b = F.batchNorm(c, null, null, P.g1, P.b1, { training: true, relu: true, residual: P.res });
+      const e = F.batchNorm(b, rm, rv, P.g2, P.b2, { training: false, residual: c });
+      const t = F.convTranspose2d(e, P.tw, null, { stride: 2 });
+      const h = F.flatten(F.adaptiveAvgPool2d(t, [2, 2]), 1);
+      return F.crossEntropy(F.linear(h, P.lw, P.lb), tensor([0, 2]), { weight: classWeight });
+    };
+    const names = Object.keys(P);
+    // backward() computes every gradient: the class weights detached there, as it would ask for theirs.
+    loss(ceWeight.detach()).backward();
+    const ref: Record<string, number[]> = {};
+    for (const n of names) ref[n] = vals(P[n].grad);
+    for (let i = 0; i < names.length; i++) {
+      close(vals(grad(loss(ceWeight), [P[names[i]]])[0]), ref[names[i]], 1e-12);
+      for (let j = i + 1; j < names.length; j++) {
+        const [a, b] = grad(loss(ceWeight), [P[names[i]], P[names[j]]]);
+        close(vals(a), ref[names[i]], 1e-12);
+        close(vals(b), ref[names[j]], 1e-12);
+      }
+    }
+  });
+
   it('gives null for an unused input with allowUnused, and names its position otherwise', () => {
     const x = f64([1, 2], true);
     const u = f64([5], true);

@@ -235,13 +235,12 @@ export function sum(x: Tensor, dim?: number | readonly number[] | null, keepdim 
   return apply('sum', { x }, { axes: reductionAxes('sum', dim, x.ndim), keepdim });
 }
 
-/** Mean over dims = sum / count. */
+/** Mean over dims = sum / count; NaN over an empty dim (0/0, as torch's mean of an empty tensor). */
 export function mean(x: Tensor, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   requireTensor('mean', 'input', x);
   const axes = reductionAxes('mean', dim, x.ndim);
   let count = 1;
   for (const a of axes) count *= x.shape[a];
-  if (count === 0) fail('mean', `cannot take the mean over an empty dimension (shape ${fmtShape(x.shape)})`);
   return div(sum(x, axes, keepdim), count);
 }
 
@@ -273,7 +272,9 @@ function varianceOp(op: 'var' | 'std', x: Tensor, dim: number | readonly number[
   const axes = reductionAxes(op, dim, x.ndim);
   let count = 1;
   for (const a of axes) count *= x.shape[a];
-  if (count === 0) fail(op, `cannot take the variance over an empty dimension (shape ${fmtShape(x.shape)})`);
+  // Over an empty dim torch gives NaN (no elements, so no degrees of freedom): the empty sum times
+  // NaN, which keeps the result in the graph (its input has no elements to get a gradient).
+  if (count === 0) return mul(sum(x, axes, keepdim), NaN);
   return apply(op, { x }, { axes, keepdim, correction });
 }
 

@@ -122,6 +122,20 @@ describe('autograd/functional: forward values against reference loops', () => {
     expect(() => F.mean(x, {} as never)).to.throw('mean: dim must be an integer or an array of integers, got');
   });
 
+  it('mean, var and std over an empty dim are NaN, as torch (0/0; no degrees of freedom), with empty gradients', () => {
+    const x = zeros([0, 2], { dtype: 'float64', requiresGrad: true });
+    for (const [name, f] of [['mean', () => F.mean(x, 0)], ['var', () => x.var(0)], ['std', () => x.std(0, { correction: 0 })]] as Array<[string, () => Tensor]>) {
+      const y = f();
+      expect(y.shape, name).to.deep.equal([2]);
+      expect(Array.from(y.data).every(Number.isNaN), `${name}: ${Array.from(y.data)}`).to.equal(true);
+    }
+    expect(Number.isNaN(F.mean(zeros([0])).item())).to.equal(true);
+    expect(F.mean(x, 0, true).shape).to.deep.equal([1, 2]);
+    expect(F.mean(x, 1).shape, 'over the non-empty dim: an empty result').to.deep.equal([0]);
+    F.add(F.mean(x, 0).sum(), x.var(0).sum()).backward();
+    expect(x.grad!.shape).to.deep.equal([0, 2]);
+  });
+
   it('argmax/argmin with dim null take the flattened tensor (torch dim=None); var/std with dim null reduce all', () => {
     const x = tensor([[1, 9, 3], [9, 0, 0]], { dtype: 'float64' });
     expect(F.argmax(x, null).item()).to.equal(1);
@@ -680,7 +694,6 @@ describe('autograd/functional: bad input gets an Error naming the op and the sha
     ['stack range', () => F.stack([ones([2]), ones([2])], -3), 'stack: dim -3 out of range for stacking 1-d tensors (expected in [-2, 1])'],
     // torch: "cannot reshape tensor of 0 elements into shape [0, -1] because the unspecified dimension size -1 can be any value and is ambiguous".
     ['reshape ambiguous', () => zeros([0, 4]).reshape(0, -1), 'reshape: cannot reshape a tensor of 0 elements (shape [0,4]) into shape [0,-1]: the size of the -1 dim could be any value'],
-    ['mean empty', () => F.mean(zeros([0, 2]), 0), 'mean: cannot take the mean over an empty dimension (shape [0,2])'],
     ['max empty', () => F.max(zeros([0])), 'max: cannot reduce over the empty dim 0 of shape [0]'],
     ['not a tensor', () => F.exp([1, 2] as never), 'exp: input must be a Tensor, got object'],
     // PyTorch: a 0-d tensor accepts dim 0 or -1 only ("Dimension out of range (expected to be in range of [-1, 0], but got 5)").

@@ -34,6 +34,7 @@ export {
   nllLoss, l1Loss, smoothL1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits, oneHot, embedding,
 } from './autograd/functional';
 export * as nn from './models/nn/index';
+export * as data from './models/data';
 export { resnet18, resnet34, plain18, plain34, ResNet, BasicBlock, PlainBlock, conv3x3, conv1x1 } from './models/resnet';
 export type { ResNetOptions, Variant } from './models/resnet';
 export * as optim from './lib/optim/index';

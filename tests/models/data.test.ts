@@ -1,0 +1,248 @@
+import { expect } from 'chai';
+import { data, manualSeed, Random, tensor, Tensor } from '../../index';
+import { arange } from '../../autograd/creation';
+
+const { TensorDataset, Subset, ConcatDataset, DataLoader, randomSplit, defaultCollate } = data;
+
+const values = (t: Tensor): number[] => Array.from(t.contiguous().data);
+
+/** Row-major rows of an [n, k] table whose entry (i, j) is 10·i + j: row i identifies sample i. */
+function rowsTable(n: number, k: number): Tensor {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out.push(10 * i + j);
+  return tensor(out, { shape: [n, k], dtype: 'float64' });
+}
+
+/** A dataset whose sample i is i itself, to read a loader's order directly. */
+const identity = (n: number): data.Dataset<number> => ({ length: n, get: (i: number) => i });
+
+/** The index lists a reference sequential batcher (torch's BatchSampler over SequentialSampler) gives. */
+function referenceBatches(order: readonly number[], batchSize: number, dropLast: boolean): number[][] {
+  const out: number[][] = [];
+  let cur: number[] = [];
+  for (const i of order) {
+    cur.push(i);
+    if (cur.length === batchSize) { out.push(cur); cur = []; }
+  }
+  if (cur.length > 0 && !dropLast) out.push(cur);
+  return out;
+}
+
+/** A reference Fisher-Yates permutation drawn from a fresh generator of the same seed. */
+function referencePermutation(seed: number, n: number): number[] {
+  const rng = new Random(seed);
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.integer(0, i + 1);
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+describe('models/data TensorDataset', () => {
+  it('get(i) returns the i-th rows of every tensor (negative i from the end), length is the first dim', () => {
+    const x = rowsTable(5, 3);
+    const y = tensor([0, 1, 2, 3, 4], { dtype: 'float64' });
+    const ds = new TensorDataset(x, y);
+    expect(ds.length).to.equal(5);
+    for (let i = 0; i < 5; i++) {
+      const [xi, yi] = ds.get(i);
+      expect(xi.shape).to.deep.equal([3]);
+      expect(values(xi)).to.deep.equal([10 * i, 10 * i + 1, 10 * i + 2]);
+      expect(yi.shape).to.deep.equal([]);
+      expect(yi.item()).to.equal(i);
+    }
+    expect(values(ds.get(-1)[0])).to.deep.equal([40, 41, 42]);
+  });
+
+  it('errors name TensorDataset and the sizes', () => {
+    expect(() => new TensorDataset(rowsTable(4, 2), rowsTable(3, 2))).to.throw(/^TensorDataset: size mismatch.*tensors\[1\] has 3 rows \(shape \[3,2\]\) but tensors\[0\] has 4 \(shape \[4,2\]\)/);
+    expect(() => new TensorDataset()).to.throw(/^TensorDataset: expected at least one tensor/);
+    expect(() => new TensorDataset(tensor(3))).to.throw(/^TensorDataset: tensors\[0\] is 0-d/);
+    expect(() => new TensorDataset([1, 2] as unknown as Tensor)).to.throw(/^TensorDataset: tensors\[0\] must be a Tensor/);
+    const ds = new TensorDataset(rowsTable(4, 2));
+    expect(() => ds.get(4)).to.throw(/^TensorDataset: index 4 out of range for a dataset of length 4/);
+    expect(() => ds.get(-5)).to.throw(/^TensorDataset: index -5 out of range/);
+    expect(() => ds.get(1.5)).to.throw(/^TensorDataset: index 1.5 out of range/);
+  });
+});
+
+describe('models/data Subset and ConcatDataset', () => {
+  it('Subset maps its positions through the indices, in their order', () => {
+    const s = new Subset(identity(10), [7, 2, -1, 2]);
+    expect(s.length).to.equal(4);
+    expect(s.indices).to.deep.equal([7, 2, 9, 2]);
+    expect([0, 1, 2, 3].map((i) => s.get(i))).to.deep.equal([7, 2, 9, 2]);
+    expect(s.get(-1)).to.equal(2);
+    expect(() => new Subset(identity(3), [0, 3])).to.throw(/^Subset: indices\[1\] = 3 out of range for a dataset of length 3/);
+    expect(() => new Subset(identity(3), [0.5])).to.throw(/^Subset: indices\[0\] = 0.5/);
+    expect(() => new Subset({ length: 2 } as unknown as data.Dataset<number>, [0])).to.throw(/^Subset: dataset must be a Dataset/);
+    expect(() => s.get(4)).to.throw(/^Subset: index 4 out of range for a dataset of length 4/);
+  });
+
+  it('ConcatDataset visits the datasets one after another (negative indices from the end)', () => {
+    const a = identity(3);
+    const b: data.Dataset<number> = { length: 0, get: () => { throw new Error('never'); } };
+    const c: data.Dataset<number> = { length: 2, get: (i) => 100 + i };
+    const cat = new ConcatDataset([a, b, c]);
+    expect(cat.length).to.equal(5);
+    expect(cat.cumulativeSizes).to.deep.equal([3, 3, 5]);
+    expect([0, 1, 2, 3, 4].map((i) => cat.get(i))).to.deep.equal([0, 1, 2, 100, 101]);
+    expect(cat.get(-5)).to.equal(0);
+    expect(() => cat.get(5)).to.throw(/^ConcatDataset: index 5 out of range for a dataset of length 5/);
+    expect(() => new ConcatDataset([])).to.throw(/^ConcatDataset: datasets should not be an empty iterable/);
+    expect(() => new ConcatDataset([a, 3 as unknown as data.Dataset<number>])).to.throw(/^ConcatDataset: datasets\[1\] must be a Dataset/);
+  });
+});
+
+describe('models/data randomSplit', () => {
+  const sorted = (xs: readonly number[]): number[] => [...xs].sort((p, q) => p - q);
+
+  it('splits by counts into disjoint subsets covering the dataset, cut from one permutation of the generator', () => {
+    const parts = randomSplit(identity(10), [3, 0, 7], { generator: new Random(5) });
+    expect(parts.map((p) => p.length)).to.deep.equal([3, 0, 7]);
+    const perm = referencePermutation(5, 10);
+    expect(parts[0].indices).to.deep.equal(perm.slice(0, 3));
+    expect(parts[2].indices).to.deep.equal(perm.slice(3));
+    expect(sorted(parts.flatMap((p) => [...p.indices]))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(parts[2].get(0)).to.equal(perm[3]);
+  });
+
+  it('splits by fractions as torch 1.13: floor(n·f) each, the remainder dealt round-robin from the first', () => {
+    // n = 11: floor(11·0.5) = 5, floor(11·0.3) = 3, floor(11·0.2) = 2; one left over goes to the first.
+    const parts = randomSplit(identity(11), [0.5, 0.3, 0.2], { generator: new Random(1) });
+    expect(parts.map((p) => p.length)).to.deep.equal([6, 3, 2]);
+    expect(sorted(parts.flatMap((p) => [...p.indices]))).to.deep.equal(Array.from({ length: 11 }, (_, i) => i));
+    // n = 10 in thirds: 3 each, remainder 1 to the first.
+    expect(randomSplit(identity(10), [1 / 3, 1 / 3, 1 / 3]).map((p) => p.length)).to.deep.equal([4, 3, 3]);
+    // n = 5, four quarters: 1 each, remainder 1.
+    expect(randomSplit(identity(5), [0.25, 0.25, 0.25, 0.25]).map((p) => p.length)).to.deep.equal([2, 1, 1, 1]);
+  });
+
+  it('draws from the global generator reset by manualSeed', () => {
+    manualSeed(42);
+    const first = randomSplit(identity(20), [0.5, 0.5]).map((p) => [...p.indices]);
+    manualSeed(42);
+    const again = randomSplit(identity(20), [0.5, 0.5]).map((p) => [...p.indices]);
+    expect(again).to.deep.equal(first);
+    expect(first.flat()).to.deep.equal(referencePermutation(42, 20));
+  });
+
+  it('errors name randomSplit', () => {
+    expect(() => randomSplit(identity(10), [3, 6])).to.throw(/^randomSplit: sum of input lengths \(9.*does not equal the length of the input dataset \(10\)/);
+    expect(() => randomSplit(identity(10), [0.6, 0.6])).to.throw(/^randomSplit: lengths\[0\] must be a non-negative integer count/);
+    expect(() => randomSplit(identity(10), [1.5, -0.5])).to.throw(/^randomSplit: fraction at index 0 is not between 0 and 1/);
+    expect(() => randomSplit(identity(10), [])).to.throw(/^randomSplit: lengths must be a non-empty array/);
+    expect(() => randomSplit(identity(10), [5, 5], { seed: 1 } as never)).to.throw(/^randomSplit: unknown option 'seed'/);
+    expect(() => randomSplit(identity(10), [5, 5], { generator: 3 as unknown as Random })).to.throw(/^randomSplit: generator must be a Random/);
+  });
+});
+
+describe('models/data DataLoader', () => {
+  const orderOf = (loader: Iterable<Tensor>): number[][] => [...loader].map(values);
+
+  it('batches in order against a reference batcher: uneven last batch kept, dropped with dropLast; length counts batches', () => {
+    for (const [n, bs] of [[10, 3], [9, 3], [2, 5], [0, 4], [7, 1]]) {
+      const order = Array.from({ length: n }, (_, i) => i);
+      for (const dropLast of [false, true]) {
+        const loader = new DataLoader(identity(n), { batchSize: bs, dropLast });
+        const want = referenceBatches(order, bs, dropLast);
+        expect(orderOf(loader), `n=${n} bs=${bs} dropLast=${dropLast}`).to.deep.equal(want);
+        expect(loader.length).to.equal(want.length);
+      }
+    }
+    expect(new DataLoader(identity(3)).length).to.equal(3); // batchSize defaults to 1
+  });
+
+  it('stacks TensorDataset rows into [batch, …] tensors', () => {
+    const x = rowsTable(7, 2);
+    const y = tensor([0, 1, 0, 1, 1, 0, 1], { dtype: 'float64' });
+    const batches = [...new DataLoader(new TensorDataset(x, y), { batchSize: 3 })];
+    expect(batches.length).to.equal(3);
+    const [xb, yb] = batches[2];
+    expect(xb.shape).to.deep.equal([1, 2]);
+    expect(values(xb)).to.deep.equal([60, 61]);
+    const [xa, ya] = batches[0];
+    expect(xa.shape).to.deep.equal([3, 2]);
+    expect(xa.dtype).to.equal('float64');
+    expect(values(xa)).to.deep.equal([0, 1, 10, 11, 20, 21]);
+    expect(values(ya)).to.deep.equal([0, 1, 0]);
+    expect(values(yb)).to.deep.equal([1]);
+  });
+
+  it('shuffles with a permutation from the given generator, a fresh one each epoch, reproducibly', () => {
+    const gen = new Random(7);
+    const loader = new DataLoader(identity(10), { batchSize: 4, shuffle: true, generator: gen });
+    const epoch1 = orderOf(loader);
+    const epoch2 = orderOf(loader);
+    const ref = new Random(7);
+    expect(epoch1).to.deep.equal(referenceBatches(Array.from(ref.permutation(10)), 4, false));
+    expect(epoch2).to.deep.equal(referenceBatches(Array.from(ref.permutation(10)), 4, false));
+    expect(epoch2.flat()).to.not.deep.equal(epoch1.flat());
+    expect([...epoch1.flat()].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 10 }, (_, i) => i));
+    // The given generator is the only source: the global one is neither read nor needed.
+    const again = new DataLoader(identity(10), { batchSize: 4, shuffle: true, generator: new Random(7) });
+    manualSeed(123);
+    expect(orderOf(again)).to.deep.equal(epoch1);
+  });
+
+  it('shuffles from the global generator under manualSeed, with dropLast on the shuffled order', () => {
+    manualSeed(11);
+    const loader = new DataLoader(identity(10), { batchSize: 3, shuffle: true, dropLast: true });
+    const first = orderOf(loader);
+    const second = orderOf(loader);
+    expect(first).to.deep.equal(referenceBatches(referencePermutation(11, 10), 3, true));
+    expect(first.length).to.equal(3);
+    expect(second.flat()).to.not.deep.equal(first.flat());
+    manualSeed(11);
+    expect(orderOf(loader)).to.deep.equal(first);
+    expect(orderOf(loader)).to.deep.equal(second);
+  });
+
+  it('default collate as torch: tuples elementwise, numbers to float64, strings listed, objects by key', () => {
+    const ds: data.Dataset<[Tensor, number, string]> = {
+      length: 5,
+      get: (i) => [arange(0, 3).add(i * 10), i / 2, `s${i}`],
+    };
+    const batches = [...new DataLoader(ds, { batchSize: 2 })];
+    expect(batches.length).to.equal(3);
+    const [t, n, s] = batches[1];
+    expect(t.shape).to.deep.equal([2, 3]);
+    expect(t.dtype).to.equal('float32');
+    expect(values(t)).to.deep.equal([20, 21, 22, 30, 31, 32]);
+    expect(n.dtype).to.equal('float64');
+    expect(values(n)).to.deep.equal([1, 1.5]);
+    expect(s).to.deep.equal(['s2', 's3']);
+    const obj = defaultCollate([{ a: tensor([1, 2]), b: [true, 3] }, { a: tensor([3, 4]), b: [false, 5] }]);
+    expect(values(obj.a)).to.deep.equal([1, 2, 3, 4]);
+    expect(values(obj.b[0])).to.deep.equal([1, 0]);
+    expect(values(obj.b[1])).to.deep.equal([3, 5]);
+  });
+
+  it('a custom collate receives the samples of each batch', () => {
+    const seen: number[][] = [];
+    const loader = new DataLoader(identity(5), { batchSize: 2, collate: (xs: number[]) => { seen.push(xs); return xs.length; } });
+    expect([...loader]).to.deep.equal([2, 2, 1]);
+    expect(seen).to.deep.equal([[0, 1], [2, 3], [4]]);
+  });
+
+  it('errors name DataLoader / defaultCollate and the offending values', () => {
+    expect(() => new DataLoader(identity(4), { batchSize: 0 })).to.throw(/^DataLoader: batchSize must be a positive integer, got 0/);
+    expect(() => new DataLoader(identity(4), { batchSize: 2.5 })).to.throw(/^DataLoader: batchSize must be a positive integer, got 2.5/);
+    expect(() => new DataLoader(identity(4), { batchSize: null as unknown as number })).to.throw(/^DataLoader: batchSize must be a positive integer, got null/);
+    expect(() => new DataLoader(identity(4), { shuffle: 'yes' as unknown as boolean })).to.throw(/^DataLoader: shuffle must be a boolean/);
+    expect(() => new DataLoader(identity(4), { dropLast: 1 as unknown as boolean })).to.throw(/^DataLoader: dropLast must be a boolean/);
+    expect(() => new DataLoader(identity(4), { batch_size: 2 } as never)).to.throw(/^DataLoader: unknown option 'batch_size' \(did you mean 'batchSize'\?\)/);
+    expect(() => new DataLoader(identity(4), { generator: {} as Random })).to.throw(/^DataLoader: generator must be a Random/);
+    expect(() => new DataLoader(identity(0), { shuffle: true })).to.throw(/^DataLoader: shuffle needs a non-empty dataset/);
+    expect(() => new DataLoader([1, 2] as unknown as data.Dataset<number>)).to.throw(/^DataLoader: dataset must be a Dataset/);
+    const ragged: data.Dataset<Tensor> = { length: 2, get: (i) => arange(0, 2 + i) };
+    expect(() => [...new DataLoader(ragged, { batchSize: 2 })]).to.throw(/^defaultCollate: samples\[1\] has shape \[3\] but samples\[0\] has \[2\]/);
+    expect(() => defaultCollate([[1, 2], [3]])).to.throw(/^defaultCollate: each element in the batch should be of equal size: samples\[1\] has 1 elements/);
+    expect(() => defaultCollate([[tensor([1])], [tensor([1], { dtype: 'float64' })]])).to.throw(/^defaultCollate: samples\[1\] at \[0\] is float64 but samples\[0\] at \[0\] is float32/);
+    expect(() => defaultCollate([{ a: 1 }, { b: 2 }])).to.throw(/^defaultCollate: samples\[1\] has no key 'a'/);
+    expect(() => defaultCollate([1, 'a'] as unknown[])).to.throw(/^defaultCollate: samples\[1\] is a string but samples\[0\] is a number/);
+    expect(() => defaultCollate([null])).to.throw(/^defaultCollate: batch must contain tensors, numbers, .*found null/);
+    expect(() => defaultCollate([])).to.throw(/^defaultCollate: expected a non-empty array of samples/);
+  });
+});

@@ -49,6 +49,9 @@ interface Plan {
   madeOut: boolean;
 }
 
+/** The options others depend on (--momentum on --optimizer, --gamma on --schedule), compared first on a resume. */
+const GOVERNING: readonly (keyof TrainConfig)[] = ['optimizer', 'schedule'];
+
 /** Every file a run writes into its --out directory; a directory holding any of them is a run's. */
 export const RUN_FILES: readonly string[] = [METRICS_FILE, CURVES_FILE, CONFIG_FILE, CHECKPOINT_FILE, CHECKPOINT_JSON, MODEL_FILE];
 
@@ -124,17 +127,21 @@ function plan(argv: readonly string[]): Plan | 'help' {
     }
     resume = openCheckpoint(run.resume, '--resume');
     const saved = resume.config;
-    // First the dependent options ("--gamma applies to --schedule step only", "--momentum applies to
-    // --optimizer sgd or rmsprop only") against the checkpoint's settings: an option that does not
-    // apply to the saved run is that, whether or not its value matches the one recorded.
-    checkCombinations({ ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data }, parsed.explicit);
-    for (const key of parsed.explicit) {
+    const checkSame = (key: keyof TrainConfig): void => {
       // The data directory is a location, not a setting: the same data may have moved.
-      if (key === 'data' && saved.data !== null && config.data !== null) continue;
+      if (key === 'data' && saved.data !== null && config.data !== null) return;
       if (JSON.stringify(config[key]) !== JSON.stringify(saved[key])) {
         throw new UsageError(`${flagOf(key)} ${JSON.stringify(config[key])} differs from the checkpoint's ${JSON.stringify(saved[key])}; a resumed run keeps its configuration (start a new run to change it)`);
       }
-    }
+    };
+    // A typed --optimizer or --schedule that differs is the first thing to say: the options that
+    // depend on it (--momentum, --gamma, ...) were typed for it, not for the saved run's.
+    for (const key of GOVERNING) if (parsed.explicit.has(key)) checkSame(key);
+    // Then the dependent options ("--gamma applies to --schedule step only", "--momentum applies to
+    // --optimizer sgd or rmsprop only") against the checkpoint's settings: an option that does not
+    // apply to the saved run is that, whether or not its value matches the one recorded.
+    checkCombinations({ ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data }, parsed.explicit);
+    for (const key of parsed.explicit) checkSame(key);
     config = { ...saved, data: saved.data !== null && config.data !== null ? config.data : saved.data };
   }
   if (config.data !== null) {

@@ -366,6 +366,17 @@ describe('scripts/train-cifar command line', function () {
     r = await run(['--resume', checkpoint, '--gamma', '0.1', '--out', fresh()]);
     expect(r.code).to.equal(2);
     expect(expectOneLine(r.err)).to.include('--gamma applies to --schedule step only, not onecycle');
+    // ... but when the option they depend on is typed too, with another value, that is what differs:
+    // the user asked for sgd (which has --momentum) or step (which has --gamma), not for adam/onecycle.
+    r = await run(['--resume', checkpoint, '--optimizer', 'sgd', '--momentum', '0.9', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.equal(`train-cifar: --optimizer "sgd" differs from the checkpoint's "adam"; a resumed run keeps its configuration (start a new run to change it)`);
+    r = await run(['--resume', checkpoint, '--schedule', 'step', '--gamma', '0.5', '--step-epochs', '1', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.equal(`train-cifar: --schedule "step" differs from the checkpoint's "onecycle"; a resumed run keeps its configuration (start a new run to change it)`);
+    r = await run(['--resume', ck, '--optimizer', 'adam', '--nesterov', '--out', fresh()]);
+    expect(r.code).to.equal(2);
+    expect(expectOneLine(r.err)).to.equal(`train-cifar: --optimizer "adam" differs from the checkpoint's "sgd"; a resumed run keeps its configuration (start a new run to change it)`);
   });
 
   it('says a --data that is a file is not a directory', async () => {

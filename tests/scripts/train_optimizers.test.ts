@@ -19,12 +19,18 @@ import type { OptimizerStateDict } from '../../lib/optim/index';
 import { parseCommandLine } from '../../scripts/train/options';
 import type { OptimizerName } from '../../scripts/train/options';
 import { buildModel, buildOptimizer, buildScheduler } from '../../scripts/train/setup';
+import { Tensor } from '../../autograd/tensor';
 import { Capture } from '../support/capture';
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+/** main() in-process; `stopAt` raises the stop flag after that global step, as SIGINT would. */
+async function run(args: string[], stopAt?: number): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await main([...args, '--threads', '1'], { stdout, stderr, stop: { requested: null } });
+  const stop: { requested: string | null } = { requested: null };
+  const onStep = (step: number): void => {
+    if (step === stopAt) stop.requested = 'SIGINT';
+  };
+  const code = await main([...args, '--threads', '1'], { stdout, stderr, stop, onStep });
   return { code, out: stdout.text, err: stderr.text };
 }
 
@@ -135,6 +141,54 @@ describe('scripts/train-cifar: the optimizers beyond sgd and adam', function () 
       }
     });
 
+    it("--weight-decay is torch's weight_decay of each class: decoupled in AdamW, an L2 term in the gradient elsewhere", () => {
+      // One step from zero gradients, float64. With g = 0 the only gradient is weight decay's, so the
+      // decayed group moves by each torch 1.13 update rule at step 1 applied to g = wd·p (AdamW:
+      // p·(1 − lr·wd) and nothing else, its moments stay 0); batch-norm parameters and biases stay put.
+      const wd = 0.01;
+      const b1 = 0.9, b2 = 0.999;
+      const rules: Record<OptimizerName, (p: number, lr: number) => number> = {
+        sgd: (p, lr) => p - lr * wd * p, // momentum buffer = g at the first step
+        adam: (p, lr) => { const g = wd * p; return p - (lr / (1 - b1)) * ((1 - b1) * g) / (Math.sqrt((1 - b2) * g * g) / Math.sqrt(1 - b2) + 1e-8); },
+        adamw: (p, lr) => p * (1 - lr * wd),
+        rmsprop: (p, lr) => { const g = wd * p; return p - lr * g / (Math.sqrt(0.01 * g * g) + 1e-8); },
+        adagrad: (p, lr) => { const g = wd * p; return p - lr * g / (Math.sqrt(g * g) + 1e-10); },
+        nadam: (p, lr) => {
+          const g = wd * p, psi = 4e-3;
+          const mu = b1 * (1 - 0.5 * 0.96 ** psi), muNext = b1 * (1 - 0.5 * 0.96 ** (2 * psi));
+          const denom = Math.sqrt((1 - b2) * g * g / (1 - b2)) + 1e-8;
+          // torch 1.13 keeps mu_product in torch.tensor(1.), a float32 tensor: 1·μ rounded to float32.
+          const muProduct = Math.fround(mu);
+          const q = p - lr * (1 - mu) / (1 - muProduct) * g / denom;
+          return q - lr * muNext / (1 - muProduct * muNext) * ((1 - b1) * g) / denom;
+        },
+        radam: (p, lr) => p - lr * wd * p, // rho_1 = 1 <= 5: the bias-corrected first moment, unadapted
+        adamax: (p, lr) => { const g = wd * p; return p - (lr / (1 - b1)) * ((1 - b1) * g) / (Math.abs(g) + 1e-8); },
+        adadelta: (p, lr) => { const g = wd * p; return p - lr * (Math.sqrt(1e-6) / Math.sqrt(0.1 * g * g + 1e-6)) * g; },
+      };
+      const m64 = buildModel({ model: 'resnet18', width: 2, variant: 'imagenet', dtype: 'float64' }, 10);
+      const start = m64.parameters().map((p) => Float64Array.from(p.data));
+      for (const name of Object.keys(rules) as OptimizerName[]) {
+        m64.parameters().forEach((p, i) => {
+          (p.data as Float64Array).set(start[i]);
+          p.grad = new Tensor(new Float64Array(p.data.length), [...p.shape]);
+        });
+        const config = { ...parseCommandLine(['--optimizer', name, '--weight-decay', String(wd), '--dtype', 'float64']).config };
+        const opt = buildOptimizer(config, m64);
+        opt.step();
+        let checked = 0;
+        m64.parameters().forEach((p, i) => {
+          for (let k = 0; k < p.data.length; k += 7) {
+            const want = p.ndim > 1 ? rules[name](start[i][k], config.lr) : start[i][k];
+            expect(p.data[k], `${name} parameter ${i}[${k}]`).to.be.closeTo(want, 1e-12 * Math.abs(start[i][k]) + 1e-300);
+            if (p.ndim > 1 && start[i][k] !== 0) expect(p.data[k], `${name} moved`).to.not.equal(start[i][k]);
+            checked++;
+          }
+        });
+        expect(checked).to.be.greaterThan(100);
+      }
+    });
+
     it('onecycle never cycles momentum: it works for optimizers without momentum or betas, and moves only the lr', () => {
       // torch 1.13: OneCycleLR(opt, max_lr, total_steps=40, pct_start=0.3, cycle_momentum=False) starts at
       // max_lr / 25 and, with cos annealing, reaches max_lr at step 0.3 * 40 - 1 = 11 and max_lr / 25 / 1e4 at step 39.
@@ -207,6 +261,38 @@ describe('scripts/train-cifar: the optimizers beyond sgd and adam', function () 
       r = await run(['--resume', ck, '--optimizer', 'adagrad', '--lr', '0.02', '--out', fresh()]);
       expect(r.code, r.err).to.equal(0);
       expect(r.out).to.include('already finished its 2 epochs');
+    });
+
+    it('resumes an adam/adamw checkpoint of the previous version, which saved momentum 0.9, exactly as an uninterrupted run', async () => {
+      // Before rmsprop & co., every config saved --momentum's 0.9, adam's too; now adam saves 0.
+      for (const name of ['adam', 'adamw']) {
+        const base = [...TINY, '--epochs', '2', '--optimizer', name, '--seed', '3'];
+        const ref = fresh();
+        let r = await run([...base, '--out', ref]);
+        expect(r.code, r.err).to.equal(0);
+        const out = fresh();
+        r = await run([...base, '--out', out], 3);
+        expect(r.code, r.err).to.equal(130);
+        const file = path.join(out, 'checkpoint.safetensors');
+        const loaded = loadCheckpoint(file);
+        expect(loaded.state.config).to.include({ momentum: 0 });
+        const tensors: Record<string, { shape: number[]; data: Float32Array | Float64Array }> = {};
+        for (const [k, t] of loaded.tensors) tensors[k] = { shape: t.shape, data: t.data };
+        saveCheckpoint(file, { tensors, state: { ...loaded.state, config: { ...(loaded.state.config as Record<string, unknown>), momentum: 0.9 } } });
+        // A --momentum (whatever its value) still does not apply; the saved run's own options do.
+        r = await run(['--resume', file, '--momentum', '0.9']);
+        expect(r.code).to.equal(2);
+        expect(expectOneLine(r.err)).to.equal(`train-cifar: --momentum applies to --optimizer sgd or rmsprop only, not ${name} (its betas are torch's 0.9, 0.999)`);
+        r = await run(['--resume', file, '--optimizer', name, '--lr', '0.008']);
+        expect(r.code, r.err).to.equal(0);
+        expect(r.out).to.include(`${name} lr 0.008, weight decay 0.0005`);
+        expect(r.out).to.not.include('momentum');
+        const a = loadCheckpoint(path.join(out, 'checkpoint.safetensors'));
+        const b = loadCheckpoint(path.join(ref, 'checkpoint.safetensors'));
+        expect(a.tensors.size).to.equal(b.tensors.size);
+        for (const [k, t] of b.tensors) expect(a.tensors.get(k)!.data, `${name} ${k}`).to.deep.equal(t.data);
+        expect(a.state.config, 'the resumed run keeps the config it was saved with').to.include({ momentum: 0.9 });
+      }
     });
 
     it('refuses a checkpoint whose saved optimizer is unknown, naming the field', async () => {

@@ -152,7 +152,7 @@ const SPECS: readonly OptionSpec[] = [
   { flag: 'nesterov', key: 'nesterov', target: 'config', kind: 'flag', group: 'Training', def: false,
     help: 'Nesterov momentum (sgd only)' },
   { flag: 'weight-decay', key: 'weightDecay', target: 'config', kind: 'number', group: 'Training', valueName: 'X', min: 0, max: 1, def: 5e-4,
-    help: "the optimizer's weightDecay for conv and linear weights (never for batch-norm parameters or biases)" },
+    help: "the optimizer's weightDecay for conv and linear weights (never for batch-norm parameters or biases): decoupled with adamw, an L2 term added to the gradient with the others, as torch" },
   { flag: 'schedule', key: 'schedule', target: 'config', kind: 'enum', group: 'Training', valueName: 'NAME', choices: ['none', 'step', 'cosine', 'onecycle'], def: 'onecycle',
     help: 'learning-rate schedule, stepped every batch' },
   { flag: 'step-epochs', key: 'stepEpochs', target: 'config', kind: 'int', group: 'Training', valueName: 'N', min: 1, def: null,

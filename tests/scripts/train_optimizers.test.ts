@@ -118,6 +118,7 @@ describe('scripts/train-cifar: the optimizers beyond sgd and adam', function () 
       const text = r.out.replace(/\n {28}/g, ' ');
       expect(text).to.include("torch's defaults: rmsprop 0.01, adagrad 0.01, nadam 0.002, radam 0.001, adamax 0.002, adadelta 1)");
       expect(text).to.include('--momentum X              momentum (sgd and rmsprop only) [default: 0.9 with sgd, 0 with rmsprop]');
+      expect(text).to.include('decoupled with adamw, an L2 term added to the gradient with the others, as torch [default: 0.0005]');
     });
   });
 

@@ -828,16 +828,72 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   return parts.length === 1 ? parts[0] : cat(parts, d);
 }
 
+/** torch's F.pad modes. */
+export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
+
+export interface PadOptions {
+  /** 'constant' (the default), 'reflect', 'replicate' or 'circular'. */
+  mode?: PadMode;
+  /** The fill of 'constant' padding (default 0); the other modes take none (0 or null only, as torch). */
+  value?: number | null;
+}
+
+const PAD_MODES: readonly string[] = ['constant', 'reflect', 'replicate', 'circular'];
+
 /**
- * Constant padding with PyTorch's F.pad order: pairs (before, after) starting from the LAST dim,
- * e.g. [left, right, top, bottom] pads W then H. Negative amounts crop.
+ * torch's F.pad. `padding` holds pairs (before, after) starting from the LAST dim, e.g. [left, right,
+ * top, bottom] pads W then H; negative amounts crop. Called as `pad(x, padding, value)` (constant,
+ * the form this function always had), `pad(x, padding, mode, value?)` (torch's positional order) or
+ * `pad(x, padding, { mode, value })`.
+ *
+ * 'constant' pads any of the dims with `value`. The other modes follow torch 1.13's F.pad: they pad
+ * the last 1, 2 or 3 dims of a 2-d/3-d, 3-d/4-d or 4-d/5-d input (so 2, 4 or 6 padding numbers),
+ * every dim but a batch dim non-empty for 'reflect' and 'replicate':
+ * - 'reflect' mirrors about the edge element (x[1], x[0] | x[0] … x[n−1] | x[n−2]); each side must be
+ *   less than the dim's size.
+ * - 'replicate' repeats the edge element.
+ * - 'circular' wraps around (x[n−1] | x[0] … x[n−1] | x[0]); each side at most the dim's size.
+ * Negative amounts crop: 'reflect' and 'replicate' crop after padding by the positive amounts
+ * (reflection and edge are those of the whole input, as torch's index kernels), 'circular' crops
+ * first and wraps the rest (as torch's _pad_circular copies). Those three are composites of slice,
+ * flip, expand and cat, so a gradient reaching several padded cells that read one input element
+ * accumulates there. The result is always a new tensor, never x or a view of it (as torch).
  */
-export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
-  requireTensor('pad', 'input', x);
-  if (!Array.isArray(padding as unknown) || padding.length % 2 !== 0 || padding.length / 2 > x.ndim || !padding.every(Number.isInteger)) {
-    fail('pad', `padding must be an even-length list of integers covering at most ${x.ndim} dims, got ${JSON.stringify(padding)} for shape ${fmtShape(x.shape)}`);
+export function pad(x: Tensor, padding: readonly number[], value?: number): Tensor;
+export function pad(x: Tensor, padding: readonly number[], mode: PadMode, value?: number | null): Tensor;
+export function pad(x: Tensor, padding: readonly number[], options: PadOptions | null): Tensor;
+export function pad(x: Tensor, padding: readonly number[], modeOrOptions?: number | PadMode | PadOptions | null, value?: number | null): Tensor {
+  const op = 'pad';
+  requireTensor(op, 'input', x);
+  let mode: unknown = 'constant';
+  let v: unknown = value ?? null;
+  if (typeof modeOrOptions === 'number') {
+    if (value !== undefined) fail(op, `the value was given twice: as the third argument (${fmtValue(modeOrOptions)}) and the fourth (${fmtValue(value)})`);
+    v = modeOrOptions;
+  } else if (typeof modeOrOptions === 'string') {
+    mode = modeOrOptions;
+  } else if (modeOrOptions !== undefined && modeOrOptions !== null) {
+    if (typeof modeOrOptions !== 'object' || Array.isArray(modeOrOptions)) {
+      fail(op, `the third argument must be a value (a number), a mode or an options object { mode, value }, got ${fmtValue(modeOrOptions)}`);
+    }
+    if (value !== undefined) fail(op, 'the value goes in the options object ({ mode, value }), not after it');
+    const o = optionsObject(op, modeOrOptions, ['mode', 'value']);
+    mode = o.mode ?? 'constant';
+    v = o.value ?? null;
   }
-  if (typeof value !== 'number') fail('pad', `value must be a number, got ${typeof value}`);
+  if (typeof mode !== 'string' || !PAD_MODES.includes(mode)) {
+    fail(op, `unrecognised padding mode ${fmtValue(mode)}; expected 'constant', 'reflect', 'replicate' or 'circular'`);
+  }
+  if (!Array.isArray(padding as unknown) || padding.length % 2 !== 0 || padding.length / 2 > x.ndim || !padding.every(Number.isInteger)) {
+    fail(op, `padding must be an even-length list of integers covering at most ${x.ndim} dims, got ${JSON.stringify(padding)} for shape ${fmtShape(x.shape)}`);
+  }
+  if (v !== null && typeof v !== 'number') fail(op, `value must be a number, got ${typeof v}`);
+  if (mode === 'constant') return constantPad(x, padding, (v as number | null) ?? 0);
+  if (v !== null && v !== 0) fail(op, `padding mode '${mode}' doesn't take a value argument, got value ${fmtValue(v)}`);
+  return modePad(x, padding, mode as Exclude<PadMode, 'constant'>);
+}
+
+function constantPad(x: Tensor, padding: readonly number[], value: number): Tensor {
   const full = new Array<number>(2 * x.ndim).fill(0);
   for (let i = 0; i < padding.length / 2; i++) {
     const d = x.ndim - 1 - i;
@@ -847,8 +903,64 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   x.shape.forEach((s, i) => {
     if (s + full[2 * i] + full[2 * i + 1] < 0) fail('pad', `padding ${JSON.stringify(padding)} makes dim ${i} of shape ${fmtShape(x.shape)} negative`);
   });
-  if (full.every((p) => p === 0)) return x;
+  if (full.every((p) => p === 0)) return clone(x);
   return apply('pad', { x }, { pad: full, value });
+}
+
+/** 'reflect', 'replicate' and 'circular' padding: checked as torch 1.13 checks them, then built dim by dim from the last. */
+function modePad(x: Tensor, padding: readonly number[], mode: 'reflect' | 'replicate' | 'circular'): Tensor {
+  const op = 'pad';
+  const k = padding.length / 2;
+  const where = `(padding ${JSON.stringify(padding)}, input shape ${fmtShape(x.shape)})`;
+  if (k < 1 || k > 3 || (x.ndim !== k + 1 && x.ndim !== k + 2)) {
+    fail(op, `'${mode}' padding pads the last 1, 2 or 3 dims of a 2-d/3-d, 3-d/4-d or 4-d/5-d input (2, 4 or 6 padding numbers), ` +
+      `got ${padding.length} numbers for a ${x.ndim}-d input ${where}`);
+  }
+  if (mode !== 'circular') {
+    const first = x.ndim === k + 2 ? 1 : 0; // a batch dim may be empty
+    for (let d = first; d < x.ndim; d++) {
+      if (x.shape[d] === 0) fail(op, `'${mode}' padding needs every dim but the batch dim non-empty, dim ${d} has size 0 ${where}`);
+    }
+  }
+  for (let i = 0; i < k; i++) {
+    const d = x.ndim - 1 - i, n = x.shape[d], l = padding[2 * i], r = padding[2 * i + 1];
+    if (mode === 'reflect' && (l >= n || r >= n)) {
+      fail(op, `'reflect' padding (${l}, ${r}) of dim ${d} must be less than its size ${n} on each side ${where}`);
+    }
+    if (mode === 'circular') {
+      if (l > n || r > n) fail(op, `'circular' padding (${l}, ${r}) of dim ${d} wraps around more than once: each side must be at most its size ${n} ${where}`);
+      const m = n - Math.max(-l, 0) - Math.max(-r, 0);
+      if (n + l + r < 0) fail(op, `'circular' padding (${l}, ${r}) makes dim ${d} of size ${n} negative ${where}`);
+      if (m < Math.max(l, r, 0)) {
+        fail(op, `'circular' padding (${l}, ${r}) of dim ${d} wraps around more than once: after cropping, ${m} of its ${n} elements remain, fewer than a side pads ${where}`);
+      }
+    } else if (n + l + r < 1) {
+      fail(op, `'${mode}' padding (${l}, ${r}) leaves dim ${d} of size ${n} with ${n + l + r} elements; it must keep at least 1 ${where}`);
+    }
+  }
+  let y = x;
+  for (let i = 0; i < k; i++) {
+    const d = x.ndim - 1 - i, l = padding[2 * i], r = padding[2 * i + 1];
+    const lp = Math.max(l, 0), rp = Math.max(r, 0), lc = Math.max(-l, 0), rc = Math.max(-r, 0);
+    if (mode === 'circular') {
+      y = slice(y, d, lc, y.shape[d] - rc);
+      const m = y.shape[d];
+      y = catPieces([lp > 0 ? slice(y, d, m - lp, m) : null, y, rp > 0 ? slice(y, d, 0, rp) : null], d);
+    } else {
+      const n = y.shape[d];
+      const edge = (start: number, count: number): Tensor => expand(slice(y, d, start, start + 1), y.shape.map((s, j) => (j === d ? count : s)));
+      const left = lp === 0 ? null : mode === 'reflect' ? flip(slice(y, d, 1, lp + 1), d) : edge(0, lp);
+      const right = rp === 0 ? null : mode === 'reflect' ? flip(slice(y, d, n - 1 - rp, n - 1), d) : edge(n - 1, rp);
+      y = catPieces([left, y, right], d);
+      y = slice(y, d, lc, y.shape[d] - rc);
+    }
+  }
+  return y.storage === x.storage ? clone(y) : y;
+}
+
+function catPieces(parts: ReadonlyArray<Tensor | null>, d: number): Tensor {
+  const ts = parts.filter((t): t is Tensor => t !== null);
+  return ts.length === 1 ? ts[0] : cat(ts, d);
 }
 
 // ---- splitting, repeating, flipping, rolling (composites of slice/cat/expand, plus the flip op) ----

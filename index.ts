@@ -10,7 +10,7 @@ export type { TensorOptions, RandomOptions } from './autograd/creation';
 export type {
   VarianceOptions, MseLossOptions, CrossEntropyOptions, LossReduction, NllLossOptions, L1LossOptions, SmoothL1LossOptions, HuberLossOptions,
   BinaryCrossEntropyOptions, BinaryCrossEntropyWithLogitsOptions, GeluOptions, OneHotOptions, EmbeddingOptions,
-  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions, SortResult, NormOrder, InterpolateOptions, InterpolateMode,
+  Conv1dOptions, ConvTranspose2dOptions, MaxPool1dOptions, AvgPool1dOptions, SortResult, NormOrder, InterpolateOptions, InterpolateMode, PadMode, PadOptions,
 } from './autograd/functional';
 export type { AddInplaceOptions } from './autograd/inplace';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad } from './autograd/tape';

@@ -1,6 +1,7 @@
 /**
  * Convolution layers as torch.nn's: Conv2d, Conv1d, ConvTranspose2d. Each holds its parameters,
- * initialised as torch's _ConvNd.reset_parameters does, and hands the math to its F.* function.
+ * initialised as torch's _ConvNd.reset_parameters does, and hands the math to its F.* function
+ * (Conv2d and Conv1d with a paddingMode other than 'zeros' pad by F.pad first, as torch).
  */
 import { allocate, type DType } from '../../lib/core/dtype';
 import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
@@ -20,8 +21,16 @@ export interface Conv2dOptions {
   dilation?: number | readonly number[];
   groups?: number;
   bias?: boolean;
+  /** What the padding holds (torch's padding_mode): 'zeros' (the default), or F.pad's 'reflect', 'replicate', 'circular'. */
+  paddingMode?: PaddingMode;
   dtype?: DType;
 }
+
+/**
+ * torch's padding_mode. With any but 'zeros' the layer pads its input by F.pad in that mode
+ * ('zeros' → the conv's own zero padding) and convolves with padding 0, as torch's _conv_forward.
+ */
+export type PaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
 
 /** 2-D convolution layer over NCHW input; weight [out, in/groups, kh, kw]. */
 export class Conv2d extends Module {
@@ -33,11 +42,14 @@ export class Conv2d extends Module {
   readonly padding: [number, number] | 'same' | 'valid';
   readonly dilation: [number, number];
   readonly groups: number;
+  readonly paddingMode: PaddingMode;
+  /** torch's _reversed_padding_repeated_twice: F.pad's [left, right, top, bottom] for a paddingMode other than 'zeros'. */
+  private readonly padAmounts: number[];
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: Conv2dOptions = {}) {
     super();
     const op = 'Conv2d';
-    checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
+    checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'paddingMode', 'dtype']);
     checkChannels(op, inChannels, outChannels);
     this.kernelSize = pair(op, 'kernelSize', kernelSize, 1);
     this.stride = pair(op, 'stride', options.stride ?? 1, 1);
@@ -46,6 +58,8 @@ export class Conv2d extends Module {
     this.padding = typeof padding === 'string' ? padding : pair(op, 'padding', padding, 0);
     this.dilation = pair(op, 'dilation', options.dilation ?? 1, 1);
     this.groups = checkGroups(op, options.groups ?? 1, inChannels, outChannels);
+    this.paddingMode = checkPaddingMode(op, options.paddingMode ?? 'zeros');
+    this.padAmounts = reversedPadding(this.padding, this.kernelSize, this.dilation);
     const dtype = options.dtype ?? 'float32';
     const shape = [outChannels, inChannels / this.groups, ...this.kernelSize];
     this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, shape.reduce((a, b) => a * b, 1)), shape)));
@@ -54,11 +68,14 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.paddingMode !== 'zeros') {
+      return F.conv2d(F.pad(x, this.padAmounts, this.paddingMode), this.weight, this.bias, { stride: this.stride, padding: 0, dilation: this.dilation, groups: this.groups });
+    }
     return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 
   override extraRepr(): string {
-    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, null, this.groups, this.bias === null);
+    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, null, this.groups, this.bias === null, this.paddingMode);
   }
 }
 
@@ -69,6 +86,8 @@ export interface Conv1dOptions {
   dilation?: number | readonly number[];
   groups?: number;
   bias?: boolean;
+  /** What the padding holds (torch's padding_mode): 'zeros' (the default), or F.pad's 'reflect', 'replicate', 'circular'. */
+  paddingMode?: PaddingMode;
   dtype?: DType;
 }
 
@@ -82,11 +101,14 @@ export class Conv1d extends Module {
   readonly padding: [number] | 'same' | 'valid';
   readonly dilation: [number];
   readonly groups: number;
+  readonly paddingMode: PaddingMode;
+  /** torch's _reversed_padding_repeated_twice: F.pad's [left, right] for a paddingMode other than 'zeros'. */
+  private readonly padAmounts: number[];
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | readonly number[], options: Conv1dOptions = {}) {
     super();
     const op = 'Conv1d';
-    checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
+    checkKnownKeys(op, options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'paddingMode', 'dtype']);
     checkChannels(op, inChannels, outChannels);
     this.kernelSize = [single(op, 'kernelSize', kernelSize, 1)];
     this.stride = [single(op, 'stride', options.stride ?? 1, 1)];
@@ -95,6 +117,8 @@ export class Conv1d extends Module {
     this.padding = typeof padding === 'string' ? padding : [single(op, 'padding', padding, 0)];
     this.dilation = [single(op, 'dilation', options.dilation ?? 1, 1)];
     this.groups = checkGroups(op, options.groups ?? 1, inChannels, outChannels);
+    this.paddingMode = checkPaddingMode(op, options.paddingMode ?? 'zeros');
+    this.padAmounts = reversedPadding(this.padding, this.kernelSize, this.dilation);
     const dtype = options.dtype ?? 'float32';
     this.weight = this.registerParameter('weight', new Parameter(new Tensor(allocate(dtype, outChannels * (inChannels / this.groups) * this.kernelSize[0]),
       [outChannels, inChannels / this.groups, this.kernelSize[0]])));
@@ -103,11 +127,14 @@ export class Conv1d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.paddingMode !== 'zeros') {
+      return F.conv1d(F.pad(x, this.padAmounts, this.paddingMode), this.weight, this.bias, { stride: this.stride, padding: 0, dilation: this.dilation, groups: this.groups });
+    }
     return F.conv1d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 
   override extraRepr(): string {
-    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, null, this.groups, this.bias === null);
+    return convRepr(this.inChannels, this.outChannels, this.kernelSize, this.stride, this.padding, this.dilation, null, this.groups, this.bias === null, this.paddingMode);
   }
 }
 
@@ -207,10 +234,33 @@ function checkGroups(op: string, groups: number, inChannels: number, outChannels
   return groups;
 }
 
-/** torch's _ConvNd.extra_repr: the non-default settings in its order (padding, dilation, output_padding, groups, bias). */
+function checkPaddingMode(op: string, mode: unknown): PaddingMode {
+  if (mode !== 'zeros' && mode !== 'reflect' && mode !== 'replicate' && mode !== 'circular') {
+    fail(op, `paddingMode must be one of 'zeros', 'reflect', 'replicate', 'circular', got ${fmtValue(mode)}`);
+  }
+  return mode;
+}
+
+/**
+ * torch's _reversed_padding_repeated_twice: the amounts per side in F.pad's order (last dim first);
+ * for 'same', d·(k − 1) in all per dim, floor half before and the rest after; 'valid' none.
+ */
+function reversedPadding(padding: readonly number[] | 'same' | 'valid', kernelSize: readonly number[], dilation: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let d = kernelSize.length - 1; d >= 0; d--) {
+    if (padding === 'valid') out.push(0, 0);
+    else if (padding === 'same') {
+      const total = dilation[d] * (kernelSize[d] - 1);
+      out.push(Math.floor(total / 2), total - Math.floor(total / 2));
+    } else out.push(padding[d], padding[d]);
+  }
+  return out;
+}
+
+/** torch's _ConvNd.extra_repr: the non-default settings in its order (padding, dilation, output_padding, groups, bias, padding_mode). */
 function convRepr(
   inChannels: number, outChannels: number, kernelSize: readonly number[], stride: readonly number[], padding: readonly number[] | string,
-  dilation: readonly number[], outputPadding: readonly number[] | null, groups: number, noBias: boolean,
+  dilation: readonly number[], outputPadding: readonly number[] | null, groups: number, noBias: boolean, paddingMode: PaddingMode = 'zeros',
 ): string {
   let s = `${inChannels}, ${outChannels}, kernel_size=${pyTuple(kernelSize)}, stride=${pyTuple(stride)}`;
   if (typeof padding === 'string') s += `, padding=${padding}`;
@@ -219,5 +269,6 @@ function convRepr(
   if (outputPadding !== null && outputPadding.some((p) => p !== 0)) s += `, output_padding=${pyTuple(outputPadding)}`;
   if (groups !== 1) s += `, groups=${groups}`;
   if (noBias) s += `, bias=${pyBool(false)}`;
+  if (paddingMode !== 'zeros') s += `, padding_mode=${paddingMode}`;
   return s;
 }

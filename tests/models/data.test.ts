@@ -246,3 +246,24 @@ describe('models/data DataLoader', () => {
     expect(() => defaultCollate([])).to.throw(/^defaultCollate: expected a non-empty array of samples/);
   });
 });
+
+describe('models/data batches own their storage (torch.stack always allocates)', () => {
+  it('modifying a batch in place never writes into the dataset, a one-sample batch included', () => {
+    const x = rowsTable(3, 2);
+    const before = values(x);
+    // batchSize 1 (the default) and batchSize 2 (last batch has one row): every batch is zeroed in place.
+    for (const batchSize of [1, 2]) {
+      for (const [xb] of new DataLoader(new TensorDataset(x), { batchSize })) xb.mul_(0);
+      expect(values(x), `batchSize ${batchSize}`).to.deep.equal(before);
+    }
+    // The generic path too: a custom dataset of views, and defaultCollate of one tensor.
+    const rows: data.Dataset<Tensor> = { length: 3, get: (i) => x.select(0, i) };
+    for (const xb of new DataLoader(rows)) xb.add_(1);
+    expect(values(x)).to.deep.equal(before);
+    const t = tensor([1, 2, 3]);
+    const c = defaultCollate([t]);
+    expect(c.shape).to.deep.equal([1, 3]);
+    c.mul_(0);
+    expect(values(t)).to.deep.equal([1, 2, 3]);
+  });
+});

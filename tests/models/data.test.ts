@@ -267,3 +267,77 @@ describe('models/data batches own their storage (torch.stack always allocates)',
     expect(values(t)).to.deep.equal([1, 2, 3]);
   });
 });
+
+describe('models/data DataLoader over TensorDataset rows (one gather per batch)', () => {
+  /** x[i, j] = 10·i + j as float32 rows of shape [2, 2], y[i] = i as float64: rows identify samples. */
+  function table(n: number): { x: Tensor; y: Tensor } {
+    const xs: number[] = [];
+    for (let i = 0; i < n; i++) for (let j = 0; j < 4; j++) xs.push(10 * i + j);
+    return { x: tensor(xs, { shape: [n, 2, 2] }), y: tensor(Array.from({ length: n }, (_, i) => i), { dtype: 'float64' }) };
+  }
+  const rowsOf = (order: readonly number[]): number[] => order.flatMap((i) => [0, 1, 2, 3].map((j) => 10 * i + j));
+
+  it('batches of a TensorDataset, and of Subsets of one, are its rows in the loader order with shapes and dtypes kept', () => {
+    const { x, y } = table(11);
+    const ds = new TensorDataset(x, y);
+    const sub = new Subset(new Subset(ds, [10, 9, 8, 7, 6, 5, 4, 3, 2]), [8, 0, 3, 3, 5]); // ds rows 2, 10, 7, 7, 5
+    const cases: [data.Dataset<Tensor[]>, number[]][] = [[ds, Array.from({ length: 11 }, (_, i) => i)], [sub, [2, 10, 7, 7, 5]]];
+    for (const [d, rows] of cases) {
+      for (const shuffle of [false, true]) {
+        const order = shuffle ? Array.from(new Random(3).permutation(rows.length), (k) => rows[k]) : rows;
+        const loader = new DataLoader(d, { batchSize: 4, shuffle, generator: new Random(3) });
+        const batches = [...loader];
+        const want = referenceBatches(order, 4, false);
+        expect(batches.length).to.equal(want.length);
+        batches.forEach(([xb, yb], b) => {
+          expect(xb.shape).to.deep.equal([want[b].length, 2, 2]);
+          expect(xb.dtype).to.equal('float32');
+          expect(values(xb)).to.deep.equal(rowsOf(want[b]));
+          expect(yb.shape).to.deep.equal([want[b].length]);
+          expect(yb.dtype).to.equal('float64');
+          expect(values(yb)).to.deep.equal(want[b]);
+        });
+      }
+    }
+  });
+
+  it('gradients reach the dataset tensor: each row gets the weight its batch position had, summed over repeats', () => {
+    const { x } = table(5);
+    x.requiresGrad_();
+    const sub = new Subset(new TensorDataset(x), [4, 1, 4, 0]);
+    let loss: Tensor | null = null;
+    const want = new Array<number>(20).fill(0);
+    let pos = 0;
+    for (const [xb] of new DataLoader(sub, { batchSize: 3 })) {
+      const w = tensor(Array.from({ length: xb.numel() }, (_, k) => pos * 100 + k + 1), { shape: xb.shape });
+      const part = xb.mul(w).sum();
+      loss = loss === null ? part : loss.add(part);
+      for (let r = 0; r < xb.shape[0]; r++) {
+        const row = sub.indices[pos + r];
+        for (let j = 0; j < 4; j++) want[row * 4 + j] += pos * 100 + r * 4 + j + 1;
+      }
+      pos += xb.shape[0];
+    }
+    loss!.backward();
+    expect(values(x.grad!)).to.deep.equal(want);
+  });
+
+  it('rows are gathered per batch, not got and stacked sample by sample; a subclass overriding get is still asked', () => {
+    const { x, y } = table(9);
+    const original = TensorDataset.prototype.get;
+    let calls = 0;
+    TensorDataset.prototype.get = function (this: InstanceType<typeof TensorDataset>, i: number) { calls++; return original.call(this, i); };
+    try {
+      expect([...new DataLoader(new TensorDataset(x, y), { batchSize: 4, shuffle: true })].length).to.equal(3);
+      expect(calls).to.equal(0);
+    } finally {
+      TensorDataset.prototype.get = original;
+    }
+    class Doubled extends TensorDataset<[Tensor, Tensor]> {
+      override get(i: number): [Tensor, Tensor] { const [a, b] = super.get(i); return [a.mul(2), b]; }
+    }
+    const [[xb, yb]] = [...new DataLoader(new Doubled(x, y), { batchSize: 2 })];
+    expect(values(xb)).to.deep.equal(rowsOf([0, 1]).map((v) => 2 * v));
+    expect(values(yb)).to.deep.equal([0, 1]);
+  });
+});

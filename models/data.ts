@@ -227,13 +227,16 @@ function kindOf(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? fmtValue(v) : `a ${typeof v}`;
 }
 
-function collateAt(batch: readonly unknown[], path: string): unknown {
+/** How defaultCollate's errors name sample i of a batch: its position (the DataLoader adds its dataset index). */
+const samplePosition = (i: number): string => `samples[${i}]`;
+
+function collateAt(batch: readonly unknown[], path: string, name: (i: number) => string): unknown {
   const op = 'defaultCollate';
   const where = path === '' ? '' : ` at ${path}`;
   const elem = batch[0];
   const same = (test: (v: unknown) => boolean): void => {
     batch.forEach((s, i) => {
-      if (!test(s)) fail(op, `samples[${i}]${where} is ${kindOf(s)} but samples[0]${where} is ${kindOf(elem)}`);
+      if (!test(s)) fail(op, `${name(i)}${where} is ${kindOf(s)} but ${name(0)}${where} is ${kindOf(elem)}`);
     });
   };
   if (elem instanceof Tensor) {
@@ -241,9 +244,9 @@ function collateAt(batch: readonly unknown[], path: string): unknown {
     const ts = batch as readonly Tensor[];
     ts.forEach((t, i) => {
       if (t.shape.length !== elem.shape.length || t.shape.some((d, j) => d !== elem.shape[j])) {
-        fail(op, `samples[${i}]${where} has shape ${fmtShape(t.shape)} but samples[0]${where} has ${fmtShape(elem.shape)}; tensors are stacked, so all must be equal`);
+        fail(op, `${name(i)}${where} has shape ${fmtShape(t.shape)} but ${name(0)}${where} has ${fmtShape(elem.shape)}; tensors are stacked, so all must be equal`);
       }
-      if (t.dtype !== elem.dtype) fail(op, `samples[${i}]${where} is ${t.dtype} but samples[0]${where} is ${elem.dtype}`);
+      if (t.dtype !== elem.dtype) fail(op, `${name(i)}${where} is ${t.dtype} but ${name(0)}${where} is ${elem.dtype}`);
     });
     // torch.stack always allocates; our stack of one tensor is a view (unsqueeze) of it, so a batch
     // of one sample is cloned: writing into a batch in place must never write into the dataset.
@@ -264,10 +267,10 @@ function collateAt(batch: readonly unknown[], path: string): unknown {
     const arrays = batch as readonly unknown[][];
     arrays.forEach((a, i) => {
       if (a.length !== elem.length) {
-        fail(op, `each element in the batch should be of equal size: samples[${i}]${where} has ${a.length} elements but samples[0]${where} has ${elem.length}`);
+        fail(op, `each element in the batch should be of equal size: ${name(i)}${where} has ${a.length} elements but ${name(0)}${where} has ${elem.length}`);
       }
     });
-    return elem.map((_, j) => collateAt(arrays.map((a) => a[j]), `${path}[${j}]`));
+    return elem.map((_, j) => collateAt(arrays.map((a) => a[j]), `${path}[${j}]`, name));
   }
   if (isPlainObject(elem)) {
     same(isPlainObject);
@@ -276,9 +279,9 @@ function collateAt(batch: readonly unknown[], path: string): unknown {
     const out: Record<string, unknown> = {};
     for (const key of keys) {
       objects.forEach((o, i) => {
-        if (!(key in o)) fail(op, `samples[${i}]${where} has no key '${key}', which samples[0]${where} has`);
+        if (!(key in o)) fail(op, `${name(i)}${where} has no key '${key}', which ${name(0)}${where} has`);
       });
-      out[key] = collateAt(objects.map((o) => o[key]), `${path}.${key}`);
+      out[key] = collateAt(objects.map((o) => o[key]), `${path}.${key}`, name);
     }
     return out;
   }
@@ -292,7 +295,7 @@ function collateAt(batch: readonly unknown[], path: string): unknown {
  */
 export function defaultCollate<T>(batch: readonly T[]): Collated<T> {
   if (!Array.isArray(batch) || batch.length === 0) fail('defaultCollate', `expected a non-empty array of samples, got ${fmtValue(batch)}`);
-  return collateAt(batch, '') as Collated<T>;
+  return collateAt(batch, '', samplePosition) as Collated<T>;
 }
 
 /**
@@ -331,7 +334,8 @@ export interface DataLoaderOptions<T, B> {
  * Batches of a Dataset (torch.utils.data.DataLoader without worker processes or samplers).
  * Each iteration is an epoch: `for (const [x, y] of loader)` yields the collated batches in order,
  * or in a permutation drawn when the iteration starts if `shuffle`. `length` is the number of
- * batches per epoch.
+ * batches per epoch. The default collate's errors name each offending sample by its position in the
+ * batch and its index in the dataset.
  */
 export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   readonly dataset: Dataset<T>;
@@ -389,8 +393,14 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
         continue;
       }
       const samples: T[] = [];
-      for (let k = start; k < end; k++) samples.push(this.dataset.get(order === null ? k : order[k]));
-      yield this.collate(samples);
+      const idx: number[] = [];
+      for (let k = start; k < end; k++) idx.push(order === null ? k : order[k]);
+      for (const i of idx) samples.push(this.dataset.get(i));
+      // The default collate's errors name each sample's dataset index too: a batch position alone
+      // does not find the bad sample in a shuffled epoch.
+      yield (this.collate as unknown) === defaultCollate
+        ? collateAt(samples, '', (i) => `samples[${i}] (dataset index ${idx[i]})`) as B
+        : this.collate(samples);
     }
   }
 }

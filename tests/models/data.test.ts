@@ -237,7 +237,7 @@ describe('models/data DataLoader', () => {
     expect(() => new DataLoader(identity(0), { shuffle: true })).to.throw(/^DataLoader: shuffle needs a non-empty dataset/);
     expect(() => new DataLoader([1, 2] as unknown as data.Dataset<number>)).to.throw(/^DataLoader: dataset must be a Dataset/);
     const ragged: data.Dataset<Tensor> = { length: 2, get: (i) => arange(0, 2 + i) };
-    expect(() => [...new DataLoader(ragged, { batchSize: 2 })]).to.throw(/^defaultCollate: samples\[1\] has shape \[3\] but samples\[0\] has \[2\]/);
+    expect(() => [...new DataLoader(ragged, { batchSize: 2 })]).to.throw(/^defaultCollate: samples\[1\] \(dataset index 1\) has shape \[3\] but samples\[0\] \(dataset index 0\) has \[2\]/);
     expect(() => defaultCollate([[1, 2], [3]])).to.throw(/^defaultCollate: each element in the batch should be of equal size: samples\[1\] has 1 elements/);
     expect(() => defaultCollate([[tensor([1])], [tensor([1], { dtype: 'float64' })]])).to.throw(/^defaultCollate: samples\[1\] at \[0\] is float64 but samples\[0\] at \[0\] is float32/);
     expect(() => defaultCollate([{ a: 1 }, { b: 2 }])).to.throw(/^defaultCollate: samples\[1\] has no key 'a'/);
@@ -339,5 +339,20 @@ describe('models/data DataLoader over TensorDataset rows (one gather per batch)'
     const [[xb, yb]] = [...new DataLoader(new Doubled(x, y), { batchSize: 2 })];
     expect(values(xb)).to.deep.equal(rowsOf([0, 1]).map((v) => 2 * v));
     expect(values(yb)).to.deep.equal([0, 1]);
+  });
+});
+
+describe('models/data DataLoader collate errors name the dataset index', () => {
+  it('a ragged sample met in a shuffled epoch is named by its index in the dataset, with both shapes', () => {
+    // Sample 6 alone is [2, 3]; the others [2, 2]. Where it lands in the epoch depends on the permutation.
+    const ds: data.Dataset<[Tensor, number]> = { length: 8, get: (i) => [i === 6 ? arange(0, 6).reshape([2, 3]) : arange(0, 4).reshape([2, 2]), i] };
+    const perm = Array.from(new Random(9).permutation(8));
+    const at = perm.indexOf(6);
+    const first = perm[4 * Math.floor(at / 4)];
+    expect(at % 4).to.not.equal(0); // with this seed the ragged sample is not first in its batch
+    const loader = new DataLoader(ds, { batchSize: 4, shuffle: true, generator: new Random(9) });
+    expect(() => [...loader]).to.throw(new RegExp(`^defaultCollate: samples\\[${at % 4}\\] \\(dataset index 6\\) at \\[0\\] has shape \\[2,3\\] but samples\\[0\\] \\(dataset index ${first}\\) at \\[0\\] has \\[2,2\\]`));
+    // Called directly, defaultCollate has only batch positions to name.
+    expect(() => defaultCollate([arange(0, 2), arange(0, 3)])).to.throw(/^defaultCollate: samples\[1\] has shape \[3\] but samples\[0\] has \[2\]/);
   });
 });

@@ -785,7 +785,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
 }
 
 /**
- * Joins tensors along `dim`. As torch 1.13 (cat_should_skip_tensor), 1-d tensors with no elements
+ * Joins tensors along `dim` into new memory (one tensor too). As torch 1.13 (cat_should_skip_tensor), 1-d tensors with no elements
  * are skipped whatever the others' shapes (`cat([tensor([]), rows])`, the accumulator pattern), and
  * dim is wrapped by the first tensor that is not skipped; a skipped tensor's gradient is [0].
  */
@@ -806,7 +806,8 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
       fail('cat', `tensors[${i}] has shape ${fmtShape(t.shape)} but tensors[${r}] has ${fmtShape(first.shape)}; all dims except ${d} must match`);
     }
   });
-  if (tensors.length === 1) return first;
+  // New memory whatever the count, as torch's cat: the result never aliases an input.
+  if (tensors.length === 1) return clone(first);
   // A skipped tensor joins as a view with no elements along d, so its gradient still comes back as [0].
   const empty = first.shape.map((s, j) => (j === d ? 0 : s));
   const inputs: Record<`t${number}`, Tensor> = {};
@@ -824,8 +825,8 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
     if (t.dtype !== tensors[0].dtype) fail('stack', `tensors[${i}] is ${t.dtype} but tensors[0] is ${tensors[0].dtype}`);
   });
   const d = insertionAxis('stack', dim, tensors[0].ndim, `stacking ${tensors[0].ndim}-d tensors`);
-  const parts = tensors.map((t) => unsqueeze(t, d));
-  return parts.length === 1 ? parts[0] : cat(parts, d);
+  // New memory even for one tensor (cat clones it), as torch.stack: never a view of an input.
+  return cat(tensors.map((t) => unsqueeze(t, d)), d);
 }
 
 /** torch's F.pad modes. */

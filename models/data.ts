@@ -248,9 +248,9 @@ function collateAt(batch: readonly unknown[], path: string, name: (i: number) =>
       }
       if (t.dtype !== elem.dtype) fail(op, `${name(i)}${where} is ${t.dtype} but ${name(0)}${where} is ${elem.dtype}`);
     });
-    // torch.stack always allocates; our stack of one tensor is a view (unsqueeze) of it, so a batch
-    // of one sample is cloned: writing into a batch in place must never write into the dataset.
-    return ts.length === 1 ? stack(ts, 0).clone() : stack(ts, 0);
+    // stack always allocates, as torch's (one tensor included): writing into a batch in place never
+    // writes into the dataset.
+    return stack(ts, 0);
   }
   // torch makes float64 of floats and int64 of ints; our dtypes are float32/float64, and float64
   // holds every integer up to 2^53 exactly. Booleans become 0/1, as this library's masks are.

@@ -223,6 +223,14 @@ describe('autograd/functional: forward values against reference loops', () => {
     expect(F.cat([tensor([[1, 2]]), tensor([[3, 4], [5, 6]])], 0).toArray()).to.deep.equal([[1, 2], [3, 4], [5, 6]]);
     expect(F.cat([tensor([[1], [2]]), tensor([[3, 4], [5, 6]])], -1).toArray()).to.deep.equal([[1, 3, 4], [2, 5, 6]]);
     expect(F.stack([tensor([1, 2]), tensor([3, 4])], 1).toArray()).to.deep.equal([[1, 3], [2, 4]]);
+    // One tensor still gives new memory, as torch's cat and stack: writing into the result leaves the input alone.
+    const one = tensor([[1, 2], [3, 4]]);
+    for (const [name, r] of [['cat', F.cat([one], 1)], ['stack', F.stack([one], 0)]] as Array<[string, Tensor]>) {
+      expect(r.storage, name).to.not.equal(one.storage);
+      r.mul_(0);
+      expect(one.toArray(), name).to.deep.equal([[1, 2], [3, 4]]);
+    }
+    expect(F.stack([one], 2).shape).to.deep.equal([2, 2, 1]);
     expect(F.pad(tensor([[1, 2], [3, 4]]), [1, 0]).toArray()).to.deep.equal([[0, 1, 2], [0, 3, 4]]);
     expect(F.pad(tensor([[1, 2], [3, 4]]), [0, 1, 1, 0], 9).toArray()).to.deep.equal([[9, 9, 9], [1, 2, 9], [3, 4, 9]]);
     expect(F.pad(tensor([[1, 2, 3]]), [-1, -1]).toArray()).to.deep.equal([[2]]);

@@ -19,7 +19,7 @@
  */
 import type { FloatArray } from '../core/dtype';
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, ParamState, requireBoolean, requireInRange, requireNonNegative,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBoolean, requireInRange, requireNonNegative,
   StateLayout,
 } from './optimizer';
 
@@ -79,15 +79,7 @@ export class Adadelta extends Optimizer<AdadeltaHyperParams> {
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       const { ps, ks, gs } = checked[gi];
-      const states: ParamState[] = [];
-      for (let j = 0; j < ps.length; j++) {
-        const p = ps[j], k = ks[j];
-        const st = this.stateOf(p);
-        if (st.step === undefined) st.step = 0;
-        this.stateBuffer(st, 'squareAvg', p, gi, k);
-        this.stateBuffer(st, 'accDelta', p, gi, k);
-        states.push(st);
-      }
+      const states = this.steppedStates(gi, ps, ks, ['squareAvg', 'accDelta']);
       for (let j = 0; j < ps.length; j++) {
         const st = states[j];
         ps[j]._bumpVersion?.(); // graphs that saved it are stale

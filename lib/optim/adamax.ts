@@ -19,7 +19,7 @@
  */
 import type { FloatArray } from '../core/dtype';
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, ParamState, requireBetas, requireBoolean, requireNonNegative,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBetas, requireBoolean, requireNonNegative,
   StateLayout,
 } from './optimizer';
 
@@ -81,15 +81,7 @@ export class Adamax extends Optimizer<AdamaxHyperParams> {
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       const { ps, ks, gs } = checked[gi];
-      const states: ParamState[] = [];
-      for (let j = 0; j < ps.length; j++) {
-        const p = ps[j], k = ks[j];
-        const st = this.stateOf(p);
-        if (st.step === undefined) st.step = 0;
-        this.stateBuffer(st, 'expAvg', p, gi, k);
-        this.stateBuffer(st, 'expInf', p, gi, k);
-        states.push(st);
-      }
+      const states = this.steppedStates(gi, ps, ks, ['expAvg', 'expInf']);
       for (let j = 0; j < ps.length; j++) {
         const st = states[j];
         const step = (st.step as number) + 1;

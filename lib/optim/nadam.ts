@@ -29,7 +29,7 @@
  */
 import type { FloatArray } from '../core/dtype';
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, ParamState, requireBetas, requireNonNegative, StateLayout,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBetas, requireNonNegative, StateLayout,
 } from './optimizer';
 
 export interface NAdamHyperParams extends BaseHyperParams {
@@ -90,16 +90,8 @@ export class NAdam extends Optimizer<NAdamHyperParams> {
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       const { ps, ks, gs } = checked[gi];
-      const states: ParamState[] = [];
-      for (let j = 0; j < ps.length; j++) {
-        const p = ps[j], k = ks[j];
-        const st = this.stateOf(p);
-        if (st.step === undefined) st.step = 0;
-        if (st.muProduct === undefined) st.muProduct = 1;
-        this.stateBuffer(st, 'expAvg', p, gi, k);
-        this.stateBuffer(st, 'expAvgSq', p, gi, k);
-        states.push(st);
-      }
+      const states = this.steppedStates(gi, ps, ks, ['expAvg', 'expAvgSq']);
+      for (const st of states) if (st.muProduct === undefined) st.muProduct = 1;
       const [beta1, beta2] = group.betas;
       const psi = group.momentumDecay;
       for (let j = 0; j < ps.length; j++) {

@@ -439,6 +439,22 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
     }
   }
 
+  /**
+   * The states of a checked group's parameters (ps, at positions ks of group gi), made on first use
+   * as every Adam-like update starts: `step` 0 and a zero buffer for each key (checked against the
+   * parameter when they exist).
+   */
+  protected steppedStates(gi: number, ps: readonly Parameter[], ks: readonly number[], keys: readonly BufferKey[]): ParamState[] {
+    const states: ParamState[] = [];
+    for (let j = 0; j < ps.length; j++) {
+      const st = this.stateOf(ps[j]);
+      if (st.step === undefined) st.step = 0;
+      for (const key of keys) this.stateBuffer(st, key, ps[j], gi, ks[j]);
+      states.push(st);
+    }
+    return states;
+  }
+
   /** An existing state buffer checked against the parameter, or a new zero-filled one. */
   protected stateBuffer(st: ParamState, key: BufferKey, p: Parameter, gi: number, k: number): FloatArray {
     const buf = st[key];

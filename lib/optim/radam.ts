@@ -25,7 +25,7 @@
  */
 import type { FloatArray } from '../core/dtype';
 import {
-  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, ParamState, requireBetas, requireNonNegative, StateLayout,
+  BaseHyperParams, checkKnownKeys, Optimizer, ParamsArg, requireBetas, requireNonNegative, StateLayout,
 } from './optimizer';
 
 export interface RAdamHyperParams extends BaseHyperParams {
@@ -82,15 +82,7 @@ export class RAdam extends Optimizer<RAdamHyperParams> {
     for (let gi = 0; gi < this.paramGroups.length; gi++) {
       const group = this.paramGroups[gi];
       const { ps, ks, gs } = checked[gi];
-      const states: ParamState[] = [];
-      for (let j = 0; j < ps.length; j++) {
-        const p = ps[j], k = ks[j];
-        const st = this.stateOf(p);
-        if (st.step === undefined) st.step = 0;
-        this.stateBuffer(st, 'expAvg', p, gi, k);
-        this.stateBuffer(st, 'expAvgSq', p, gi, k);
-        states.push(st);
-      }
+      const states = this.steppedStates(gi, ps, ks, ['expAvg', 'expAvgSq']);
       const [beta1, beta2] = group.betas;
       for (let j = 0; j < ps.length; j++) {
         const st = states[j];

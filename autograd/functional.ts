@@ -853,7 +853,9 @@ const PAD_MODES: readonly string[] = ['constant', 'reflect', 'replicate', 'circu
  * - 'reflect' mirrors about the edge element (x[1], x[0] | x[0] … x[n−1] | x[n−2]); each side must be
  *   less than the dim's size.
  * - 'replicate' repeats the edge element.
- * - 'circular' wraps around (x[n−1] | x[0] … x[n−1] | x[0]); each side at most the dim's size.
+ * - 'circular' wraps around (x[n−1] | x[0] … x[n−1] | x[0]); each side at most the dim's size. Its
+ *   input without a batch dim (2-d for 2 numbers, 3-d for 4, 4-d for 6) is padded as torch ≥ 2.1
+ *   pads it; torch 1.13's _pad_circular rejects that rank ("Invalid padding size"), wanting [N, C, …].
  * Negative amounts crop: 'reflect' and 'replicate' crop after padding by the positive amounts
  * (reflection and edge are those of the whole input, as torch's index kernels), 'circular' crops
  * first and wraps the rest (as torch's _pad_circular copies). Those three are composites of slice,

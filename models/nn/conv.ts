@@ -29,6 +29,7 @@ export interface Conv2dOptions {
 /**
  * torch's padding_mode. With any but 'zeros' the layer pads its input by F.pad in that mode
  * ('zeros' → the conv's own zero padding) and convolves with padding 0, as torch's _conv_forward.
+ * An unbatched input in 'circular' is padded too (torch 1.13's F.pad rejects it; torch ≥ 2.1 pads it).
  */
 export type PaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
 

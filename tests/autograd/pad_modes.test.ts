@@ -2,7 +2,7 @@
  * F.pad's four modes against a float64 reference loop written here from torch 1.13's index rules
  * (each output element read back from the input: reflection about the edge element, the clamped
  * edge, wrap-around of the cropped input as _pad_circular copies it, or the fill), over every rank
- * torch accepts, asymmetric and negative pads, non-contiguous inputs and both dtypes; gradients by
+ * torch accepts ('circular' also without a batch dim, as torch ≥ 2.1), asymmetric and negative pads, non-contiguous inputs and both dtypes; gradients by
  * float64 gradcheck and against the reference's scatter (several padded cells reading one input
  * element add up there); the three call forms and every error path.
  */

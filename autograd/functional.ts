@@ -12,7 +12,6 @@ import { medianIndices, sortIndices } from '../lib/kernels/sort';
 import { conv2dGeometry, convTranspose2dGeometry } from '../lib/kernels/conv2d';
 import { pool1dGeometry, pool2dGeometry } from '../lib/kernels/pool';
 import * as rs from '../lib/kernels/resample';
-import { crossEntropyGeometry } from '../lib/kernels/softmax';
 import { globalRng, type Random } from '../lib/random';
 import { apply } from './apply';
 import { broadcastView, dense, fromData } from './kernel_args';
@@ -2322,14 +2321,16 @@ function classWeight(op: string, w: unknown, C: number, input: Tensor, of: strin
 
 /**
  * Class-index targets (a Tensor, array or typed array of integer values) as an Int32Array: each an
- * integer in [0, C) or the ignore index. `of` names the input in messages ('logits [2,3]').
+ * integer in [0, C) or the ignore index. `of` names the input in messages ('logits [2,3]'), and
+ * tShape places an offending value there (target[1,2] of a K-dimensional target).
  */
-function classIndices(op: string, t: ArrayLike<number>, C: number, ignoreIndex: number, of: string): Int32Array {
+function classIndices(op: string, t: ArrayLike<number>, tShape: readonly number[], C: number, ignoreIndex: number, of: string): Int32Array {
   const idx = new Int32Array(t.length);
+  const at = (i: number): string => (tShape.length === 0 ? 'target' : position('target', i, tShape));
   for (let i = 0; i < t.length; i++) {
     const v = t[i];
-    if (!Number.isInteger(v)) fail(op, `target[${i}] = ${v} is not an integer class index`);
-    if (v !== ignoreIndex && (v < 0 || v >= C)) fail(op, `target[${i}] = ${v} is out of range for ${C} classes (${of})`);
+    if (!Number.isInteger(v)) fail(op, `${at(i)} = ${v} is not an integer class index`);
+    if (v !== ignoreIndex && (v < 0 || v >= C)) fail(op, `${at(i)} = ${v} is out of range for ${C} classes (${of})`);
     idx[i] = v;
   }
   return idx;
@@ -2475,57 +2476,103 @@ export interface CrossEntropyOptions {
 }
 
 /**
- * Cross-entropy of logits [N, C] (PyTorch's F.cross_entropy) against integer class indices [N] (a
- * Tensor, array or typed array of integer values), or against class probabilities: a Tensor of the
- * logits' shape and dtype, as torch 1.13, −Σ_c w_c·t'_c·log_softmax(x)_c with t' = t·(1 − ε) + ε/C,
- * the mean dividing by N (NaN for N = 0); that form is a composite, differentiable in the target too.
+ * The shapes torch 1.13's classification losses take (nll_loss_nd, cross_entropy): input [C] with a
+ * 0-d class-index target, [N, C] with [N], or [N, C, d1, ..., dK] with [N, d1, ..., dK]. `what` names
+ * the input in messages ('input', 'logits'). Returns the class count and the shape of an unreduced
+ * result (the target's: [] for [C]).
+ */
+function classGeometry(op: string, input: Tensor, what: string): { C: number; outShape: number[] } {
+  if (input.ndim === 0) fail(op, `expected ${what} of shape [C], [N, C] or [N, C, d1, ..., dK], got []`);
+  const C = input.shape[input.ndim === 1 ? 0 : 1];
+  if (C < 1) fail(op, `expected at least one class, got ${what} ${fmtShape(input.shape)}`);
+  return { C, outShape: input.ndim === 1 ? [] : [input.shape[0], ...input.shape.slice(2)] };
+}
+
+/**
+ * Whether a class-index target of shape tShape fits the input (see classGeometry). As torch, a [C]
+ * input takes a 0-d target, or a [1] one only when C is 1 (torch checks input.size(0) ==
+ * target.size(0) unless the target is 0-d). An array cannot be 0-d, so a one-element array stands for one.
+ */
+function classTargetFits(input: Tensor, C: number, outShape: readonly number[], tShape: readonly number[], isTensor: boolean): boolean {
+  if (input.ndim !== 1) return shapesEqual(tShape, outShape);
+  return tShape.length === 0 || (tShape.length === 1 && tShape[0] === 1 && (!isTensor || C === 1));
+}
+
+/** The 'expected … shape' of a class-index target for messages: [N, d1, ...], or [] for a [C] input. */
+function classTargetWant(input: Tensor, outShape: readonly number[], isTensor: boolean): string {
+  return input.ndim === 1 ? `[]${isTensor ? '' : ' (or a one-element array)'}` : fmtShape(outShape);
+}
+
+/**
+ * The input as rows [M, C], one per target element in the target's row-major order: [C] becomes
+ * [1, C], [N, C] stays, and [N, C, d1, ..., dK] has its class dim moved last and is flattened to
+ * [N·d1·…·dK, C] (a copy). The [N, C] losses over these rows are torch's K-dimensional ones: each
+ * row's loss is the loss at its position, and the 'mean' divisors (Σ w[t] over kept targets for
+ * class indices, the number of positions for probabilities) are sums over the same positions.
+ */
+function classRows(input: Tensor, C: number): Tensor {
+  if (input.ndim === 1) return unsqueeze(input, 0);
+  if (input.ndim === 2) return input;
+  const dims = input.shape.map((_, i) => i).filter((i) => i !== 1);
+  return reshape(permute(input, [...dims, 1]), [input.numel() / C, C]);
+}
+
+/**
+ * Cross-entropy (PyTorch's F.cross_entropy) of logits [N, C], one sample's logits [C] or
+ * K-dimensional logits [N, C, d1, ..., dK], against integer class indices of shape [N] (a 0-d
+ * target for [C], [N, d1, ..., dK] for K dims; a Tensor, or an array or typed array of integer
+ * values for the first two), or against class probabilities: a Tensor of the logits' shape and
+ * dtype, as torch 1.13, −Σ_c w_c·t'_c·log_softmax(x)_c with t' = t·(1 − ε) + ε/C, the mean dividing
+ * by the number of positions N·d1·…·dK (NaN for none); that form is a composite, differentiable in
+ * the target too. Class indices run the fused [M, C] table op over the logits' rows (classRows), so
+ * K dims, ignoreIndex, weights and label smoothing give torch's nll_loss2d/nd values; 'none' has the
+ * target's shape, and a [C] input gives a 0-d result for every reduction.
  */
 export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>, opts?: CrossEntropyOptions | null): Tensor {
   const op = 'crossEntropy';
   requireTensor(op, 'input', logits);
   const options = optionsObject(op, opts, ['reduction', 'labelSmoothing', 'ignoreIndex', 'weight']);
-  if (target instanceof Tensor && logits.ndim === 2 && target.ndim === 2 && shapesEqual(target.shape, logits.shape)) {
-    return crossEntropyProbabilities(logits, target, options);
+  const { C, outShape } = classGeometry(op, logits, 'logits');
+  if (target instanceof Tensor && shapesEqual(target.shape, logits.shape)) {
+    return crossEntropyProbabilities(logits, target, options, C);
   }
+  const isTensor = target instanceof Tensor;
   const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
-  crossEntropyGeometry(logits.shape, tShape);
+  if (!classTargetFits(logits, C, outShape, tShape, isTensor)) {
+    fail(op, `expected class-index target of shape ${classTargetWant(logits, outShape, isTensor)} or class probabilities of shape ${fmtShape(logits.shape)} (a Tensor) for logits ${fmtShape(logits.shape)}, got ${fmtShape(tShape)}`);
+  }
   const ignoreIndex = options.ignoreIndex ?? -100;
-  const C = logits.shape[1];
-  const idx = classIndices(op, t, C, ignoreIndex, `logits ${fmtShape(logits.shape)}`);
+  if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
+  const idx = classIndices(op, t, tShape, C, ignoreIndex, `logits ${fmtShape(logits.shape)}`);
   const reduction = lossReduction(op, options.reduction);
   const labelSmoothing = options.labelSmoothing ?? 0;
   if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${fmtValue(labelSmoothing)}`);
   const weight = classWeight(op, options.weight, C, logits, 'logits are');
-  return apply(op, weight ? { input: logits, weight } : { input: logits }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
+  const rows = classRows(logits, C);
+  const loss = apply(op, weight ? { input: rows, weight } : { input: rows }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
+  return reduction === 'none' ? reshape(loss, outShape) : loss;
 }
 
-/** crossEntropy against class probabilities [N, C] (torch's cross_entropy_loss_prob_target). */
-function crossEntropyProbabilities(logits: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
+/** crossEntropy against class probabilities of the logits' shape, class dim 1 (0 for [C]): torch's cross_entropy_loss_prob_target. */
+function crossEntropyProbabilities(logits: Tensor, target: Tensor, options: CrossEntropyOptions, C: number): Tensor {
   const op = 'crossEntropy';
-  const [N, C] = logits.shape;
-  if (C < 1) fail(op, `expected at least one class, got logits ${fmtShape(logits.shape)}`);
   if (target.dtype !== logits.dtype) fail(op, `dtype mismatch: logits are ${logits.dtype} but the class-probability target is ${target.dtype}; convert one with .to()`);
-  const reduction = options.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) fail(op, `reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+  const reduction = lossReduction(op, options.reduction);
   const labelSmoothing = options.labelSmoothing ?? 0;
   if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${fmtValue(labelSmoothing)}`);
   const ignoreIndex = options.ignoreIndex ?? -100;
   if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
   if (ignoreIndex >= 0) fail(op, `ignoreIndex is not supported for class-probability targets (target ${fmtShape(target.shape)} has the logits' shape), got ${ignoreIndex}`);
-  const weight = options.weight ?? null;
-  if (weight) {
-    requireTensor(op, 'weight', weight);
-    if (weight.ndim !== 1 || weight.shape[0] !== C) fail(op, `weight must have shape [${C}], got ${fmtShape(weight.shape)}`);
-    if (weight.dtype !== logits.dtype) fail(op, `weight is ${weight.dtype} but logits are ${logits.dtype}`);
-  }
+  const weight = classWeight(op, options.weight, C, logits, 'logits are');
+  const classDim = logits.ndim === 1 ? 0 : 1;
   const t = labelSmoothing > 0 ? add(mul(target, 1 - labelSmoothing), labelSmoothing / C) : target;
-  let prod = mul(logSoftmax(logits, 1), t);
-  if (weight) prod = mul(prod, reshape(weight, [1, C]));
-  if (reduction === 'none') return neg(sum(prod, 1));
+  let prod = mul(logSoftmax(logits, classDim), t);
+  if (weight) prod = mul(prod, reshape(weight, logits.shape.map((_, i) => (i === classDim ? C : 1))));
+  if (reduction === 'none') return neg(sum(prod, classDim));
   const total = neg(sum(prod));
-  // torch divides by N (input.numel() / C), not by the weights' sum; no rows: NaN.
-  return reduction === 'sum' ? total : div(total, N);
+  // torch divides by the number of positions (input.numel() / C), not by the weights' sum; none: NaN.
+  return reduction === 'sum' ? total : div(total, logits.numel() / C);
 }
 
 export interface NllLossOptions {
@@ -2537,12 +2584,14 @@ export interface NllLossOptions {
 }
 
 /**
- * Negative log-likelihood of log-probabilities [N, C] (or one sample [C]) at class-index targets
- * [N] (a 0-d target for [C], or a one-element array), torch's F.nll_loss: −w[t_n]·input[n, t_n], 0 for an
- * ignored target; 'mean' divides the sum by Σ w[t_n] over the targets not ignored (NaN when that is
- * 0: every target ignored, or no samples, as torch). An unbatched input gives a 0-d result for every
- * reduction. A composite: where() picks input[n, t_n] (so −∞ log-probabilities of other classes stay
- * out of the sum), times constant per-sample weights.
+ * Negative log-likelihood of log-probabilities [N, C] (or one sample [C], or K-dimensional
+ * [N, C, d1, ..., dK]) at class-index targets [N] (a 0-d target for [C], or a one-element array;
+ * [N, d1, ..., dK] for K dims), torch's F.nll_loss: −w[t]·input[n, t, d1, ...] per position, 0 for an
+ * ignored target; 'mean' divides the sum by Σ w[t] over the targets not ignored (NaN when that is
+ * 0: every target ignored, or no positions, as torch). 'none' has the target's shape (an unbatched
+ * input gives a 0-d result for every reduction). A composite over the input's rows [M, C]
+ * (classRows): where() picks input[m, t_m] (so −∞ log-probabilities of other classes stay out of
+ * the sum), times constant per-position weights.
  */
 export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?: NllLossOptions | null): Tensor {
   const op = 'nllLoss';
@@ -2551,25 +2600,15 @@ export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?
   const reduction = lossReduction(op, options.reduction);
   const ignoreIndex = options.ignoreIndex ?? -100;
   if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
-  if (input.ndim !== 1 && input.ndim !== 2) {
-    fail(op, `expected input of shape [N, C] or [C], got ${fmtShape(input.shape)}${input.ndim > 2 ? ' (K-dimensional nll over [N, C, d1, ...] is not supported; move the class axis last and flatten to [N·d1·..., C])' : ''}`);
-  }
-  const unbatched = input.ndim === 1;
-  const C = input.shape[input.ndim - 1];
-  const N = unbatched ? 1 : input.shape[0];
-  if (C < 1) fail(op, `expected at least one class, got input ${fmtShape(input.shape)}`);
+  const { C, outShape } = classGeometry(op, input, 'input');
+  const isTensor = target instanceof Tensor;
   const t = target instanceof Tensor ? target.data : numberArray(op, 'target', target);
   const tShape = target instanceof Tensor ? target.shape : [t.length];
-  // As torch, a [C] input takes a 0-d target, or a [1] one only when C is 1 (torch checks
-  // input.size(0) == target.size(0) unless the target is 0-d). An array cannot be 0-d, so a
-  // one-element array stands for one.
-  const oneElement = tShape.length === 1 && tShape[0] === 1 && (!(target instanceof Tensor) || C === 1);
-  const tOk = unbatched ? tShape.length === 0 || oneElement : tShape.length === 1 && tShape[0] === N;
-  if (!tOk) {
-    const want = unbatched ? `[]${target instanceof Tensor ? '' : ' (or a one-element array)'}` : `[${N}]`;
-    fail(op, `expected a class-index target of shape ${want} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
+  if (!classTargetFits(input, C, outShape, tShape, isTensor)) {
+    fail(op, `expected a class-index target of shape ${classTargetWant(input, outShape, isTensor)} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
   }
-  const idx = classIndices(op, t, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
+  const N = t.length;
+  const idx = classIndices(op, t, tShape, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
   const weight = options.weight === undefined || options.weight === null ? null : lossWeight(op, 'weight', options.weight, input);
   const w = weight ? classWeight(op, weight, C, input, 'input is')!.data : null;
   const pick = allocate(input.dtype, N * C);
@@ -2582,10 +2621,9 @@ export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?
     negW[n] = -wn;
     total += wn;
   }
-  const x = unbatched ? unsqueeze(input, 0) : input;
-  const picked = sum(where(fromData(pick, [N, C]), x, 0), 1);
+  const picked = sum(where(fromData(pick, [N, C]), classRows(input, C), 0), 1);
   const losses = mul(picked, fromData(negW, [N]));
-  if (reduction === 'none') return unbatched ? reshape(losses, []) : losses;
+  if (reduction === 'none') return reshape(losses, outShape);
   const s = sum(losses);
   return reduction === 'sum' ? s : div(s, total);
 }

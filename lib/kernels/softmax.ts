@@ -286,26 +286,6 @@ interface CeOpts {
 
 const ceShape = (N: number, C: number): string => `logits [${N},${C}]`;
 
-/**
- * Checks logits/target shapes for crossEntropy and returns N and C. Only class-index targets on
- * [N, C] logits are supported; higher ranks (PyTorch's [N, C, d1, ...]) are rejected explicitly.
- */
-export function crossEntropyGeometry(logitsShape: readonly number[], targetShape: readonly number[]): { N: number; C: number } {
-  const op = 'crossEntropy';
-  if (!Array.isArray(logitsShape) || !logitsShape.every((d) => Number.isInteger(d) && d >= 0)) {
-    fail(op, `invalid logits shape ${Array.isArray(logitsShape) ? fmtShape(logitsShape) : String(logitsShape)}`);
-  }
-  if (logitsShape.length !== 2) {
-    fail(op, `expected logits of shape [N, C], got ${fmtShape(logitsShape)}${logitsShape.length > 2 ? ' (K-dimensional cross-entropy over [N, C, d1, ...] is not supported; move the class axis last and flatten to [N·d1·..., C])' : ''}`);
-  }
-  const [N, C] = logitsShape;
-  if (C < 1) fail(op, `expected at least one class, got logits ${fmtShape(logitsShape)}`);
-  if (!Array.isArray(targetShape) || targetShape.length !== 1 || targetShape[0] !== N) {
-    fail(op, `expected class-index target of shape [${N}] or class probabilities of shape ${fmtShape(logitsShape)} (a Tensor) for logits ${fmtShape(logitsShape)}, got ${Array.isArray(targetShape) ? fmtShape(targetShape) : String(targetShape)}`);
-  }
-  return { N, C };
-}
-
 function resolveOptions(op: string, C: number, o: CrossEntropyOptions | undefined): CeOpts {
   const opts = o ?? {};
   if (typeof opts !== 'object') fail(op, `options must be an object, got ${String(opts)}`);

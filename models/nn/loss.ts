@@ -63,7 +63,10 @@ abstract class Loss extends Module {
 /** The options of the functional form (F.CrossEntropyOptions). */
 export type CrossEntropyLossOptions = F.CrossEntropyOptions;
 
-/** nn.CrossEntropyLoss: F.crossEntropy of logits [N, C] against class indices [N] or class probabilities [N, C]. */
+/**
+ * nn.CrossEntropyLoss: F.crossEntropy of logits [N, C], [C] or [N, C, d1, ..., dK] against class indices
+ * ([N], [] or [N, d1, ..., dK]) or class probabilities of the logits' shape.
+ */
 export class CrossEntropyLoss extends Loss {
   readonly ignoreIndex: number;
   readonly labelSmoothing: number;
@@ -91,7 +94,7 @@ export class CrossEntropyLoss extends Loss {
 /** The options of the functional form (F.NllLossOptions). */
 export type NLLLossOptions = F.NllLossOptions;
 
-/** nn.NLLLoss: F.nllLoss of log-probabilities [N, C] (or [C]) against class indices. */
+/** nn.NLLLoss: F.nllLoss of log-probabilities [N, C], [C] or [N, C, d1, ..., dK] against class indices [N], [] or [N, d1, ..., dK]. */
 export class NLLLoss extends Loss {
   readonly ignoreIndex: number;
 

@@ -390,10 +390,10 @@ describe('autograd/functional losses: nllLoss', () => {
     close(out.data, nllRef(x.toArray() as number[][], [3, 0, 1, 2, 2], w, -100, 'mean'), 1e-6);
   });
 
-  it('errors: input rank, target shape, non-integer or out-of-range targets, weight shape, dtype or requiresGrad, ignoreIndex, reduction; each names the op', () => {
+  it('errors: a 0-d input, target shape, non-integer or out-of-range targets, weight shape, dtype or requiresGrad, ignoreIndex, reduction; each names the op', () => {
     const x = tensor([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]);
-    expect(() => F.nllLoss(Tensor.empty([2, 3, 4]), [0, 1])).to.throw('nllLoss: expected input of shape [N, C] or [C], got [2,3,4] (K-dimensional nll');
-    expect(() => F.nllLoss(Tensor.empty([]), [0])).to.throw('nllLoss: expected input of shape [N, C] or [C], got []');
+    expect(() => F.nllLoss(Tensor.empty([2, 3, 4]), [0, 1])).to.throw('nllLoss: expected a class-index target of shape [2,4] for input [2,3,4], got [2]');
+    expect(() => F.nllLoss(Tensor.empty([]), [0])).to.throw('nllLoss: expected input of shape [C], [N, C] or [N, C, d1, ..., dK], got []');
     expect(() => F.nllLoss(Tensor.empty([2, 0]), [0, 0])).to.throw('nllLoss: expected at least one class, got input [2,0]');
     expect(() => F.nllLoss(x, [0, 1, 2])).to.throw('nllLoss: expected a class-index target of shape [2] for input [2,3], got [3]');
     expect(() => F.nllLoss(x, tensor([[0, 1]]))).to.throw('nllLoss: expected a class-index target of shape [2] for input [2,3], got [1,2]');

@@ -4,7 +4,7 @@ import { Random } from '../../../lib/random';
 import {
   logSoftmaxForward, logSoftmaxForwardRange, logSoftmaxBackward, logSoftmaxBackwardRange,
   softmaxForward, softmaxForwardRange, softmaxBackward, softmaxBackwardRange,
-  crossEntropyGeometry, crossEntropyForward, crossEntropyForwardRange, crossEntropyBackward, crossEntropyBackwardRange,
+  crossEntropyForward, crossEntropyForwardRange, crossEntropyBackward, crossEntropyBackwardRange,
   logSoftmaxForwardReference, logSoftmaxBackwardReference, softmaxForwardReference, softmaxBackwardReference,
   crossEntropyForwardReference, crossEntropyBackwardReference, type CrossEntropyOptions, type Reduction,
 } from '../../../lib/kernels/softmax';
@@ -384,15 +384,6 @@ describe('lib/kernels/softmax', () => {
       expect(() => crossEntropyBackwardRange(1, lp, 2, 4, new Int32Array(2), {}, new Float32Array(4), 0, 2)).to.throw('crossEntropyBackwardRange: gLogits has 4 elements, expected 8 for logits [2,4]');
       expect(() => crossEntropyForwardRange(logits, 2, 4, new Int32Array(2), {}, lp, new Float64Array(3), 0, 2))
         .to.throw('crossEntropyForwardRange: rowLoss must be a Float64Array of 2 elements, got 3 elements');
-    });
-
-    it('crossEntropyGeometry accepts [N, C] logits with [N] targets and explains other ranks', () => {
-      expect(crossEntropyGeometry([8, 10], [8])).to.deep.equal({ N: 8, C: 10 });
-      expect(() => crossEntropyGeometry([2, 3, 4, 4], [2, 4, 4]))
-        .to.throw('crossEntropy: expected logits of shape [N, C], got [2,3,4,4] (K-dimensional cross-entropy over [N, C, d1, ...] is not supported; move the class axis last and flatten to [N·d1·..., C])');
-      expect(() => crossEntropyGeometry([10], [])).to.throw('crossEntropy: expected logits of shape [N, C], got [10]');
-      expect(() => crossEntropyGeometry([8, 10], [8, 10])).to.throw('crossEntropy: expected class-index target of shape [8] or class probabilities of shape [8,10] (a Tensor) for logits [8,10], got [8,10]');
-      expect(() => crossEntropyGeometry([8, 0], [8])).to.throw('crossEntropy: expected at least one class, got logits [8,0]');
     });
   });
 });

@@ -66,6 +66,60 @@ describe('models/nn/loss: modules', () => {
     close(sumLoss.forward(x.select(0, 1), tensor(2)).data, [-rows[1][2]], 1e-15);
   });
 
+  it('CrossEntropyLoss and NLLLoss take K-dimensional input [N, C, d1, d2] with targets [N, d1, d2], one sample [C], and probabilities of the logits\' shape', () => {
+    const z = leaf([2, 3, 2, 2]); // element (n, c, s) at (n·3 + c)·4 + s
+    const zv = vals(z);
+    const t = [2, 0, -1, 1, 1, 1, 0, -1];
+    const target = f64(t).reshape([2, 2, 2]);
+    const w = [0.5, 2, 1.5];
+    const eps = 0.2;
+    const per: number[] = [];
+    let den = 0;
+    for (let n = 0; n < 2; n++) {
+      for (let s = 0; s < 4; s++) {
+        const y = t[n * 4 + s];
+        const x = [0, 1, 2].map((c) => zv[(n * 3 + c) * 4 + s]);
+        const lse = Math.log(x.reduce((a, v) => a + Math.exp(v), 0));
+        const logp = x.map((v) => v - lse);
+        if (y === -1) { per.push(0); continue; }
+        // (1 − ε)·(−w_y·logp_y) + ε/C·Σ_c(−w_c·logp_c); the mean over Σ w_y of the kept targets.
+        per.push((1 - eps) * -w[y] * logp[y] + (eps / 3) * logp.reduce((a, v, c) => a - w[c] * v, 0));
+        den += w[y];
+      }
+    }
+    const ce = new CrossEntropyLoss({ weight: f64(w), ignoreIndex: -1, labelSmoothing: eps });
+    close(ce.forward(z, target).data, [per.reduce((a, b) => a + b, 0) / den], 1e-14);
+    assertGradcheck((x) => ce.forward(x, target), [z]);
+    const ceNone = new CrossEntropyLoss({ weight: f64(w), ignoreIndex: -1, labelSmoothing: eps, reduction: 'none' });
+    const none = ceNone.forward(z, target);
+    expect(none.shape).to.deep.equal([2, 2, 2]);
+    close(none.data, per, 1e-14);
+    // Probabilities of the logits' shape: one-hot at each kept target is the unsmoothed, unweighted nll, mean over all 8 positions.
+    const onehot = new Array<number>(24).fill(0);
+    t.forEach((y, k) => { if (y >= 0) onehot[(Math.floor(k / 4) * 3 + y) * 4 + (k % 4)] = 1; });
+    let soft = 0;
+    t.forEach((y, k) => {
+      if (y < 0) return;
+      const n = Math.floor(k / 4), s = k % 4;
+      const x = [0, 1, 2].map((c) => zv[(n * 3 + c) * 4 + s]);
+      soft -= x[y] - Math.log(x.reduce((a, v) => a + Math.exp(v), 0));
+    });
+    close(new CrossEntropyLoss().forward(z, f64(onehot).reshape([2, 3, 2, 2])).data, [soft / 8], 1e-14);
+    const nll = new NLLLoss({ weight: f64(w), ignoreIndex: -1, reduction: 'sum' });
+    let nllSum = 0;
+    t.forEach((y, k) => { if (y >= 0) nllSum -= w[y] * zv[(Math.floor(k / 4) * 3 + y) * 4 + (k % 4)]; });
+    close(nll.forward(z, target).data, [nllSum], 1e-14);
+    assertGradcheck((x) => nll.forward(x, target), [z]);
+    expect(new NLLLoss({ reduction: 'none' }).forward(z, f64([0, 1, 2, 0, 1, 2, 0, 1]).reshape([2, 2, 2])).shape).to.deep.equal([2, 2, 2]);
+    const one = leaf([3]);
+    const ov = vals(one);
+    const oneLoss = new CrossEntropyLoss({ reduction: 'none' }).forward(one, tensor(1));
+    expect(oneLoss.shape).to.deep.equal([]);
+    close(oneLoss.data, [Math.log(ov.reduce((a, v) => a + Math.exp(v), 0)) - ov[1]], 1e-14);
+    expect(() => ce.forward(z, f64([0, 1, 2, 0]).reshape([2, 2]))).to.throw('crossEntropy: expected class-index target of shape [2,2,2] or class probabilities of shape [2,3,2,2] (a Tensor) for logits [2,3,2,2], got [2,2]');
+    expect(() => nll.forward(z, f64([0, 1, 2, 0]).reshape([2, 2]))).to.throw('nllLoss: expected a class-index target of shape [2,2,2] for input [2,3,2,2], got [2,2]');
+  });
+
   it('MSELoss, L1Loss, SmoothL1Loss and HuberLoss match their formulas for each reduction; gradcheck for input and target', () => {
     const x = leaf([3, 4], (u) => 2 * u), y = leaf([3, 4]);
     const d = vals(x).map((v, i) => v - vals(y)[i]);

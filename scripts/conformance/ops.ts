@@ -2,9 +2,9 @@
  * One runner per PyTorch functional op: read the case's inputs, map PyTorch's F.<op> parameters
  * (names, defaults, int-or-pair forms, None) onto tsgrad's public API, run forward and backward,
  * and return what was computed. Semantics that tsgrad's functions do not cover directly but that
- * PyTorch defines as plain layout changes (unbatched CHW inputs, K-dimensional cross-entropy,
- * conv2d's padding='same') are mapped here through public ops; anything else tsgrad does not
- * support is reported as an error, never approximated.
+ * PyTorch defines as plain layout changes (unbatched CHW inputs, conv2d's padding='same') are
+ * mapped here through public ops; anything else tsgrad does not support is reported as an error,
+ * never approximated.
  */
 import { F, onesLike, tensor, type Tensor } from '../../index';
 import { CaseError, Params } from './params';
@@ -246,33 +246,25 @@ const crossEntropy: OpSpec = {
     const weightList = p.numberList('weight');
     if (weightList !== undefined && ctx.io.has('in.weight')) p.fail(`class weights are given twice, as parameter 'weight' and as tensor in.weight`);
     const input = ctx.io.tensor('in.input', { requiresGrad: true });
+    let weight: Tensor | null = ctx.io.optionalTensor('in.weight');
+    if (weightList !== undefined) weight = tensor(weightList, { dtype: ctx.dtype });
+    const options = { reduction, labelSmoothing, ignoreIndex, weight };
     const targetDType = ctx.io.dtypeOf('in.target');
     if (targetDType === 'F64' || targetDType === 'F32') {
-      const sameShape = JSON.stringify(ctx.io.shapeOf('in.target')) === JSON.stringify(input.shape);
-      throw new CaseError(sameShape
-        ? `${ctx.where}: in.target holds class probabilities (same shape as the input); tsgrad's crossEntropy supports class-index targets only`
-        : `${ctx.where}: in.target must hold int64 class indices, got ${targetDType}`);
+      // Class probabilities of the input's shape (torch's cross_entropy_loss_prob_target), differentiable in the target too.
+      if (JSON.stringify(ctx.io.shapeOf('in.target')) !== JSON.stringify(input.shape)) {
+        throw new CaseError(`${ctx.where}: in.target is ${targetDType} of shape [${ctx.io.shapeOf('in.target')!.join(', ')}]: class probabilities must have in.input's shape [${input.shape.join(', ')}], class indices must be int64`);
+      }
+      const probs = ctx.io.tensor('in.target', { requiresGrad: true });
+      return forwardBackward(ctx, { output: F.crossEntropy(input, probs, options) }, { input, target: probs });
     }
     const target = ctx.io.integers('in.target');
-    const C = input.ndim === 1 ? input.shape[0] : input.shape[1];
-    // PyTorch's class axis is 1 ([N, C, d1, ...]) or 0 for an unbatched [C] input; tsgrad takes
-    // [M, C] rows, so move the class axis last and flatten. Per-element losses, their weights and
-    // the 'mean' denominator are unchanged by the layout.
+    // crossEntropy takes torch's forms itself: [C] with a 0-d target, [N, C] with [N], [N, C, d1, ...] with [N, d1, ...].
     const expectedTargetShape = input.ndim === 1 ? [] : [input.shape[0], ...input.shape.slice(2)];
     if (input.ndim === 0 || JSON.stringify(target.shape) !== JSON.stringify(expectedTargetShape)) {
       throw new CaseError(`${ctx.where}: in.target has shape [${target.shape.join(', ')}] but in.input [${input.shape.join(', ')}] needs [${expectedTargetShape.join(', ')}]`);
     }
-    let rows: Tensor;
-    if (input.ndim === 1) rows = F.unsqueeze(input, 0);
-    else if (input.ndim === 2) rows = input;
-    else {
-      const perm = [0, ...input.shape.slice(2).map((_, i) => i + 2), 1];
-      rows = F.reshape(F.permute(input, perm), [-1, C]);
-    }
-    let weight: Tensor | null = ctx.io.optionalTensor('in.weight');
-    if (weightList !== undefined) weight = tensor(weightList, { dtype: ctx.dtype });
-    const loss = F.crossEntropy(rows, target.values, { reduction, labelSmoothing, ignoreIndex, weight });
-    const output = reduction === 'none' ? F.reshape(loss, target.shape) : loss;
+    const output = F.crossEntropy(input, tensor(target.values, { dtype: ctx.dtype, shape: target.shape }), options);
     return forwardBackward(ctx, { output }, { input });
   },
 };

@@ -345,6 +345,59 @@ function crossEntropyCases(dir: string): Entry[] {
   ];
 }
 
+/**
+ * F.cross_entropy on [N, C, D] logits against class probabilities of the same shape (torch 1.13's
+ * cross_entropy_loss_prob_target): per element −Σ_c w_c·t'_c·logp_c with t' = t·(1 − ε) + ε/C;
+ * 'mean' divides the sum by N·D (the weights do not enter the divisor). Gradients: logits
+ * scale·(p_c·Σ_k w_k·t'_k − w_c·t'_c), target −scale·(1 − ε)·w_c·logp_c.
+ */
+function crossEntropyProbRef(
+  x: Float64Array, [N, C, D]: number[], t: Float64Array, w: Float64Array, eps: number, gy: Float64Array,
+): { loss: Float64Array; gx: Float64Array; gt: Float64Array } {
+  const gx = new Float64Array(x.length), gt = new Float64Array(x.length);
+  let total = 0;
+  for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) {
+    const at = (c: number): number => (n * C + c) * D + d;
+    let mx = -Infinity;
+    for (let c = 0; c < C; c++) mx = Math.max(mx, x[at(c)]);
+    let se = 0;
+    for (let c = 0; c < C; c++) se += Math.exp(x[at(c)] - mx);
+    const lse = mx + Math.log(se);
+    const scale = gy[0] / (N * D);
+    let wt = 0;
+    for (let c = 0; c < C; c++) {
+      const ts = t[at(c)] * (1 - eps) + eps / C;
+      total -= w[c] * ts * (x[at(c)] - lse);
+      wt += w[c] * ts;
+      gt[at(c)] = -scale * (1 - eps) * w[c] * (x[at(c)] - lse);
+    }
+    for (let c = 0; c < C; c++) {
+      const ts = t[at(c)] * (1 - eps) + eps / C;
+      gx[at(c)] = scale * (Math.exp(x[at(c)] - lse) * wt - w[c] * ts);
+    }
+  }
+  return { loss: Float64Array.of(total / (N * D)), gx, gt };
+}
+
+/** Class probabilities of the logits' shape [3, 5, 4] (K = 1), class weights and label smoothing, 'mean'. */
+function crossEntropyProbCase(dir: string): Entry {
+  const rng = makeRng(20);
+  const xs = [3, 5, 4];
+  const x = randn(rng, prod(xs));
+  const w = Float64Array.from({ length: 5 }, () => 0.5 + rng());
+  const t = new Float64Array(prod(xs));
+  for (let n = 0; n < 3; n++) for (let d = 0; d < 4; d++) {
+    let z = 0;
+    for (let c = 0; c < 5; c++) z += (t[(n * 5 + c) * 4 + d] = 0.1 + rng());
+    for (let c = 0; c < 5; c++) t[(n * 5 + c) * 4 + d] /= z;
+  }
+  const r = crossEntropyProbRef(x, xs, t, w, 0.1, Float64Array.of(1));
+  return writeCase(dir, 'cross_entropy_kdim_probabilities', 'cross_entropy', { label_smoothing: 0.1, reduction: 'mean' }, {
+    'in.input': f64(xs, x), 'in.target': f64(xs, t), 'in.weight': f64([5], w),
+    'out.output': f64([], r.loss), 'grad.input': f64(xs, r.gx), 'grad.target': f64(xs, r.gt),
+  });
+}
+
 /** padding='same' with an even kernel height (asymmetric padding) on an unbatched [C, H, W] input. */
 function conv2dSameCase(dir: string): Entry {
   const rng = makeRng(16);
@@ -478,7 +531,7 @@ describe('scripts/check-torch-fixtures', function () {
       const dir = newDir('params');
       writeManifest(dir, [
         conv2dCase(dir), conv2dSameCase(dir), maxPoolCase(dir), ...avgPoolCases(dir), adaptiveNoneCase(dir),
-        batchNormBareCase(dir), softmaxImplicitDimCase(dir), ...crossEntropyCases(dir),
+        batchNormBareCase(dir), softmaxImplicitDimCase(dir), ...crossEntropyCases(dir), crossEntropyProbCase(dir),
       ]);
       const report = runConformance(dir, ['float64', 'float32']);
       for (const r of report.results) {
@@ -488,6 +541,8 @@ describe('scripts/check-torch-fixtures', function () {
       }
       expect(byName(report.results, 'conv2d_s21_d2_g2').checks.map((c) => c.name).sort())
         .to.deep.equal(['grad.bias', 'grad.input', 'grad.weight', 'out.output']);
+      expect(byName(report.results, 'cross_entropy_kdim_probabilities').checks.map((c) => c.name).sort())
+        .to.deep.equal(['grad.input', 'grad.target', 'out.output']);
       expect(report.ok).to.equal(true);
     });
   });

@@ -2322,18 +2322,26 @@ function classWeight(op: string, w: unknown, C: number, input: Tensor, of: strin
 /**
  * Class-index targets (a Tensor, array or typed array of integer values) as an Int32Array: each an
  * integer in [0, C) or the ignore index. `of` names the input in messages ('logits [2,3]'), and
- * tShape places an offending value there (target[1,2] of a K-dimensional target).
+ * tShape places an offending value there (target[1,2] of a K-dimensional target). `ignore` is the
+ * value the ignored targets are stored as: the ignore index itself when it fits an int32, else −1
+ * (torch's ignore_index is an int64; stored as is it would wrap, 2^32 + 1 becoming class 1, and no
+ * kept target is negative, so −1 cannot collide with one).
  */
-function classIndices(op: string, t: ArrayLike<number>, tShape: readonly number[], C: number, ignoreIndex: number, of: string): Int32Array {
+function classIndices(op: string, t: ArrayLike<number>, tShape: readonly number[], C: number, ignoreIndex: number, of: string): { idx: Int32Array; ignore: number } {
   const idx = new Int32Array(t.length);
+  const ignore = (ignoreIndex | 0) === ignoreIndex ? ignoreIndex : -1;
   const at = (i: number): string => (tShape.length === 0 ? 'target' : position('target', i, tShape));
   for (let i = 0; i < t.length; i++) {
     const v = t[i];
     if (!Number.isInteger(v)) fail(op, `${at(i)} = ${v} is not an integer class index`);
-    if (v !== ignoreIndex && (v < 0 || v >= C)) fail(op, `${at(i)} = ${v} is out of range for ${C} classes (${of})`);
+    if (v === ignoreIndex) {
+      idx[i] = ignore;
+      continue;
+    }
+    if (v < 0 || v >= C) fail(op, `${at(i)} = ${v} is out of range for ${C} classes (${of})`);
     idx[i] = v;
   }
-  return idx;
+  return { idx, ignore };
 }
 
 /**
@@ -2544,13 +2552,13 @@ export function crossEntropy(logits: Tensor, target: Tensor | ArrayLike<number>,
   }
   const ignoreIndex = options.ignoreIndex ?? -100;
   if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) fail(op, `ignoreIndex must be an integer, got ${fmtValue(ignoreIndex)}`);
-  const idx = classIndices(op, t, tShape, C, ignoreIndex, `logits ${fmtShape(logits.shape)}`);
+  const { idx, ignore } = classIndices(op, t, tShape, C, ignoreIndex, `logits ${fmtShape(logits.shape)}`);
   const reduction = lossReduction(op, options.reduction);
   const labelSmoothing = options.labelSmoothing ?? 0;
   if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) fail(op, `labelSmoothing must be in [0, 1], got ${fmtValue(labelSmoothing)}`);
   const weight = classWeight(op, options.weight, C, logits, 'logits are');
   const rows = classRows(logits, C);
-  const loss = apply(op, weight ? { input: rows, weight } : { input: rows }, { target: idx, reduction, labelSmoothing, ignoreIndex, weight });
+  const loss = apply(op, weight ? { input: rows, weight } : { input: rows }, { target: idx, reduction, labelSmoothing, ignoreIndex: ignore, weight });
   return reduction === 'none' ? reshape(loss, outShape) : loss;
 }
 
@@ -2608,14 +2616,14 @@ export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?
     fail(op, `expected a class-index target of shape ${classTargetWant(input, outShape, isTensor)} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
   }
   const N = t.length;
-  const idx = classIndices(op, t, tShape, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
+  const { idx, ignore } = classIndices(op, t, tShape, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
   const weight = options.weight === undefined || options.weight === null ? null : lossWeight(op, 'weight', options.weight, input);
   const w = weight ? classWeight(op, weight, C, input, 'input is')!.data : null;
   const pick = allocate(input.dtype, N * C);
   const negW = allocate(input.dtype, N);
   let total = 0;
   for (let n = 0; n < N; n++) {
-    if (idx[n] === ignoreIndex) continue;
+    if (idx[n] === ignore) continue;
     const wn = w ? w[idx[n]] : 1;
     pick[n * C + idx[n]] = 1;
     negW[n] = -wn;

@@ -279,6 +279,28 @@ describe('autograd/functional: nllLoss over K-dimensional input [N, C, d1, ..., 
   });
 });
 
+describe('autograd/functional: an ignoreIndex outside the int32 range (torch\'s is int64)', () => {
+  it('ignores the targets equal to it instead of wrapping them into a class (2^32 + 1 is not class 1)', () => {
+    const shape = [2, 3, 2];
+    const x = leaf(shape);
+    const lp = logSoftmaxRef(vals(x), shape);
+    const w = [0.5, 2, 1.25];
+    for (const ignoreIndex of [2 ** 32 + 1, -(2 ** 32) + 2, 2 ** 31]) {
+      const t = [0, ignoreIndex, 2, ignoreIndex];
+      const target = f64(t, [2, 2]);
+      for (const reduction of REDUCTIONS) {
+        const what = `ignoreIndex ${ignoreIndex} ${reduction}`;
+        const ce = F.crossEntropy(x, target, { weight: f64(w), ignoreIndex, labelSmoothing: 0.1, reduction });
+        close(ce.data, nllRef(lp, shape, t, w, ignoreIndex, 0.1, reduction), 1e-13, `crossEntropy ${what}`);
+        const nll = F.nllLoss(x, target, { weight: f64(w), ignoreIndex, reduction });
+        close(nll.data, nllRef(vals(x), shape, t, w, ignoreIndex, 0, reduction), 1e-14, `nllLoss ${what}`);
+      }
+      expect(() => F.nllLoss(x, f64([0, 1, 2, 2 ** 32 + 1], [2, 2]), { ignoreIndex: -100 }))
+        .to.throw(`nllLoss: target[1,1] = ${2 ** 32 + 1} is out of range for 3 classes (input [2,3,2])`);
+    }
+  });
+});
+
 describe('autograd/functional: crossEntropy and nllLoss shape errors name the op and the shapes', () => {
   it('wrong target shape or rank, a 0-d input, an array for a K-dimensional target, out-of-range positions, weight and dtype', () => {
     const x = Tensor.empty([2, 3, 4]);

@@ -1,6 +1,7 @@
 /**
  * Special functions the elementwise kernels need and JavaScript's Math lacks: erf (torch.erf, the
- * exact GELU). Scalar functions over doubles; a float32 caller rounds the result once on store.
+ * exact GELU) and its inverse erfinv (nn.init.truncNormal_'s inverse-CDF draw; method at erfinv).
+ * Scalar functions over doubles; a float32 caller rounds the result once on store.
  *
  * erf(x), odd in x, accurate to a few units in the last place of a double over the whole line
  * (tests/lib/kernels/special.test.ts measures it against the series evaluated in 400-bit fixed
@@ -82,4 +83,62 @@ export function erf(x: number): number {
   for (let n = TERMS - 2; n >= 0; n--) p = p * h + TAYLOR[base + n];
   const r = ERF_AT_EIGHTHS[k] + h * p;
   return x < 0 ? -r : r;
+}
+
+/**
+ * The inverse error function (torch.erfinv): erf(erfinv(y)) = y on (−1, 1); erfinv(±1) = ±∞, NaN for
+ * |y| > 1 or NaN, erfinv(−0) = −0.
+ *
+ * Start from Giles' single-precision approximation ("Approximating the erfinv function", GPU Computing
+ * Gems Jade, 2011: a polynomial in w = −ln(1 − y²) fitted for float32, relative error about 4e−7, and
+ * much worse past the float range, |y| > 1 − 6e−8), then refine with Newton steps on erf above:
+ * x ← x − (erf(x) − y) / (2/√π · e^(−x²)). Near the root the error squares each step (the constant is
+ * |erf''/2erf'| = |x|), so two steps reach double precision; in the far tail, where the start is poor,
+ * erf's concavity makes the steps approach the root from one side, so a few more get there. Stepping
+ * stops when the residual |erf(x) − y| stops shrinking (at most 8 steps) and the best iterate is kept.
+ * Accuracy (tests/lib/kernels/special.test.ts, against the 400-bit erf of tests/support): |erf(erfinv(y))
+ * − y| ≤ 2.3e−16 over (−1, 1), the last ulps below ±1 included; erfinv(erf(x)) is within 2 ulps of x
+ * plus ulp(y)/erf'(x), the spread a double y leaves (x to a few ulps where erf is steep; ~1e−14 at
+ * |x| = 2.3, where a double y pins x no closer).
+ */
+export function erfinv(y: number): number {
+  if (y === 0 || y !== y) return y; // ±0 keeps its sign; NaN stays NaN
+  const ay = Math.abs(y);
+  if (ay >= 1) return ay === 1 ? (y > 0 ? Infinity : -Infinity) : NaN;
+  let w = -Math.log((1 - y) * (1 + y));
+  let p: number;
+  if (w < 5) {
+    w -= 2.5;
+    p = 2.81022636e-08;
+    p = 3.43273939e-07 + p * w;
+    p = -3.5233877e-06 + p * w;
+    p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w;
+    p = -0.00125372503 + p * w;
+    p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = Math.sqrt(w) - 3;
+    p = -0.000200214257;
+    p = 0.000100950558 + p * w;
+    p = 0.00134934322 + p * w;
+    p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w;
+    p = -0.0076224613 + p * w;
+    p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  let x = p * y;
+  let r = erf(x) - y;
+  let best = x, bestR = Math.abs(r);
+  for (let step = 0; step < 8 && r !== 0; step++) {
+    x -= r / (TWO_OVER_SQRT_PI * Math.exp(-x * x));
+    r = erf(x) - y;
+    if (!(Math.abs(r) < bestR)) break; // no progress: rounding level reached
+    best = x;
+    bestR = Math.abs(r);
+  }
+  return best;
 }

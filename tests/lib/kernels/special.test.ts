@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { unary } from '../../../lib/kernels/elementwise';
-import { ERF_AT_EIGHTHS, TWO_OVER_SQRT_PI, erf } from '../../../lib/kernels/special';
+import { ERF_AT_EIGHTHS, TWO_OVER_SQRT_PI, erf, erfinv } from '../../../lib/kernels/special';
 import { Random } from '../../../lib/random';
 import { erfReference, twoOverSqrtPiRef } from '../../support/erf_reference';
 
@@ -91,4 +91,60 @@ describe('lib/kernels/elementwise: expm1, log1p, erf', () => {
       }
     });
   }
+});
+
+describe('lib/kernels/special: erfinv', () => {
+  it('round-trips through the 400-bit erf to within 1e-15 over (-1, 1), the last ulps below 1 included', () => {
+    const ys: number[] = [];
+    for (let i = -9999; i <= 9999; i += 7) ys.push(i / 10000 + 3e-9 * (i % 3));
+    for (let k = 1; k <= 64; k++) ys.push(1 - k * 2 ** -53, -1 + k * 2 ** -53); // erfinv ≈ 5.4 .. 5.9
+    ys.push(1 - 1e-12, 1 - 1e-9, 1 - 1e-6, 0.999, 0.5, 1e-3, 1e-10, 2 ** -60);
+    for (let i = 0; i < 300; i++) ys.push(rng.uniform() * 2 - 1);
+    let worst = 0;
+    let at = 0;
+    for (const y of ys) {
+      const x = erfinv(y);
+      expect(Number.isFinite(x), `erfinv(${y}) = ${x}`).to.equal(true);
+      const e = Math.abs(erfReference(x) - y);
+      if (e > worst) { worst = e; at = y; }
+    }
+    expect(worst, `worst |erf(erfinv(y)) − y| ${worst} at y = ${at}`).to.be.below(1e-15);
+  });
+
+  it('inverts erf: erfinv(erf(x)) = x to the conditioning a double y allows (ulp(y) / erf\'(x))', () => {
+    // Where erf is steep the answer is determined to a few ulps of x; in the tail a double y pins x
+    // only to about ulp(y) / erf'(x), so the tolerance is 2 ulps of x plus that spread.
+    let worst = 0;
+    for (let i = -480; i <= 480; i++) {
+      const x = i / 100 + 1e-9;
+      const y = erf(x);
+      const slope = TWO_OVER_SQRT_PI * Math.exp(-x * x);
+      const tol = 2 * 2 ** -52 * Math.abs(x) + (Math.max(Math.abs(y), 2 ** -1022) * 2 ** -52) / slope;
+      const e = Math.abs(erfinv(y) - x) / tol;
+      worst = Math.max(worst, e);
+    }
+    expect(worst).to.be.at.most(1);
+  });
+
+  it('gives the normal quantiles: √2·erfinv(2p − 1) = Φ⁻¹(p) (published 16-digit values)', () => {
+    expect(erfinv(0.5)).to.be.closeTo(0.47693627620446987, 2e-16); // the "probable error" constant ρ
+    expect(Math.SQRT2 * erfinv(2 * 0.975 - 1)).to.be.closeTo(1.959963984540054, 4e-15);
+    expect(Math.SQRT2 * erfinv(2 * 0.95 - 1)).to.be.closeTo(1.6448536269514722, 4e-15);
+    expect(Math.SQRT2 * erfinv(2 * 0.995 - 1)).to.be.closeTo(2.5758293035489004, 4e-15);
+    expect(Math.SQRT2 * erfinv(2 * 0.84134474606854293 - 1)).to.be.closeTo(1, 4e-15); // Φ(1)
+  });
+
+  it('is odd, ±∞ at ±1, NaN outside [-1, 1] and at NaN, and keeps the sign of ±0', () => {
+    for (let i = 0; i < 200; i++) {
+      const y = rng.uniform() * 2 - 1;
+      expect(erfinv(-y)).to.equal(-erfinv(y));
+    }
+    expect(erfinv(1)).to.equal(Infinity);
+    expect(erfinv(-1)).to.equal(-Infinity);
+    for (const y of [1 + 2 ** -52, -1.5, Infinity, -Infinity, NaN]) expect(Number.isNaN(erfinv(y)), `erfinv(${y})`).to.equal(true);
+    expect(Object.is(erfinv(0), 0)).to.equal(true);
+    expect(Object.is(erfinv(-0), -0)).to.equal(true);
+    // Tiny y: erfinv(y) = y·√π/2 (1 + O(y²)), to the last ulp.
+    expect(erfinv(1e-300)).to.be.closeTo(1e-300 / TWO_OVER_SQRT_PI, 1e-315);
+  });
 });

@@ -1,6 +1,6 @@
 /** nn: modules and layers, PyTorch's names in camelCase. */
 export { Module, Parameter } from './module';
-export type { StateDict, LoadResult, TensorData } from './module';
+export type { StateDict, LoadResult, TensorData, ForwardHook, ForwardPreHook } from './module';
 export { Conv1d, Conv2d, ConvTranspose2d } from './conv';
 export type { Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions, PaddingMode } from './conv';
 export { ConstantPad1d, ConstantPad2d, ZeroPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d } from './padding';

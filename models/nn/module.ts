@@ -6,8 +6,26 @@
 import { fail, fmtShape, fmtValue } from '../../lib/core/errors';
 import { isDType, type DType } from '../../lib/core/dtype';
 import { checkKnownKeys } from '../../lib/core/errors';
-import { Tensor } from '../../autograd/tensor';
+import { Tensor, type RemovableHandle } from '../../autograd/tensor';
 import { noGrad } from '../../autograd/tape';
+
+/**
+ * A forward pre-hook (registerForwardPreHook): called with the module and its positional inputs before
+ * forward. A returned array replaces the inputs; any other value (a Tensor) is the one input, as torch
+ * wraps a non-tuple in a 1-tuple; nothing (undefined or null) keeps them.
+ */
+export type ForwardPreHook<M extends Module = Module> = (module: M, inputs: Parameters<M['forward']>) => unknown;
+
+/**
+ * A forward hook (registerForwardHook): called with the module, the inputs forward was given (after the
+ * pre-hooks) and its output; a returned value replaces the output, nothing (undefined or null) keeps it.
+ */
+export type ForwardHook<M extends Module = Module> = (module: M, inputs: Parameters<M['forward']>, output: ReturnType<M['forward']>) => unknown;
+
+/** One registration: its own entry, so a function registered twice runs twice and each handle removes its own. */
+interface HookEntry<H> {
+  readonly fn: H;
+}
 
 /** A tensor that is a module's learnable parameter; requires grad by default. */
 export class Parameter extends Tensor {
@@ -55,6 +73,97 @@ export abstract class Module {
    * Tensor), since no single return type fits both and a Module must be able to hold an LSTM.
    */
   abstract forward(...inputs: unknown[]): any;
+
+  /**
+   * @internal registerForwardPreHook's and registerForwardHook's hooks in registration order; null when
+   * there are none, so call() costs one check more than forward() on a module without hooks (every layer
+   * of a normal forward). Plain fields, so deepCopy() copies them as torch's copy.deepcopy copies
+   * _forward_pre_hooks and _forward_hooks (the copy runs the same functions; a handle removes only the
+   * original's entry).
+   */
+  _forwardPreHooks: HookEntry<ForwardPreHook<any>>[] | null = null;
+  /** @internal See _forwardPreHooks. */
+  _forwardHooks: HookEntry<ForwardHook<any>>[] | null = null;
+
+  /**
+   * torch's `module(x)` (Module.__call__): the forward pre-hooks, forward(...inputs), then the forward
+   * hooks. Containers and models call their children this way, so a hook on any submodule fires in a
+   * normal forward; calling forward() directly bypasses the hooks, as in torch. Without hooks this is
+   * forward(...inputs).
+   */
+  call<M extends Module>(this: M, ...inputs: Parameters<M['forward']>): ReturnType<M['forward']> {
+    if (this._forwardPreHooks === null && this._forwardHooks === null) return this.forward(...inputs) as ReturnType<M['forward']>;
+    return this.callWithHooks(inputs) as ReturnType<M['forward']>;
+  }
+
+  /**
+   * As torch 1.13's _call_impl: the hooks run in registration order over a copy of the list taken when
+   * they start (the pre-hooks before the first, the forward hooks after forward returns), so a hook
+   * that removes itself or another does not make the loop skip one; one removed after the copy still
+   * runs this time. Where forward was given a Tensor, a pre-hook's replacement must be a Tensor at
+   * that position, and where forward returned a Tensor, a forward hook's replacement must be a Tensor:
+   * the module's caller (the next layer of a Sequential) needs one.
+   */
+  private callWithHooks(inputs: unknown[]): unknown {
+    let args = inputs;
+    if (this._forwardPreHooks !== null) {
+      for (const h of this._forwardPreHooks.slice()) {
+        const r: unknown = h.fn(this, args);
+        if (r === undefined || r === null) continue;
+        const next = Array.isArray(r) ? r : [r];
+        for (let i = 0; i < args.length; i++) {
+          if (args[i] instanceof Tensor && !(next[i] instanceof Tensor)) {
+            fail('registerForwardPreHook', `a forward pre-hook of ${this.constructor.name} returned ${fmtValue(r)}, whose input ${i} is ${fmtValue(next[i])}, where ${this.constructor.name}.forward was given a Tensor of shape ${fmtShape((args[i] as Tensor).shape)} (return a Tensor there, or nothing to keep the inputs)`);
+          }
+        }
+        args = next;
+      }
+    }
+    let out: unknown = this.forward(...args);
+    if (this._forwardHooks !== null) {
+      for (const h of this._forwardHooks.slice()) {
+        const r: unknown = h.fn(this, args, out);
+        if (r === undefined || r === null) continue;
+        if (out instanceof Tensor && !(r instanceof Tensor)) {
+          fail('registerForwardHook', `a forward hook of ${this.constructor.name} returned ${fmtValue(r)} in place of its output, a Tensor of shape ${fmtShape(out.shape)} (return a Tensor, or nothing to keep the output)`);
+        }
+        out = r;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * torch's register_forward_pre_hook: hook(module, inputs) runs before forward on every call(); a
+   * returned array replaces the inputs, another value (a Tensor) becomes the single input, nothing keeps
+   * them. Hooks run in registration order, each given the previous one's inputs.
+   */
+  registerForwardPreHook<M extends Module>(this: M, hook: ForwardPreHook<M>): RemovableHandle {
+    if (typeof hook !== 'function') fail('registerForwardPreHook', `expected a function, got ${fmtValue(hook)} (for ${this.constructor.name})`);
+    const entry: HookEntry<ForwardPreHook<any>> = { fn: hook };
+    (this._forwardPreHooks ??= []).push(entry);
+    return { remove: () => { this._forwardPreHooks = Module.removeEntry(this._forwardPreHooks, entry); } };
+  }
+
+  /**
+   * torch's register_forward_hook: hook(module, inputs, output) runs after forward on every call(), with
+   * the inputs forward was given; a returned value replaces the output, nothing keeps it. Hooks run in
+   * registration order, each given the previous one's output. Feature extraction:
+   * `model.layer3.registerForwardHook((m, inputs, out) => { feats = out; })`.
+   */
+  registerForwardHook<M extends Module>(this: M, hook: ForwardHook<M>): RemovableHandle {
+    if (typeof hook !== 'function') fail('registerForwardHook', `expected a function, got ${fmtValue(hook)} (for ${this.constructor.name})`);
+    const entry: HookEntry<ForwardHook<any>> = { fn: hook };
+    (this._forwardHooks ??= []).push(entry);
+    return { remove: () => { this._forwardHooks = Module.removeEntry(this._forwardHooks, entry); } };
+  }
+
+  /** The list without `entry` (removed in place; null once empty); removing twice does nothing. */
+  private static removeEntry<E>(list: E[] | null, entry: E): E[] | null {
+    const i = list === null ? -1 : list.indexOf(entry);
+    if (i >= 0) list!.splice(i, 1);
+    return list === null || list.length === 0 ? null : list;
+  }
 
   /**
    * Registers (or replaces) a parameter; null marks an absent optional parameter (bias=False).

@@ -32,24 +32,21 @@ export function conv1x1(inPlanes: number, outPlanes: number, stride = 1, dtype: 
 
 /**
  * The layers as registered are the stock BatchNorm2d and ReLU (forward not overridden on the class
- * or the instance), so bn → relu (→ add → relu) may run as the fused op, which gives the same bits.
- * After `block.relu = new Tanh()` or `block.bn2 = new Identity()` (assignment replaces the registered
- * child, as torch's __setattr__) forward() runs the replacements, as torchvision's forward would.
+ * or the instance) without forward hooks, so bn → relu (→ add → relu) may run as the fused op, which
+ * gives the same bits. After `block.relu = new Tanh()` or `block.bn2 = new Identity()` (assignment
+ * replaces the registered child, as torch's __setattr__) forward() runs the replacements, as
+ * torchvision's forward would; with a hook on either it calls both, so the hook sees their own output.
  */
 function fusable(bn: Module, relu: Module): bn is BatchNorm2d {
   return bn instanceof BatchNorm2d && bn.forward === BatchNorm2d.prototype.forward
     && bn.forwardRelu === BatchNorm2d.prototype.forwardRelu && bn.forwardAddRelu === BatchNorm2d.prototype.forwardAddRelu
-    && relu instanceof ReLU && relu.forward === ReLU.prototype.forward;
+    && relu instanceof ReLU && relu.forward === ReLU.prototype.forward
+    && bn._forwardPreHooks === null && bn._forwardHooks === null && relu._forwardPreHooks === null && relu._forwardHooks === null;
 }
 
-/** relu(bn(x)) through the modules registered as `bn` and `relu`. */
+/** relu(bn(x)) through the modules registered as `bn` and `relu` (children run by call(), so their hooks fire). */
 function bnRelu(bn: Module, relu: Module, x: Tensor): Tensor {
-  return fusable(bn, relu) ? bn.forwardRelu(x) : relu.forward(bn.forward(x));
-}
-
-/** relu(bn(x) + residual) through the modules registered as `bn` and `relu`. */
-function bnAddRelu(bn: Module, relu: Module, x: Tensor, residual: Tensor): Tensor {
-  return fusable(bn, relu) ? bn.forwardAddRelu(x, residual) : relu.forward(F.add(bn.forward(x), residual));
+  return fusable(bn, relu) ? bn.forwardRelu(x) : relu.call(bn.call(x)) as Tensor;
 }
 
 /** conv3x3-BN-ReLU-conv3x3-BN: the residual branch f(x) shared by BasicBlock and PlainBlock. */
@@ -73,7 +70,7 @@ abstract class TwoConvBlock extends Module {
 
   /** The residual branch f(x): conv-bn-relu-conv-bn. */
   branch(x: Tensor): Tensor {
-    return this.bn2.forward(this.conv2.forward(bnRelu(this.bn1, this.relu, this.conv1.forward(x))));
+    return this.bn2.call(this.conv2.call(bnRelu(this.bn1, this.relu, this.conv1.call(x))));
   }
 }
 
@@ -93,13 +90,20 @@ export class BasicBlock extends TwoConvBlock {
 
   /** The shortcut: x itself, or the 1×1 projection when stride or width changes. */
   shortcut(x: Tensor): Tensor {
-    return this.downsample ? this.downsample.forward(x) : x;
+    return this.downsample ? this.downsample.call(x) : x;
   }
 
-  /** relu(branch(x) + shortcut(x)), with the last bn, the add and the relu as one fused op (stock layers). */
+  /**
+   * relu(branch(x) + shortcut(x)), with the last bn, the add and the relu as one fused op (stock layers,
+   * no hooks on them); otherwise the children are called in torchvision's order (bn2, then downsample,
+   * then relu), the order their hooks fire in.
+   */
   forward(x: Tensor): Tensor {
-    const h = this.conv2.forward(bnRelu(this.bn1, this.relu, this.conv1.forward(x)));
-    return bnAddRelu(this.bn2, this.relu, h, this.shortcut(x));
+    const h = this.conv2.call(bnRelu(this.bn1, this.relu, this.conv1.call(x)));
+    const bn2: Module = this.bn2; // as registered (maybe replaced), so the fusable check narrows it alone
+    if (fusable(bn2, this.relu)) return bn2.forwardAddRelu(h, this.shortcut(x));
+    const out = bn2.call(h) as Tensor;
+    return this.relu.call(F.add(out, this.shortcut(x))) as Tensor;
   }
 }
 
@@ -110,7 +114,7 @@ export class PlainBlock extends TwoConvBlock {
   }
 
   forward(x: Tensor): Tensor {
-    return this.relu.forward(this.branch(x));
+    return this.relu.call(this.branch(x));
   }
 }
 
@@ -198,14 +202,14 @@ export class ResNet extends Module {
 
   /** Everything up to the pooled features [N, width·8]. */
   features(x: Tensor): Tensor {
-    let h = this.maxpool.forward(bnRelu(this.bn1, this.relu, this.conv1.forward(x)));
-    h = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(h))));
+    let h = this.maxpool.call(bnRelu(this.bn1, this.relu, this.conv1.call(x))) as Tensor;
+    h = this.layer4.call(this.layer3.call(this.layer2.call(this.layer1.call(h))));
     // torch.flatten(x, 1) as torchvision's forward does: no module, so children() are torchvision's.
-    return F.flatten(this.avgpool.forward(h), 1);
+    return F.flatten(this.avgpool.call(h), 1);
   }
 
   forward(x: Tensor): Tensor {
-    return this.fc.forward(this.features(x));
+    return this.fc.call(this.features(x));
   }
 }
 

@@ -48,8 +48,9 @@ export class Sequential extends Module {
     return this.layers[Symbol.iterator]();
   }
 
+  /** Each child in turn through call(), as torch's `input = module(input)`, so its hooks run. */
   forward(x: Tensor): Tensor {
-    for (const m of this.layers) x = m.forward(x);
+    for (const m of this.layers) x = m.call(x);
     return x;
   }
 }
@@ -235,7 +236,7 @@ export class ModuleList extends Module {
 
   /** Refused, as torch's Module.forward raises NotImplementedError for a ModuleList. */
   forward(..._inputs: Tensor[]): never {
-    fail('ModuleList', 'has no forward(): it only holds modules; call them from the forward() of the module that holds it (for (const layer of this.layers) x = layer.forward(x))');
+    fail('ModuleList', 'has no forward(): it only holds modules; call them from the forward() of the module that holds it (for (const layer of this.layers) x = layer.call(x))');
   }
 }
 
@@ -333,7 +334,7 @@ export class ModuleDict extends Module {
 
   /** Refused, as torch's Module.forward raises NotImplementedError for a ModuleDict. */
   forward(..._inputs: Tensor[]): never {
-    fail('ModuleDict', 'has no forward(): it only holds modules; call them from the forward() of the module that holds it (this.heads.get(\'cls\').forward(x))');
+    fail('ModuleDict', 'has no forward(): it only holds modules; call them from the forward() of the module that holds it (this.heads.get(\'cls\').call(x))');
   }
 
   private keyList(): string {

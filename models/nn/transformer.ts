@@ -401,19 +401,19 @@ export class TransformerEncoderLayer extends Module {
     checkMaskOption(op, 'srcMask', options.srcMask, maskType === 'bool', "; for a float mask that is added, pass srcMaskType: 'float'");
     checkMaskOption(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, true, '');
     const sa = (x: Tensor): Tensor => {
-      const [y] = (this.getModule('self_attn') as MultiheadAttention).forward(x, x, x, {
+      const [y] = (this.getModule('self_attn') as MultiheadAttention).call(x, x, x, {
         attnMask: options.srcMask, attnMaskType: options.srcMaskType, keyPaddingMask: options.srcKeyPaddingMask, needWeights: false,
       });
-      return this.getModule('dropout1').forward(y) as Tensor;
+      return this.getModule('dropout1').call(y) as Tensor;
     };
     const ffb = (x: Tensor): Tensor => {
-      const h = this.getModule('linear1').forward(x) as Tensor;
+      const h = this.getModule('linear1').call(x) as Tensor;
       const a = this.activation === 'relu' ? F.relu(h) : F.gelu(h);
-      const y = this.getModule('linear2').forward(this.getModule('dropout').forward(a)) as Tensor;
-      return this.getModule('dropout2').forward(y) as Tensor;
+      const y = this.getModule('linear2').call(this.getModule('dropout').call(a)) as Tensor;
+      return this.getModule('dropout2').call(y) as Tensor;
     };
-    const norm1 = (x: Tensor): Tensor => this.getModule('norm1').forward(x) as Tensor;
-    const norm2 = (x: Tensor): Tensor => this.getModule('norm2').forward(x) as Tensor;
+    const norm1 = (x: Tensor): Tensor => this.getModule('norm1').call(x) as Tensor;
+    const norm2 = (x: Tensor): Tensor => this.getModule('norm2').call(x) as Tensor;
     let x = src;
     if (this.normFirst) {
       x = F.add(x, sa(norm1(x)));
@@ -464,8 +464,8 @@ export class TransformerEncoder extends Module {
     checkMaskOption(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, true, '');
     let x = src;
     for (const layer of this.getModule('layers') as ModuleList) {
-      x = layer.forward(x, { srcMask: options.mask, srcMaskType: options.maskType, srcKeyPaddingMask: options.srcKeyPaddingMask }) as Tensor;
+      x = layer.call(x, { srcMask: options.mask, srcMaskType: options.maskType, srcKeyPaddingMask: options.srcKeyPaddingMask }) as Tensor;
     }
-    return this.norm === null ? x : (this.norm.forward(x) as Tensor);
+    return this.norm === null ? x : (this.norm.call(x) as Tensor);
   }
 }

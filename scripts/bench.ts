@@ -94,7 +94,7 @@ function modelForwardFlops(model: ResNet): number {
       restore.push(() => { delete (m as { forward?: unknown }).forward; });
     }
   }
-  noGrad(() => model.eval().forward(randn([1, 3, 32, 32])));
+  noGrad(() => model.eval().call(randn([1, 3, 32, 32])));
   restore.forEach((r) => r());
   model.train();
   return flops;
@@ -155,7 +155,7 @@ function runWorkload(w: Workload, repsOption: number | null, steps: number): Ben
     images = 32;
     fn = () => {
       opt.zeroGrad();
-      crossEntropy(model.forward(x), y).backward();
+      crossEntropy(model.call(x), y).backward();
       opt.step();
     };
     if (steps > 0) {

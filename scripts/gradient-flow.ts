@@ -69,7 +69,7 @@ export function parseGradientFlowArgs(argv: readonly string[]): GradientFlowOpti
 function layerGradNorms(model: ResNet, images: Float32Array, labels: number[], batch: number): Array<{ name: string; norm: number }> {
   model.train();
   const x = tensor(images, { shape: [batch, 3, 32, 32] });
-  crossEntropy(model.forward(x), labels).backward();
+  crossEntropy(model.call(x), labels).backward();
   const rows: Array<{ name: string; norm: number }> = [];
   for (const [name, m] of model.namedModules()) {
     if (!(m instanceof Conv2d) || name.includes('downsample')) continue;

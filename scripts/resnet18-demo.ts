@@ -47,7 +47,7 @@ function main(argv: readonly string[]): number {
   const x = randn([2, 3, 32, 32]);
   model.eval();
   const t2 = performance.now();
-  const y = noGrad(() => model.forward(x));
+  const y = noGrad(() => model.call(x));
   const t3 = performance.now();
   console.log(`output shape: [${y.shape.join(', ')}]`);
   console.log(`parameters: ${model.numParameters().toLocaleString('en-US')}`);

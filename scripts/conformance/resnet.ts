@@ -113,7 +113,7 @@ export const RESNET18: OpSpec = {
     const model = build();
     model.train();
     const x = ctx.io.tensor('in.input', { requiresGrad: true });
-    const logits = model.forward(x);
+    const logits = model.call(x);
     const loss = F.crossEntropy(logits, target.values, { reduction: 'mean' });
     actual.set('out.logits', valueOf(logits));
     actual.set('out.loss', valueOf(loss));
@@ -129,7 +129,7 @@ export const RESNET18: OpSpec = {
     const fresh = build();
     fresh.eval();
     const evalInput = ctx.io.tensor('in.input');
-    actual.set('out.eval_logits', valueOf(noGrad(() => fresh.forward(evalInput))));
+    actual.set('out.eval_logits', valueOf(noGrad(() => fresh.call(evalInput))));
 
     if (makeOptimizer) {
       makeOptimizer(model.parameters()).step();

@@ -60,7 +60,7 @@ export async function evaluateModel(
     for (const batch of loader) {
       const { logits, loss } = noGrad(() => {
         const x = new Tensor(batch.images, [batch.size, 3, 32, 32]);
-        const out = model.forward(x);
+        const out = model.call(x);
         return { logits: out, loss: F.crossEntropy(out, batch.labels, { reduction: 'sum' }).item() };
       });
       const pred = argmaxRows(logits.data, batch.size, numClasses);

@@ -264,7 +264,7 @@ async function trainLoop(parts: TrainingParts, loop: LoopState, ctx: LoopContext
         if (ctx.debugNanStep === loop.globalStep + 1) batch.images[0] = NaN;
         const x = new Tensor(batch.images, [batch.size, 3, 32, 32]);
         optimizer.zeroGrad();
-        const logits = model.forward(x);
+        const logits = model.call(x);
         const loss = F.crossEntropy(logits, batch.labels, { labelSmoothing: config.labelSmoothing });
         const lossValue = loss.item();
         if (!Number.isFinite(lossValue)) {

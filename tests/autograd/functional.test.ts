@@ -136,7 +136,7 @@ describe('autograd/functional: forward values against reference loops', () => {
     expect(x.grad!.shape).to.deep.equal([0, 2]);
   });
 
-  it('argmax/argmin with dim null take the flattened tensor (torch dim=None); var/std with dim null reduce all', () => {
+  it('argmax/argmin with dim null take the flattened tensor (torch dim=None), and var/std with dim null reduce all', () => {
     const x = tensor([[1, 9, 3], [9, 0, 0]], { dtype: 'float64' });
     expect(F.argmax(x, null).item()).to.equal(1);
     expect(F.argmin(x, null, true).toArray()).to.deep.equal([[4]]);

@@ -180,7 +180,7 @@ describe('autograd/functional: crossEntropy over K-dimensional logits [N, C, d1,
     }
   });
 
-  it('mean with every target ignored is NaN and sum 0 (torch: 0/0); no positions: mean NaN, none of the target\'s empty shape', () => {
+  it('mean with every target ignored is NaN and sum 0 (torch: 0/0), and with no positions mean NaN, none of the target\'s empty shape', () => {
     const x = leaf([2, 3, 2]);
     const ignored = f64([-100, -100, -100, -100], [2, 2]);
     expect(Number.isNaN(F.crossEntropy(x, ignored).item())).to.equal(true);

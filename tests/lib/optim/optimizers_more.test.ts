@@ -398,7 +398,7 @@ describe('lib/optim: NAdam, RAdam, Adamax, Adadelta', () => {
         expectClose(p.data, [1 - 0.05, -1 + 0.2, 0.5 - 1e-4], dtype);
       });
 
-      it('Adamax first step: p − lr·g/(|g| + eps); expInf = |g| + eps', () => {
+      it('Adamax first step: p − lr·g/(|g| + eps), and expInf = |g| + eps', () => {
         const gs = [0.5, -2, 1e-3];
         const p = param(dtype, [1, -1, 0.5], gs);
         const opt = new Adamax([p], { lr: 0.1, eps: 1e-3 });

@@ -49,7 +49,7 @@ class Pass extends Module {
 describe('nn/Module forward hooks (call, registerForwardPreHook, registerForwardHook)', () => {
   beforeEach(() => manualSeed(11));
 
-  it('call() without hooks is forward(); forward() bypasses hooks, as torch', () => {
+  it('call() without hooks is forward(), and forward() bypasses hooks, as torch', () => {
     const lin = new Linear(3, 2, { dtype: 'float64' });
     const x = randn([4, 3], { dtype: 'float64' });
     close(lin.call(x).data, linearRef(lin, [...x.data], 4));

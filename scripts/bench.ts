@@ -21,6 +21,7 @@ import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
 import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
+import { hasGlibc, OPT_OUT_VAR, tunedEnv, tuningOff } from '../lib/platform/malloc_tuning';
 import { oneLine, parseFlags, UsageError } from './train/errors';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
@@ -275,6 +276,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
   return { only, threads, reps, json: values.json === true, steps, child };
 }
 
+/** What the table's header says about the workload processes' malloc settings. */
+function childEnvNote(): string {
+  if (!hasGlibc()) return '';
+  if (tuningOff(process.env)) return `; glibc malloc untuned (${OPT_OUT_VAR}=off)`;
+  return `; glibc malloc: GLIBC_TUNABLES=${(tunedEnv(process.env) ?? process.env).GLIBC_TUNABLES}`;
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   let opts: BenchOptions | 'help';
   try {
@@ -301,8 +309,11 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   if (!json) {
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-    console.log(`tsgrad benchmarks: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; float32; median of ${reps ?? 'the peers\' number of'} runs after warm-up`);
+    const malloc = childEnvNote();
+    console.log(`tsgrad benchmarks: ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; float32; median of ${reps ?? 'the peers\' number of'} runs after warm-up${malloc}`);
   }
+  // Each workload runs in a new process with the malloc settings train-cifar runs with (lib/platform/malloc_tuning.ts).
+  const childEnv = tunedEnv(process.env) ?? process.env;
   for (const w of only) {
     for (const t of threads) {
       // The child runs the same build as this process: dist/*.js after `npm run build`, or the .ts under ts-node.
@@ -310,7 +321,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const out = execFileSync(process.execPath, [
         ...loader, __filename,
         '--child', w, '--threads', String(t), ...(reps === null ? [] : ['--reps', String(reps)]), '--steps', String(steps),
-      ], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      ], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24, env: childEnv });
       const line = out.trim().split('\n').pop()!;
       const r = JSON.parse(line) as BenchResult;
       console.log(json ? JSON.stringify(r) : fmtRow(r));

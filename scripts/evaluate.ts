@@ -9,6 +9,7 @@ import * as path from 'path';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { DataLoader } from '../lib/data/loader';
 import { getNumThreads, MAX_THREADS, setNumThreads } from '../lib/platform/threads';
+import { relaunchWithTunedMalloc } from '../lib/platform/malloc_tuning';
 import { loadSplits } from './train/data';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, parseFlags, TextSink, UsageError } from './train/errors';
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
@@ -211,7 +212,7 @@ export async function main(argv: readonly string[], io: EvaluateIo): Promise<num
   }
 }
 
-if (require.main === module) {
+function runCli(): void {
   tolerateClosedPipe(process.stdout);
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
     (code) => {
@@ -222,4 +223,11 @@ if (require.main === module) {
       process.exitCode = EXIT_FAILURE;
     },
   );
+}
+
+if (require.main === module) {
+  // On glibc, run once more with malloc settings that keep freed tensor memory (lib/platform/malloc_tuning.ts).
+  const relaunched = relaunchWithTunedMalloc(SCRIPT);
+  if (relaunched === null) runCli();
+  else void relaunched.then((code) => (code === null ? runCli() : void (process.exitCode = code)));
 }

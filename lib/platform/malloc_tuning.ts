@@ -19,7 +19,9 @@
  * these; TSGRAD_MALLOC_TUNING=off turns the whole thing off.
  */
 import { spawn } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
+import * as tty from 'tty';
 
 /** The glibc tunables set, in GLIBC_TUNABLES syntax order. */
 export const TUNED_MALLOC: ReadonlyArray<readonly [string, string]> = [
@@ -82,25 +84,58 @@ export function tunedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEn
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
+ * From the text of /proc/<pid>/stat: whether that process is in the foreground process group of its
+ * controlling terminal (pgrp equals the terminal's tpgid), or null when the text does not parse.
+ * Only then does a Ctrl-C on the terminal reach it, and with it the relaunched process.
+ */
+export function foregroundFromStat(stat: string): boolean | null {
+  // "pid (comm) state ppid pgrp session tty_nr tpgid ..."; comm may hold spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+  const pgrp = Number(fields[2]);
+  const tpgid = Number(fields[5]);
+  if (fields.length < 6 || !Number.isInteger(pgrp) || !Number.isInteger(tpgid)) return null;
+  return tpgid > 0 && tpgid === pgrp;
+}
+
+/**
+ * True when a key on a terminal (Ctrl-C) signals this process's whole process group, which the
+ * relaunched process shares: this process is in the terminal's foreground process group. Read when
+ * the signal comes (a job can be moved between foreground and background). Without /proc, guesses
+ * from whether a standard stream is a terminal.
+ */
+function terminalSignalsGroup(): boolean {
+  try {
+    const fg = foregroundFromStat(fs.readFileSync('/proc/self/stat', 'utf-8'));
+    if (fg !== null) return fg;
+  } catch {
+    // no /proc: fall through
+  }
+  return tty.isatty(0) || tty.isatty(1) || tty.isatty(2);
+}
+
+/**
  * Starts this script again (same node, flags and arguments, stdio shared) with the tuned
  * environment, and resolves to the exit code to leave with once it ends. Returns null when no
  * relaunch is needed, and resolves to null when the process could not be started: the caller then
  * runs the script itself, untuned. If the relaunched process dies by a signal, so does this one.
  *
- * Signals sent to this process (`kill <pid>`) are passed on. Ctrl-C on a terminal reaches both
- * processes already (they share its process group), so while a terminal is attached SIGINT is not
- * passed on again: the scripts read a second SIGINT as "exit now".
+ * SIGINT, SIGTERM and SIGHUP sent to this process (`kill <pid>`) are passed on. The one exception:
+ * while this process is in the foreground process group of its controlling terminal, a SIGINT is
+ * taken for a Ctrl-C, which the terminal sends to the whole group, the relaunched process included,
+ * so it is not passed on again (train-cifar reads a second SIGINT as "exit now"). Whether a standard
+ * stream is a terminal does not decide this: `npm run train </dev/null >log 2>&1` still gets Ctrl-C,
+ * and a background job with its output on the terminal does not. The cost: a `kill -INT` aimed at
+ * this pid alone while it is the terminal's foreground job is not passed on (SIGTERM is).
  */
 export function relaunchWithTunedMalloc(script: string): Promise<number | null> | null {
   if (process.env[RELAUNCHED_VAR] !== undefined) return null;
   const env = tunedEnv(process.env);
   if (env === null) return null;
   env[RELAUNCHED_VAR] = '1';
-  const interactive = process.stdin.isTTY === true || process.stdout.isTTY === true || process.stderr.isTTY === true;
   return new Promise<number | null>((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
     const forward = (signal: NodeJS.Signals): void => {
-      if (signal === 'SIGINT' && interactive) return;
+      if (signal === 'SIGINT' && terminalSignalsGroup()) return;
       child.kill(signal);
     };
     for (const s of FORWARDED) process.on(s, forward);

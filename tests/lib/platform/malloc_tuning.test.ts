@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  hasGlibc, mergeTunables, OPT_OUT_VAR, RELAUNCHED_VAR, TUNED_MALLOC, tunedEnv, tuningOff,
+  foregroundFromStat, hasGlibc, mergeTunables, OPT_OUT_VAR, RELAUNCHED_VAR, TUNED_MALLOC, tunedEnv, tuningOff,
 } from '../../../lib/platform/malloc_tuning';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -51,6 +51,19 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
     });
   });
 
+  describe('foregroundFromStat', () => {
+    it("compares the process group with the terminal's foreground group, past a command name with ') ' in it", () => {
+      const stat = (pgrp: number, tpgid: number, comm = 'node') => `4242 (${comm}) S 4000 ${pgrp} 3900 34816 ${tpgid} 4194304 1 0 0 0`;
+      expect(foregroundFromStat(stat(4100, 4100))).to.equal(true);
+      expect(foregroundFromStat(stat(4100, 4200)), 'another group is in the foreground').to.equal(false);
+      expect(foregroundFromStat(stat(4100, -1)), 'no controlling terminal').to.equal(false);
+      expect(foregroundFromStat(stat(4100, 4100, 'a) S 1 2 3 4 5'))).to.equal(true);
+      expect(foregroundFromStat(stat(4100, 4200, 'a) S 1 7 3 4 7'))).to.equal(false);
+      expect(foregroundFromStat('garbage')).to.equal(null);
+      if (fs.existsSync('/proc/self/stat')) expect(foregroundFromStat(fs.readFileSync('/proc/self/stat', 'utf-8'))).to.not.equal(null);
+    });
+  });
+
   describe('relaunchWithTunedMalloc', () => {
     let dir = '';
     let child = '';
@@ -58,7 +71,8 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-relaunch-'));
       child = path.join(dir, 'child.ts');
       // mode argv[2]: 'exit' N -> report and exit N; 'wait' -> report, then exit 7 on SIGTERM, 8 on SIGINT;
-      // 'kill' -> report, then die by SIGKILL.
+      // 'kill' -> report, then die by SIGKILL; 'count' -> report, print 'READY pid ppid', then print
+      // 'INT n' / 'TERM n' for each signal and 'DONE n' 1.5 s after the first, and exit 0.
       fs.writeFileSync(child, `
         import { relaunchWithTunedMalloc } from ${JSON.stringify(path.join(ROOT, 'lib', 'platform', 'malloc_tuning'))};
         function run(): void {
@@ -72,6 +86,18 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
             process.on('SIGINT', () => { process.stdout.write('INT\\n'); process.exit(8); });
             setInterval(() => {}, 1000);
             process.stdout.write('READY\\n');
+          }
+          if (mode === 'count') {
+            let n = 0;
+            const on = (word: string) => () => {
+              n++;
+              process.stdout.write(word + ' ' + n + '\\n');
+              if (n === 1) setTimeout(() => { process.stdout.write('DONE ' + n + '\\n'); process.exit(0); }, 1500);
+            };
+            process.on('SIGINT', on('INT'));
+            process.on('SIGTERM', on('TERM'));
+            setInterval(() => {}, 1000);
+            process.stdout.write('READY ' + process.pid + ' ' + process.ppid + '\\n');
           }
         }
         const r = relaunchWithTunedMalloc('child');
@@ -123,7 +149,8 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
 
     for (const [signal, code, word] of [['SIGTERM', 7, 'TERM'], ['SIGINT', 8, 'INT']] as const) {
       it(`passes ${signal} sent to it on to the relaunched process (no terminal attached)`, async function () {
-        const p = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', child, 'wait'], { cwd: ROOT, env: env() });
+        // detached: a session of its own, so no terminal is attached even when mocha runs in one.
+        const p = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', child, 'wait'], { cwd: ROOT, env: env(), detached: true });
         let out = '';
         let err = '';
         p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
@@ -141,5 +168,76 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
         if (hasGlibc()) expect(report(out).ppid, 'the handler ran in the relaunched process').to.equal(p.pid);
       });
     }
+
+    describe('on a terminal (a pseudo-terminal made by python3)', function () {
+      // Runs `sh -c CMD` as the session leader of a new pty. Once 'READY pid ppid' shows (on the pty or
+      // in OUT), ACTION: 'ctrl-c' types ^C on the terminal; 'int-parent' sends SIGINT to the pid that
+      // started (ppid: the relaunching parent). Prints {"out": everything seen} and exits.
+      const DRIVER = `
+import json, os, pty, re, select, signal, sys, time
+action, cmd, outfile = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp('sh', ['sh', '-c', cmd])
+buf, sent, parent, deadline = '', False, None, time.time() + 30
+def seen():
+    try:
+        with open(outfile) as f: return buf + f.read()
+    except OSError: return buf
+while time.time() < deadline and 'DONE' not in seen():
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try: d = os.read(fd, 4096)
+        except OSError: d = b''
+        if not d: break
+        buf += d.decode(errors='replace')
+    m = re.search(r'READY (\\d+) (\\d+)', seen())
+    if m and not sent:
+        parent = int(m.group(2)); sent = True
+        if action == 'ctrl-c': os.write(fd, b'\\x03')
+        else: os.kill(parent, signal.SIGINT)
+time.sleep(0.3)
+for g in [pid] + ([parent] if parent else []):
+    try: os.killpg(g, signal.SIGKILL)
+    except OSError: pass
+print(json.dumps({'out': seen().replace('\\r', '')}))
+`;
+      let python = false;
+      before(function () {
+        python = spawnSync('python3', ['-c', 'import pty'], { encoding: 'utf-8' }).status === 0;
+      });
+
+      const onPty = (action: 'ctrl-c' | 'int-parent', shell: (node: string) => string): string => {
+        const outFile = path.join(dir, `out-${action}-${Date.now()}.txt`);
+        const node = [process.execPath, '-r', 'ts-node/register/transpile-only', child, 'count'].map((a) => `'${a}'`).join(' ');
+        const r = spawnSync('python3', ['-c', DRIVER, action, shell(node).replace(/OUT/g, `'${outFile}'`), outFile],
+          { cwd: ROOT, encoding: 'utf-8', env: env(), timeout: 150000 });
+        expect(r.status, r.stderr).to.equal(0);
+        return (JSON.parse(r.stdout) as { out: string }).out;
+      };
+      const signalsSeen = (out: string): string[] => out.split('\n').map((l) => l.replace('^C', '').trim()).filter((l) => /^(INT|TERM) \d+$/.test(l));
+
+      it('Ctrl-C reaches the relaunched process once (the terminal signals it; the parent does not pass it on)', function () {
+        if (!python) this.skip();
+        const out = onPty('ctrl-c', (node) => node);
+        expect(out, out).to.include('DONE 1');
+        expect(signalsSeen(out), out).to.deep.equal(['INT 1']);
+      });
+
+      it('Ctrl-C reaches it once when no standard stream is the terminal (npm run train </dev/null >log 2>&1)', function () {
+        if (!python) this.skip();
+        const out = onPty('ctrl-c', (node) => `${node} </dev/null >OUT 2>&1`);
+        expect(out, out).to.include('DONE 1');
+        expect(signalsSeen(out), out).to.deep.equal(['INT 1']);
+      });
+
+      it('kill -INT to the parent of a background job on the terminal reaches the relaunched process', function () {
+        if (!python) this.skip();
+        // set -m: the job gets a process group of its own, not the terminal's foreground one.
+        const out = onPty('int-parent', (node) => `set -m; ${node} & wait`);
+        expect(out, out).to.include('DONE 1');
+        expect(signalsSeen(out), out).to.deep.equal(['INT 1']);
+      });
+    });
   });
 });

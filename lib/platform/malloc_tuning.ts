@@ -80,6 +80,27 @@ export function tunedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEn
   return { ...env, GLIBC_TUNABLES: merged };
 }
 
+/**
+ * Why this process must not start a second copy of itself, or null. Not started on a script file
+ * (`-e`, `-p`, the REPL, a script on stdin): there is nothing to start again, or it would run the
+ * eval'd code or read stdin a second time. Under a debugger (`--inspect`, `--inspect-brk`, or an
+ * inspector opened by a preload, as editors' auto-attach does): the second process would fight for
+ * the inspector's port and the debugger would sit in a parent that only waits.
+ */
+export function relaunchObstacle(argv: readonly string[] = process.argv, execArgv: readonly string[] = process.execArgv): string | null {
+  if (argv[1] === undefined || argv[1] === '-') return 'not started on a script file';
+  for (const a of execArgv) {
+    if (/^(-e|-p|-pe|-i|-c|--eval|--print|--interactive|--check)(=|$)/.test(a)) return `started with ${a.split('=')[0]}`;
+    if (/^--(inspect|inspect-brk|inspect-wait|debug|debug-brk)(=|$)/.test(a)) return 'under a debugger';
+  }
+  try {
+    if ((require('inspector') as typeof import('inspector')).url() !== undefined) return 'under a debugger';
+  } catch {
+    // a Node built without the inspector
+  }
+  return null;
+}
+
 /** Signals the waiting parent passes on to the relaunched process. */
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -116,7 +137,7 @@ function terminalSignalsGroup(): boolean {
 /**
  * Starts this script again (same node, flags and arguments, stdio shared) with the tuned
  * environment, and resolves to the exit code to leave with once it ends. Returns null when no
- * relaunch is needed, and resolves to null when the process could not be started: the caller then
+ * relaunch is needed or it must not happen (relaunchObstacle: -e/-p/REPL, a debugger), and resolves to null when the process could not be started: the caller then
  * runs the script itself, untuned. If the relaunched process dies by a signal, so does this one.
  *
  * SIGINT, SIGTERM and SIGHUP sent to this process (`kill <pid>`) are passed on. The one exception:
@@ -128,7 +149,7 @@ function terminalSignalsGroup(): boolean {
  * this pid alone while it is the terminal's foreground job is not passed on (SIGTERM is).
  */
 export function relaunchWithTunedMalloc(script: string): Promise<number | null> | null {
-  if (process.env[RELAUNCHED_VAR] !== undefined) return null;
+  if (process.env[RELAUNCHED_VAR] !== undefined || relaunchObstacle() !== null) return null;
   const env = tunedEnv(process.env);
   if (env === null) return null;
   env[RELAUNCHED_VAR] = '1';

@@ -142,6 +142,25 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
       expect(rep.relaunched).to.equal(null);
     });
 
+    it('runs in place under a debugger (--inspect), which a second process would fight over', function () {
+      const r = spawnSync(process.execPath, ['--inspect=127.0.0.1:0', '-r', 'ts-node/register/transpile-only', child, 'exit', '0'],
+        { cwd: ROOT, encoding: 'utf-8', env: env(), timeout: 120000 });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.include('Debugger listening');
+      expect(report(r.stdout).pid, 'the debugged process does the work').to.equal(r.pid);
+      expect(r.stdout.trim().split('\n')).to.have.length(1);
+    });
+
+    it('runs in place when not started on a script file (-e, -p, a script on stdin)', function () {
+      const load = `require(${JSON.stringify(child)})`;
+      for (const [args, input] of [[['-e', load, 'exit', '0'], ''], [['-p', `${load}, ''`], ''], [['-', 'exit', '0'], `${load};`]] as const) {
+        const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', ...args], { cwd: ROOT, encoding: 'utf-8', env: env(), input, timeout: 120000 });
+        expect(r.status, `${args.join(' ')}: ${r.stderr}`).to.equal(0);
+        expect(report(r.stdout).pid, args.join(' ')).to.equal(r.pid);
+        expect(report(r.stdout).relaunched, args.join(' ')).to.equal(null);
+      }
+    });
+
     it('dies by the signal the relaunched process died by', function () {
       const r = run(['kill']);
       expect(r.signal, `status ${r.status}: ${r.stderr}`).to.equal('SIGKILL');

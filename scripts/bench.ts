@@ -21,7 +21,7 @@ import { Conv2d } from '../models/nn/conv';
 import { Linear } from '../models/nn/linear';
 import type { ResNet } from '../models/resnet';
 import { getNumThreads, MAX_THREADS, setNumThreads, shutdownThreads, waitForThreads } from '../lib/platform/threads';
-import { hasGlibc, OPT_OUT_VAR, tunedEnv, tuningOff } from '../lib/platform/malloc_tuning';
+import { hasGlibc, mallocSettings, OPT_OUT_VAR, tunedEnv, tuningOff } from '../lib/platform/malloc_tuning';
 import { oneLine, parseFlags, UsageError } from './train/errors';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
@@ -280,7 +280,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
 function childEnvNote(): string {
   if (!hasGlibc()) return '';
   if (tuningOff(process.env)) return `; glibc malloc untuned (${OPT_OUT_VAR}=off)`;
-  return `; glibc malloc: GLIBC_TUNABLES=${(tunedEnv(process.env) ?? process.env).GLIBC_TUNABLES}`;
+  return `; glibc malloc: ${mallocSettings(tunedEnv(process.env) ?? process.env)}`;
 }
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -16,7 +16,8 @@
  * glibc reads GLIBC_TUNABLES only when a process starts, so a script relaunches itself once with
  * the variable set (as PyTorch's CPU launcher, torch.backends.xeon.run_cpu, starts the script
  * again with its allocator settings). A user's own GLIBC_TUNABLES entries are kept and win over
- * these; TSGRAD_MALLOC_TUNING=off turns the whole thing off.
+ * these, and so do MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_; TSGRAD_MALLOC_TUNING=off turns
+ * the whole thing off.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -28,6 +29,15 @@ export const TUNED_MALLOC: ReadonlyArray<readonly [string, string]> = [
   ['glibc.malloc.mmap_threshold', String(32 * 1024 * 1024)],
   ['glibc.malloc.trim_threshold', String(1024 * 1024 * 1024)],
 ];
+
+/**
+ * glibc's older names for the same two settings. glibc 2.36 lets GLIBC_TUNABLES win over them, so a
+ * setting the user made this way must not be added to GLIBC_TUNABLES.
+ */
+export const MALLOC_ALIASES: Readonly<Record<string, string>> = {
+  'glibc.malloc.mmap_threshold': 'MALLOC_MMAP_THRESHOLD_',
+  'glibc.malloc.trim_threshold': 'MALLOC_TRIM_THRESHOLD_',
+};
 
 /** Environment variable that turns the tuning off ('off', '0' or 'false'). */
 export const OPT_OUT_VAR = 'TSGRAD_MALLOC_TUNING';
@@ -54,11 +64,11 @@ export function hasGlibc(): boolean {
 
 /**
  * `existing` (a GLIBC_TUNABLES value, or undefined) with each of TUNED_MALLOC's settings that it
- * does not set itself appended: the user's own values win.
+ * does not set itself, and that is not in `userSet` (names), appended: the user's own values win.
  */
-export function mergeTunables(existing: string | undefined): string {
+export function mergeTunables(existing: string | undefined, userSet: Iterable<string> = []): string {
   const entries = existing === undefined || existing === '' ? [] : existing.split(':');
-  const named = new Set(entries.map((e) => e.split('=')[0]));
+  const named = new Set([...entries.map((e) => e.split('=')[0]), ...userSet]);
   for (const [k, v] of TUNED_MALLOC) if (!named.has(k)) entries.push(`${k}=${v}`);
   return entries.join(':');
 }
@@ -71,11 +81,12 @@ export function tuningOff(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /**
  * A copy of `env` with the tunables merged into GLIBC_TUNABLES, or null when there is nothing to
- * do: turned off, not glibc, or every setting already present.
+ * do: turned off, not glibc, or every setting already made (in GLIBC_TUNABLES or MALLOC_ALIASES).
  */
 export function tunedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv | null {
   if (tuningOff(env) || !hasGlibc()) return null;
-  const merged = mergeTunables(env.GLIBC_TUNABLES);
+  const userSet = Object.keys(MALLOC_ALIASES).filter((k) => env[MALLOC_ALIASES[k]] !== undefined);
+  const merged = mergeTunables(env.GLIBC_TUNABLES, userSet);
   if (merged === (env.GLIBC_TUNABLES ?? '')) return null;
   return { ...env, GLIBC_TUNABLES: merged };
 }
@@ -99,6 +110,12 @@ export function relaunchObstacle(argv: readonly string[] = process.argv, execArg
     // a Node built without the inspector
   }
   return null;
+}
+
+/** The malloc settings `env` gives a process, for a report: GLIBC_TUNABLES and any MALLOC_ALIASES set. */
+export function mallocSettings(env: NodeJS.ProcessEnv): string {
+  const aliases = Object.values(MALLOC_ALIASES).filter((a) => env[a] !== undefined).map((a) => `${a}=${env[a]}`);
+  return [`GLIBC_TUNABLES=${env.GLIBC_TUNABLES ?? ''}`, ...aliases].join(' ');
 }
 
 /** Signals the waiting parent passes on to the relaunched process. */

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  foregroundFromStat, hasGlibc, mergeTunables, OPT_OUT_VAR, RELAUNCHED_VAR, TUNED_MALLOC, tunedEnv, tuningOff,
+  foregroundFromStat, hasGlibc, mallocSettings, mergeTunables, OPT_OUT_VAR, RELAUNCHED_VAR, TUNED_MALLOC, tunedEnv, tuningOff,
 } from '../../../lib/platform/malloc_tuning';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -48,6 +48,45 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
       expect(tuned).to.deep.equal({ PATH: '/bin', GLIBC_TUNABLES: ['glibc.malloc.arena_max=2', ...OURS].join(':') });
       expect(env.GLIBC_TUNABLES, 'the given environment is untouched').to.equal('glibc.malloc.arena_max=2');
       expect(tunedEnv({ GLIBC_TUNABLES: OURS.join(':') })).to.equal(null);
+    });
+  });
+
+  // The dynamic loader this process runs with lists the tunables as it parsed them from the environment.
+  const ld = (): string | undefined => fs.readFileSync('/proc/self/maps', 'utf-8').split('\n')
+    .map((l) => l.split(/\s+/)[5] ?? '').find((f) => /\/ld-linux[^/]*\.so/.test(f));
+  const listed = (loader: string, env: NodeJS.ProcessEnv): Map<string, string> => new Map(
+    spawnSync(loader, ['--list-tunables'], { encoding: 'utf-8', env }).stdout.split('\n')
+      .map((l) => /^(\S+): (\S+)/.exec(l)).filter((m) => m !== null).map((m) => [m![1], m![2]]));
+
+  describe('as glibc reads it (the dynamic loader lists its tunables)', () => {
+
+    it("both settings take effect next to a user's value with empty entries and a stray name", function () {
+      const loader = hasGlibc() ? ld() : undefined;
+      if (loader === undefined || listed(loader, {}).size === 0) this.skip();
+      const tuned = tunedEnv({ GLIBC_TUNABLES: ':glibc.malloc.arena_max=2::junk:' });
+      const got = listed(loader!, tuned!);
+      expect(got.get('glibc.malloc.arena_max')).to.equal('0x2');
+      for (const [k, v] of TUNED_MALLOC) expect(got.get(k), k).to.equal(`0x${Number(v).toString(16)}`);
+    });
+  });
+
+  describe('the older MALLOC_*_ variables', () => {
+    it('a threshold the user set as MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ is left to them', function () {
+      if (!hasGlibc()) this.skip();
+      expect(tunedEnv({ MALLOC_TRIM_THRESHOLD_: '131072' })?.GLIBC_TUNABLES).to.equal(OURS[0]);
+      expect(tunedEnv({ MALLOC_MMAP_THRESHOLD_: '65536', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })?.GLIBC_TUNABLES)
+        .to.equal(`glibc.malloc.arena_max=2:${OURS[1]}`);
+      expect(tunedEnv({ MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072' }), 'nothing left to set').to.equal(null);
+      expect(mallocSettings({ MALLOC_MMAP_THRESHOLD_: '65536', GLIBC_TUNABLES: OURS[1] })).to.equal(`GLIBC_TUNABLES=${OURS[1]} MALLOC_MMAP_THRESHOLD_=65536`);
+    });
+
+    it("and glibc then really uses the user's value (GLIBC_TUNABLES would win over it)", function () {
+      const loader = hasGlibc() ? ld() : undefined;
+      if (loader === undefined) this.skip();
+      const user = { MALLOC_MMAP_THRESHOLD_: '65536' };
+      const alone = listed(loader!, user).get('glibc.malloc.mmap_threshold');
+      if (alone !== `0x${(65536).toString(16)}`) this.skip(); // a loader without --list-tunables
+      expect(listed(loader!, tunedEnv(user) ?? user).get('glibc.malloc.mmap_threshold')).to.equal(alone);
     });
   });
 

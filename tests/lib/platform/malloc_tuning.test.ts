@@ -110,7 +110,7 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-relaunch-'));
       child = path.join(dir, 'child.ts');
       // mode argv[2]: 'exit' N -> report and exit N; 'wait' -> report, then exit 7 on SIGTERM, 8 on SIGINT;
-      // 'kill' -> report, then die by SIGKILL; 'count' -> report, print 'READY pid ppid', then print
+      // 'kill' SIG -> report, then die by SIG; 'count' -> report, print 'READY pid ppid', then print
       // 'INT n' / 'TERM n' for each signal and 'DONE n' 1.5 s after the first, and exit 0.
       fs.writeFileSync(child, `
         import { relaunchWithTunedMalloc } from ${JSON.stringify(path.join(ROOT, 'lib', 'platform', 'malloc_tuning'))};
@@ -119,7 +119,7 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
           process.stdout.write(JSON.stringify({ pid: process.pid, ppid: process.ppid, tunables: process.env.GLIBC_TUNABLES ?? null,
             relaunched: process.env.${RELAUNCHED_VAR} ?? null, args: process.argv.slice(2) }) + '\\n');
           if (mode === 'exit') process.exitCode = Number(process.argv[3]);
-          if (mode === 'kill') process.kill(process.pid, 'SIGKILL');
+          if (mode === 'kill') process.kill(process.pid, process.argv[3] as NodeJS.Signals);
           if (mode === 'wait') {
             process.on('SIGTERM', () => { process.stdout.write('TERM\\n'); process.exit(7); });
             process.on('SIGINT', () => { process.stdout.write('INT\\n'); process.exit(8); });
@@ -200,9 +200,11 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
       }
     });
 
-    it('dies by the signal the relaunched process died by', function () {
-      const r = run(['kill']);
-      expect(r.signal, `status ${r.status}: ${r.stderr}`).to.equal('SIGKILL');
+    it('dies by the signal the relaunched process died by (its own listeners for it gone first)', function () {
+      for (const signal of ['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP']) {
+        const r = run(['kill', signal]);
+        expect(r.signal, `status ${r.status}: ${r.stderr}`).to.equal(signal);
+      }
     });
 
     for (const [signal, code, word] of [['SIGTERM', 7, 'TERM'], ['SIGINT', 8, 'INT']] as const) {

@@ -17,7 +17,8 @@
  * the variable set (as PyTorch's CPU launcher, torch.backends.xeon.run_cpu, starts the script
  * again with its allocator settings). A user's own GLIBC_TUNABLES entries are kept and win over
  * these, and so do MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_; TSGRAD_MALLOC_TUNING=off turns
- * the whole thing off.
+ * the whole thing off. There is no relaunch under a debugger or without a script file (-e, -p), and
+ * the waiting parent passes signals on (relaunchWithTunedMalloc says which, and when not).
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -154,8 +155,10 @@ function terminalSignalsGroup(): boolean {
 /**
  * Starts this script again (same node, flags and arguments, stdio shared) with the tuned
  * environment, and resolves to the exit code to leave with once it ends. Returns null when no
- * relaunch is needed or it must not happen (relaunchObstacle: -e/-p/REPL, a debugger), and resolves to null when the process could not be started: the caller then
- * runs the script itself, untuned. If the relaunched process dies by a signal, so does this one.
+ * relaunch is needed or it must not happen (relaunchObstacle: -e/-p/REPL, a debugger), and
+ * resolves to null when the process could not be started: the caller then runs the script itself,
+ * untuned. If the relaunched process dies by a signal, so does this one (after removing its own
+ * listeners; if some other listener keeps it alive, it leaves with 128 + the signal's number).
  *
  * SIGINT, SIGTERM and SIGHUP sent to this process (`kill <pid>`) are passed on. The one exception:
  * while this process is in the foreground process group of its controlling terminal, a SIGINT is
@@ -164,6 +167,9 @@ function terminalSignalsGroup(): boolean {
  * stream is a terminal does not decide this: `npm run train </dev/null >log 2>&1` still gets Ctrl-C,
  * and a background job with its output on the terminal does not. The cost: a `kill -INT` aimed at
  * this pid alone while it is the terminal's foreground job is not passed on (SIGTERM is).
+ * A signal sent to the whole group or to every matching pid (timeout(1), `kill %1`, systemd,
+ * `pkill -f`) still arrives twice, directly and passed on; this process cannot tell, so a script
+ * that counts signals must take a quick repeat for one (scripts/train/signals.ts does).
  */
 export function relaunchWithTunedMalloc(script: string): Promise<number | null> | null {
   if (process.env[RELAUNCHED_VAR] !== undefined || relaunchObstacle() !== null) return null;

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { dirExists, fileExists, writeFileAtomic } from '../lib/platform/fs';
 import { DataLoader } from '../lib/data/loader';
 import { getNumThreads, MAX_THREADS, setNumThreads } from '../lib/platform/threads';
-import { relaunchWithTunedMalloc } from '../lib/platform/malloc_tuning';
+import { runWithTunedMalloc } from '../lib/platform/malloc_tuning';
 import { loadSplits } from './train/data';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, oneLine, parseFlags, TextSink, UsageError } from './train/errors';
 import { evaluateModel, formatConfusion, formatPerClass, perClassAccuracy } from './train/evaluation';
@@ -227,7 +227,5 @@ function runCli(): void {
 
 if (require.main === module) {
   // On glibc, run once more with malloc settings that keep freed tensor memory (lib/platform/malloc_tuning.ts).
-  const relaunched = relaunchWithTunedMalloc(SCRIPT);
-  if (relaunched === null) runCli();
-  else void relaunched.then((code) => (code === null ? runCli() : void (process.exitCode = code)));
+  runWithTunedMalloc(SCRIPT, runCli);
 }

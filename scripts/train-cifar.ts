@@ -12,7 +12,7 @@ import * as path from 'path';
 import { writeFileAtomic, joinPath, dirExists, fileExists, makeDir } from '../lib/platform/fs';
 import { saveStateDict } from '../lib/io/checkpoint';
 import { getNumThreads, setNumThreads } from '../lib/platform/threads';
-import { relaunchWithTunedMalloc } from '../lib/platform/malloc_tuning';
+import { runWithTunedMalloc } from '../lib/platform/malloc_tuning';
 import { loadSplits, checkCifarDir, Splits } from './train/data';
 import {
   EXIT_DIVERGED, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, oneLine, TextSink, UsageError,
@@ -347,7 +347,5 @@ function runCli(): void {
 
 if (require.main === module) {
   // On glibc, run once more with malloc settings that keep freed tensor memory (lib/platform/malloc_tuning.ts).
-  const relaunched = relaunchWithTunedMalloc(SCRIPT);
-  if (relaunched === null) runCli();
-  else void relaunched.then((code) => (code === null ? runCli() : void (process.exitCode = code)));
+  runWithTunedMalloc(SCRIPT, runCli);
 }

@@ -204,3 +204,20 @@ export function relaunchWithTunedMalloc(script: string): Promise<number | null> 
     });
   });
 }
+
+/**
+ * A script's entry point: runs `run` in this process, or in a relaunched copy with the tuned
+ * settings (relaunchWithTunedMalloc), leaving with that copy's exit code. `run` runs here when no
+ * relaunch is needed, may not happen, or could not start.
+ */
+export function runWithTunedMalloc(script: string, run: () => void): void {
+  const relaunched = relaunchWithTunedMalloc(script);
+  if (relaunched === null) {
+    run();
+    return;
+  }
+  void relaunched.then((code) => {
+    if (code === null) run();
+    else process.exitCode = code;
+  });
+}

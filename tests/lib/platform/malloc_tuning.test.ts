@@ -103,7 +103,7 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
     });
   });
 
-  describe('relaunchWithTunedMalloc', () => {
+  describe('relaunchWithTunedMalloc (through runWithTunedMalloc, as the scripts call it)', () => {
     let dir = '';
     let child = '';
     before(() => {
@@ -113,7 +113,7 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
       // 'kill' SIG -> report, then die by SIG; 'count' -> report, print 'READY pid ppid', then print
       // 'INT n' / 'TERM n' for each signal and 'DONE n' 1.5 s after the first, and exit 0.
       fs.writeFileSync(child, `
-        import { relaunchWithTunedMalloc } from ${JSON.stringify(path.join(ROOT, 'lib', 'platform', 'malloc_tuning'))};
+        import { runWithTunedMalloc } from ${JSON.stringify(path.join(ROOT, 'lib', 'platform', 'malloc_tuning'))};
         function run(): void {
           const mode = process.argv[2];
           process.stdout.write(JSON.stringify({ pid: process.pid, ppid: process.ppid, tunables: process.env.GLIBC_TUNABLES ?? null,
@@ -139,9 +139,7 @@ describe('malloc tuning (lib/platform/malloc_tuning)', () => {
             process.stdout.write('READY ' + process.pid + ' ' + process.ppid + '\\n');
           }
         }
-        const r = relaunchWithTunedMalloc('child');
-        if (r === null) run();
-        else void r.then((code) => (code === null ? run() : void (process.exitCode = code)));
+        runWithTunedMalloc('child', run);
       `);
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));

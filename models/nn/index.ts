@@ -26,7 +26,7 @@ export type {
 export { Embedding } from './embedding';
 export type { EmbeddingModuleOptions } from './embedding';
 export { RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU } from './rnn';
-export type { RNNBaseOptions, RNNOptions } from './rnn';
+export type { LSTMOptions, RNNBaseOptions, RNNOptions } from './rnn';
 export { MultiheadAttention, NonDynamicallyQuantizableLinear, TransformerEncoderLayer, TransformerEncoder } from './transformer';
 export type {
   MaskType, MultiheadAttentionOptions, MultiheadAttentionForwardOptions, TransformerEncoderLayerOptions, TransformerEncoderLayerForwardOptions,

@@ -9,10 +9,16 @@
  * (RNN.cpp): LSTM c' = f·c + i·g, h' = o·tanh(c'), gates in the order i, f, g, o; GRU gates r, z, n with
  * n = tanh(W_in·x + b_in + r·(W_hn·h + b_hn)) and h' = n + z·(h − n), which is (1 − z)·n + z·h.
  *
+ * LSTM's projSize P (torch's proj_size, 0 = none; 0 < P < hiddenSize H) adds per layer and direction
+ * weight_hr [P, H], registered after the biases as torch does (w_ih, w_hh, b_ih, b_hh, w_hr), and the
+ * hidden state becomes h' = W_hr·(o·tanh(c')) of size P: weight_hh is [4H, P], the next layer reads
+ * P·numDirections features, output is [T, B, D·P] and h_n [D·layers, B, P] while c stays [·, B, H].
+ * Without it the step is the same ops as before (no extra op, bit for bit).
+ *
  * State-dict keys are torch's (`weight_ih`, `bias_hh`, `weight_ih_l1_reverse`, ...), as BatchNorm keeps
  * `running_mean`; the cells also read them as camelCase getters (weightIh, ...). Every parameter is
- * drawn from U(−1/√hidden, 1/√hidden) in registration order, as torch's reset_parameters.
- * Not here: LSTM's projSize and PackedSequence inputs.
+ * drawn from U(−1/√hidden, 1/√hidden) in registration order (weight_hr too), as torch's reset_parameters.
+ * Not here: PackedSequence inputs; LSTMCell has no projSize (nor has torch's).
  */
 import { isDType, type DType } from '../../lib/core/dtype';
 import { checkKnownKeys, fail, fmtShape, fmtValue } from '../../lib/core/errors';
@@ -33,9 +39,23 @@ interface Weights {
   wHh: Tensor;
   bIh: Tensor | null;
   bHh: Tensor | null;
+  /** LSTM's projection [projSize, H], or null without one. */
+  wHr: Tensor | null;
 }
 
-/** One step from the input projection xp = W_ih·x + b_ih [B, G·H] and the state h (and c for LSTM) [B, H]. */
+/** The parameter names of one layer and direction (or a cell) by role; an absent bias or projection is undefined. */
+interface WeightNames {
+  wIh: string;
+  wHh: string;
+  bIh?: string;
+  bHh?: string;
+  wHr?: string;
+}
+
+/**
+ * One step from the input projection xp = W_ih·x + b_ih [B, G·H] and the state h (and c for LSTM) [B, H]
+ * (h [B, projSize] for a projected LSTM, whose h' is W_hr·(o·tanh(c'))).
+ */
 function step(mode: Mode, xp: Tensor, h: Tensor, c: Tensor | null, w: Weights, H: number): [Tensor, Tensor | null] {
   const hp = F.linear(h, w.wHh, w.bHh);
   const gate = (t: Tensor, k: number): Tensor => F.narrow(t, -1, k * H, H);
@@ -49,7 +69,8 @@ function step(mode: Mode, xp: Tensor, h: Tensor, c: Tensor | null, w: Weights, H
       const cand = F.tanh(gate(g, 2));
       const o = F.sigmoid(gate(g, 3));
       const c2 = F.add(F.mul(f, c as Tensor), F.mul(i, cand));
-      return [F.mul(o, F.tanh(c2)), c2];
+      const h2 = F.mul(o, F.tanh(c2));
+      return [w.wHr === null ? h2 : F.linear(h2, w.wHr), c2];
     }
     case 'GRU': {
       const r = F.sigmoid(F.add(gate(xp, 0), gate(hp, 0)));
@@ -121,13 +142,15 @@ function checkInput(op: string, x: unknown, ranks: readonly [number, number], in
   return x;
 }
 
-/** The parameters of `m` registered as `names` (w_ih, w_hh, b_ih, b_hh); an absent bias is null, an absent weight an error. */
-function readWeights(op: string, params: Map<string, Parameter | null>, names: readonly string[]): Weights {
+/** The parameters registered as `names`; an absent bias is null, an absent weight (or a named projection) an error. */
+function readWeights(op: string, params: Map<string, Parameter | null>, names: WeightNames): Weights {
   const get = (name: string | undefined): Tensor | null => (name === undefined ? null : params.get(name) ?? null);
-  const wIh = get(names[0]);
-  const wHh = get(names[1]);
-  if (!wIh || !wHh) fail(op, `${wIh ? names[1] : names[0]} is not set (null); a recurrent layer needs both weights`);
-  return { wIh, wHh, bIh: get(names[2]), bHh: get(names[3]) };
+  const wIh = get(names.wIh);
+  const wHh = get(names.wHh);
+  if (!wIh || !wHh) fail(op, `${wIh ? names.wHh : names.wIh} is not set (null); a recurrent layer needs both weights`);
+  const wHr = get(names.wHr);
+  if (names.wHr !== undefined && !wHr) fail(op, `${names.wHr} is not set (null); an LSTM with projSize > 0 needs it`);
+  return { wIh, wHh, bIh: get(names.bIh), bHh: get(names.bHh), wHr };
 }
 
 interface CellOptions {
@@ -183,7 +206,7 @@ abstract class CellBase extends Module {
     const why = batched ? `batch ${input.shape[0]}, hiddenSize ${this.hiddenSize}` : `unbatched input, hiddenSize ${this.hiddenSize}`;
     const given = names.map((name, i) => (states === null ? zeros(shape, { dtype: this.dtype }) : checkState(op, name, states[i], shape, this.dtype, why)));
     const b = (t: Tensor): Tensor => (batched ? t : F.unsqueeze(t, 0));
-    const w = readWeights(op, new Map(this.registeredParameterEntries()), ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']);
+    const w = readWeights(op, new Map(this.registeredParameterEntries()), { wIh: 'weight_ih', wHh: 'weight_hh', bIh: 'bias_ih', bHh: 'bias_hh' });
     const [h, c] = step(this.mode, F.linear(b(input), w.wIh, w.bIh), b(given[0]), given.length > 1 ? b(given[1]) : null, w, this.hiddenSize);
     const u = (t: Tensor): Tensor => (batched ? t : F.squeeze(t, 0));
     return [u(h), c === null ? null : u(c)];
@@ -261,6 +284,11 @@ export interface RNNOptions extends RNNBaseOptions {
   nonlinearity?: 'tanh' | 'relu';
 }
 
+export interface LSTMOptions extends RNNBaseOptions {
+  /** Size of the projected hidden state h (torch's proj_size): 0 (the default) for none, else below hiddenSize. */
+  projSize?: number;
+}
+
 /** What the three layers share: torch's RNNBase (parameters per layer and direction, the stacked, bidirectional run). */
 abstract class RNNBase extends Module {
   readonly numLayers: number;
@@ -268,12 +296,19 @@ abstract class RNNBase extends Module {
   readonly batchFirst: boolean;
   readonly dropout: number;
   readonly bidirectional: boolean;
-  /** Per layer and direction (index layer·numDirections + direction), the four parameter names in torch's order. */
+  /** torch's proj_size: the size of h when > 0 (LSTM only; always 0 for RNN and GRU). */
+  readonly projSize: number;
+  /** Per layer and direction (index layer·numDirections + direction), the parameter names in torch's order. */
   private readonly weightNames: string[][] = [];
+  /** The same names by role, for the run. */
+  private readonly weightRoles: WeightNames[] = [];
 
-  constructor(protected readonly mode: Mode, readonly inputSize: number, readonly hiddenSize: number, options: RNNBaseOptions, keys: readonly string[]) {
+  constructor(protected readonly mode: Mode, readonly inputSize: number, readonly hiddenSize: number, options: LSTMOptions, keys: readonly string[]) {
     super();
     const op = this.constructor.name;
+    if (mode !== 'LSTM' && options !== null && typeof options === 'object' && 'projSize' in options) {
+      fail(op, 'projSize is only supported for LSTM, not RNN or GRU');
+    }
     checkKnownKeys(op, options, keys);
     positiveInt(op, 'inputSize', inputSize);
     positiveInt(op, 'hiddenSize', hiddenSize);
@@ -286,17 +321,31 @@ abstract class RNNBase extends Module {
       fail(op, `dropout should be a number in range [0, 1] representing the probability of an element being zeroed, got ${fmtValue(dropout)}`);
     }
     this.dropout = dropout;
+    const projSize = options.projSize ?? 0;
+    if (typeof projSize !== 'number' || !Number.isInteger(projSize) || projSize < 0) {
+      fail(op, `projSize should be a positive integer or zero to disable projections, got ${fmtValue(projSize)}`);
+    }
+    if (projSize >= hiddenSize) fail(op, `projSize has to be smaller than hiddenSize, got projSize ${projSize} and hiddenSize ${hiddenSize}`);
+    this.projSize = projSize;
     const dtype = dtypeOption(op, options.dtype);
     const G = GATES[mode] * hiddenSize;
+    const realHidden = projSize > 0 ? projSize : hiddenSize;
     const dirs = this.numDirections;
     for (let layer = 0; layer < this.numLayers; layer++) {
-      const layerInput = layer === 0 ? inputSize : hiddenSize * dirs;
+      const layerInput = layer === 0 ? inputSize : realHidden * dirs;
       for (let dir = 0; dir < dirs; dir++) {
         const sfx = `_l${layer}${dir === 1 ? '_reverse' : ''}`;
-        const names = ['weight_ih', 'weight_hh', ...(this.bias ? ['bias_ih', 'bias_hh'] : [])].map((n) => n + sfx);
-        const shapes = [[G, layerInput], [G, hiddenSize], [G], [G]];
-        names.forEach((n, i) => this.registerParameter(n, new Parameter(Tensor.empty(shapes[i], dtype))));
-        this.weightNames.push(names);
+        // torch's order: w_ih, w_hh, b_ih, b_hh, w_hr
+        const roles: [keyof WeightNames, string, number[]][] = [['wIh', 'weight_ih', [G, layerInput]], ['wHh', 'weight_hh', [G, realHidden]]];
+        if (this.bias) roles.push(['bIh', 'bias_ih', [G]], ['bHh', 'bias_hh', [G]]);
+        if (projSize > 0) roles.push(['wHr', 'weight_hr', [projSize, hiddenSize]]);
+        const named = { wIh: '', wHh: '' } as WeightNames;
+        for (const [role, base, shape] of roles) {
+          named[role] = base + sfx;
+          this.registerParameter(base + sfx, new Parameter(Tensor.empty(shape, dtype)));
+        }
+        this.weightNames.push(roles.map(([, base]) => base + sfx));
+        this.weightRoles.push(named);
       }
     }
     const stdv = 1 / Math.sqrt(hiddenSize);
@@ -307,7 +356,7 @@ abstract class RNNBase extends Module {
     return this.bidirectional ? 2 : 1;
   }
 
-  /** torch's all_weights: per layer and direction, [w_ih, w_hh, b_ih, b_hh] (the biases only with bias). */
+  /** torch's all_weights: per layer and direction, [w_ih, w_hh, b_ih, b_hh, w_hr] (the biases only with bias, w_hr only with projSize). */
   get allWeights(): (Parameter | null)[][] {
     const params = new Map(this.registeredParameterEntries());
     return this.weightNames.map((names) => names.map((n) => params.get(n) ?? null));
@@ -316,13 +365,14 @@ abstract class RNNBase extends Module {
   /**
    * The whole run: input [T, B, inputSize] ([B, T, inputSize] with batchFirst) or an unbatched
    * [T, inputSize], states [numLayers·numDirections, B, hiddenSize] (unbatched: without B; zeros when
-   * omitted). Returns the last layer's output [T, B, numDirections·hiddenSize] (batchFirst: [B, T, …])
-   * and the final states, in the input's batching.
+   * omitted; h has projSize in place of hiddenSize when projSize > 0). Returns the last layer's output
+   * [T, B, numDirections·(projSize || hiddenSize)] (batchFirst: [B, T, …]) and the final states, in
+   * the input's batching.
    */
   protected run(x: unknown, states: readonly unknown[] | null, names: readonly string[]): [Tensor, Tensor[]] {
     const op = this.constructor.name;
     const params = new Map(this.registeredParameterEntries());
-    const w0 = params.get(this.weightNames[0][0]);
+    const w0 = params.get(this.weightRoles[0].wIh);
     const dtype = w0 ? w0.dtype : 'float32';
     let input = checkInput(op, x, [2, 3], this.inputSize, dtype);
     const batched = input.ndim === 3;
@@ -333,16 +383,19 @@ abstract class RNNBase extends Module {
     if (T === 0) fail(op, `expected a sequence length larger than 0, got input of shape ${fmtShape((x as Tensor).shape)}`);
     const LD = this.numLayers * this.numDirections;
     const H = this.hiddenSize;
-    const stateShape = batched ? [LD, B, H] : [LD, H];
-    const why = `numLayers·numDirections ${LD}${batched ? `, batch ${B}` : ''}, hiddenSize ${H}`;
+    const P = this.projSize;
+    // state k's last dimension: h (k = 0) has projSize when projecting; c always hiddenSize
+    const size = (k: number): number => (k === 0 && P > 0 ? P : H);
     const given = names.map((name, i) => {
       if (states === null) return null;
-      const s = checkState(op, name, states[i], stateShape, dtype, why);
+      const n = size(i);
+      const why = `numLayers·numDirections ${LD}${batched ? `, batch ${B}` : ''}, ${n === P ? `projSize ${P}` : `hiddenSize ${H}`}`;
+      const s = checkState(op, name, states[i], batched ? [LD, B, n] : [LD, n], dtype, why);
       return batched ? s : F.unsqueeze(s, 1);
     });
     const init = (k: number, idx: number): Tensor => {
       const s = given[k];
-      return s === null ? zeros([B, H], { dtype }) : F.select(s, 0, idx);
+      return s === null ? zeros([B, size(k)], { dtype }) : F.select(s, 0, idx);
     };
     const finals: Tensor[][] = names.map(() => []);
     let layerInput = input;
@@ -350,7 +403,7 @@ abstract class RNNBase extends Module {
       const outs: Tensor[] = [];
       for (let dir = 0; dir < this.numDirections; dir++) {
         const idx = layer * this.numDirections + dir;
-        const w = readWeights(op, params, this.weightNames[idx]);
+        const w = readWeights(op, params, this.weightRoles[idx]);
         const xp = timeSteps(F.linear(layerInput, w.wIh, w.bIh));
         let h = init(0, idx);
         let c = names.length > 1 ? init(1, idx) : null;
@@ -378,6 +431,7 @@ abstract class RNNBase extends Module {
 
   override extraRepr(): string {
     let s = `${this.inputSize}, ${this.hiddenSize}`;
+    if (this.projSize !== 0) s += `, proj_size=${this.projSize}`;
     if (this.numLayers !== 1) s += `, num_layers=${this.numLayers}`;
     if (!this.bias) s += `, bias=${pyBool(false)}`;
     if (this.batchFirst) s += `, batch_first=${pyBool(true)}`;
@@ -404,13 +458,16 @@ export class RNN extends RNNBase {
   }
 }
 
-/** torch.nn.LSTM: gates i, f, g, o; forward returns [output, [hN, cN]]. */
+/** torch.nn.LSTM: gates i, f, g, o, optionally projected (projSize); forward returns [output, [hN, cN]]. */
 export class LSTM extends RNNBase {
-  constructor(inputSize: number, hiddenSize: number, options: RNNBaseOptions = {}) {
-    super('LSTM', inputSize, hiddenSize, options, ['numLayers', 'bias', 'batchFirst', 'dropout', 'bidirectional', 'dtype']);
+  constructor(inputSize: number, hiddenSize: number, options: LSTMOptions = {}) {
+    super('LSTM', inputSize, hiddenSize, options, ['numLayers', 'bias', 'batchFirst', 'dropout', 'bidirectional', 'projSize', 'dtype']);
   }
 
-  /** [output, [hN, cN]] from input and hx = [h0, c0] (zeros when omitted), states [numLayers·D, B, hiddenSize]. */
+  /**
+   * [output, [hN, cN]] from input and hx = [h0, c0] (zeros when omitted): h0 and hN [numLayers·D, B, projSize || hiddenSize],
+   * c0 and cN [numLayers·D, B, hiddenSize], output [T, B, D·(projSize || hiddenSize)].
+   */
   forward(input: Tensor, hx?: readonly [Tensor, Tensor] | null): [Tensor, [Tensor, Tensor]] {
     if (hx != null && (!Array.isArray(hx) || hx.length !== 2)) fail('LSTM', `hx must be an array [h0, c0] of two tensors, got ${fmtValue(hx)}`);
     const [output, [hN, cN]] = this.run(input, hx ?? null, ['hx[0]', 'hx[1]']);

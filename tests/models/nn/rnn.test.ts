@@ -16,7 +16,8 @@ import { GRU, GRUCell, LSTM, LSTMCell, Module, RNN, RNNCell, Sequential } from '
 type Kind = 'tanh' | 'relu' | 'lstm' | 'gru';
 type Vec = number[];
 type Mat = number[][];
-interface RefParams { wIh: Mat; wHh: Mat; bIh: Vec | null; bHh: Vec | null }
+/** wHr: LSTM's projection [P][H] (torch's weight_hr), absent without projSize. */
+interface RefParams { wIh: Mat; wHh: Mat; bIh: Vec | null; bHh: Vec | null; wHr?: Mat }
 
 const sig = (v: number): number => 1 / (1 + Math.exp(-v));
 
@@ -31,9 +32,12 @@ function gateRows(W: Mat, b: Vec | null, v: Vec, k: number, H: number): Vec {
   return out;
 }
 
-/** One step of torch's documented cell equations; returns [h', c'] (c' only for LSTM). */
+/**
+ * One step of torch's documented cell equations; returns [h', c'] (c' only for LSTM). With a projection
+ * (LSTM's proj_size) h' = W_hr·(o ⊙ tanh(c')), so h has W_hr's row count and c the hidden size.
+ */
 function refCell(kind: Kind, p: RefParams, x: Vec, h: Vec, c: Vec | null): [Vec, Vec | null] {
-  const H = h.length;
+  const H = p.wIh.length / (kind === 'lstm' ? 4 : kind === 'gru' ? 3 : 1);
   const gi = (k: number): Vec => gateRows(p.wIh, p.bIh, x, k, H);
   const gh = (k: number): Vec => gateRows(p.wHh, p.bHh, h, k, H);
   if (kind === 'tanh' || kind === 'relu') {
@@ -56,6 +60,7 @@ function refCell(kind: Kind, p: RefParams, x: Vec, h: Vec, c: Vec | null): [Vec,
       cNew.push(f * (c as Vec)[j] + i * g);
       hNew.push(o * Math.tanh(cNew[j]));
     }
+    if (p.wHr) return [p.wHr.map((row) => row.reduce((s, w, j) => s + w * hNew[j], 0)), cNew];
     return [hNew, cNew];
   }
   const [ir, hr] = [gi(0), gh(0)];
@@ -76,11 +81,13 @@ function refParams(m: Module, sfx: string): RefParams {
   const sd = m.stateDict();
   const mat = (k: string): Mat => sd[k].toArray() as Mat;
   const vec = (k: string): Vec | null => (sd[k] ? (sd[k].toArray() as Vec) : null);
-  return { wIh: mat(`weight_ih${sfx}`), wHh: mat(`weight_hh${sfx}`), bIh: vec(`bias_ih${sfx}`), bHh: vec(`bias_hh${sfx}`) };
+  const p: RefParams = { wIh: mat(`weight_ih${sfx}`), wHh: mat(`weight_hh${sfx}`), bIh: vec(`bias_ih${sfx}`), bHh: vec(`bias_hh${sfx}`) };
+  if (sd[`weight_hr${sfx}`]) p.wHr = mat(`weight_hr${sfx}`);
+  return p;
 }
 
 /**
- * torch's stacked, bidirectional run for one batch element at a time: xs [B][T][I], h0/c0 [L·D][B][H].
+ * torch's stacked, bidirectional run for one batch element at a time: xs [B][T][I], h0/c0 [L·D][B][H] (h0 [L·D][B][P] with a projection).
  * `keep(l, t, b, j)` scales layer l's output element before layer l + 1 reads it (dropout's mask).
  */
 function refLayers(
@@ -565,6 +572,226 @@ describe('models/nn recurrent layers', () => {
       expect(() => new LSTM(3, 4, { nonlinearity: 'relu' } as object)).to.throw("LSTM: unknown option 'nonlinearity'");
       expect(() => new GRU(0, 4)).to.throw('GRU: inputSize must be a positive integer, got 0');
       expect(() => new RNN(3, 4, { bidirectional: 1 as unknown as boolean })).to.throw('RNN: bidirectional must be a boolean, got 1');
+    });
+  });
+});
+
+describe('models/nn LSTM with projSize (torch proj_size)', () => {
+  beforeEach(() => manualSeed(27));
+
+  const T = 4;
+  const B = 3;
+  const I = 3;
+  const H = 5;
+  const P = 3;
+
+  interface ProjCase { numLayers: number; bidirectional: boolean; batchFirst: boolean; givenState: boolean; bias?: boolean }
+  const configs: ProjCase[] = [
+    { numLayers: 2, bidirectional: true, batchFirst: false, givenState: true },
+    { numLayers: 2, bidirectional: true, batchFirst: true, givenState: false },
+    { numLayers: 3, bidirectional: false, batchFirst: true, givenState: true },
+    { numLayers: 1, bidirectional: false, batchFirst: false, givenState: false },
+    { numLayers: 2, bidirectional: true, batchFirst: false, givenState: true, bias: false },
+  ];
+  const states = (LD: number, b: number, n: number, fill?: () => number): Mat[] =>
+    Array.from({ length: LD }, () => Array.from({ length: b }, () => Array.from({ length: n }, () => (fill ? fill() : 0))));
+
+  for (const c of configs) {
+    const desc = `${c.numLayers} layer${c.numLayers > 1 ? 's' : ''}${c.bidirectional ? ', bidirectional' : ''}, batchFirst ${c.batchFirst}, ${c.givenState ? 'given' : 'default'} state${c.bias === false ? ', no bias' : ''}`;
+    it(`${desc}: output [T, B, D·P], hN [L·D, B, P] and cN [L·D, B, H] match the projected equations`, () => {
+      const m = new LSTM(I, H, { numLayers: c.numLayers, bidirectional: c.bidirectional, batchFirst: c.batchFirst, bias: c.bias ?? true, projSize: P, dtype: 'float64' });
+      const D = c.bidirectional ? 2 : 1;
+      const LD = c.numLayers * D;
+      const x = randn(c.batchFirst ? [B, T, I] : [T, B, I], f64);
+      const h0 = c.givenState ? randn([LD, B, P], f64) : undefined;
+      const c0 = c.givenState ? randn([LD, B, H], f64) : undefined;
+      const [out, [hN, cN]] = m.forward(x, h0 && c0 ? [h0, c0] : undefined);
+      const xs = c.batchFirst ? (x.toArray() as Mat[]) : batchMajor(x.toArray() as Mat[]);
+      const ref = refLayers('lstm', m, c.numLayers, D, xs, h0 ? (h0.toArray() as Mat[]) : states(LD, B, P), c0 ? (c0.toArray() as Mat[]) : states(LD, B, H));
+      if (c.batchFirst) expectClose(out, [B, T, D * P], ref.out);
+      else expectClose(out, [T, B, D * P], batchMajor(ref.out));
+      expectClose(hN, [LD, B, P], ref.hN);
+      expectClose(cN, [LD, B, H], ref.cN);
+    });
+  }
+
+  for (const batchFirst of [false, true]) {
+    it(`unbatched [T, I] input (batchFirst ${batchFirst}): output [T, 2P], hN [4, P], cN [4, H], given and default states`, () => {
+      const m = new LSTM(I, H, { numLayers: 2, bidirectional: true, batchFirst, projSize: P, dtype: 'float64' });
+      const x = randn([T, I], f64);
+      const h0 = randn([4, P], f64);
+      const c0 = randn([4, H], f64);
+      const toB1 = (s: Tensor): Mat[] => (s.toArray() as Mat).map((row) => [row]);
+      for (const given of [true, false]) {
+        const [out, [hN, cN]] = m.forward(x, given ? [h0, c0] : undefined);
+        const ref = refLayers('lstm', m, 2, 2, [x.toArray() as Mat], given ? toB1(h0) : states(4, 1, P), given ? toB1(c0) : states(4, 1, H));
+        expectClose(out, [T, 2 * P], ref.out[0]);
+        expectClose(hN, [4, P], ref.hN.map((s) => s[0]));
+        expectClose(cN, [4, H], ref.cN.map((s) => s[0]));
+      }
+    });
+  }
+
+  it('the projection is applied: the same weights with W_hr dropped from the reference give a different result', () => {
+    const m = new LSTM(I, H, { projSize: P, dtype: 'float64' });
+    const x = randn([T, B, I], f64);
+    const [out] = m.forward(x);
+    expect(out.shape).to.deep.equal([T, B, P]);
+    const p = refParams(m, '_l0');
+    // truncating o·tanh(c) to its first P entries (no W_hr) must not reproduce the output
+    const noProj = { ...p, wHr: p.wHr?.map((row, r) => row.map((_, j) => (j === r ? 1 : 0))) };
+    const xs = batchMajor(x.toArray() as Mat[]);
+    const seq = xs.map((xb) => {
+      let h = [0, 0, 0];
+      let c: Vec | null = [0, 0, 0, 0, 0];
+      return xb.map((xt) => {
+        [h, c] = refCell('lstm', noProj, xt, h, c);
+        return h;
+      });
+    });
+    const a = Array.from(out.data);
+    const e = flat(batchMajor(seq));
+    expect(Math.max(...a.map((v, i) => Math.abs(v - e[i])))).to.be.greaterThan(1e-3);
+  });
+
+  it('float32 matches the float64 reference within float32 rounding', () => {
+    const m = new LSTM(I, H, { numLayers: 2, bidirectional: true, projSize: P });
+    const x = randn([T, B, I]);
+    const [out, [hN, cN]] = m.forward(x);
+    const ref = refLayers('lstm', m, 2, 2, batchMajor(x.toArray() as Mat[]), states(4, B, P), states(4, B, H));
+    expect(out.dtype).to.equal('float32');
+    expectClose(out, [T, B, 2 * P], batchMajor(ref.out), 1e-6);
+    expectClose(hN, [4, B, P], ref.hN, 1e-6);
+    expectClose(cN, [4, B, H], ref.cN, 1e-6);
+  });
+
+  it('dropout p = 1 between layers zeroes the projected [T, B, D·P] output layer 2 reads, in train mode only', () => {
+    const m = new LSTM(I, H, { numLayers: 2, bidirectional: true, projSize: P, dropout: 1, dtype: 'float64' });
+    const x = randn([T, B, I], f64);
+    const xs = batchMajor(x.toArray() as Mat[]);
+    const [outTrain, [hTrain, cTrain]] = m.forward(x);
+    const dropped = refLayers('lstm', m, 2, 2, xs, states(4, B, P), states(4, B, H), () => 0);
+    expectClose(outTrain, [T, B, 2 * P], batchMajor(dropped.out));
+    expectClose(hTrain, [4, B, P], dropped.hN);
+    expectClose(cTrain, [4, B, H], dropped.cN);
+    m.eval();
+    const [outEval] = m.forward(x);
+    expectClose(outEval, [T, B, 2 * P], batchMajor(refLayers('lstm', m, 2, 2, xs, states(4, B, P), states(4, B, H)).out));
+  });
+
+  it("parameters: torch's keys in registration order w_ih, w_hh, b_ih, b_hh, w_hr and their shapes, allWeights, U(-1/√H, 1/√H) for all", () => {
+    const m = new LSTM(I, H, { numLayers: 2, bidirectional: true, projSize: P });
+    const keys: string[] = [];
+    const shapes: number[][] = [];
+    for (const l of [0, 1]) {
+      for (const sfx of ['', '_reverse']) {
+        keys.push(`weight_ih_l${l}${sfx}`, `weight_hh_l${l}${sfx}`, `bias_ih_l${l}${sfx}`, `bias_hh_l${l}${sfx}`, `weight_hr_l${l}${sfx}`);
+        shapes.push([4 * H, l === 0 ? I : 2 * P], [4 * H, P], [4 * H], [4 * H], [P, H]);
+      }
+    }
+    const sd = m.stateDict();
+    expect(Object.keys(sd)).to.deep.equal(keys);
+    expect(Object.values(sd).map((t) => t.shape)).to.deep.equal(shapes);
+    const params = Object.fromEntries(m.namedParameters());
+    expect(Object.keys(params)).to.deep.equal(keys);
+    expect(m.allWeights.length).to.equal(4);
+    expect(m.allWeights[1]).to.have.ordered.members([params.weight_ih_l0_reverse, params.weight_hh_l0_reverse, params.bias_ih_l0_reverse, params.bias_hh_l0_reverse, params.weight_hr_l0_reverse]);
+    expect(m.projSize).to.equal(P);
+
+    const noBias = new LSTM(I, H, { numLayers: 2, bias: false, projSize: 2 });
+    expect(Object.keys(noBias.stateDict())).to.deep.equal(['weight_ih_l0', 'weight_hh_l0', 'weight_hr_l0', 'weight_ih_l1', 'weight_hh_l1', 'weight_hr_l1']);
+    expect(Object.values(noBias.stateDict()).map((t) => t.shape)).to.deep.equal([[20, 3], [20, 2], [2, 5], [20, 2], [20, 2], [2, 5]]);
+    expect(noBias.allWeights[1].map((w) => w?.shape)).to.deep.equal([[20, 2], [20, 2], [2, 5]]);
+
+    manualSeed(9);
+    const r = new LSTM(2, 4, { bidirectional: true, projSize: 1, dtype: 'float64' });
+    manualSeed(9);
+    const stdv = 1 / Math.sqrt(4);
+    // per direction: w_ih 16·2, w_hh 16·1, b_ih 16, b_hh 16, w_hr 1·4
+    const draws = Array.from({ length: 2 * (32 + 16 + 16 + 16 + 4) }, () => globalRng().uniformRange(-stdv, stdv));
+    expect(flat(r.parameters().map((t) => Array.from(t.data)))).to.deep.equal(draws);
+  });
+
+  it('loads a state dict with weight_hr and computes with the loaded projection', () => {
+    const m = new LSTM(1, 2, { projSize: 1, bias: false, dtype: 'float64' });
+    // W_ih rows i, f, g, o (2 each); W_hh [8, 1]
+    const wIh = [[1], [0.5], [-1], [2], [0.25], [-0.5], [1.5], [-2]];
+    const wHh = [[0.3], [-0.2], [0.1], [0.4], [-0.6], [0.7], [0.2], [-0.1]];
+    const wHr = [[2, -3]];
+    m.loadStateDict({ weight_ih_l0: tensor(wIh, f64), weight_hh_l0: tensor(wHh, f64), weight_hr_l0: tensor(wHr, f64) });
+    const [out, [hN, cN]] = m.forward(tensor([[[0.5]], [[-1]]], f64), [tensor([[[0.25]]], f64), tensor([[[1, -1]]], f64)]);
+    let h = 0.25;
+    let c = [1, -1];
+    const hs: number[] = [];
+    for (const xt of [0.5, -1]) {
+      const pre = (r: number): number => wIh[r][0] * xt + wHh[r][0] * h;
+      const cell = [0, 1].map((j) => sig(pre(2 + j)) * c[j] + sig(pre(j)) * Math.tanh(pre(4 + j)));
+      const o = [0, 1].map((j) => sig(pre(6 + j)) * Math.tanh(cell[j]));
+      c = cell;
+      h = wHr[0][0] * o[0] + wHr[0][1] * o[1];
+      hs.push(h);
+    }
+    expectClose(out, [2, 1, 1], hs);
+    expectClose(hN, [1, 1, 1], [h]);
+    expectClose(cN, [1, 1, 2], c);
+  });
+
+  it('projSize 0 is the default: the same parameters, keys, output and gradients bit for bit, and torch repr', () => {
+    const results = [{}, { projSize: 0 }].map((extra) => {
+      manualSeed(11);
+      const m = new LSTM(I, H, { numLayers: 2, bidirectional: true, batchFirst: true, ...extra });
+      const x = randn([B, T, I], { requiresGrad: true });
+      const [out, [hN, cN]] = m.forward(x);
+      F.sum(F.add(F.sum(F.mul(out, out)), F.add(F.sum(hN), F.sum(cN)))).backward();
+      expect(m.projSize).to.equal(0);
+      expect(hN.shape).to.deep.equal([4, B, H]);
+      return { keys: Object.keys(m.stateDict()), values: [out, hN, cN, x.grad as Tensor, ...m.parameters(), ...m.parameters().map((p) => p.grad as Tensor)].map((t) => Array.from(t.data)) };
+    });
+    expect(results[1].keys).to.deep.equal(results[0].keys);
+    expect(results[1].keys.some((k) => k.startsWith('weight_hr'))).to.equal(false);
+    expect(results[1].values).to.deep.equal(results[0].values);
+    expect(new LSTM(10, 20, { projSize: 0 }).toString()).to.equal('LSTM(10, 20)');
+    expect(new LSTM(10, 20, { projSize: 5, numLayers: 2, bidirectional: true }).toString()).to.equal('LSTM(10, 20, proj_size=5, num_layers=2, bidirectional=True)');
+    expect(new GRU(3, 4).projSize).to.equal(0);
+    expect(new RNN(3, 4).projSize).to.equal(0);
+  });
+
+  it('gradcheck in float64: 2 layers, bidirectional, T 3, B 2, hidden 4, proj 3, w.r.t. input, h0, c0 and every weight including weight_hr', () => {
+    const m = new LSTM(2, 4, { numLayers: 2, bidirectional: true, projSize: 3, dtype: 'float64' });
+    const x = (shape: number[]): Tensor => randn(shape, { dtype: 'float64', requiresGrad: true });
+    const params = m.parameters();
+    expect(Object.keys(m.stateDict()).filter((k) => k.startsWith('weight_hr')).length).to.equal(4);
+    const rep = assertGradcheck((input, h0, c0) => {
+      const [o, [h, c]] = m.forward(input, [h0, c0]);
+      return [o, h, c];
+    }, [x([3, 2, 2]), x([4, 2, 3]), x([4, 2, 4]), ...params], { atol: 1e-7, rtol: 1e-6 });
+    expect(rep.inputs.length).to.equal(3 + 20);
+  });
+
+  describe('errors name LSTM and the values', () => {
+    it('projSize not smaller than hiddenSize, negative or not an integer, or given to RNN or GRU', () => {
+      expect(() => new LSTM(3, 4, { projSize: 4 })).to.throw('LSTM: projSize has to be smaller than hiddenSize, got projSize 4 and hiddenSize 4');
+      expect(() => new LSTM(3, 4, { projSize: 7 })).to.throw('LSTM: projSize has to be smaller than hiddenSize, got projSize 7 and hiddenSize 4');
+      expect(() => new LSTM(3, 4, { projSize: -1 })).to.throw('LSTM: projSize should be a positive integer or zero to disable projections, got -1');
+      expect(() => new LSTM(3, 4, { projSize: 1.5 })).to.throw('LSTM: projSize should be a positive integer or zero to disable projections, got 1.5');
+      expect(() => new LSTM(3, 4, { projSize: '2' as unknown as number })).to.throw('LSTM: projSize should be a positive integer or zero to disable projections, got "2"');
+      expect(() => new LSTM(3, 4, { proj_size: 2 } as object)).to.throw("LSTM: unknown option 'proj_size' (did you mean 'projSize'?)");
+      expect(() => new GRU(3, 4, { projSize: 2 } as object)).to.throw('GRU: projSize is only supported for LSTM, not RNN or GRU');
+      expect(() => new RNN(3, 4, { projSize: 0 } as object)).to.throw('RNN: projSize is only supported for LSTM, not RNN or GRU');
+    });
+    it('h0 must have projSize and c0 hiddenSize as the last dimension', () => {
+      const m = new LSTM(3, 4, { numLayers: 2, bidirectional: true, projSize: 2 });
+      const x = randn([5, 2, 3]);
+      expect(() => m.forward(x, [zeros([4, 2, 4]), zeros([4, 2, 4])])).to.throw('LSTM: expected hx[0] of shape [4,2,2] (numLayers·numDirections 4, batch 2, projSize 2), got [4,2,4]');
+      expect(() => m.forward(x, [zeros([4, 2, 2]), zeros([4, 2, 2])])).to.throw('LSTM: expected hx[1] of shape [4,2,4] (numLayers·numDirections 4, batch 2, hiddenSize 4), got [4,2,2]');
+      expect(() => m.forward(randn([5, 3]), [zeros([4, 4]), zeros([4, 4])])).to.throw('LSTM: expected hx[0] of shape [4,2] (numLayers·numDirections 4, projSize 2), got [4,4]');
+      expect(() => m.forward(randn([5, 3]), [zeros([4, 2]), zeros([4, 2])])).to.throw('LSTM: expected hx[1] of shape [4,4] (numLayers·numDirections 4, hiddenSize 4), got [4,2]');
+      expect(m.forward(x, [zeros([4, 2, 2]), zeros([4, 2, 4])])[0].shape).to.deep.equal([5, 2, 4]);
+    });
+    it('a weight_hr set to null', () => {
+      const m = new LSTM(3, 4, { projSize: 2 });
+      m.registerParameter('weight_hr_l0', null);
+      expect(() => m.forward(randn([5, 2, 3]))).to.throw('LSTM: weight_hr_l0 is not set (null); an LSTM with projSize > 0 needs it');
     });
   });
 });

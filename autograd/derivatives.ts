@@ -334,6 +334,41 @@ export const derivatives = {
       return { x: varBackward(gVar, x!, axes, correction) };
     },
   }),
+  /**
+   * torch.linalg.vector_norm (what torch.norm calls for a numeric p) for a finite p other than 1 and 2
+   * (F.norm keeps its composites for those): (Σ|x|^p)^(1/p) over the axes, or for p = 0 the count of
+   * nonzeros (a NaN counts, NaN ≠ 0, as torch's NormZeroOps). |x|^p and the sums are in float64
+   * (pairwise, sumAxes), rounded once. Backward: torch 1.13's norm_backward, with n the norm —
+   *   p = 0: zero;  p < 1: sgn(x)·|x|^(p−1) (0 where x = 0)·grad·n^(1−p);
+   *   1 < p < 2: sgn(x)·|x|^(p−1)·(grad / n^(p−1), 0 where n = 0);  p > 2: x·|x|^(p−2)·(the same).
+   */
+  normP: defineOp<X, { axes: number[]; keepdim: boolean; p: number }>({
+    saveInputs: ['x'],
+    saveOutput: true,
+    forward: ({ x }, { axes, keepdim, p }) => {
+      const xs = dense(x);
+      const powers = new Float64Array(xs.length);
+      if (p === 0) for (let i = 0; i < xs.length; i++) powers[i] = xs[i] === 0 ? 0 : 1;
+      else for (let i = 0; i < xs.length; i++) powers[i] = Math.abs(xs[i]) ** p;
+      const sums = sumAxes(powers, x.shape, axes);
+      const out = allocate(x.dtype, sums.length);
+      for (let i = 0; i < sums.length; i++) out[i] = p === 0 ? sums[i] : sums[i] ** (1 / p);
+      return fromData(out, keptShape(x.shape, axes, keepdim));
+    },
+    backward: (g, { inputs: { x }, out, attrs: { axes, p } }) => {
+      if (p === 0) return { x: F.zerosLike(x!) };
+      const kept = keptShape(x!.shape, axes, true);
+      const gk = F.reshape(g, kept), n = F.reshape(out!, kept);
+      const a = F.abs(x!);
+      if (p < 1) {
+        const scaled = F.where(F.eq(x!, 0), 0, F.mul(F.sign(x!), F.pow(a, p - 1)));
+        return { x: F.mul(F.mul(scaled, gk), F.pow(n, 1 - p)) };
+      }
+      const scaled = p < 2 ? F.mul(F.sign(x!), F.pow(a, p - 1)) : F.mul(x!, F.pow(a, p - 2));
+      const scale = F.where(F.eq(n, 0), 0, F.div(gk, F.pow(n, p - 1)));
+      return { x: F.mul(scaled, scale) };
+    },
+  }),
   // amax semantics: among tied maxima the gradient is split evenly. With `all` (torch.max(x), no
   // dim: PyTorch's evenly_distribute_backward) a NaN result's gradient is split among the NaNs.
   max: defineOp<X, { axes: number[]; keepdim: boolean; all?: boolean }>({

@@ -220,6 +220,34 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     { desc: 'dims [0,2] keepdim, correction 0', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [0, 2], keepdim: true, correction: 0 } }) },
     { desc: 'dim 1 of non-contiguous', make: () => ({ inputs: { x: nc([3, 5]) }, attrs: { axes: [1], keepdim: false, correction: 1 } }) },
   ] },
+  normP: { samples: [
+    // |x| kept at 0.2 or more for p < 1, where the gradient grows without bound near 0; for
+    // 1 < p < 2 and p > 2 the gradient is continuous through 0, so those samples hold exact zeros.
+    { desc: 'p 0.5 over all', make: () => ({ inputs: { x: r([3, 4], awayFromZero) }, attrs: { axes: [0, 1], keepdim: false, p: 0.5 } }) },
+    { desc: 'p 3 over dim 1 keepdim', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [1], keepdim: true, p: 3 } }) },
+    { desc: 'p 1.5 over dims [0,2]', make: () => ({ inputs: { x: r([2, 3, 4]) }, attrs: { axes: [0, 2], keepdim: false, p: 1.5 } }) },
+    { desc: 'p -1 over dim 0 of non-contiguous', make: () => ({ inputs: { x: nc([4, 3], awayFromZero) }, attrs: { axes: [0], keepdim: false, p: -1 } }) },
+    { desc: 'p -2.5 over dim 1', make: () => ({ inputs: { x: r([2, 5], awayFromZero) }, attrs: { axes: [1], keepdim: false, p: -2.5 } }) },
+    { desc: 'p 0 (gradient 0)', make: () => ({ inputs: { x: r([3, 4], awayFromZero) }, attrs: { axes: [1], keepdim: false, p: 0 } }) },
+    {
+      desc: 'p 1.5 with exact zeros, one row all zero',
+      make: () => {
+        const x = r([3, 4]);
+        x.storage[1] = 0;
+        for (let j = 4; j < 8; j++) x.storage[j] = 0;
+        return { inputs: { x }, attrs: { axes: [1], keepdim: false, p: 1.5 } };
+      },
+    },
+    {
+      desc: 'p 3 with exact zeros, one row all zero',
+      make: () => {
+        const x = r([3, 4]);
+        x.storage[2] = 0;
+        for (let j = 8; j < 12; j++) x.storage[j] = 0;
+        return { inputs: { x }, attrs: { axes: [1], keepdim: true, p: 3 } };
+      },
+    },
+  ] },
   max: { samples: [
     { desc: 'all', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0, 1], keepdim: false } }) },
     { desc: 'dim 0 keepdim', make: () => ({ inputs: { x: r([3, 4]) }, attrs: { axes: [0], keepdim: true } }) },

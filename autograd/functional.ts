@@ -325,41 +325,67 @@ export function logsumexp(x: Tensor, dim: number | readonly number[], keepdim = 
   return add(log(sum(exp(sub(x, m)), axes, keepdim)), shift);
 }
 
-/** The orders `norm` takes: 1, 2, Infinity (numbers) or 'fro'. */
+/** The orders `norm` takes: any number but NaN (±Infinity included) or 'fro'. */
 export type NormOrder = number | 'fro';
 
 /**
- * torch.norm over dims (all by default) for p = 1 (Σ|x|), 2 (√Σx², also 'fro', which as torch's
- * takes at most 2 dims) and Infinity (max |x|). Composites; p = 2 takes √ only where Σx² > 0, so its
- * gradient is x/‖x‖ and 0 at an all-zero input, as torch's norm_backward (the plain √ would give NaN).
- * The Infinity norm splits the gradient evenly among tied maxima of |x|, as torch's, and gives 0 on a
- * run holding a NaN (the norm is NaN there), as torch's sgn(NaN) = 0 does.
+ * torch.norm(x, p, dim, keepdim) over dims (all by default), torch 1.13's linalg.vector_norm for a
+ * numeric p:
+ * - p = 1: Σ|x|; p = 2 (and 'fro', which as torch's takes at most 2 dims): √Σx²; Infinity: max |x|.
+ *   Composites; p = 2 takes √ only where Σx² > 0, so its gradient is x/‖x‖ and 0 at an all-zero
+ *   input, as torch's norm_backward (the plain √ would give NaN).
+ * - −Infinity: min |x|, the same composite with min.
+ * - Any other finite p (0.5, 1.5, 3, −1, …): (Σ|x|^p)^(1/p), and for p = 0 the count of nonzeros
+ *   (a NaN counts as nonzero, as torch's NormZeroOps), through the table op normP (float64 sums).
+ *   A negative p follows the same formula as torch does: a zero in the run makes Σ infinite and the
+ *   norm 0; a run of no zeros gives a value below min |x|.
+ * - A NaN in a run makes the norm NaN for every p except 0.
+ *
+ * Gradients are torch 1.13's norm_backward (n the norm):
+ * - p = 0: 0 everywhere.
+ * - ±Infinity: split evenly among the tied extremes of |x| with their signs; 0 on a run holding a
+ *   NaN (the norm is NaN there), as torch's sgn(NaN) = 0 does; a zero extreme gets 0 (sgn(0) = 0).
+ * - p < 1, negative p included: sgn(x)·|x|^(p−1)·grad·n^(1−p), 0 where x = 0 (|0|^(p−1) would be
+ *   ∞); so where n = 0 (an all-zero run for 0 < p < 1, any zero in the run for p < 0) every entry
+ *   gets 0. A NaN entry gives NaN to its whole run (sgn(NaN)·NaN, and n^(1−p) is NaN).
+ * - 1 < p < 2: sgn(x)·|x|^(p−1)·grad / n^(p−1); p > 2: x·|x|^(p−2)·grad / n^(p−1); both 0 where
+ *   n = 0 (an all-zero run) and NaN on a run holding a NaN.
+ * Like torch, a negative p (−Infinity included) is refused on an empty tensor (no identity), and
+ * Infinity over an empty dim.
+ * 'nuc' (the nuclear norm, a matrix norm) and any other string are refused, as is a NaN p.
  */
 export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number[] | null, keepdim = false): Tensor {
   const op = 'norm';
   requireTensor(op, 'input', x);
   if (p === 'fro') {
     if (Array.isArray(dim) && dim.length > 2) fail(op, `p='fro' takes at most 2 dims, got dims ${fmtValue(dim)} for shape ${fmtShape(x.shape)}`);
-  } else if (p !== 1 && p !== 2 && p !== Infinity) {
-    fail(op, `p must be 1, 2, Infinity or 'fro', got ${fmtValue(p)}`);
+  } else if ((p as unknown) === 'nuc') {
+    fail(op, `p='nuc' (the nuclear norm) is not supported; p must be a number or 'fro'`);
+  } else if (typeof p !== 'number' || Number.isNaN(p)) {
+    fail(op, `p must be a number (not NaN) or 'fro', got ${fmtValue(p)}`);
   }
   if (typeof keepdim !== 'boolean') fail(op, `keepdim must be a boolean, got ${fmtValue(keepdim)}`);
   const d = dim === null ? undefined : dim;
   const axes = reductionAxes(op, d, x.ndim);
   if (p === 1) return sum(abs(x), axes, keepdim);
-  if (p === Infinity) {
+  if (typeof p === 'number' && p < 0 && x.numel() === 0) {
+    fail(op, `cannot take the p=${p} norm of an empty tensor (shape ${fmtShape(x.shape)}): a negative order has no identity`);
+  }
+  if (p === Infinity || p === -Infinity) {
     if (axes.some((a) => x.shape[a] === 0) || (x.numel() === 0 && axes.length === x.ndim)) {
       fail(op, `cannot take the Infinity norm over an empty dim (shape ${fmtShape(x.shape)}): the max has no identity`);
     }
+    const extreme = p === Infinity ? max : min;
     const a = abs(x);
     // A run holding a NaN: the max's own backward (torch's amax) would spread NaN over the run, where
     // torch's norm_backward gives sgn(x)·mask·grad/count, 0 there (sgn(NaN) = 0). Reduce zeros instead and put the NaN back.
-    const m = max(a.detach(), axes, keepdim);
-    if (!m.data.some((v) => Number.isNaN(v))) return max(a, d, keepdim);
+    const m = extreme(a.detach(), axes, keepdim);
+    if (!m.data.some((v) => Number.isNaN(v))) return extreme(a, d, keepdim);
     const nanRun = ne(m, m);
-    const inner = max(where(keepdim ? nanRun : reshape(nanRun, reducedShape(x.shape, axes, true)), 0, a), axes, keepdim);
+    const inner = extreme(where(keepdim ? nanRun : reshape(nanRun, reducedShape(x.shape, axes, true)), 0, a), axes, keepdim);
     return where(nanRun, NaN, inner);
   }
+  if (p !== 2 && p !== 'fro') return apply('normP', { x }, { axes, keepdim, p });
   const sq = sum(mul(x, x), axes, keepdim);
   const zero = eq(sq.detach(), 0);
   return where(zero, 0, sqrt(where(zero, 1, sq)));

@@ -467,7 +467,7 @@ export class Tensor {
   cumsum(dim: number): Tensor { return F.cumsum(this, dim); }
   prod(dim?: number | null, keepdim = false): Tensor { return F.prod(this, dim, keepdim); }
   logsumexp(dim: number | readonly number[], keepdim = false): Tensor { return F.logsumexp(this, dim, keepdim); }
-  /** torch.Tensor.norm for p = 1, 2, Infinity, 'fro' (see F.norm). */
+  /** torch.Tensor.norm for any numeric p (±Infinity, 0, negative included) or 'fro' (see F.norm). */
   norm(p: F.NormOrder = 2, dim?: number | readonly number[] | null, keepdim = false): Tensor { return F.norm(this, p, dim, keepdim); }
   /** torch.gather along dim (see F.gather); index a Tensor or an array of whole numbers. */
   gather(dim: number, index: Tensor | ArrayLike<number>): Tensor { return F.gather(this, dim, index); }

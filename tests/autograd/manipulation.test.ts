@@ -1,5 +1,5 @@
 /**
- * split, chunk, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp and norm against
+ * split, chunk, repeat, tile, flip, roll, maskedFill, cumsum, prod, logsumexp and norm (every real p) against
  * float64 reference loops written here from the PyTorch 1.13 docs (each output element read back
  * from the input by its index rule), over negative dims, non-contiguous inputs and both dtypes;
  * gradients by float64 gradcheck, and where torch's gradient is a choice (prod with zeros, norm at
@@ -654,9 +654,17 @@ describe('norm', () => {
         const q = [...idx];
         unravel(k, sub).forEach((v, j) => { q[dims[j]] = v; });
         const a = Math.abs(at(x, q));
-        acc = p === 1 ? acc + a : p === 2 ? acc + a * a : Math.max(acc, a);
+        if (k === 0 && (p === Infinity || p === -Infinity)) acc = a;
+        else if (p === 1) acc += a;
+        else if (p === 2) acc += a * a;
+        else if (p === Infinity) acc = Number.isNaN(acc) || Number.isNaN(a) ? NaN : Math.max(acc, a);
+        else if (p === -Infinity) acc = Number.isNaN(acc) || Number.isNaN(a) ? NaN : Math.min(acc, a);
+        else if (p === 0) acc += a === 0 ? 0 : 1; // torch's NormZeroOps: NaN ≠ 0 counts
+        else acc += Math.pow(a, p);
       }
-      return p === 2 ? Math.sqrt(acc) : acc;
+      if (p === 2) return Math.sqrt(acc);
+      if (p === 1 || p === 0 || p === Infinity || p === -Infinity) return acc;
+      return Math.pow(acc, 1 / p);
     });
     return { shape: keepdim ? kept : kept.filter((_, i) => !dims.includes(i)), data };
   }
@@ -724,10 +732,122 @@ describe('norm', () => {
     close(z.grad!.data, [0, 0, 0], 0, 'without dim');
   });
 
+  it('any real p: 0.5, 1.5, 3, 0, −1, −2, −Infinity over all elements, dims, keepdim, dim null, in both dtypes (Tensor.norm too)', () => {
+    const x = randomTensor(rng, [2, 3, 4]);
+    const t = randomTransposed(rng, [3, 4]);
+    const f = randomTensor(rng, [3, 5], 'float32');
+    const cases: Array<[number, number | number[] | null | undefined, boolean]> = [
+      [0.5, undefined, false], [3, null, true], [1.5, 1, false], [0, -1, true], [-1, [0, 2], false],
+      [-2, 2, true], [-Infinity, 1, false], [-Infinity, null, true], [2.5, [0, 1, 2], false], [0.25, [1, 2], true], [-0.5, 0, false],
+    ];
+    for (const [p, dim, keep] of cases) {
+      const what = `p=${p} dim=${String(dim)} keepdim=${keep}`;
+      const dims = dim === undefined || dim === null ? [0, 1, 2] : (typeof dim === 'number' ? [dim] : dim).map((d) => (d + 3) % 3).sort();
+      const y = x.norm(p, dim, keep);
+      const ref = refNorm(x, p, dims, keep);
+      expect(y.shape, what).to.deep.equal(ref.shape);
+      expect(y.dtype, what).to.equal('float64');
+      close(y.data, ref.data, 1e-14, what);
+      close(F.norm(t, p, 0).data, refNorm(t, p, [0]).data, 1e-14, `${what} transposed`);
+      const y32 = F.norm(f, p, 1, keep);
+      expect(y32.dtype, what).to.equal('float32');
+      close(y32.data, refNorm(f, p, [1], keep).data, 1e-6, `${what} float32`);
+    }
+    const s = tensor(-2.5, { dtype: 'float64' });
+    for (const p of [3, 0.5, -1, -Infinity]) close(F.norm(s, p).data, [2.5], 1e-15, `0-d p=${p}`);
+    expect(F.norm(s, 0).item()).to.equal(1);
+  });
+
+  it('general p at zeros, NaN and infinities: torch 1.13 forward values', () => {
+    const x = tensor([[0, 3, -4, 0], [0, 0, 0, 0], [NaN, 1, 0, 2], [Infinity, 1, -2, 0.5]], { dtype: 'float64' });
+    // p = 0 counts nonzeros, NaN included (NaN ≠ 0); negative p: a zero makes Σ|x|^p infinite, the norm 0.
+    close(F.norm(x, 0, 1).data, [2, 0, 3, 4], 0, 'p=0');
+    close(F.norm(x, -1, 1).data, [0, 0, NaN, 1 / (0 + 1 + 0.5 + 2)], 1e-15, 'p=-1');
+    close(F.norm(x, 3, 1).data, [Math.cbrt(27 + 64), 0, NaN, Infinity], 1e-15, 'p=3');
+    close(F.norm(x, 0.5, 1).data, [(Math.sqrt(3) + 2) ** 2, 0, NaN, Infinity], 1e-15, 'p=0.5');
+    close(F.norm(x, -Infinity, 1).data, [0, 0, NaN, 0.5], 0, 'p=-Infinity');
+    close(F.norm(tensor([-3, Infinity, -Infinity]), -Infinity).data, [3], 0, 'p=-Infinity with infinities');
+    // An empty run: Σ is 0, so p > 0 gives 0 and p = 0 counts 0 (torch's vector_norm).
+    for (const p of [0, 0.5, 3]) expect(F.norm(zeros([2, 0]), p, 1).toArray(), `empty p=${p}`).to.deep.equal([0, 0]);
+  });
+
+  it('gradients by gradcheck for p = 0.5, 3, 1.5, −1, −2, −Infinity (inputs without zeros or ties)', () => {
+    const away = (u: number): number => (u < 0 ? u - 0.3 : u + 0.3);
+    assertGradcheck((x) => weighted([F.norm(x, 0.5, 1)]), [leaf([3, 4], away)], GC);
+    assertGradcheck((x) => F.norm(x, 0.5), [leaf([2, 3], away)], GC);
+    assertGradcheck((x) => weighted([F.norm(x, 3, [0, 2], true)]), [leaf([2, 3, 2])], GC);
+    assertGradcheck((x) => F.norm(x, 3, null), [leaf([2, 3])], GC);
+    assertGradcheck((x) => weighted([F.norm(x, 1.5, 0)]), [leaf([3, 4])], GC);
+    assertGradcheck((x) => weighted([F.norm(x, -1, -1)]), [leaf([3, 4], away)], GC);
+    assertGradcheck((x) => weighted([F.norm(x, -2, [0, 1], true)]), [leaf([2, 3, 2], away)], GC);
+    assertGradcheck((x) => weighted([F.norm(x, -Infinity, 1)]), [leaf([3, 4], away)], GC);
+    assertGradcheck((x) => F.norm(x, -Infinity), [leaf([2, 3], away)], GC);
+  });
+
+  it('general p gradient at zeros by torch\'s norm_backward: 0 at a zero entry for p < 1, 0 on an all-zero run, 0 on a run with a zero for p < 0', () => {
+    // p = 0.5, row [0, 4, −1]: n = (0 + 2 + 1)² = 9, grad sgn(x)·|x|^(−1/2)·n^(1/2), 0 at the zero.
+    const a = tensor([[0, 4, -1], [0, 0, 0]], { dtype: 'float64', requiresGrad: true });
+    F.sum(F.mul(F.norm(a, 0.5, 1), tensor([1, 5], { dtype: 'float64' }))).backward();
+    close(a.grad!.data, [0, 0.5 * 3, -3, 0, 0, 0], 1e-15, 'p=0.5');
+    // p = −1, row [1, −2, 4]: Σ = 1.75, n = 4/7, grad sgn(x)·|x|^(−2)·n²; row [2, 0, 3]: n = 0, grad 0.
+    const b = tensor([[1, -2, 4], [2, 0, 3]], { dtype: 'float64', requiresGrad: true });
+    const nb = F.norm(b, -1, 1);
+    close(nb.data, [4 / 7, 0], 1e-15);
+    F.sum(nb).backward();
+    close(b.grad!.data, [16 / 49, -4 / 49, 1 / 49, 0, 0, 0], 1e-15, 'p=-1');
+    // p = 1.5 and 3: x·|x|^(p−2)/n^(p−1) (as sgn·|x|^(p−1) for p < 2) is 0 at a zero entry; an all-zero run gets 0, not NaN.
+    for (const p of [1.5, 3]) {
+      const c = tensor([[0, 3, -4], [0, 0, 0]], { dtype: 'float64', requiresGrad: true });
+      F.sum(F.norm(c, p, 1)).backward();
+      const n = (3 ** p + 4 ** p) ** (1 / p);
+      close(c.grad!.data, [0, 3 ** (p - 1) / n ** (p - 1), -(4 ** (p - 1)) / n ** (p - 1), 0, 0, 0], 1e-15, `p=${p}`);
+    }
+  });
+
+  it('p = 0 has gradient 0 everywhere, NaN entries included, as torch', () => {
+    const x = tensor([[1, -2, 0], [NaN, 3, 0]], { dtype: 'float64', requiresGrad: true });
+    const n = F.norm(x, 0, 1);
+    close(n.data, [2, 2], 0);
+    F.sum(n).backward();
+    expect(Array.from(x.grad!.data)).to.deep.equal([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('general p with a NaN in a run: the norm and the whole run\'s gradient are NaN (torch\'s formulas), other runs unaffected', () => {
+    for (const p of [0.5, -1, 1.5, 3]) {
+      const x = tensor([[NaN, 2, 0], [1, -2, 2]], { dtype: 'float64', requiresGrad: true });
+      const n = F.norm(x, p, 1);
+      const n1 = (1 + 2 * 2 ** p) ** (1 / p);
+      close(n.data, [NaN, n1], 1e-15, `p=${p}`);
+      F.sum(n).backward();
+      const g = [1, -2, 2].map((v) => Math.sign(v) * Math.abs(v) ** (p - 1) * n1 ** (1 - p));
+      close(x.grad!.data, [NaN, NaN, NaN, ...g], 1e-14, `p=${p} gradient`);
+    }
+  });
+
+  it('p = −Infinity splits the gradient among tied minima of |x| with their signs; a zero minimum or a NaN run gets 0, as torch', () => {
+    const x = tensor([3, -1, 1, 2], { dtype: 'float64', requiresGrad: true });
+    F.norm(x, -Infinity).backward();
+    close(x.grad!.data, [0, -0.5, 0.5, 0], 0);
+    const z = tensor([[0, 2, 0], [4, -1.5, 2]], { dtype: 'float64', requiresGrad: true });
+    F.sum(F.mul(F.norm(z, -Infinity, 1), tensor([1, 3], { dtype: 'float64' }))).backward();
+    close(z.grad!.data, [0, 0, 0, 0, -3, 0], 0, 'zero minimum');
+    const w = tensor([[1, NaN, -3], [2, -5, 5]], { dtype: 'float64', requiresGrad: true });
+    const n = F.norm(w, -Infinity, 1, true);
+    expect(n.shape).to.deep.equal([2, 1]);
+    close(n.data, [NaN, 2], 0);
+    F.sum(F.mul(n, tensor([[2], [3]], { dtype: 'float64' }))).backward();
+    close(w.grad!.data, [0, 0, 0, 3, 0, 0], 0, 'NaN run');
+  });
+
   it('errors', () => {
     const x = zeros([2, 3, 4]);
-    expect(() => F.norm(x, 3)).to.throw("norm: p must be 1, 2, Infinity or 'fro', got 3");
-    expect(() => F.norm(x, 'nuc' as 'fro')).to.throw("norm: p must be 1, 2, Infinity or 'fro', got \"nuc\"");
+    expect(() => F.norm(x, NaN)).to.throw("norm: p must be a number (not NaN) or 'fro', got NaN");
+    expect(() => F.norm(x, 'nuc' as 'fro')).to.throw("norm: p='nuc' (the nuclear norm) is not supported; p must be a number or 'fro'");
+    expect(() => F.norm(x, 'inf' as 'fro')).to.throw("norm: p must be a number (not NaN) or 'fro', got \"inf\"");
+    expect(() => F.norm(x, true as unknown as number)).to.throw("norm: p must be a number (not NaN) or 'fro', got true");
+    expect(() => x.norm(NaN, 1)).to.throw("norm: p must be a number (not NaN) or 'fro', got NaN");
+    expect(() => F.norm(zeros([2, 0]), -1, 0)).to.throw('norm: cannot take the p=-1 norm of an empty tensor (shape [2,0]): a negative order has no identity');
+    expect(() => F.norm(zeros([0, 3]), -Infinity, 1)).to.throw('norm: cannot take the p=-Infinity norm of an empty tensor (shape [0,3]): a negative order has no identity');
     expect(() => F.norm(x, 'fro', [0, 1, 2])).to.throw("norm: p='fro' takes at most 2 dims, got dims [0, 1, 2] for shape [2,3,4]");
     expect(() => F.norm(x, 2, 3)).to.throw('norm: dim 3 out of range for a 3-d tensor');
     expect(() => F.norm(zeros([2, 0]), Infinity, 1)).to.throw('norm: cannot take the Infinity norm over an empty dim (shape [2,0])');

@@ -848,6 +848,27 @@ export const derivatives = {
     },
   }),
   /**
+   * torch's nll_loss / nll_loss2d / nll_loss_nd with class-index targets, on the input as it is:
+   * [C] (one position), [N, C] or [N, C, d1, ..., dK], no permuted copy. −w[t]·input[n, t, ...] per
+   * position (lib/kernels/loss.ts nllLossForward checks each target before reading there); 'none'
+   * has the target's shape ([] for [C]), 'sum' and 'mean' are 0-d, the mean over Σ w[t] of the kept
+   * targets (kept as extra for the backward, which scatters −w[t]·grad into the picked class).
+   * attrs.weight is the class weights' values copied at the call (constants, as the composite this
+   * replaced read them once).
+   */
+  nllLoss: defineOp<{ input: Tensor }, NllLossAttrs, number>({
+    forward: ({ input }, a) => {
+      const r = lossKernels.nllLossForward(dense(input), nllGeometry(input.shape), a, a.reduction);
+      const outShape = a.reduction !== 'none' ? [] : input.ndim === 1 ? [] : [input.shape[0], ...input.shape.slice(2)];
+      return { out: fromData(r.loss, outShape), extra: r.total };
+    },
+    backward: (grad, { shapes, attrs: a, extra }) => {
+      const g = a.reduction === 'none' ? dense(grad) : grad.item();
+      const dtype = grad.dtype;
+      return { input: fromData(lossKernels.nllLossBackward(g, nllGeometry(shapes.input!), a, a.reduction, extra, dtype), shapes.input!) };
+    },
+  }),
+  /**
    * Unreduced binary cross-entropy of probabilities against same-shaped targets, torch's numerics
    * (logs clamped at −100, the input gradient's divisor at least 1e-12; see lib/kernels/loss.ts):
    * a primitive because the composite's gradient is NaN at an input of exactly 0 or 1. The target
@@ -972,6 +993,19 @@ export interface CrossEntropyAttrs {
   labelSmoothing: number;
   ignoreIndex: number;
   weight: Tensor | null;
+}
+
+/** The nllLoss op's targets (lossKernels.NllPick: int32 classes, the stored ignore value, the weights' values) and reduction. */
+export interface NllLossAttrs extends lossKernels.NllPick {
+  reduction: 'mean' | 'sum' | 'none';
+}
+
+/** An nllLoss input [C], [N, C] or [N, C, d1, ..., dK] as the kernels' [B, C, S]. */
+function nllGeometry(shape: readonly number[]): lossKernels.NllGeometry {
+  if (shape.length === 1) return { B: 1, C: shape[0], S: 1 };
+  let S = 1;
+  for (let i = 2; i < shape.length; i++) S *= shape[i];
+  return { B: shape[0], C: shape[1], S };
 }
 
 type FloatArrayOf = ReturnType<typeof dense>;

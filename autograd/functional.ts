@@ -2623,9 +2623,9 @@ export interface NllLossOptions {
  * [N, d1, ..., dK] for K dims), torch's F.nll_loss: −w[t]·input[n, t, d1, ...] per position, 0 for an
  * ignored target; 'mean' divides the sum by Σ w[t] over the targets not ignored (NaN when that is
  * 0: every target ignored, or no positions, as torch). 'none' has the target's shape (an unbatched
- * input gives a 0-d result for every reduction). A composite over the input's rows [M, C]
- * (classRows): where() picks input[m, t_m] (so −∞ log-probabilities of other classes stay out of
- * the sum), times constant per-position weights.
+ * input gives a 0-d result for every reduction). One op, `nllLoss` (derivatives.ts), over the input
+ * in its own layout: it reads only input[n, t, ...] at each kept position (so −∞ log-probabilities of
+ * other classes stay out of the sum), and its backward scatters −w[t]·grad there, zeros elsewhere.
  */
 export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?: NllLossOptions | null): Tensor {
   const op = 'nllLoss';
@@ -2641,23 +2641,8 @@ export function nllLoss(input: Tensor, target: Tensor | ArrayLike<number>, opts?
   if (!classTargetFits(input, C, outShape, tShape, isTensor)) {
     fail(op, `expected a class-index target of shape ${classTargetWant(input, outShape, isTensor)} for input ${fmtShape(input.shape)}, got ${fmtShape(tShape)}`);
   }
-  const N = t.length;
   const { idx, ignore } = classIndices(op, t, tShape, C, ignoreIndex, `input ${fmtShape(input.shape)}`);
   const weight = options.weight === undefined || options.weight === null ? null : lossWeight(op, 'weight', options.weight, input);
-  const w = weight ? classWeight(op, weight, C, input, 'input is')!.data : null;
-  const pick = allocate(input.dtype, N * C);
-  const negW = allocate(input.dtype, N);
-  let total = 0;
-  for (let n = 0; n < N; n++) {
-    if (idx[n] === ignore) continue;
-    const wn = w ? w[idx[n]] : 1;
-    pick[n * C + idx[n]] = 1;
-    negW[n] = -wn;
-    total += wn;
-  }
-  const picked = sum(where(fromData(pick, [N, C]), classRows(input, C), 0), 1);
-  const losses = mul(picked, fromData(negW, [N]));
-  if (reduction === 'none') return reshape(losses, outShape);
-  const s = sum(losses);
-  return reduction === 'sum' ? s : div(s, total);
+  const w = weight ? classWeight(op, weight, C, input, 'input is')!.data.slice() : null;
+  return apply('nllLoss', { input }, { target: idx, ignore, weight: w, reduction });
 }

@@ -435,6 +435,19 @@ export const opDb: { [K in OpName]: OpInfo<K> } = {
     },
     { desc: 'large logits', make: () => ({ inputs: { input: r([3, 4], (u) => 300 * u) }, attrs: { target: ints(3, 4), reduction: 'mean', labelSmoothing: 0, ignoreIndex: -100, weight: null } }) },
   ] },
+  // The pick is linear in the input: any values do; ignored positions (−1 here) get zero gradient.
+  nllLoss: { samples: [
+    { desc: '[N, C] mean', make: () => ({ inputs: { input: r([4, 5]) }, attrs: { target: ints(4, 5), ignore: -100, weight: null, reduction: 'mean' } }) },
+    {
+      desc: '[N, C, d1, d2] none with class weights and an ignored target',
+      make: () => ({ inputs: { input: r([2, 3, 2, 3]) }, attrs: { target: Int32Array.from([0, 2, -1, 1, 1, 0, 2, 2, 0, -1, 1, 2]), ignore: -1, weight: c([3], positive).data, reduction: 'none' } }),
+    },
+    {
+      desc: '[N, C, d1] non-contiguous, weighted mean',
+      make: () => ({ inputs: { input: nc([2, 4, 3]) }, attrs: { target: Int32Array.from([3, 0, -100, 1, 2, 3]), ignore: -100, weight: c([4], positive).data, reduction: 'mean' } }),
+    },
+    { desc: '[C] sum', make: () => ({ inputs: { input: r([4]) }, attrs: { target: Int32Array.from([2]), ignore: -100, weight: null, reduction: 'sum' } }) },
+  ] },
   // Probabilities kept inside [0.05, 0.95], far from the −100 clamps of the logs, so central
   // differences see the smooth function; targets hard (0/1) and soft, both differentiable.
   binaryCrossEntropy: { samples: [

@@ -5,6 +5,10 @@
  * divides by max(x·(1 − x), 1e-12) so it stays finite there too. A composite of log and clamp
  * cannot do that: its backward divides the zero gradient of the clamp by x = 0 and gives NaN.
  * Arithmetic in double, one rounding on store. Cost: one pass over the elements.
+ *
+ * Also the class-index pick of nll_loss (nllLossForward / nllLossBackward, the `nllLoss` op): it
+ * reads input[n, t, ...] in the input's own [N, C, d1, ...] layout, one element per position, where
+ * the composite it replaced (a permuted copy, where() over every class, a row sum) touched all C.
  */
 import { allocate, dtypeOf, type DType, type FloatArray } from '../core/dtype';
 import { fail } from '../core/errors';

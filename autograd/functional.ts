@@ -350,8 +350,8 @@ export type NormOrder = number | 'fro';
  *   gets 0. A NaN entry gives NaN to its whole run (sgn(NaN)·NaN, and n^(1−p) is NaN).
  * - 1 < p < 2: sgn(x)·|x|^(p−1)·grad / n^(p−1); p > 2: x·|x|^(p−2)·grad / n^(p−1); both 0 where
  *   n = 0 (an all-zero run) and NaN on a run holding a NaN.
- * Like torch, a negative p (−Infinity included) is refused on an empty tensor (no identity), and
- * Infinity over an empty dim.
+ * Like torch, a negative p (−Infinity included) and Infinity are refused over an empty dim or on a
+ * whole empty tensor (no identity); over dims of nonzero size of an empty tensor they give an empty result.
  * 'nuc' (the nuclear norm, a matrix norm) and any other string are refused, as is a NaN p.
  */
 export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number[] | null, keepdim = false): Tensor {
@@ -368,13 +368,14 @@ export function norm(x: Tensor, p: NormOrder = 2, dim?: number | readonly number
   const d = dim === null ? undefined : dim;
   const axes = reductionAxes(op, d, x.ndim);
   if (p === 1) return sum(abs(x), axes, keepdim);
-  if (typeof p === 'number' && p < 0 && x.numel() === 0) {
-    fail(op, `cannot take the p=${p} norm of an empty tensor (shape ${fmtShape(x.shape)}): a negative order has no identity`);
+  // torch 1.13's linalg_vector_norm: on an empty tensor a negative or infinite order may reduce only
+  // dims of nonzero size (the result is then empty), never the whole tensor.
+  const emptyRun = axes.some((a) => x.shape[a] === 0) || (x.numel() === 0 && axes.length === x.ndim);
+  if (typeof p === 'number' && p < 0 && emptyRun) {
+    fail(op, `cannot take the p=${p} norm over an empty dim or a whole empty tensor (shape ${fmtShape(x.shape)}): a negative order has no identity`);
   }
   if (p === Infinity || p === -Infinity) {
-    if (axes.some((a) => x.shape[a] === 0) || (x.numel() === 0 && axes.length === x.ndim)) {
-      fail(op, `cannot take the Infinity norm over an empty dim (shape ${fmtShape(x.shape)}): the max has no identity`);
-    }
+    if (emptyRun) fail(op, `cannot take the Infinity norm over an empty dim (shape ${fmtShape(x.shape)}): the max has no identity`);
     const extreme = p === Infinity ? max : min;
     const a = abs(x);
     // A run holding a NaN: the max's own backward (torch's amax) would spread NaN over the run, where

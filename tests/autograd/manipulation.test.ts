@@ -839,6 +839,18 @@ describe('norm', () => {
     close(w.grad!.data, [0, 0, 0, 3, 0, 0], 0, 'NaN run');
   });
 
+  it('a negative p over non-empty dims of an empty tensor gives an empty result, as torch 1.13 (it refuses only an empty reduced dim or a whole-tensor reduction)', () => {
+    for (const p of [-1, -0.5, -Infinity]) {
+      const a = zeros([2, 0], { dtype: 'float64', requiresGrad: true });
+      const y = F.norm(a, p, 0);
+      expect(y.shape, `p=${p}`).to.deep.equal([0]);
+      F.sum(y).backward();
+      expect(a.grad!.shape, `p=${p} gradient`).to.deep.equal([2, 0]);
+      expect(F.norm(zeros([0, 3]), p, 1, true).shape, `p=${p} keepdim`).to.deep.equal([0, 1]);
+      expect(F.norm(zeros([3, 0, 2]), p, [0, 2]).shape, `p=${p} dims [0, 2]`).to.deep.equal([0]);
+    }
+  });
+
   it('errors', () => {
     const x = zeros([2, 3, 4]);
     expect(() => F.norm(x, NaN)).to.throw("norm: p must be a number (not NaN) or 'fro', got NaN");
@@ -846,8 +858,10 @@ describe('norm', () => {
     expect(() => F.norm(x, 'inf' as 'fro')).to.throw("norm: p must be a number (not NaN) or 'fro', got \"inf\"");
     expect(() => F.norm(x, true as unknown as number)).to.throw("norm: p must be a number (not NaN) or 'fro', got true");
     expect(() => x.norm(NaN, 1)).to.throw("norm: p must be a number (not NaN) or 'fro', got NaN");
-    expect(() => F.norm(zeros([2, 0]), -1, 0)).to.throw('norm: cannot take the p=-1 norm of an empty tensor (shape [2,0]): a negative order has no identity');
-    expect(() => F.norm(zeros([0, 3]), -Infinity, 1)).to.throw('norm: cannot take the p=-Infinity norm of an empty tensor (shape [0,3]): a negative order has no identity');
+    expect(() => F.norm(zeros([2, 0]), -1, 1)).to.throw('norm: cannot take the p=-1 norm over an empty dim or a whole empty tensor (shape [2,0]): a negative order has no identity');
+    expect(() => F.norm(zeros([2, 0]), -0.5)).to.throw('norm: cannot take the p=-0.5 norm over an empty dim or a whole empty tensor (shape [2,0]): a negative order has no identity');
+    expect(() => F.norm(zeros([0, 3]), -2, [])).to.throw('norm: cannot take the p=-2 norm over an empty dim or a whole empty tensor (shape [0,3]): a negative order has no identity');
+    expect(() => F.norm(zeros([0, 3]), -Infinity, [0, 1])).to.throw('norm: cannot take the p=-Infinity norm over an empty dim or a whole empty tensor (shape [0,3]): a negative order has no identity');
     expect(() => F.norm(x, 'fro', [0, 1, 2])).to.throw("norm: p='fro' takes at most 2 dims, got dims [0, 1, 2] for shape [2,3,4]");
     expect(() => F.norm(x, 2, 3)).to.throw('norm: dim 3 out of range for a 3-d tensor');
     expect(() => F.norm(zeros([2, 0]), Infinity, 1)).to.throw('norm: cannot take the Infinity norm over an empty dim (shape [2,0])');

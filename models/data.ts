@@ -6,7 +6,10 @@
  * as randomSplit makes) is batched by one indexSelect per tensor rather than a get() and a stack per
  * sample: the same batches and gradients (a shuffled epoch of 50,000 3×32×32 rows at batch 128 took
  * 1.0 s instead of 1.8 s). A batch never shares storage with the dataset (torch.stack allocates), so
- * writing into it in place is safe.
+ * writing into it in place is safe. `batchSize: null` turns automatic batching off, as torch's
+ * batch_size=None: each sample is yielded alone through defaultConvert (torch's default_convert),
+ * which leaves tensors as they are — there a sample's tensors are the dataset's own (a
+ * TensorDataset's rows are views of its tensors), not copies.
  *
  * It lives here, above autograd/, because batches are Tensors (stack, select) and lib/ must not
  * import autograd/; nothing in it is nn, but models/ is the layer of user-facing building blocks on
@@ -299,6 +302,24 @@ export function defaultCollate<T>(batch: readonly T[]): Collated<T> {
 }
 
 /**
+ * torch's default_convert, the collate of a DataLoader with `batchSize: null`: tensors are returned
+ * as they are (the same objects; no copy, no stacking, no new dim), arrays and plain objects are
+ * rebuilt element by element or key by key around the converted values, and anything else (numbers,
+ * strings, …) is returned unchanged. torch also turns numpy arrays into tensors; there is no numpy
+ * here, and typed arrays are returned unchanged like any other value.
+ */
+export function defaultConvert<T>(sample: T): T {
+  if (sample instanceof Tensor) return sample;
+  if (Array.isArray(sample)) return sample.map((v) => defaultConvert(v)) as unknown as T;
+  if (isPlainObject(sample)) {
+    const out = Object.create(Object.getPrototypeOf(sample)) as Record<string, unknown>;
+    for (const key of Object.keys(sample)) out[key] = defaultConvert(sample[key]);
+    return out as T;
+  }
+  return sample;
+}
+
+/**
  * The tensors whose rows `dataset` is, and the row of its sample k, when it is exactly a
  * TensorDataset or a Subset of one (Subsets of Subsets too): then a batch is those rows gathered
  * at once. Subclasses, which may override get, and any other dataset give null.
@@ -318,7 +339,7 @@ function tensorRows(dataset: Dataset<unknown>): { tensors: readonly Tensor[]; ro
 }
 
 export interface DataLoaderOptions<T, B> {
-  /** Samples per batch (default 1). */
+  /** Samples per batch (default 1); see UnbatchedDataLoaderOptions for null. */
   batchSize?: number;
   /** Visit the samples in a fresh random order each epoch (default false). */
   shuffle?: boolean;
@@ -331,30 +352,56 @@ export interface DataLoaderOptions<T, B> {
 }
 
 /**
+ * A DataLoader without automatic batching (torch's batch_size=None): each sample is yielded on its
+ * own, after `collate` (called with that one sample; default defaultConvert, which leaves tensors as
+ * they are). dropLast must stay false, as torch requires. Without a collate, name the yielded type:
+ * `new DataLoader<T, T>(ds, { batchSize: null })`.
+ */
+export interface UnbatchedDataLoaderOptions<T, B> {
+  batchSize: null;
+  /** Visit the samples in a fresh random order each epoch (default false). */
+  shuffle?: boolean;
+  /** Only false: there are no batches to drop. */
+  dropLast?: false;
+  /** Draws the shuffling permutations (default: the global generator, reset by manualSeed). */
+  generator?: Random;
+  /** Turns one sample into what the loader yields (default defaultConvert). */
+  collate?: (sample: T) => B;
+}
+
+/**
  * Batches of a Dataset (torch.utils.data.DataLoader without worker processes or samplers).
  * Each iteration is an epoch: `for (const [x, y] of loader)` yields the collated batches in order,
  * or in a permutation drawn when the iteration starts if `shuffle`. `length` is the number of
  * batches per epoch. The default collate's errors name each offending sample by its position in the
- * batch and its index in the dataset.
+ * batch and its index in the dataset. With `batchSize: null` the loader yields samples, not batches
+ * (see UnbatchedDataLoaderOptions), and `length` is the dataset's length.
  */
 export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   readonly dataset: Dataset<T>;
-  readonly batchSize: number;
+  /** Samples per batch, or null when automatic batching is off (each sample yielded alone). */
+  readonly batchSize: number | null;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   readonly generator: Random | undefined;
-  readonly collate: (samples: T[]) => B;
+  /** Takes a batch's samples, or with batchSize null a single sample. */
+  readonly collate: ((samples: T[]) => B) | ((sample: T) => B);
 
-  constructor(dataset: Dataset<T>, options: DataLoaderOptions<T, B> = {}) {
+  constructor(dataset: Dataset<T>, options?: DataLoaderOptions<T, B>);
+  constructor(dataset: Dataset<T>, options: UnbatchedDataLoaderOptions<T, B>);
+  constructor(dataset: Dataset<T>, options: DataLoaderOptions<T, B> | UnbatchedDataLoaderOptions<T, B> = {}) {
     const op = 'DataLoader';
     checkDataset(op, dataset);
     checkKnownKeys(op, options, ['batchSize', 'shuffle', 'dropLast', 'generator', 'collate']);
     const { batchSize = 1, shuffle = false, dropLast = false, generator, collate } = options;
-    if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize <= 0) {
+    if (batchSize !== null && (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize <= 0)) {
       fail(op, `batchSize must be a positive integer, got ${fmtValue(batchSize)}`);
     }
     if (typeof shuffle !== 'boolean') fail(op, `shuffle must be a boolean, got ${fmtValue(shuffle)}`);
     if (typeof dropLast !== 'boolean') fail(op, `dropLast must be a boolean, got ${fmtValue(dropLast)}`);
+    if (batchSize === null && dropLast) {
+      fail(op, 'batchSize null disables automatic batching and is mutually exclusive with dropLast: true (as torch\'s batch_size=None with drop_last)');
+    }
     if (generator !== undefined && !(generator instanceof Random)) fail(op, `generator must be a Random, got ${fmtValue(generator)}`);
     if (collate !== undefined && typeof collate !== 'function') fail(op, `collate must be a function, got ${fmtValue(collate)}`);
     // torch 1.13's RandomSampler refuses an empty dataset (num_samples should be a positive integer).
@@ -364,12 +411,15 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
     this.shuffle = shuffle;
     this.dropLast = dropLast;
     this.generator = generator;
-    this.collate = collate ?? (defaultCollate as unknown as (samples: T[]) => B);
+    this.collate = collate ?? (batchSize === null
+      ? defaultConvert as unknown as (sample: T) => B
+      : defaultCollate as unknown as (samples: T[]) => B);
   }
 
-  /** Batches per epoch: ⌈n / batchSize⌉, or ⌊n / batchSize⌋ with dropLast. */
+  /** Batches per epoch: ⌈n / batchSize⌉, or ⌊n / batchSize⌋ with dropLast; with batchSize null, samples per epoch (n). */
   get length(): number {
     const n = this.dataset.length;
+    if (this.batchSize === null) return n;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -381,11 +431,18 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   *[Symbol.iterator](): Iterator<B> {
     const n = this.dataset.length;
     const order = this.shuffle ? (this.generator ?? globalRng()).permutation(n) : null;
+    if (this.batchSize === null) {
+      // No automatic batching: one sample at a time, through the collate (defaultConvert by default).
+      const convert = this.collate as (sample: T) => B;
+      for (let k = 0; k < n; k++) yield convert(this.dataset.get(order === null ? k : order[k]));
+      return;
+    }
+    const batchSize = this.batchSize;
     const batches = this.length;
     const rows = (this.collate as unknown) === defaultCollate ? tensorRows(this.dataset) : null;
     for (let b = 0; b < batches; b++) {
-      const start = b * this.batchSize;
-      const end = Math.min(start + this.batchSize, n);
+      const start = b * batchSize;
+      const end = Math.min(start + batchSize, n);
       if (rows !== null) {
         const idx: number[] = [];
         for (let k = start; k < end; k++) idx.push(rows.row(order === null ? k : order[k]));
@@ -400,7 +457,7 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
       // does not find the bad sample in a shuffled epoch.
       yield (this.collate as unknown) === defaultCollate
         ? collateAt(samples, '', (i) => `samples[${i}] (dataset index ${idx[i]})`) as B
-        : this.collate(samples);
+        : (this.collate as (samples: T[]) => B)(samples);
     }
   }
 }

@@ -229,7 +229,7 @@ describe('models/data DataLoader', () => {
   it('errors name DataLoader / defaultCollate and the offending values', () => {
     expect(() => new DataLoader(identity(4), { batchSize: 0 })).to.throw(/^DataLoader: batchSize must be a positive integer, got 0/);
     expect(() => new DataLoader(identity(4), { batchSize: 2.5 })).to.throw(/^DataLoader: batchSize must be a positive integer, got 2.5/);
-    expect(() => new DataLoader(identity(4), { batchSize: null as unknown as number })).to.throw(/^DataLoader: batchSize must be a positive integer, got null/);
+    expect(() => new DataLoader(identity(4), { batchSize: '2' as unknown as number })).to.throw(/^DataLoader: batchSize must be a positive integer, got "2"/);
     expect(() => new DataLoader(identity(4), { shuffle: 'yes' as unknown as boolean })).to.throw(/^DataLoader: shuffle must be a boolean/);
     expect(() => new DataLoader(identity(4), { dropLast: 1 as unknown as boolean })).to.throw(/^DataLoader: dropLast must be a boolean/);
     expect(() => new DataLoader(identity(4), { batch_size: 2 } as never)).to.throw(/^DataLoader: unknown option 'batch_size' \(did you mean 'batchSize'\?\)/);
@@ -244,6 +244,111 @@ describe('models/data DataLoader', () => {
     expect(() => defaultCollate([1, 'a'] as unknown[])).to.throw(/^defaultCollate: samples\[1\] is a string but samples\[0\] is a number/);
     expect(() => defaultCollate([null])).to.throw(/^defaultCollate: batch must contain tensors, numbers, .*found null/);
     expect(() => defaultCollate([])).to.throw(/^defaultCollate: expected a non-empty array of samples/);
+  });
+});
+
+describe('models/data DataLoader with batchSize null (no automatic batching, torch batch_size=None)', () => {
+  const { defaultConvert } = data;
+
+  it('yields each sample unbatched: the dataset tensors themselves, arrays and objects rebuilt around them, numbers and strings as they are', () => {
+    const stored = [0, 1, 2, 3].map((i) => arange(0, 3).add(i * 10));
+    const tensors: data.Dataset<Tensor> = { length: 4, get: (i) => stored[i] };
+    const loader = new DataLoader<Tensor, Tensor>(tensors, { batchSize: null });
+    const out = [...loader];
+    expect(out.length).to.equal(4);
+    out.forEach((t, i) => {
+      expect(t, `sample ${i}`).to.equal(stored[i]); // the same object: no stack, no copy
+      expect(t.shape).to.deep.equal([3]); // no batch dim
+    });
+    const samples = stored.map((t, i) => [t, i, `s${i}`, { a: t, b: [i / 2] }] as [Tensor, number, string, { a: Tensor; b: number[] }]);
+    const tuples: data.Dataset<[Tensor, number, string, { a: Tensor; b: number[] }]> = { length: 4, get: (i) => samples[i] };
+    const got = [...new DataLoader<typeof samples[0], typeof samples[0]>(tuples, { batchSize: null })];
+    got.forEach((g, i) => {
+      expect(g).to.not.equal(samples[i]); // default_convert builds a new list, as torch's
+      expect(g[0]).to.equal(stored[i]);
+      expect(g[1]).to.equal(i); // a number stays a number: default_convert makes no tensor of it
+      expect(g[2]).to.equal(`s${i}`);
+      expect(g[3]).to.not.equal(samples[i][3]);
+      expect(g[3].a).to.equal(stored[i]);
+      expect(g[3].b).to.deep.equal([i / 2]);
+    });
+    const typed = new Float32Array([1, 2]);
+    expect(defaultConvert(typed)).to.equal(typed);
+    expect(defaultConvert(null)).to.equal(null);
+  });
+
+  it('a TensorDataset yields its rows as views [x[i], y[i]] (torch dataset[i], not a copy), so writes reach the dataset', () => {
+    const x = rowsTable(4, 2);
+    const y = tensor([5, 6, 7, 8], { dtype: 'float64' });
+    const loader = new DataLoader<Tensor[], Tensor[]>(new TensorDataset(x, y), { batchSize: null });
+    const out = [...loader];
+    expect(out.length).to.equal(4);
+    out.forEach(([xi, yi], i) => {
+      expect(xi.shape).to.deep.equal([2]);
+      expect(yi.shape).to.deep.equal([]);
+      expect(xi.dtype).to.equal('float64');
+      expect(values(xi)).to.deep.equal([10 * i, 10 * i + 1]);
+      expect(values(yi)).to.deep.equal([5 + i]);
+    });
+    out[2][0].mul_(0);
+    expect(values(x)).to.deep.equal([0, 1, 10, 11, 0, 0, 30, 31]);
+  });
+
+  it('shuffles per sample: the generator permutation, each epoch fresh, the same order as batchSize 1 with the same seed', () => {
+    const n = 9;
+    const x = rowsTable(n, 2);
+    const unbatched = new DataLoader<Tensor[], Tensor[]>(new TensorDataset(x), { batchSize: null, shuffle: true, generator: new Random(3) });
+    const batched = new DataLoader(new TensorDataset(x), { batchSize: 1, shuffle: true, generator: new Random(3) });
+    const ref = new Random(3);
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const perm = Array.from(ref.permutation(n));
+      const rowsU = [...unbatched].map(([xi]) => { expect(xi.shape).to.deep.equal([2]); return values(xi)[0] / 10; });
+      const rowsB = [...batched].map(([xb]) => { expect(xb.shape).to.deep.equal([1, 2]); return values(xb)[0] / 10; });
+      expect(rowsU, `epoch ${epoch}`).to.deep.equal(perm);
+      expect(rowsB, `epoch ${epoch}`).to.deep.equal(perm);
+    }
+    // The global generator under manualSeed, through a dataset of numbers.
+    manualSeed(11);
+    const first = [...new DataLoader<number, number>(identity(10), { batchSize: null, shuffle: true })];
+    expect(first).to.deep.equal(referencePermutation(11, 10));
+  });
+
+  it('length is the dataset length, and an empty dataset yields nothing', () => {
+    for (const n of [0, 1, 7]) {
+      const loader = new DataLoader<number, number>(identity(n), { batchSize: null });
+      expect(loader.length).to.equal(n);
+      expect(loader.batchSize).to.equal(null);
+      expect([...loader]).to.deep.equal(Array.from({ length: n }, (_, i) => i));
+    }
+  });
+
+  it('a custom collate is called once per sample with that sample, not an array of it', () => {
+    const seen: unknown[] = [];
+    const loader = new DataLoader(identity(4), { batchSize: null, collate: (s: number) => { seen.push(s); return s * 100; } });
+    expect([...loader]).to.deep.equal([0, 100, 200, 300]);
+    expect(seen).to.deep.equal([0, 1, 2, 3]);
+  });
+
+  it('dropLast true with batchSize null is refused (dropLast false is fine), invalid batchSize values keep their message', () => {
+    expect(() => new DataLoader(identity(4), { batchSize: null, dropLast: true as false })).to.throw(/^DataLoader: batchSize null disables automatic batching and is mutually exclusive with dropLast/);
+    expect(new DataLoader(identity(4), { batchSize: null, dropLast: false }).length).to.equal(4);
+    for (const bad of [0, -1, 2.5, NaN, Infinity]) {
+      expect(() => new DataLoader(identity(4), { batchSize: bad }), String(bad)).to.throw(/^DataLoader: batchSize must be a positive integer, got/);
+    }
+    expect(() => new DataLoader(identity(0), { batchSize: null, shuffle: true })).to.throw(/^DataLoader: shuffle needs a non-empty dataset/);
+  });
+
+  it('batchSize undefined still means 1: [1, …] batches stacked by defaultCollate', () => {
+    const x = rowsTable(3, 2);
+    const loader = new DataLoader(new TensorDataset(x), { batchSize: undefined });
+    expect(loader.batchSize).to.equal(1);
+    expect(loader.length).to.equal(3);
+    const out = [...loader];
+    out.forEach(([xb], i) => {
+      expect(xb.shape).to.deep.equal([1, 2]);
+      expect(values(xb)).to.deep.equal([10 * i, 10 * i + 1]);
+    });
+    expect([...new DataLoader(identity(3), { batchSize: undefined })].map(values)).to.deep.equal([[0], [1], [2]]);
   });
 });
 

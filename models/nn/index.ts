@@ -27,8 +27,11 @@ export { Embedding } from './embedding';
 export type { EmbeddingModuleOptions } from './embedding';
 export { RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU } from './rnn';
 export type { LSTMOptions, RNNBaseOptions, RNNOptions } from './rnn';
-export { MultiheadAttention, NonDynamicallyQuantizableLinear, TransformerEncoderLayer, TransformerEncoder } from './transformer';
+export {
+  MultiheadAttention, NonDynamicallyQuantizableLinear, TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer, TransformerDecoder,
+  generateSquareSubsequentMask,
+} from './transformer';
 export type {
   MaskType, MultiheadAttentionOptions, MultiheadAttentionForwardOptions, TransformerEncoderLayerOptions, TransformerEncoderLayerForwardOptions,
-  TransformerEncoderForwardOptions,
+  TransformerEncoderForwardOptions, TransformerDecoderLayerOptions, TransformerDecoderLayerForwardOptions, TransformerDecoderForwardOptions,
 } from './transformer';

@@ -1,7 +1,8 @@
 /**
- * Attention layers as torch.nn 1.13 has them: MultiheadAttention, TransformerEncoderLayer and
- * TransformerEncoder, following torch's Python path (F.multi_head_attention_forward and
- * _scaled_dot_product_attention), not its fused inference kernel.
+ * Attention layers as torch.nn 1.13 has them: MultiheadAttention, TransformerEncoderLayer,
+ * TransformerEncoder, TransformerDecoderLayer and TransformerDecoder (and nn.Transformer's
+ * generate_square_subsequent_mask as generateSquareSubsequentMask), following torch's Python path
+ * (F.multi_head_attention_forward and _scaled_dot_product_attention), not its fused inference kernel.
  *
  * Everything is a composite of ops the tape already differentiates (linear, reshape, transpose,
  * matmul with batch broadcasting, softmax, dropout, maskedFill, layerNorm), so the gradients need no
@@ -12,7 +13,7 @@
  * mask (1 = masked out, −∞ added) and a float mask (its values added). keyPaddingMask is always a
  * bool mask; attnMask is one by default (attnMaskType 'bool'), and holding anything but 0 and 1 is
  * then an error that points at attnMaskType: 'float' (TransformerEncoderLayer's srcMaskType,
- * TransformerEncoder's maskType, which check their masks under their own names), under which the
+ * TransformerEncoder's maskType, the decoder's tgtMaskType and memoryMaskType, which check their masks under their own names), under which the
  * mask is added as it is (and is differentiable). Not here: addBiasKv, addZeroAttn, float key padding masks, and the fused
  * inference fast path's nested tensors (torch 1.13's TransformerEncoder in eval mode without grad
  * returns zeros at padded positions; this one returns what the Python path computes there).
@@ -465,6 +466,193 @@ export class TransformerEncoder extends Module {
     let x = src;
     for (const layer of this.getModule('layers') as ModuleList) {
       x = layer.call(x, { srcMask: options.mask, srcMaskType: options.maskType, srcKeyPaddingMask: options.srcKeyPaddingMask }) as Tensor;
+    }
+    return this.norm === null ? x : (this.norm.call(x) as Tensor);
+  }
+}
+
+/**
+ * torch.nn.Transformer.generate_square_subsequent_mask (1.13): a [sz, sz] float mask, −∞ above the
+ * diagonal (position i may not attend to j > i) and 0 elsewhere. It is a float mask, so pass it with
+ * the float mask type (tgtMaskType: 'float', srcMaskType: 'float', attnMaskType: 'float').
+ */
+export function generateSquareSubsequentMask(sz: number, options: { dtype?: DType } = {}): Tensor {
+  const op = 'generateSquareSubsequentMask';
+  checkKnownKeys(op, options, ['dtype']);
+  if (typeof sz !== 'number' || !Number.isInteger(sz) || sz < 0) fail(op, `sz must be a non-negative integer, got ${fmtValue(sz)}`);
+  const out = Tensor.empty([sz, sz], dtypeOption(op, options.dtype));
+  const o = out.storage;
+  for (let i = 0; i < sz; i++) for (let j = 0; j < sz; j++) o[i * sz + j] = j > i ? -Infinity : 0;
+  return out;
+}
+
+export interface TransformerDecoderLayerOptions extends TransformerEncoderLayerOptions {}
+
+export interface TransformerDecoderLayerForwardOptions {
+  /** The self-attention's attnMask: [T, T] or [B·nhead, T, T]. */
+  tgtMask?: Tensor | null;
+  /** How tgtMask is read: 'bool' (the default; 1 = masked out) or 'float' (added). */
+  tgtMaskType?: MaskType;
+  /** The cross-attention's attnMask: [T, S] or [B·nhead, T, S]. */
+  memoryMask?: Tensor | null;
+  /** How memoryMask is read: 'bool' (the default) or 'float'. */
+  memoryMaskType?: MaskType;
+  /** [B, T] (unbatched [T]) of 0/1, 1 = padding. */
+  tgtKeyPaddingMask?: Tensor | null;
+  /** [B, S] (unbatched [S]) of 0/1, 1 = padding. */
+  memoryKeyPaddingMask?: Tensor | null;
+}
+
+const FLOAT_HINT = (name: string): string => `; for a float mask that is added, pass ${name}: 'float'`;
+
+/**
+ * torch.nn.TransformerDecoderLayer (1.13): self-attention over tgt, attention from tgt to memory and a
+ * feed-forward block, each with a residual, a dropout and a layer norm (norm1, norm2, norm3), post-norm
+ * or pre-norm (normFirst) as in the encoder layer.
+ */
+export class TransformerDecoderLayer extends Module {
+  readonly normFirst: boolean;
+  readonly batchFirst: boolean;
+  readonly activation: 'relu' | 'gelu';
+  declare readonly self_attn: MultiheadAttention;
+  declare readonly multihead_attn: MultiheadAttention;
+  declare readonly linear1: Linear;
+  declare readonly dropout: Dropout;
+  declare readonly linear2: Linear;
+  declare readonly norm1: LayerNorm;
+  declare readonly norm2: LayerNorm;
+  declare readonly norm3: LayerNorm;
+  declare readonly dropout1: Dropout;
+  declare readonly dropout2: Dropout;
+  declare readonly dropout3: Dropout;
+
+  constructor(readonly dModel: number, readonly nhead: number, options: TransformerDecoderLayerOptions = {}) {
+    super();
+    const op = 'TransformerDecoderLayer';
+    checkKnownKeys(op, options, ['dimFeedforward', 'dropout', 'activation', 'layerNormEps', 'batchFirst', 'normFirst', 'dtype']);
+    positiveInt(op, 'dModel', dModel);
+    positiveInt(op, 'nhead', nhead);
+    const ff = positiveInt(op, 'dimFeedforward', options.dimFeedforward ?? 2048);
+    const p = probability(op, 'dropout', options.dropout ?? 0.1);
+    const act = options.activation ?? 'relu';
+    if (act !== 'relu' && act !== 'gelu') fail(op, `activation should be 'relu' or 'gelu', not ${fmtValue(act)}`);
+    this.activation = act;
+    const eps = options.layerNormEps ?? 1e-5;
+    if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) fail(op, `layerNormEps must be a finite non-negative number, got ${fmtValue(eps)}`);
+    this.batchFirst = bool(op, 'batchFirst', options.batchFirst, false);
+    this.normFirst = bool(op, 'normFirst', options.normFirst, false);
+    const dtype = dtypeOption(op, options.dtype);
+    if (dModel % nhead !== 0) fail(op, `dModel must be divisible by nhead, got dModel ${dModel} and nhead ${nhead}`);
+    const batchFirst = this.batchFirst;
+    // torch 1.13's registration (and so initialisation and state-dict) order.
+    this.registerModule('self_attn', new MultiheadAttention(dModel, nhead, { dropout: p, batchFirst, dtype }));
+    this.registerModule('multihead_attn', new MultiheadAttention(dModel, nhead, { dropout: p, batchFirst, dtype }));
+    this.registerModule('linear1', new Linear(dModel, ff, { dtype }));
+    this.registerModule('dropout', new Dropout(p));
+    this.registerModule('linear2', new Linear(ff, dModel, { dtype }));
+    this.registerModule('norm1', new LayerNorm(dModel, { eps, dtype }));
+    this.registerModule('norm2', new LayerNorm(dModel, { eps, dtype }));
+    this.registerModule('norm3', new LayerNorm(dModel, { eps, dtype }));
+    this.registerModule('dropout1', new Dropout(p));
+    this.registerModule('dropout2', new Dropout(p));
+    this.registerModule('dropout3', new Dropout(p));
+  }
+
+  /**
+   * tgt [T, B, dModel] and memory [S, B, dModel] ([B, ·, dModel] with batchFirst, or unbatched
+   * [T, dModel] and [S, dModel]); the output has tgt's shape.
+   */
+  forward(tgt: Tensor, memory: Tensor, options: TransformerDecoderLayerForwardOptions = {}): Tensor {
+    const op = 'TransformerDecoderLayer';
+    checkKnownKeys(op, options, ['tgtMask', 'tgtMaskType', 'memoryMask', 'memoryMaskType', 'tgtKeyPaddingMask', 'memoryKeyPaddingMask']);
+    const tgtMaskType = maskTypeOption(op, 'tgtMaskType', options.tgtMaskType);
+    const memoryMaskType = maskTypeOption(op, 'memoryMaskType', options.memoryMaskType);
+    checkMaskOption(op, 'tgtMask', options.tgtMask, tgtMaskType === 'bool', FLOAT_HINT('tgtMaskType'));
+    checkMaskOption(op, 'memoryMask', options.memoryMask, memoryMaskType === 'bool', FLOAT_HINT('memoryMaskType'));
+    checkMaskOption(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, true, '');
+    checkMaskOption(op, 'memoryKeyPaddingMask', options.memoryKeyPaddingMask, true, '');
+    if (!(tgt instanceof Tensor)) fail(op, `tgt must be a Tensor, got ${fmtValue(tgt)}`);
+    if (!(memory instanceof Tensor)) fail(op, `memory must be a Tensor, got ${fmtValue(memory)}`);
+    const shapes = `tgt ${fmtShape(tgt.shape)}, memory ${fmtShape(memory.shape)}`;
+    if (tgt.ndim !== 2 && tgt.ndim !== 3) fail(op, `tgt should be an unbatched 2-D or batched 3-D tensor, got ${shapes}`);
+    if (memory.ndim !== tgt.ndim) fail(op, `memory must have as many dimensions as tgt (${tgt.ndim}), got ${shapes}`);
+    if (tgt.shape[tgt.ndim - 1] !== this.dModel) fail(op, `tgt's feature dimension must be dModel ${this.dModel}, got ${tgt.shape[tgt.ndim - 1]} (${shapes})`);
+    if (memory.shape[memory.ndim - 1] !== this.dModel) fail(op, `memory's feature dimension must be dModel ${this.dModel}, got ${memory.shape[memory.ndim - 1]} (${shapes})`);
+    if (tgt.ndim === 3) {
+      const bd = this.batchFirst ? 0 : 1;
+      if (tgt.shape[bd] !== memory.shape[bd]) fail(op, `tgt and memory must have the same batch size (dimension ${bd}${this.batchFirst ? ', batchFirst' : ''}), got ${shapes}`);
+    }
+    const sa = (x: Tensor): Tensor => {
+      const [y] = (this.getModule('self_attn') as MultiheadAttention).call(x, x, x, {
+        attnMask: options.tgtMask, attnMaskType: tgtMaskType, keyPaddingMask: options.tgtKeyPaddingMask, needWeights: false,
+      });
+      return this.getModule('dropout1').call(y) as Tensor;
+    };
+    const mha = (x: Tensor): Tensor => {
+      const [y] = (this.getModule('multihead_attn') as MultiheadAttention).call(x, memory, memory, {
+        attnMask: options.memoryMask, attnMaskType: memoryMaskType, keyPaddingMask: options.memoryKeyPaddingMask, needWeights: false,
+      });
+      return this.getModule('dropout2').call(y) as Tensor;
+    };
+    const ffb = (x: Tensor): Tensor => {
+      const h = this.getModule('linear1').call(x) as Tensor;
+      const a = this.activation === 'relu' ? F.relu(h) : F.gelu(h);
+      const y = this.getModule('linear2').call(this.getModule('dropout').call(a)) as Tensor;
+      return this.getModule('dropout3').call(y) as Tensor;
+    };
+    const norm = (name: string, x: Tensor): Tensor => this.getModule(name).call(x) as Tensor;
+    let x = tgt;
+    if (this.normFirst) {
+      x = F.add(x, sa(norm('norm1', x)));
+      x = F.add(x, mha(norm('norm2', x)));
+      x = F.add(x, ffb(norm('norm3', x)));
+    } else {
+      x = norm('norm1', F.add(x, sa(x)));
+      x = norm('norm2', F.add(x, mha(x)));
+      x = norm('norm3', F.add(x, ffb(x)));
+    }
+    return x;
+  }
+}
+
+export interface TransformerDecoderForwardOptions extends TransformerDecoderLayerForwardOptions {}
+
+/**
+ * torch.nn.TransformerDecoder (1.13): numLayers deep copies of decoderLayer (as TransformerEncoder: the
+ * layer given is not itself registered), each called as forward(x, memory, { tgtMask, memoryMask,
+ * tgtKeyPaddingMask, memoryKeyPaddingMask, and their mask types }), then `norm` when given.
+ */
+export class TransformerDecoder extends Module {
+  declare readonly layers: ModuleList;
+  readonly norm: Module | null;
+
+  constructor(decoderLayer: Module, readonly numLayers: number, options: { norm?: Module | null } = {}) {
+    super();
+    const op = 'TransformerDecoder';
+    checkKnownKeys(op, options, ['norm']);
+    if (!(decoderLayer instanceof Module)) fail(op, `decoderLayer must be a Module (an nn.TransformerDecoderLayer), got ${fmtValue(decoderLayer)}`);
+    if (typeof numLayers !== 'number' || !Number.isInteger(numLayers) || numLayers < 0) fail(op, `numLayers must be a non-negative integer, got ${fmtValue(numLayers)}`);
+    const norm = options.norm ?? null;
+    if (norm !== null && !(norm instanceof Module)) fail(op, `norm must be a Module or null, got ${fmtValue(norm)}`);
+    this.registerModule('layers', new ModuleList(Array.from({ length: numLayers }, () => decoderLayer.deepCopy())));
+    this.norm = norm === null ? null : this.registerModule('norm', norm);
+  }
+
+  forward(tgt: Tensor, memory: Tensor, options: TransformerDecoderForwardOptions = {}): Tensor {
+    const op = 'TransformerDecoder';
+    checkKnownKeys(op, options, ['tgtMask', 'tgtMaskType', 'memoryMask', 'memoryMaskType', 'tgtKeyPaddingMask', 'memoryKeyPaddingMask']);
+    const tgtMaskType = maskTypeOption(op, 'tgtMaskType', options.tgtMaskType);
+    const memoryMaskType = maskTypeOption(op, 'memoryMaskType', options.memoryMaskType);
+    checkMaskOption(op, 'tgtMask', options.tgtMask, tgtMaskType === 'bool', FLOAT_HINT('tgtMaskType'));
+    checkMaskOption(op, 'memoryMask', options.memoryMask, memoryMaskType === 'bool', FLOAT_HINT('memoryMaskType'));
+    checkMaskOption(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, true, '');
+    checkMaskOption(op, 'memoryKeyPaddingMask', options.memoryKeyPaddingMask, true, '');
+    let x = tgt;
+    for (const layer of this.getModule('layers') as ModuleList) {
+      x = layer.call(x, memory, {
+        tgtMask: options.tgtMask, tgtMaskType, memoryMask: options.memoryMask, memoryMaskType,
+        tgtKeyPaddingMask: options.tgtKeyPaddingMask, memoryKeyPaddingMask: options.memoryKeyPaddingMask,
+      }) as Tensor;
     }
     return this.norm === null ? x : (this.norm.call(x) as Tensor);
   }

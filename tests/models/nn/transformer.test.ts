@@ -13,7 +13,8 @@ import { assertGradcheck } from '../../../autograd/gradcheck';
 import { Tensor } from '../../../autograd/tensor';
 import { globalRng, manualSeed } from '../../../lib/random';
 import {
-  init, LayerNorm, Linear, Module, MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
+  generateSquareSubsequentMask, init, LayerNorm, Linear, Module, MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+  TransformerEncoderLayer,
 } from '../../../models/nn/index';
 
 type Vec = number[];
@@ -623,6 +624,232 @@ describe('models/nn/transformer', () => {
       enc.eval();
       expect(Array.from(layer.forward(q, { srcMask: causal, srcMaskType: 'float' }).data)).to.deep.equal(Array.from(layer.forward(q, { srcMask: bool }).data));
       expect(Array.from(enc.forward(q, { mask: causal, maskType: 'float' }).data)).to.deep.equal(Array.from(enc.forward(q, { mask: bool }).data));
+    });
+  });
+
+  // ---- decoder ----
+
+  /**
+   * torch 1.13's TransformerDecoderLayer.forward on batch-major tgt [B][T][E] and memory [B][S][E],
+   * parameters read from `m` under `prefix`: self-attention (selfMask), attention to memory (crossMask)
+   * and the feed-forward block, with norm1/norm2/norm3 after (post-norm) or before (normFirst) each.
+   */
+  function refDecoderLayer(
+    m: Module, prefix: string, nhead: number, x: Mat[], mem: Mat[], normFirst: boolean, activation: 'relu' | 'gelu', eps: number,
+    selfMask?: Mask, crossMask?: Mask,
+  ): Mat[] {
+    const sd = m.stateDict();
+    const g = (k: string): Mat => sd[prefix + k].toArray() as Mat;
+    const gv = (k: string): Vec => sd[prefix + k].toArray() as Vec;
+    const ln = (which: string) => (t: Vec): Vec => {
+      const mean = t.reduce((a, c) => a + c, 0) / t.length;
+      const vr = t.reduce((a, c) => a + (c - mean) ** 2, 0) / t.length;
+      return t.map((c, i) => ((c - mean) / Math.sqrt(vr + eps)) * gv(`${which}.weight`)[i] + gv(`${which}.bias`)[i]);
+    };
+    const map = (y: Mat[], f: (t: Vec) => Vec): Mat[] => y.map((seq) => seq.map(f));
+    const add = (a: Mat[], b: Mat[]): Mat[] => a.map((seq, i) => seq.map((t, j) => t.map((c, k) => c + b[i][j][k])));
+    const sa = (y: Mat[]): Mat[] => refMha(mhaParams(m, `${prefix}self_attn.`), nhead, y, y, y, selfMask).out;
+    const ca = (y: Mat[]): Mat[] => refMha(mhaParams(m, `${prefix}multihead_attn.`), nhead, y, mem, mem, crossMask).out;
+    const ff = (y: Mat[]): Mat[] => map(y, (t) => affine(g('linear2.weight'), gv('linear2.bias'), affine(g('linear1.weight'), gv('linear1.bias'), t).map(act[activation])));
+    if (normFirst) {
+      const x1 = add(x, sa(map(x, ln('norm1'))));
+      const x2 = add(x1, ca(map(x1, ln('norm2'))));
+      return add(x2, ff(map(x2, ln('norm3'))));
+    }
+    const x1 = map(add(x, sa(x)), ln('norm1'));
+    const x2 = map(add(x1, ca(x1)), ln('norm2'));
+    return map(add(x2, ff(x2)), ln('norm3'));
+  }
+
+  describe('generateSquareSubsequentMask', () => {
+    it('is torch\'s float mask: -Infinity above the diagonal, 0 on and below it', () => {
+      for (const sz of [0, 1, 4]) {
+        const m = generateSquareSubsequentMask(sz);
+        expect(m.shape).to.deep.equal([sz, sz]);
+        expect(m.dtype).to.equal('float32');
+        const d = Array.from(m.data);
+        for (let i = 0; i < sz; i++) for (let j = 0; j < sz; j++) expect(d[i * sz + j], `${i},${j}`).to.equal(j > i ? -Infinity : 0);
+      }
+      expect(generateSquareSubsequentMask(2, f64).dtype).to.equal('float64');
+      expect(() => generateSquareSubsequentMask(-1)).to.throw('generateSquareSubsequentMask: sz must be a non-negative integer, got -1');
+      expect(() => generateSquareSubsequentMask(2.5)).to.throw('generateSquareSubsequentMask: sz must be a non-negative integer, got 2.5');
+    });
+  });
+
+  describe('TransformerDecoderLayer', () => {
+    const variants: { normFirst: boolean; activation: 'relu' | 'gelu'; batchFirst: boolean }[] = [
+      { normFirst: false, activation: 'relu', batchFirst: false },
+      { normFirst: true, activation: 'relu', batchFirst: true },
+      { normFirst: false, activation: 'gelu', batchFirst: true },
+      { normFirst: true, activation: 'gelu', batchFirst: false },
+    ];
+    for (const { normFirst, activation, batchFirst } of variants) {
+      it(`normFirst ${normFirst}, ${activation}, batchFirst ${batchFirst}: matches torch's equations, with a causal tgtMask and both key padding masks`, () => {
+        manualSeed(80);
+        const layer = new TransformerDecoderLayer(E, H, { dimFeedforward: 10, dropout: 0, activation, normFirst, batchFirst, layerNormEps: 1e-3, dtype: 'float64' });
+        randomizeParams(layer);
+        const tgt = randn(batchFirst ? [B, L, E] : [L, B, E], f64);
+        const memory = randn(batchFirst ? [B, S, E] : [S, B, E], f64);
+        const ts = batchMajor(tgt, batchFirst);
+        const ms = batchMajor(memory, batchFirst);
+        expectClose(layer.forward(tgt, memory), tgt.shape as number[], moduleLayout(refDecoderLayer(layer, '', H, ts, ms, normFirst, activation, 1e-3), batchFirst));
+        const tgtPad = tensor([[0, 0, 1], [0, 0, 0]], f64);
+        const memPad = tensor([[0, 0, 0, 0], [1, 0, 1, 0]], f64);
+        const selfMask: Mask = (b, h, l, s) => (s > l || (b === 0 && s === 2) ? -Infinity : 0);
+        const crossMask: Mask = (b, h, l, s) => (b === 1 && (s === 0 || s === 2) ? -Infinity : 0);
+        const ref = moduleLayout(refDecoderLayer(layer, '', H, ts, ms, normFirst, activation, 1e-3, selfMask, crossMask), batchFirst);
+        const boolCausal = tensor([[0, 1, 1], [0, 0, 1], [0, 0, 0]], f64);
+        expectClose(layer.forward(tgt, memory, { tgtMask: boolCausal, tgtKeyPaddingMask: tgtPad, memoryKeyPaddingMask: memPad }), tgt.shape as number[], ref);
+        const floatCausal = generateSquareSubsequentMask(L, f64);
+        expectClose(layer.forward(tgt, memory, { tgtMask: floatCausal, tgtMaskType: 'float', tgtKeyPaddingMask: tgtPad, memoryKeyPaddingMask: memPad }), tgt.shape as number[], ref);
+      });
+    }
+
+    it('a bool memoryMask [T, S] and a float one; an unbatched [T, dModel] tgt with [S, dModel] memory', () => {
+      manualSeed(81);
+      const layer = new TransformerDecoderLayer(4, 2, { dimFeedforward: 6, dropout: 0, dtype: 'float64' });
+      randomizeParams(layer);
+      const tgt = randn([L, 4], f64);
+      const memory = randn([S, 4], f64);
+      const bm = [[0, 1, 0, 0], [0, 0, 0, 1], [1, 1, 0, 0]];
+      const ref = refDecoderLayer(layer, '', 2, [asMats(tgt) as unknown as Mat], [asMats(memory) as unknown as Mat], false, 'relu', 1e-5,
+        undefined, (b, h, l, s) => (bm[l][s] === 1 ? -Infinity : 0));
+      expectClose(layer.forward(tgt, memory, { memoryMask: tensor(bm, f64) }), [L, 4], ref[0]);
+      const fm = randn([L, S], f64);
+      const fref = refDecoderLayer(layer, '', 2, [asMats(tgt) as unknown as Mat], [asMats(memory) as unknown as Mat], false, 'relu', 1e-5,
+        undefined, (b, h, l, s) => (fm.toArray() as Mat)[l][s]);
+      expectClose(layer.forward(tgt, memory, { memoryMask: fm, memoryMaskType: 'float' }), [L, 4], fref[0]);
+    });
+
+    it('dropout (0.1 by default) changes the output in train mode only', () => {
+      manualSeed(82);
+      const layer = new TransformerDecoderLayer(4, 2, { dimFeedforward: 6, dtype: 'float64' });
+      expect(layer.dropout.p).to.equal(0.1);
+      expect(layer.dropout3.p).to.equal(0.1);
+      const tgt = randn([L, B, 4], f64);
+      const memory = randn([S, B, 4], f64);
+      const ref = refDecoderLayer(layer, '', 2, transpose01(asMats(tgt)), transpose01(asMats(memory)), false, 'relu', 1e-5);
+      expect(() => expectClose(layer.forward(tgt, memory), [L, B, 4], transpose01(ref))).to.throw();
+      layer.eval();
+      expectClose(layer.forward(tgt, memory), [L, B, 4], transpose01(ref));
+    });
+
+    it("torch 1.13's state-dict keys and shapes in its order, construction order and print", () => {
+      manualSeed(83);
+      const layer = new TransformerDecoderLayer(8, 2, { dimFeedforward: 16 });
+      const attn = (p: string): [string, number[]][] => [
+        [`${p}.in_proj_weight`, [24, 8]], [`${p}.in_proj_bias`, [24]], [`${p}.out_proj.weight`, [8, 8]], [`${p}.out_proj.bias`, [8]],
+      ];
+      expect(Object.entries(layer.stateDict()).map(([k, t]) => [k, t.shape])).to.deep.equal([
+        ...attn('self_attn'), ...attn('multihead_attn'),
+        ['linear1.weight', [16, 8]], ['linear1.bias', [16]], ['linear2.weight', [8, 16]], ['linear2.bias', [8]],
+        ['norm1.weight', [8]], ['norm1.bias', [8]], ['norm2.weight', [8]], ['norm2.bias', [8]], ['norm3.weight', [8]], ['norm3.bias', [8]],
+      ]);
+      manualSeed(83);
+      const sa = new MultiheadAttention(8, 2);
+      const ca = new MultiheadAttention(8, 2);
+      const l1 = new Linear(8, 16);
+      const sd = layer.stateDict();
+      expect(Array.from(sd['self_attn.in_proj_weight'].data)).to.deep.equal(Array.from(sa.inProjWeight!.data));
+      expect(Array.from(sd['multihead_attn.in_proj_weight'].data)).to.deep.equal(Array.from(ca.inProjWeight!.data));
+      expect(Array.from(sd['linear1.weight'].data)).to.deep.equal(Array.from(l1.weight.data));
+      const lines = layer.toString().split('\n');
+      expect(lines.filter((s) => /^ {2}\(/.test(s)).map((s) => s.trim().split(':')[0])).to.deep.equal([
+        '(self_attn)', '(multihead_attn)', '(linear1)', '(dropout)', '(linear2)', '(norm1)', '(norm2)', '(norm3)', '(dropout1)', '(dropout2)', '(dropout3)',
+      ]);
+      expect(lines[0]).to.equal('TransformerDecoderLayer(');
+    });
+  });
+
+  describe('TransformerDecoder', () => {
+    it('two deep copies of the layer (same initial values, separate tensors), run in turn on the same memory, then norm', () => {
+      manualSeed(90);
+      const layer = new TransformerDecoderLayer(4, 2, { dimFeedforward: 6, dropout: 0, batchFirst: true, dtype: 'float64' });
+      const dec = new TransformerDecoder(layer, 2, { norm: new LayerNorm(4, f64) });
+      const sd = dec.stateDict();
+      const own = Object.keys(layer.stateDict());
+      expect(Object.keys(sd)).to.deep.equal([...own.map((k) => `layers.0.${k}`), ...own.map((k) => `layers.1.${k}`), 'norm.weight', 'norm.bias']);
+      for (const k of own) {
+        expect(Array.from(sd[`layers.1.${k}`].data), k).to.deep.equal(Array.from(sd[`layers.0.${k}`].data));
+        expect(Array.from(sd[`layers.0.${k}`].data), k).to.deep.equal(Array.from(layer.stateDict()[k].data));
+        expect(sd[`layers.0.${k}`].storage).to.not.equal(sd[`layers.1.${k}`].storage);
+        expect(sd[`layers.0.${k}`].storage).to.not.equal(layer.stateDict()[k].storage);
+      }
+      expect(dec.parameters()).to.not.include(layer.linear1.weight);
+      expect(dec.parameters().length).to.equal(2 * layer.parameters().length + 2);
+      randomizeParams(dec);
+      const tgt = randn([B, L, 4], f64);
+      const memory = randn([B, S, 4], f64);
+      const ts = asMats(tgt);
+      const ms = asMats(memory);
+      const memPad = tensor([[0, 1, 0, 0], [0, 0, 0, 0]], f64);
+      const selfMask: Mask = (b, h, l, s) => (s > l ? -Infinity : 0);
+      const crossMask: Mask = (b, h, l, s) => (b === 0 && s === 1 ? -Infinity : 0);
+      let ref = refDecoderLayer(dec, 'layers.0.', 2, ts, ms, false, 'relu', 1e-5, selfMask, crossMask);
+      ref = refDecoderLayer(dec, 'layers.1.', 2, ref, ms, false, 'relu', 1e-5, selfMask, crossMask);
+      const nw = dec.stateDict()['norm.weight'].toArray() as Vec;
+      const nb = dec.stateDict()['norm.bias'].toArray() as Vec;
+      ref = ref.map((seq) => seq.map((t) => {
+        const mean = t.reduce((a, c) => a + c, 0) / t.length;
+        const vr = t.reduce((a, c) => a + (c - mean) ** 2, 0) / t.length;
+        return t.map((c, i) => ((c - mean) / Math.sqrt(vr + 1e-5)) * nw[i] + nb[i]);
+      }));
+      const tgtMask = generateSquareSubsequentMask(L, f64);
+      expectClose(dec.forward(tgt, memory, { tgtMask, tgtMaskType: 'float', memoryKeyPaddingMask: memPad }), [B, L, 4], ref);
+      // Without norm: one layer, the output is that layer's.
+      const plain = new TransformerDecoder(layer, 1);
+      expect(plain.norm).to.equal(null);
+      const ref1 = refDecoderLayer(plain, 'layers.0.', 2, ts, ms, false, 'relu', 1e-5);
+      expectClose(plain.forward(tgt, memory), [B, L, 4], ref1);
+    });
+  });
+
+  describe('decoder gradcheck in float64', () => {
+    const TOL = { atol: 1e-7, rtol: 1e-6 };
+    const x = (shape: number[]): Tensor => randn(shape, { dtype: 'float64', requiresGrad: true });
+    for (const normFirst of [false, true]) {
+      it(`TransformerDecoderLayer (dModel 4, nhead 2, dimFeedforward 8, normFirst ${normFirst}) w.r.t. tgt, memory and parameters, with masks`, () => {
+        manualSeed(95);
+        const layer = new TransformerDecoderLayer(4, 2, { dimFeedforward: 8, dropout: 0, normFirst, dtype: 'float64' });
+        randomizeParams(layer);
+        const tgtMask = tensor([[0, 1, 1], [0, 0, 1], [0, 0, 0]], f64);
+        const memPad = tensor([[0, 1], [0, 0]], f64);
+        assertGradcheck((tgt, memory) => layer.forward(tgt, memory, { tgtMask, memoryKeyPaddingMask: memPad }), [x([3, 2, 4]), x([2, 2, 4]), ...layer.parameters()], TOL);
+      });
+    }
+    it('a two-layer TransformerDecoder with norm (gelu, batchFirst) w.r.t. tgt and memory', () => {
+      manualSeed(96);
+      const dec = new TransformerDecoder(new TransformerDecoderLayer(4, 2, { dimFeedforward: 8, dropout: 0, activation: 'gelu', batchFirst: true, dtype: 'float64' }), 2, { norm: new LayerNorm(4, f64) });
+      randomizeParams(dec);
+      const tgtMask = generateSquareSubsequentMask(3, f64);
+      assertGradcheck((tgt, memory) => dec.forward(tgt, memory, { tgtMask, tgtMaskType: 'float' }), [x([2, 3, 4]), x([2, 2, 4])], TOL);
+    });
+  });
+
+  describe('decoder errors name the module', () => {
+    it('on bad constructor arguments', () => {
+      expect(() => new TransformerDecoderLayer(6, 4)).to.throw('TransformerDecoderLayer: dModel must be divisible by nhead, got dModel 6 and nhead 4');
+      expect(() => new TransformerDecoderLayer(4, 2, { activation: 'tanh' as 'relu' })).to.throw("TransformerDecoderLayer: activation should be 'relu' or 'gelu', not \"tanh\"");
+      expect(() => new TransformerDecoderLayer(4, 2, { dim_feedforward: 8 } as object)).to.throw("TransformerDecoderLayer: unknown option 'dim_feedforward'");
+      expect(() => new TransformerDecoder({} as Module, 2)).to.throw('TransformerDecoder: decoderLayer must be a Module');
+      expect(() => new TransformerDecoder(new TransformerDecoderLayer(4, 2), 1.5)).to.throw('TransformerDecoder: numLayers must be a non-negative integer, got 1.5');
+    });
+
+    it('on a wrong memory feature size, rank or batch, and on masks of the wrong kind', () => {
+      const layer = new TransformerDecoderLayer(4, 2, { dimFeedforward: 8 });
+      const tgt = randn([3, 2, 4]);
+      expect(() => layer.forward(tgt, randn([5, 2, 6]))).to.throw("TransformerDecoderLayer: memory's feature dimension must be dModel 4, got 6 (tgt [3,2,4], memory [5,2,6])");
+      expect(() => layer.forward(randn([3, 2, 5]), randn([5, 2, 4]))).to.throw("TransformerDecoderLayer: tgt's feature dimension must be dModel 4, got 5");
+      expect(() => layer.forward(tgt, randn([5, 4]))).to.throw('TransformerDecoderLayer: memory must have as many dimensions as tgt (3), got tgt [3,2,4], memory [5,4]');
+      expect(() => layer.forward(tgt, randn([5, 3, 4]))).to.throw('TransformerDecoderLayer: tgt and memory must have the same batch size (dimension 1), got tgt [3,2,4], memory [5,3,4]');
+      const memory = randn([5, 2, 4]);
+      expect(() => layer.forward(tgt, memory, { tgtMask: generateSquareSubsequentMask(3) })).to.throw("TransformerDecoderLayer: tgtMask is a bool mask and must hold only 0 and 1 (1 = masked out), but element 1 (row-major) of its shape [3,3] is -Infinity; for a float mask that is added, pass tgtMaskType: 'float'");
+      expect(() => layer.forward(tgt, memory, { memoryKeyPaddingMask: tensor([[0, 2, 0, 0, 0], [0, 0, 0, 0, 0]]) })).to.throw('TransformerDecoderLayer: memoryKeyPaddingMask is a bool mask and must hold only 0 and 1');
+      expect(() => layer.forward(tgt, memory, { memoryMask: randn([3, 4]), memoryMaskType: 'float' })).to.throw('MultiheadAttention: the shape of the 2-D attnMask is [3,4], but should be [3,5]');
+      expect(() => layer.forward(tgt, memory, { tgtMaskType: 'additive' as 'float' })).to.throw("TransformerDecoderLayer: tgtMaskType must be 'bool' or 'float', got \"additive\"");
+      expect(() => layer.forward(tgt, memory, { tgt_mask: null } as object)).to.throw("TransformerDecoderLayer: unknown option 'tgt_mask'");
+      const dec = new TransformerDecoder(layer, 2);
+      expect(() => dec.forward(tgt, memory, { memoryMask: tensor([[0.5, 0, 0, 0, 0]]) })).to.throw("TransformerDecoder: memoryMask is a bool mask and must hold only 0 and 1 (1 = masked out), but element 0 (row-major) of its shape [1,5] is 0.5; for a float mask that is added, pass memoryMaskType: 'float'");
     });
   });
 });

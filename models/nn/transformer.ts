@@ -330,6 +330,26 @@ export class MultiheadAttention extends Module {
   }
 }
 
+/** The options of a TransformerEncoderLayer or TransformerDecoderLayer, checked and with torch's defaults. */
+function layerOptions(op: string, dModel: number, nhead: number, options: TransformerEncoderLayerOptions): {
+  ff: number; p: number; activation: 'relu' | 'gelu'; eps: number; batchFirst: boolean; normFirst: boolean; dtype: DType;
+} {
+  checkKnownKeys(op, options, ['dimFeedforward', 'dropout', 'activation', 'layerNormEps', 'batchFirst', 'normFirst', 'dtype']);
+  positiveInt(op, 'dModel', dModel);
+  positiveInt(op, 'nhead', nhead);
+  const ff = positiveInt(op, 'dimFeedforward', options.dimFeedforward ?? 2048);
+  const p = probability(op, 'dropout', options.dropout ?? 0.1);
+  const activation = options.activation ?? 'relu';
+  if (activation !== 'relu' && activation !== 'gelu') fail(op, `activation should be 'relu' or 'gelu', not ${fmtValue(activation)}`);
+  const eps = options.layerNormEps ?? 1e-5;
+  if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) fail(op, `layerNormEps must be a finite non-negative number, got ${fmtValue(eps)}`);
+  const batchFirst = bool(op, 'batchFirst', options.batchFirst, false);
+  const normFirst = bool(op, 'normFirst', options.normFirst, false);
+  const dtype = dtypeOption(op, options.dtype);
+  if (dModel % nhead !== 0) fail(op, `dModel must be divisible by nhead, got dModel ${dModel} and nhead ${nhead}`);
+  return { ff, p, activation, eps, batchFirst, normFirst, dtype };
+}
+
 export interface TransformerEncoderLayerOptions {
   /** Width of the feed-forward block (2048). */
   dimFeedforward?: number;
@@ -368,21 +388,9 @@ export class TransformerEncoderLayer extends Module {
 
   constructor(readonly dModel: number, readonly nhead: number, options: TransformerEncoderLayerOptions = {}) {
     super();
-    const op = 'TransformerEncoderLayer';
-    checkKnownKeys(op, options, ['dimFeedforward', 'dropout', 'activation', 'layerNormEps', 'batchFirst', 'normFirst', 'dtype']);
-    positiveInt(op, 'dModel', dModel);
-    positiveInt(op, 'nhead', nhead);
-    const ff = positiveInt(op, 'dimFeedforward', options.dimFeedforward ?? 2048);
-    const p = probability(op, 'dropout', options.dropout ?? 0.1);
-    const act = options.activation ?? 'relu';
-    if (act !== 'relu' && act !== 'gelu') fail(op, `activation should be 'relu' or 'gelu', not ${fmtValue(act)}`);
-    this.activation = act;
-    const eps = options.layerNormEps ?? 1e-5;
-    if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) fail(op, `layerNormEps must be a finite non-negative number, got ${fmtValue(eps)}`);
-    const batchFirst = bool(op, 'batchFirst', options.batchFirst, false);
-    this.normFirst = bool(op, 'normFirst', options.normFirst, false);
-    const dtype = dtypeOption(op, options.dtype);
-    if (dModel % nhead !== 0) fail(op, `dModel must be divisible by nhead, got dModel ${dModel} and nhead ${nhead}`);
+    const { ff, p, activation, eps, batchFirst, normFirst, dtype } = layerOptions('TransformerEncoderLayer', dModel, nhead, options);
+    this.activation = activation;
+    this.normFirst = normFirst;
     // torch's registration (and so initialisation) order.
     this.registerModule('self_attn', new MultiheadAttention(dModel, nhead, { dropout: p, batchFirst, dtype }));
     this.registerModule('linear1', new Linear(dModel, ff, { dtype }));
@@ -528,22 +536,10 @@ export class TransformerDecoderLayer extends Module {
 
   constructor(readonly dModel: number, readonly nhead: number, options: TransformerDecoderLayerOptions = {}) {
     super();
-    const op = 'TransformerDecoderLayer';
-    checkKnownKeys(op, options, ['dimFeedforward', 'dropout', 'activation', 'layerNormEps', 'batchFirst', 'normFirst', 'dtype']);
-    positiveInt(op, 'dModel', dModel);
-    positiveInt(op, 'nhead', nhead);
-    const ff = positiveInt(op, 'dimFeedforward', options.dimFeedforward ?? 2048);
-    const p = probability(op, 'dropout', options.dropout ?? 0.1);
-    const act = options.activation ?? 'relu';
-    if (act !== 'relu' && act !== 'gelu') fail(op, `activation should be 'relu' or 'gelu', not ${fmtValue(act)}`);
-    this.activation = act;
-    const eps = options.layerNormEps ?? 1e-5;
-    if (typeof eps !== 'number' || !(eps >= 0) || eps === Infinity) fail(op, `layerNormEps must be a finite non-negative number, got ${fmtValue(eps)}`);
-    this.batchFirst = bool(op, 'batchFirst', options.batchFirst, false);
-    this.normFirst = bool(op, 'normFirst', options.normFirst, false);
-    const dtype = dtypeOption(op, options.dtype);
-    if (dModel % nhead !== 0) fail(op, `dModel must be divisible by nhead, got dModel ${dModel} and nhead ${nhead}`);
-    const batchFirst = this.batchFirst;
+    const { ff, p, activation, eps, batchFirst, normFirst, dtype } = layerOptions('TransformerDecoderLayer', dModel, nhead, options);
+    this.activation = activation;
+    this.batchFirst = batchFirst;
+    this.normFirst = normFirst;
     // torch 1.13's registration (and so initialisation and state-dict) order.
     this.registerModule('self_attn', new MultiheadAttention(dModel, nhead, { dropout: p, batchFirst, dtype }));
     this.registerModule('multihead_attn', new MultiheadAttention(dModel, nhead, { dropout: p, batchFirst, dtype }));

@@ -445,6 +445,21 @@ export interface TransformerEncoderForwardOptions {
 }
 
 /**
+ * The checked arguments of TransformerEncoder or TransformerDecoder: numLayers deep copies of `layer`
+ * (torch's _get_clones) and the optional final norm.
+ */
+function layerStack(op: string, name: string, layer: Module, numLayers: number, options: { norm?: Module | null }): {
+  layers: ModuleList; norm: Module | null;
+} {
+  checkKnownKeys(op, options, ['norm']);
+  if (!(layer instanceof Module)) fail(op, `${name} must be a Module (an nn.${op}Layer), got ${fmtValue(layer)}`);
+  if (typeof numLayers !== 'number' || !Number.isInteger(numLayers) || numLayers < 0) fail(op, `numLayers must be a non-negative integer, got ${fmtValue(numLayers)}`);
+  const norm = options.norm ?? null;
+  if (norm !== null && !(norm instanceof Module)) fail(op, `norm must be a Module or null, got ${fmtValue(norm)}`);
+  return { layers: new ModuleList(Array.from({ length: numLayers }, () => layer.deepCopy())), norm };
+}
+
+/**
  * torch.nn.TransformerEncoder (1.13): numLayers deep copies of encoderLayer (torch's _get_clones, so
  * every layer starts from the same weights and the layer given is not itself registered), run in turn,
  * then `norm` when given. Each layer is called as forward(x, { srcMask, srcMaskType, srcKeyPaddingMask }).
@@ -455,13 +470,8 @@ export class TransformerEncoder extends Module {
 
   constructor(encoderLayer: Module, readonly numLayers: number, options: { norm?: Module | null } = {}) {
     super();
-    const op = 'TransformerEncoder';
-    checkKnownKeys(op, options, ['norm']);
-    if (!(encoderLayer instanceof Module)) fail(op, `encoderLayer must be a Module (an nn.TransformerEncoderLayer), got ${fmtValue(encoderLayer)}`);
-    if (typeof numLayers !== 'number' || !Number.isInteger(numLayers) || numLayers < 0) fail(op, `numLayers must be a non-negative integer, got ${fmtValue(numLayers)}`);
-    const norm = options.norm ?? null;
-    if (norm !== null && !(norm instanceof Module)) fail(op, `norm must be a Module or null, got ${fmtValue(norm)}`);
-    this.registerModule('layers', new ModuleList(Array.from({ length: numLayers }, () => encoderLayer.deepCopy())));
+    const { layers, norm } = layerStack('TransformerEncoder', 'encoderLayer', encoderLayer, numLayers, options);
+    this.registerModule('layers', layers);
     this.norm = norm === null ? null : this.registerModule('norm', norm);
   }
 
@@ -624,13 +634,8 @@ export class TransformerDecoder extends Module {
 
   constructor(decoderLayer: Module, readonly numLayers: number, options: { norm?: Module | null } = {}) {
     super();
-    const op = 'TransformerDecoder';
-    checkKnownKeys(op, options, ['norm']);
-    if (!(decoderLayer instanceof Module)) fail(op, `decoderLayer must be a Module (an nn.TransformerDecoderLayer), got ${fmtValue(decoderLayer)}`);
-    if (typeof numLayers !== 'number' || !Number.isInteger(numLayers) || numLayers < 0) fail(op, `numLayers must be a non-negative integer, got ${fmtValue(numLayers)}`);
-    const norm = options.norm ?? null;
-    if (norm !== null && !(norm instanceof Module)) fail(op, `norm must be a Module or null, got ${fmtValue(norm)}`);
-    this.registerModule('layers', new ModuleList(Array.from({ length: numLayers }, () => decoderLayer.deepCopy())));
+    const { layers, norm } = layerStack('TransformerDecoder', 'decoderLayer', decoderLayer, numLayers, options);
+    this.registerModule('layers', layers);
     this.norm = norm === null ? null : this.registerModule('norm', norm);
   }
 

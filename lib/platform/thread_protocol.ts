@@ -22,7 +22,9 @@ export const CTRL_PART_US = 4;
  * caller notice, while it waits, that the worker thread has ended (see threads.ts workerGone).
  */
 export const CTRL_TID = 5;
-export const CTRL_SLOTS = 6;
+/** 1 while the worker sleeps in Atomics.wait for a job (the caller may wake it early: threads.ts nudge). */
+export const CTRL_SLEEPING = 6;
+export const CTRL_SLOTS = 7;
 
 export interface WorkerData {
   ctrl: Int32Array;

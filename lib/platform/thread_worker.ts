@@ -17,7 +17,7 @@ import '../kernels/optim_update';
 import '../kernels/pool';
 import { getTask, setThreadTag, type TaskArgs } from '../kernels/parallel';
 import {
-  CTRL_DONE, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, CTRL_TID, type FailureMessage, type JobMessage, type WorkerData,
+  CTRL_DONE, CTRL_SLEEPING, CTRL_PART_US, CTRL_READY, CTRL_REQ, CTRL_STATUS, CTRL_TID, type FailureMessage, type JobMessage, type WorkerData,
 } from './thread_protocol';
 import { readlinkSync } from 'fs';
 import { exposeGc, WORKER_GC_BYTES } from './gc';
@@ -91,7 +91,11 @@ function serve(): never {
     }
     // Each increment of the request counter is one job whose message was posted before it, so
     // jobs queued behind a running one (deferred work) are taken one by one without sleeping.
+    // Asleep, flagged so the caller can wake it ahead of a job (threads.ts suppliedBuffer): woken
+    // without a job, it polls again.
+    Atomics.store(ctrl, CTRL_SLEEPING, 1);
     Atomics.wait(ctrl, CTRL_REQ, seen);
+    Atomics.store(ctrl, CTRL_SLEEPING, 0);
     if (Atomics.load(ctrl, CTRL_REQ) === seen) continue;
     seen = (seen + 1) | 0;
     const received = receiveMessageOnPort(jobs);

@@ -30,7 +30,7 @@ import { getTask, partRange, setParallelBackend, type ParallelBackend, type Task
 import { BufferSupply, type SupplyStats } from './buffer_supply';
 import { exposeGc, SHARED_GC_BYTES } from './gc';
 import {
-  CTRL_DONE, CTRL_PART_US, CTRL_TID, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
+  CTRL_DONE, CTRL_SLEEPING, CTRL_PART_US, CTRL_TID, CTRL_READY, CTRL_REQ, CTRL_SLOTS, CTRL_STATUS, type FailureMessage, type JobMessage, type WorkerData,
 } from './thread_protocol';
 
 interface PoolWorker {
@@ -65,6 +65,8 @@ let running = false;
  */
 let startFailed = false;
 let partsSent = 0;
+/** Times a shared allocation woke an idle worker (suppliedBuffer). */
+let nudges = 0;
 let lastParts: number[] = [];
 /** Task names of the latest parts sent, oldest first (diagnostics: threadStats().recentTasks). */
 const recentTasks: string[] = [];
@@ -118,15 +120,18 @@ async function closeWorker(w: PoolWorker): Promise<void> {
  * time (ms) of each part of the latest parallel run, caller first (on a machine with spare cores
  * the run took about the longest part plus dispatch; when other processes hold the cores, the
  * parts run one after another and the run takes about their sum), deferred jobs so far, and how
- * many times the contention guard fell back to one thread, and the task names of the latest parts
- * sent (up to 64, oldest first: which kernels went to a worker, in order).
+ * many times the contention guard fell back to one thread, the task names of the latest parts
+ * sent (up to 64, oldest first: which kernels went to a worker, in order), how many times an
+ * allocation woke an idle worker (see suppliedBuffer), and how many workers are asleep now.
  */
 export function threadStats(): {
   workers: number; partsSent: number; deferred: number; lastPartsMs: number[]; throttles: number; recentTasks: string[];
+  nudges: number; asleep: number;
 } {
   return {
     workers: workers.length, partsSent, deferred: deferredJobs, lastPartsMs: lastParts.slice(), throttles,
-    recentTasks: recentTasks.slice(),
+    recentTasks: recentTasks.slice(), nudges,
+    asleep: workers.filter((w) => Atomics.load(w.ctrl, CTRL_SLEEPING) === 1).length,
   };
 }
 
@@ -478,13 +483,23 @@ export function bufferSupplyStats(): SupplyStats {
 }
 
 function suppliedBuffer(bytes: number): SharedArrayBuffer | null {
-  if (!supplyOn || numThreads <= 1) return null;
-  const buf = supply.take(bytes);
-  // A worker asleep with no job would not see the request until its next job: wake the idle ones.
-  if (supply.wantsService()) {
-    for (let i = 0; i < workers.length && i < numThreads - 1; i++) {
-      const w = workers[i];
-      if (isReady(w) && !isBusy(w)) Atomics.notify(w.ctrl, CTRL_REQ);
+  if (numThreads <= 1) return null;
+  const buf = supplyOn ? supply.take(bytes) : null;
+  // A worker asleep with no job would not see a supply request until its next job: wake the idle
+  // ones. And wake a sleeping worker at any allocation (a "nudge"), since a new tensor usually means
+  // an op is starting, which may hand the worker a part: a worker woken now polls (thread_worker.ts)
+  // and takes that part at once, where a sleeping one takes 0.2 ms at the median and over 1 ms at
+  // times to wake on this VM. W4 at 2 threads, one process alternating with and without nudges every
+  // 2 steps: 130.2 → 125.2, 131.6 → 126.9, 131.5 → 124.4, 128.5 → 128.7 and 130.3 → 122.0 ms
+  // (docs/PERFORMANCE.md). A nudge is one futex wake, only for a worker that is asleep, so at most one
+  // per POLL_MS of idleness.
+  const service = supplyOn && supply.wantsService();
+  for (let i = 0; i < workers.length && i < numThreads - 1; i++) {
+    const w = workers[i];
+    if (!isReady(w) || isBusy(w)) continue;
+    if (service || Atomics.load(w.ctrl, CTRL_SLEEPING) === 1) {
+      Atomics.notify(w.ctrl, CTRL_REQ);
+      nudges++;
     }
   }
   return buf;

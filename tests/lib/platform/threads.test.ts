@@ -9,7 +9,7 @@ import {
   availableThreads, canDefer, deferTask, parallelFor, pendingOutputs, settle, settleAll,
 } from '../../../lib/kernels/parallel';
 import {
-  getNumThreads, runLooksStarved, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads,
+  getNumThreads, runLooksStarved, setBufferSupply, setContentionGuard, setNumThreads, shutdownThreads, threadStats, waitForThreads,
 } from '../../../lib/platform/threads';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -157,6 +157,42 @@ describe('lib/platform/threads', function () {
     const after = sharedInts(4);
     parallelFor('parallel.mark', 4, { out: after, failAt: -1 });
     expect(Array.from(after)).to.deep.equal([0, 0, 1, 1]);
+  });
+
+  it('wakes a sleeping worker when the calling thread allocates a shared tensor, and leaves a busy one alone', () => {
+    setNumThreads(2);
+    waitForThreads();
+    // Without the buffer supply, whose requests wake idle workers too, only the nudge can wake one.
+    const supplied = setBufferSupply(false);
+    try {
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      // An idle worker polls for 0.5 ms, then sleeps.
+      const deadline = Date.now() + 10000;
+      while (threadStats().asleep === 0 && Date.now() < deadline) Atomics.wait(pause, 0, 0, 5);
+      expect(threadStats().asleep).to.equal(1);
+      const before = threadStats().nudges;
+      allocate('float32', 16);
+      expect(threadStats().nudges, 'one wake-up for the sleeping worker').to.equal(before + 1);
+      // A worker busy with deferred work is not woken.
+      const gate = sharedInts(1).fill(0);
+      const held = sharedInts(1);
+      expect(deferTask('parallel.hold', 1, { gate, out: held, timeoutMs: 20000 }, [held])).to.equal(true);
+      const busy = threadStats().nudges;
+      allocate('float32', 16);
+      expect(threadStats().nudges).to.equal(busy);
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      settleAll();
+      // One thread: no workers to wake.
+      setNumThreads(1);
+      const single = threadStats().nudges;
+      Atomics.wait(pause, 0, 0, 20);
+      allocate('float32', 16);
+      expect(threadStats().nudges).to.equal(single);
+    } finally {
+      setBufferSupply(supplied);
+      setNumThreads(2);
+    }
   });
 
   it('runs a deferred task inline when no worker can take it', () => {
